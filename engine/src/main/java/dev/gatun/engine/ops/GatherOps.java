@@ -79,7 +79,7 @@ public final class GatherOps implements OpFamily {
         long count = indices.size();
         long[] idx = new long[Math.toIntExact(count)];
         for (int j = 0; j < idx.length; j++) {
-            idx[j] = checkIndex(node, readIndex(indices, j), n, j, indices.shape(), "axis " + axis + " of data " + ds);
+            idx[j] = checkIndex(node, readIndex(indices, j), n, j, indices.shape(), axis, ds);
         }
         long[] dd = ds.dims();
         long[] id = indices.shape().dims();
@@ -123,7 +123,7 @@ public final class GatherOps implements OpFamily {
             MemorySegment src = data.data();
             MemorySegment dst = out.data();
             for (long p = 0, size = indices.size(); p < size; p++) {
-                long k = checkIndex(node, readIndex(indices, p), n, p, indices.shape(), "axis " + axis + " of data " + data.shape());
+                long k = checkIndex(node, readIndex(indices, p), n, p, indices.shape(), axis, data.shape());
                 copyElement(src, w.base() + k * axisStride, dst, p, es);
                 w.next();
             }
@@ -243,7 +243,7 @@ public final class GatherOps implements OpFamily {
                     long off = bi * batchSize;
                     for (int j = 0; j < m; j++) {
                         long pos = tuple * m + j;
-                        long k = checkIndex(node, readIndex(indices, pos), ds.dim(b + j), pos, is, "dim " + (b + j) + " of data " + ds);
+                        long k = checkIndex(node, readIndex(indices, pos), ds.dim(b + j), pos, is, b + j, ds);
                         off += k * strides[j];
                     }
                     copyRun(data.data(), off, out.data(), tuple * slice, slice, es);
@@ -480,12 +480,12 @@ public final class GatherOps implements OpFamily {
 
     /**
      * {@code k} made non-negative when in [-bound, bound-1], else a run-time error naming the index, its flat
-     * position in the index tensor and the bound.
+     * position in the index tensor, and the bound: the size of dim {@code dim} of data.
      */
-    static long checkIndex(NodeSpec node, long k, long bound, long pos, Shape indexShape, String what) {
+    static long checkIndex(NodeSpec node, long k, long bound, long pos, Shape indexShape, int dim, Shape data) {
         if (k < -bound || k >= bound) {
-            throw node.error("index " + k + " at flat position " + pos + " of indices " + indexShape + " is out of range for "
-                    + what + " of size " + bound + (bound > 0 ? " (valid: " + (-bound) + ".." + (bound - 1) + ")" : ""));
+            throw node.error("index " + k + " at flat position " + pos + " of indices " + indexShape + " is out of range for axis "
+                    + dim + " of data " + data + " of size " + bound + (bound > 0 ? " (valid: " + (-bound) + ".." + (bound - 1) + ")" : ""));
         }
         return k < 0 ? k + bound : k;
     }

@@ -107,7 +107,7 @@ public final class ScatterOps implements OpFamily {
             long off = 0;
             for (int j = 0; j < m; j++) {
                 long pos = t * m + j;
-                long k = GatherOps.checkIndex(node, GatherOps.readIndex(indices, pos), ds.dim(j), pos, is, "dim " + j + " of data " + ds);
+                long k = GatherOps.checkIndex(node, GatherOps.readIndex(indices, pos), ds.dim(j), pos, is, j, ds);
                 off += k * strides[j];
             }
             if (combine == null) {
@@ -136,8 +136,7 @@ public final class ScatterOps implements OpFamily {
         long axisStride = w.axisStride();
         int es = data.dtype().byteSize();
         for (long p = 0, size = indices.size(); p < size; p++) {
-            long k = GatherOps.checkIndex(node, GatherOps.readIndex(indices, p), n, p, indices.shape(),
-                    "axis " + axis + " of data " + data.shape());
+            long k = GatherOps.checkIndex(node, GatherOps.readIndex(indices, p), n, p, indices.shape(), axis, data.shape());
             long target = w.base() + k * axisStride;
             if (combine == null) {
                 GatherOps.copyElement(updates.data(), p, out.data(), target, es);

@@ -61,7 +61,8 @@ public final class SortOps implements OpFamily {
     // elements along `axis` (default -1), sorted best first, equal values in index order. k is an attribute
     // before opset 10 and a 1-element int64 input from 10; largest and sorted exist from 11 (sorted = 0 allows
     // any order: we still sort). Each slice is ordered by sorting (key, index) pairs: for float32 packed into one
-    // long (32-bit sortable value, 32-bit index) and sorted with Arrays.sort; other types by a stable merge sort.
+    // long (32-bit sortable value, 32-bit index) and selected with a bounded heap when k is small against n (else
+    // sorted with Arrays.sort); other types by a stable merge sort of positions by 64-bit key.
 
     private static Planned planTopK(NodeSpec node) {
         DType t = node.requireType(0, NUMERIC);
@@ -114,7 +115,7 @@ public final class SortOps implements OpFamily {
                             int key = sortableF32(s.getAtIndex(Tensor.F32, base + j * inner));
                             keys[j] = ((long) (largest ? ~key : key) << 32) | j;
                         }
-                        Arrays.sort(keys);
+                        smallestFirst(keys, len, (int) k);
                         for (int r = 0; r < k; r++) {
                             int j = (int) keys[r];
                             values.data().setAtIndex(Tensor.F32, outBase + r * inner, s.getAtIndex(Tensor.F32, base + j * inner));
@@ -184,6 +185,22 @@ public final class SortOps implements OpFamily {
     }
 
     private static void argF32(MemorySegment x, MemorySegment out, long outer, long n, long inner, boolean max, boolean last) {
+        if (inner == 1) {
+            for (long o = 0; o < outer; o++) {
+                long base = o * n;
+                float b = x.getAtIndex(Tensor.F32, base);
+                long bestIdx = 0;
+                for (long j = 1; j < n; j++) {
+                    float v = x.getAtIndex(Tensor.F32, base + j);
+                    if (last ? (max ? v >= b : v <= b) || v != v : (max ? v > b : v < b) || (v != v && b == b)) {
+                        b = v;
+                        bestIdx = j;
+                    }
+                }
+                out.setAtIndex(Tensor.I64, o, bestIdx);
+            }
+            return;
+        }
         int w = Math.toIntExact(inner);
         float[] best = new float[w];
         long[] bestIdx = new long[w];
@@ -457,6 +474,49 @@ public final class SortOps implements OpFamily {
         }
         long v = x.getAsLong(i);
         return t == DType.UINT64 ? v ^ Long.MIN_VALUE : v;
+    }
+
+    /**
+     * Moves the {@code k} smallest of the distinct {@code keys[0, n)} to {@code keys[0, k)}, ascending: a full sort
+     * when k is a sizeable part of n, else a bounded max-heap (O(n log k)) then a sort of the k kept.
+     */
+    static void smallestFirst(long[] keys, int n, int k) {
+        if (k == 0) {
+            return;
+        }
+        if ((long) k * 8 >= n) {
+            Arrays.sort(keys, 0, n);
+            return;
+        }
+        for (int i = k / 2 - 1; i >= 0; i--) {
+            siftDown(keys, i, k);
+        }
+        for (int j = k; j < n; j++) {
+            if (keys[j] < keys[0]) {
+                keys[0] = keys[j];
+                siftDown(keys, 0, k);
+            }
+        }
+        Arrays.sort(keys, 0, k);
+    }
+
+    private static void siftDown(long[] heap, int i, int size) {
+        long v = heap[i];
+        while (true) {
+            int c = 2 * i + 1;
+            if (c >= size) {
+                break;
+            }
+            if (c + 1 < size && heap[c + 1] > heap[c]) {
+                c++;
+            }
+            if (heap[c] <= v) {
+                break;
+            }
+            heap[i] = heap[c];
+            i = c;
+        }
+        heap[i] = v;
     }
 
     /** Stable merge sort of {@code a[0, n)} by {@code cmp}; {@code tmp} has at least n slots. */

@@ -87,6 +87,34 @@ class SortOpsTest {
     }
 
     @Test
+    void topKSmallKOfLongRowsUsesSelectionCorrectly() {
+        Random rnd = new Random(25);
+        try (Arena a = Arena.ofConfined()) {
+            for (int iter = 0; iter < 20; iter++) {
+                int n = 1000 + rnd.nextInt(100);
+                int k = 1 + rnd.nextInt(20);
+                boolean largest = iter % 2 == 0;
+                double[] v = randomInts(rnd, 3L * n, -30, 30);
+                Tensor[] out = run(a, "TopK", 11, attrs("largest", largest ? 1 : 0), 2, tensor(a, DType.FLOAT, v, 3, n),
+                        Tensor.ofLongs(a, new long[] {k}, 1));
+                for (int row = 0; row < 3; row++) {
+                    final int r0 = row;
+                    List<Integer> order = new ArrayList<>();
+                    for (int j = 0; j < n; j++) {
+                        order.add(j);
+                    }
+                    Comparator<Integer> byValue = Comparator.comparingDouble(j -> v[r0 * n + j]);
+                    order.sort(largest ? byValue.reversed() : byValue);
+                    for (int r = 0; r < k; r++) {
+                        assertEquals((long) order.get(r), out[1].getLong((long) row * k + r), "iter " + iter);
+                        assertEquals((float) v[row * n + order.get(r)], out[0].getFloat((long) row * k + r));
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void topKSpecialValuesAndErrors() {
         try (Arena a = Arena.ofConfined()) {
             Tensor x = Tensor.ofFloats(a, new float[] {1, Float.NaN, -0f, 0f, Float.NEGATIVE_INFINITY, 3}, 6);
