@@ -74,7 +74,7 @@ public final class GatherOps implements OpFamily {
         if (ds.rank() == 0) {
             throw node.error("data must have rank >= 1, got a scalar");
         }
-        int axis = normalizeAxis(node, axisAttr, ds.rank());
+        int axis = ShapeOps.axis(node, axisAttr, ds.rank(), "axis");
         long n = ds.dim(axis);
         long count = indices.size();
         long[] idx = new long[Math.toIntExact(count)];
@@ -139,7 +139,7 @@ public final class GatherOps implements OpFamily {
         if (indices.rank() != data.rank()) {
             throw node.error("indices " + indices + " must have the rank of data " + data);
         }
-        int axis = normalizeAxis(node, axisAttr, data.rank());
+        int axis = ShapeOps.axis(node, axisAttr, data.rank(), "axis");
         for (int d = 0; d < data.rank(); d++) {
             if (d != axis && indices.dim(d) > data.dim(d)) {
                 throw node.error("indices " + indices + " exceed data " + data + " in dim " + d);
@@ -270,7 +270,7 @@ public final class GatherOps implements OpFamily {
             if (cond.shape().rank() != 1) {
                 throw node.error("condition must be 1-D, got " + cond.shape());
             }
-            int axis = hasAxis ? normalizeAxis(node, axisAttr, ds.rank()) : 0;
+            int axis = hasAxis ? ShapeOps.axis(node, axisAttr, ds.rank(), "axis") : 0;
             long n = hasAxis ? ds.dim(axis) : data.size();
             long outer = hasAxis ? ds.sizeOf(0, axis) : 1;
             long inner = hasAxis ? ds.sizeOf(axis + 1, ds.rank()) : 1;
@@ -394,9 +394,7 @@ public final class GatherOps implements OpFamily {
             int es = values.dtype().byteSize();
             MemorySegment v = values.data();
             MemorySegment o = out.data();
-            for (long p = 0, size = out.size(); p < size; p++) {
-                copyElement(v, 0, o, p, es);
-            }
+            StridedCopy.fillFrom(values, 0, out, 0, out.size());
             long inner = is.sizeOf(axis, r);
             for (long p = 0, size = indices.size(); p < size; p++) {
                 long k = indices.getAsLong(p);
@@ -464,14 +462,6 @@ public final class GatherOps implements OpFamily {
 
     // ---------------------------------------------------------------------------------------------------------
     // Shared helpers.
-
-    /** {@code axis} in [-rank, rank-1] made non-negative, or a run-time error naming the valid range. */
-    static int normalizeAxis(NodeSpec node, long axis, int rank) {
-        if (axis < -rank || axis >= rank) {
-            throw node.error("axis " + axis + " is out of range for input of rank " + rank + " (valid: " + (-rank) + ".." + (rank - 1) + ")");
-        }
-        return (int) (axis < 0 ? axis + rank : axis);
-    }
 
     /** Element {@code i} of an int32 or int64 index tensor. */
     static long readIndex(Tensor indices, long i) {

@@ -85,7 +85,7 @@ public final class SortOps implements OpFamily {
             if (xs.rank() == 0) {
                 throw node.error("input must have rank >= 1, got a scalar");
             }
-            int axis = GatherOps.normalizeAxis(node, axisAttr, xs.rank());
+            int axis = ShapeOps.axis(node, axisAttr, xs.rank(), "axis");
             long n = xs.dim(axis);
             if (k < 0 || k > n) {
                 throw node.error("k = " + k + " is out of range for axis " + axis + " of size " + n + " (input " + xs + ")");
@@ -157,7 +157,7 @@ public final class SortOps implements OpFamily {
             if (xs.rank() == 0) {
                 throw node.error("input must have rank >= 1, got a scalar");
             }
-            int axis = GatherOps.normalizeAxis(node, axisAttr, xs.rank());
+            int axis = ShapeOps.axis(node, axisAttr, xs.rank(), "axis");
             long n = xs.dim(axis);
             if (n == 0) {
                 throw node.error("cannot take " + node.opType() + " over the empty axis " + axis + " of input " + xs);
@@ -280,7 +280,7 @@ public final class SortOps implements OpFamily {
             if (xs.rank() == 0) {
                 throw node.error("input must have rank >= 1, got a scalar");
             }
-            int axis = GatherOps.normalizeAxis(node, GatherOps.scalarLong(node, in[1], "axis"), xs.rank());
+            int axis = ShapeOps.axis(node, GatherOps.scalarLong(node, in[1], "axis"), xs.rank(), "axis");
             long n = xs.dim(axis);
             long outer = xs.sizeOf(0, axis);
             long inner = xs.sizeOf(axis + 1, xs.rank());
@@ -371,7 +371,7 @@ public final class SortOps implements OpFamily {
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
             Shape xs = x.shape();
-            int axis = hasAxis ? GatherOps.normalizeAxis(node, axisAttr, xs.rank()) : 0;
+            int axis = hasAxis ? ShapeOps.axis(node, axisAttr, xs.rank(), "axis") : 0;
             long nl = hasAxis ? xs.dim(axis) : x.size();
             long outer = hasAxis ? xs.sizeOf(0, axis) : 1;
             long inner = hasAxis ? xs.sizeOf(axis + 1, xs.rank()) : 1;
