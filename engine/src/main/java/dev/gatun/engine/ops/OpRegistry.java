@@ -16,6 +16,11 @@ public final class OpRegistry {
     public static final int MAX_OPSET = 27;
 
     private static final List<OpFamily> FAMILIES = List.of(
+            new UnaryOps(),
+            new ActivationOps(),
+            new BinaryOps(),
+            new LogicOps(),
+            new CastOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
