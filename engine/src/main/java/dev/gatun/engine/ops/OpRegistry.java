@@ -18,7 +18,12 @@ public final class OpRegistry {
     private static final List<OpFamily> FAMILIES = List.of(
             new ShapeOps(),
             new LayoutOps(),
-            new PadOps()
+            new PadOps(),
+            new UnaryOps(),
+            new ActivationOps(),
+            new BinaryOps(),
+            new LogicOps(),
+            new CastOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
