@@ -23,7 +23,10 @@ public final class OpRegistry {
             new ActivationOps(),
             new BinaryOps(),
             new LogicOps(),
-            new CastOps()
+            new CastOps(),
+            new GatherOps(),
+            new ScatterOps(),
+            new SortOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
