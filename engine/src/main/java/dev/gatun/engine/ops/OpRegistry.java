@@ -26,7 +26,10 @@ public final class OpRegistry {
             new CastOps(),
             new GatherOps(),
             new ScatterOps(),
-            new SortOps()
+            new SortOps(),
+            new ReduceOps(),
+            new SoftmaxOps(),
+            new NormOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
