@@ -16,6 +16,8 @@ public final class OpRegistry {
     public static final int MAX_OPSET = 27;
 
     private static final List<OpFamily> FAMILIES = List.of(
+            new PoolOps(),
+            new ResizeOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
