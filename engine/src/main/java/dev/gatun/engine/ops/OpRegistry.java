@@ -16,6 +16,9 @@ public final class OpRegistry {
     public static final int MAX_OPSET = 27;
 
     private static final List<OpFamily> FAMILIES = List.of(
+            new ShapeOps(),
+            new LayoutOps(),
+            new PadOps(),
             new PoolOps(),
             new ResizeOps()
     );

@@ -1,0 +1,174 @@
+package dev.gatun.engine;
+
+import dev.gatun.engine.graph.ConstantFolder;
+import dev.gatun.engine.graph.ExecutionPlan;
+import dev.gatun.engine.graph.Graph;
+import dev.gatun.engine.graph.Node;
+import dev.gatun.engine.graph.ValueInfo;
+import dev.gatun.engine.onnx.OnnxLoader;
+import dev.gatun.engine.ops.OpRegistry;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A loaded ONNX model: the graph, with weights mapped read-only from the file (zero copy) and constant
+ * sub-graphs folded. Create {@link Session}s to run it. Closing the model unmaps its weights; sessions of a
+ * closed model refuse to run.
+ *
+ * <pre>{@code
+ * try (Model model = Model.load(Path.of("model.onnx"));
+ *      Session session = model.newSession();
+ *      Arena arena = Arena.ofConfined()) {
+ *     Tensor x = Tensor.ofFloats(arena, data, 1, 3, 224, 224);
+ *     try (Result r = session.run(Map.of("input", x))) {
+ *         float[] logits = r.get(0).toFloatArray();
+ *     }
+ * }
+ * }</pre>
+ */
+public final class Model implements AutoCloseable {
+    private final String name;
+    private final Arena arena;
+    private final Graph original;
+    private final Graph graph;
+    private final long irVersion;
+    private final String producer;
+    private final Map<String, String> metadata;
+    private volatile boolean closed;
+
+    private Model(String name, Arena arena, OnnxLoader.Loaded loaded, long maxTensorBytes) {
+        this.name = name;
+        this.arena = arena;
+        this.original = loaded.graph();
+        this.graph = ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes);
+        this.irVersion = loaded.irVersion();
+        this.producer = loaded.producer();
+        this.metadata = Map.copyOf(loaded.metadata());
+    }
+
+    /**
+     * Loads a model file. External data files are mapped from the model's folder.
+     *
+     * @throws EngineException MODEL_LOAD for unreadable, malformed, truncated or unsafe files, UNSUPPORTED for
+     *                         opsets or data types Gatun does not have; the message names the file and what is wrong
+     */
+    public static Model load(Path path) {
+        return load(path, SessionOptions.DEFAULT_MAX_TENSOR_BYTES);
+    }
+
+    /** As {@link #load(Path)}, refusing constants larger than {@code maxTensorBytes} while folding. */
+    public static Model load(Path path, long maxTensorBytes) {
+        Arena arena = Arena.ofShared();
+        try {
+            return new Model(path.getFileName().toString(), arena, OnnxLoader.load(path, arena), maxTensorBytes);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** Loads a model from bytes (copied once into the model's memory); external data is refused. */
+    public static Model load(byte[] bytes, String name) {
+        Arena arena = Arena.ofShared();
+        try {
+            return new Model(name, arena, OnnxLoader.load(bytes, name, arena), SessionOptions.DEFAULT_MAX_TENSOR_BYTES);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** A session with default options (one thread). */
+    public Session newSession() {
+        return newSession(SessionOptions.defaults());
+    }
+
+    /**
+     * Plans the model and returns a session.
+     *
+     * @throws EngineException UNSUPPORTED listing every node Gatun cannot run (op, opset, dtypes)
+     */
+    public Session newSession(SessionOptions options) {
+        checkOpen();
+        return new Session(this, ExecutionPlan.build(graph), options);
+    }
+
+    /** The file name (or the name given for in-memory models). */
+    public String name() {
+        return name;
+    }
+
+    public List<TensorInfo> inputs() {
+        return info(graph.inputs());
+    }
+
+    public List<TensorInfo> outputs() {
+        return info(graph.outputs());
+    }
+
+    private static List<TensorInfo> info(List<ValueInfo> v) {
+        return v.stream().map(x -> new TensorInfo(x.name(), x.dtype(), x.shape())).toList();
+    }
+
+    /** Opset version per imported domain ("" is ai.onnx). */
+    public Map<String, Integer> opsets() {
+        return graph.opsets();
+    }
+
+    public long irVersion() {
+        return irVersion;
+    }
+
+    /** Producer name and version as the file records them. */
+    public String producer() {
+        return producer;
+    }
+
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** The nodes as stored in the file (before constant folding), with Gatun's support for each. */
+    public List<NodeInfo> nodes() {
+        List<NodeInfo> l = new ArrayList<>();
+        for (Node n : original.nodes()) {
+            int opset = original.opset(n.domain());
+            l.add(new NodeInfo(n.name(), n.opType(), n.domain(), opset, OpRegistry.supports(n.domain(), n.opType(), opset)));
+        }
+        return l;
+    }
+
+    /** Nodes left to run after constant folding. */
+    public int runtimeNodeCount() {
+        return graph.nodes().size();
+    }
+
+    /** Number of weight elements (initializers and Constant values in the file). */
+    public long parameterCount() {
+        return original.constants().values().stream().mapToLong(Tensor::size).sum();
+    }
+
+    /** Bytes of weights. */
+    public long parameterBytes() {
+        return original.constants().values().stream().mapToLong(Tensor::byteSize).sum();
+    }
+
+    void checkOpen() {
+        if (closed) {
+            throw new EngineException(EngineException.Kind.CLOSED, "model '" + name + "' is closed");
+        }
+    }
+
+    /** Unmaps the weights. Sessions of this model must not be used afterwards (they refuse to run). */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            arena.close();
+        }
+    }
+}

@@ -1,0 +1,171 @@
+package dev.gatun.engine;
+
+import dev.gatun.engine.graph.ExecutionPlan;
+import dev.gatun.engine.graph.ValueInfo;
+import dev.gatun.engine.graph.Workspace;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A model planned for running: the kernel of every node chosen once, and a workspace reused across runs.
+ * One run at a time: concurrent calls to {@link #run} wait for each other (use one session per thread for
+ * parallel requests). Close it to free its memory.
+ */
+public final class Session implements AutoCloseable {
+    private final Model model;
+    private final ExecutionPlan plan;
+    private final SessionOptions options;
+    private final Arena arena = Arena.ofShared();
+    private final Workspace workspace;
+    private final ReentrantLock lock = new ReentrantLock();
+    private volatile boolean closed;
+
+    Session(Model model, ExecutionPlan plan, SessionOptions options) {
+        this.model = model;
+        this.plan = plan;
+        this.options = options;
+        this.workspace = new Workspace(arena, options.maxTensorBytes(), options.threads());
+    }
+
+    /** The model's inputs, in order. */
+    public List<TensorInfo> inputs() {
+        return model.inputs();
+    }
+
+    /** The model's outputs, in order. */
+    public List<TensorInfo> outputs() {
+        return model.outputs();
+    }
+
+    public SessionOptions options() {
+        return options;
+    }
+
+    /** Native bytes this session's workspace holds (grows to the peak of a run, then stays). */
+    public long workspaceBytes() {
+        return workspace.reservedBytes();
+    }
+
+    /**
+     * Runs the model on named inputs and returns every output in a {@link Result} the caller closes.
+     *
+     * @throws EngineException INVALID_INPUT when names, dtypes, ranks or fixed dims do not match the model (the
+     *                         message lists what was expected), RUNTIME naming the node when a node fails
+     */
+    public Result run(Map<String, Tensor> inputs) {
+        lock.lock();
+        try {
+            checkOpen();
+            Tensor[] ordered = bind(inputs);
+            try {
+                Tensor[] outs = plan.execute(workspace, ordered);
+                Arena resultArena = Arena.ofShared();
+                Map<String, Tensor> named = new LinkedHashMap<>();
+                List<TensorInfo> outInfo = model.outputs();
+                try {
+                    for (int i = 0; i < outs.length; i++) {
+                        named.put(outInfo.get(i).name(), outs[i].copy(resultArena));
+                    }
+                } catch (RuntimeException e) {
+                    resultArena.close();
+                    throw e;
+                }
+                return new Result(resultArena, named);
+            } finally {
+                workspace.reset();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Tensor[] bind(Map<String, Tensor> inputs) {
+        List<ValueInfo> expected = plan.graph().inputs();
+        for (String name : inputs.keySet()) {
+            if (expected.stream().noneMatch(v -> v.name().equals(name))) {
+                throw invalid("unknown input '" + name + "'; the model's inputs are " + expectedList());
+            }
+        }
+        Tensor[] ordered = new Tensor[expected.size()];
+        Map<String, Long> bound = new HashMap<>();
+        for (int i = 0; i < ordered.length; i++) {
+            ValueInfo vi = expected.get(i);
+            Tensor t = inputs.get(vi.name());
+            if (t == null) {
+                throw invalid("missing input '" + vi.name() + "' (" + describe(vi) + "); the model's inputs are " + expectedList());
+            }
+            if (t.dtype() != vi.dtype()) {
+                throw invalid("input '" + vi.name() + "' is " + t.dtype() + ", the model expects " + vi.dtype());
+            }
+            Shape want = vi.shape();
+            if (want != null) {
+                Shape got = t.shape();
+                if (got.rank() != want.rank()) {
+                    throw invalid("input '" + vi.name() + "' has shape " + got + " (rank " + got.rank() + "), the model expects "
+                            + want + " (rank " + want.rank() + ")");
+                }
+                for (int d = 0; d < want.rank(); d++) {
+                    long w = want.dim(d);
+                    if (w != Shape.UNKNOWN && w != got.dim(d)) {
+                        throw invalid("input '" + vi.name() + "' has shape " + got + ", the model expects " + want
+                                + " (dim " + d + " must be " + w + ")");
+                    }
+                    String sym = want.dimName(d);
+                    if (w == Shape.UNKNOWN && sym != null) {
+                        Long prev = bound.putIfAbsent(sym, got.dim(d));
+                        if (prev != null && prev != got.dim(d)) {
+                            throw invalid("input '" + vi.name() + "' binds dim '" + sym + "' to " + got.dim(d)
+                                    + ", but another input bound it to " + prev);
+                        }
+                    }
+                }
+            }
+            ordered[i] = t;
+        }
+        return ordered;
+    }
+
+    private String expectedList() {
+        StringBuilder b = new StringBuilder();
+        for (ValueInfo v : plan.graph().inputs()) {
+            b.append(b.isEmpty() ? "" : ", ").append(v.name()).append(": ").append(describe(v));
+        }
+        return b.toString();
+    }
+
+    private static String describe(ValueInfo v) {
+        DType t = v.dtype();
+        return (t == null ? "?" : t.toString()) + (v.shape() == null ? "[?]" : v.shape().toString());
+    }
+
+    private static EngineException invalid(String msg) {
+        return new EngineException(EngineException.Kind.INVALID_INPUT, msg);
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new EngineException(EngineException.Kind.CLOSED, "session is closed");
+        }
+        model.checkOpen();
+    }
+
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            if (!closed) {
+                closed = true;
+                arena.close();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+}

@@ -1,0 +1,148 @@
+package dev.gatun.engine.graph;
+
+import dev.gatun.engine.ops.ArenaContext;
+import dev.gatun.engine.ops.KernelContext;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A session's activation memory: 64-byte aligned buffers from the session's arena, handed to kernels and
+ * returned to a best-fit free list as soon as the last consumer of the value they hold has run. Buffers are
+ * reused across nodes and across runs, so a steady-state run allocates no new native memory.
+ *
+ * <p>Values are reference counted per buffer: a view (same segment instance, or a slice inside a live buffer)
+ * shares its buffer's count.
+ */
+public final class Workspace implements KernelContext {
+    private static final class Buf {
+        final MemorySegment whole;
+        int refs;
+
+        Buf(MemorySegment whole) {
+            this.whole = whole;
+        }
+    }
+
+    private final Arena arena;
+    private final long maxTensorBytes;
+    private final int threads;
+    private final TreeMap<Long, ArrayDeque<MemorySegment>> free = new TreeMap<>();
+    private final Map<MemorySegment, Buf> live = new IdentityHashMap<>();
+    private final List<MemorySegment> fresh = new ArrayList<>();
+    private long reservedBytes;
+
+    public Workspace(Arena arena, long maxTensorBytes, int threads) {
+        this.arena = arena;
+        this.maxTensorBytes = maxTensorBytes;
+        this.threads = threads;
+    }
+
+    @Override
+    public Tensor allocate(DType dtype, Shape shape) {
+        long bytes = ArenaContext.checkedBytes(dtype, shape, maxTensorBytes);
+        if (dtype == DType.STRING) {
+            return Tensor.allocate(arena, dtype, shape);
+        }
+        long want = Math.max(64, (bytes + 63) & ~63L);
+        MemorySegment whole = null;
+        Map.Entry<Long, ArrayDeque<MemorySegment>> e = free.ceilingEntry(want);
+        if (e != null && e.getKey() <= 2 * want + 4096) {
+            whole = e.getValue().poll();
+            if (e.getValue().isEmpty()) {
+                free.remove(e.getKey());
+            }
+        }
+        if (whole == null) {
+            whole = arena.allocate(want, Tensor.ALIGNMENT);
+            reservedBytes += want;
+        }
+        MemorySegment view = whole.asSlice(0, bytes);
+        live.put(view, new Buf(whole));
+        fresh.add(view);
+        return Tensor.of(dtype, shape, view);
+    }
+
+    @Override
+    public int threads() {
+        return threads;
+    }
+
+    /** Adds {@code n} uses to the buffer holding {@code t}, if the workspace owns it. */
+    void retain(Tensor t, int n) {
+        Buf b = find(t);
+        if (b != null) {
+            b.refs += n;
+        }
+    }
+
+    /** Drops one use of the buffer holding {@code t}; at zero the buffer returns to the free list. */
+    void release(Tensor t) {
+        Buf b = find(t);
+        if (b != null && --b.refs <= 0) {
+            recycle(t.data(), b);
+        }
+    }
+
+    /** After a step: buffers allocated in it that no value holds (scratch, unused outputs) are recycled. */
+    void endStep() {
+        for (MemorySegment s : fresh) {
+            Buf b = live.get(s);
+            if (b != null && b.refs <= 0) {
+                recycle(s, b);
+            }
+        }
+        fresh.clear();
+    }
+
+    /** After a run (or a failed one): every buffer returns to the free list. */
+    public void reset() {
+        for (Buf b : live.values()) {
+            if (b.refs != Integer.MIN_VALUE) {
+                free.computeIfAbsent(b.whole.byteSize(), k -> new ArrayDeque<>()).push(b.whole);
+                b.refs = Integer.MIN_VALUE;
+            }
+        }
+        live.clear();
+        fresh.clear();
+    }
+
+    /** Bytes of native memory this workspace has reserved so far. */
+    public long reservedBytes() {
+        return reservedBytes;
+    }
+
+    private void recycle(MemorySegment key, Buf b) {
+        live.values().removeIf(x -> x == b);
+        free.computeIfAbsent(b.whole.byteSize(), k -> new ArrayDeque<>()).push(b.whole);
+        b.refs = Integer.MIN_VALUE;
+    }
+
+    private Buf find(Tensor t) {
+        if (t == null || t.dtype() == DType.STRING) {
+            return null;
+        }
+        MemorySegment s = t.data();
+        Buf b = live.get(s);
+        if (b != null) {
+            return b;
+        }
+        long a = s.address();
+        for (Map.Entry<MemorySegment, Buf> e : live.entrySet()) {
+            MemorySegment w = e.getValue().whole;
+            if (a >= w.address() && a < w.address() + w.byteSize()) {
+                live.put(s, e.getValue());
+                return e.getValue();
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,315 @@
+package dev.gatun.engine.ops;
+
+import dev.gatun.engine.cpu.Sgemm;
+import dev.gatun.engine.graph.Attributes;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Dense products: MatMul, Gemm and Einsum.
+ *
+ * <ul>
+ *   <li><a href="https://onnx.ai/onnx/operators/onnx__MatMul.html">MatMul</a> (1, 9, 13): numpy's matmul.
+ *       {@code A[..., M, K] x B[..., K, N] -> Y[..., M, N]}; a 1-D A is promoted to [1, K] and a 1-D B to [K, 1],
+ *       the added dim being removed from Y; the batch dims (all but the last two) broadcast numpy-style.
+ *       When B has no batch (or only 1s) the batch of A folds into M: one GEMM of [batch*M, K] x [K, N].</li>
+ *   <li><a href="https://onnx.ai/onnx/operators/onnx__Gemm.html">Gemm</a> (1, 6, 7, 9, 11, 13):
+ *       {@code Y[M,N] = alpha * op(A) x op(B) + beta * C}, op = transpose when transA / transB is set, A and B 2-D;
+ *       C broadcasts unidirectionally to [M, N] (from opset 7; before, only with {@code broadcast=1},
+ *       else C must be [M, N]); C is optional from opset 11.</li>
+ *   <li><a href="https://onnx.ai/onnx/operators/onnx__Einsum.html">Einsum</a> (12): see {@link Einsum}.</li>
+ * </ul>
+ *
+ * <p>float32 runs on {@link Sgemm}; float16 and bfloat16 are widened to float32, multiplied by Sgemm and narrowed;
+ * double and the integer types take a scalar loop accumulating in double / long (integers wrap like C).
+ */
+public final class MatMulOps implements OpFamily {
+    private static final DType[] MATMUL_TYPES = {
+        DType.FLOAT, DType.DOUBLE, DType.FLOAT16, DType.BFLOAT16, DType.INT32, DType.INT64, DType.UINT32, DType.UINT64
+    };
+    private static final DType[] EINSUM_TYPES = {
+        DType.FLOAT, DType.DOUBLE, DType.FLOAT16, DType.BFLOAT16, DType.INT8, DType.INT16, DType.INT32, DType.INT64,
+        DType.UINT8, DType.UINT16, DType.UINT32, DType.UINT64
+    };
+
+    @Override
+    public List<OpInfo> ops() {
+        return List.of(
+                OpInfo.of("MatMul", 1, MATMUL_TYPES),
+                OpInfo.of("Gemm", 1, MATMUL_TYPES),
+                OpInfo.of("Einsum", 12, EINSUM_TYPES));
+    }
+
+    @Override
+    public Planned plan(NodeSpec node) {
+        return switch (node.opType()) {
+            case "MatMul" -> planMatMul(node);
+            case "Gemm" -> planGemm(node);
+            case "Einsum" -> Einsum.plan(node, EINSUM_TYPES);
+            default -> throw node.unsupported("operator " + node.opType());
+        };
+    }
+
+    // ---------------------------------------------------------------- MatMul
+
+    private static Planned planMatMul(NodeSpec node) {
+        DType t = node.requireType(0, MATMUL_TYPES);
+        node.requireType(1, t);
+        return Planned.of((ctx, in) -> new Tensor[] {matmul(ctx, node, in[0], in[1])}, t);
+    }
+
+    /** numpy matmul of {@code a} and {@code b} (same dtype) into a new tensor. */
+    static Tensor matmul(KernelContext ctx, NodeSpec node, Tensor a, Tensor b) {
+        int ra = a.shape().rank();
+        int rb = b.shape().rank();
+        if (ra == 0 || rb == 0) {
+            throw node.error("MatMul inputs must have rank >= 1, got " + a.shape() + " and " + b.shape());
+        }
+        long[] ad = ra == 1 ? new long[] {1, a.shape().dim(0)} : a.shape().dims();
+        long[] bd = rb == 1 ? new long[] {b.shape().dim(0), 1} : b.shape().dims();
+        int m = toInt(node, ad[ad.length - 2]);
+        int k = toInt(node, ad[ad.length - 1]);
+        int n = toInt(node, bd[bd.length - 1]);
+        if (bd[bd.length - 2] != k) {
+            throw node.error("MatMul inner dims differ: " + a.shape() + " x " + b.shape());
+        }
+        long[] aBatch = Arrays.copyOf(ad, ad.length - 2);
+        long[] bBatch = Arrays.copyOf(bd, bd.length - 2);
+        long[] batch = broadcast(node, aBatch, bBatch, a.shape(), b.shape());
+        long[] outDims = Arrays.copyOf(batch, batch.length + (ra > 1 ? 1 : 0) + (rb > 1 ? 1 : 0));
+        int at = batch.length;
+        if (ra > 1) {
+            outDims[at++] = m;
+        }
+        if (rb > 1) {
+            outDims[at] = n;
+        }
+        Tensor y = ctx.allocate(a.dtype(), Shape.of(outDims));
+        long bBatchSize = Shape.of(bBatch).size();
+        if (bBatchSize == 1 && Arrays.equals(aBatch, batch)) {
+            long rows = Math.multiplyExact(Shape.of(aBatch).size(), (long) m);
+            gemm(ctx, node, false, false, toInt(node, rows), n, k, 1f, a, 0, k, b, 0, n, 0f, y, 0, n);
+            return y;
+        }
+        long[] aStrides = batchStrides(aBatch, batch, (long) m * k);
+        long[] bStrides = batchStrides(bBatch, batch, (long) k * n);
+        long count = Shape.of(batch).size();
+        long[] idx = new long[batch.length];
+        for (long q = 0; q < count; q++) {
+            long aOff = 0;
+            long bOff = 0;
+            for (int d = 0; d < batch.length; d++) {
+                aOff += idx[d] * aStrides[d];
+                bOff += idx[d] * bStrides[d];
+            }
+            gemm(ctx, node, false, false, m, n, k, 1f, a, aOff, k, b, bOff, n, 0f, y, q * m * n, n);
+            for (int d = batch.length - 1; d >= 0 && ++idx[d] == batch[d]; d--) {
+                idx[d] = 0;
+            }
+        }
+        return y;
+    }
+
+    /** numpy broadcast of two shapes (right-aligned; 1 stretches). */
+    static long[] broadcast(NodeSpec node, long[] x, long[] y, Shape xs, Shape ys) {
+        int r = Math.max(x.length, y.length);
+        long[] out = new long[r];
+        for (int i = 0; i < r; i++) {
+            long a = i < r - x.length ? 1 : x[i - (r - x.length)];
+            long b = i < r - y.length ? 1 : y[i - (r - y.length)];
+            if (a != b && a != 1 && b != 1) {
+                throw node.error("cannot broadcast the batch dims of " + xs + " and " + ys);
+            }
+            out[i] = a == 1 ? b : a;
+        }
+        return out;
+    }
+
+    /** Element strides of a right-aligned batch {@code dims} seen as {@code out} (0 where broadcast), per matrix of {@code matrix} elements. */
+    private static long[] batchStrides(long[] dims, long[] out, long matrix) {
+        long[] s = new long[out.length];
+        long acc = matrix;
+        for (int i = dims.length - 1; i >= 0; i--) {
+            int o = i + out.length - dims.length;
+            s[o] = dims[i] == 1 ? 0 : acc;
+            acc *= dims[i];
+        }
+        return s;
+    }
+
+    static int toInt(NodeSpec node, long v) {
+        if (v > Integer.MAX_VALUE) {
+            throw node.error("matrix dim " + v + " is too large (max " + Integer.MAX_VALUE + ")");
+        }
+        return (int) v;
+    }
+
+    // ---------------------------------------------------------------- Gemm
+
+    private static Planned planGemm(NodeSpec node) {
+        DType t = node.requireType(0, MATMUL_TYPES);
+        node.requireType(1, t);
+        if (node.hasInput(2)) {
+            node.requireType(2, t);
+        }
+        Attributes at = node.attrs();
+        boolean transA = at.getInt("transA", 0) != 0;
+        boolean transB = at.getInt("transB", 0) != 0;
+        float alpha = at.getFloat("alpha", 1f);
+        float beta = at.getFloat("beta", 1f);
+        boolean strictC = node.opset() < 7 && at.getInt("broadcast", 0) == 0;
+        return Planned.of((ctx, in) -> {
+            Tensor a = in[0];
+            Tensor b = in[1];
+            Tensor c = in.length > 2 ? in[2] : null;
+            if (a.shape().rank() != 2 || b.shape().rank() != 2) {
+                throw node.error("Gemm needs 2-D A and B, got " + a.shape() + " and " + b.shape());
+            }
+            int m = toInt(node, a.shape().dim(transA ? 1 : 0));
+            int k = toInt(node, a.shape().dim(transA ? 0 : 1));
+            int kb = toInt(node, b.shape().dim(transB ? 1 : 0));
+            int n = toInt(node, b.shape().dim(transB ? 0 : 1));
+            if (k != kb) {
+                throw node.error("Gemm inner dims differ: A " + a.shape() + (transA ? " (transposed)" : "")
+                        + " x B " + b.shape() + (transB ? " (transposed)" : ""));
+            }
+            Tensor y = ctx.allocate(t, Shape.of(m, n));
+            float betaRun = 0f;
+            if (c != null && beta != 0f) {
+                if (strictC && !c.shape().equals(Shape.of(m, n))) {
+                    throw node.error("C " + c.shape() + " must be [" + m + "," + n + "] when broadcast=0 (opset " + node.opset() + ")");
+                }
+                fillBroadcast(node, c, y, m, n);
+                betaRun = beta;
+            }
+            gemm(ctx, node, transA, transB, m, n, k, alpha, a, 0, transA ? m : k, b, 0, transB ? k : n, betaRun, y, 0, n);
+            return new Tensor[] {y};
+        }, t);
+    }
+
+    /** Copies C, unidirectionally broadcast to [m, n], into y. */
+    private static void fillBroadcast(NodeSpec node, Tensor c, Tensor y, int m, int n) {
+        Shape s = c.shape();
+        int r = s.rank();
+        long cm = r == 2 ? s.dim(0) : 1;
+        long cn = r >= 1 ? s.dim(-1) : 1;
+        if (r > 2 || (cm != 1 && cm != m) || (cn != 1 && cn != n)) {
+            throw node.error("C " + s + " does not broadcast to [" + m + "," + n + "]");
+        }
+        int es = y.dtype().byteSize();
+        MemorySegment src = c.data();
+        MemorySegment dst = y.data();
+        for (int i = 0; i < m; i++) {
+            long srcRow = cm == 1 ? 0 : (long) i * cn;
+            long dstRow = (long) i * n;
+            if (cn == n) {
+                MemorySegment.copy(src, srcRow * es, dst, dstRow * es, (long) n * es);
+            } else {
+                for (int j = 0; j < n; j++) {
+                    MemorySegment.copy(src, srcRow * es, dst, (dstRow + j) * es, es);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- shared GEMM dispatch
+
+    /**
+     * {@code y = alpha * op(a) x op(b) + beta * y} on tensors of any MatMul dtype, offsets and strides in elements
+     * (the {@link Sgemm} contract). float32 goes straight to Sgemm; float16 / bfloat16 are widened to float32 first.
+     */
+    static void gemm(KernelContext ctx, NodeSpec node, boolean ta, boolean tb, int m, int n, int k, float alpha,
+                     Tensor a, long aOff, int lda, Tensor b, long bOff, int ldb, float beta, Tensor y, long yOff, int ldy) {
+        switch (y.dtype()) {
+            case FLOAT -> Sgemm.sgemm(ta, tb, m, n, k, alpha, a.data(), aOff, lda, b.data(), bOff, ldb, beta, y.data(), yOff, ldy);
+            case FLOAT16, BFLOAT16 -> {
+                long aLen = (long) (ta ? k : m) * lda;
+                long bLen = (long) (tb ? n : k) * ldb;
+                Tensor af = widen(ctx, a, aOff, Math.max(aLen - (lda - (ta ? m : k)), 0));
+                Tensor bf = widen(ctx, b, bOff, Math.max(bLen - (ldb - (tb ? k : n)), 0));
+                Tensor yf = ctx.allocate(DType.FLOAT, Shape.of((long) m * n));
+                if (beta != 0f) {
+                    for (int i = 0; i < m; i++) {
+                        for (int j = 0; j < n; j++) {
+                            yf.data().setAtIndex(Tensor.F32, (long) i * n + j, (float) y.getDouble(yOff + (long) i * ldy + j));
+                        }
+                    }
+                }
+                Sgemm.sgemm(ta, tb, m, n, k, alpha, af.data(), 0, lda, bf.data(), 0, ldb, beta, yf.data(), 0, n);
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        y.setDouble(yOff + (long) i * ldy + j, yf.data().getAtIndex(Tensor.F32, (long) i * n + j));
+                    }
+                }
+            }
+            case DOUBLE -> gemmDouble(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, y, yOff, ldy);
+            default -> gemmInteger(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, y, yOff, ldy);
+        }
+    }
+
+    /** {@code len} elements of a float16/bfloat16 tensor from {@code off}, as a new float32 tensor. */
+    private static Tensor widen(KernelContext ctx, Tensor t, long off, long len) {
+        Tensor f = ctx.allocate(DType.FLOAT, Shape.of(len));
+        for (long i = 0; i < len; i++) {
+            f.data().setAtIndex(Tensor.F32, i, (float) t.getDouble(off + i));
+        }
+        return f;
+    }
+
+    private static void gemmDouble(boolean ta, boolean tb, int m, int n, int k, float alpha, Tensor a, long aOff, int lda,
+                                   Tensor b, long bOff, int ldb, float beta, Tensor y, long yOff, int ldy) {
+        MemorySegment as = a.data();
+        MemorySegment bs = b.data();
+        MemorySegment ys = y.data();
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double acc = 0;
+                for (int p = 0; p < k; p++) {
+                    acc += as.getAtIndex(Tensor.F64, aOff + (ta ? (long) p * lda + i : (long) i * lda + p))
+                            * bs.getAtIndex(Tensor.F64, bOff + (tb ? (long) j * ldb + p : (long) p * ldb + j));
+                }
+                long at = yOff + (long) i * ldy + j;
+                double v = alpha == 1f ? acc : alpha * acc;
+                if (beta != 0f) {
+                    v += beta * ys.getAtIndex(Tensor.F64, at);
+                }
+                ys.setAtIndex(Tensor.F64, at, v);
+            }
+        }
+    }
+
+    /** Integer GEMM: wrapping long accumulation; alpha / beta other than 1 go through double, as numpy would. */
+    private static void gemmInteger(boolean ta, boolean tb, int m, int n, int k, float alpha, Tensor a, long aOff, int lda,
+                                    Tensor b, long bOff, int ldb, float beta, Tensor y, long yOff, int ldy) {
+        boolean unsigned = !y.dtype().isSigned();
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                long acc = 0;
+                for (int p = 0; p < k; p++) {
+                    acc += a.getAsLong(aOff + (ta ? (long) p * lda + i : (long) i * lda + p))
+                            * b.getAsLong(bOff + (tb ? (long) j * ldb + p : (long) p * ldb + j));
+                }
+                long at = yOff + (long) i * ldy + j;
+                long v;
+                if (alpha == 1f && (beta == 0f || beta == 1f)) {
+                    v = beta == 0f ? acc : acc + y.getAsLong(at);
+                } else {
+                    double d = alpha * (unsigned ? unsignedToDouble(acc) : acc);
+                    if (beta != 0f) {
+                        d += beta * y.getDouble(at);
+                    }
+                    v = (long) d;
+                }
+                y.setLong(at, v);
+            }
+        }
+    }
+
+    private static double unsignedToDouble(long v) {
+        return v >= 0 ? v : (double) (v >>> 1) * 2.0 + (v & 1);
+    }
+}
