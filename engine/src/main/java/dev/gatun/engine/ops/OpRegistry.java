@@ -29,7 +29,9 @@ public final class OpRegistry {
             new SortOps(),
             new ReduceOps(),
             new SoftmaxOps(),
-            new NormOps()
+            new NormOps(),
+            new PoolOps(),
+            new ResizeOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
