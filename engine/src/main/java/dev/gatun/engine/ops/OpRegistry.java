@@ -19,9 +19,19 @@ public final class OpRegistry {
             new ShapeOps(),
             new LayoutOps(),
             new PadOps(),
+            new UnaryOps(),
+            new ActivationOps(),
+            new BinaryOps(),
+            new LogicOps(),
+            new CastOps(),
             new GatherOps(),
             new ScatterOps(),
-            new SortOps()
+            new SortOps(),
+            new ReduceOps(),
+            new SoftmaxOps(),
+            new NormOps(),
+            new PoolOps(),
+            new ResizeOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
