@@ -19,6 +19,7 @@ import java.util.List;
  * </ul>
  * These ops only move elements, so their kernels work on raw element bytes and handle every non-string dtype
  * alike: contiguous runs are copied with {@link MemorySegment#copy}, single elements through a 1/2/4/8-byte switch.
+ * Gather also takes string tensors (copying references).
  * Negative indices count from the end of their axis (accepted at every opset); an index out of range is a
  * run-time {@link NodeSpec#error} naming the index, its position and the bound.
  *
@@ -30,11 +31,13 @@ public final class GatherOps implements OpFamily {
     static final DType[] ALL = {DType.FLOAT, DType.DOUBLE, DType.FLOAT16, DType.BFLOAT16, DType.INT8, DType.INT16,
         DType.INT32, DType.INT64, DType.UINT8, DType.UINT16, DType.UINT32, DType.UINT64, DType.BOOL};
     static final DType[] INDEX = {DType.INT32, DType.INT64};
+    private static final DType[] ALL_AND_STRING = {DType.FLOAT, DType.DOUBLE, DType.FLOAT16, DType.BFLOAT16, DType.INT8, DType.INT16,
+        DType.INT32, DType.INT64, DType.UINT8, DType.UINT16, DType.UINT32, DType.UINT64, DType.BOOL, DType.STRING};
 
     @Override
     public List<OpInfo> ops() {
         return List.of(
-                OpInfo.of("Gather", 1, ALL),
+                OpInfo.of("Gather", 1, ALL_AND_STRING),
                 OpInfo.of("GatherElements", 11, ALL),
                 OpInfo.of("GatherND", 11, ALL),
                 OpInfo.of("Compress", 9, ALL),
@@ -63,7 +66,7 @@ public final class GatherOps implements OpFamily {
     // prod(B) elements, so an embedding lookup (axis 0) is one MemorySegment.copy per token.
 
     private static Planned planGather(NodeSpec node) {
-        DType t = node.requireType(0, ALL);
+        DType t = node.requireType(0, ALL_AND_STRING);
         node.requireType(1, INDEX);
         long axisAttr = node.attrs().getInt("axis", 0);
         return Planned.of((ctx, in) -> gather(node, ctx, in[0], in[1], axisAttr), t);
@@ -87,9 +90,19 @@ public final class GatherOps implements OpFamily {
         System.arraycopy(dd, 0, od, 0, axis);
         System.arraycopy(id, 0, od, axis, id.length);
         System.arraycopy(dd, axis + 1, od, axis + id.length, dd.length - axis - 1);
-        Tensor out = ctx.allocate(data.dtype(), Shape.of(od));
+        Tensor out = StridedCopy.allocate(ctx, data.dtype(), Shape.of(od));
         long outer = ds.sizeOf(0, axis);
         long inner = ds.sizeOf(axis + 1, ds.rank());
+        if (data.dtype() == DType.STRING) {
+            String[] src = data.strings();
+            String[] dst = out.strings();
+            for (long o = 0; o < outer; o++) {
+                for (int j = 0; j < idx.length; j++) {
+                    System.arraycopy(src, Math.toIntExact((o * n + idx[j]) * inner), dst, Math.toIntExact((o * count + j) * inner), (int) inner);
+                }
+            }
+            return new Tensor[] {out};
+        }
         int es = data.dtype().byteSize();
         MemorySegment src = data.data();
         MemorySegment dst = out.data();

@@ -89,6 +89,16 @@ class GatherOpsTest {
     }
 
     @Test
+    void gatherStrings() {
+        try (Arena a = Arena.ofConfined()) {
+            Tensor labels = Tensor.ofStrings(Shape.of(2, 3), new String[] {"a", "b", "c", "d", "e", "f"});
+            Tensor out = run(a, "Gather", 13, attrs("axis", 1), 1, labels, Tensor.ofInts(a, new int[] {2, -3}, 2))[0];
+            assertEquals(Shape.of(2, 2), out.shape());
+            assertArrayEquals(new String[] {"c", "a", "f", "d"}, out.strings());
+        }
+    }
+
+    @Test
     void gatherOutOfRangeNamesIndexAndBound() {
         try (Arena a = Arena.ofConfined()) {
             Tensor data = Tensor.ofFloats(a, new float[10], 10);
