@@ -200,6 +200,12 @@ class NormOpsTest {
             assertEquals(mean.getDouble(c) * 0.8 + bm[c] * 0.2, out[1].getDouble(c), 1e-5, "running_mean");
             assertEquals(var.getDouble(c) * 0.8 + bv[c] * 0.2, out[2].getDouble(c), 1e-5, "running_var");
         }
+        Tensor[] out9 = runAll("BatchNormalization", 9, attrs("momentum", 0.8f), 5, x, scale, bias, mean, var);
+        for (int c = 0; c < 3; c++) {
+            assertEquals(mean.getDouble(c) * 0.8 + bm[c] * 0.2, out9[1].getDouble(c), 1e-5, "opset 9 running_mean");
+            assertEquals(bm[c], out9[3].getDouble(c), 1e-5, "opset 9 saved_mean");
+            assertEquals(bv[c], out9[4].getDouble(c), 1e-5, "opset 9 saved_var");
+        }
         Tensor y6 = run("BatchNormalization", 6, attrs("is_test", 0), x, scale, bias, mean, var);
         assertClose(batchNormRef(x, scale.toFloatArray(), bias.toFloatArray(), bm, bv, 1e-5), y6, 1e-5, "opset 6 training");
         EngineException e = assertThrows(EngineException.class,
