@@ -123,10 +123,10 @@ public final class NormOps implements OpFamily {
      * BatchNormalization over X [N, C, D1, ...] with scale, B, mean, var of shape [C]
      * (opset < 9 with {@code spatial=0}: [C, D1, ...], one set per element of a sample).
      * Inference: y = (x - mean) * scale / sqrt(var + epsilon) + B, one vector pass per (n, c) run.
-     * Training ({@code training_mode=1} from opset 14, {@code is_test=0} before opset 7): mean and var are the
-     * batch statistics over N and the spatial axes (population variance); outputs running_mean =
-     * mean_in * momentum + batch_mean * (1 - momentum) and running_var likewise, and before opset 7 also the
-     * saved batch mean and variance.
+     * Training ({@code is_test=0} before opset 7, more than one output from 7 to 13, {@code training_mode=1}
+     * from 14): mean and var are the batch statistics over N and the spatial axes (population variance);
+     * outputs running_mean = mean_in * momentum + batch_mean * (1 - momentum) and running_var likewise, and
+     * before opset 14 optionally also saved_mean and saved_var (the batch mean and variance).
      */
     private static final class BatchNorm {
         static Planned plan(NodeSpec node, DType t) {
@@ -134,14 +134,14 @@ public final class NormOps implements OpFamily {
             float eps = node.attrs().getFloat("epsilon", 1e-5f);
             float momentum = node.attrs().getFloat("momentum", 0.9f);
             boolean training = opset < 7 ? node.attrs().getInt("is_test", 0) == 0
-                    : opset >= 14 && node.attrs().getInt("training_mode", 0) != 0;
+                    : opset < 14 ? node.outputCount() > 1 : node.attrs().getInt("training_mode", 0) != 0;
             boolean spatial = opset >= 9 || node.attrs().getInt("spatial", 1) != 0;
             for (int i = 1; i <= 4; i++) {
                 if (!node.hasInput(i)) {
                     throw node.unsupported("BatchNormalization without input " + i);
                 }
             }
-            int maxOut = training ? (opset < 7 ? 5 : 3) : 1;
+            int maxOut = training ? (opset < 14 ? 5 : 3) : 1;
             if (node.outputCount() > maxOut) {
                 throw node.unsupported(node.outputCount() + " outputs " + (training ? "in training mode" : "in inference mode")
                         + " (at most " + maxOut + ")");

@@ -301,6 +301,19 @@ final class ReduceKernels {
         }
     }
 
+    /** {@code y[yOff + j] = (x[xOff + j] - c[j]) + b[j]} for j in [0, n). */
+    static void shiftAddRow(MemorySegment x, long xOff, MemorySegment y, long yOff, float[] c, float[] b, int n) {
+        int bound = SPECIES.loopBound(n);
+        int j = 0;
+        for (; j < bound; j += LANES) {
+            FloatVector v = load(x, xOff + j).sub(FloatVector.fromArray(SPECIES, c, j));
+            store(v.add(FloatVector.fromArray(SPECIES, b, j)), y, yOff + j);
+        }
+        for (; j < n; j++) {
+            y.setAtIndex(F32, yOff + j, (x.getAtIndex(F32, xOff + j) - c[j]) + b[j]);
+        }
+    }
+
     /** {@code y[yOff + j] = x[xOff + j] * a[j] + b[j]} for j in [0, n); {@code b} may be null (then 0). */
     static void mulAddRow(MemorySegment x, long xOff, MemorySegment y, long yOff, float[] a, float[] b, int n) {
         int bound = SPECIES.loopBound(n);

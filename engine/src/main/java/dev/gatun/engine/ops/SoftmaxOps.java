@@ -85,7 +85,7 @@ public final class SoftmaxOps implements OpFamily {
                     case LOG -> {
                         float m = ReduceKernels.max(x, off, len);
                         double s = ReduceKernels.sumExp(x, off, len, m, null, 0);
-                        ReduceKernels.affine(x, off, y, off, len, 1f, (float) -(m + Math.log(s)));
+                        ReduceKernels.shiftScale(x, off, y, off, len, m, 1f, (float) -Math.log(s));
                     }
                     case HARD -> {
                         float m = ReduceKernels.max(x, off, len);
@@ -104,8 +104,6 @@ public final class SoftmaxOps implements OpFamily {
         float[] m = new float[n];
         float[] acc = new float[n];
         float[] coef = new float[n];
-        float[] ones = new float[n];
-        Arrays.fill(ones, 1f);
         for (long o = 0; o < outer; o++) {
             long base = o * len * n;
             MemorySegment.copy(x, F32, base * 4, m, 0, n);
@@ -131,10 +129,10 @@ public final class SoftmaxOps implements OpFamily {
                         ReduceKernels.accumulateExpRow(acc, x, base + a * n, m, n, null, 0);
                     }
                     for (int j = 0; j < n; j++) {
-                        coef[j] = (float) -(m[j] + Math.log(acc[j]));
+                        coef[j] = (float) -Math.log(acc[j]);
                     }
                     for (long a = 0; a < len; a++) {
-                        ReduceKernels.mulAddRow(x, base + a * n, y, base + a * n, ones, coef, n);
+                        ReduceKernels.shiftAddRow(x, base + a * n, y, base + a * n, m, coef, n);
                     }
                 }
                 case HARD -> {
