@@ -42,6 +42,11 @@ public final class ExecutionPlan {
     }
 
     public static ExecutionPlan build(Graph g) {
+        return build(g, PrepackCache.unshared());
+    }
+
+    /** Plans {@code g}; kernels keep repacked weights in {@code prepack} (the model's). */
+    public static ExecutionPlan build(Graph g, PrepackCache prepack) {
         Map<String, Integer> ids = new HashMap<>();
         List<Tensor> consts = new ArrayList<>();
         List<DType> types = new ArrayList<>();
@@ -83,7 +88,7 @@ public final class ExecutionPlan {
                 }
             }
             NodeSpec spec = new NodeSpec(n.name(), n.opType(), n.domain(), g.opset(n.domain()), n.attrs(), inTypes, inShapes, inConsts,
-                    n.outputs().size());
+                    n.outputs().size()).withPrepack(prepack);
             int[] out = new int[n.outputs().size()];
             DType[] outTypes = new DType[out.length];
             Kernel kernel = null;
