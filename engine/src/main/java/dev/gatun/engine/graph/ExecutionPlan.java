@@ -67,6 +67,7 @@ public final class ExecutionPlan {
         }
         List<Step> steps = new ArrayList<>();
         List<String> unsupported = new ArrayList<>();
+        int unsupportedDownstream = 0;
         for (Node n : g.nodes()) {
             int[] in = new int[n.inputs().size()];
             DType[] inTypes = new DType[in.length];
@@ -86,7 +87,13 @@ public final class ExecutionPlan {
             int[] out = new int[n.outputs().size()];
             DType[] outTypes = new DType[out.length];
             Kernel kernel = null;
-            try {
+            boolean upstreamFailed = false;
+            for (int i = 0; i < in.length; i++) {
+                upstreamFailed |= in[i] >= 0 && inTypes[i] == null;
+            }
+            if (upstreamFailed) {
+                unsupportedDownstream++;
+            } else try {
                 Planned p = OpRegistry.plan(spec);
                 kernel = p.kernel();
                 for (int i = 0; i < out.length; i++) {
@@ -120,6 +127,9 @@ public final class ExecutionPlan {
             }
             if (unsupported.size() > 5) {
                 b.append("; and ").append(unsupported.size() - 5).append(" more");
+            }
+            if (unsupportedDownstream > 0) {
+                b.append(" (").append(unsupportedDownstream).append(" node(s) after them not planned)");
             }
             throw new EngineException(EngineException.Kind.UNSUPPORTED, b.toString());
         }

@@ -23,7 +23,15 @@ public final class OpRegistry {
             new ActivationOps(),
             new BinaryOps(),
             new LogicOps(),
-            new CastOps()
+            new CastOps(),
+            new GatherOps(),
+            new ScatterOps(),
+            new SortOps(),
+            new ReduceOps(),
+            new SoftmaxOps(),
+            new NormOps(),
+            new PoolOps(),
+            new ResizeOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
