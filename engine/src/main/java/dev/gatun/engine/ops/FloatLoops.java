@@ -45,6 +45,7 @@ final class FloatLoops {
 
     /**
      * {@code o[oo+i] = op(a[ao+i*as], b[bo+i*bs])} for i in [0, n), strides 0 or 1, indices in elements.
+     * A stride-0 operand is broadcast into a vector once; each vector op has its own small loop method.
      */
     static void binary(int op, MemorySegment a, long ao, long as, MemorySegment b, long bo, long bs,
                        MemorySegment o, long oo, long n) {
@@ -54,44 +55,16 @@ final class FloatLoops {
             FloatVector ca = as == 0 ? FloatVector.broadcast(S, a.getAtIndex(F32, ao)) : null;
             FloatVector cb = bs == 0 ? FloatVector.broadcast(S, b.getAtIndex(F32, bo)) : null;
             switch (op) {
-                case ADD -> {
-                    for (; i < bound; i += L) {
-                        load(a, ao, ca, i).add(load(b, bo, cb, i)).intoMemorySegment(o, (oo + i) * 4, ORDER);
-                    }
-                }
-                case SUB -> {
-                    for (; i < bound; i += L) {
-                        load(a, ao, ca, i).sub(load(b, bo, cb, i)).intoMemorySegment(o, (oo + i) * 4, ORDER);
-                    }
-                }
-                case MUL -> {
-                    for (; i < bound; i += L) {
-                        load(a, ao, ca, i).mul(load(b, bo, cb, i)).intoMemorySegment(o, (oo + i) * 4, ORDER);
-                    }
-                }
-                case DIV -> {
-                    for (; i < bound; i += L) {
-                        load(a, ao, ca, i).div(load(b, bo, cb, i)).intoMemorySegment(o, (oo + i) * 4, ORDER);
-                    }
-                }
-                case MIN -> {
-                    for (; i < bound; i += L) {
-                        load(a, ao, ca, i).min(load(b, bo, cb, i)).intoMemorySegment(o, (oo + i) * 4, ORDER);
-                    }
-                }
-                case MAX -> {
-                    for (; i < bound; i += L) {
-                        load(a, ao, ca, i).max(load(b, bo, cb, i)).intoMemorySegment(o, (oo + i) * 4, ORDER);
-                    }
-                }
-                case PRELU -> {
-                    for (; i < bound; i += L) {
-                        FloatVector x = load(a, ao, ca, i);
-                        x.blend(x.mul(load(b, bo, cb, i)), x.lt(0f)).intoMemorySegment(o, (oo + i) * 4, ORDER);
-                    }
-                }
+                case ADD -> bAdd(a, ao, ca, b, bo, cb, o, oo, bound);
+                case SUB -> bSub(a, ao, ca, b, bo, cb, o, oo, bound);
+                case MUL -> bMul(a, ao, ca, b, bo, cb, o, oo, bound);
+                case DIV -> bDiv(a, ao, ca, b, bo, cb, o, oo, bound);
+                case MIN -> bMin(a, ao, ca, b, bo, cb, o, oo, bound);
+                case MAX -> bMax(a, ao, ca, b, bo, cb, o, oo, bound);
+                case PRELU -> bPRelu(a, ao, ca, b, bo, cb, o, oo, bound);
                 default -> throw new IllegalStateException("binary op " + op);
             }
+            i = bound;
         }
         if (op == POW && bs == 0 && b.getAtIndex(F32, bo) == 2f) {
             for (; i < n; i++) {
@@ -102,6 +75,69 @@ final class FloatLoops {
         }
         for (; i < n; i++) {
             o.setAtIndex(F32, oo + i, binary(op, a.getAtIndex(F32, ao + i * as), b.getAtIndex(F32, bo + i * bs)));
+        }
+    }
+
+    private static void bAdd(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+                             MemorySegment o, long oo, long bound) {
+        for (long i = 0; i < bound; i += L) {
+            FloatVector x = load(a, ao, ca, i);
+            FloatVector y = load(b, bo, cb, i);
+            put(x.add(y), o, oo, i);
+        }
+    }
+
+    private static void bSub(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+                             MemorySegment o, long oo, long bound) {
+        for (long i = 0; i < bound; i += L) {
+            FloatVector x = load(a, ao, ca, i);
+            FloatVector y = load(b, bo, cb, i);
+            put(x.sub(y), o, oo, i);
+        }
+    }
+
+    private static void bMul(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+                             MemorySegment o, long oo, long bound) {
+        for (long i = 0; i < bound; i += L) {
+            FloatVector x = load(a, ao, ca, i);
+            FloatVector y = load(b, bo, cb, i);
+            put(x.mul(y), o, oo, i);
+        }
+    }
+
+    private static void bDiv(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+                             MemorySegment o, long oo, long bound) {
+        for (long i = 0; i < bound; i += L) {
+            FloatVector x = load(a, ao, ca, i);
+            FloatVector y = load(b, bo, cb, i);
+            put(x.div(y), o, oo, i);
+        }
+    }
+
+    private static void bMin(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+                             MemorySegment o, long oo, long bound) {
+        for (long i = 0; i < bound; i += L) {
+            FloatVector x = load(a, ao, ca, i);
+            FloatVector y = load(b, bo, cb, i);
+            put(x.min(y), o, oo, i);
+        }
+    }
+
+    private static void bMax(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+                             MemorySegment o, long oo, long bound) {
+        for (long i = 0; i < bound; i += L) {
+            FloatVector x = load(a, ao, ca, i);
+            FloatVector y = load(b, bo, cb, i);
+            put(x.max(y), o, oo, i);
+        }
+    }
+
+    private static void bPRelu(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+                             MemorySegment o, long oo, long bound) {
+        for (long i = 0; i < bound; i += L) {
+            FloatVector x = load(a, ao, ca, i);
+            FloatVector y = load(b, bo, cb, i);
+            put(x.blend(x.mul(y), x.lt(0f)), o, oo, i);
         }
     }
 
@@ -145,73 +181,179 @@ final class FloatLoops {
 
     // ---------------------------------------------------------------- unary
 
-    /** {@code out[oo+i] = op(in[io+i])} for i in [0, n). */
+    /**
+     * {@code out[oo+i] = op(in[io+i])} for i in [0, n). Each vector op has its own small loop method, so that
+     * the JIT compiles (and fully inlines) each one on its own.
+     */
     static void unary(int op, float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long n) {
-        long i = 0;
-        if (op <= LAST_VECTOR_UNARY && n >= L) {
-            long b = n - n % L;
+        long b = op <= LAST_VECTOR_UNARY ? n - n % L : 0;
+        if (b > 0) {
             switch (op) {
-                case ABS -> { for (; i < b; i += L) { put(get(in, io, i).abs(), out, oo, i); } }
-                case NEG -> { for (; i < b; i += L) { put(get(in, io, i).neg(), out, oo, i); } }
-                case SQRT -> { for (; i < b; i += L) { put(get(in, io, i).sqrt(), out, oo, i); } }
-                case EXP -> { for (; i < b; i += L) { put(get(in, io, i).lanewise(VectorOperators.EXP), out, oo, i); } }
-                case LOG -> { for (; i < b; i += L) { put(get(in, io, i).lanewise(VectorOperators.LOG), out, oo, i); } }
-                case TANH -> { for (; i < b; i += L) { put(get(in, io, i).lanewise(VectorOperators.TANH), out, oo, i); } }
-                case SIGMOID -> { for (; i < b; i += L) { put(sigmoid(get(in, io, i)), out, oo, i); } }
-                case RELU -> { for (; i < b; i += L) { put(get(in, io, i).max(0f), out, oo, i); } }
-                case LEAKY_RELU -> {
-                    for (; i < b; i += L) {
-                        FloatVector x = get(in, io, i);
-                        put(x.blend(x.mul(p), x.lt(0f)), out, oo, i);
-                    }
-                }
-                case ERF -> { for (; i < b; i += L) { put(erf(get(in, io, i)), out, oo, i); } }
-                case GELU -> {
-                    for (; i < b; i += L) {
-                        FloatVector x = get(in, io, i);
-                        put(x.mul(0.5f).mul(erf(x.mul((float) INV_SQRT_2)).add(1f)), out, oo, i);
-                    }
-                }
-                case GELU_TANH -> {
-                    for (; i < b; i += L) {
-                        FloatVector x = get(in, io, i);
-                        FloatVector t = x.mul(x).mul(x).mul(0.044715f).add(x).mul((float) SQRT_2_OVER_PI);
-                        put(x.mul(0.5f).mul(t.lanewise(VectorOperators.TANH).add(1f)), out, oo, i);
-                    }
-                }
-                case HARD_SIGMOID -> { for (; i < b; i += L) { put(get(in, io, i).mul(p).add(q).max(0f).min(1f), out, oo, i); } }
-                case HARD_SWISH -> {
-                    for (; i < b; i += L) {
-                        FloatVector x = get(in, io, i);
-                        put(x.mul(x.mul(1f / 6f).add(0.5f).max(0f).min(1f)), out, oo, i);
-                    }
-                }
-                case CLIP -> { for (; i < b; i += L) { put(get(in, io, i).max(p).min(q), out, oo, i); } }
-                case RECIPROCAL -> {
-                    FloatVector one = FloatVector.broadcast(S, 1f);
-                    for (; i < b; i += L) {
-                        put(one.div(get(in, io, i)), out, oo, i);
-                    }
-                }
-                case SIN -> { for (; i < b; i += L) { put(get(in, io, i).lanewise(VectorOperators.SIN), out, oo, i); } }
-                case COS -> { for (; i < b; i += L) { put(get(in, io, i).lanewise(VectorOperators.COS), out, oo, i); } }
-                case ELU -> {
-                    for (; i < b; i += L) {
-                        FloatVector x = get(in, io, i);
-                        put(x.blend(x.lanewise(VectorOperators.EXPM1).mul(p), x.lt(0f)), out, oo, i);
-                    }
-                }
-                case SWISH -> {
-                    for (; i < b; i += L) {
-                        FloatVector x = get(in, io, i);
-                        put(x.mul(sigmoid(x.mul(p))), out, oo, i);
-                    }
-                }
+                case ABS -> uAbs(p, q, in, io, out, oo, b);
+                case NEG -> uNeg(p, q, in, io, out, oo, b);
+                case SQRT -> uSqrt(p, q, in, io, out, oo, b);
+                case EXP -> uExp(p, q, in, io, out, oo, b);
+                case LOG -> uLog(p, q, in, io, out, oo, b);
+                case TANH -> uTanh(p, q, in, io, out, oo, b);
+                case SIGMOID -> uSigmoid(p, q, in, io, out, oo, b);
+                case RELU -> uRelu(p, q, in, io, out, oo, b);
+                case LEAKY_RELU -> uLeakyRelu(p, q, in, io, out, oo, b);
+                case ERF -> uErf(p, q, in, io, out, oo, b);
+                case GELU -> uGelu(p, q, in, io, out, oo, b);
+                case GELU_TANH -> uGeluTanh(p, q, in, io, out, oo, b);
+                case HARD_SIGMOID -> uHardSigmoid(p, q, in, io, out, oo, b);
+                case HARD_SWISH -> uHardSwish(p, q, in, io, out, oo, b);
+                case CLIP -> uClip(p, q, in, io, out, oo, b);
+                case RECIPROCAL -> uReciprocal(p, q, in, io, out, oo, b);
+                case SIN -> uSin(p, q, in, io, out, oo, b);
+                case COS -> uCos(p, q, in, io, out, oo, b);
+                case ELU -> uElu(p, q, in, io, out, oo, b);
+                case SWISH -> uSwish(p, q, in, io, out, oo, b);
                 default -> throw new IllegalStateException("unary op " + op);
             }
         }
-        for (; i < n; i++) {
+        for (long i = b; i < n; i++) {
             out.setAtIndex(F32, oo + i, (float) unary(op, in.getAtIndex(F32, io + i), p, q));
+        }
+    }
+
+    private static void uAbs(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.abs(), out, oo, i);
+        }
+    }
+
+    private static void uNeg(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.neg(), out, oo, i);
+        }
+    }
+
+    private static void uSqrt(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.sqrt(), out, oo, i);
+        }
+    }
+
+    private static void uExp(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.lanewise(VectorOperators.EXP), out, oo, i);
+        }
+    }
+
+    private static void uLog(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.lanewise(VectorOperators.LOG), out, oo, i);
+        }
+    }
+
+    private static void uTanh(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.lanewise(VectorOperators.TANH), out, oo, i);
+        }
+    }
+
+    private static void uSigmoid(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(sigmoid(x), out, oo, i);
+        }
+    }
+
+    private static void uRelu(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.max(0f), out, oo, i);
+        }
+    }
+
+    private static void uLeakyRelu(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.blend(x.mul(p), x.lt(0f)), out, oo, i);
+        }
+    }
+
+    private static void uErf(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(erf(x), out, oo, i);
+        }
+    }
+
+    private static void uGelu(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.mul(0.5f).mul(erf(x.mul((float) INV_SQRT_2)).add(1f)), out, oo, i);
+        }
+    }
+
+    private static void uGeluTanh(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.mul(0.5f).mul(x.mul(x).mul(x).mul(0.044715f).add(x).mul((float) SQRT_2_OVER_PI).lanewise(VectorOperators.TANH).add(1f)), out, oo, i);
+        }
+    }
+
+    private static void uHardSigmoid(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.mul(p).add(q).max(0f).min(1f), out, oo, i);
+        }
+    }
+
+    private static void uHardSwish(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.mul(x.mul(1f / 6f).add(0.5f).max(0f).min(1f)), out, oo, i);
+        }
+    }
+
+    private static void uClip(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.max(p).min(q), out, oo, i);
+        }
+    }
+
+    private static void uReciprocal(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(FloatVector.broadcast(S, 1f).div(x), out, oo, i);
+        }
+    }
+
+    private static void uSin(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.lanewise(VectorOperators.SIN), out, oo, i);
+        }
+    }
+
+    private static void uCos(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.lanewise(VectorOperators.COS), out, oo, i);
+        }
+    }
+
+    private static void uElu(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.blend(x.lanewise(VectorOperators.EXPM1).mul(p), x.lt(0f)), out, oo, i);
+        }
+    }
+
+    private static void uSwish(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
+        for (long i = 0; i < b; i += L) {
+            FloatVector x = get(in, io, i);
+            put(x.mul(sigmoid(x.mul(p))), out, oo, i);
         }
     }
 
