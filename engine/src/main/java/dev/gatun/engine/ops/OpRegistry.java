@@ -16,6 +16,8 @@ public final class OpRegistry {
     public static final int MAX_OPSET = 27;
 
     private static final List<OpFamily> FAMILIES = List.of(
+            new MatMulOps(),
+            new ConvOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
