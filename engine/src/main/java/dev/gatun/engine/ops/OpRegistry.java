@@ -31,7 +31,9 @@ public final class OpRegistry {
             new SoftmaxOps(),
             new NormOps(),
             new PoolOps(),
-            new ResizeOps()
+            new ResizeOps(),
+            new MatMulOps(),
+            new ConvOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
