@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code gatun conformance}: runs ONNX backend test folders and reports failures, skips and the counts. */
-@Command(name = "conformance", usageHelpWidth = 100,
+@Command(name = "conformance", usageHelpWidth = 100, mixinStandardHelpOptions = true, versionProvider = Gatun.Version.class,
         description = {"Run ONNX backend tests (node tests) on Gatun.",
                 "",
                 "Runs the tests under DIR (folders with model.onnx and test_data_set_N/,",

@@ -20,7 +20,7 @@ import picocli.CommandLine.Parameters;
  * {@code gatun inspect}: what a model file holds and whether Gatun can run it. Loading never needs the ops to be
  * supported, so this works on any well-formed model.
  */
-@Command(name = "inspect", usageHelpWidth = 100,
+@Command(name = "inspect", usageHelpWidth = 100, mixinStandardHelpOptions = true, versionProvider = Gatun.Version.class,
         description = {"Show what a model holds and whether Gatun can run it.",
                 "",
                 "Prints the file, IR version, producer, opsets, inputs and outputs with",

@@ -6,6 +6,7 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
 import dev.gatun.engine.EngineException;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
@@ -83,11 +84,10 @@ final class OrtRunner {
             throw new EngineException(EngineException.Kind.UNSUPPORTED, "ONNX Runtime output '" + name + "' is a "
                     + v.getType() + ", not a tensor; only tensor outputs can be compared");
         }
-        int id = ot.getInfo().onnxType.value;
-        DType dt = DType.fromOnnxOrNull(id);
+        DType dt = dtypeOf(ot.getInfo().onnxType);
         if (dt == null) {
             throw new EngineException(EngineException.Kind.UNSUPPORTED, "ONNX Runtime output '" + name + "' has type "
-                    + DType.onnxTypeName(id) + ", which Gatun does not have");
+                    + ot.getInfo().onnxType + ", which Gatun does not have");
         }
         Shape shape = Shape.of(ot.getInfo().getShape());
         if (dt == DType.STRING) {
@@ -97,6 +97,19 @@ final class OrtRunner {
         ByteBuffer b = ot.getByteBuffer();
         MemorySegment.copy(MemorySegment.ofBuffer(b), 0, t.data(), 0, t.byteSize());
         return t;
+    }
+
+    /**
+     * Gatun's type for ONNX Runtime's element type, or null. (The Java enum's {@code value} is not the ONNX id;
+     * the names match Gatun's after the prefix.)
+     */
+    static DType dtypeOf(TensorInfo.OnnxTensorType t) {
+        String name = t.name().substring("ONNX_TENSOR_ELEMENT_DATA_TYPE_".length());
+        try {
+            return DType.valueOf(name);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
     }
 
     private static String[] flatStrings(Object value, int n) {

@@ -22,7 +22,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code gatun run}: runs a model once on given or random inputs and summarises (or saves) the outputs. */
-@Command(name = "run", usageHelpWidth = 100, sortOptions = false,
+@Command(name = "run", usageHelpWidth = 100, mixinStandardHelpOptions = true, versionProvider = Gatun.Version.class, sortOptions = false,
         description = {"Run a model once and summarise its outputs.",
                 "",
                 "Prints each output's name, dtype, shape, min/max/mean and first values.",
@@ -80,6 +80,9 @@ final class RunCommand extends GatunCommand {
     }
 
     private void write(Result r) throws IOException {
+        if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
+            throw new UsageException("--output " + outputDir + ": exists and is not a directory");
+        }
         Files.createDirectories(outputDir);
         for (Map.Entry<String, Tensor> e : r.asMap().entrySet()) {
             Path f = outputDir.resolve(safeName(e.getKey()) + ".npy");

@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code gatun verify}: runs a model on Gatun and on ONNX Runtime with the same inputs and compares every output. */
-@Command(name = "verify", usageHelpWidth = 100, sortOptions = false,
+@Command(name = "verify", usageHelpWidth = 100, mixinStandardHelpOptions = true, versionProvider = Gatun.Version.class, sortOptions = false,
         description = {"Compare a model's outputs on Gatun with ONNX Runtime's.",
                 "",
                 "Runs the model on Gatun and on ONNX Runtime (in-process, CPU, graph",
@@ -35,7 +35,7 @@ import picocli.CommandLine.Parameters;
                 "atol 1e-4 for float and double; 1e-2, 1e-3 for float16; 2e-2, 1e-2 for",
                 "bfloat16. NaN matches only NaN, an infinity only the same infinity;",
                 "integer and bool outputs must be equal; dtypes and shapes must match.",
-                "'max rel err' leaves out elements with |e| < 1e-3 * max|e|; '% of",
+                "'max rel err' leaves out elements with |e| < 1e-3 * max|e|; '%% of",
                 "tolerance' is the largest |a - e| / (atol * max|e| + rtol * |e|).",
                 ""},
         footer = {"", "Examples:", "  gatun verify minilm --against ort --dim batch_size=2 --dim sequence_length=64",
@@ -82,9 +82,9 @@ final class VerifyCommand extends GatunCommand {
             for (String d : described) {
                 out.println("input   " + d);
             }
-            Map<String, Tensor> expected = OrtRunner.run(file, feed, threads, arena);
             boolean pass = true;
             try (Result r = session.run(feed)) {
+                Map<String, Tensor> expected = OrtRunner.run(file, feed, threads, arena);
                 for (Map.Entry<String, Tensor> e : r.asMap().entrySet()) {
                     Tensor ref = expected.get(e.getKey());
                     if (ref == null) {

@@ -38,7 +38,8 @@ final class OrtReference {
                     try (OrtSession.Result r = session.run(feed)) {
                         for (Map.Entry<String, OnnxValue> e : r) {
                             OnnxTensor ot = (OnnxTensor) e.getValue();
-                            DType dt = DType.fromOnnx(ot.getInfo().onnxType.value);
+                            // The Java enum's value is not the ONNX id; its names match Gatun's after the prefix.
+                            DType dt = DType.valueOf(ot.getInfo().onnxType.name().substring("ONNX_TENSOR_ELEMENT_DATA_TYPE_".length()));
                             Tensor t = Tensor.allocate(arena, dt, Shape.of(ot.getInfo().getShape()));
                             MemorySegment.copy(MemorySegment.ofBuffer(ot.getByteBuffer()), 0, t.data(), 0, t.byteSize());
                             out.put(e.getKey(), t);
