@@ -52,6 +52,9 @@ final class RunCommand extends GatunCommand {
         if (threads < 1) {
             throw new UsageException("--threads " + threads + ": must be >= 1");
         }
+        if (outputDir != null && Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
+            throw new UsageException("--output " + outputDir + ": exists and is not a directory");
+        }
         PrintWriter out = out();
         Path file = ModelFiles.resolve(model, err());
         try (Model m = Model.load(file);
@@ -80,9 +83,6 @@ final class RunCommand extends GatunCommand {
     }
 
     private void write(Result r) throws IOException {
-        if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
-            throw new UsageException("--output " + outputDir + ": exists and is not a directory");
-        }
         Files.createDirectories(outputDir);
         for (Map.Entry<String, Tensor> e : r.asMap().entrySet()) {
             Path f = outputDir.resolve(safeName(e.getKey()) + ".npy");

@@ -261,6 +261,9 @@ class GatunTest {
         assertTrue(badInput.err().contains("no input 'y'"), badInput.err());
         Outcome missingInput = gatun("run", f.toString(), "--input", "x=" + dir.resolve("none.npy"));
         assertEquals(2, missingInput.code());
+        Outcome outIsFile = gatun("run", f.toString(), "--output", f.toString());
+        assertEquals(2, outIsFile.code());
+        assertTrue(outIsFile.err().contains("is not a directory"), outIsFile.err());
         Outcome range = gatun("run", f.toString(), "--int-range", "5:5");
         assertEquals(2, range.code());
         assertTrue(range.err().contains("HI must be greater than LO"), range.err());
