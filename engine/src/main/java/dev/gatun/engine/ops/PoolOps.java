@@ -31,8 +31,9 @@ import jdk.incubator.vector.VectorSpecies;
  *       {@code p} is a float attribute at opset 1 and an int from opset 2.</li>
  *   <li>https://onnx.ai/onnx/operators/onnx__GlobalAveragePool.html, onnx__GlobalMaxPool.html, onnx__GlobalLpPool.html:
  *       the same over the whole plane; output {@code [N, C, 1, .., 1]}.</li>
- *   <li>https://onnx.ai/onnx/operators/onnx__MaxUnpool.html: scatters X into zeros at MaxPool's Indices; output
- *       {@code [N, C, (in-1)*s + k - padBegin - padEnd ...]} or the optional output_shape input.</li>
+ *   <li>https://onnx.ai/onnx/operators/onnx__MaxUnpool.html: scatters X into zeros at MaxPool's Indices, which index
+ *       the inferred shape {@code [N, C, (in-1)*s + k - padBegin - padEnd ...]}; an output_shape input larger than
+ *       that gets the inferred block in its low corner (as the ONNX reference does), otherwise indices are its own.</li>
  * </ul>
  * Window geometry (kernel_shape, strides, pads, auto_pad, dilations, ceil_mode) is {@link PoolGeometry}.
  *
@@ -488,32 +489,50 @@ public final class PoolOps implements OpFamily {
             if (!ind.shape().equals(x.shape())) {
                 throw node.error("indices of shape " + ind.shape() + " differ from X of shape " + x.shape());
             }
-            long[] od;
+            long[] inferred = x.shape().dims();
+            for (int i = 0; i < r; i++) {
+                inferred[i + 2] = (inferred[i + 2] - 1) * attrs.strides()[i] + attrs.kernel()[i] - attrs.pads()[i] - attrs.pads()[i + r];
+            }
+            long[] od = inferred;
+            boolean corner = false;
             if (in.length > 2 && in[2] != null) {
                 od = in[2].toLongArray();
                 if (od.length != r + 2) {
                     throw node.error("output_shape " + Arrays.toString(od) + " does not have rank " + (r + 2));
                 }
-            } else {
-                od = x.shape().dims();
-                for (int i = 0; i < r; i++) {
-                    od[i + 2] = (od[i + 2] - 1) * attrs.strides()[i] + attrs.kernel()[i] - attrs.pads()[i] - attrs.pads()[i + r];
+                corner = !Arrays.equals(od, inferred);
+                for (int i = 0; i < od.length; i++) {
+                    corner &= od[i] >= inferred[i];
                 }
             }
             Shape os;
+            Shape is;
             try {
                 os = Shape.of(od);
+                is = Shape.of(inferred);
             } catch (IllegalArgumentException e) {
-                throw node.error("output shape " + Arrays.toString(od) + " is negative");
+                throw node.error("output shape " + Arrays.toString(od) + " / " + Arrays.toString(inferred) + " is negative");
             }
             Tensor y = ctx.allocateZeroed(x.dtype(), os);
             long n = x.size();
-            long outSize = os.size();
+            Shape space = corner ? is : os;
+            long spaceSize = space.size();
+            long[] spaceStride = space.strides();
+            long[] outStride = os.strides();
             int es = x.dtype().byteSize();
             for (long j = 0; j < n; j++) {
                 long at = ind.data().getAtIndex(Tensor.I64, j);
-                if (at < 0 || at >= outSize) {
-                    throw node.error("index " + at + " at position " + j + " is outside the output of shape " + os);
+                if (at < 0 || at >= spaceSize) {
+                    throw node.error("index " + at + " at position " + j + " is outside the output of shape " + space);
+                }
+                if (corner) {
+                    long rest = at;
+                    long to = 0;
+                    for (int d = 0; d < spaceStride.length; d++) {
+                        to += rest / spaceStride[d] * outStride[d];
+                        rest %= spaceStride[d];
+                    }
+                    at = to;
                 }
                 MemorySegment.copy(x.data(), j * es, y.data(), at * es, es);
             }
