@@ -38,8 +38,8 @@ import jdk.incubator.vector.VectorSpecies;
  * Window geometry (kernel_shape, strides, pads, auto_pad, dilations, ceil_mode) is {@link PoolGeometry}.
  *
  * <p>Float32 without Indices runs a row-accumulating kernel: for each output row along the last spatial dim, each
- * valid window row of the input is folded into a float accumulator row for every kernel column, vectorised over
- * output positions when the last stride is 1. Other dtypes and Indices use a scalar kernel over a {@code double[]}
+ * valid window row of the input is copied to a heap row buffer and folded into a float accumulator row for every
+ * kernel column, vectorised over output positions when the last stride is 1. Other dtypes and Indices use a scalar kernel over a {@code double[]}
  * copy of each plane.
  */
 public final class PoolOps implements OpFamily {
@@ -135,8 +135,8 @@ public final class PoolOps implements OpFamily {
     /**
      * Float32 pooling, any spatial rank. x is {@code [planes, in...]}, y {@code [planes, out...]}, both row-major.
      * For each plane and each output row (a position over all spatial dims but the last), an accumulator row of
-     * {@code out[last]} floats folds in input row segments: for every valid tap of the outer dims and every kernel
-     * column {@code kw}, {@code acc[ow] op= x[row, ow*s + kw*d - padBegin]} for the {@code ow} range that stays inside.
+     * {@code out[last]} floats folds in input rows: for every valid tap of the outer dims and every kernel column
+     * {@code kw}, {@code acc[ow] op= x[row, ow*s + kw*d - padBegin]} for the {@code ow} range that stays inside.
      */
     static void poolF32(PoolGeometry g, Kind kind, boolean includePad, float p, MemorySegment x, MemorySegment y) {
         int k = g.rank;
@@ -176,6 +176,7 @@ public final class PoolOps implements OpFamily {
         }
         float init = kind == Kind.MAX ? Float.NEGATIVE_INFINITY : 0f;
         float[] acc = new float[ow];
+        float[] rowBuf = new float[g.in[last]];
         int[] o = new int[last];
         int[] t = new int[last];
         int[] tlo = new int[last];
@@ -200,8 +201,9 @@ public final class PoolOps implements OpFamily {
                     for (int i = 0; i < last; i++) {
                         row += g.pos(i, o[i], t[i]) * inStride[i];
                     }
+                    MemorySegment.copy(x, Tensor.F32, row * 4, rowBuf, 0, rowBuf.length);
                     for (int c = 0; c < kw; c++) {
-                        accumulate(op, p, acc, lo[c], hi[c], sw, x, row + off[c]);
+                        accumulate(op, p, acc, lo[c], hi[c], sw, rowBuf, (int) off[c]);
                     }
                     int d = last - 1;
                     while (d >= 0 && ++t[d] >= thi[d]) {
@@ -220,14 +222,13 @@ public final class PoolOps implements OpFamily {
         }
     }
 
-    /** {@code acc[i] op= x[e0 + i*s]} for i in [lo, hi); e0 is an element index (may be negative, e0 + lo*s is not). */
-    private static void accumulate(int op, float p, float[] acc, int lo, int hi, int s, MemorySegment x, long e0) {
+    /** {@code acc[i] op= row[e0 + i*s]} for i in [lo, hi); e0 may be negative, e0 + lo*s is not. */
+    private static void accumulate(int op, float p, float[] acc, int lo, int hi, int s, float[] row, int e0) {
         int i = lo;
         if (s == 1) {
-            long b = (e0 + lo) * 4;
-            for (; i <= hi - L; i += L, b += 4L * L) {
+            for (; i <= hi - L; i += L) {
                 FloatVector a = FloatVector.fromArray(SP, acc, i);
-                FloatVector v = FloatVector.fromMemorySegment(SP, x, b, LE);
+                FloatVector v = FloatVector.fromArray(SP, row, e0 + i);
                 a = switch (op) {
                     case OP_MAX -> a.max(v);
                     case OP_SUM -> a.add(v);
@@ -240,23 +241,23 @@ public final class PoolOps implements OpFamily {
         switch (op) {
             case OP_MAX -> {
                 for (; i < hi; i++) {
-                    acc[i] = Math.max(acc[i], x.getAtIndex(Tensor.F32, e0 + (long) i * s));
+                    acc[i] = Math.max(acc[i], row[e0 + i * s]);
                 }
             }
             case OP_SUM -> {
                 for (; i < hi; i++) {
-                    acc[i] += x.getAtIndex(Tensor.F32, e0 + (long) i * s);
+                    acc[i] += row[e0 + i * s];
                 }
             }
             case OP_SUMSQ -> {
                 for (; i < hi; i++) {
-                    float v = x.getAtIndex(Tensor.F32, e0 + (long) i * s);
+                    float v = row[e0 + i * s];
                     acc[i] += v * v;
                 }
             }
             default -> {
                 for (; i < hi; i++) {
-                    acc[i] += (float) Math.pow(Math.abs(x.getAtIndex(Tensor.F32, e0 + (long) i * s)), p);
+                    acc[i] += (float) Math.pow(Math.abs(row[e0 + i * s]), p);
                 }
             }
         }
@@ -264,25 +265,26 @@ public final class PoolOps implements OpFamily {
 
     private static void finish(Kind kind, float p, float[] acc, float outerCnt, float[] cntW, MemorySegment y, long yRow) {
         switch (kind) {
-            case MAX -> MemorySegment.copy(acc, 0, y, Tensor.F32, yRow * 4, acc.length);
+            case MAX -> { }
             case AVG -> {
                 for (int i = 0; i < acc.length; i++) {
-                    y.setAtIndex(Tensor.F32, yRow + i, acc[i] / (outerCnt * cntW[i]));
+                    acc[i] /= outerCnt * cntW[i];
                 }
             }
             case LP -> {
                 if (p == 2f) {
                     for (int i = 0; i < acc.length; i++) {
-                        y.setAtIndex(Tensor.F32, yRow + i, (float) Math.sqrt(acc[i]));
+                        acc[i] = (float) Math.sqrt(acc[i]);
                     }
                 } else {
                     double inv = 1.0 / p;
                     for (int i = 0; i < acc.length; i++) {
-                        y.setAtIndex(Tensor.F32, yRow + i, (float) Math.pow(acc[i], inv));
+                        acc[i] = (float) Math.pow(acc[i], inv);
                     }
                 }
             }
         }
+        MemorySegment.copy(acc, 0, y, Tensor.F32, yRow * 4, acc.length);
     }
 
     // ---------------------------------------------------------------- generic kernel (any dtype, Indices)

@@ -470,9 +470,14 @@ public final class ResizeOps implements OpFamily {
             return;
         }
         int[] last = maps[r - 1];
-        long rows = y.size() / last.length;
+        int width = last.length;
+        long rows = y.size() / width;
         int[] o = new int[r - 1];
-        long yAt = 0;
+        long prevBase = Long.MIN_VALUE;
+        boolean prevEx = false;
+        long prevRow = -1;
+        int[] src4 = es == 4 ? new int[Math.toIntExact(x.shape().dim(r - 1))] : null;
+        int[] dst4 = es == 4 ? new int[width] : null;
         for (long row = 0; row < rows; row++) {
             long base = 0;
             boolean ex = false;
@@ -481,10 +486,25 @@ public final class ResizeOps implements OpFamily {
                 ex |= i < 0;
                 base += i * xStride[a];
             }
-            for (int j = 0; j < last.length; j++, yAt++) {
-                int i = last[j];
-                writeBits(ys, yAt, es, ex || i < 0 ? eBits : readBits(xs, base + i, es));
+            long yAt = row * width;
+            if (prevRow >= 0 && ex == prevEx && (ex || base == prevBase)) {
+                MemorySegment.copy(ys, prevRow * width * es, ys, yAt * es, (long) width * es);
+            } else if (es == 4 && !ex) {
+                MemorySegment.copy(xs, Tensor.I32, base * 4, src4, 0, src4.length);
+                for (int j = 0; j < width; j++) {
+                    int i = last[j];
+                    dst4[j] = i < 0 ? (int) eBits : src4[i];
+                }
+                MemorySegment.copy(dst4, 0, ys, Tensor.I32, yAt * 4, width);
+            } else {
+                for (int j = 0; j < width; j++) {
+                    int i = last[j];
+                    writeBits(ys, yAt + j, es, ex || i < 0 ? eBits : readBits(xs, base + i, es));
+                }
             }
+            prevRow = row;
+            prevBase = base;
+            prevEx = ex;
             for (int d = r - 2; d >= 0 && ++o[d] >= maps[d].length; d--) {
                 o[d] = 0;
             }
@@ -565,29 +585,38 @@ public final class ResizeOps implements OpFamily {
             w[i] = (float) m.w()[i];
         }
         int[] idx = m.idx();
+        if (inner == 1) {
+            float[] srcRow = new float[m.in()];
+            float[] dstRow = new float[m.out()];
+            for (long o = 0; o < outer; o++) {
+                MemorySegment.copy(src, Tensor.F32, o * m.in() * 4, srcRow, 0, srcRow.length);
+                for (int j = 0; j < dstRow.length; j++) {
+                    if (m.extrapolate()[j]) {
+                        dstRow[j] = e;
+                        continue;
+                    }
+                    float s = 0;
+                    for (int t = j * n; t < j * n + n; t++) {
+                        s += w[t] * srcRow[idx[t]];
+                    }
+                    dstRow[j] = s;
+                }
+                MemorySegment.copy(dstRow, 0, dst, Tensor.F32, o * m.out() * 4, dstRow.length);
+            }
+            return;
+        }
         for (long o = 0; o < outer; o++) {
             long sBase = o * m.in() * inner;
             long dBase = o * m.out() * inner;
             for (int j = 0; j < m.out(); j++) {
                 long d = dBase + j * inner;
                 if (m.extrapolate()[j]) {
-                    dst.asSlice(d * 4, inner * 4).fill((byte) 0);
-                    if (e != 0f) {
-                        for (long i = 0; i < inner; i++) {
-                            dst.setAtIndex(Tensor.F32, d + i, e);
-                        }
+                    for (long i = 0; i < inner; i++) {
+                        dst.setAtIndex(Tensor.F32, d + i, e);
                     }
                     continue;
                 }
                 int t0 = j * n;
-                if (inner == 1) {
-                    float s = 0;
-                    for (int t = t0; t < t0 + n; t++) {
-                        s += w[t] * src.getAtIndex(Tensor.F32, sBase + idx[t]);
-                    }
-                    dst.setAtIndex(Tensor.F32, d, s);
-                    continue;
-                }
                 long i = 0;
                 for (; i <= inner - L; i += L) {
                     FloatVector acc = FloatVector.zero(SP);
