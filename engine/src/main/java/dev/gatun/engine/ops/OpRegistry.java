@@ -19,8 +19,21 @@ public final class OpRegistry {
             new ShapeOps(),
             new LayoutOps(),
             new PadOps(),
+            new UnaryOps(),
+            new ActivationOps(),
+            new BinaryOps(),
+            new LogicOps(),
+            new CastOps(),
+            new GatherOps(),
+            new ScatterOps(),
+            new SortOps(),
+            new ReduceOps(),
+            new SoftmaxOps(),
+            new NormOps(),
             new PoolOps(),
-            new ResizeOps()
+            new ResizeOps(),
+            new MatMulOps(),
+            new ConvOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();

@@ -15,8 +15,9 @@ import java.lang.foreign.MemorySegment;
  * Before looping it drops size-1 dims and merges neighbouring dims that are contiguous on both sides, so the
  * innermost loop runs over the longest run possible: a run contiguous on both sides is one
  * {@link MemorySegment#copy}; a run whose source is strided while some other dim has source stride 1 (a
- * transpose) is copied in square blocks so that both sides stay in cache; anything else is an element loop
- * specialised by element size.
+ * transpose) is copied in square BLOCK x BLOCK tiles so that both sides stay in cache (4- and 8-byte tiles are
+ * staged through heap buffers: contiguous reads, an in-heap transpose, contiguous writes); anything else is an
+ * element loop specialised by element size.
  */
 final class StridedCopy {
     /** Side of the square tiles of the blocked transpose, in elements. */
@@ -79,11 +80,16 @@ final class StridedCopy {
                 outer[no++] = k;
             }
         }
+        // 4- and 8-byte elements written contiguously: transpose tiles through int[] staging buffers
+        int[][] staged = block >= 0 && ds[inner] == 1 && (esz == 4 || esz == 8)
+                ? new int[][] {new int[BLOCK * BLOCK * esz / 4], new int[BLOCK * BLOCK * esz / 4]} : null;
         long[] idx = new long[no];
         long so = srcOff;
         long dof = dstOff;
         while (true) {
-            if (block >= 0) {
+            if (staged != null) {
+                blockedStaged(s, so, ss[inner], t, dof, ds[block], d[block], d[inner], esz, staged);
+            } else if (block >= 0) {
                 blocked(s, so, ss[block], ss[inner], t, dof, ds[block], ds[inner], d[block], d[inner], esz);
             } else {
                 run(s, so, ss[inner], t, dof, ds[inner], d[inner], esz);
@@ -174,6 +180,46 @@ final class StridedCopy {
                         }
                         default -> throw new IllegalStateException("element size " + esz);
                     }
+                }
+            }
+        }
+    }
+
+    /**
+     * The blocked 2-D copy for 4- and 8-byte elements with source stride 1 along a and destination stride 1 along b:
+     * each tile is read as contiguous source runs into an int[] (w ints per element), transposed in the heap
+     * and written as contiguous destination runs.
+     */
+    private static void blockedStaged(MemorySegment s, long so, long sb, MemorySegment t, long to, long ta,
+                                      long na, long nb, int esz, int[][] buffers) {
+        int w = esz / 4;
+        int[] tile = buffers[0];
+        int[] tr = buffers[1];
+        for (long b0 = 0; b0 < nb; b0 += BLOCK) {
+            int bn = (int) Math.min(BLOCK, nb - b0);
+            for (long a0 = 0; a0 < na; a0 += BLOCK) {
+                int an = (int) Math.min(BLOCK, na - a0);
+                for (int j = 0; j < bn; j++) {
+                    MemorySegment.copy(s, Tensor.I32, (so + (b0 + j) * sb + a0) * esz, tile, j * BLOCK * w, an * w);
+                }
+                if (w == 1) {
+                    for (int i = 0; i < an; i++) {
+                        for (int j = 0; j < bn; j++) {
+                            tr[i * BLOCK + j] = tile[j * BLOCK + i];
+                        }
+                    }
+                } else {
+                    for (int i = 0; i < an; i++) {
+                        for (int j = 0; j < bn; j++) {
+                            int from = (j * BLOCK + i) * 2;
+                            int to2 = (i * BLOCK + j) * 2;
+                            tr[to2] = tile[from];
+                            tr[to2 + 1] = tile[from + 1];
+                        }
+                    }
+                }
+                for (int i = 0; i < an; i++) {
+                    MemorySegment.copy(tr, i * BLOCK * w, t, Tensor.I32, (to + (a0 + i) * ta + b0) * esz, bn * w);
                 }
             }
         }

@@ -1,0 +1,347 @@
+package dev.gatun.engine.ops;
+
+import dev.gatun.engine.cpu.ConvKernels;
+import dev.gatun.engine.cpu.Sgemm;
+import dev.gatun.engine.graph.Attributes;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.function.LongFunction;
+
+/**
+ * Convolutions: Conv and ConvTranspose, N-D with groups, strides, dilations, pads and auto_pad.
+ *
+ * <ul>
+ *   <li><a href="https://onnx.ai/onnx/operators/onnx__Conv.html">Conv</a> (1, 11, 22):
+ *       X [N, C, D1..Dn], W [M, C/group, k1..kn], optional B [M] -> Y [N, M, o1..on] with
+ *       {@code Y[n,m,o] = B[m] + sum_{c,k} X[n, g*C/group + c, o*s - padBegin + k*d] * W[m,c,k]}, g = m / (M/group),
+ *       input outside the image reading 0, and {@code o_i = floor((D_i + padBegin_i + padEnd_i - ((k_i-1)*d_i+1)) / s_i) + 1}.
+ *       SAME_UPPER / SAME_LOWER choose the pads so that {@code o_i = ceil(D_i / s_i)}, the odd extra pad at the end /
+ *       the beginning; VALID pads nothing.</li>
+ *   <li><a href="https://onnx.ai/onnx/operators/onnx__ConvTranspose.html">ConvTranspose</a> (1, 11, 22):
+ *       X [N, C, D1..Dn], W [C, M/group, k1..kn], optional B [M] -> Y [N, M, o1..on], the adjoint of Conv:
+ *       every {@code X[n,c,i] * W[c,m,k]} is added to {@code Y[n, g*M/group + m, i*s - padBegin + k*d]};
+ *       {@code o_i = s_i*(D_i-1) + outputPadding_i + (k_i-1)*d_i + 1 - padBegin_i - padEnd_i}, or {@code output_shape}
+ *       (pads then derived from it; likewise SAME_* aim at {@code o_i = D_i * s_i}).</li>
+ * </ul>
+ *
+ * <p>float32 with 1 to 3 spatial dims runs on {@link ConvKernels} (all three seen as 3-D): 1x1 stride-1 unpadded
+ * kernels as one GEMM per image and group, depthwise 1-D/2-D (C/group == 1) as a direct loop vectorised over
+ * output width, everything else as im2col into bounded scratch + {@link Sgemm}; ConvTranspose as
+ * {@link Sgemm} + col2im. double, float16, bfloat16 and more than 3 spatial dims take a scalar direct loop in double.
+ */
+public final class ConvOps implements OpFamily {
+    private static final DType[] TYPES = {DType.FLOAT, DType.DOUBLE, DType.FLOAT16, DType.BFLOAT16};
+    private static final Set<String> AUTO_PADS = Set.of("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID");
+
+    @Override
+    public List<OpInfo> ops() {
+        return List.of(OpInfo.of("Conv", 1, TYPES), OpInfo.of("ConvTranspose", 1, TYPES));
+    }
+
+    /** The validated attributes of one node; lengths are checked against the input rank when it runs. */
+    private record Attrs(String autoPad, long group, long[] kernelShape, long[] strides, long[] dilations, long[] pads,
+                         long[] outputPadding, long[] outputShape) {}
+
+    @Override
+    public Planned plan(NodeSpec node) {
+        boolean transpose = switch (node.opType()) {
+            case "Conv" -> false;
+            case "ConvTranspose" -> true;
+            default -> throw node.unsupported("operator " + node.opType());
+        };
+        DType t = node.requireType(0, TYPES);
+        node.requireType(1, t);
+        if (node.hasInput(2)) {
+            node.requireType(2, t);
+        }
+        Attributes at = node.attrs();
+        String autoPad = at.getString("auto_pad", "NOTSET");
+        if (!AUTO_PADS.contains(autoPad)) {
+            throw node.unsupported("auto_pad '" + autoPad + "'");
+        }
+        long group = at.getInt("group", 1);
+        if (group < 1) {
+            throw node.unsupported("group " + group);
+        }
+        Attrs a = new Attrs(autoPad, group, at.getInts("kernel_shape", null), positive(node, at, "strides"),
+                positive(node, at, "dilations"), at.getInts("pads", null), at.getInts("output_padding", null),
+                at.getInts("output_shape", null));
+        if (a.pads != null && Arrays.stream(a.pads).anyMatch(p -> p < 0)) {
+            throw node.unsupported("negative pads " + Arrays.toString(a.pads));
+        }
+        if (transpose) {
+            return Planned.of((ctx, in) -> new Tensor[] {convTranspose(ctx, node, a, in)}, t);
+        }
+        return Planned.of((ctx, in) -> new Tensor[] {conv(ctx, node, a, in)}, t);
+    }
+
+    private static long[] positive(NodeSpec node, Attributes at, String name) {
+        long[] v = at.getInts(name, null);
+        if (v != null && Arrays.stream(v).anyMatch(x -> x < 1)) {
+            throw node.unsupported(name + " " + Arrays.toString(v));
+        }
+        return v;
+    }
+
+    /** An attribute list of one entry per spatial dim, or {@code def} repeated when absent. */
+    private static long[] perDim(NodeSpec node, long[] v, int nd, long def, String name) {
+        if (v == null) {
+            long[] d = new long[nd];
+            Arrays.fill(d, def);
+            return d;
+        }
+        if (v.length != nd) {
+            throw node.error(name + " " + Arrays.toString(v) + " has " + v.length + " entries for " + nd + " spatial dims");
+        }
+        return v;
+    }
+
+    /** Kernel spatial dims: W's, checked against kernel_shape when given. */
+    private static long[] kernel(NodeSpec node, Attrs a, Shape w, int nd) {
+        long[] k = Arrays.copyOfRange(w.dims(), 2, w.rank());
+        if (a.kernelShape != null && !Arrays.equals(a.kernelShape, k)) {
+            throw node.error("kernel_shape " + Arrays.toString(a.kernelShape) + " differs from W " + w);
+        }
+        return perDim(node, k, nd, 1, "kernel");
+    }
+
+    private static void checkInputs(NodeSpec node, Tensor x, Tensor w) {
+        if (x.shape().rank() < 3 || w.shape().rank() != x.shape().rank()) {
+            throw node.error("X " + x.shape() + " and W " + w.shape() + " must have the same rank, at least 3");
+        }
+    }
+
+    private static void checkBias(NodeSpec node, Tensor b, long m) {
+        if (b != null && !b.shape().equals(Shape.of(m))) {
+            throw node.error("bias B " + b.shape() + " must be [" + m + "]");
+        }
+    }
+
+    // ---------------------------------------------------------------- Conv
+
+    private static Tensor conv(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in) {
+        Tensor x = in[0];
+        Tensor w = in[1];
+        Tensor b = in.length > 2 ? in[2] : null;
+        checkInputs(node, x, w);
+        int nd = x.shape().rank() - 2;
+        long n = x.shape().dim(0);
+        long c = x.shape().dim(1);
+        long m = w.shape().dim(0);
+        long cg = w.shape().dim(1);
+        if (c != cg * a.group || m % a.group != 0) {
+            throw node.error("X " + x.shape() + " and W " + w.shape() + " do not fit group " + a.group
+                    + " (need C = W[1] * group and M divisible by group)");
+        }
+        checkBias(node, b, m);
+        long[] k = kernel(node, a, w.shape(), nd);
+        long[] s = perDim(node, a.strides, nd, 1, "strides");
+        long[] d = perDim(node, a.dilations, nd, 1, "dilations");
+        long[] pads = a.pads == null ? new long[2 * nd] : a.pads;
+        if (pads.length != 2 * nd) {
+            throw node.error("pads " + Arrays.toString(pads) + " must have " + 2 * nd + " entries");
+        }
+        long[] inDims = Arrays.copyOfRange(x.shape().dims(), 2, nd + 2);
+        long[] out = new long[nd];
+        long[] pb = new long[nd];
+        for (int i = 0; i < nd; i++) {
+            long span = (k[i] - 1) * d[i] + 1;
+            switch (a.autoPad) {
+                case "SAME_UPPER", "SAME_LOWER" -> {
+                    out[i] = Math.ceilDiv(inDims[i], s[i]);
+                    long total = Math.max(0, (out[i] - 1) * s[i] + span - inDims[i]);
+                    pb[i] = a.autoPad.equals("SAME_UPPER") ? total / 2 : total - total / 2;
+                }
+                case "VALID" -> out[i] = Math.floorDiv(inDims[i] - span, s[i]) + 1;
+                default -> {
+                    pb[i] = pads[i];
+                    out[i] = Math.floorDiv(inDims[i] + pads[i] + pads[i + nd] - span, s[i]) + 1;
+                }
+            }
+            if (out[i] < 0 || (out[i] == 0 && inDims[i] > 0)) {
+                throw node.error("X " + x.shape() + " is too small for kernel " + Arrays.toString(k) + " (dilations "
+                        + Arrays.toString(d) + ", pads " + Arrays.toString(pads) + ")");
+            }
+        }
+        long[] yDims = new long[nd + 2];
+        yDims[0] = n;
+        yDims[1] = m;
+        System.arraycopy(out, 0, yDims, 2, nd);
+        Tensor y = ctx.allocate(x.dtype(), Shape.of(yDims));
+        if (y.size() == 0) {
+            return y;
+        }
+        ConvKernels.Geometry g = new ConvKernels.Geometry(n, c, m, a.group, inDims, k, out, s, d, pb);
+        if (x.dtype() == DType.FLOAT && nd <= 3) {
+            ConvKernels.conv(scratch(ctx), g.to3d(), x.data(), w.data(), b == null ? null : b.data(), y.data());
+        } else {
+            convScalar(g, x, w, b, y);
+        }
+        return y;
+    }
+
+    /** The direct N-D loop for any float dtype, accumulating in double. */
+    private static void convScalar(ConvKernels.Geometry g, Tensor x, Tensor w, Tensor b, Tensor y) {
+        int nd = g.in().length;
+        long cg = g.c() / g.group();
+        long mg = g.m() / g.group();
+        long inSize = Shape.of(g.in()).size();
+        long outSize = Shape.of(g.out()).size();
+        long kSize = Shape.of(g.k()).size();
+        long[] o = new long[nd];
+        long[] kk = new long[nd];
+        for (long n = 0; n < g.n(); n++) {
+            for (long m = 0; m < g.m(); m++) {
+                long grp = m / mg;
+                for (long op = 0; op < outSize; op++) {
+                    unravel(op, g.out(), o);
+                    double acc = b == null ? 0 : b.getDouble(m);
+                    for (long c = 0; c < cg; c++) {
+                        long xBase = (n * g.c() + grp * cg + c) * inSize;
+                        long wBase = (m * cg + c) * kSize;
+                        for (long kp = 0; kp < kSize; kp++) {
+                            unravel(kp, g.k(), kk);
+                            long xi = 0;
+                            boolean inside = true;
+                            for (int i = 0; i < nd && inside; i++) {
+                                long p = o[i] * g.s()[i] - g.pb()[i] + kk[i] * g.d()[i];
+                                inside = p >= 0 && p < g.in()[i];
+                                xi = xi * g.in()[i] + p;
+                            }
+                            if (inside) {
+                                acc += x.getDouble(xBase + xi) * w.getDouble(wBase + kp);
+                            }
+                        }
+                    }
+                    y.setDouble((n * g.m() + m) * outSize + op, acc);
+                }
+            }
+        }
+    }
+
+    /** Float scratch from the session's workspace. */
+    private static LongFunction<MemorySegment> scratch(KernelContext ctx) {
+        return floats -> ctx.allocate(DType.FLOAT, Shape.of(floats)).data();
+    }
+
+    /** Row-major multi-index of flat index {@code i} in {@code dims}. */
+    private static void unravel(long i, long[] dims, long[] idx) {
+        for (int d = dims.length - 1; d >= 0; d--) {
+            idx[d] = i % dims[d];
+            i /= dims[d];
+        }
+    }
+
+    // ---------------------------------------------------------------- ConvTranspose
+
+    private static Tensor convTranspose(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in) {
+        Tensor x = in[0];
+        Tensor w = in[1];
+        Tensor b = in.length > 2 ? in[2] : null;
+        checkInputs(node, x, w);
+        int nd = x.shape().rank() - 2;
+        long n = x.shape().dim(0);
+        long c = x.shape().dim(1);
+        if (w.shape().dim(0) != c || c % a.group != 0) {
+            throw node.error("X " + x.shape() + " and W " + w.shape() + " do not fit group " + a.group
+                    + " (need W[0] = C, divisible by group)");
+        }
+        long m = w.shape().dim(1) * a.group;
+        checkBias(node, b, m);
+        long[] k = kernel(node, a, w.shape(), nd);
+        long[] s = perDim(node, a.strides, nd, 1, "strides");
+        long[] d = perDim(node, a.dilations, nd, 1, "dilations");
+        long[] op = perDim(node, a.outputPadding, nd, 0, "output_padding");
+        long[] pads = a.pads == null ? new long[2 * nd] : a.pads;
+        if (pads.length != 2 * nd) {
+            throw node.error("pads " + Arrays.toString(pads) + " must have " + 2 * nd + " entries");
+        }
+        long[] want = a.outputShape == null ? null
+                : a.outputShape.length == nd + 2 ? Arrays.copyOfRange(a.outputShape, 2, nd + 2) : perDim(node, a.outputShape, nd, 0, "output_shape");
+        long[] inDims = Arrays.copyOfRange(x.shape().dims(), 2, nd + 2);
+        long[] out = new long[nd];
+        long[] pb = new long[nd];
+        boolean same = a.autoPad.startsWith("SAME");
+        for (int i = 0; i < nd; i++) {
+            long full = s[i] * (inDims[i] - 1) + op[i] + (k[i] - 1) * d[i] + 1;
+            if (want != null || same) {
+                out[i] = want != null ? want[i] : inDims[i] * s[i];
+                long total = full - out[i];
+                pb[i] = a.autoPad.equals("SAME_UPPER") ? Math.floorDiv(total, 2) : total - Math.floorDiv(total, 2);
+            } else if (a.autoPad.equals("VALID")) {
+                out[i] = full;
+            } else {
+                pb[i] = pads[i];
+                out[i] = full - pads[i] - pads[i + nd];
+            }
+            if (out[i] < 0) {
+                throw node.error("negative output size " + out[i] + " for X " + x.shape() + ", W " + w.shape()
+                        + ", pads " + Arrays.toString(pads));
+            }
+        }
+        long[] yDims = new long[nd + 2];
+        yDims[0] = n;
+        yDims[1] = m;
+        System.arraycopy(out, 0, yDims, 2, nd);
+        Tensor y = ctx.allocate(x.dtype(), Shape.of(yDims));
+        if (y.size() == 0) {
+            return y;
+        }
+        ConvKernels.Geometry g = new ConvKernels.Geometry(n, c, m, a.group, inDims, k, out, s, d, pb);
+        if (x.dtype() == DType.FLOAT && nd <= 3) {
+            ConvKernels.convTranspose(scratch(ctx), g.to3d(), x.data(), w.data(), b == null ? null : b.data(), y.data());
+        } else {
+            convTransposeScalar(g, x, w, b, y);
+        }
+        return y;
+    }
+
+    /** The direct N-D scatter loop for any float dtype, accumulating in double. */
+    private static void convTransposeScalar(ConvKernels.Geometry g, Tensor x, Tensor w, Tensor b, Tensor y) {
+        int nd = g.in().length;
+        long cg = g.c() / g.group();
+        long mg = g.m() / g.group();
+        long inSize = Shape.of(g.in()).size();
+        long outSize = Shape.of(g.out()).size();
+        long kSize = Shape.of(g.k()).size();
+        double[] acc = new double[Math.toIntExact(outSize)];
+        long[] ip = new long[nd];
+        long[] kk = new long[nd];
+        for (long n = 0; n < g.n(); n++) {
+            for (long m = 0; m < g.m(); m++) {
+                long grp = m / mg;
+                Arrays.fill(acc, b == null ? 0 : b.getDouble(m));
+                for (long c = grp * cg; c < (grp + 1) * cg; c++) {
+                    long xBase = (n * g.c() + c) * inSize;
+                    long wBase = (c * mg + m % mg) * kSize;
+                    for (long i = 0; i < inSize; i++) {
+                        unravel(i, g.in(), ip);
+                        double xv = x.getDouble(xBase + i);
+                        for (long kp = 0; kp < kSize; kp++) {
+                            unravel(kp, g.k(), kk);
+                            long yi = 0;
+                            boolean inside = true;
+                            for (int q = 0; q < nd && inside; q++) {
+                                long p = ip[q] * g.s()[q] - g.pb()[q] + kk[q] * g.d()[q];
+                                inside = p >= 0 && p < g.out()[q];
+                                yi = yi * g.out()[q] + p;
+                            }
+                            if (inside) {
+                                acc[(int) yi] += xv * w.getDouble(wBase + kp);
+                            }
+                        }
+                    }
+                }
+                long yBase = (n * g.m() + m) * outSize;
+                for (int i = 0; i < acc.length; i++) {
+                    y.setDouble(yBase + i, acc[i]);
+                }
+            }
+        }
+    }
+}
