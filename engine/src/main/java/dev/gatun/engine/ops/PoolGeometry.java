@@ -182,6 +182,15 @@ final class PoolGeometry {
         return new PoolGeometry(k, x.dim(0) * x.dim(1), in, out, a, pb, pe);
     }
 
+    /** Taps in one window (the kernel's element count). */
+    long kernelSize() {
+        long n = 1;
+        for (int k : kernel) {
+            n *= k;
+        }
+        return n;
+    }
+
     /** The output shape {@code [N, C, out...]}. */
     Shape outputShape(Shape x) {
         long[] d = new long[rank + 2];

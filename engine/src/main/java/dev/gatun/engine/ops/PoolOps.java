@@ -107,11 +107,13 @@ public final class PoolOps implements OpFamily {
             Shape outShape = g.outputShape(x.shape());
             Tensor y = ctx.allocate(x.dtype(), outShape);
             if (fast) {
-                poolF32(g, kind, inc, (float) p, x.data(), y.data());
+                parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(),
+                        (from, to) -> poolF32(g, kind, inc, (float) p, x.data(), y.data(), from, to));
                 return new Tensor[] {y};
             }
             Tensor idx = withIndices ? ctx.allocate(INT64, outShape) : null;
-            poolGeneric(g, kind, inc, p, x, y, idx, storageOrder);
+            parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(),
+                    (from, to) -> poolGeneric(g, kind, inc, p, x, y, idx, storageOrder, from, to));
             return withIndices ? new Tensor[] {y, idx} : new Tensor[] {y};
         };
         return withIndices ? Planned.of(k, dtype, INT64) : Planned.of(k, dtype);
@@ -123,6 +125,26 @@ public final class PoolOps implements OpFamily {
             throw node.unsupported("p " + p);
         }
         return p;
+    }
+
+    /** Work over a range {@code [from, to)} of independent items. */
+    @FunctionalInterface
+    interface RangeBody {
+        void run(long from, long to);
+    }
+
+    /**
+     * Splits {@code [0, n)} into contiguous ranges run on the session's intra-op threads ({@code cost} is the work
+     * per item, so that small jobs stay on the calling thread).
+     */
+    static void parallelRanges(KernelContext ctx, long n, long cost, RangeBody body) {
+        int threads = ctx.threads();
+        int tasks = threads <= 1 || n * Math.max(1, cost) < (1 << 15) ? 1 : (int) Math.min(n, 4L * threads);
+        if (tasks <= 1) {
+            body.run(0, n);
+            return;
+        }
+        ctx.parallelFor(tasks, i -> body.run(n * i / tasks, n * (i + 1) / tasks));
     }
 
     // ---------------------------------------------------------------- float32 row-accumulating kernel
@@ -138,7 +160,8 @@ public final class PoolOps implements OpFamily {
      * {@code out[last]} floats folds in input rows: for every valid tap of the outer dims and every kernel column
      * {@code kw}, {@code acc[ow] op= x[row, ow*s + kw*d - padBegin]} for the {@code ow} range that stays inside.
      */
-    static void poolF32(PoolGeometry g, Kind kind, boolean includePad, float p, MemorySegment x, MemorySegment y) {
+    static void poolF32(PoolGeometry g, Kind kind, boolean includePad, float p, MemorySegment x, MemorySegment y,
+                        long planeFrom, long planeTo) {
         int k = g.rank;
         int last = k - 1;
         int ow = g.out[last];
@@ -181,7 +204,7 @@ public final class PoolOps implements OpFamily {
         int[] t = new int[last];
         int[] tlo = new int[last];
         int[] thi = new int[last];
-        for (long plane = 0; plane < g.planes; plane++) {
+        for (long plane = planeFrom; plane < planeTo; plane++) {
             long xBase = plane * g.inPlane;
             long yRow = plane * g.outPlane;
             Arrays.fill(o, 0);
@@ -293,7 +316,8 @@ public final class PoolOps implements OpFamily {
      * Scalar pooling over a {@code double[]} copy of each plane, any dtype; also writes MaxPool's Indices when
      * {@code idx} is not null.
      */
-    static void poolGeneric(PoolGeometry g, Kind kind, boolean includePad, double p, Tensor x, Tensor y, Tensor idx, int storageOrder) {
+    static void poolGeneric(PoolGeometry g, Kind kind, boolean includePad, double p, Tensor x, Tensor y, Tensor idx,
+                            int storageOrder, long planeFrom, long planeTo) {
         int k = g.rank;
         int inPlane = Math.toIntExact(g.inPlane);
         int outPlane = Math.toIntExact(g.outPlane);
@@ -319,7 +343,7 @@ public final class PoolOps implements OpFamily {
         int[] t = new int[k];
         int[] tlo = new int[k];
         int[] thi = new int[k];
-        for (long plane = 0; plane < g.planes; plane++) {
+        for (long plane = planeFrom; plane < planeTo; plane++) {
             DoubleBuffers.read(x, plane * inPlane, xb, inPlane);
             Arrays.fill(o, 0);
             for (int j = 0; j < outPlane; j++) {
@@ -400,19 +424,21 @@ public final class PoolOps implements OpFamily {
             Tensor y = ctx.allocate(x.dtype(), Shape.of(od));
             long planes = s.dim(0) * s.dim(1);
             long size = s.sizeOf(2, s.rank());
-            if (dtype == FLOAT) {
-                for (long pl = 0; pl < planes; pl++) {
-                    y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
+            parallelRanges(ctx, planes, size, (from, to) -> {
+                if (dtype == FLOAT) {
+                    for (long pl = from; pl < to; pl++) {
+                        y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
+                    }
+                } else {
+                    double[] buf = new double[Math.toIntExact(size)];
+                    double[] one = new double[1];
+                    for (long pl = from; pl < to; pl++) {
+                        DoubleBuffers.read(x, pl * size, buf, buf.length);
+                        one[0] = globalDouble(kind, p, buf);
+                        DoubleBuffers.write(y, pl, one, 1);
+                    }
                 }
-            } else {
-                double[] buf = new double[Math.toIntExact(size)];
-                double[] one = new double[1];
-                for (long pl = 0; pl < planes; pl++) {
-                    DoubleBuffers.read(x, pl * size, buf, buf.length);
-                    one[0] = globalDouble(kind, p, buf);
-                    DoubleBuffers.write(y, pl, one, 1);
-                }
-            }
+            });
             return new Tensor[] {y};
         };
         return Planned.of(k, dtype);

@@ -470,15 +470,29 @@ public final class ResizeOps implements OpFamily {
             return;
         }
         int[] last = maps[r - 1];
+        long rows = y.size() / last.length;
+        int inWidth = Math.toIntExact(x.shape().dim(r - 1));
+        PoolOps.parallelRanges(ctx, rows, last.length, (from, to) -> gatherRows(xs, ys, maps, xStride, inWidth, es, eBits, from, to));
+    }
+
+    /** Output rows {@code [from, to)} of {@link #gather}; a row that reads the same input row as the previous one is copied. */
+    private static void gatherRows(MemorySegment xs, MemorySegment ys, int[][] maps, long[] xStride, int inWidth, int es,
+                                   long eBits, long from, long to) {
+        int r = maps.length;
+        int[] last = maps[r - 1];
         int width = last.length;
-        long rows = y.size() / width;
         int[] o = new int[r - 1];
+        long rest = from;
+        for (int d = r - 2; d >= 0; d--) {
+            o[d] = (int) (rest % maps[d].length);
+            rest /= maps[d].length;
+        }
         long prevBase = Long.MIN_VALUE;
         boolean prevEx = false;
         long prevRow = -1;
-        int[] src4 = es == 4 ? new int[Math.toIntExact(x.shape().dim(r - 1))] : null;
+        int[] src4 = es == 4 ? new int[inWidth] : null;
         int[] dst4 = es == 4 ? new int[width] : null;
-        for (long row = 0; row < rows; row++) {
+        for (long row = from; row < to; row++) {
             long base = 0;
             boolean ex = false;
             for (int a = 0; a < r - 1; a++) {
@@ -557,7 +571,11 @@ public final class ResizeOps implements OpFamily {
                 Tensor next = p == passes - 1 && t == FLOAT ? y : ctx.allocate(FLOAT, Shape.of(dims));
                 long outer = Shape.of(dims).sizeOf(0, a);
                 long inner = Shape.of(dims).sizeOf(a + 1, r);
-                passF32(cur.data(), next.data(), outer, inner, maps[a], (float) e);
+                MemorySegment src = cur.data();
+                MemorySegment dst = next.data();
+                AxisMap m = maps[a];
+                PoolOps.parallelRanges(ctx, outer, inner * m.out() * m.taps(),
+                        (from, to) -> passF32(src, dst, from, to, inner, m, (float) e));
                 cur = next;
             }
             if (t != FLOAT) {
@@ -577,8 +595,9 @@ public final class ResizeOps implements OpFamily {
         DoubleBuffers.write(y, 0, cur, cur.length);
     }
 
-    /** {@code dst[o, j, i] = sum_t w[j,t] * src[o, idx[j,t], i]} over float32 {@code [outer, in, inner] -> [outer, out, inner]}. */
-    static void passF32(MemorySegment src, MemorySegment dst, long outer, long inner, AxisMap m, float e) {
+    /** {@code dst[o, j, i] = sum_t w[j,t] * src[o, idx[j,t], i]} over float32 {@code [outer, in, inner] -> [outer, out, inner]},
+     * for o in {@code [outerFrom, outerTo)}. */
+    static void passF32(MemorySegment src, MemorySegment dst, long outerFrom, long outerTo, long inner, AxisMap m, float e) {
         int n = m.taps();
         float[] w = new float[m.w().length];
         for (int i = 0; i < w.length; i++) {
@@ -588,7 +607,7 @@ public final class ResizeOps implements OpFamily {
         if (inner == 1) {
             float[] srcRow = new float[m.in()];
             float[] dstRow = new float[m.out()];
-            for (long o = 0; o < outer; o++) {
+            for (long o = outerFrom; o < outerTo; o++) {
                 MemorySegment.copy(src, Tensor.F32, o * m.in() * 4, srcRow, 0, srcRow.length);
                 for (int j = 0; j < dstRow.length; j++) {
                     if (m.extrapolate()[j]) {
@@ -605,7 +624,7 @@ public final class ResizeOps implements OpFamily {
             }
             return;
         }
-        for (long o = 0; o < outer; o++) {
+        for (long o = outerFrom; o < outerTo; o++) {
             long sBase = o * m.in() * inner;
             long dBase = o * m.out() * inner;
             for (int j = 0; j < m.out(); j++) {

@@ -413,6 +413,70 @@ class PoolOpsTest {
         assertTrue(e.getMessage().contains("MaxUnpool_0"), e.getMessage());
     }
 
+    /** A context that claims 4 threads and runs the tasks on the caller in reverse order. */
+    static KernelContext splitContext(Arena arena, int[] calls) {
+        ArenaContext base = new ArenaContext(arena);
+        return new KernelContext() {
+            @Override
+            public Tensor allocate(DType dtype, Shape shape) {
+                return base.allocate(dtype, shape);
+            }
+
+            @Override
+            public int threads() {
+                return 4;
+            }
+
+            @Override
+            public void parallelFor(int tasks, java.util.function.IntConsumer body) {
+                assertTrue(tasks > 1 && tasks <= 16, "tasks " + tasks);
+                calls[0]++;
+                for (int i = tasks - 1; i >= 0; i--) {
+                    body.accept(i);
+                }
+            }
+        };
+    }
+
+    /** Plans through the registry and runs with {@code ctx}. */
+    static Tensor[] runWith(KernelContext ctx, String op, int opset, Attributes a, int outputs, Tensor... inputs) {
+        DType[] types = new DType[inputs.length];
+        for (int i = 0; i < inputs.length; i++) {
+            types[i] = inputs[i] == null ? null : inputs[i].dtype();
+        }
+        return OpRegistry.plan(NodeSpec.of(op, opset, a, outputs, types)).kernel().run(ctx, inputs);
+    }
+
+    @Test
+    void splitAcrossThreadsGivesTheSameResult() {
+        KernelContext one = new ArenaContext(arena);
+        int[] calls = {0};
+        KernelContext four = splitContext(arena, calls);
+        for (DType t : new DType[] {DType.FLOAT, DType.DOUBLE}) {
+            long[] dims = {2, 8, 65, 35};
+            Tensor x = tensor(t, randomValues((int) Shape.of(dims).size(), t), dims);
+            Attributes a = attrs("kernel_shape", new long[] {3, 3}, "pads", new long[] {1, 1, 1, 1}, "strides", new long[] {2, 1});
+            for (String op : new String[] {"MaxPool", "AveragePool", "LpPool", "GlobalAveragePool"}) {
+                Attributes use = op.startsWith("Global") ? attrs() : a;
+                Tensor y1 = runWith(one, op, 13, use, 1, x)[0];
+                Tensor y4 = runWith(four, op, 13, use, 1, x)[0];
+                assertClose(doubles(y1), y4, 0, op + " " + t);
+            }
+            Tensor[] i1 = runWith(one, "MaxPool", 13, a, 2, x);
+            Tensor[] i4 = runWith(four, "MaxPool", 13, a, 2, x);
+            assertArrayEquals(i1[1].toLongArray(), i4[1].toLongArray());
+        }
+        assertEquals(10, calls[0], "parallel regions");
+    }
+
+    private static double[] doubles(Tensor t) {
+        double[] d = new double[(int) t.size()];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = t.getDouble(i);
+        }
+        return d;
+    }
+
     // ---------------------------------------------------------------- refusals and run-time errors
 
     @Test

@@ -408,6 +408,27 @@ class ResizeOpsTest {
         assertFloats(new float[] {7.6000004f, 10, 10, 12.400001f, 10, 10, 10, 10, 10}, y, 1e-5);
     }
 
+    @Test
+    void splitAcrossThreadsGivesTheSameResult() {
+        KernelContext one = new ArenaContext(arena);
+        int[] calls = {0};
+        KernelContext four = PoolOpsTest.splitContext(arena, calls);
+        float[] v = new float[3 * 5 * 65 * 61];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) rnd.nextGaussian();
+        }
+        Tensor x = floats(v, 3, 5, 65, 61);
+        Tensor scales = floats(new float[] {1, 1, 1.7f, 0.6f}, 4);
+        for (String mode : new String[] {"nearest", "linear", "cubic"}) {
+            Attributes a = attrs("mode", mode);
+            Tensor y1 = PoolOpsTest.runWith(one, "Resize", 13, a, 1, x, null, scales)[0];
+            Tensor y4 = PoolOpsTest.runWith(four, "Resize", 13, a, 1, x, null, scales)[0];
+            assertEquals(y1.shape(), y4.shape());
+            assertArrayEquals(y1.toFloatArray(), y4.toFloatArray(), mode);
+        }
+        assertEquals(5, calls[0], "parallel regions (1 gather, 2 passes each for linear and cubic)");
+    }
+
     // ---------------------------------------------------------------- refusals and run-time errors
 
     @Test
