@@ -19,7 +19,7 @@ import java.util.List;
  * taken, letters summed that no other operand and not the output needs); then operands are folded left to right,
  * each pair contracted as a batched matrix product: both sides are permuted (copied, broadcasting) to
  * {@code [batch, M, K]} and {@code [batch, K, N]} and multiplied by {@link MatMulOps#gemm} (Sgemm for float32).
- * The result is finally permuted to the output's axis order.
+ * The result is finally permuted to the output's axis order. float16 / bfloat16 operands are computed in float32.
  */
 final class Einsum {
     /** Labels of ellipsis axes are ELLIPSIS + position among the (right-aligned) ellipsis axes; letters are their char. */
@@ -69,6 +69,15 @@ final class Einsum {
                     throw node.unsupported("equation '" + eq + "' with output letter '" + c + "' that no operand has");
                 }
             }
+        }
+        if (MatMulOps.isHalf(t)) {
+            return Planned.of((ctx, in) -> {
+                Tensor[] wide = new Tensor[in.length];
+                for (int i = 0; i < in.length; i++) {
+                    wide[i] = MatMulOps.widen(ctx, in[i]);
+                }
+                return new Tensor[] {MatMulOps.narrow(ctx, run(ctx, node, terms, out, wide), t)};
+            }, t);
         }
         return Planned.of((ctx, in) -> new Tensor[] {run(ctx, node, terms, out, in)}, t);
     }
@@ -323,7 +332,7 @@ final class Einsum {
         }
         Tensor out = ctx.allocate(x.t.dtype(), Shape.of(outDims));
         for (long b = 0; b < bt; b++) {
-            MatMulOps.gemm(ctx, node, false, false, m, n, k, 1f, xp, b * m * k, k, yp, b * k * n, n, 0f, out, b * m * n, n);
+            MatMulOps.gemm(false, false, m, n, k, 1f, xp, b * m * k, k, yp, b * k * n, n, 0f, out, b * m * n, n);
         }
         return new Labeled(out, outLabels);
     }
