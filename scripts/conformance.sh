@@ -9,7 +9,7 @@ dir="${2:-../shared/onnx-node-tests/node}"
 ./mvnw -o -q -pl engine compile
 cpfile=engine/target/classpath.txt
 if [ ! -s "$cpfile" ] || [ engine/pom.xml -nt "$cpfile" ]; then
-  ./mvnw -o -q -pl engine dependency:build-classpath -Dmdep.outputFile=classpath.txt -Dmdep.includeScope=runtime >/dev/null
+  ./mvnw -o -q -pl engine dependency:build-classpath -Dmdep.outputFile="$PWD/$cpfile" -Dmdep.includeScope=runtime >/dev/null
 fi
 exec "$JAVA_HOME/bin/java" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   --sun-misc-unsafe-memory-access=allow -Xss8m \

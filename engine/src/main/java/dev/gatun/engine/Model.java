@@ -4,6 +4,7 @@ import dev.gatun.engine.graph.ConstantFolder;
 import dev.gatun.engine.graph.ExecutionPlan;
 import dev.gatun.engine.graph.Graph;
 import dev.gatun.engine.graph.Node;
+import dev.gatun.engine.graph.PrepackCache;
 import dev.gatun.engine.graph.ValueInfo;
 import dev.gatun.engine.onnx.OnnxLoader;
 import dev.gatun.engine.ops.OpRegistry;
@@ -38,6 +39,7 @@ public final class Model implements AutoCloseable {
     private final long irVersion;
     private final String producer;
     private final Map<String, String> metadata;
+    private final PrepackCache prepack;
     private volatile boolean closed;
 
     private Model(String name, Arena arena, OnnxLoader.Loaded loaded, long maxTensorBytes) {
@@ -48,6 +50,7 @@ public final class Model implements AutoCloseable {
         this.irVersion = loaded.irVersion();
         this.producer = loaded.producer();
         this.metadata = Map.copyOf(loaded.metadata());
+        this.prepack = new PrepackCache(arena);
     }
 
     /**
@@ -94,7 +97,7 @@ public final class Model implements AutoCloseable {
      */
     public Session newSession(SessionOptions options) {
         checkOpen();
-        return new Session(this, ExecutionPlan.build(graph), options);
+        return new Session(this, ExecutionPlan.build(graph, prepack), options);
     }
 
     /** The file name (or the name given for in-memory models). */

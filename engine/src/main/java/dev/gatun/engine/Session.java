@@ -162,6 +162,7 @@ public final class Session implements AutoCloseable {
         try {
             if (!closed) {
                 closed = true;
+                workspace.close();
                 arena.close();
             }
         } finally {

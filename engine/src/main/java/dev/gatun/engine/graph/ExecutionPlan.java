@@ -42,6 +42,11 @@ public final class ExecutionPlan {
     }
 
     public static ExecutionPlan build(Graph g) {
+        return build(g, PrepackCache.unshared());
+    }
+
+    /** Plans {@code g}; kernels keep repacked weights in {@code prepack} (the model's). */
+    public static ExecutionPlan build(Graph g, PrepackCache prepack) {
         Map<String, Integer> ids = new HashMap<>();
         List<Tensor> consts = new ArrayList<>();
         List<DType> types = new ArrayList<>();
@@ -67,6 +72,7 @@ public final class ExecutionPlan {
         }
         List<Step> steps = new ArrayList<>();
         List<String> unsupported = new ArrayList<>();
+        int unsupportedDownstream = 0;
         for (Node n : g.nodes()) {
             int[] in = new int[n.inputs().size()];
             DType[] inTypes = new DType[in.length];
@@ -82,11 +88,17 @@ public final class ExecutionPlan {
                 }
             }
             NodeSpec spec = new NodeSpec(n.name(), n.opType(), n.domain(), g.opset(n.domain()), n.attrs(), inTypes, inShapes, inConsts,
-                    n.outputs().size());
+                    n.outputs().size()).withPrepack(prepack);
             int[] out = new int[n.outputs().size()];
             DType[] outTypes = new DType[out.length];
             Kernel kernel = null;
-            try {
+            boolean upstreamFailed = false;
+            for (int i = 0; i < in.length; i++) {
+                upstreamFailed |= in[i] >= 0 && inTypes[i] == null;
+            }
+            if (upstreamFailed) {
+                unsupportedDownstream++;
+            } else try {
                 Planned p = OpRegistry.plan(spec);
                 kernel = p.kernel();
                 for (int i = 0; i < out.length; i++) {
@@ -120,6 +132,9 @@ public final class ExecutionPlan {
             }
             if (unsupported.size() > 5) {
                 b.append("; and ").append(unsupported.size() - 5).append(" more");
+            }
+            if (unsupportedDownstream > 0) {
+                b.append(" (").append(unsupportedDownstream).append(" node(s) after them not planned)");
             }
             throw new EngineException(EngineException.Kind.UNSUPPORTED, b.toString());
         }

@@ -1,5 +1,6 @@
 package dev.gatun.engine.graph;
 
+import dev.gatun.engine.cpu.IntraOpPool;
 import dev.gatun.engine.ops.ArenaContext;
 import dev.gatun.engine.ops.KernelContext;
 import dev.gatun.engine.tensor.DType;
@@ -13,6 +14,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.IntConsumer;
 
 /**
  * A session's activation memory: 64-byte aligned buffers from the session's arena, handed to kernels and
@@ -35,6 +37,7 @@ public final class Workspace implements KernelContext {
     private final Arena arena;
     private final long maxTensorBytes;
     private final int threads;
+    private final IntraOpPool pool;
     private final TreeMap<Long, ArrayDeque<MemorySegment>> free = new TreeMap<>();
     private final Map<MemorySegment, Buf> live = new IdentityHashMap<>();
     private final List<MemorySegment> fresh = new ArrayList<>();
@@ -44,6 +47,7 @@ public final class Workspace implements KernelContext {
         this.arena = arena;
         this.maxTensorBytes = maxTensorBytes;
         this.threads = threads;
+        this.pool = threads > 1 ? new IntraOpPool(threads, "session") : null;
     }
 
     @Override
@@ -74,6 +78,22 @@ public final class Workspace implements KernelContext {
     @Override
     public int threads() {
         return threads;
+    }
+
+    @Override
+    public void parallelFor(int tasks, IntConsumer body) {
+        if (pool == null) {
+            KernelContext.super.parallelFor(tasks, body);
+        } else {
+            pool.parallelFor(tasks, body);
+        }
+    }
+
+    /** Stops the intra-op threads. */
+    public void close() {
+        if (pool != null) {
+            pool.close();
+        }
     }
 
     /** Adds {@code n} uses to the buffer holding {@code t}, if the workspace owns it. */

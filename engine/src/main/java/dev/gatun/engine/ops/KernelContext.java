@@ -31,4 +31,15 @@ public interface KernelContext {
     default int threads() {
         return 1;
     }
+
+    /**
+     * Runs {@code body.accept(i)} for i in [0, tasks) on the session's intra-op threads (the caller included) and
+     * returns when all are done. Tasks must write disjoint memory. Split work into about {@code threads()} to
+     * {@code 4 * threads()} tasks of similar cost.
+     */
+    default void parallelFor(int tasks, java.util.function.IntConsumer body) {
+        for (int i = 0; i < tasks; i++) {
+            body.accept(i);
+        }
+    }
 }

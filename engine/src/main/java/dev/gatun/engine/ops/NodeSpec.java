@@ -2,6 +2,7 @@ package dev.gatun.engine.ops;
 
 import dev.gatun.engine.EngineException;
 import dev.gatun.engine.graph.Attributes;
+import dev.gatun.engine.graph.PrepackCache;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
@@ -22,6 +23,7 @@ public final class NodeSpec {
     private final Shape[] inputShapes;
     private final Tensor[] constants;
     private final int outputCount;
+    private PrepackCache prepack = PrepackCache.unshared();
 
     public NodeSpec(String name, String opType, String domain, int opset, Attributes attrs,
                     DType[] inputTypes, Shape[] inputShapes, Tensor[] constants, int outputCount) {
@@ -90,6 +92,17 @@ public final class NodeSpec {
 
     public int outputCount() {
         return outputCount;
+    }
+
+    /** Where to keep weights repacked for a kernel: shared by every session of the model. */
+    public PrepackCache prepack() {
+        return prepack;
+    }
+
+    /** Sets the model's prepack cache (the planner does this). */
+    public NodeSpec withPrepack(PrepackCache cache) {
+        this.prepack = cache;
+        return this;
     }
 
     /** "node 'name' (Op, opset N)": how every message names a node. */

@@ -16,6 +16,22 @@ public final class OpRegistry {
     public static final int MAX_OPSET = 27;
 
     private static final List<OpFamily> FAMILIES = List.of(
+            new ShapeOps(),
+            new LayoutOps(),
+            new PadOps(),
+            new UnaryOps(),
+            new ActivationOps(),
+            new BinaryOps(),
+            new LogicOps(),
+            new CastOps(),
+            new GatherOps(),
+            new ScatterOps(),
+            new SortOps(),
+            new ReduceOps(),
+            new SoftmaxOps(),
+            new NormOps(),
+            new PoolOps(),
+            new ResizeOps(),
             new MatMulOps(),
             new ConvOps()
     );

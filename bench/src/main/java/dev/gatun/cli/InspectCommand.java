@@ -1,0 +1,104 @@
+package dev.gatun.cli;
+
+import dev.gatun.engine.Model;
+import dev.gatun.engine.NodeInfo;
+import dev.gatun.engine.TensorInfo;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code gatun inspect}: what a model file holds and whether Gatun can run it. Loading never needs the ops to be
+ * supported, so this works on any well-formed model.
+ */
+@Command(name = "inspect", usageHelpWidth = 100, mixinStandardHelpOptions = true, versionProvider = Gatun.Version.class,
+        description = {"Show what a model holds and whether Gatun can run it.",
+                "",
+                "Prints the file, IR version, producer, opsets, inputs and outputs with",
+                "their shapes, the op histogram (nodes per op, and whether Gatun supports",
+                "the op at the model's opset), the parameter count and bytes, and the",
+                "nodes left to run after constant folding. Works on models with",
+                "unsupported ops.",
+                ""})
+final class InspectCommand extends GatunCommand {
+    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or 'minilm' (see gatun --help).")
+    String model;
+
+    @Override
+    int execute() throws IOException {
+        Path file = ModelFiles.resolve(model, err());
+        PrintWriter out = out();
+        try (Model m = Model.load(file)) {
+            out.println("file:       " + file + " (" + bytes(Files.size(file)) + ")");
+            out.println("ir version: " + m.irVersion());
+            out.println("producer:   " + (m.producer().isEmpty() ? "(none)" : m.producer()));
+            List<String> opsets = new ArrayList<>();
+            new TreeMap<>(m.opsets()).forEach((d, v) -> opsets.add((d.isEmpty() ? "ai.onnx" : d) + " " + v));
+            out.println("opsets:     " + String.join(", ", opsets));
+            out.println("inputs:");
+            for (TensorInfo t : m.inputs()) {
+                out.println("  " + t);
+            }
+            out.println("outputs:");
+            for (TensorInfo t : m.outputs()) {
+                out.println("  " + t);
+            }
+            List<NodeInfo> nodes = m.nodes();
+            Map<String, int[]> counts = new LinkedHashMap<>();
+            Map<String, NodeInfo> first = new LinkedHashMap<>();
+            for (NodeInfo n : nodes) {
+                String op = (n.domain().isEmpty() || n.domain().equals("ai.onnx") ? "" : n.domain() + ":") + n.opType();
+                int[] c = counts.computeIfAbsent(op, k -> new int[2]);
+                c[0]++;
+                if (!n.supported()) {
+                    c[1]++;
+                }
+                first.putIfAbsent(op, n);
+            }
+            List<String> ops = new ArrayList<>(counts.keySet());
+            ops.sort((a, b) -> counts.get(b)[0] != counts.get(a)[0] ? Integer.compare(counts.get(b)[0], counts.get(a)[0]) : a.compareTo(b));
+            int width = ops.stream().mapToInt(String::length).max().orElse(2);
+            out.println("ops:        " + nodes.size() + " nodes, " + ops.size() + " op types");
+            int unsupportedNodes = 0;
+            List<String> unsupportedOps = new ArrayList<>();
+            for (String op : ops) {
+                int[] c = counts.get(op);
+                NodeInfo n = first.get(op);
+                String support = c[1] == 0 ? "supported" : "UNSUPPORTED at opset " + n.opset();
+                out.println(String.format(Locale.ROOT, "  %-" + width + "s %6d  %s", op, c[0], support));
+                if (c[1] > 0) {
+                    unsupportedNodes += c[1];
+                    unsupportedOps.add(op);
+                }
+            }
+            out.println(String.format(Locale.ROOT, "parameters: %,d (%s)", m.parameterCount(), bytes(m.parameterBytes())));
+            out.println("after constant folding: " + m.runtimeNodeCount() + " nodes to run");
+            out.println(unsupportedOps.isEmpty() ? "support:    every op is supported"
+                    : "support:    " + unsupportedNodes + " of " + nodes.size() + " nodes unsupported (" + String.join(", ", unsupportedOps) + ")");
+        }
+        return 0;
+    }
+
+    static String bytes(long b) {
+        if (b < 1024) {
+            return b + " B";
+        }
+        String[] units = {"KiB", "MiB", "GiB", "TiB"};
+        double v = b;
+        int u = -1;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return String.format(Locale.ROOT, "%.1f %s", v, units[u]);
+    }
+}

@@ -1,0 +1,524 @@
+package dev.gatun.engine.ops;
+
+import static dev.gatun.engine.tensor.DType.BFLOAT16;
+import static dev.gatun.engine.tensor.DType.DOUBLE;
+import static dev.gatun.engine.tensor.DType.FLOAT;
+import static dev.gatun.engine.tensor.DType.FLOAT16;
+import static dev.gatun.engine.tensor.DType.INT64;
+import static dev.gatun.engine.tensor.DType.INT8;
+import static dev.gatun.engine.tensor.DType.UINT8;
+
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Pooling over the spatial dims of an {@code [N, C, D1..Dk]} tensor (k = 1, 2, 3, ...):
+ * <ul>
+ *   <li>https://onnx.ai/onnx/operators/onnx__MaxPool.html: {@code y = max over the window}; optional second output
+ *       Indices (int64): the flattened index into X of each maximum (first one on ties), over all of X
+ *       ({@code ((n*C + c)*D1 + d1)*D2 + ...} for storage_order 0, column-major spatial order for storage_order 1).</li>
+ *   <li>https://onnx.ai/onnx/operators/onnx__AveragePool.html: {@code y = sum / count}, count = taps inside the input,
+ *       or with count_include_pad also taps in the pads (never the extra end region ceil_mode adds).</li>
+ *   <li>https://onnx.ai/onnx/operators/onnx__LpPool.html: {@code y = (sum |x|^p)^(1/p)}; padding contributes zeros.
+ *       {@code p} is a float attribute at opset 1 and an int from opset 2.</li>
+ *   <li>https://onnx.ai/onnx/operators/onnx__GlobalAveragePool.html, onnx__GlobalMaxPool.html, onnx__GlobalLpPool.html:
+ *       the same over the whole plane; output {@code [N, C, 1, .., 1]}.</li>
+ *   <li>https://onnx.ai/onnx/operators/onnx__MaxUnpool.html: scatters X into zeros at MaxPool's Indices; output
+ *       {@code [N, C, (in-1)*s + k - padBegin - padEnd ...]} or the optional output_shape input.</li>
+ * </ul>
+ * Window geometry (kernel_shape, strides, pads, auto_pad, dilations, ceil_mode) is {@link PoolGeometry}.
+ *
+ * <p>Float32 without Indices runs a row-accumulating kernel: for each output row along the last spatial dim, each
+ * valid window row of the input is folded into a float accumulator row for every kernel column, vectorised over
+ * output positions when the last stride is 1. Other dtypes and Indices use a scalar kernel over a {@code double[]}
+ * copy of each plane.
+ */
+public final class PoolOps implements OpFamily {
+    private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
+    private static final int L = SP.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private static final DType[] FLOATS = {FLOAT, DOUBLE, FLOAT16, BFLOAT16};
+    private static final DType[] MAX_TYPES = {FLOAT, DOUBLE, FLOAT16, BFLOAT16, INT8, UINT8};
+
+    /** What a window reduces to. */
+    enum Kind { MAX, AVG, LP }
+
+    @Override
+    public List<OpInfo> ops() {
+        return List.of(
+                OpInfo.of("MaxPool", 1, MAX_TYPES),
+                OpInfo.of("AveragePool", 1, FLOATS),
+                OpInfo.of("LpPool", 1, FLOATS),
+                OpInfo.of("GlobalMaxPool", 1, FLOATS),
+                OpInfo.of("GlobalAveragePool", 1, FLOATS),
+                OpInfo.of("GlobalLpPool", 1, FLOATS),
+                OpInfo.of("MaxUnpool", 9, FLOATS));
+    }
+
+    @Override
+    public Planned plan(NodeSpec node) {
+        return switch (node.opType()) {
+            case "MaxPool" -> planPool(node, Kind.MAX, node.requireType(0, MAX_TYPES));
+            case "AveragePool" -> planPool(node, Kind.AVG, node.requireType(0, FLOATS));
+            case "LpPool" -> planPool(node, Kind.LP, node.requireType(0, FLOATS));
+            case "GlobalMaxPool" -> planGlobal(node, Kind.MAX);
+            case "GlobalAveragePool" -> planGlobal(node, Kind.AVG);
+            case "GlobalLpPool" -> planGlobal(node, Kind.LP);
+            case "MaxUnpool" -> planUnpool(node);
+            default -> throw node.unsupported("operator " + node.opType());
+        };
+    }
+
+    private static Planned planPool(NodeSpec node, Kind kind, DType dtype) {
+        PoolGeometry.Attrs attrs = PoolGeometry.Attrs.read(node);
+        boolean includePad = false;
+        if (kind == Kind.AVG) {
+            long cip = node.attrs().getInt("count_include_pad", 0);
+            if (cip != 0 && cip != 1) {
+                throw node.unsupported("count_include_pad " + cip);
+            }
+            includePad = cip == 1;
+        }
+        double p = kind == Kind.LP ? readP(node) : 0;
+        boolean withIndices = kind == Kind.MAX && node.outputCount() >= 2;
+        if (node.outputCount() > (kind == Kind.MAX ? 2 : 1)) {
+            throw node.unsupported(node.outputCount() + " outputs");
+        }
+        long order = node.attrs().getInt("storage_order", 0);
+        if (order != 0 && order != 1) {
+            throw node.unsupported("storage_order " + order);
+        }
+        boolean inc = includePad;
+        int storageOrder = (int) order;
+        boolean fast = dtype == FLOAT && !withIndices;
+        Kernel k = (ctx, in) -> {
+            Tensor x = in[0];
+            PoolGeometry g = PoolGeometry.of(node, attrs, x.shape());
+            Shape outShape = g.outputShape(x.shape());
+            Tensor y = ctx.allocate(x.dtype(), outShape);
+            if (fast) {
+                poolF32(g, kind, inc, (float) p, x.data(), y.data());
+                return new Tensor[] {y};
+            }
+            Tensor idx = withIndices ? ctx.allocate(INT64, outShape) : null;
+            poolGeneric(g, kind, inc, p, x, y, idx, storageOrder);
+            return withIndices ? new Tensor[] {y, idx} : new Tensor[] {y};
+        };
+        return withIndices ? Planned.of(k, dtype, INT64) : Planned.of(k, dtype);
+    }
+
+    private static double readP(NodeSpec node) {
+        double p = node.attrs().getFloat("p", 2f);
+        if (!(p > 0) || Double.isInfinite(p)) {
+            throw node.unsupported("p " + p);
+        }
+        return p;
+    }
+
+    // ---------------------------------------------------------------- float32 row-accumulating kernel
+
+    private static final int OP_MAX = 0;
+    private static final int OP_SUM = 1;
+    private static final int OP_SUMSQ = 2;
+    private static final int OP_POW = 3;
+
+    /**
+     * Float32 pooling, any spatial rank. x is {@code [planes, in...]}, y {@code [planes, out...]}, both row-major.
+     * For each plane and each output row (a position over all spatial dims but the last), an accumulator row of
+     * {@code out[last]} floats folds in input row segments: for every valid tap of the outer dims and every kernel
+     * column {@code kw}, {@code acc[ow] op= x[row, ow*s + kw*d - padBegin]} for the {@code ow} range that stays inside.
+     */
+    static void poolF32(PoolGeometry g, Kind kind, boolean includePad, float p, MemorySegment x, MemorySegment y) {
+        int k = g.rank;
+        int last = k - 1;
+        int ow = g.out[last];
+        int kw = g.kernel[last];
+        int sw = g.stride[last];
+        long[] off = new long[kw];
+        int[] lo = new int[kw];
+        int[] hi = new int[kw];
+        for (int t = 0; t < kw; t++) {
+            off[t] = (long) t * g.dilation[last] - g.padBegin[last];
+            lo[t] = (int) Math.min(ow, Math.max(0, PoolGeometry.ceilDiv(-off[t], sw)));
+            hi[t] = (int) Math.max(lo[t], Math.min(ow, Math.floorDiv(g.in[last] - 1 - off[t], sw) + 1));
+        }
+        int op = switch (kind) {
+            case MAX -> OP_MAX;
+            case AVG -> OP_SUM;
+            case LP -> p == 2f ? OP_SUMSQ : OP_POW;
+        };
+        float[][] counts = new float[k][];
+        for (int i = 0; i < k; i++) {
+            int[] c = g.counts(i, includePad);
+            counts[i] = new float[c.length];
+            for (int j = 0; j < c.length; j++) {
+                counts[i][j] = c[j];
+            }
+        }
+        long[] inStride = new long[k];
+        inStride[last] = 1;
+        for (int i = last - 1; i >= 0; i--) {
+            inStride[i] = inStride[i + 1] * g.in[i + 1];
+        }
+        long outerCount = g.outPlane / Math.max(1, ow);
+        if (ow == 0) {
+            return;
+        }
+        float init = kind == Kind.MAX ? Float.NEGATIVE_INFINITY : 0f;
+        float[] acc = new float[ow];
+        int[] o = new int[last];
+        int[] t = new int[last];
+        int[] tlo = new int[last];
+        int[] thi = new int[last];
+        for (long plane = 0; plane < g.planes; plane++) {
+            long xBase = plane * g.inPlane;
+            long yRow = plane * g.outPlane;
+            Arrays.fill(o, 0);
+            for (long r = 0; r < outerCount; r++, yRow += ow) {
+                Arrays.fill(acc, init);
+                float outerCnt = 1f;
+                boolean empty = false;
+                for (int i = 0; i < last; i++) {
+                    tlo[i] = g.tapLo(i, o[i]);
+                    thi[i] = g.tapHi(i, o[i]);
+                    empty |= tlo[i] >= thi[i];
+                    outerCnt *= counts[i][o[i]];
+                    t[i] = tlo[i];
+                }
+                while (!empty) {
+                    long row = xBase;
+                    for (int i = 0; i < last; i++) {
+                        row += g.pos(i, o[i], t[i]) * inStride[i];
+                    }
+                    for (int c = 0; c < kw; c++) {
+                        accumulate(op, p, acc, lo[c], hi[c], sw, x, row + off[c]);
+                    }
+                    int d = last - 1;
+                    while (d >= 0 && ++t[d] >= thi[d]) {
+                        t[d] = tlo[d];
+                        d--;
+                    }
+                    if (d < 0) {
+                        break;
+                    }
+                }
+                finish(kind, p, acc, outerCnt, counts[last], y, yRow);
+                for (int d = last - 1; d >= 0 && ++o[d] >= g.out[d]; d--) {
+                    o[d] = 0;
+                }
+            }
+        }
+    }
+
+    /** {@code acc[i] op= x[e0 + i*s]} for i in [lo, hi); e0 is an element index (may be negative, e0 + lo*s is not). */
+    private static void accumulate(int op, float p, float[] acc, int lo, int hi, int s, MemorySegment x, long e0) {
+        int i = lo;
+        if (s == 1) {
+            long b = (e0 + lo) * 4;
+            for (; i <= hi - L; i += L, b += 4L * L) {
+                FloatVector a = FloatVector.fromArray(SP, acc, i);
+                FloatVector v = FloatVector.fromMemorySegment(SP, x, b, LE);
+                a = switch (op) {
+                    case OP_MAX -> a.max(v);
+                    case OP_SUM -> a.add(v);
+                    case OP_SUMSQ -> v.fma(v, a);
+                    default -> a.add(v.abs().pow(p));
+                };
+                a.intoArray(acc, i);
+            }
+        }
+        switch (op) {
+            case OP_MAX -> {
+                for (; i < hi; i++) {
+                    acc[i] = Math.max(acc[i], x.getAtIndex(Tensor.F32, e0 + (long) i * s));
+                }
+            }
+            case OP_SUM -> {
+                for (; i < hi; i++) {
+                    acc[i] += x.getAtIndex(Tensor.F32, e0 + (long) i * s);
+                }
+            }
+            case OP_SUMSQ -> {
+                for (; i < hi; i++) {
+                    float v = x.getAtIndex(Tensor.F32, e0 + (long) i * s);
+                    acc[i] += v * v;
+                }
+            }
+            default -> {
+                for (; i < hi; i++) {
+                    acc[i] += (float) Math.pow(Math.abs(x.getAtIndex(Tensor.F32, e0 + (long) i * s)), p);
+                }
+            }
+        }
+    }
+
+    private static void finish(Kind kind, float p, float[] acc, float outerCnt, float[] cntW, MemorySegment y, long yRow) {
+        switch (kind) {
+            case MAX -> MemorySegment.copy(acc, 0, y, Tensor.F32, yRow * 4, acc.length);
+            case AVG -> {
+                for (int i = 0; i < acc.length; i++) {
+                    y.setAtIndex(Tensor.F32, yRow + i, acc[i] / (outerCnt * cntW[i]));
+                }
+            }
+            case LP -> {
+                if (p == 2f) {
+                    for (int i = 0; i < acc.length; i++) {
+                        y.setAtIndex(Tensor.F32, yRow + i, (float) Math.sqrt(acc[i]));
+                    }
+                } else {
+                    double inv = 1.0 / p;
+                    for (int i = 0; i < acc.length; i++) {
+                        y.setAtIndex(Tensor.F32, yRow + i, (float) Math.pow(acc[i], inv));
+                    }
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- generic kernel (any dtype, Indices)
+
+    /**
+     * Scalar pooling over a {@code double[]} copy of each plane, any dtype; also writes MaxPool's Indices when
+     * {@code idx} is not null.
+     */
+    static void poolGeneric(PoolGeometry g, Kind kind, boolean includePad, double p, Tensor x, Tensor y, Tensor idx, int storageOrder) {
+        int k = g.rank;
+        int inPlane = Math.toIntExact(g.inPlane);
+        int outPlane = Math.toIntExact(g.outPlane);
+        double[] xb = new double[inPlane];
+        double[] yb = new double[outPlane];
+        long[] ib = idx == null ? null : new long[outPlane];
+        int[][] counts = new int[k][];
+        long[] rowStride = new long[k];
+        long[] colStride = new long[k];
+        long acc = 1;
+        for (int i = k - 1; i >= 0; i--) {
+            counts[i] = g.counts(i, includePad);
+            rowStride[i] = acc;
+            acc *= g.in[i];
+        }
+        acc = 1;
+        for (int i = 0; i < k; i++) {
+            colStride[i] = acc;
+            acc *= g.in[i];
+        }
+        long[] idxStride = storageOrder == 0 ? rowStride : colStride;
+        int[] o = new int[k];
+        int[] t = new int[k];
+        int[] tlo = new int[k];
+        int[] thi = new int[k];
+        for (long plane = 0; plane < g.planes; plane++) {
+            DoubleBuffers.read(x, plane * inPlane, xb, inPlane);
+            Arrays.fill(o, 0);
+            for (int j = 0; j < outPlane; j++) {
+                boolean empty = false;
+                double count = 1;
+                for (int i = 0; i < k; i++) {
+                    tlo[i] = g.tapLo(i, o[i]);
+                    thi[i] = g.tapHi(i, o[i]);
+                    t[i] = tlo[i];
+                    empty |= tlo[i] >= thi[i];
+                    count *= counts[i][o[i]];
+                }
+                double best = Double.NEGATIVE_INFINITY;
+                long bestAt = -1;
+                double sum = 0;
+                while (!empty) {
+                    int e = 0;
+                    long at = 0;
+                    for (int i = 0; i < k; i++) {
+                        int pos = g.pos(i, o[i], t[i]);
+                        e += (int) (pos * rowStride[i]);
+                        at += pos * idxStride[i];
+                    }
+                    double v = xb[e];
+                    switch (kind) {
+                        case MAX -> {
+                            if (bestAt < 0 || v > best) {
+                                best = v;
+                                bestAt = at;
+                            }
+                        }
+                        case AVG -> sum += v;
+                        case LP -> sum += Math.pow(Math.abs(v), p);
+                    }
+                    int d = k - 1;
+                    while (d >= 0 && ++t[d] >= thi[d]) {
+                        t[d] = tlo[d];
+                        d--;
+                    }
+                    if (d < 0) {
+                        break;
+                    }
+                }
+                yb[j] = switch (kind) {
+                    case MAX -> best;
+                    case AVG -> sum / count;
+                    case LP -> Math.pow(sum, 1.0 / p);
+                };
+                if (ib != null) {
+                    ib[j] = plane * g.inPlane + Math.max(0, bestAt);
+                }
+                for (int d = k - 1; d >= 0 && ++o[d] >= g.out[d]; d--) {
+                    o[d] = 0;
+                }
+            }
+            DoubleBuffers.write(y, plane * outPlane, yb, outPlane);
+            if (ib != null) {
+                MemorySegment.copy(ib, 0, idx.data(), Tensor.I64, plane * outPlane * 8, outPlane);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- global pools
+
+    private static Planned planGlobal(NodeSpec node, Kind kind) {
+        DType dtype = node.requireType(0, FLOATS);
+        double p = kind == Kind.LP ? readP(node) : 0;
+        Kernel k = (ctx, in) -> {
+            Tensor x = in[0];
+            Shape s = x.shape();
+            if (s.rank() < 2) {
+                throw node.error("input of shape " + s + " has no channel dim (expected [N, C, ...])");
+            }
+            long[] od = s.dims();
+            for (int i = 2; i < od.length; i++) {
+                od[i] = 1;
+            }
+            Tensor y = ctx.allocate(x.dtype(), Shape.of(od));
+            long planes = s.dim(0) * s.dim(1);
+            long size = s.sizeOf(2, s.rank());
+            if (dtype == FLOAT) {
+                for (long pl = 0; pl < planes; pl++) {
+                    y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
+                }
+            } else {
+                double[] buf = new double[Math.toIntExact(size)];
+                double[] one = new double[1];
+                for (long pl = 0; pl < planes; pl++) {
+                    DoubleBuffers.read(x, pl * size, buf, buf.length);
+                    one[0] = globalDouble(kind, p, buf);
+                    DoubleBuffers.write(y, pl, one, 1);
+                }
+            }
+            return new Tensor[] {y};
+        };
+        return Planned.of(k, dtype);
+    }
+
+    /** Max, mean or Lp norm of {@code n} contiguous floats starting at byte {@code b}. */
+    static float globalF32(Kind kind, float p, MemorySegment x, long b, long n) {
+        long i = 0;
+        if (kind == Kind.LP && p != 2f) {
+            double s = 0;
+            for (; i < n; i++) {
+                s += Math.pow(Math.abs(x.get(Tensor.F32, b + 4 * i)), p);
+            }
+            return (float) Math.pow(s, 1.0 / p);
+        }
+        FloatVector a = FloatVector.broadcast(SP, kind == Kind.MAX ? Float.NEGATIVE_INFINITY : 0f);
+        for (; i <= n - L; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(SP, x, b + 4 * i, LE);
+            a = switch (kind) {
+                case MAX -> a.max(v);
+                case AVG -> a.add(v);
+                case LP -> v.fma(v, a);
+            };
+        }
+        float r = a.reduceLanes(kind == Kind.MAX ? VectorOperators.MAX : VectorOperators.ADD);
+        for (; i < n; i++) {
+            float v = x.get(Tensor.F32, b + 4 * i);
+            r = switch (kind) {
+                case MAX -> Math.max(r, v);
+                case AVG -> r + v;
+                case LP -> r + v * v;
+            };
+        }
+        return switch (kind) {
+            case MAX -> r;
+            case AVG -> r / n;
+            case LP -> (float) Math.sqrt(r);
+        };
+    }
+
+    private static double globalDouble(Kind kind, double p, double[] v) {
+        double r = kind == Kind.MAX ? Double.NEGATIVE_INFINITY : 0;
+        for (double e : v) {
+            r = switch (kind) {
+                case MAX -> Math.max(r, e);
+                case AVG -> r + e;
+                case LP -> r + Math.pow(Math.abs(e), p);
+            };
+        }
+        return switch (kind) {
+            case MAX -> r;
+            case AVG -> r / v.length;
+            case LP -> Math.pow(r, 1.0 / p);
+        };
+    }
+
+    // ---------------------------------------------------------------- MaxUnpool
+
+    private static Planned planUnpool(NodeSpec node) {
+        DType dtype = node.requireType(0, FLOATS);
+        node.requireType(1, INT64);
+        if (node.hasInput(2)) {
+            node.requireType(2, INT64);
+        }
+        PoolGeometry.Attrs attrs = PoolGeometry.Attrs.read(node);
+        if (attrs.autoPad() != PoolGeometry.AutoPad.NOTSET) {
+            throw node.unsupported("auto_pad " + attrs.autoPad() + " on MaxUnpool");
+        }
+        Kernel k = (ctx, in) -> {
+            Tensor x = in[0];
+            Tensor ind = in[1];
+            int r = attrs.rank();
+            if (x.shape().rank() != r + 2) {
+                throw node.error("input of shape " + x.shape() + " does not match kernel_shape " + Arrays.toString(attrs.kernel()));
+            }
+            if (!ind.shape().equals(x.shape())) {
+                throw node.error("indices of shape " + ind.shape() + " differ from X of shape " + x.shape());
+            }
+            long[] od;
+            if (in.length > 2 && in[2] != null) {
+                od = in[2].toLongArray();
+                if (od.length != r + 2) {
+                    throw node.error("output_shape " + Arrays.toString(od) + " does not have rank " + (r + 2));
+                }
+            } else {
+                od = x.shape().dims();
+                for (int i = 0; i < r; i++) {
+                    od[i + 2] = (od[i + 2] - 1) * attrs.strides()[i] + attrs.kernel()[i] - attrs.pads()[i] - attrs.pads()[i + r];
+                }
+            }
+            Shape os;
+            try {
+                os = Shape.of(od);
+            } catch (IllegalArgumentException e) {
+                throw node.error("output shape " + Arrays.toString(od) + " is negative");
+            }
+            Tensor y = ctx.allocateZeroed(x.dtype(), os);
+            long n = x.size();
+            long outSize = os.size();
+            int es = x.dtype().byteSize();
+            for (long j = 0; j < n; j++) {
+                long at = ind.data().getAtIndex(Tensor.I64, j);
+                if (at < 0 || at >= outSize) {
+                    throw node.error("index " + at + " at position " + j + " is outside the output of shape " + os);
+                }
+                MemorySegment.copy(x.data(), j * es, y.data(), at * es, es);
+            }
+            return new Tensor[] {y};
+        };
+        return Planned.of(k, dtype);
+    }
+}
