@@ -147,7 +147,7 @@ public final class Sgemm {
                     FloatVector.fromMemorySegment(S, mat, col + i * 4L, LE).fma(xv, FloatVector.fromArray(S, acc, i)).intoArray(acc, i);
                 }
                 for (; i < rows; i++) {
-                    acc[i] += mat.getAtIndex(Tensor.F32, off + (long) j * ld + i) * x[j];
+                    acc[i] = Math.fma(mat.getAtIndex(Tensor.F32, off + (long) j * ld + i), x[j], acc[i]);
                 }
             }
         }
