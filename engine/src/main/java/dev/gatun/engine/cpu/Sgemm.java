@@ -4,7 +4,6 @@ import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -122,6 +121,7 @@ public final class Sgemm {
     private static void gemv(boolean trans, int rows, int cols, float alpha, MemorySegment mat, long off, int ld,
                              float[] x, float beta, MemorySegment y, long yOff, long yStride) {
         float[] acc = new float[rows];
+        float[] lanes = new float[VL];
         if (!trans) {
             for (int i = 0; i < rows; i++) {
                 long row = (off + (long) i * ld) * 4;
@@ -132,7 +132,13 @@ public final class Sgemm {
                     s0 = FloatVector.fromMemorySegment(S, mat, row + j * 4L, LE).fma(FloatVector.fromArray(S, x, j), s0);
                     s1 = FloatVector.fromMemorySegment(S, mat, row + (j + VL) * 4L, LE).fma(FloatVector.fromArray(S, x, j + VL), s1);
                 }
-                float sum = s0.add(s1).reduceLanes(VectorOperators.ADD);
+                // Lanes summed in a fixed order: reduceLanes may order them differently once compiled, and equal
+                // rows must give equal results.
+                s0.add(s1).intoArray(lanes, 0);
+                float sum = 0f;
+                for (float l : lanes) {
+                    sum += l;
+                }
                 for (; j < cols; j++) {
                     sum += mat.getAtIndex(Tensor.F32, off + (long) i * ld + j) * x[j];
                 }

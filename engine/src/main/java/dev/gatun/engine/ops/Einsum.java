@@ -4,9 +4,7 @@ import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * <a href="https://onnx.ai/onnx/operators/onnx__Einsum.html">Einsum</a> (opset 12), numpy's einsum: an equation
@@ -301,24 +299,12 @@ final class Einsum {
         }
         x = reduce(ctx, x, keepX);
         y = reduce(ctx, y, keepY);
-        List<Integer> batch = new ArrayList<>();
-        List<Integer> ms = new ArrayList<>();
-        List<Integer> ks = new ArrayList<>();
-        List<Integer> ns = new ArrayList<>();
-        for (int l : x.labels) {
-            if (!contains(y.labels, l)) {
-                ms.add(l);
-            } else if (keep[l]) {
-                batch.add(l);
-            } else {
-                ks.add(l);
-            }
-        }
-        for (int l : y.labels) {
-            if (!contains(x.labels, l)) {
-                ns.add(l);
-            }
-        }
+        int[] xl = x.labels;
+        int[] yl = y.labels;
+        int[] batch = Arrays.stream(xl).filter(l -> contains(yl, l) && keep[l]).toArray();
+        int[] ks = Arrays.stream(xl).filter(l -> contains(yl, l) && !keep[l]).toArray();
+        int[] ms = Arrays.stream(xl).filter(l -> !contains(yl, l)).toArray();
+        int[] ns = Arrays.stream(yl).filter(l -> !contains(xl, l)).toArray();
         long bt = product(batch, size);
         int m = MatMulOps.toInt(node, product(ms, size));
         int k = MatMulOps.toInt(node, product(ks, size));
@@ -340,7 +326,7 @@ final class Einsum {
         return new Labeled(out, outLabels);
     }
 
-    private static long product(List<Integer> labels, long[] size) {
+    private static long product(int[] labels, long[] size) {
         long p = 1;
         for (int l : labels) {
             p = Math.multiplyExact(p, size[l]);
@@ -348,9 +334,8 @@ final class Einsum {
         return p;
     }
 
-    @SafeVarargs
-    private static int[] concat(List<Integer>... lists) {
-        return Arrays.stream(lists).flatMap(List::stream).mapToInt(Integer::intValue).toArray();
+    private static int[] concat(int[]... parts) {
+        return Arrays.stream(parts).flatMapToInt(Arrays::stream).toArray();
     }
 
     /**
