@@ -26,6 +26,8 @@ public final class Session implements AutoCloseable {
     private final Workspace workspace;
     private final ReentrantLock lock = new ReentrantLock();
     private volatile boolean closed;
+    private long[] profile;
+    private int profiledRuns;
 
     Session(Model model, ExecutionPlan plan, SessionOptions options) {
         this.model = model;
@@ -48,6 +50,39 @@ public final class Session implements AutoCloseable {
         return options;
     }
 
+    /** Starts (or restarts) timing every node of every run; {@link #profile()} reports it. Costs two clock reads per node. */
+    public void enableProfiling() {
+        lock.lock();
+        try {
+            profile = new long[plan.steps().size()];
+            profiledRuns = 0;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** One node's share of the profiled runs: mean milliseconds per run. */
+    public record NodeTime(String node, String opType, double meanMs) {}
+
+    /** Per-node mean time over the runs since {@link #enableProfiling()}, slowest first (empty when not profiling). */
+    public List<NodeTime> profile() {
+        lock.lock();
+        try {
+            if (profile == null || profiledRuns == 0) {
+                return List.of();
+            }
+            java.util.ArrayList<NodeTime> l = new java.util.ArrayList<>();
+            for (int i = 0; i < profile.length; i++) {
+                ExecutionPlan.Step st = plan.steps().get(i);
+                l.add(new NodeTime(st.spec().name(), st.spec().opType(), profile[i] / 1e6 / profiledRuns));
+            }
+            l.sort((a, b) -> Double.compare(b.meanMs(), a.meanMs()));
+            return l;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Native bytes this session's workspace holds (grows to the peak of a run, then stays). */
     public long workspaceBytes() {
         return workspace.reservedBytes();
@@ -65,7 +100,10 @@ public final class Session implements AutoCloseable {
             checkOpen();
             Tensor[] ordered = bind(inputs);
             try {
-                Tensor[] outs = plan.execute(workspace, ordered);
+                Tensor[] outs = plan.execute(workspace, ordered, profile);
+                if (profile != null) {
+                    profiledRuns++;
+                }
                 Arena resultArena = Arena.ofShared();
                 Map<String, Tensor> named = new LinkedHashMap<>();
                 List<TensorInfo> outInfo = model.outputs();

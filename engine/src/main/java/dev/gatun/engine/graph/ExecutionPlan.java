@@ -167,16 +167,23 @@ public final class ExecutionPlan {
      * which stay valid until {@link Workspace#reset()}; the caller copies them out, then resets.
      */
     public Tensor[] execute(Workspace ws, Tensor[] inputs) {
+        return execute(ws, inputs, null);
+    }
+
+    /** As {@link #execute(Workspace, Tensor[])}, adding each step's wall time (ns) to {@code profile[step]} when not null. */
+    public Tensor[] execute(Workspace ws, Tensor[] inputs, long[] profile) {
         Tensor[] values = constants.clone();
         for (int i = 0; i < inputIds.length; i++) {
             values[inputIds[i]] = inputs[i];
         }
+        int stepIndex = 0;
         for (Step s : steps) {
             Tensor[] ins = new Tensor[s.inputs().length];
             for (int i = 0; i < ins.length; i++) {
                 ins[i] = s.inputs()[i] < 0 ? null : values[s.inputs()[i]];
             }
             Tensor[] outs;
+            long t0 = profile != null ? System.nanoTime() : 0;
             try {
                 outs = s.kernel().run(ws, ins);
             } catch (EngineException e) {
@@ -204,6 +211,10 @@ public final class ExecutionPlan {
                 values[v] = t;
                 ws.retain(t, uses[v]);
             }
+            if (profile != null) {
+                profile[stepIndex] += System.nanoTime() - t0;
+            }
+            stepIndex++;
             ws.endStep();
             for (int v : s.inputs()) {
                 if (v >= 0) {
