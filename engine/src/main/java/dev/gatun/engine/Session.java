@@ -7,7 +7,6 @@ import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -26,6 +25,9 @@ public final class Session implements AutoCloseable {
     private final Workspace workspace;
     private final ReentrantLock lock = new ReentrantLock();
     private volatile boolean closed;
+    private final Tensor[] ordered;
+    private final String[] boundNames;
+    private final long[] boundValues;
     private long[] profile;
     private int profiledRuns;
 
@@ -34,6 +36,13 @@ public final class Session implements AutoCloseable {
         this.plan = plan;
         this.options = options;
         this.workspace = new Workspace(arena, options.maxTensorBytes(), options.threads());
+        this.ordered = new Tensor[plan.graph().inputs().size()];
+        int dims = 0;
+        for (ValueInfo v : plan.graph().inputs()) {
+            dims += v.shape() == null ? 0 : v.shape().rank();
+        }
+        this.boundNames = new String[dims];
+        this.boundValues = new long[dims];
     }
 
     /** The model's inputs, in order. */
@@ -99,6 +108,8 @@ public final class Session implements AutoCloseable {
         try {
             checkOpen();
             Tensor[] ordered = bind(inputs);
+            boolean ok = false;
+            workspace.beginRun(ordered);
             try {
                 Tensor[] outs = plan.execute(workspace, ordered, profile);
                 if (profile != null) {
@@ -115,9 +126,56 @@ public final class Session implements AutoCloseable {
                     resultArena.close();
                     throw e;
                 }
+                ok = true;
                 return new Result(resultArena, named);
             } finally {
-                workspace.reset();
+                workspace.endRun(ok);
+                java.util.Arrays.fill(ordered, null);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Runs the model and writes every output into the caller's tensor of the same name (dtype and shape must match
+     * what the run produces): no result memory is allocated, so a steady-state call allocates no native memory.
+     *
+     * @throws EngineException INVALID_INPUT when an output is missing or its dtype/shape differs from the result
+     */
+    public void run(Map<String, Tensor> inputs, Map<String, Tensor> outputs) {
+        lock.lock();
+        try {
+            checkOpen();
+            Tensor[] ordered = bind(inputs);
+            boolean ok = false;
+            workspace.beginRun(ordered);
+            try {
+                Tensor[] outs = plan.execute(workspace, ordered, profile);
+                if (profile != null) {
+                    profiledRuns++;
+                }
+                List<TensorInfo> outInfo = model.outputs();
+                for (int i = 0; i < outs.length; i++) {
+                    String name = outInfo.get(i).name();
+                    Tensor dst = outputs.get(name);
+                    if (dst == null) {
+                        throw invalid("no tensor given for output '" + name + "' (" + outs[i].dtype() + outs[i].shape() + ")");
+                    }
+                    if (dst.dtype() != outs[i].dtype() || !dst.shape().equals(outs[i].shape())) {
+                        throw invalid("output '" + name + "' is " + outs[i].dtype() + outs[i].shape() + ", the tensor given is "
+                                + dst.dtype() + dst.shape());
+                    }
+                    if (dst.dtype() == DType.STRING) {
+                        System.arraycopy(outs[i].strings(), 0, dst.strings(), 0, outs[i].strings().length);
+                    } else {
+                        java.lang.foreign.MemorySegment.copy(outs[i].data(), 0, dst.data(), 0, dst.byteSize());
+                    }
+                }
+                ok = true;
+            } finally {
+                workspace.endRun(ok);
+                java.util.Arrays.fill(ordered, null);
             }
         } finally {
             lock.unlock();
@@ -126,13 +184,19 @@ public final class Session implements AutoCloseable {
 
     private Tensor[] bind(Map<String, Tensor> inputs) {
         List<ValueInfo> expected = plan.graph().inputs();
-        for (String name : inputs.keySet()) {
-            if (expected.stream().noneMatch(v -> v.name().equals(name))) {
-                throw invalid("unknown input '" + name + "'; the model's inputs are " + expectedList());
+        int known = 0;
+        for (int i = 0; i < expected.size(); i++) {
+            known += inputs.containsKey(expected.get(i).name()) ? 1 : 0;
+        }
+        if (known != inputs.size()) {
+            for (String name : inputs.keySet()) {
+                if (expected.stream().noneMatch(v -> v.name().equals(name))) {
+                    throw invalid("unknown input '" + name + "'; the model's inputs are " + expectedList());
+                }
             }
         }
-        Tensor[] ordered = new Tensor[expected.size()];
-        Map<String, Long> bound = new HashMap<>();
+        Tensor[] ordered = this.ordered;
+        int boundCount = 0;
         for (int i = 0; i < ordered.length; i++) {
             ValueInfo vi = expected.get(i);
             Tensor t = inputs.get(vi.name());
@@ -157,10 +221,17 @@ public final class Session implements AutoCloseable {
                     }
                     String sym = want.dimName(d);
                     if (w == Shape.UNKNOWN && sym != null) {
-                        Long prev = bound.putIfAbsent(sym, got.dim(d));
-                        if (prev != null && prev != got.dim(d)) {
+                        int k = 0;
+                        while (k < boundCount && !boundNames[k].equals(sym)) {
+                            k++;
+                        }
+                        if (k == boundCount) {
+                            boundNames[k] = sym;
+                            boundValues[k] = got.dim(d);
+                            boundCount++;
+                        } else if (boundValues[k] != got.dim(d)) {
                             throw invalid("input '" + vi.name() + "' binds dim '" + sym + "' to " + got.dim(d)
-                                    + ", but another input bound it to " + prev);
+                                    + ", but another input bound it to " + boundValues[k]);
                         }
                     }
                 }
