@@ -9,6 +9,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Locale;
+import java.util.function.LongFunction;
 
 /**
  * Integer GEMM with zero points and a fused epilogue: for i < m, j < n
@@ -208,6 +209,12 @@ public final class Igemm {
      */
     public static Weights pack(Kernel kernel, Arena arena, MemorySegment b, long bOff, long rowStride, long colStride,
                                boolean unsigned, int k, int n, int[] zeroPoints) {
+        return pack(kernel, bytes -> arena.allocate(bytes, 64), b, bOff, rowStride, colStride, unsigned, k, n, zeroPoints);
+    }
+
+    /** As {@link #pack(Kernel, Arena, MemorySegment, long, long, long, boolean, int, int, int[])}, memory from {@code alloc}. */
+    public static Weights pack(Kernel kernel, LongFunction<MemorySegment> alloc, MemorySegment b, long bOff, long rowStride,
+                               long colStride, boolean unsigned, int k, int n, int[] zeroPoints) {
         if (zeroPoints.length != 1 && zeroPoints.length != n) {
             throw new IllegalArgumentException("B zero points: " + zeroPoints.length + " values for " + n + " columns");
         }
@@ -218,17 +225,18 @@ public final class Igemm {
             zb[j] = zeroPoints[zeroPoints.length == 1 ? 0 : j] - shift;
             anyZb |= zb[j] != 0;
         }
-        MemorySegment colSum = arena.allocate(Math.max(4L * n, 4), 64);
+        MemorySegment colSum = alloc.apply(Math.max(4L * n, 4));
         MemorySegment colZb = MemorySegment.NULL;
         if (anyZb) {
-            colZb = arena.allocate(4L * n, 64);
+            colZb = alloc.apply(4L * n);
             MemorySegment.copy(zb, 0, colZb, ValueLayout.JAVA_INT, 0, n);
         }
         MemorySegment packed;
         if (kernel.isNative()) {
             int kp = 4 * ((k + 3) / 4);
             int panels = (n + IgemmNative.PANEL - 1) / IgemmNative.PANEL;
-            packed = arena.allocate(Math.max((long) panels * kp * IgemmNative.PANEL, 1), 64);
+            packed = alloc.apply(Math.max((long) panels * kp * IgemmNative.PANEL, 1));
+            packed.fill((byte) 0);
             for (int j = 0; j < n; j++) {
                 long panel = (long) (j / IgemmNative.PANEL) * kp * IgemmNative.PANEL + (j % IgemmNative.PANEL) * 4L;
                 int sum = 0;
@@ -240,7 +248,7 @@ public final class Igemm {
                 colSum.setAtIndex(Tensor.I32, j, sum);
             }
         } else {
-            packed = arena.allocate(Math.max((long) k * n, 1), 64);
+            packed = alloc.apply(Math.max((long) k * n, 1));
             for (int p = 0; p < k; p++) {
                 for (int j = 0; j < n; j++) {
                     packed.set(ValueLayout.JAVA_BYTE, (long) p * n + j,

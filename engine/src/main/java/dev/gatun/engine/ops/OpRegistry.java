@@ -33,7 +33,10 @@ public final class OpRegistry {
             new PoolOps(),
             new ResizeOps(),
             new MatMulOps(),
-            new ConvOps()
+            new ConvOps(),
+            new QuantOps(),
+            new QuantGemmOps(),
+            new QuantConvOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
