@@ -19,17 +19,19 @@ import jdk.incubator.vector.VectorSpecies;
  * edges are zero-padded), and a register-blocked {@link #MR} x {@link #NR} micro-kernel accumulates
  * {@code MR * NR/VL} vectors of {@link FloatVector#SPECIES_PREFERRED} with fused multiply-adds. Alpha and beta
  * are applied when a tile is stored (beta only on the first K block). Packing buffers are per-thread heap arrays.
- * Single-threaded for now: threading over the N/M blocks and per-CPU block sizes come with the kernel tuning work.
+ * A constant B can be packed once ({@link #packB}) and multiplied by row / column ranges ({@link #sgemmPacked}),
+ * which is how FusedMatMul splits a product over the session's threads. One call is single-threaded; per-CPU
+ * block sizes come with the kernel tuning work.
  */
 public final class Sgemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    /** Rows of the micro-kernel tile. */
-    static final int MR = 6;
-    /** Columns of the micro-kernel tile: two vectors. */
-    static final int NR = 2 * VL;
+    /** Rows of the micro-kernel tile (callers splitting a product over threads cut rows in multiples of it). */
+    public static final int MR = 6;
+    /** Columns of the micro-kernel tile: two vectors (column ranges of {@link #sgemmPacked} start at multiples of it). */
+    public static final int NR = 2 * VL;
     /** Depth of a packed block (A block and B micro-panel stay in L2 / L1). */
     static final int KC = 256;
     /** Rows of a packed A block (a multiple of MR). */
@@ -37,7 +39,7 @@ public final class Sgemm {
     /** Columns of a packed B block (a multiple of NR). */
     static final int NC = 64 * NR;
 
-    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[2][]);
+    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[3][]);
 
     private Sgemm() {}
 
@@ -87,6 +89,78 @@ public final class Sgemm {
         }
     }
 
+    /**
+     * B [K, N] packed once into the micro-kernel's panel layout (for a constant weight: see {@link #packB}).
+     * For each K block {@code pc} (steps of {@link #KC}, depth kc) the panels of all N columns follow each other:
+     * element (p, j) of op(B) sits at {@code data[pc * nPad + (j / NR) * NR * kc + (p - pc) * NR + j % NR]},
+     * nPad = N rounded up to NR, the padding columns zero.
+     */
+    public record PackedB(float[] data, int k, int n) {
+        int nPad() {
+            return roundUp(n, NR);
+        }
+    }
+
+    /** Packs op(B) [K, N] (row stride {@code ldb}, transposed when {@code transB}) for {@link #sgemmPacked}. */
+    public static PackedB packB(boolean transB, MemorySegment b, long bOff, int ldb, int k, int n) {
+        int nPad = roundUp(Math.max(n, 1), NR);
+        float[] data = new float[Math.multiplyExact(k, nPad)];
+        for (int pc = 0; pc < k; pc += KC) {
+            packB(transB, b, bOff, ldb, pc, Math.min(KC, k - pc), 0, n, data, pc * nPad);
+        }
+        return new PackedB(data, k, n);
+    }
+
+    /**
+     * {@code C[0:m, n0:n1] = A[0:m, 0:k] x B[:, n0:n1]} with B prepacked (C is only written): the column range
+     * lets callers split one product over threads; {@code n0} must be a multiple of {@link #NR}.
+     * A is row-major with row stride {@code lda}; offsets and strides count floats.
+     */
+    public static void sgemmPacked(int m, int n0, int n1, MemorySegment a, long aOff, int lda, PackedB b,
+                                   MemorySegment c, long cOff, int ldc) {
+        int k = b.k();
+        if (n0 % NR != 0 || n0 < 0 || n1 > b.n() || m < 0) {
+            throw new IllegalArgumentException("bad packed GEMM range m=" + m + " columns [" + n0 + "," + n1 + ") of " + b.n());
+        }
+        if (m == 0 || n1 <= n0) {
+            return;
+        }
+        if (k == 0) {
+            for (int i = 0; i < m; i++) {
+                c.asSlice((cOff + (long) i * ldc + n0) * 4, (n1 - n0) * 4L).fill((byte) 0);
+            }
+            return;
+        }
+        float[][] bufs = BUFFERS.get();
+        int mcMax = Math.min(MC, roundUp(m, MR));
+        int kcMax = Math.min(KC, k);
+        float[] ap = bufs[1] == null || bufs[1].length < kcMax * mcMax ? (bufs[1] = new float[KC * mcMax]) : bufs[1];
+        float[] tile = bufs[2] == null ? (bufs[2] = new float[MR * NR]) : bufs[2];
+        float[] bp = b.data();
+        int nPad = b.nPad();
+        for (int jc = n0; jc < n1; jc += NC) {
+            int nc = Math.min(NC, n1 - jc);
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                float beta = pc == 0 ? 0f : 1f;
+                int base = pc * nPad;
+                for (int ic = 0; ic < m; ic += MC) {
+                    int mc = Math.min(MC, m - ic);
+                    packA(false, a, aOff, lda, ic, mc, pc, kc, ap);
+                    for (int jr = 0; jr < nc; jr += NR) {
+                        int nr = Math.min(NR, nc - jr);
+                        int bo = base + (jc + jr) * kc;
+                        for (int ir = 0; ir < mc; ir += MR) {
+                            int mr = Math.min(MR, mc - ir);
+                            kernel(ap, ir * kc, bp, bo, kc, tile);
+                            storeTile(tile, 1f, beta, c, cOff + (long) (ic + ir) * ldc + jc + jr, ldc, mr, nr);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** C = beta * C (C = 0 when beta is 0). */
     private static void scaleC(int m, int n, float beta, MemorySegment c, long cOff, int ldc) {
         for (int i = 0; i < m; i++) {
@@ -107,9 +181,14 @@ public final class Sgemm {
 
     /** Packs op(B)[pc:pc+kc, jc:jc+nc] into panels of NR columns: panel q holds bp[q*NR*kc + p*NR + j]. */
     private static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp) {
+        packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0);
+    }
+
+    /** As above, the panels written from {@code bp[at]} on. */
+    private static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp, int at) {
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
-            int base = jr * kc;
+            int base = at + jr * kc;
             if (!transB) {
                 for (int p = 0; p < kc; p++) {
                     long src = bOff + (long) (pc + p) * ldb + jc + jr;

@@ -23,6 +23,15 @@ public final class ExecutionPlan {
     /** One planned node: its kernel and the value indices it reads and writes (-1 for an omitted input). */
     public record Step(NodeSpec spec, Kernel kernel, int[] inputs, int[] outputs, DType[] outputTypes) {}
 
+    /**
+     * With system property {@code gatun.profile=true}, every step's wall time is added to {@link #PROFILE} under its
+     * op type (a measuring aid: the JVM-wide totals of all sessions, read and cleared by the caller).
+     */
+    private static final boolean PROFILING = Boolean.getBoolean("gatun.profile");
+
+    /** Per op type ("domain:Op" outside ai.onnx): {calls, nanoseconds}, filled only when profiling. */
+    public static final java.util.concurrent.ConcurrentHashMap<String, long[]> PROFILE = new java.util.concurrent.ConcurrentHashMap<>();
+
     private final Graph graph;
     private final List<Step> steps;
     private final Tensor[] constants;
@@ -177,6 +186,7 @@ public final class ExecutionPlan {
                 ins[i] = s.inputs()[i] < 0 ? null : values[s.inputs()[i]];
             }
             Tensor[] outs;
+            long start = PROFILING ? System.nanoTime() : 0;
             try {
                 outs = s.kernel().run(ws, ins);
             } catch (EngineException e) {
@@ -186,6 +196,15 @@ public final class ExecutionPlan {
             } catch (RuntimeException | StackOverflowError e) {
                 throw new EngineException(EngineException.Kind.RUNTIME, s.spec().where() + ": failed on inputs "
                         + describe(ins) + ": " + e, e);
+            }
+            if (PROFILING) {
+                long t = System.nanoTime() - start;
+                String key = (s.spec().domain().isEmpty() ? "" : s.spec().domain() + ":") + s.spec().opType();
+                long[] acc = PROFILE.computeIfAbsent(key, k -> new long[2]);
+                synchronized (acc) {
+                    acc[0]++;
+                    acc[1] += t;
+                }
             }
             if (outs == null || outs.length < countRequired(s)) {
                 throw new EngineException(EngineException.Kind.RUNTIME, s.spec().where() + ": kernel returned "
