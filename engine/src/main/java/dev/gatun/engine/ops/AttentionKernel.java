@@ -20,12 +20,12 @@ import jdk.incubator.vector.VectorSpecies;
  * mask broadcastable to [B, H, Sq, Sk] (numpy rules, rank at most 4), added to the scaled scores; output
  * [B, Sq, H*D]. Math per (b, h): {@code O = softmax(scale * Q_h K_h^T + mask) V_h}, softmax over the keys.
  *
- * <p>Kernel: one task per (batch, head, tile of {@value #TQ} queries) on the session's threads. A task copies
- * its scaled query rows, then walks the keys in blocks of {@value #TK}: K block packed transposed [D, TK] and
- * V block [TK, D] (head slices read in place with stride H*D, no transposes), scores = Q K^T for 4 rows x
- * 2 vectors at a time, mask added, and the online (streaming) softmax: the running row max m and sum l,
+ * <p>Kernel: one task per (batch, head) on the session's threads. A task packs its head's K transposed [D, Sk]
+ * and V [Sk, D] once (head slices read in place with stride H*D, no transposes), then for each tile of
+ * {@value #TQ} scaled query rows walks the keys in blocks of {@value #TK}: scores = Q K^T for 4 rows x 2 vectors
+ * at a time, mask added, and the online (streaming) softmax: the running row max m and sum l,
  * {@code l = l * exp(m_old - m) + sum exp(s - m)}, the output accumulator rescaled by {@code exp(m_old - m)}
- * before adding P V. The S x S score matrix is never formed: memory per task is O(TQ * TK + TK * D).
+ * before adding P V. The S x S score matrix is never formed: memory per task is O(TQ * TK + Sk * D).
  * {@link #reference} is the scalar twin.
  */
 final class AttentionKernel {
@@ -63,15 +63,9 @@ final class AttentionKernel {
                 out.data().fill((byte) 0);
                 return new Tensor[] {out};
             }
-            int tiles = (g.sq + TQ - 1) / TQ;
             Tensor mask = in.length > 3 ? in[3] : null;
-            ctx.parallelFor(g.b * g.h * tiles, t -> {
-                int b = t / (g.h * tiles);
-                int h = (t / tiles) % g.h;
-                int i0 = (t % tiles) * TQ;
-                tile(g, in[0].data(), in[1].data(), in[2].data(), mask == null ? null : mask.data(), out.data(),
-                        b, h, i0, Math.min(g.sq, i0 + TQ), scale);
-            });
+            ctx.parallelFor(g.b * g.h, t -> head(g, in[0].data(), in[1].data(), in[2].data(),
+                    mask == null ? null : mask.data(), out.data(), t / g.h, t % g.h, scale));
             return new Tensor[] {out};
         }, DType.FLOAT);
     }
@@ -122,84 +116,104 @@ final class AttentionKernel {
         return s[i] == null || s[i].length < n ? (s[i] = new float[n]) : s[i];
     }
 
-    /** Query rows [i0, i1) of head h of batch b. */
-    static void tile(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
-                     int b, int h, int i0, int i1, float scale) {
+    /** Head h of batch b: K and V packed once, then every tile of {@value #TQ} queries streams over the key blocks. */
+    static void head(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
+                     int b, int h, float scale) {
         int d = g.d;
         int hd = g.hd;
         int dPad = (d + VL - 1) / VL * VL;
-        int nq = i1 - i0;
+        int skPad = (g.sk + 2 * VL - 1) / (2 * VL) * (2 * VL);
         float[][] s = SCRATCH.get();
         float[] qt = scratch(s, 0, TQ * d);
-        float[] kt = scratch(s, 1, d * TK);
-        float[] vb = scratch(s, 2, TK * dPad);
+        float[] kt = scratch(s, 1, d * skPad);
+        float[] vb = scratch(s, 2, g.sk * dPad);
         float[] sc = scratch(s, 3, TQ * TK);
         float[] o = scratch(s, 4, TQ * dPad);
         float[] m = scratch(s, 5, TQ);
         float[] l = scratch(s, 6, TQ);
-        long qBase = ((long) b * g.sq + i0) * hd + (long) h * d;
-        for (int i = 0; i < nq; i++) {
+        long kvBase = (long) b * g.sk * hd + (long) h * d;
+        for (int j = 0; j < g.sk; j++) {
+            long row = kvBase + (long) j * hd;
+            copyRow(v, row, vb, j * dPad, d, 1f);
+            java.util.Arrays.fill(vb, j * dPad + d, (j + 1) * dPad, 0f);
+            copyRow(k, row, qt, 0, d, 1f);
             for (int c = 0; c < d; c++) {
-                qt[i * d + c] = q.getAtIndex(F32, qBase + (long) i * hd + c) * scale;
+                kt[c * skPad + j] = qt[c];
             }
-            m[i] = Float.NEGATIVE_INFINITY;
-            l[i] = 0f;
         }
-        java.util.Arrays.fill(o, 0, nq * dPad, 0f);
+        for (int c = 0; c < d; c++) {
+            java.util.Arrays.fill(kt, c * skPad + g.sk, (c + 1) * skPad, 0f);
+        }
         long[] ms = g.maskStrides;
-        for (int j0 = 0; j0 < g.sk; j0 += TK) {
-            int nk = Math.min(TK, g.sk - j0);
-            int nkPad = (nk + 2 * VL - 1) / (2 * VL) * (2 * VL);
-            long kvBase = ((long) b * g.sk + j0) * hd + (long) h * d;
-            for (int j = 0; j < nk; j++) {
-                long row = kvBase + (long) j * hd;
-                for (int c = 0; c < d; c++) {
-                    kt[c * TK + j] = k.getAtIndex(F32, row + c);
-                    vb[j * dPad + c] = v.getAtIndex(F32, row + c);
-                }
-                for (int c = d; c < dPad; c++) {
-                    vb[j * dPad + c] = 0f;
-                }
-            }
-            for (int c = 0; c < d; c++) {
-                java.util.Arrays.fill(kt, c * TK + nk, c * TK + nkPad, 0f);
-            }
-            scores(qt, kt, sc, nq, d, nkPad);
+        for (int i0 = 0; i0 < g.sq; i0 += TQ) {
+            int nq = Math.min(TQ, g.sq - i0);
+            long qBase = ((long) b * g.sq + i0) * hd + (long) h * d;
             for (int i = 0; i < nq; i++) {
-                int row = i * TK;
-                if (mask != null) {
-                    long mb = b * ms[0] + h * ms[1] + (long) (i0 + i) * ms[2] + j0 * ms[3];
-                    addMask(sc, row, mask, mb, ms[3], nk);
-                }
-                float mOld = m[i];
-                float mNew = Math.max(mOld, rowMax(sc, row, nk));
-                if (mNew == Float.NEGATIVE_INFINITY) {
-                    java.util.Arrays.fill(sc, row, row + nk, 0f);
-                    continue;
-                }
-                float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                float sum = expInPlace(sc, row, nk, mNew);
-                l[i] = l[i] * corr + sum;
-                m[i] = mNew;
-                if (j0 > 0 && corr != 1f) {
-                    for (int c = 0; c < dPad; c++) {
-                        o[i * dPad + c] *= corr;
+                copyRow(q, qBase + (long) i * hd, qt, i * d, d, scale);
+                m[i] = Float.NEGATIVE_INFINITY;
+                l[i] = 0f;
+            }
+            java.util.Arrays.fill(o, 0, nq * dPad, 0f);
+            for (int j0 = 0; j0 < g.sk; j0 += TK) {
+                int nk = Math.min(TK, g.sk - j0);
+                int nkPad = (nk + 2 * VL - 1) / (2 * VL) * (2 * VL);
+                scores(qt, kt, skPad, j0, sc, nq, d, nkPad);
+                for (int i = 0; i < nq; i++) {
+                    int row = i * TK;
+                    if (mask != null) {
+                        long mb = b * ms[0] + h * ms[1] + (long) (i0 + i) * ms[2] + j0 * ms[3];
+                        addMask(sc, row, mask, mb, ms[3], nk);
+                    }
+                    float mOld = m[i];
+                    float mNew = Math.max(mOld, rowMax(sc, row, nk));
+                    if (mNew == Float.NEGATIVE_INFINITY) {
+                        java.util.Arrays.fill(sc, row, row + nk, 0f);
+                        continue;
+                    }
+                    float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
+                    float sum = expInPlace(sc, row, nk, mNew);
+                    l[i] = l[i] * corr + sum;
+                    m[i] = mNew;
+                    if (j0 > 0 && corr != 1f) {
+                        for (int c = 0; c < dPad; c++) {
+                            o[i * dPad + c] *= corr;
+                        }
                     }
                 }
+                accumulatePV(sc, vb, j0 * dPad, o, nq, nk, dPad);
             }
-            accumulatePV(sc, vb, o, nq, nk, dPad);
-        }
-        long outBase = ((long) b * g.sq + i0) * hd + (long) h * d;
-        for (int i = 0; i < nq; i++) {
-            float inv = 1f / l[i];
-            for (int c = 0; c < d; c++) {
-                out.setAtIndex(F32, outBase + (long) i * hd + c, o[i * dPad + c] * inv);
+            for (int i = 0; i < nq; i++) {
+                storeRow(o, i * dPad, 1f / l[i], out, qBase + (long) i * hd, d);
             }
         }
     }
 
-    /** sc[i*TK + j] = sum_c qt[i*d + c] * kt[c*TK + j] for i < nq, j < nkPad (a multiple of 2 vectors). */
-    private static void scores(float[] qt, float[] kt, float[] sc, int nq, int d, int nkPad) {
+    /** dst[at + c] = src[off + c] * mul for c < n (offsets in floats). */
+    private static void copyRow(MemorySegment src, long off, float[] dst, int at, int n, float mul) {
+        int bound = S.loopBound(n);
+        int c = 0;
+        for (; c < bound; c += VL) {
+            FloatVector.fromMemorySegment(S, src, (off + c) * 4, ORDER).mul(mul).intoArray(dst, at + c);
+        }
+        for (; c < n; c++) {
+            dst[at + c] = src.getAtIndex(F32, off + c) * mul;
+        }
+    }
+
+    /** dst[off + c] = src[at + c] * mul for c < n. */
+    private static void storeRow(float[] src, int at, float mul, MemorySegment dst, long off, int n) {
+        int bound = S.loopBound(n);
+        int c = 0;
+        for (; c < bound; c += VL) {
+            FloatVector.fromArray(S, src, at + c).mul(mul).intoMemorySegment(dst, (off + c) * 4, ORDER);
+        }
+        for (; c < n; c++) {
+            dst.setAtIndex(F32, off + c, src[at + c] * mul);
+        }
+    }
+
+    /** sc[i*TK + j] = sum_c qt[i*d + c] * kt[c*ks + j0 + j] for i < nq, j < nkPad (a multiple of 2 vectors). */
+    private static void scores(float[] qt, float[] kt, int ks, int j0, float[] sc, int nq, int d, int nkPad) {
         int i = 0;
         for (; i + 4 <= nq; i += 4) {
             int q0 = i * d;
@@ -207,8 +221,8 @@ final class AttentionKernel {
                 FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
                 FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
                 for (int c = 0; c < d; c++) {
-                    FloatVector k0 = FloatVector.fromArray(S, kt, c * TK + j);
-                    FloatVector k1 = FloatVector.fromArray(S, kt, c * TK + j + VL);
+                    FloatVector k0 = FloatVector.fromArray(S, kt, c * ks + j0 + j);
+                    FloatVector k1 = FloatVector.fromArray(S, kt, c * ks + j0 + j + VL);
                     FloatVector x = FloatVector.broadcast(S, qt[q0 + c]);
                     a0 = x.fma(k0, a0);
                     b0 = x.fma(k1, b0);
@@ -239,8 +253,8 @@ final class AttentionKernel {
                 FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S);
                 for (int c = 0; c < d; c++) {
                     FloatVector x = FloatVector.broadcast(S, qt[q0 + c]);
-                    a0 = x.fma(FloatVector.fromArray(S, kt, c * TK + j), a0);
-                    b0 = x.fma(FloatVector.fromArray(S, kt, c * TK + j + VL), b0);
+                    a0 = x.fma(FloatVector.fromArray(S, kt, c * ks + j0 + j), a0);
+                    b0 = x.fma(FloatVector.fromArray(S, kt, c * ks + j0 + j + VL), b0);
                 }
                 a0.intoArray(sc, i * TK + j);
                 b0.intoArray(sc, i * TK + j + VL);
@@ -303,40 +317,66 @@ final class AttentionKernel {
         return sum;
     }
 
-    /** o[i*dPad + c] += sum_j sc[i*TK + j] * vb[j*dPad + c] for i < nq, j < nk, c < dPad. */
-    private static void accumulatePV(float[] sc, float[] vb, float[] o, int nq, int nk, int dPad) {
+    /** o[i*dPad + c] += sum_j sc[i*TK + j] * vb[vo + j*dPad + c] for i < nq, j < nk, c < dPad. */
+    private static void accumulatePV(float[] sc, float[] vb, int vo, float[] o, int nq, int nk, int dPad) {
         int i = 0;
         for (; i + 4 <= nq; i += 4) {
-            for (int c = 0; c < dPad; c += VL) {
-                int o0 = i * dPad + c;
-                FloatVector a0 = FloatVector.fromArray(S, o, o0);
-                FloatVector a1 = FloatVector.fromArray(S, o, o0 + dPad);
-                FloatVector a2 = FloatVector.fromArray(S, o, o0 + 2 * dPad);
-                FloatVector a3 = FloatVector.fromArray(S, o, o0 + 3 * dPad);
-                int p = i * TK;
-                for (int j = 0; j < nk; j++) {
-                    FloatVector x = FloatVector.fromArray(S, vb, j * dPad + c);
-                    a0 = FloatVector.broadcast(S, sc[p + j]).fma(x, a0);
-                    a1 = FloatVector.broadcast(S, sc[p + TK + j]).fma(x, a1);
-                    a2 = FloatVector.broadcast(S, sc[p + 2 * TK + j]).fma(x, a2);
-                    a3 = FloatVector.broadcast(S, sc[p + 3 * TK + j]).fma(x, a3);
+            int c = 0;
+            for (; c + 2 * VL <= dPad; c += 2 * VL) {
+                pv4x2(sc, i * TK, vb, vo + c, o, i * dPad + c, nk, dPad);
+            }
+            for (; c < dPad; c += VL) {
+                for (int r = 0; r < 4; r++) {
+                    pv1(sc, (i + r) * TK, vb, vo + c, o, (i + r) * dPad + c, nk, dPad);
                 }
-                a0.intoArray(o, o0);
-                a1.intoArray(o, o0 + dPad);
-                a2.intoArray(o, o0 + 2 * dPad);
-                a3.intoArray(o, o0 + 3 * dPad);
             }
         }
         for (; i < nq; i++) {
             for (int c = 0; c < dPad; c += VL) {
-                int o0 = i * dPad + c;
-                FloatVector a0 = FloatVector.fromArray(S, o, o0);
-                for (int j = 0; j < nk; j++) {
-                    a0 = FloatVector.broadcast(S, sc[i * TK + j]).fma(FloatVector.fromArray(S, vb, j * dPad + c), a0);
-                }
-                a0.intoArray(o, o0);
+                pv1(sc, i * TK, vb, vo + c, o, i * dPad + c, nk, dPad);
             }
         }
+    }
+
+    /** Four rows of P times two vectors of V columns: eight independent accumulators. */
+    private static void pv4x2(float[] sc, int p, float[] vb, int v, float[] o, int o0, int nk, int dPad) {
+        FloatVector a0 = FloatVector.fromArray(S, o, o0), b0 = FloatVector.fromArray(S, o, o0 + VL);
+        FloatVector a1 = FloatVector.fromArray(S, o, o0 + dPad), b1 = FloatVector.fromArray(S, o, o0 + dPad + VL);
+        FloatVector a2 = FloatVector.fromArray(S, o, o0 + 2 * dPad), b2 = FloatVector.fromArray(S, o, o0 + 2 * dPad + VL);
+        FloatVector a3 = FloatVector.fromArray(S, o, o0 + 3 * dPad), b3 = FloatVector.fromArray(S, o, o0 + 3 * dPad + VL);
+        for (int j = 0; j < nk; j++) {
+            FloatVector x = FloatVector.fromArray(S, vb, v + j * dPad);
+            FloatVector y = FloatVector.fromArray(S, vb, v + j * dPad + VL);
+            FloatVector w = FloatVector.broadcast(S, sc[p + j]);
+            a0 = w.fma(x, a0);
+            b0 = w.fma(y, b0);
+            w = FloatVector.broadcast(S, sc[p + TK + j]);
+            a1 = w.fma(x, a1);
+            b1 = w.fma(y, b1);
+            w = FloatVector.broadcast(S, sc[p + 2 * TK + j]);
+            a2 = w.fma(x, a2);
+            b2 = w.fma(y, b2);
+            w = FloatVector.broadcast(S, sc[p + 3 * TK + j]);
+            a3 = w.fma(x, a3);
+            b3 = w.fma(y, b3);
+        }
+        a0.intoArray(o, o0);
+        b0.intoArray(o, o0 + VL);
+        a1.intoArray(o, o0 + dPad);
+        b1.intoArray(o, o0 + dPad + VL);
+        a2.intoArray(o, o0 + 2 * dPad);
+        b2.intoArray(o, o0 + 2 * dPad + VL);
+        a3.intoArray(o, o0 + 3 * dPad);
+        b3.intoArray(o, o0 + 3 * dPad + VL);
+    }
+
+    /** One row of P times one vector of V columns. */
+    private static void pv1(float[] sc, int p, float[] vb, int v, float[] o, int o0, int nk, int dPad) {
+        FloatVector a = FloatVector.fromArray(S, o, o0);
+        for (int j = 0; j < nk; j++) {
+            a = FloatVector.broadcast(S, sc[p + j]).fma(FloatVector.fromArray(S, vb, v + j * dPad), a);
+        }
+        a.intoArray(o, o0);
     }
 
     /**

@@ -28,6 +28,7 @@ final class TestGraph {
     private final Onnx.GraphProto.Builder g = Onnx.GraphProto.newBuilder().setName("t");
     private final int opset;
     private int counter;
+    private boolean fusedDomain;
     private final Map<String, String> lastOutput = new java.util.HashMap<>();
 
     TestGraph(int opset) {
@@ -99,6 +100,14 @@ final class TestGraph {
     }
 
     /** Adds a node; attributes as name/value pairs (Long/Integer int, Float, String, long[] ints); returns its output. */
+    /** Adds a node of Gatun's dev.gatun domain (the model then imports it); returns its output. */
+    String fusedNode(String op, String[] inputs, Object... attrs) {
+        String out = node(op, inputs, attrs);
+        g.getNodeBuilder(g.getNodeCount() - 1).setDomain(dev.gatun.engine.ops.FusedOps.DOMAIN);
+        fusedDomain = true;
+        return out;
+    }
+
     String node(String op, String[] inputs, Object... attrs) {
         String out = op.toLowerCase() + "_" + counter++;
         nodeTo(op, out, inputs, attrs);
@@ -137,9 +146,12 @@ final class TestGraph {
     }
 
     byte[] bytes() {
-        return Onnx.ModelProto.newBuilder().setIrVersion(8)
-                .addOpsetImport(Onnx.OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
-                .setGraph(g).build().toByteArray();
+        Onnx.ModelProto.Builder m = Onnx.ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(Onnx.OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset));
+        if (fusedDomain) {
+            m.addOpsetImport(Onnx.OperatorSetIdProto.newBuilder().setDomain(dev.gatun.engine.ops.FusedOps.DOMAIN).setVersion(1));
+        }
+        return m.setGraph(g).build().toByteArray();
     }
 
     /** The graph as a model load makes it before the optimiser: loaded and constant-folded. */
