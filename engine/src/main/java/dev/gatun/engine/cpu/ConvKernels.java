@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.function.LongFunction;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -238,8 +239,9 @@ public final class ConvKernels {
         for (; t <= hi - VL; t += VL) {
             FloatVector.fromMemorySegment(S, x, (xOff + t) * 4, LE).fma(av, FloatVector.fromArray(S, acc, t)).intoArray(acc, t);
         }
-        for (; t < hi; t++) {
-            acc[t] += a * x.getAtIndex(Tensor.F32, xOff + t);
+        if (t < hi) {
+            VectorMask<Float> m = S.indexInRange(t, hi);
+            FloatVector.fromMemorySegment(S, x, (xOff + t) * 4, LE, m).fma(av, FloatVector.fromArray(S, acc, t, m)).intoArray(acc, t, m);
         }
     }
 

@@ -19,6 +19,7 @@ import jdk.incubator.vector.VectorSpecies;
  * edges are zero-padded), and a register-blocked {@link #MR} x {@link #NR} micro-kernel accumulates
  * {@code MR * NR/VL} vectors of {@link FloatVector#SPECIES_PREFERRED} with fused multiply-adds. Alpha and beta
  * are applied when a tile is stored (beta only on the first K block). Packing buffers are per-thread heap arrays.
+ * A product with one row or one column (M or N of 1) is a matrix-vector product and skips the packing.
  * A constant B can be packed once ({@link #packB}) and multiplied by row / column ranges ({@link #sgemmPacked}),
  * which is how FusedMatMul splits a product over the session's threads. One call is single-threaded; per-CPU
  * block sizes come with the kernel tuning work.
@@ -56,6 +57,18 @@ public final class Sgemm {
         }
         if (k == 0 || alpha == 0f) {
             scaleC(m, n, beta, c, cOff, ldc);
+            return;
+        }
+        if (m == 1) {
+            // C[0, j] = sum_p op(A)[0, p] * op(B)[p, j]: op(B)^T times the vector A.
+            float[] x = gather(a, aOff, transA ? lda : 1, k);
+            gemv(!transB, n, k, alpha, b, bOff, ldb, x, beta, c, cOff, 1);
+            return;
+        }
+        if (n == 1) {
+            // C[i, 0] = sum_p op(A)[i, p] * op(B)[p, 0]: op(A) times the vector B.
+            float[] x = gather(b, bOff, transB ? 1 : ldb, k);
+            gemv(transA, m, k, alpha, a, aOff, lda, x, beta, c, cOff, ldc);
             return;
         }
         float[][] bufs = BUFFERS.get();
@@ -158,6 +171,73 @@ public final class Sgemm {
                     }
                 }
             }
+        }
+    }
+
+    /** {@code count} floats of {@code s} from {@code off}, {@code stride} apart, as an array. */
+    private static float[] gather(MemorySegment s, long off, int stride, int count) {
+        float[] x = new float[count];
+        if (stride == 1) {
+            MemorySegment.copy(s, Tensor.F32, off * 4, x, 0, count);
+        } else {
+            for (int i = 0; i < count; i++) {
+                x[i] = s.getAtIndex(Tensor.F32, off + (long) i * stride);
+            }
+        }
+        return x;
+    }
+
+    /**
+     * Matrix-vector product {@code y[i] = alpha * sum_j M[i,j] x[j] + beta * y[i]} for i < rows, j < cols, with
+     * {@code M[i,j] = mat[off + i*ld + j]}, or {@code mat[off + j*ld + i]} when {@code trans}; y elements are
+     * {@code yStride} apart. Untransposed rows are dot products; transposed, columns are accumulated as axpys.
+     */
+    private static void gemv(boolean trans, int rows, int cols, float alpha, MemorySegment mat, long off, int ld,
+                             float[] x, float beta, MemorySegment y, long yOff, long yStride) {
+        float[] acc = new float[rows];
+        float[] lanes = new float[VL];
+        if (!trans) {
+            for (int i = 0; i < rows; i++) {
+                long row = (off + (long) i * ld) * 4;
+                FloatVector s0 = FloatVector.zero(S);
+                FloatVector s1 = FloatVector.zero(S);
+                int j = 0;
+                for (; j <= cols - 2 * VL; j += 2 * VL) {
+                    s0 = FloatVector.fromMemorySegment(S, mat, row + j * 4L, LE).fma(FloatVector.fromArray(S, x, j), s0);
+                    s1 = FloatVector.fromMemorySegment(S, mat, row + (j + VL) * 4L, LE).fma(FloatVector.fromArray(S, x, j + VL), s1);
+                }
+                // Lanes summed in a fixed order: reduceLanes may order them differently once compiled, and equal
+                // rows must give equal results.
+                s0.add(s1).intoArray(lanes, 0);
+                float sum = 0f;
+                for (float l : lanes) {
+                    sum += l;
+                }
+                for (; j < cols; j++) {
+                    sum += mat.getAtIndex(Tensor.F32, off + (long) i * ld + j) * x[j];
+                }
+                acc[i] = sum;
+            }
+        } else {
+            for (int j = 0; j < cols; j++) {
+                long col = (off + (long) j * ld) * 4;
+                FloatVector xv = FloatVector.broadcast(S, x[j]);
+                int i = 0;
+                for (; i <= rows - VL; i += VL) {
+                    FloatVector.fromMemorySegment(S, mat, col + i * 4L, LE).fma(xv, FloatVector.fromArray(S, acc, i)).intoArray(acc, i);
+                }
+                for (; i < rows; i++) {
+                    acc[i] = Math.fma(mat.getAtIndex(Tensor.F32, off + (long) j * ld + i), x[j], acc[i]);
+                }
+            }
+        }
+        for (int i = 0; i < rows; i++) {
+            long at = yOff + i * yStride;
+            float v = alpha * acc[i];
+            if (beta != 0f) {
+                v += beta * y.getAtIndex(Tensor.F32, at);
+            }
+            y.setAtIndex(Tensor.F32, at, v);
         }
     }
 

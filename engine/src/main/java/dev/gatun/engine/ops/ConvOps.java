@@ -32,7 +32,8 @@ import java.util.function.LongFunction;
  * <p>float32 with 1 to 3 spatial dims runs on {@link ConvKernels} (all three seen as 3-D): 1x1 stride-1 unpadded
  * kernels as one GEMM per image and group, depthwise 1-D/2-D (C/group == 1) as a direct loop vectorised over
  * output width, everything else as im2col into bounded scratch + {@link Sgemm}; ConvTranspose as
- * {@link Sgemm} + col2im. double, float16, bfloat16 and more than 3 spatial dims take a scalar direct loop in double.
+ * {@link Sgemm} + col2im. float16 and bfloat16 are widened to float32 and take the same paths; double and more than
+ * 3 spatial dims take a scalar direct loop accumulating in double.
  */
 public final class ConvOps implements OpFamily {
     private static final DType[] TYPES = {DType.FLOAT, DType.DOUBLE, DType.FLOAT16, DType.BFLOAT16};
@@ -73,6 +74,16 @@ public final class ConvOps implements OpFamily {
                 at.getInts("output_shape", null));
         if (a.pads != null && Arrays.stream(a.pads).anyMatch(p -> p < 0)) {
             throw node.unsupported("negative pads " + Arrays.toString(a.pads));
+        }
+        if (MatMulOps.isHalf(t)) {
+            return Planned.of((ctx, in) -> {
+                Tensor[] wide = new Tensor[in.length];
+                for (int i = 0; i < in.length; i++) {
+                    wide[i] = MatMulOps.widen(ctx, in[i]);
+                }
+                Tensor y = transpose ? convTranspose(ctx, node, a, wide) : conv(ctx, node, a, wide);
+                return new Tensor[] {MatMulOps.narrow(ctx, y, t)};
+            }, t);
         }
         if (transpose) {
             return Planned.of((ctx, in) -> new Tensor[] {convTranspose(ctx, node, a, in)}, t);

@@ -73,6 +73,9 @@ class SgemmTest {
             for (float[] p : ab) {
                 check(rnd, (t & 1) != 0, (t & 2) != 0, 33, 17, 100, p[0], p[1]);
                 check(rnd, (t & 1) != 0, (t & 2) != 0, 7, 100, 1, p[0], p[1]);
+                check(rnd, (t & 1) != 0, (t & 2) != 0, 1, 100, 33, p[0], p[1]); // matrix-vector paths
+                check(rnd, (t & 1) != 0, (t & 2) != 0, 100, 1, 33, p[0], p[1]);
+                check(rnd, (t & 1) != 0, (t & 2) != 0, 1, 1, 7, p[0], p[1]);
             }
         }
     }
