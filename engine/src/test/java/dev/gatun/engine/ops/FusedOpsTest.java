@@ -1,7 +1,7 @@
 package dev.gatun.engine.ops;
 
-import static dev.gatun.engine.ops.OpTestSupport.attrs;
-import static dev.gatun.engine.ops.OpTestSupport.random;
+import static dev.gatun.engine.ops.DenseOpsTestSupport.attrs;
+import static dev.gatun.engine.ops.DenseOpsTestSupport.random;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.gatun.engine.EngineException;
