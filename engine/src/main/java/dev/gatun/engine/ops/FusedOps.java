@@ -2,6 +2,8 @@ package dev.gatun.engine.ops;
 
 import static dev.gatun.engine.tensor.Tensor.F32;
 
+import dev.gatun.engine.cpu.Epilogue;
+import dev.gatun.engine.cpu.PackedB;
 import dev.gatun.engine.cpu.Sgemm;
 import dev.gatun.engine.graph.Attributes;
 import dev.gatun.engine.tensor.DType;
@@ -45,7 +47,6 @@ public final class FusedOps implements OpFamily {
     /** FusedMatMul activations (the {@code activation} argument of {@link #epilogue}). */
     public static final int ACT_NONE = 0, ACT_RELU = 1, ACT_GELU = 2, ACT_GELU_TANH = 3;
 
-    private static final int ROWS_PER_TASK_MAX = 96;
 
     @Override
     public List<OpInfo> ops() {
@@ -103,17 +104,17 @@ public final class FusedOps implements OpFamily {
             throw node.unsupported("activation '" + actName + "' (supported: \"\", Relu, Gelu, GeluTanh)");
         }
         Tensor bConst = node.constant(1);
-        Sgemm.PackedB packed = null;
+        PackedB packed = null;
         if (bConst != null) {
             if (bConst.shape().rank() != 2) {
                 throw node.unsupported("B of shape " + bConst.shape() + " (FusedMatMul needs a 2-D B)");
             }
             int k = MatMulOps.toInt(node, bConst.shape().dim(0));
             int n = MatMulOps.toInt(node, bConst.shape().dim(1));
-            packed = node.prepack().get("sgemm-packed-b", bConst, "", arena -> Sgemm.packB(false, bConst.data(), 0, n, k, n));
+            packed = node.prepack().get("sgemm-packed-b", bConst, "", arena -> PackedB.pack(arena, false, k, n, bConst.data(), 0, n));
         }
         Kernel add = node.hasInput(3) ? addKernel() : null;
-        Sgemm.PackedB pb = packed;
+        PackedB pb = packed;
         return Planned.of((ctx, in) -> {
             Tensor y = matMulEpilogue(ctx, node, in[0], in[1], pb, in.length > 2 ? in[2] : null, act,
                     in.length > 3 ? in[3] : null);
@@ -128,7 +129,7 @@ public final class FusedOps implements OpFamily {
      * {@code act(a x b + bias)}, plus {@code res} when it has the output's shape (else the caller adds it).
      * {@code packed} is b prepacked, or null to pack per task.
      */
-    static Tensor matMulEpilogue(KernelContext ctx, NodeSpec node, Tensor a, Tensor b, Sgemm.PackedB packed,
+    static Tensor matMulEpilogue(KernelContext ctx, NodeSpec node, Tensor a, Tensor b, PackedB packed,
                                  Tensor bias, int act, Tensor res) {
         Shape as = a.shape();
         if (b.shape().rank() != 2) {
@@ -149,67 +150,27 @@ public final class FusedOps implements OpFamily {
         if (rows == 0 || n == 0) {
             return y;
         }
-        MemorySegment resSeg = res != null && res.shape().equals(y.shape()) ? res.data() : null;
-        MemorySegment biasSeg = bias == null ? null : bias.data();
-        MemorySegment aSeg = a.data();
-        MemorySegment ySeg = y.data();
-        int threads = ctx.threads();
-        int rowBlock = Math.min(ROWS_PER_TASK_MAX, roundUp(ceilDiv(rows, 2 * threads), Sgemm.MR));
-        int rowTasks = ceilDiv(rows, rowBlock);
-        int colTasks = 1;
-        if (threads > 1 && rowTasks < 2 * threads) {
-            colTasks = Math.min(ceilDiv(2 * threads, rowTasks), ceilDiv(n, Sgemm.NR));
-        }
-        int colBlock = roundUp(ceilDiv(n, colTasks), Sgemm.NR);
-        int cols = ceilDiv(n, colBlock);
-        ctx.parallelFor(rowTasks * cols, t -> {
-            int r0 = (t / cols) * rowBlock;
-            int r1 = Math.min(rows, r0 + rowBlock);
-            int c0 = (t % cols) * colBlock;
-            int c1 = Math.min(n, c0 + colBlock);
-            if (packed != null) {
-                Sgemm.sgemmPacked(r1 - r0, c0, c1, aSeg, (long) r0 * k, k, packed, ySeg, (long) r0 * n, n);
-            } else {
-                Sgemm.sgemm(false, false, r1 - r0, c1 - c0, k, 1f, aSeg, (long) r0 * k, k, b.data(), c0, n,
-                        0f, ySeg, (long) r0 * n + c0, n);
-            }
-            if (biasSeg != null || act != ACT_NONE || resSeg != null) {
-                for (int r = r0; r < r1; r++) {
-                    long at = (long) r * n + c0;
-                    epilogue(ySeg, at, c1 - c0, biasSeg, c0, act, resSeg, at);
-                }
-            }
+        Epilogue e = Epilogue.of(switch (act) {
+            case ACT_RELU -> Epilogue.Activation.RELU;
+            case ACT_GELU -> Epilogue.Activation.GELU;
+            case ACT_GELU_TANH -> Epilogue.Activation.GELU_TANH;
+            default -> Epilogue.Activation.NONE;
         });
+        if (bias != null) {
+            e = e.withBias(bias.data(), 0);
+        }
+        if (res != null && res.shape().equals(y.shape())) {
+            e = e.withResidual(res.data(), 0, n);
+        }
+        if (packed != null) {
+            Sgemm.sgemm(ctx, false, rows, 1f, a.data(), 0, k, packed, 0f, y.data(), 0, n, e);
+        } else {
+            Sgemm.sgemm(ctx, false, false, rows, n, k, 1f, a.data(), 0, k, b.data(), 0, n, 0f, y.data(), 0, n, e);
+        }
         return y;
     }
 
-    /**
-     * The FusedMatMul epilogue on one run of {@code n} floats of C: {@code c[i] = act(c[i] + bias[i]) + res[i]},
-     * rounding after each step as the unfused Add, activation and Add would. {@code bias} (read from
-     * {@code biasOff}) and {@code res} (from {@code resOff}) may be null; offsets count floats.
-     */
-    public static void epilogue(MemorySegment c, long cOff, int n, MemorySegment bias, long biasOff, int activation,
-                                MemorySegment res, long resOff) {
-        if (activation == ACT_NONE) {
-            addRows(c, cOff, n, bias, biasOff, res, resOff);
-            return;
-        }
-        if (bias != null) {
-            addRows(c, cOff, n, bias, biasOff, null, 0);
-        }
-        int code = switch (activation) {
-            case ACT_RELU -> FloatLoops.RELU;
-            case ACT_GELU -> FloatLoops.GELU;
-            case ACT_GELU_TANH -> FloatLoops.GELU_TANH;
-            default -> throw new IllegalArgumentException("activation " + activation);
-        };
-        FloatLoops.unary(code, 0, 0, c, cOff, c, cOff, n);
-        if (res != null) {
-            addRows(c, cOff, n, res, resOff, null, 0);
-        }
-    }
-
-    /** {@code c[i] = (c[i] + p[i]) + q[i]}, either of p and q may be null. */
+        /** {@code c[i] = (c[i] + p[i]) + q[i]}, either of p and q may be null. */
     private static void addRows(MemorySegment c, long cOff, int n, MemorySegment p, long pOff, MemorySegment q, long qOff) {
         if (p == null) {
             p = q;
@@ -242,14 +203,6 @@ public final class FusedOps implements OpFamily {
     /** ONNX's float32 Add (numpy broadcasting), for operands the fused kernels do not broadcast themselves. */
     private static Kernel addKernel() {
         return OpRegistry.plan(NodeSpec.of("Add", 14, Attributes.empty(), 1, DType.FLOAT, DType.FLOAT)).kernel();
-    }
-
-    static int ceilDiv(int a, int b) {
-        return (a + b - 1) / b;
-    }
-
-    static int roundUp(int a, int to) {
-        return ceilDiv(a, to) * to;
     }
 
     // ---------------------------------------------------------------- LayerNormalization, SkipLayerNormalization

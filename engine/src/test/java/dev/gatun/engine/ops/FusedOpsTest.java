@@ -149,19 +149,6 @@ class FusedOpsTest {
         }
     }
 
-    @Test
-    void epilogueIsCallableOnItsOwn() {
-        try (Arena arena = Arena.ofShared()) {
-            Tensor c = Tensor.ofFloats(arena, new float[] {-1, 2, -3, 4, 5, -6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, -17, 18}, 18);
-            Tensor bias = Tensor.ofFloats(arena, new float[18], 18);
-            bias.data().setAtIndex(Tensor.F32, 0, 0.5f);
-            FusedOps.epilogue(c.data(), 0, 18, bias.data(), 0, FusedOps.ACT_RELU, null, 0);
-            assertEquals(0f, c.getFloat(0));
-            assertEquals(0f, c.getFloat(16));
-            assertEquals(18f, c.getFloat(17));
-        }
-    }
-
     // ---------------------------------------------------------------- LayerNormalization / SkipLayerNormalization
 
     private static double[] layerNorm(Tensor x, Tensor skip, Tensor scale, Tensor bias, float eps, long[] skipStridesOrNull) {
