@@ -132,7 +132,8 @@ public final class ConvGemm {
                 int img = job / group;
                 int bBase = batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
                 long yImg = batched ? (long) first * m : (long) (first + img) * m;
-                float[] tile = new float[MR * NR];
+                float[] tile = new float[MR * NR + VL];
+                long plane = (long) lay.oh * lay.ow;
                 int q0 = pw.panels() * ms / mSplit;
                 int q1 = pw.panels() * (ms + 1) / mSplit;
                 int p0 = tiles * ps / pSplit;
@@ -144,10 +145,14 @@ public final class ConvGemm {
                         int p = p0 + (panelsOuter ? j : i);
                         int q = q0 + (panelsOuter ? i : j);
                         int panel = grp * pw.panels() + q;
-                        kernel(pw.a(), panel * pw.kdim() * MR, pw.bias(), panel * MR, buf, bBase + p * NR, koff, pw.kdim(), tile);
                         int rows = Math.min(MR, pw.mg() - q * MR);
                         long ch0 = grp * pw.mg() + q * MR;
-                        store(lay, batched, imgFloats, tile, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
+                        long direct = contiguous(lay, batched, imgFloats, p * NR, wide, yImg, m, ch0);
+                        kernel(pw.a(), panel * pw.kdim() * MR, pw.bias(), panel * MR, buf, bBase + p * NR, koff, pw.kdim(), tile,
+                                y, direct, plane, rows, ep);
+                        if (direct < 0) {
+                            store(lay, batched, imgFloats, tile, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
+                        }
                     }
                 }
             });
@@ -190,6 +195,28 @@ public final class ConvGemm {
         }
     }
 
+    /**
+     * Where in Y (float index of the tile's first channel) a whole tile of NR wide positions starting at {@code j0}
+     * goes when they are NR valid outputs in a row of Y's plane, else -1 (the tile then goes through {@link #store}).
+     */
+    private static long contiguous(PhaseLayout lay, boolean batched, int imgFloats, int j0, int wide, long yImg, int m, long ch0) {
+        if (j0 + NR > wide) {
+            return -1;
+        }
+        int img = batched ? j0 / imgFloats : 0;
+        int rem = batched ? j0 - img * imgFloats : j0;
+        if (batched && (j0 + NR - 1) / imgFloats != img) {
+            return -1;
+        }
+        int oy = rem / lay.wq;
+        int ox = rem - oy * lay.wq;
+        boolean inRow = lay.wq == lay.ow ? oy < lay.oh && (rem + NR - 1) / lay.wq < lay.oh : ox + NR <= lay.ow;
+        if (!inRow) {
+            return -1;
+        }
+        return (yImg + (long) img * m + ch0) * lay.oh * lay.ow + (long) oy * lay.ow + ox;
+    }
+
     /** {@code y[dst + i] = epilogue(tile[from + i])} for i &lt; count. */
     private static void storeRun(float[] tile, int from, int count, MemorySegment y, long dst, ConvEpilogue ep) {
         MemorySegment res = ep.residual();
@@ -207,6 +234,12 @@ public final class ConvGemm {
                     v = v.max(lo).min(hi);
                 }
                 v.intoMemorySegment(y, at, LE);
+            } else if (at + S.vectorByteSize() > y.byteSize()) {
+                // The tensor's last elements: a masked vector would reach past the segment (a slow path).
+                for (int j = i; j < count; j++) {
+                    long e = dst + j;
+                    y.setAtIndex(Tensor.F32, e, ep.apply(tile[from + j], res == null ? 0f : res.getAtIndex(Tensor.F32, e)));
+                }
             } else {
                 VectorMask<Float> mask = S.indexInRange(i, count);
                 FloatVector v = FloatVector.fromArray(S, tile, from + i, mask);
@@ -223,9 +256,12 @@ public final class ConvGemm {
 
     /**
      * The MR x NR micro-kernel: {@code tile[r][j] = bias[bo + r] + sum_k a[ao + k*MR + r] * b[bBase + koff[k] + j]}.
-     * The accumulators never leave this method as vectors (a vector passed to a call that is not inlined is boxed).
+     * When {@code direct >= 0} the tile is instead stored with the epilogue to {@code y[direct + r*plane + j]} for
+     * r &lt; rows. The accumulators never leave this method as vectors (a vector passed to a call that is not inlined
+     * is boxed).
      */
-    private static void kernel(float[] a, int ao, float[] bias, int bo, float[] b, int bBase, int[] koff, int kdim, float[] tile) {
+    private static void kernel(float[] a, int ao, float[] bias, int bo, float[] b, int bBase, int[] koff, int kdim, float[] tile,
+                               MemorySegment y, long direct, long plane, int rows, ConvEpilogue ep) {
         FloatVector c00 = FloatVector.broadcast(S, bias[bo]), c01 = c00;
         FloatVector c10 = FloatVector.broadcast(S, bias[bo + 1]), c11 = c10;
         FloatVector c20 = FloatVector.broadcast(S, bias[bo + 2]), c21 = c20;
@@ -255,6 +291,30 @@ public final class ConvGemm {
             c50 = av.fma(b0, c50);
             c51 = av.fma(b1, c51);
             ao += MR;
+        }
+        if (direct >= 0) {
+            // The tile is NR consecutive outputs of each channel: epilogue and store straight from the registers.
+            MemorySegment res = ep.residual();
+            boolean clamp = ep.clamp();
+            FloatVector lo = FloatVector.broadcast(S, ep.lo());
+            FloatVector hi = FloatVector.broadcast(S, ep.hi());
+            long at = direct * 4;
+            long step = plane * 4;
+            for (int r = 0; r < rows; r++, at += step) {
+                FloatVector v0 = r == 0 ? c00 : r == 1 ? c10 : r == 2 ? c20 : r == 3 ? c30 : r == 4 ? c40 : c50;
+                FloatVector v1 = r == 0 ? c01 : r == 1 ? c11 : r == 2 ? c21 : r == 3 ? c31 : r == 4 ? c41 : c51;
+                if (res != null) {
+                    v0 = v0.add(FloatVector.fromMemorySegment(S, res, at, LE));
+                    v1 = v1.add(FloatVector.fromMemorySegment(S, res, at + 4L * VL, LE));
+                }
+                if (clamp) {
+                    v0 = v0.max(lo).min(hi);
+                    v1 = v1.max(lo).min(hi);
+                }
+                v0.intoMemorySegment(y, at, LE);
+                v1.intoMemorySegment(y, at + 4L * VL, LE);
+            }
+            return;
         }
         c00.intoArray(tile, 0);
         c01.intoArray(tile, VL);

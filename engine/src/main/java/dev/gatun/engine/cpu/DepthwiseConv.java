@@ -33,6 +33,7 @@ public final class DepthwiseConv {
     private static final int VL = S.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[0]);
     private static final FloatVector EVEN = indices(0);
     private static final FloatVector ODD = indices(1);
 
@@ -63,7 +64,7 @@ public final class DepthwiseConv {
             float[] buf = PhaseLayout.scratch(BUFFER, floats);
             Arrays.fill(buf, 0, floats, 0f);
             float[] wt = new float[taps];
-            float[] tmp = new float[VL];
+            float[] out = PhaseLayout.scratch(OUT, lay.oh * lay.ow + VL);
             for (int i = planes * t / tasks, end = planes * (t + 1) / tasks; i < end; i++) {
                 loop.load(x, (long) i * lay.ih * lay.iw, buf);
                 int grp = i % group;
@@ -72,7 +73,7 @@ public final class DepthwiseConv {
                     int m = grp * mg + j;
                     MemorySegment.copy(w, Tensor.F32, (long) m * taps * 4, wt, 0, taps);
                     float b = bias == null ? 0f : bias.getAtIndex(Tensor.F32, m);
-                    loop.plane(buf, tmp, wt, b, y, ((long) img * group * mg + m) * lay.oh * lay.ow, ep);
+                    loop.plane(buf, out, wt, b, y, ((long) img * group * mg + m) * lay.oh * lay.ow, ep);
                 }
             }
         });
@@ -91,35 +92,51 @@ public final class DepthwiseConv {
         /** Copies input plane {@code src} (float index) into the buffer; the rest of the buffer keeps its zeros. */
         abstract void load(MemorySegment x, long src, float[] buf);
 
-        /** One output plane of {@code oh*ow} floats at float index {@code yPlane}; {@code tmp} holds VL floats. */
-        abstract void plane(float[] buf, float[] tmp, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep);
+        /**
+         * One output plane of {@code oh*ow} floats at float index {@code yPlane}, computed into {@code out}
+         * ({@code oh*ow + VL} floats) and then stored.
+         */
+        abstract void plane(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep);
     }
 
     /**
-     * {@code y[at .. at + min(valid, VL)) = ep(tmp[0 ..])}. Vectors reach here through a small array: a vector
-     * passed to a method that is not inlined would be boxed.
+     * {@code y[at + i] = ep(out[from + i])} for i &lt; count: the plane (or row) is computed into a heap array first,
+     * then stored in one pass (a vector handed to a helper that is not inlined would be boxed).
      */
-    private static void store(float[] tmp, MemorySegment y, long at, int valid, ConvEpilogue ep) {
+    private static void store(float[] out, int from, MemorySegment y, long at, int count, ConvEpilogue ep) {
         MemorySegment res = ep.residual();
-        long d = at * 4;
-        FloatVector acc = FloatVector.fromArray(S, tmp, 0);
-        if (valid >= VL) {
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int i = 0;
+        for (; i <= count - VL; i += VL) {
+            long d = (at + i) * 4;
+            FloatVector v = FloatVector.fromArray(S, out, from + i);
             if (res != null) {
-                acc = acc.add(FloatVector.fromMemorySegment(S, res, d, LE));
+                v = v.add(FloatVector.fromMemorySegment(S, res, d, LE));
             }
-            if (ep.clamp()) {
-                acc = acc.max(ep.lo()).min(ep.hi());
+            if (clamp) {
+                v = v.max(lo).min(hi);
             }
-            acc.intoMemorySegment(y, d, LE);
+            v.intoMemorySegment(y, d, LE);
+        }
+        if (i < count && (at + i) * 4 + S.vectorByteSize() <= y.byteSize()) {
+            long d = (at + i) * 4;
+            VectorMask<Float> mask = S.indexInRange(i, count);
+            FloatVector v = FloatVector.fromArray(S, out, from + i);
+            if (res != null) {
+                v = v.add(FloatVector.fromMemorySegment(S, res, d, LE, mask));
+            }
+            if (clamp) {
+                v = v.max(lo).min(hi);
+            }
+            v.intoMemorySegment(y, d, LE, mask);
         } else {
-            VectorMask<Float> mask = S.indexInRange(0, valid);
-            if (res != null) {
-                acc = acc.add(FloatVector.fromMemorySegment(S, res, d, LE, mask));
+            // The tensor's last elements: a masked vector would reach past the segment (a slow path).
+            for (; i < count; i++) {
+                long e = at + i;
+                y.setAtIndex(Tensor.F32, e, ep.apply(out[from + i], res == null ? 0f : res.getAtIndex(Tensor.F32, e)));
             }
-            if (ep.clamp()) {
-                acc = acc.max(ep.lo()).min(ep.hi());
-            }
-            acc.intoMemorySegment(y, d, LE, mask);
         }
     }
 
@@ -170,9 +187,9 @@ public final class DepthwiseConv {
         }
 
         @Override
-        void plane(float[] buf, float[] tmp, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
+        void plane(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
             if (lay.kh0 == 3 && lay.kw0 == 3 && inside[1] == null) {
-                plane3x3(buf, tmp, wt, bias, y, yPlane, ep);
+                plane3x3(buf, out, wt, bias, y, yPlane, ep);
                 return;
             }
             int kw0 = lay.kw0;
@@ -189,13 +206,13 @@ public final class DepthwiseConv {
                     boolean[] in = inside[kw];
                     acc = in == null ? acc.add(part) : acc.add(part, VectorMask.fromArray(S, in, p));
                 }
-                acc.intoArray(tmp, 0);
-                store(tmp, y, yPlane + p, size - p, ep);
+                acc.intoArray(out, p);
             }
+            store(out, 0, y, yPlane, size, ep);
         }
 
         /** The 3x3 case, middle column unshifted (pad 1): weights and offsets in registers. */
-        private void plane3x3(float[] buf, float[] tmp, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
+        private void plane3x3(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
             FloatVector w0 = FloatVector.broadcast(S, wt[0]);
             FloatVector w1 = FloatVector.broadcast(S, wt[1]);
             FloatVector w2 = FloatVector.broadcast(S, wt[2]);
@@ -229,9 +246,9 @@ public final class DepthwiseConv {
                 r = FloatVector.fromArray(S, buf, p + o8).fma(w8, r);
                 FloatVector acc = left == null ? c.add(l) : c.add(l, VectorMask.fromArray(S, left, p));
                 acc = right == null ? acc.add(r) : acc.add(r, VectorMask.fromArray(S, right, p));
-                acc.intoArray(tmp, 0);
-                store(tmp, y, yPlane + p, size - p, ep);
+                acc.intoArray(out, p);
             }
+            store(out, 0, y, yPlane, size, ep);
         }
     }
 
@@ -271,7 +288,7 @@ public final class DepthwiseConv {
         }
 
         @Override
-        void plane(float[] buf, float[] tmp, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
+        void plane(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
             FloatVector w0 = FloatVector.broadcast(S, wt[0]);
             FloatVector w1 = FloatVector.broadcast(S, wt[1]);
             FloatVector w2 = FloatVector.broadcast(S, wt[2]);
@@ -318,10 +335,10 @@ public final class DepthwiseConv {
                     FloatVector acc = mid == null ? bv.add(c) : bv.add(c, VectorMask.fromArray(S, mid, ox));
                     acc = left == null ? acc.add(l) : acc.add(l, VectorMask.fromArray(S, left, ox));
                     acc = right == null ? acc.add(r) : acc.add(r, VectorMask.fromArray(S, right, ox));
-                    acc.intoArray(tmp, 0);
-                    store(tmp, y, yPlane + (long) oy * ow + ox, ow - ox, ep);
+                    acc.intoArray(out, oy * ow + ox);
                 }
             }
+            store(out, 0, y, yPlane, lay.oh * ow, ep);
         }
     }
 
@@ -342,7 +359,7 @@ public final class DepthwiseConv {
         }
 
         @Override
-        void plane(float[] buf, float[] tmp, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
+        void plane(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
             int ow = lay.ow;
             int[] off = lay.tapOff;
             int taps = wt.length;
@@ -356,10 +373,10 @@ public final class DepthwiseConv {
                     for (int t = 0; t < taps; t++) {
                         acc = FloatVector.fromArray(S, buf, at + off[t]).fma(FloatVector.broadcast(S, wt[t]), acc);
                     }
-                    acc.intoArray(tmp, 0);
-                    store(tmp, y, yPlane + (long) oy * ow + ox, ow - ox, ep);
+                    acc.intoArray(out, oy * ow + ox);
                 }
             }
+            store(out, 0, y, yPlane, lay.oh * ow, ep);
         }
     }
 }
