@@ -34,7 +34,8 @@ public final class OpRegistry {
             new ResizeOps(),
             new MatMulOps(),
             new ConvOps(),
-            new FusedOps()
+            new FusedOps(),
+            new FusedConvOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
