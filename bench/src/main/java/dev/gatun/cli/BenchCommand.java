@@ -42,7 +42,9 @@ import picocli.CommandLine.Parameters;
                 "(intra-op threads = --threads, inter-op 1, sequential execution, graph",
                 "optimisation level ALL). Both are warmed up, then measured run by run in",
                 "turn (Gatun, ORT, Gatun, ORT, ...), and the speedup is ORT p50 / Gatun p50",
-                "(above 1 Gatun is faster).",
+                "(above 1 Gatun is faster). Before each measured run, bench waits until the",
+                "process is idle (ONNX Runtime's workers spin ~10 ms after a run and would",
+                "take a core from the next one), at most 100 ms; --no-settle skips that.",
                 "",
                 "--json prints one JSON object on stdout (notes go to stderr):",
                 "{\"model\", \"device\", \"threads\", \"dims\": {NAME: VALUE}, \"batch\", \"warmup\",",
@@ -75,12 +77,20 @@ final class BenchCommand extends GatunCommand {
     @Option(names = "--json", description = "Print one JSON object on stdout instead of the table.")
     boolean json;
 
+    @Option(names = "--no-settle", description = "Do not wait for the process to go idle before each measured run.")
+    boolean noSettle;
+
     @Mixin
     InputOptions inputs;
 
     /** One engine's run on fixed inputs. */
     interface Runner {
         void run() throws Exception;
+    }
+
+    /** What happens before each measured run (waiting for the process to go idle). */
+    interface Settle {
+        void await() throws InterruptedException;
     }
 
     @Override
@@ -119,7 +129,8 @@ final class BenchCommand extends GatunCommand {
                             compare == null ? "" : " of each, interleaved Gatun / ONNX Runtime");
                     out.flush();
                 }
-                double[][] ms = measure(runners, warmup, iterations, timeLimit == null ? Double.POSITIVE_INFINITY : timeLimit);
+                double[][] ms = measure(runners, warmup, iterations, timeLimit == null ? Double.POSITIVE_INFINITY : timeLimit,
+                        noSettle ? () -> { } : ProcessIdle::await);
                 BenchReport report = new BenchReport(label(model, file), device(), threads, dims, batch, warmup, iterations,
                         BenchReport.Stats.of(ms[0], batch), compare == null ? null : BenchReport.Stats.of(ms[1], batch));
                 if (json) {
@@ -160,10 +171,12 @@ final class BenchCommand extends GatunCommand {
 
     /**
      * Runs every runner {@code warmup} times, then up to {@code iterations} times, in turn (r0, r1, r0, r1, ...),
-     * and returns each one's measured latencies in milliseconds. Measuring stops early once {@code limitSeconds}
-     * have passed since it began (every runner has then run at least once).
+     * calling {@code settle} before each measured run (outside its time), and returns each one's measured latencies
+     * in milliseconds. Measuring stops early once {@code limitSeconds} have passed since it began (every runner has
+     * then run at least once).
      */
-    static double[][] measure(List<Runner> runners, int warmup, int iterations, double limitSeconds) throws Exception {
+    static double[][] measure(List<Runner> runners, int warmup, int iterations, double limitSeconds, Settle settle)
+            throws Exception {
         for (int i = 0; i < warmup; i++) {
             for (Runner r : runners) {
                 r.run();
@@ -174,6 +187,7 @@ final class BenchCommand extends GatunCommand {
         int done = 0;
         while (done < iterations) {
             for (int k = 0; k < runners.size(); k++) {
+                settle.await();
                 long t0 = System.nanoTime();
                 runners.get(k).run();
                 ms[k][done] = (System.nanoTime() - t0) / 1e6;

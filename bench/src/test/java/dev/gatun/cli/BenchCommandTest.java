@@ -210,8 +210,9 @@ class BenchCommandTest {
     void runnersAreWarmedUpThenMeasuredInTurn() throws Exception {
         List<String> log = new ArrayList<>();
         List<BenchCommand.Runner> runners = List.of(() -> log.add("g"), () -> log.add("o"));
-        double[][] ms = BenchCommand.measure(runners, 2, 3, Double.POSITIVE_INFINITY);
-        assertEquals(List.of("g", "o", "g", "o", "g", "o", "g", "o", "g", "o"), log);
+        BenchCommand.Settle settle = () -> log.add("|");
+        double[][] ms = BenchCommand.measure(runners, 2, 3, Double.POSITIVE_INFINITY, settle);
+        assertEquals(List.of("g", "o", "g", "o", "|", "g", "|", "o", "|", "g", "|", "o", "|", "g", "|", "o"), log);
         assertEquals(2, ms.length);
         assertEquals(3, ms[0].length);
         assertEquals(3, ms[1].length);
@@ -221,9 +222,24 @@ class BenchCommandTest {
             }
         }
         log.clear();
-        double[][] limited = BenchCommand.measure(runners, 0, 100, 1e-12);
-        assertEquals(List.of("g", "o"), log);
+        double[][] limited = BenchCommand.measure(runners, 0, 100, 1e-12, settle);
+        assertEquals(List.of("|", "g", "|", "o"), log);
         assertEquals(1, limited[0].length);
+    }
+
+    @Test
+    void processCpuTimeIsReadableAndSettlingReturns() throws InterruptedException {
+        long a = ProcessIdle.cpuNanos();
+        if (System.getProperty("os.name").toLowerCase(java.util.Locale.ROOT).contains("linux")) {
+            assertTrue(a > 0, "CLOCK_PROCESS_CPUTIME_ID unreadable");
+            double x = 0;
+            for (int i = 0; i < 2_000_000; i++) {
+                x += Math.sqrt(i);
+            }
+            assertTrue(x > 0);
+            assertTrue(ProcessIdle.cpuNanos() > a, "CPU time did not advance over busy work");
+        }
+        ProcessIdle.await();
     }
 
     // ---------------------------------------------------------------------------------------- a minimal JSON reader
