@@ -34,9 +34,10 @@ import picocli.CommandLine.Parameters;
         description = {"Measure a model's latency and throughput (and compare with ONNX Runtime).",
                 "",
                 "Runs the model --warmup times, then --iterations times, and prints the p50,",
-                "p90 and p99 latency of one run (ms, linear interpolation between ranks), runs",
-                "per second (1000 / mean latency) and, when the first input's first dim is",
-                "symbolic (a batch), items per second. Inputs are made as for 'gatun run'.",
+                "p90, p99 and min latency of one run (ms, linear interpolation between",
+                "ranks), runs per second (1000 / mean latency) and, when the first input's",
+                "first dim is symbolic (a batch), items per second. Inputs are made as for",
+                "'gatun run'.",
                 "",
                 "With --compare ort, ONNX Runtime runs the same inputs in the same process",
                 "(intra-op threads = --threads, inter-op 1, sequential execution, graph",
@@ -45,11 +46,14 @@ import picocli.CommandLine.Parameters;
                 "(above 1 Gatun is faster). Before each measured run, bench waits until the",
                 "process is idle (ONNX Runtime's workers spin ~10 ms after a run and would",
                 "take a core from the next one), at most 100 ms; --no-settle skips that.",
+                "--verbose prints every run's latency (warm-up included) on stderr. The",
+                "1-minute load average before and after tells how busy the machine was.",
                 "",
                 "--json prints one JSON object on stdout (notes go to stderr):",
                 "{\"model\", \"device\", \"threads\", \"dims\": {NAME: VALUE}, \"batch\", \"warmup\",",
-                " \"iterations\", \"gatun\": {\"p50_ms\", \"p90_ms\", \"p99_ms\", \"mean_ms\", \"per_s\",",
-                " \"items_per_s\", \"runs\"}, \"ort\": {...} or null, \"speedup_p50\": ratio or null}",
+                " \"iterations\", \"gatun\": {\"p50_ms\", \"p90_ms\", \"p99_ms\", \"min_ms\", \"mean_ms\",",
+                " \"per_s\", \"items_per_s\", \"runs\"}, \"ort\": {...} or null, \"speedup_p50\": ratio",
+                " or null, \"load_avg\": {\"before\", \"after\"} or null}",
                 ""},
         footer = {"", "Examples:", "  gatun bench minilm --dim batch_size=1 --dim sequence_length=128 --compare ort",
                 "  gatun bench resnet18.onnx --dim batch=8 --threads 2 --compare ort --json > r18-b8.json",
@@ -129,10 +133,13 @@ final class BenchCommand extends GatunCommand {
                             compare == null ? "" : " of each, interleaved Gatun / ONNX Runtime");
                     out.flush();
                 }
+                Double loadBefore = loadAverage();
                 double[][] ms = measure(runners, warmup, iterations, timeLimit == null ? Double.POSITIVE_INFINITY : timeLimit,
-                        noSettle ? () -> { } : ProcessIdle::await);
+                        noSettle ? () -> { } : ProcessIdle::await, verbose() ? err() : null);
+                Double loadAfter = loadAverage();
                 BenchReport report = new BenchReport(label(model, file), device(), threads, dims, batch, warmup, iterations,
-                        BenchReport.Stats.of(ms[0], batch), compare == null ? null : BenchReport.Stats.of(ms[1], batch));
+                        BenchReport.Stats.of(ms[0], batch), compare == null ? null : BenchReport.Stats.of(ms[1], batch),
+                        loadBefore, loadAfter);
                 if (json) {
                     out.println(report.json());
                 } else {
@@ -173,14 +180,18 @@ final class BenchCommand extends GatunCommand {
      * Runs every runner {@code warmup} times, then up to {@code iterations} times, in turn (r0, r1, r0, r1, ...),
      * calling {@code settle} before each measured run (outside its time), and returns each one's measured latencies
      * in milliseconds. Measuring stops early once {@code limitSeconds} have passed since it began (every runner has
-     * then run at least once).
+     * then run at least once). {@code trace}, when not null, receives every run's latency, warm-up included.
      */
-    static double[][] measure(List<Runner> runners, int warmup, int iterations, double limitSeconds, Settle settle)
-            throws Exception {
+    static double[][] measure(List<Runner> runners, int warmup, int iterations, double limitSeconds, Settle settle,
+                              PrintWriter trace) throws Exception {
+        double[] one = new double[runners.size()];
         for (int i = 0; i < warmup; i++) {
-            for (Runner r : runners) {
-                r.run();
+            for (int k = 0; k < runners.size(); k++) {
+                long t0 = System.nanoTime();
+                runners.get(k).run();
+                one[k] = (System.nanoTime() - t0) / 1e6;
             }
+            trace(trace, "warm-up", i, one);
         }
         double[][] ms = new double[runners.size()][iterations];
         long start = System.nanoTime();
@@ -191,7 +202,9 @@ final class BenchCommand extends GatunCommand {
                 long t0 = System.nanoTime();
                 runners.get(k).run();
                 ms[k][done] = (System.nanoTime() - t0) / 1e6;
+                one[k] = ms[k][done];
             }
+            trace(trace, "run", done, one);
             done++;
             if ((System.nanoTime() - start) / 1e9 >= limitSeconds) {
                 break;
@@ -201,6 +214,31 @@ final class BenchCommand extends GatunCommand {
             ms[k] = Arrays.copyOf(ms[k], done);
         }
         return ms;
+    }
+
+    private static void trace(PrintWriter trace, String what, int i, double[] ms) {
+        if (trace == null) {
+            return;
+        }
+        StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%-8s %4d", what, i + 1));
+        for (double m : ms) {
+            b.append(String.format(Locale.ROOT, " %10.3f ms", m));
+        }
+        trace.println(b);
+        trace.flush();
+    }
+
+    /** The 1-minute load average from /proc/loadavg, or null where there is none. */
+    static Double loadAverage() {
+        try {
+            Path p = Path.of("/proc/loadavg");
+            if (Files.isReadable(p)) {
+                return Double.parseDouble(Files.readString(p).strip().split("\\s+")[0]);
+            }
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+        return null;
     }
 
     /** Every symbolic dim of the inputs and the value it has in {@code feed}, in input order. */

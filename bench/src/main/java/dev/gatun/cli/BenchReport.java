@@ -10,20 +10,24 @@ import java.util.Map;
  * <pre>
  * {"model": "resnet18", "device": "cpu: ...", "threads": 2, "dims": {"batch": 8}, "batch": 8,
  *  "warmup": 10, "iterations": 50,
- *  "gatun": {"p50_ms": .., "p90_ms": .., "p99_ms": .., "mean_ms": .., "per_s": .., "items_per_s": .., "runs": 50},
- *  "ort": {...} or null, "speedup_p50": ort.p50_ms / gatun.p50_ms or null}
+ *  "gatun": {"p50_ms": .., "p90_ms": .., "p99_ms": .., "min_ms": .., "mean_ms": .., "per_s": .., "items_per_s": ..,
+ *            "runs": 50},
+ *  "ort": {...} or null, "speedup_p50": ort.p50_ms / gatun.p50_ms or null,
+ *  "load_avg": {"before": 1-minute load average when measuring began, "after": when it ended} or null}
  * </pre>
+ * The load average tells how busy the machine was: above its core count, both engines were slowed down.
  */
 record BenchReport(String model, String device, int threads, Map<String, Long> dims, Long batch, int warmup,
-                   int iterations, Stats gatun, Stats ort) {
+                   int iterations, Stats gatun, Stats ort, Double loadBefore, Double loadAfter) {
 
     /**
      * Latency statistics of one engine's measured runs.
      *
+     * @param minMs     the fastest run: on a busy machine, the closest to what the engine can do
      * @param perS      runs per second: 1000 / mean latency (what back-to-back runs sustain)
      * @param itemsPerS {@code perS * batch}, or null when the model has no batch dim
      */
-    record Stats(double p50Ms, double p90Ms, double p99Ms, double meanMs, double perS, Double itemsPerS, int runs) {
+    record Stats(double p50Ms, double p90Ms, double p99Ms, double minMs, double meanMs, double perS, Double itemsPerS, int runs) {
         /** The statistics of {@code ms} (at least one latency, in milliseconds); {@code batch} may be null. */
         static Stats of(double[] ms, Long batch) {
             if (ms.length == 0) {
@@ -33,7 +37,7 @@ record BenchReport(String model, String device, int threads, Map<String, Long> d
             Arrays.sort(s);
             double mean = Arrays.stream(s).average().orElseThrow();
             double perS = 1000.0 / mean;
-            return new Stats(percentile(s, 50), percentile(s, 90), percentile(s, 99), mean, perS,
+            return new Stats(percentile(s, 50), percentile(s, 90), percentile(s, 99), s[0], mean, perS,
                     batch == null ? null : perS * batch, s.length);
         }
     }
@@ -75,12 +79,14 @@ record BenchReport(String model, String device, int threads, Map<String, Long> d
         b.append(", \"gatun\": ").append(json(gatun));
         b.append(", \"ort\": ").append(ort == null ? "null" : json(ort));
         b.append(", \"speedup_p50\": ").append(num(speedupP50()));
+        b.append(", \"load_avg\": ").append(loadBefore == null || loadAfter == null ? "null"
+                : "{\"before\": " + num(loadBefore) + ", \"after\": " + num(loadAfter) + "}");
         return b.append("}").toString();
     }
 
     private static String json(Stats s) {
         return "{\"p50_ms\": " + num(s.p50Ms()) + ", \"p90_ms\": " + num(s.p90Ms()) + ", \"p99_ms\": " + num(s.p99Ms())
-                + ", \"mean_ms\": " + num(s.meanMs()) + ", \"per_s\": " + num(s.perS()) + ", \"items_per_s\": "
+                + ", \"min_ms\": " + num(s.minMs()) + ", \"mean_ms\": " + num(s.meanMs()) + ", \"per_s\": " + num(s.perS()) + ", \"items_per_s\": "
                 + num(s.itemsPerS()) + ", \"runs\": " + s.runs() + "}";
     }
 
@@ -118,19 +124,23 @@ record BenchReport(String model, String device, int threads, Map<String, Long> d
     /** The human-readable table. */
     String table() {
         StringBuilder b = new StringBuilder();
-        b.append(String.format(Locale.ROOT, "%-13s %10s %10s %10s %10s %10s%n", "", "p50 ms", "p90 ms", "p99 ms", "runs/s",
-                batch == null ? "" : "items/s"));
+        b.append(String.format(Locale.ROOT, "%-13s %10s %10s %10s %10s %10s %10s%n", "", "p50 ms", "p90 ms", "p99 ms", "min ms",
+                "runs/s", batch == null ? "" : "items/s"));
         row(b, "gatun", gatun);
         if (ort != null) {
             row(b, "onnxruntime", ort);
             b.append(String.format(Locale.ROOT, "speedup   %.2fx  (ONNX Runtime p50 / Gatun p50; above 1 Gatun is faster)%n",
                     speedupP50()));
         }
+        if (loadBefore != null && loadAfter != null) {
+            b.append(String.format(Locale.ROOT, "load      %.2f before, %.2f after (1-minute load average; %d cores)%n",
+                    loadBefore, loadAfter, Runtime.getRuntime().availableProcessors()));
+        }
         return b.toString();
     }
 
     private static void row(StringBuilder b, String name, Stats s) {
-        b.append(String.format(Locale.ROOT, "%-13s %10.3f %10.3f %10.3f %10.2f %10s%n", name, s.p50Ms(), s.p90Ms(), s.p99Ms(),
-                s.perS(), s.itemsPerS() == null ? "" : String.format(Locale.ROOT, "%.1f", s.itemsPerS())));
+        b.append(String.format(Locale.ROOT, "%-13s %10.3f %10.3f %10.3f %10.3f %10.2f %10s%n", name, s.p50Ms(), s.p90Ms(),
+                s.p99Ms(), s.minMs(), s.perS(), s.itemsPerS() == null ? "" : String.format(Locale.ROOT, "%.1f", s.itemsPerS())));
     }
 }

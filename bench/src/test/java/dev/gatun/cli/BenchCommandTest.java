@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.gatun.cli.GatunTest.Outcome;
 import dev.gatun.engine.onnx.proto.Onnx;
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -47,8 +49,8 @@ class BenchCommandTest {
         String out = o.out().strip();
         assertFalse(out.contains("\n"), "one line: " + out);
         Map<String, Object> j = Json.object(out);
-        assertEquals(Set.of("model", "device", "threads", "dims", "batch", "warmup", "iterations", "gatun", "ort", "speedup_p50"),
-                j.keySet());
+        assertEquals(Set.of("model", "device", "threads", "dims", "batch", "warmup", "iterations", "gatun", "ort", "speedup_p50",
+                "load_avg"), j.keySet());
         assertEquals("addrelu", j.get("model"));
         assertTrue(((String) j.get("device")).startsWith("cpu: "), out);
         assertEquals(2.0, j.get("threads"));
@@ -70,11 +72,12 @@ class BenchCommandTest {
     private static Map<String, Object> stats(Object o) {
         assertInstanceOf(Map.class, o);
         Map<String, Object> s = (Map<String, Object>) o;
-        assertEquals(Set.of("p50_ms", "p90_ms", "p99_ms", "mean_ms", "per_s", "items_per_s", "runs"), s.keySet());
+        assertEquals(Set.of("p50_ms", "p90_ms", "p99_ms", "min_ms", "mean_ms", "per_s", "items_per_s", "runs"), s.keySet());
         double p50 = (double) s.get("p50_ms");
         double p90 = (double) s.get("p90_ms");
         double p99 = (double) s.get("p99_ms");
-        assertTrue(p50 > 0 && p50 <= p90 && p90 <= p99, s.toString());
+        double min = (double) s.get("min_ms");
+        assertTrue(min > 0 && min <= p50 && p50 <= p90 && p90 <= p99, s.toString());
         assertEquals(1000 / (double) s.get("mean_ms"), (double) s.get("per_s"), 1e-9 * (double) s.get("per_s"));
         return s;
     }
@@ -171,6 +174,7 @@ class BenchCommandTest {
         BenchReport.Stats st = BenchReport.Stats.of(new double[] {4, 1, 3, 2}, 8L);
         assertEquals(2.5, st.p50Ms(), 1e-12);
         assertEquals(2.5, st.meanMs(), 1e-12);
+        assertEquals(1, st.minMs(), 1e-12);
         assertEquals(400, st.perS(), 1e-9);
         assertEquals(3200, st.itemsPerS(), 1e-9);
         assertEquals(4, st.runs());
@@ -182,12 +186,14 @@ class BenchCommandTest {
     void speedupIsOrtOverGatun() {
         BenchReport.Stats g = BenchReport.Stats.of(new double[] {10, 10, 10}, null);
         BenchReport.Stats o = BenchReport.Stats.of(new double[] {12, 12, 30}, null);
-        BenchReport r = new BenchReport("m", "cpu", 1, Map.of(), null, 0, 3, g, o);
+        BenchReport r = new BenchReport("m", "cpu", 1, Map.of(), null, 0, 3, g, o, 0.5, 1.5);
         assertEquals(1.2, r.speedupP50(), 1e-12);
         assertTrue(r.table().contains("speedup   1.20x"), r.table());
-        assertNull(new BenchReport("m", "cpu", 1, Map.of(), null, 0, 3, g, null).speedupP50());
+        assertNull(new BenchReport("m", "cpu", 1, Map.of(), null, 0, 3, g, null, null, null).speedupP50());
+        assertTrue(r.table().contains("load      0.50 before, 1.50 after"), r.table());
         Map<String, Object> j = Json.object(r.json());
         assertEquals(1.2, (double) j.get("speedup_p50"), 1e-12);
+        assertEquals(Map.of("before", 0.5, "after", 1.5), j.get("load_avg"));
     }
 
     @Test
@@ -199,8 +205,9 @@ class BenchCommandTest {
         BenchReport.Stats g = BenchReport.Stats.of(new double[] {1}, 2L);
         Map<String, Long> dims = new LinkedHashMap<>();
         dims.put("we\"ird", 2L);
-        Map<String, Object> j = Json.object(new BenchReport("x\"y", "cpu", 1, dims, 2L, 0, 1, g, null).json());
+        Map<String, Object> j = Json.object(new BenchReport("x\"y", "cpu", 1, dims, 2L, 0, 1, g, null, null, null).json());
         assertEquals("x\"y", j.get("model"));
+        assertNull(j.get("load_avg"));
         assertEquals(Map.of("we\"ird", 2.0), j.get("dims"));
     }
 
@@ -211,18 +218,22 @@ class BenchCommandTest {
         List<String> log = new ArrayList<>();
         List<BenchCommand.Runner> runners = List.of(() -> log.add("g"), () -> log.add("o"));
         BenchCommand.Settle settle = () -> log.add("|");
-        double[][] ms = BenchCommand.measure(runners, 2, 3, Double.POSITIVE_INFINITY, settle);
+        StringWriter trace = new StringWriter();
+        double[][] ms = BenchCommand.measure(runners, 2, 3, Double.POSITIVE_INFINITY, settle, new PrintWriter(trace));
         assertEquals(List.of("g", "o", "g", "o", "|", "g", "|", "o", "|", "g", "|", "o", "|", "g", "|", "o"), log);
         assertEquals(2, ms.length);
         assertEquals(3, ms[0].length);
         assertEquals(3, ms[1].length);
+        List<String> lines = trace.toString().lines().toList();
+        assertEquals(5, lines.size(), trace.toString());
+        assertTrue(lines.get(0).startsWith("warm-up     1") && lines.get(4).startsWith("run         3"), trace.toString());
         for (double[] m : ms) {
             for (double v : m) {
                 assertTrue(v >= 0, "latency " + v);
             }
         }
         log.clear();
-        double[][] limited = BenchCommand.measure(runners, 0, 100, 1e-12, settle);
+        double[][] limited = BenchCommand.measure(runners, 0, 100, 1e-12, settle, null);
         assertEquals(List.of("|", "g", "|", "o"), log);
         assertEquals(1, limited[0].length);
     }
