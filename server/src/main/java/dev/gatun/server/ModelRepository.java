@@ -191,13 +191,6 @@ final class ModelRepository implements AutoCloseable {
             e.error = f.files().isEmpty() ? "no version folders with " + MODEL_FILE
                     : "the version policy selects none of the versions " + f.files().keySet();
         }
-        for (Slot s : new ArrayList<>(e.versions.values())) {
-            if (!wanted.contains(s.version)) {
-                e.versions.remove(s.version);
-                Log.info("model '" + f.name() + "' v" + s.version + ": no longer served; unloading after requests in progress");
-                retire(s);
-            }
-        }
         for (long v : wanted) {
             Path file = f.files().get(v);
             String print = fingerprint(file) + "|" + configPrint;
@@ -210,6 +203,16 @@ final class ModelRepository implements AutoCloseable {
                 e.versions.put(v, s);
             }
             load(f, e, s, file, config, print);
+        }
+        // only now, with the new versions ready, do the old ones stop taking requests; while none of the wanted
+        // versions could load, the old ones keep serving
+        boolean wantedReady = wanted.stream().anyMatch(v -> e.versions.get(v) != null && e.versions.get(v).live != null);
+        for (Slot s : new ArrayList<>(e.versions.values())) {
+            if (!wanted.contains(s.version) && (wantedReady || s.live == null)) {
+                e.versions.remove(s.version);
+                Log.info("model '" + f.name() + "' v" + s.version + ": no longer served; unloading after requests in progress");
+                retire(s);
+            }
         }
     }
 

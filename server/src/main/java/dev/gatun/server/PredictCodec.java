@@ -46,7 +46,11 @@ final class PredictCodec {
         List<Object> items = null;
         List<String> outputs = null;
         try (JsonParser p = Json.parser(body, 0, body.length)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
+            JsonToken first = p.nextToken();
+            if (first == null) {
+                throw HttpError.badRequest("malformed JSON: the request body is empty");
+            }
+            if (first != JsonToken.START_OBJECT) {
                 throw HttpError.badRequest("the request must be a JSON object {\"inputs\": {...}}"
                         + (rawName == null ? "" : " or {\"" + rawName + "\": [...]}"));
             }

@@ -67,7 +67,11 @@ final class V2Codec {
         List<Draft> drafts = new ArrayList<>();
         List<Requested> outputs = null;
         try (JsonParser p = Json.parser(body, 0, headerLength)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
+            JsonToken first = p.nextToken();
+            if (first == null) {
+                throw HttpError.badRequest("malformed JSON: the request body is empty");
+            }
+            if (first != JsonToken.START_OBJECT) {
                 throw HttpError.badRequest("the request must be a JSON object {\"inputs\": [...]}");
             }
             while (p.nextToken() == JsonToken.FIELD_NAME) {
