@@ -37,6 +37,14 @@ public final class GatunServer implements AutoCloseable {
     /** The server version reported by {@code GET /v2}. */
     public static final String VERSION = "0.1.0";
 
+    /** Undertow's and XNIO's start-up chatter stays out of the log; their warnings do not (held: JUL keeps weak references). */
+    private static final List<java.util.logging.Logger> QUIET = List.of(java.util.logging.Logger.getLogger("io.undertow"),
+            java.util.logging.Logger.getLogger("org.xnio"));
+
+    static {
+        QUIET.forEach(l -> l.setLevel(java.util.logging.Level.WARNING));
+    }
+
     /**
      * A model file served outside a repository folder, as version 1.
      *
