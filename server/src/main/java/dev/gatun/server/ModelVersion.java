@@ -70,7 +70,9 @@ final class ModelVersion {
             this.maxBatchSize = decideBatch(config, inputs, outputs, file);
             int cores = Runtime.getRuntime().availableProcessors();
             int budget = Math.max(1, Math.min(server.threads, cores));
-            int inst = config.instances() != null ? config.instances() : Math.max(1, Math.min(2, budget));
+            // batching merges concurrent requests into one run, which is better served by fewer, wider instances
+            int inst = config.instances() != null ? config.instances()
+                    : maxBatchSize > 0 ? Math.max(1, budget / 4) : Math.max(1, Math.min(2, budget));
             int thr = config.threads() != null ? config.threads() : Math.max(1, budget / inst);
             if ((long) inst * thr > cores) {
                 int clamped = Math.max(1, cores / inst);

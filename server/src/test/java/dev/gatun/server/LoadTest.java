@@ -123,6 +123,9 @@ class LoadTest {
             }
             cfg.putObject("pipeline").put("type", "text-embedding").put("tokenizer", "tokenizer.json").put("max_length", 256);
         }
+        if (System.getProperty("gatun.load.instances") != null) {
+            cfg.put("instances", Integer.getInteger("gatun.load.instances"));
+        }
         Files.writeString(model.resolve("config.json"), cfg.toString());
         ServerConfig c = TestServer.config();
         c.threads = Runtime.getRuntime().availableProcessors();
