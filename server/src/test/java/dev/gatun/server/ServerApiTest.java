@@ -274,6 +274,15 @@ class ServerApiTest {
     }
 
     @Test
+    void expectContinueGetsAContinue() throws Exception {
+        String body = "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}";
+        var r = s.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(s.base + "/v2/models/id4/infer"))
+                .expectContinue(true).timeout(java.time.Duration.ofSeconds(20))
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build());
+        assertEquals(200, r.status(), r.text());
+    }
+
+    @Test
     void corsIsOffByDefault() throws Exception {
         var r = s.get("/v2", "Origin", "https://example.com");
         assertNull(r.header("Access-Control-Allow-Origin"));

@@ -37,6 +37,8 @@ class ServerErrorsTest {
     static void start() throws Exception {
         StubPipeline.register();
         TestModels.write(repo, "id4", 1, TestModels.identity(TestModels.FLOAT, 4));
+        TestModels.write(repo, "mb2", 1, TestModels.identity(TestModels.FLOAT, 4));
+        TestModels.config(repo, "mb2", "{\"max_batch_size\": 2}");
         TestModels.write(repo, "gated", 1, TestModels.identity(TestModels.FLOAT, 4));
         TestModels.config(repo, "gated", "{\"instances\": 1, \"max_batch_size\": 1, \"dynamic_batching\": {\"max_queue_size\": 1},"
                 + " \"pipeline\": {\"type\": \"test-stub\", \"gate\": \"errors\"}, \"warmup\": false}");
@@ -226,6 +228,9 @@ class ServerErrorsTest {
                 "limit of 4", "max_batch");
         bad(small.post("/predict/gated", "{\"text\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}"), 400, "5 rows");
         assertEquals(200, small.post(INFER, x("[4, 4]", "FP32", "[" + "1, 2, 3, 4, ".repeat(3) + "1, 2, 3, 4]")).status());
+        bad(s.post("/v2/models/mb2/infer", x("[3, 4]", "FP32", "[" + "1, 2, 3, 4, ".repeat(2) + "1, 2, 3, 4]")), 400, "3 rows",
+                "max_batch_size of 2");
+        assertEquals(200, s.post("/v2/models/mb2/infer", x("[2, 4]", "FP32", "[1, 2, 3, 4, 1, 2, 3, 4]")).status());
     }
 
     @Test
