@@ -7,10 +7,13 @@ import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
 
 /**
  * A model planned for running: the kernel of every node chosen once, and a workspace reused across runs.
@@ -104,37 +107,20 @@ public final class Session implements AutoCloseable {
      *                         message lists what was expected), RUNTIME naming the node when a node fails
      */
     public Result run(Map<String, Tensor> inputs) {
-        lock.lock();
-        try {
-            checkOpen();
-            Tensor[] ordered = bind(inputs);
-            boolean ok = false;
-            workspace.beginRun(ordered);
+        return execute(inputs, outs -> {
+            Arena resultArena = Arena.ofShared();
+            Map<String, Tensor> named = new LinkedHashMap<>();
+            List<TensorInfo> outInfo = model.outputs();
             try {
-                Tensor[] outs = plan.execute(workspace, ordered, profile);
-                if (profile != null) {
-                    profiledRuns++;
+                for (int i = 0; i < outs.length; i++) {
+                    named.put(outInfo.get(i).name(), outs[i].copy(resultArena));
                 }
-                Arena resultArena = Arena.ofShared();
-                Map<String, Tensor> named = new LinkedHashMap<>();
-                List<TensorInfo> outInfo = model.outputs();
-                try {
-                    for (int i = 0; i < outs.length; i++) {
-                        named.put(outInfo.get(i).name(), outs[i].copy(resultArena));
-                    }
-                } catch (RuntimeException e) {
-                    resultArena.close();
-                    throw e;
-                }
-                ok = true;
-                return new Result(resultArena, named);
-            } finally {
-                workspace.endRun(ok);
-                java.util.Arrays.fill(ordered, null);
+            } catch (RuntimeException e) {
+                resultArena.close();
+                throw e;
             }
-        } finally {
-            lock.unlock();
-        }
+            return new Result(resultArena, named);
+        });
     }
 
     /**
@@ -144,6 +130,30 @@ public final class Session implements AutoCloseable {
      * @throws EngineException INVALID_INPUT when an output is missing or its dtype/shape differs from the result
      */
     public void run(Map<String, Tensor> inputs, Map<String, Tensor> outputs) {
+        execute(inputs, outs -> {
+            List<TensorInfo> outInfo = model.outputs();
+            for (int i = 0; i < outs.length; i++) {
+                String name = outInfo.get(i).name();
+                Tensor dst = outputs.get(name);
+                if (dst == null) {
+                    throw invalid("no tensor given for output '" + name + "' (" + outs[i].dtype() + outs[i].shape() + ")");
+                }
+                if (dst.dtype() != outs[i].dtype() || !dst.shape().equals(outs[i].shape())) {
+                    throw invalid("output '" + name + "' is " + outs[i].dtype() + outs[i].shape() + ", the tensor given is "
+                            + dst.dtype() + dst.shape());
+                }
+                if (dst.dtype() == DType.STRING) {
+                    System.arraycopy(outs[i].strings(), 0, dst.strings(), 0, outs[i].strings().length);
+                } else {
+                    MemorySegment.copy(outs[i].data(), 0, dst.data(), 0, dst.byteSize());
+                }
+            }
+            return null;
+        });
+    }
+
+    /** One run under the session lock: bind, execute, hand the outputs (valid only inside) to {@code collect}. */
+    private <T> T execute(Map<String, Tensor> inputs, Function<Tensor[], T> collect) {
         lock.lock();
         try {
             checkOpen();
@@ -155,27 +165,12 @@ public final class Session implements AutoCloseable {
                 if (profile != null) {
                     profiledRuns++;
                 }
-                List<TensorInfo> outInfo = model.outputs();
-                for (int i = 0; i < outs.length; i++) {
-                    String name = outInfo.get(i).name();
-                    Tensor dst = outputs.get(name);
-                    if (dst == null) {
-                        throw invalid("no tensor given for output '" + name + "' (" + outs[i].dtype() + outs[i].shape() + ")");
-                    }
-                    if (dst.dtype() != outs[i].dtype() || !dst.shape().equals(outs[i].shape())) {
-                        throw invalid("output '" + name + "' is " + outs[i].dtype() + outs[i].shape() + ", the tensor given is "
-                                + dst.dtype() + dst.shape());
-                    }
-                    if (dst.dtype() == DType.STRING) {
-                        System.arraycopy(outs[i].strings(), 0, dst.strings(), 0, outs[i].strings().length);
-                    } else {
-                        java.lang.foreign.MemorySegment.copy(outs[i].data(), 0, dst.data(), 0, dst.byteSize());
-                    }
-                }
+                T result = collect.apply(outs);
                 ok = true;
+                return result;
             } finally {
                 workspace.endRun(ok);
-                java.util.Arrays.fill(ordered, null);
+                Arrays.fill(ordered, null);
             }
         } finally {
             lock.unlock();

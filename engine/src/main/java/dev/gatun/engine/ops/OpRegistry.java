@@ -33,7 +33,8 @@ public final class OpRegistry {
             new PoolOps(),
             new ResizeOps(),
             new MatMulOps(),
-            new ConvOps()
+            new ConvOps(),
+            new FusedOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();

@@ -1,5 +1,6 @@
 package dev.gatun.server.pipeline;
 
+import dev.gatun.engine.TensorInfo;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.List;
@@ -29,6 +30,17 @@ public interface Pipeline {
      * attention mask for pooling), allocated in {@code arena}. Row i of every output belongs to item i.
      */
     Map<String, Tensor> decode(Map<String, Tensor> modelOutputs, Map<String, Tensor> modelInputs, Arena arena);
+
+    /**
+     * This pipeline fitted to one model's declared inputs and outputs (which inputs to make, their dtype, the image
+     * size, which output to read): call it once per loaded model version and use the pipeline it returns. The
+     * default returns {@code this}.
+     *
+     * @throws IllegalArgumentException when the model cannot work with this pipeline (names what does not fit)
+     */
+    default Pipeline bind(List<TensorInfo> modelInputs, List<TensorInfo> modelOutputs) {
+        return this;
+    }
 
     /** A client's raw item could not be processed: a 4xx, never a 500. */
     final class PipelineException extends RuntimeException {
