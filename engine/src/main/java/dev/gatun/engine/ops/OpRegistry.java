@@ -34,6 +34,8 @@ public final class OpRegistry {
             new ResizeOps(),
             new MatMulOps(),
             new ConvOps(),
+            new FusedOps(),
+            new FusedConvOps(),
             new QuantOps(),
             new QuantGemmOps(),
             new QuantConvOps()
