@@ -135,23 +135,36 @@ public final class Igemm {
 
     /**
      * Where the result goes: element (i, j) at element index {@code offset + i * rowStride + j} of {@code data}
-     * (int32 or float by mode). Float modes need {@code colScale} (float[n]); {@code bias} (float[n]) may be null.
+     * (int32 or float by mode). Float modes need {@code colScale} (float[n]); {@code bias} (float[n]) may be null;
+     * {@code post} (float modes, may be null) is applied to each block of rows right after the kernel wrote it,
+     * while it is in cache (activations such as Gelu, residual adds; its indices are the output's).
      */
     public record Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
-                         MemorySegment bias) {
+                         MemorySegment bias, Epilogue post) {
         public Output {
             colScale = colScale == null ? MemorySegment.NULL : colScale;
             bias = bias == null ? MemorySegment.NULL : bias;
             if (mode != Mode.INT32 && colScale.equals(MemorySegment.NULL)) {
                 throw new IllegalArgumentException("a float epilogue needs column scales");
             }
+            if (post != null && (mode == Mode.INT32 || post.isIdentity())) {
+                post = null;
+            }
+        }
+
+        public Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
+                      MemorySegment bias) {
+            this(mode, data, offset, rowStride, aScale, colScale, bias, null);
         }
 
         /** int32 output. */
         public static Output int32(MemorySegment data, long offset, long rowStride) {
-            return new Output(Mode.INT32, data, offset, rowStride, 1f, null, null);
+            return new Output(Mode.INT32, data, offset, rowStride, 1f, null, null, null);
         }
     }
+
+    /** Rows per kernel call when a post-epilogue follows (so that the block is still in cache). */
+    private static final int POST_ROWS = 96;
 
     private static final Kernel DEFAULT = choose(System.getProperty(PROPERTY, "auto"));
 
@@ -279,17 +292,29 @@ public final class Igemm {
         if (w.kernel.isNative()) {
             long work = IgemmNative.workBytes(w.k);
             MemorySegment scratch = ctx.allocate(DType.UINT8, Shape.of(work * tasks)).data();
-            ctx.parallelFor(tasks, t -> {
-                int i0 = (t / tn) * rows;
-                int j0 = (t % tn) * cols;
-                runNative(w, a, out, i0, Math.min(m, i0 + rows), j0, Math.min(n, j0 + cols), scratch.asSlice(t * work, work));
-            });
+            ctx.parallelFor(tasks, t -> block(w, a, out, t, tn, rows, cols, m, n, scratch.asSlice(t * work, work)));
         } else {
-            ctx.parallelFor(tasks, t -> {
-                int i0 = (t / tn) * rows;
-                int j0 = (t % tn) * cols;
-                IgemmPortable.gemm(i0, Math.min(m, i0 + rows), j0, Math.min(n, j0 + cols), a, w, out);
-            });
+            ctx.parallelFor(tasks, t -> block(w, a, out, t, tn, rows, cols, m, n, null));
+        }
+    }
+
+    /** Task t: its block of rows and columns, by kernel calls of at most POST_ROWS rows when a post-epilogue follows. */
+    private static void block(Weights w, Lhs a, Output out, int t, int tn, int rows, int cols, int m, int n, MemorySegment work) {
+        int i0 = (t / tn) * rows;
+        int i1 = Math.min(m, i0 + rows);
+        int j0 = (t % tn) * cols;
+        int j1 = Math.min(n, j0 + cols);
+        int step = out.post() == null ? i1 - i0 : POST_ROWS;
+        for (int r0 = i0; r0 < i1; r0 += step) {
+            int r1 = Math.min(i1, r0 + step);
+            if (work != null) {
+                runNative(w, a, out, r0, r1, j0, j1, work);
+            } else {
+                IgemmPortable.gemm(r0, r1, j0, j1, a, w, out);
+            }
+            if (out.post() != null) {
+                out.post().apply(out.data(), out.offset() + r0 * out.rowStride() + j0, out.rowStride(), r1 - r0, j1 - j0, r0, j0);
+            }
         }
     }
 

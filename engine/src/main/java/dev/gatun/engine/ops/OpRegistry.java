@@ -38,7 +38,8 @@ public final class OpRegistry {
             new FusedConvOps(),
             new QuantOps(),
             new QuantGemmOps(),
-            new QuantConvOps()
+            new QuantConvOps(),
+            new QuantFusedOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();
