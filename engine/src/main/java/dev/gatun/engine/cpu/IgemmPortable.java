@@ -21,10 +21,10 @@ import jdk.incubator.vector.VectorSpecies;
  * The kernel therefore accumulates at most {@link #KC} = 256 products in float, converts to int32 (exactly)
  * and adds in int32 (wrapping like the C kernel), giving x bit for bit.
  *
- * <p>GEMM (2 rows or more): the loop nest of {@link Sgemm}: B blocks [KC x NC] converted from s8 to float
- * panels of {@link #NR} columns with zb subtracted (once per block, shared by all rows), A blocks [MC x KC]
- * converted with za subtracted into panels of {@link #MR} rows, a 6 x 2-vector FMA micro-kernel, and the
- * float tile added into an int32 accumulator block [rows x NC]; the epilogue then writes that block out.
+ * <p>GEMM (2 rows or more): the loop nest of {@link Sgemm} around its micro-kernel ({@link SgemmKernel#kernel},
+ * 8 rows x 3 vectors with 512-bit vectors): B blocks [KC x NC] widened from s8 to float panels of {@link #NR}
+ * columns with zb subtracted (once per block, shared by all rows), A blocks [MC x KC] widened with za subtracted,
+ * and each float tile added into an int32 accumulator block [rows x NC]; the epilogue then writes that block out.
  * Its speed is the float GEMM's (same kernel) with a quarter of the weight bytes to read.
  *
  * <p>GEMV (1 row): streams the s8 weights row by row (4x less traffic than float weights):
@@ -38,20 +38,20 @@ final class IgemmPortable {
     /** Bytes that widen to one float vector. */
     private static final VectorSpecies<Byte> SB1 = ByteVector.SPECIES_128.length() == VL ? ByteVector.SPECIES_128
             : VectorSpecies.of(byte.class, VectorShape.forBitSize(VL * 8));
-    /** Bytes that widen to two float vectors (one B panel row). */
-    private static final VectorSpecies<Byte> SB2 = VectorSpecies.of(byte.class, VectorShape.forBitSize(2 * VL * 8));
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    static final int MR = 6;
-    static final int NR = 2 * VL;
+    static final int MR = SgemmKernel.MR;
+    static final int NR = SgemmKernel.NR;
     /** Products summed in float before the int32 flush (exactness bound, see the class comment). */
     static final int KC = 256;
-    static final int MC = 16 * MR;
+    static final int MC = SgemmKernel.MC;
     static final int NC = 8 * NR;
 
     private static final class Scratch {
         float[] bp = new float[0];
         float[] ap = new float[0];
+        MemorySegment bSeg;
+        MemorySegment aSeg;
         int[] acc = new int[0];
         float[] tile = new float[MR * NR];
         float[] fa = new float[0];
@@ -75,9 +75,11 @@ final class IgemmPortable {
         int ncMax = Math.min(NC, Igemm.roundUp(j1 - j0, NR));
         if (s.bp.length < KC * ncMax) {
             s.bp = new float[KC * ncMax];
+            s.bSeg = MemorySegment.ofArray(s.bp);
         }
         if (s.ap.length < KC * MC) {
             s.ap = new float[KC * MC];
+            s.aSeg = MemorySegment.ofArray(s.ap);
         }
         if (s.acc.length < rows * ncMax) {
             s.acc = new int[rows * ncMax];
@@ -95,7 +97,7 @@ final class IgemmPortable {
                     packA(a, ic, mc, pc, kc, s.ap);
                     for (int jr = 0; jr < ncp; jr += NR) {
                         for (int ir = 0; ir < mc; ir += MR) {
-                            kernel(s.ap, ir * kc, s.bp, jr * kc, kc, s.tile);
+                            SgemmKernel.kernel(s.aSeg, ir * kc * 4L, kc * 4L, 4, s.bSeg, jr * kc * 4L, kc, s.tile);
                             addTile(s.tile, acc, (ic - i0 + ir) * ncp + jr, ncp, Math.min(MR, mc - ir));
                         }
                     }
@@ -248,21 +250,17 @@ final class IgemmPortable {
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             int base = jr * kc;
-            FloatVector z0 = zb == null ? null : FloatVector.fromArray(S, w.zbFloat, jc + jr);
-            FloatVector z1 = zb == null ? null : FloatVector.fromArray(S, w.zbFloat, jc + jr + VL);
             for (int p = 0; p < kc; p++) {
                 long src = (long) (pc + p) * n + jc + jr;
                 int dst = base + p * NR;
                 if (nr == NR) {
-                    ByteVector bv = ByteVector.fromMemorySegment(SB2, b, src, LE);
-                    FloatVector f0 = (FloatVector) bv.convertShape(VectorOperators.B2F, S, 0);
-                    FloatVector f1 = (FloatVector) bv.convertShape(VectorOperators.B2F, S, 1);
-                    if (zb != null) {
-                        f0 = f0.sub(z0);
-                        f1 = f1.sub(z1);
+                    for (int v = 0; v < NR; v += VL) {
+                        FloatVector f = widen(b, src + v);
+                        if (zb != null) {
+                            f = f.sub(FloatVector.fromArray(S, w.zbFloat, jc + jr + v));
+                        }
+                        f.intoArray(bp, dst + v);
                     }
-                    f0.intoArray(bp, dst);
-                    f1.intoArray(bp, dst + VL);
                 } else {
                     for (int j = 0; j < nr; j++) {
                         bp[dst + j] = b.get(ValueLayout.JAVA_BYTE, src + j) - (zb == null ? 0 : zb[jc + jr + j]);
@@ -275,27 +273,38 @@ final class IgemmPortable {
         }
     }
 
-    /** (A[ic:ic+mc, pc:pc+kc] - za) as float panels of MR rows: panel q holds ap[q*MR*kc + p*MR + r]; edges zero. */
+    /**
+     * (A[ic:ic+mc, pc:pc+kc] - za) as floats, row r at ap[r*kc]; rows up to the next multiple of MR are zero (the
+     * micro-kernel reads whole MR-row panels, with row stride kc and column stride 1).
+     */
     private static void packA(Igemm.Lhs a, int ic, int mc, int pc, int kc, float[] ap) {
         MemorySegment as = a.data();
         boolean signed = a.signed();
-        for (int ir = 0; ir < mc; ir += MR) {
-            int mr = Math.min(MR, mc - ir);
-            int base = ir * kc;
-            for (int r = 0; r < mr; r++) {
-                int za = a.zeroPoint(ic + ir + r);
-                long src = a.offset() + (long) (ic + ir + r) * a.rowStride() + pc;
-                for (int p = 0; p < kc; p++) {
-                    byte v = as.get(ValueLayout.JAVA_BYTE, src + p);
-                    ap[base + p * MR + r] = (signed ? v : v & 0xff) - za;
+        for (int r = 0; r < mc; r++) {
+            int za = a.zeroPoint(ic + r);
+            long src = a.offset() + (long) (ic + r) * a.rowStride() + pc;
+            int dst = r * kc;
+            int p = 0;
+            if (!signed) {
+                // u8 read as s8 after flipping the top bit (value - 128): the exact offset is 128 - za.
+                FloatVector off = FloatVector.broadcast(S, 128 - za);
+                for (; p <= kc - VL; p += VL) {
+                    ByteVector bv = ByteVector.fromMemorySegment(SB1, as, src + p, LE).lanewise(VectorOperators.XOR, (byte) 0x80);
+                    ((FloatVector) bv.convertShape(VectorOperators.B2F, S, 0)).add(off).intoArray(ap, dst + p);
+                }
+            } else {
+                FloatVector off = FloatVector.broadcast(S, -za);
+                for (; p <= kc - VL; p += VL) {
+                    widen(as, src + p).add(off).intoArray(ap, dst + p);
                 }
             }
-            for (int r = mr; r < MR; r++) {
-                for (int p = 0; p < kc; p++) {
-                    ap[base + p * MR + r] = 0f;
-                }
+            for (; p < kc; p++) {
+                byte v = as.get(ValueLayout.JAVA_BYTE, src + p);
+                ap[dst + p] = (signed ? v : v & 0xff) - za;
             }
         }
+        int padded = Igemm.roundUp(mc, MR);
+        Arrays.fill(ap, mc * kc, padded * kc, 0f);
     }
 
     /** Adds the exact integer float tile (rows < mr) to the int32 accumulator block. */
@@ -307,51 +316,5 @@ final class IgemmPortable {
                         .intoArray(acc, o);
             }
         }
-    }
-
-    /** The MR x NR float micro-kernel: {@code tile = Ap[MR, kc] x Bp[kc, NR]} (as in {@link Sgemm}). */
-    private static void kernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] tile) {
-        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
-        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
-        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
-        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
-        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
-        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++) {
-            FloatVector b0 = FloatVector.fromArray(S, bp, bo);
-            FloatVector b1 = FloatVector.fromArray(S, bp, bo + VL);
-            FloatVector av = FloatVector.broadcast(S, ap[ao]);
-            c00 = av.fma(b0, c00);
-            c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, ap[ao + 1]);
-            c10 = av.fma(b0, c10);
-            c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, ap[ao + 2]);
-            c20 = av.fma(b0, c20);
-            c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, ap[ao + 3]);
-            c30 = av.fma(b0, c30);
-            c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, ap[ao + 4]);
-            c40 = av.fma(b0, c40);
-            c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, ap[ao + 5]);
-            c50 = av.fma(b0, c50);
-            c51 = av.fma(b1, c51);
-            ao += MR;
-            bo += NR;
-        }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, VL);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + VL);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + VL);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + VL);
-        c40.intoArray(tile, 4 * NR);
-        c41.intoArray(tile, 4 * NR + VL);
-        c50.intoArray(tile, 5 * NR);
-        c51.intoArray(tile, 5 * NR + VL);
     }
 }
