@@ -1,6 +1,7 @@
 package dev.gatun.engine.cpu;
 
 import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -17,9 +18,11 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Why float: the Vector API has no u8 x s8 dot product, and widening to int32 multiplies runs well below the
  * float FMA rate. Every difference a - za and b - zb lies in [-255, 255], so a product is an integer of at most
- * 65025 and a sum of 256 of them stays below 2^24 = 16777216: float adds and FMAs on such sums are exact.
- * The kernel therefore accumulates at most {@link #KC} = 256 products in float, converts to int32 (exactly)
- * and adds in int32 (wrapping like the C kernel), giving x bit for bit.
+ * 65025 and a sum of 256 of them stays below 2^24 = 16777216: float adds and FMAs on such sums are exact. With
+ * the usual symmetric weights (zb = 0 in the s8 domain, |b| <= 128) a product is at most 255 * 128 = 32640 and
+ * 512 of them stay below 2^24. The kernel therefore accumulates at most {@link #KC_SYMMETRIC} = 512 (or
+ * {@link #KC} = 256 when some zb is not 0) products in float, converts to int32 (exactly) and adds in int32
+ * (wrapping like the C kernel), giving x bit for bit.
  *
  * <p>GEMM (2 rows or more): the loop nest of {@link Sgemm} around its micro-kernel ({@link SgemmKernel#kernel},
  * 8 rows x 3 vectors with 512-bit vectors): B blocks [KC x NC] widened from s8 to float panels of {@link #NR}
@@ -29,7 +32,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>GEMV (1 row): streams the s8 weights row by row (4x less traffic than float weights):
  * {@code acc[j] += (a_p - za) * B[p][j]} for 4 rows p at a time, 16 bytes of B widened to 16 floats per
- * vector, flushed to int32 every 256 rows; zb is applied once at the end as {@code - zb_j * sum_p (a_p - za)}.
+ * vector, flushed to int32 every 512 rows (raw s8 weights: products of at most 255 * 128); zb is applied once at the end as {@code - zb_j * sum_p (a_p - za)}.
  */
 final class IgemmPortable {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -44,14 +47,14 @@ final class IgemmPortable {
     static final int NR = SgemmKernel.NR;
     /** Products summed in float before the int32 flush (exactness bound, see the class comment). */
     static final int KC = 256;
+    /** The same bound for weights with no zero point (Sgemm's own K block). */
+    static final int KC_SYMMETRIC = 512;
     static final int MC = SgemmKernel.MC;
     static final int NC = 8 * NR;
 
     private static final class Scratch {
-        float[] bp = new float[0];
-        float[] ap = new float[0];
-        MemorySegment bSeg;
-        MemorySegment aSeg;
+        MemorySegment bSeg = MemorySegment.NULL;
+        MemorySegment aSeg = MemorySegment.NULL;
         int[] acc = new int[0];
         float[] tile = new float[MR * NR];
         float[] fa = new float[0];
@@ -73,13 +76,14 @@ final class IgemmPortable {
         int k = w.k;
         int rows = i1 - i0;
         int ncMax = Math.min(NC, Igemm.roundUp(j1 - j0, NR));
-        if (s.bp.length < KC * ncMax) {
-            s.bp = new float[KC * ncMax];
-            s.bSeg = MemorySegment.ofArray(s.bp);
+        // Native scratch, as Sgemm's operands are: a heap segment here would make the shared micro-kernel see two
+        // segment classes and lose its specialisation for both callers.
+        int kcMax = w.zb == null ? KC_SYMMETRIC : KC;
+        if (s.bSeg.byteSize() < 4L * kcMax * ncMax) {
+            s.bSeg = Arena.ofAuto().allocate(4L * kcMax * ncMax, 64);
         }
-        if (s.ap.length < KC * MC) {
-            s.ap = new float[KC * MC];
-            s.aSeg = MemorySegment.ofArray(s.ap);
+        if (s.aSeg.byteSize() < 4L * kcMax * MC) {
+            s.aSeg = Arena.ofAuto().allocate(4L * kcMax * MC, 64);
         }
         if (s.acc.length < rows * ncMax) {
             s.acc = new int[rows * ncMax];
@@ -89,12 +93,12 @@ final class IgemmPortable {
             int nc = Math.min(NC, j1 - jc);
             int ncp = Igemm.roundUp(nc, NR);
             Arrays.fill(acc, 0, rows * ncp, 0);
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
-                packB(w, pc, kc, jc, nc, s.bp);
+            for (int pc = 0; pc < k; pc += kcMax) {
+                int kc = Math.min(kcMax, k - pc);
+                packB(w, pc, kc, jc, nc, s.bSeg);
                 for (int ic = i0; ic < i1; ic += MC) {
                     int mc = Math.min(MC, i1 - ic);
-                    packA(a, ic, mc, pc, kc, s.ap);
+                    packA(a, ic, mc, pc, kc, s.aSeg);
                     for (int jr = 0; jr < ncp; jr += NR) {
                         for (int ir = 0; ir < mc; ir += MR) {
                             SgemmKernel.kernel(s.aSeg, ir * kc * 4L, kc * 4L, 4, s.bSeg, jr * kc * 4L, kc, s.tile);
@@ -138,8 +142,8 @@ final class IgemmPortable {
         Arrays.fill(ia, 0, cols, 0);
         MemorySegment b = w.packed;
         int vecEnd = j0 + (cols / VL) * VL;
-        for (int pc = 0; pc < k; pc += KC) {
-            int pEnd = Math.min(k, pc + KC);
+        for (int pc = 0; pc < k; pc += KC_SYMMETRIC) {
+            int pEnd = Math.min(k, pc + KC_SYMMETRIC);
             Arrays.fill(fa, 0, cols, 0f);
             int p = pc;
             for (; p + 4 <= pEnd; p += 4) {
@@ -243,7 +247,7 @@ final class IgemmPortable {
     }
 
     /** B[pc:pc+kc, jc:jc+nc] - zb as float panels of NR columns: panel q holds bp[q*NR*kc + p*NR + j]; edges zero. */
-    private static void packB(Igemm.Weights w, int pc, int kc, int jc, int nc, float[] bp) {
+    private static void packB(Igemm.Weights w, int pc, int kc, int jc, int nc, MemorySegment bp) {
         MemorySegment b = w.packed;
         int n = w.n;
         int[] zb = w.zb;
@@ -259,14 +263,14 @@ final class IgemmPortable {
                         if (zb != null) {
                             f = f.sub(FloatVector.fromArray(S, w.zbFloat, jc + jr + v));
                         }
-                        f.intoArray(bp, dst + v);
+                        f.intoMemorySegment(bp, (dst + v) * 4L, LE);
                     }
                 } else {
                     for (int j = 0; j < nr; j++) {
-                        bp[dst + j] = b.get(ValueLayout.JAVA_BYTE, src + j) - (zb == null ? 0 : zb[jc + jr + j]);
+                        bp.setAtIndex(Tensor.F32, dst + j, b.get(ValueLayout.JAVA_BYTE, src + j) - (zb == null ? 0 : zb[jc + jr + j]));
                     }
                     for (int j = nr; j < NR; j++) {
-                        bp[dst + j] = 0f;
+                        bp.setAtIndex(Tensor.F32, dst + j, 0f);
                     }
                 }
             }
@@ -277,7 +281,7 @@ final class IgemmPortable {
      * (A[ic:ic+mc, pc:pc+kc] - za) as floats, row r at ap[r*kc]; rows up to the next multiple of MR are zero (the
      * micro-kernel reads whole MR-row panels, with row stride kc and column stride 1).
      */
-    private static void packA(Igemm.Lhs a, int ic, int mc, int pc, int kc, float[] ap) {
+    private static void packA(Igemm.Lhs a, int ic, int mc, int pc, int kc, MemorySegment ap) {
         MemorySegment as = a.data();
         boolean signed = a.signed();
         for (int r = 0; r < mc; r++) {
@@ -290,21 +294,21 @@ final class IgemmPortable {
                 FloatVector off = FloatVector.broadcast(S, 128 - za);
                 for (; p <= kc - VL; p += VL) {
                     ByteVector bv = ByteVector.fromMemorySegment(SB1, as, src + p, LE).lanewise(VectorOperators.XOR, (byte) 0x80);
-                    ((FloatVector) bv.convertShape(VectorOperators.B2F, S, 0)).add(off).intoArray(ap, dst + p);
+                    ((FloatVector) bv.convertShape(VectorOperators.B2F, S, 0)).add(off).intoMemorySegment(ap, (dst + p) * 4L, LE);
                 }
             } else {
                 FloatVector off = FloatVector.broadcast(S, -za);
                 for (; p <= kc - VL; p += VL) {
-                    widen(as, src + p).add(off).intoArray(ap, dst + p);
+                    widen(as, src + p).add(off).intoMemorySegment(ap, (dst + p) * 4L, LE);
                 }
             }
             for (; p < kc; p++) {
                 byte v = as.get(ValueLayout.JAVA_BYTE, src + p);
-                ap[dst + p] = (signed ? v : v & 0xff) - za;
+                ap.setAtIndex(Tensor.F32, dst + p, (signed ? v : v & 0xff) - za);
             }
         }
         int padded = Igemm.roundUp(mc, MR);
-        Arrays.fill(ap, mc * kc, padded * kc, 0f);
+        ap.asSlice(4L * mc * kc, 4L * (padded - mc) * kc).fill((byte) 0);
     }
 
     /** Adds the exact integer float tile (rows < mr) to the int32 accumulator block. */
