@@ -72,7 +72,7 @@ public final class Igemm {
         final Kernel kernel;
         final int k;
         final int n;
-        /** Native: VNNI panels of 64 columns; portable: s8 [k][n] row-major. */
+        /** Native: VNNI panels of 64 columns; portable: panels of {@link IgemmPortable#PANEL} columns, each [k][PANEL]. */
         final MemorySegment packed;
         /** int32[n]: column sums of the s8 B (native kernels). */
         final MemorySegment colSum;
@@ -261,10 +261,14 @@ public final class Igemm {
                 colSum.setAtIndex(Tensor.I32, j, sum);
             }
         } else {
-            packed = alloc.apply(Math.max((long) k * n, 1));
-            for (int p = 0; p < k; p++) {
-                for (int j = 0; j < n; j++) {
-                    packed.set(ValueLayout.JAVA_BYTE, (long) p * n + j,
+            int pw = IgemmPortable.PANEL;
+            long panels = (n + pw - 1) / pw;
+            packed = alloc.apply(Math.max(panels * k * pw, 1));
+            packed.fill((byte) 0);
+            for (int j = 0; j < n; j++) {
+                long panel = (long) (j / pw) * k * pw + j % pw;
+                for (int p = 0; p < k; p++) {
+                    packed.set(ValueLayout.JAVA_BYTE, panel + (long) p * pw,
                             (byte) (b.get(ValueLayout.JAVA_BYTE, bOff + p * rowStride + j * colStride) - shift));
                 }
             }
