@@ -20,7 +20,8 @@ import jdk.incubator.vector.VectorSpecies;
  * mask broadcastable to [B, H, Sq, Sk] (numpy rules, rank at most 4), added to the scaled scores; output
  * [B, Sq, H*D]. Math per (b, h): {@code O = softmax(scale * Q_h K_h^T + mask) V_h}, softmax over the keys.
  *
- * <p>Kernel: one task per (batch, head) on the session's threads. A task packs its head's K transposed [D, Sk]
+ * <p>Kernel: one task per (batch, head) on the session's threads (per range of query tiles as well when there
+ * are fewer than two heads per thread). A task packs its head's K transposed [D, Sk]
  * and V [Sk, D] once (head slices read in place with stride H*D, no transposes), then for each tile of
  * {@value #TQ} scaled query rows walks the keys in blocks of {@value #TK}: scores = Q K^T for 4 rows x 2 vectors
  * at a time, mask added, and the online (streaming) softmax: the running row max m and sum l,
@@ -64,8 +65,15 @@ final class AttentionKernel {
                 return new Tensor[] {out};
             }
             Tensor mask = in.length > 3 ? in[3] : null;
-            ctx.parallelFor(g.b * g.h, t -> head(g, in[0].data(), in[1].data(), in[2].data(),
-                    mask == null ? null : mask.data(), out.data(), t / g.h, t % g.h, scale));
+            int units = g.b * g.h;
+            int tiles = (g.sq + TQ - 1) / TQ;
+            int parts = Math.min(tiles, Math.max(1, (2 * ctx.threads() + units - 1) / units));
+            int rows = (tiles + parts - 1) / parts * TQ;
+            ctx.parallelFor(units * parts, t -> {
+                int i0 = (t % parts) * rows;
+                head(g, in[0].data(), in[1].data(), in[2].data(), mask == null ? null : mask.data(), out.data(),
+                        t / parts / g.h, t / parts % g.h, i0, Math.min(g.sq, i0 + rows), scale);
+            });
             return new Tensor[] {out};
         }, DType.FLOAT);
     }
@@ -116,9 +124,15 @@ final class AttentionKernel {
         return s[i] == null || s[i].length < n ? (s[i] = new float[n]) : s[i];
     }
 
-    /** Head h of batch b: K and V packed once, then every tile of {@value #TQ} queries streams over the key blocks. */
+    /**
+     * Queries [q0, q1) of head h of batch b: K and V packed once, then every tile of {@value #TQ} queries streams over
+     * the key blocks.
+     */
     static void head(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
-                     int b, int h, float scale) {
+                     int b, int h, int q0, int q1, float scale) {
+        if (q0 >= q1) {
+            return;
+        }
         int d = g.d;
         int hd = g.hd;
         int dPad = (d + VL - 1) / VL * VL;
@@ -145,8 +159,8 @@ final class AttentionKernel {
             java.util.Arrays.fill(kt, c * skPad + g.sk, (c + 1) * skPad, 0f);
         }
         long[] ms = g.maskStrides;
-        for (int i0 = 0; i0 < g.sq; i0 += TQ) {
-            int nq = Math.min(TQ, g.sq - i0);
+        for (int i0 = q0; i0 < q1; i0 += TQ) {
+            int nq = Math.min(TQ, q1 - i0);
             long qBase = ((long) b * g.sq + i0) * hd + (long) h * d;
             for (int i = 0; i < nq; i++) {
                 copyRow(q, qBase + (long) i * hd, qt, i * d, d, scale);
