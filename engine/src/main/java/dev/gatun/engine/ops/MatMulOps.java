@@ -270,7 +270,7 @@ public final class MatMulOps implements OpFamily {
 
     /** Whether a C of shape {@code s} is one value per column: [n] or [1, n] (n > 1, so not a scalar broadcast). */
     private static boolean isRowVector(Shape s, int n) {
-        return n > 1 && s.dim(-1) == n && (s.rank() == 1 || (s.rank() == 2 && s.dim(0) == 1));
+        return n > 1 && (s.rank() == 1 || (s.rank() == 2 && s.dim(0) == 1)) && s.dim(-1) == n;
     }
 
     /** Copies C, unidirectionally broadcast to [m, n], into y. */

@@ -281,7 +281,7 @@ class MatMulOpsTest {
                 for (int tr = 0; tr < 4; tr++) {
                     boolean ta = (tr & 1) != 0;
                     boolean tb = (tr & 2) != 0;
-                    for (long[] cs : new long[][] {{n}, {1, n}, {m, n}}) {
+                    for (long[] cs : new long[][] {{n}, {1, n}, {m, n}, {}, {1}}) {
                         for (float beta : new float[] {1f, 0.5f}) {
                             Tensor a = random(arena, rnd, DType.FLOAT, ta ? new long[] {k, m} : new long[] {m, k});
                             Tensor b = random(arena, rnd, DType.FLOAT, tb ? new long[] {n, k} : new long[] {k, n});
