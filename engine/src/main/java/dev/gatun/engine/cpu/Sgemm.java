@@ -200,9 +200,9 @@ public final class Sgemm {
                         int mr = Math.min(MR, ic + mc - ir);
                         if (mr == MR) {
                             long aAt = (aOff + (transA ? (long) pc * lda + ir : (long) ir * lda + pc)) * 4;
-                            SgemmKernel.kernel(a, aAt, rs, cs, bData, bAt, kc, tile);
+                            SgemmKernel.kernel(a, aAt, rs, cs, bData, bAt, kc, nr, tile);
                         } else {
-                            SgemmKernel.kernel(s.edgeA, 0, 4, MR * 4L, bData, bAt, kc, tile);
+                            SgemmKernel.kernel(s.edgeA, 0, 4, MR * 4L, bData, bAt, kc, nr, tile);
                         }
                         SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
                     }
