@@ -6,8 +6,6 @@ import static dev.gatun.engine.cpu.SgemmKernel.MR;
 import static dev.gatun.engine.cpu.SgemmKernel.NR;
 
 import dev.gatun.engine.ops.KernelContext;
-import dev.gatun.engine.tensor.DType;
-import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
@@ -23,8 +21,8 @@ import java.lang.foreign.MemorySegment;
  * <p>Entry points: the context-free {@code sgemm(transA, transB, ...)} (one thread, B packed per call);
  * {@code sgemm(ctx, transA, transB, ..., epi)} (threads of {@code ctx}, which may be null for one thread); and
  * {@code sgemm(ctx, transA, m, alpha, a, .., PackedB, beta, c, .., epi)} for a B packed once at plan time
- * ({@link PackedB#pack}). Contexts must be passed only from the kernel's own thread (not from inside a
- * {@code parallelFor} task: pass null there).
+ * ({@link PackedB#pack}). A context may also be passed from inside a {@code parallelFor} task (the nested loop
+ * then runs on that thread); scratch memory is per thread, never allocated from the context.
  *
  * <p>Algorithm: B is packed into panels of {@link SgemmKernel#NR} columns per K block ({@link PackedB}); the
  * output is split into a grid of row x column ranges, one task each ({@link KernelContext#parallelFor});
@@ -94,9 +92,7 @@ public final class Sgemm {
             return;
         }
         long floats = PackedB.floats(k, n);
-        MemorySegment scratch = ctx == null ? GemmScratch.get().packedB(floats)
-                : ctx.allocate(DType.FLOAT, Shape.of(floats)).data();
-        PackedB packed = PackedB.over(k, n, scratch);
+        PackedB packed = PackedB.over(k, n, GemmScratch.get().packedB(floats));
         int units = packed.panelCount();
         int tasks = threads(ctx, 2L * m * n * k) == 1 ? 1 : Math.min(units, 4 * ctx.threads());
         if (tasks == 1) {
