@@ -40,6 +40,11 @@ public final class Sgemm {
     static final int SMALL_M = 4;
     /** Below this many flops a product runs on the calling thread (tests lower it to split small products). */
     static long parallelFlops = 1L << 20;
+    /**
+     * Tasks per thread a product is split into: more than one, so that a thread descheduled by a busy machine
+     * delays only a small share of the work (tasks are claimed dynamically).
+     */
+    static int tasksPerThread = 4;
 
     private Sgemm() {}
 
@@ -94,7 +99,7 @@ public final class Sgemm {
         long floats = PackedB.floats(k, n);
         PackedB packed = PackedB.over(k, n, GemmScratch.get().packedB(floats));
         int units = packed.panelCount();
-        int tasks = threads(ctx, 2L * m * n * k) == 1 ? 1 : Math.min(units, 4 * ctx.threads());
+        int tasks = threads(ctx, 2L * m * n * k) == 1 ? 1 : Math.min(units, tasksPerThread * ctx.threads());
         if (tasks == 1) {
             packed.packPanels(transB, b, bOff, ldb, 0, units);
         } else {
@@ -148,7 +153,7 @@ public final class Sgemm {
         int nPanels = b.npad() / NR;
         int threads = threads(ctx, 2L * m * n * k);
         // Row ranges of at least one A block each when M allows, the rest of the tasks over columns.
-        int want = 2 * threads;
+        int want = tasksPerThread * threads;
         int tm = threads == 1 ? 1 : Math.max(1, Math.min(want, mPanels / (MC / MR)));
         int tn = threads == 1 ? 1 : Math.max(1, Math.min(nPanels, (want + tm - 1) / tm));
         int tasks = tm * tn;

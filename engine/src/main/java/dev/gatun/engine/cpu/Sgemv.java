@@ -43,7 +43,7 @@ final class Sgemv {
             return 1;
         }
         long min = Sgemm.parallelFlops == 0 ? 1 : Math.max(1, minUnits);
-        return (int) Math.max(1, Math.min(4L * t, units / min));
+        return (int) Math.max(1, Math.min(2L * Sgemm.tasksPerThread * t, units / min));
     }
 
     private static void run(KernelContext ctx, int tasks, IntConsumer body) {
