@@ -42,6 +42,7 @@ public final class ConvGemm {
     static final long BUFFER_BUDGET = 1L << 23;
 
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> STAGE = ThreadLocal.withInitial(() -> new float[0]);
 
     private ConvGemm() {}
 
@@ -85,10 +86,18 @@ public final class ConvGemm {
         int perImage = Math.multiplyExact(c, imgFloats);
         int chunk = (int) Math.clamp(BUFFER_BUDGET / Math.max(perImage, 1), 1, n);
         int slack = lay.wq + NR;
+        // 1x1 kernels (any stride, no padding): B rows are whole planes far apart; pack them into tile panels
+        // [job][tile][c][NR] so that the kernel streams one contiguous panel per tile.
+        boolean packed = taps == 1 && lay.slotA.length == 1 && lay.wq == lay.ow && lay.hq == lay.oh;
         for (int n0 = 0; n0 < n; n0 += chunk) {
             int imgs = Math.min(chunk, n - n0);
-            float[] buf = PhaseLayout.scratch(BUFFER, Math.addExact(Math.multiplyExact(imgs, perImage), slack));
-            // Buffer layout: batched [c][image][plane], else [image][c][plane].
+            int jobs = batched ? group : imgs * group;
+            int wide = batched ? imgs * imgFloats : lay.wide();
+            int tiles = Math.ceilDiv(wide, NR);
+            int jobFloats = Math.multiplyExact(tiles * NR, cg);
+            float[] buf = PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
+                    : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
+            // Unpacked buffer layout: batched [c][image][plane], else [image][c][plane].
             int chanStride = batched ? imgs * imgFloats : imgFloats;
             int imgStride = batched ? imgFloats : perImage;
             int first = n0;
@@ -98,16 +107,20 @@ public final class ConvGemm {
                 for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
                     int img = i / c;
                     int ch = i % c;
-                    lay.fillPlane(x, ((long) (first + img) * c + ch) * lay.ih * lay.iw, buf, img * imgStride + ch * chanStride, 0f);
+                    long src = ((long) (first + img) * c + ch) * lay.ih * lay.iw;
+                    if (packed) {
+                        int grp = ch / cg;
+                        int job = batched ? grp : img * group + grp;
+                        packPlane(lay, x, src, buf, job * jobFloats + ch % cg * NR, cg, batched ? img * imgFloats : 0);
+                    } else {
+                        lay.fillPlane(x, src, buf, img * imgStride + ch * chanStride, 0f);
+                    }
                 }
             });
-            int jobs = batched ? group : imgs * group;
-            int wide = batched ? imgs * imgFloats : lay.wide();
-            int tiles = Math.ceilDiv(wide, NR);
             int[] koff = new int[pw.kdim()];
             for (int ci = 0; ci < cg; ci++) {
                 for (int t = 0; t < taps; t++) {
-                    koff[ci * taps + t] = ci * chanStride + lay.tapOff[t];
+                    koff[ci * taps + t] = packed ? ci * NR : ci * chanStride + lay.tapOff[t];
                 }
             }
             // Weights larger than the job's input: stream each weight panel once over all tiles (panel loop outside),
@@ -130,7 +143,8 @@ public final class ConvGemm {
                 int ms = t % mSplit;
                 int grp = job % group;
                 int img = job / group;
-                int bBase = batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
+                int bBase = packed ? job * jobFloats : batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
+                int tileStride = packed ? cg * NR : NR;
                 long yImg = batched ? (long) first * m : (long) (first + img) * m;
                 float[] tile = new float[MR * NR + VL];
                 long plane = (long) lay.oh * lay.ow;
@@ -148,7 +162,7 @@ public final class ConvGemm {
                         int rows = Math.min(MR, pw.mg() - q * MR);
                         long ch0 = grp * pw.mg() + q * MR;
                         long direct = contiguous(lay, batched, imgFloats, p * NR, wide, yImg, m, ch0);
-                        kernel(pw.a(), panel * pw.kdim() * MR, pw.bias(), panel * MR, buf, bBase + p * NR, koff, pw.kdim(), tile,
+                        kernel(pw.a(), panel * pw.kdim() * MR, pw.bias(), panel * MR, buf, bBase + p * tileStride, koff, pw.kdim(), tile,
                                 y, direct, plane, rows, ep);
                         if (direct < 0) {
                             store(lay, batched, imgFloats, tile, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
@@ -156,6 +170,24 @@ public final class ConvGemm {
                     }
                 }
             });
+        }
+    }
+
+    /**
+     * Writes the positions of one input plane, subsampled by the layout (1x1 kernel), into the tile panels of its job:
+     * position {@code v = first + i} goes to {@code buf[dst + (v / NR) * cg * NR + v % NR]} ({@code dst} is the job's
+     * base plus the channel's row).
+     */
+    private static void packPlane(PhaseLayout lay, MemorySegment x, long src, float[] buf, int dst, int cg, int first) {
+        int count = lay.oh * lay.ow;
+        float[] stage = PhaseLayout.scratch(STAGE, count);
+        lay.fillPlane(x, src, stage, 0, 0f);
+        for (int i = 0; i < count; ) {
+            int v = first + i;
+            int lane = v % NR;
+            int run = Math.min(NR - lane, count - i);
+            System.arraycopy(stage, i, buf, dst + v / NR * cg * NR + lane, run);
+            i += run;
         }
     }
 

@@ -38,12 +38,13 @@ public final class PhaseLayout {
     }
 
     /**
-     * {@code dst[d + i] = src[from + 2i]} for i &lt; n, two input vectors per output vector; {@code src} must have
-     * 2*VL floats readable past {@code from + 2n}.
+     * {@code dst[d + i] = src[from + 2i]} for i &lt; n, two input vectors per output vector (a scalar tail where
+     * the vectors would read past {@code src}).
      */
-    static void evens(float[] src, int from, float[] dst, int d, int n) {
+    public static void evens(float[] src, int from, float[] dst, int d, int n) {
         int i = 0;
-        for (; i <= n - VL; i += VL) {
+        int last = Math.min(n - VL, (src.length - from) / 2 - VL);
+        for (; i <= last; i += VL) {
             FloatVector a = FloatVector.fromArray(S, src, from + 2 * i);
             FloatVector b = FloatVector.fromArray(S, src, from + 2 * i + VL);
             EVEN.selectFrom(a, b).intoArray(dst, d + i);
