@@ -22,7 +22,7 @@ import picocli.CommandLine.Option;
 
 /**
  * The options that choose a model's inputs ({@code --input}, {@code --dim}, {@code --seed}, {@code --int-range}),
- * shared by {@code run} and {@code verify}, and the inputs they make. An input not given as a file is random:
+ * shared by {@code run}, {@code verify} and {@code bench}, and the inputs they make. An input not given as a file is random:
  * <ul>
  *   <li>float types: N(0, 1);</li>
  *   <li>integer types: uniform in [0, 100), or [LO, HI) with {@code --int-range LO:HI};</li>

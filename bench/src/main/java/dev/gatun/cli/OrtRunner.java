@@ -21,7 +21,7 @@ import java.util.Map;
 
 /**
  * Runs a model on ONNX Runtime in-process (its Java API, CPU, graph optimisation level ALL) as the reference for
- * {@code gatun verify}. Inputs are handed over as direct buffers over the Gatun tensors' native memory, without
+ * {@code gatun verify} and the baseline of {@code gatun bench}. Inputs are handed over as direct buffers over the Gatun tensors' native memory, without
  * copying; outputs are copied into Gatun tensors.
  */
 final class OrtRunner {
@@ -29,27 +29,51 @@ final class OrtRunner {
 
     /** Runs {@code model} on {@code inputs}; the outputs live in {@code arena}, in ONNX Runtime's output order. */
     static Map<String, Tensor> run(Path model, Map<String, Tensor> inputs, int threads, Arena arena) throws OrtException {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession session = open(model, threads)) {
+            Map<String, OnnxTensor> feed = feed(inputs, arena);
+            try {
+                Map<String, Tensor> out = new LinkedHashMap<>();
+                try (OrtSession.Result r = session.run(feed)) {
+                    for (Map.Entry<String, OnnxValue> e : r) {
+                        out.put(e.getKey(), fromOrt(e.getKey(), e.getValue(), arena));
+                    }
+                }
+                return out;
+            } finally {
+                feed.values().forEach(OnnxTensor::close);
+            }
+        }
+    }
+
+    /**
+     * A session on {@code model} with {@code threads} intra-op threads, one inter-op thread, sequential execution
+     * and graph optimisation level ALL: the configuration {@code verify} and {@code bench} compare against.
+     */
+    static OrtSession open(Path model, int threads) throws OrtException {
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            opts.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
             opts.setIntraOpNumThreads(threads);
-            try (OrtSession session = env.createSession(model.toString(), opts)) {
-                Map<String, OnnxTensor> feed = new LinkedHashMap<>();
-                try {
-                    for (Map.Entry<String, Tensor> e : inputs.entrySet()) {
-                        feed.put(e.getKey(), toOrt(env, e.getKey(), e.getValue(), arena));
-                    }
-                    Map<String, Tensor> out = new LinkedHashMap<>();
-                    try (OrtSession.Result r = session.run(feed)) {
-                        for (Map.Entry<String, OnnxValue> e : r) {
-                            out.put(e.getKey(), fromOrt(e.getKey(), e.getValue(), arena));
-                        }
-                    }
-                    return out;
-                } finally {
-                    feed.values().forEach(OnnxTensor::close);
-                }
+            opts.setInterOpNumThreads(1);
+            return OrtEnvironment.getEnvironment().createSession(model.toString(), opts);
+        }
+    }
+
+    /**
+     * ONNX Runtime tensors over the Gatun tensors' memory (copied into {@code arena} only when not native); the
+     * caller closes them, and must keep {@code inputs} alive while they are used.
+     */
+    static Map<String, OnnxTensor> feed(Map<String, Tensor> inputs, Arena arena) throws OrtException {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        Map<String, OnnxTensor> feed = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, Tensor> e : inputs.entrySet()) {
+                feed.put(e.getKey(), toOrt(env, e.getKey(), e.getValue(), arena));
             }
+            return feed;
+        } catch (OrtException | RuntimeException e) {
+            feed.values().forEach(OnnxTensor::close);
+            throw e;
         }
     }
 

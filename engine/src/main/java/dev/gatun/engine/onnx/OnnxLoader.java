@@ -49,7 +49,7 @@ import java.util.Set;
  * topological order (sorting when needed, refusing cycles). {@code Constant} nodes become constants.
  */
 public final class OnnxLoader {
-    /** Domains whose opsets Gatun accepts in a model ("" is ai.onnx, "dev.gatun" Gatun's fused ops). */
+    /** Domains whose opsets Gatun accepts in a model ("" is ai.onnx). */
     public static final Set<String> KNOWN_DOMAINS = Set.of("", "ai.onnx", "ai.onnx.ml", "dev.gatun");
 
     /** What a load yields: the graph and the model's metadata. */
@@ -124,7 +124,7 @@ public final class OnnxLoader {
             String domain = o.getDomain().equals("ai.onnx") ? "" : o.getDomain();
             if (!KNOWN_DOMAINS.contains(domain)) {
                 throw new EngineException(EngineException.Kind.UNSUPPORTED, name + ": operator set domain '" + domain
-                        + "' (version " + o.getVersion() + ") is not supported; Gatun runs ai.onnx, notes ai.onnx.ml and runs its own dev.gatun");
+                        + "' (version " + o.getVersion() + ") is not supported; Gatun runs ai.onnx and its own dev.gatun (and notes ai.onnx.ml)");
             }
             if (o.getVersion() < 1 || o.getVersion() > Integer.MAX_VALUE) {
                 throw new EngineException(EngineException.Kind.MODEL_LOAD, name + ": invalid opset version " + o.getVersion()

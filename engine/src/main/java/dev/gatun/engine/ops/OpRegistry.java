@@ -34,6 +34,7 @@ public final class OpRegistry {
             new ResizeOps(),
             new MatMulOps(),
             new ConvOps(),
+            new FusedOps(),
             new FusedConvOps()
     );
 

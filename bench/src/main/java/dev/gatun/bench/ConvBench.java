@@ -1,0 +1,107 @@
+package dev.gatun.bench;
+
+import dev.gatun.engine.graph.Workspace;
+import dev.gatun.engine.ops.Kernel;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Conv layers of ResNet-18 and MobileNetV2 (NCHW, float32, with bias as after BatchNorm folding), planned through
+ * the registry with constant weights and bias (so prepacking happens at plan time), on 1 or 2 intra-op threads.
+ * Layer names: {@code net_kind_channels_size}:
+ * <ul>
+ *   <li>{@code r18_3x3_64_56}: 3x3 stride 1 pad 1, 64 -> 64 channels, 56x56 (ResNet-18 layer1);</li>
+ *   <li>{@code r18_1x1s2_64to128_56}: 1x1 stride 2, 64 -> 128, 56x56 -> 28x28 (layer2 downsample);</li>
+ *   <li>{@code mnv2_1x1_24to144_56}: 1x1 expansion, 24 -> 144, 56x56;</li>
+ *   <li>{@code mnv2_dw3x3_144_56}: depthwise 3x3 stride 1 pad 1, 144 channels, 56x56;</li>
+ *   <li>{@code mnv2_dw3x3s2_144_56}: depthwise 3x3 stride 2 pad 1, 144 channels, 56x56 -> 28x28.</li>
+ * </ul>
+ * Secondary results: {@code gflop} (GFLOP/s, 2 * N * M * C/group * kh * kw * OH * OW per run) and {@code peakPct}.
+ */
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {BenchSupport.VECTOR, BenchSupport.NATIVE})
+@State(Scope.Benchmark)
+public class ConvBench {
+    @Param({"r18_3x3_64_56", "r18_1x1s2_64to128_56", "mnv2_1x1_24to144_56", "mnv2_dw3x3_144_56", "mnv2_dw3x3s2_144_56"})
+    public String layer;
+
+    @Param({"1"})
+    public int batch;
+
+    @Param({"1", "2"})
+    public int threads;
+
+    Arena arena;
+    Workspace ws;
+    Kernel kernel;
+    Tensor[] inputs;
+    double flops;
+
+    /** One layer: in/out channels, input size, kernel, stride, pad, group. */
+    record Layer(int c, int m, int hw, int kernel, int stride, int pad, int group) {
+        int out() {
+            return (hw + 2 * pad - kernel) / stride + 1;
+        }
+    }
+
+    static Layer layer(String name) {
+        return switch (name) {
+            case "r18_3x3_64_56" -> new Layer(64, 64, 56, 3, 1, 1, 1);
+            case "r18_1x1s2_64to128_56" -> new Layer(64, 128, 56, 1, 2, 0, 1);
+            case "mnv2_1x1_24to144_56" -> new Layer(24, 144, 56, 1, 1, 0, 1);
+            case "mnv2_dw3x3_144_56" -> new Layer(144, 144, 56, 3, 1, 1, 144);
+            case "mnv2_dw3x3s2_144_56" -> new Layer(144, 144, 56, 3, 2, 1, 144);
+            default -> throw new IllegalArgumentException("unknown layer " + name);
+        };
+    }
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        Layer l = layer(layer);
+        arena = Arena.ofShared();
+        ws = BenchSupport.workspace(arena, threads);
+        inputs = new Tensor[] {
+            BenchSupport.random(arena, 1, batch, l.c(), l.hw(), l.hw()),
+            BenchSupport.random(arena, 2, l.m(), l.c() / l.group(), l.kernel(), l.kernel()),
+            BenchSupport.random(arena, 3, l.m())
+        };
+        long k = l.kernel();
+        long p = l.pad();
+        long s = l.stride();
+        kernel = BenchSupport.plan(arena, "", "Conv", 17, BenchSupport.attrs("kernel_shape", new long[] {k, k},
+                "pads", new long[] {p, p, p, p}, "strides", new long[] {s, s}, "group", (long) l.group()),
+                inputs, false, true, true);
+        flops = 2.0 * batch * l.m() * (l.c() / l.group()) * k * k * l.out() * l.out();
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        ws.close();
+        arena.close();
+    }
+
+    @Benchmark
+    public Tensor[] conv(Rates.Flops r) {
+        Tensor[] out = kernel.run(ws, inputs);
+        ws.reset();
+        r.add(flops, BenchSupport.peakGflops(threads));
+        return out;
+    }
+}
