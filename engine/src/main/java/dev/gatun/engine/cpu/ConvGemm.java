@@ -119,13 +119,17 @@ public final class ConvGemm {
                     }
                 }
             });
-            int[] koff = new int[pw.kdim()];
-            for (int ci = 0; ci < cg; ci++) {
-                for (int t = 0; t < taps; t++) {
-                    koff[ci * taps + t] = packed ? ci * NR : ci * chanStride + lay.tapOff[t];
+            int[] koff = lay.memo(PhaseLayout.key("koff", packed, chanStride, cg, taps), () -> {
+                int[] o = new int[cg * taps];
+                for (int ci = 0; ci < cg; ci++) {
+                    for (int t = 0; t < taps; t++) {
+                        o[ci * taps + t] = packed ? ci * NR : ci * chanStride + lay.tapOff[t];
+                    }
                 }
-            }
-            Segments segs = new Segments(lay, batched, imgFloats, wide, tiles, (long) m * lay.oh * lay.ow);
+                return o;
+            });
+            Segments segs = lay.memo(PhaseLayout.key("segments", batched, imgFloats, wide, tiles, m),
+                    () -> new Segments(lay, batched, imgFloats, wide, tiles, (long) m * lay.oh * lay.ow));
             long total = y.byteSize() / 4;
             // Weights larger than the job's input: stream each weight panel once over all tiles (panel loop outside),
             // and split tasks over panels; otherwise keep a tile of input hot over all panels.

@@ -479,10 +479,16 @@ public final class PoolOps implements OpFamily {
                 int i = 0;
                 float r;
                 if (size >= L) {
+                    // Two loops, not a conditional between two vector ops: C2 keeps each accumulator in a register.
                     FloatVector a = FloatVector.fromArray(SP, buf, b);
-                    for (i = L; i <= size - L; i += L) {
-                        FloatVector v = FloatVector.fromArray(SP, buf, b + i);
-                        a = max ? a.max(v) : a.add(v);
+                    if (max) {
+                        for (i = L; i <= size - L; i += L) {
+                            a = a.max(FloatVector.fromArray(SP, buf, b + i));
+                        }
+                    } else {
+                        for (i = L; i <= size - L; i += L) {
+                            a = a.add(FloatVector.fromArray(SP, buf, b + i));
+                        }
                     }
                     a.intoArray(lanes, 0);
                     r = lanes[0];
