@@ -26,7 +26,7 @@ import picocli.CommandLine.Parameters;
                 "Prints the file, IR version, producer, opsets, inputs and outputs with",
                 "their shapes, the op histogram (nodes per op, and whether Gatun supports",
                 "the op at the model's opset), the parameter count and bytes, and the",
-                "nodes left to run after constant folding. Works on models with",
+                "nodes left to run after constant folding and fusion. Works on models with",
                 "unsupported ops.",
                 ""})
 final class InspectCommand extends GatunCommand {
@@ -81,7 +81,7 @@ final class InspectCommand extends GatunCommand {
                 }
             }
             out.println(String.format(Locale.ROOT, "parameters: %,d (%s)", m.parameterCount(), bytes(m.parameterBytes())));
-            out.println("after constant folding: " + m.runtimeNodeCount() + " nodes to run");
+            out.println("after folding and fusion: " + m.runtimeNodeCount() + " nodes to run");
             out.println(unsupportedOps.isEmpty() ? "support:    every op is supported"
                     : "support:    " + unsupportedNodes + " of " + nodes.size() + " nodes unsupported (" + String.join(", ", unsupportedOps) + ")");
         }

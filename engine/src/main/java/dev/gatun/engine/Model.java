@@ -6,6 +6,7 @@ import dev.gatun.engine.graph.Graph;
 import dev.gatun.engine.graph.Node;
 import dev.gatun.engine.graph.PrepackCache;
 import dev.gatun.engine.graph.ValueInfo;
+import dev.gatun.engine.graph.passes.Optimizer;
 import dev.gatun.engine.onnx.OnnxLoader;
 import dev.gatun.engine.ops.OpRegistry;
 import dev.gatun.engine.tensor.Tensor;
@@ -16,8 +17,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A loaded ONNX model: the graph, with weights mapped read-only from the file (zero copy) and constant
- * sub-graphs folded. Create {@link Session}s to run it. Closing the model unmaps its weights; sessions of a
+ * A loaded ONNX model: the graph, with weights mapped read-only from the file (zero copy), constant
+ * sub-graphs folded and transformer sub-graphs fused ({@link Optimizer}; off with {@code -Dgatun.optimize=false}). Create {@link Session}s to run it. Closing the model unmaps its weights; sessions of a
  * closed model refuse to run.
  *
  * <pre>{@code
@@ -46,7 +47,7 @@ public final class Model implements AutoCloseable {
         this.name = name;
         this.arena = arena;
         this.original = loaded.graph();
-        this.graph = ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes);
+        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes));
         this.irVersion = loaded.irVersion();
         this.producer = loaded.producer();
         this.metadata = Map.copyOf(loaded.metadata());
@@ -145,7 +146,7 @@ public final class Model implements AutoCloseable {
         return l;
     }
 
-    /** Nodes left to run after constant folding. */
+    /** Nodes left to run after constant folding and the optimiser's fusions. */
     public int runtimeNodeCount() {
         return graph.nodes().size();
     }

@@ -7,11 +7,13 @@ import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
-import java.util.HashMap;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
 
 /**
  * A model planned for running: the kernel of every node chosen once, and a workspace reused across runs.
@@ -26,12 +28,24 @@ public final class Session implements AutoCloseable {
     private final Workspace workspace;
     private final ReentrantLock lock = new ReentrantLock();
     private volatile boolean closed;
+    private final Tensor[] ordered;
+    private final String[] boundNames;
+    private final long[] boundValues;
+    private long[] profile;
+    private int profiledRuns;
 
     Session(Model model, ExecutionPlan plan, SessionOptions options) {
         this.model = model;
         this.plan = plan;
         this.options = options;
         this.workspace = new Workspace(arena, options.maxTensorBytes(), options.threads());
+        this.ordered = new Tensor[plan.graph().inputs().size()];
+        int dims = 0;
+        for (ValueInfo v : plan.graph().inputs()) {
+            dims += v.shape() == null ? 0 : v.shape().rank();
+        }
+        this.boundNames = new String[dims];
+        this.boundValues = new long[dims];
     }
 
     /** The model's inputs, in order. */
@@ -48,6 +62,39 @@ public final class Session implements AutoCloseable {
         return options;
     }
 
+    /** Starts (or restarts) timing every node of every run; {@link #profile()} reports it. Costs two clock reads per node. */
+    public void enableProfiling() {
+        lock.lock();
+        try {
+            profile = new long[plan.steps().size()];
+            profiledRuns = 0;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** One node's share of the profiled runs: mean milliseconds per run. */
+    public record NodeTime(String node, String opType, double meanMs) {}
+
+    /** Per-node mean time over the runs since {@link #enableProfiling()}, slowest first (empty when not profiling). */
+    public List<NodeTime> profile() {
+        lock.lock();
+        try {
+            if (profile == null || profiledRuns == 0) {
+                return List.of();
+            }
+            java.util.ArrayList<NodeTime> l = new java.util.ArrayList<>();
+            for (int i = 0; i < profile.length; i++) {
+                ExecutionPlan.Step st = plan.steps().get(i);
+                l.add(new NodeTime(st.spec().name(), st.spec().opType(), profile[i] / 1e6 / profiledRuns));
+            }
+            l.sort((a, b) -> Double.compare(b.meanMs(), a.meanMs()));
+            return l;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Native bytes this session's workspace holds (grows to the peak of a run, then stays). */
     public long workspaceBytes() {
         return workspace.reservedBytes();
@@ -60,26 +107,70 @@ public final class Session implements AutoCloseable {
      *                         message lists what was expected), RUNTIME naming the node when a node fails
      */
     public Result run(Map<String, Tensor> inputs) {
+        return execute(inputs, outs -> {
+            Arena resultArena = Arena.ofShared();
+            Map<String, Tensor> named = new LinkedHashMap<>();
+            List<TensorInfo> outInfo = model.outputs();
+            try {
+                for (int i = 0; i < outs.length; i++) {
+                    named.put(outInfo.get(i).name(), outs[i].copy(resultArena));
+                }
+            } catch (RuntimeException e) {
+                resultArena.close();
+                throw e;
+            }
+            return new Result(resultArena, named);
+        });
+    }
+
+    /**
+     * Runs the model and writes every output into the caller's tensor of the same name (dtype and shape must match
+     * what the run produces): no result memory is allocated, so a steady-state call allocates no native memory.
+     *
+     * @throws EngineException INVALID_INPUT when an output is missing or its dtype/shape differs from the result
+     */
+    public void run(Map<String, Tensor> inputs, Map<String, Tensor> outputs) {
+        execute(inputs, outs -> {
+            List<TensorInfo> outInfo = model.outputs();
+            for (int i = 0; i < outs.length; i++) {
+                String name = outInfo.get(i).name();
+                Tensor dst = outputs.get(name);
+                if (dst == null) {
+                    throw invalid("no tensor given for output '" + name + "' (" + outs[i].dtype() + outs[i].shape() + ")");
+                }
+                if (dst.dtype() != outs[i].dtype() || !dst.shape().equals(outs[i].shape())) {
+                    throw invalid("output '" + name + "' is " + outs[i].dtype() + outs[i].shape() + ", the tensor given is "
+                            + dst.dtype() + dst.shape());
+                }
+                if (dst.dtype() == DType.STRING) {
+                    System.arraycopy(outs[i].strings(), 0, dst.strings(), 0, outs[i].strings().length);
+                } else {
+                    MemorySegment.copy(outs[i].data(), 0, dst.data(), 0, dst.byteSize());
+                }
+            }
+            return null;
+        });
+    }
+
+    /** One run under the session lock: bind, execute, hand the outputs (valid only inside) to {@code collect}. */
+    private <T> T execute(Map<String, Tensor> inputs, Function<Tensor[], T> collect) {
         lock.lock();
         try {
             checkOpen();
             Tensor[] ordered = bind(inputs);
+            boolean ok = false;
+            workspace.beginRun(ordered);
             try {
-                Tensor[] outs = plan.execute(workspace, ordered);
-                Arena resultArena = Arena.ofShared();
-                Map<String, Tensor> named = new LinkedHashMap<>();
-                List<TensorInfo> outInfo = model.outputs();
-                try {
-                    for (int i = 0; i < outs.length; i++) {
-                        named.put(outInfo.get(i).name(), outs[i].copy(resultArena));
-                    }
-                } catch (RuntimeException e) {
-                    resultArena.close();
-                    throw e;
+                Tensor[] outs = plan.execute(workspace, ordered, profile);
+                if (profile != null) {
+                    profiledRuns++;
                 }
-                return new Result(resultArena, named);
+                T result = collect.apply(outs);
+                ok = true;
+                return result;
             } finally {
-                workspace.reset();
+                workspace.endRun(ok);
+                Arrays.fill(ordered, null);
             }
         } finally {
             lock.unlock();
@@ -88,13 +179,19 @@ public final class Session implements AutoCloseable {
 
     private Tensor[] bind(Map<String, Tensor> inputs) {
         List<ValueInfo> expected = plan.graph().inputs();
-        for (String name : inputs.keySet()) {
-            if (expected.stream().noneMatch(v -> v.name().equals(name))) {
-                throw invalid("unknown input '" + name + "'; the model's inputs are " + expectedList());
+        int known = 0;
+        for (int i = 0; i < expected.size(); i++) {
+            known += inputs.containsKey(expected.get(i).name()) ? 1 : 0;
+        }
+        if (known != inputs.size()) {
+            for (String name : inputs.keySet()) {
+                if (expected.stream().noneMatch(v -> v.name().equals(name))) {
+                    throw invalid("unknown input '" + name + "'; the model's inputs are " + expectedList());
+                }
             }
         }
-        Tensor[] ordered = new Tensor[expected.size()];
-        Map<String, Long> bound = new HashMap<>();
+        Tensor[] ordered = this.ordered;
+        int boundCount = 0;
         for (int i = 0; i < ordered.length; i++) {
             ValueInfo vi = expected.get(i);
             Tensor t = inputs.get(vi.name());
@@ -119,10 +216,17 @@ public final class Session implements AutoCloseable {
                     }
                     String sym = want.dimName(d);
                     if (w == Shape.UNKNOWN && sym != null) {
-                        Long prev = bound.putIfAbsent(sym, got.dim(d));
-                        if (prev != null && prev != got.dim(d)) {
+                        int k = 0;
+                        while (k < boundCount && !boundNames[k].equals(sym)) {
+                            k++;
+                        }
+                        if (k == boundCount) {
+                            boundNames[k] = sym;
+                            boundValues[k] = got.dim(d);
+                            boundCount++;
+                        } else if (boundValues[k] != got.dim(d)) {
                             throw invalid("input '" + vi.name() + "' binds dim '" + sym + "' to " + got.dim(d)
-                                    + ", but another input bound it to " + prev);
+                                    + ", but another input bound it to " + boundValues[k]);
                         }
                     }
                 }

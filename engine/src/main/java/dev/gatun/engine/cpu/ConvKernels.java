@@ -1,28 +1,33 @@
 package dev.gatun.engine.cpu;
 
+import dev.gatun.engine.ops.KernelContext;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.LongFunction;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * float32 convolution kernels on NCDHW data (1-D and 2-D convolutions are seen as 3-D with leading spatial dims of 1).
+ * float32 convolution kernels on NCDHW data for what {@link ConvGemm} and {@link DepthwiseConv} do not take (3-D
+ * convolutions, 2-D ones whose phase layout would be mostly garbage), and ConvTranspose. 1-D and 2-D geometries are
+ * seen as 3-D with leading spatial dims of 1.
  *
  * <p>Conv: X [N, C, D, H, W], W [M, C/G, KD, KH, KW], bias [M] -> Y [N, M, OD, OH, OW], G groups, input read at
  * {@code o*s - padBegin + k*d} (zero outside). Paths:
  * <ul>
- *   <li>pointwise (1x1x1 kernel, stride 1, no padding): per image and group {@code Y_g[M/G, P] = W_g[M/G, C/G] x X_g[C/G, P]};</li>
- *   <li>depthwise (C/G == 1, D == KD == 1): a direct loop per output row, accumulating {@code w * X row} into a
- *       row buffer, vectorised over output width when the width stride is 1;</li>
- *   <li>otherwise im2col: per image and group a column buffer {@code col[(C/G)*KD*KH*KW, chunk]} of input patches
- *       for a chunk of output positions (bounded by {@link #COL_BUDGET} floats), then
+ *   <li>pointwise (1x1x1 kernel, stride 1, no padding): per image, group and chunk of positions
+ *       {@code Y_g[M/G, chunk] = W_g[M/G, C/G] x X_g[C/G, chunk]};</li>
+ *   <li>otherwise im2col: per image, group and chunk of output positions a column buffer
+ *       {@code col[(C/G)*KD*KH*KW, chunk]} of input patches (bounded by {@link #COL_BUDGET} floats), then
  *       {@code Y_g[:, chunk] = W_g[M/G, (C/G)*K] x col} with {@link Sgemm}.</li>
  * </ul>
- * ConvTranspose: X [N, C, D, H, W], W [C, M/G, KD, KH, KW] -> Y [N, M, OD, OH, OW]: per image, group and chunk of
- * input positions {@code col[(M/G)*K, chunk] = W_g^T x X_g[C/G, chunk]} (Sgemm with transposed A), then col2im adds
- * each column entry into {@code Y[m, i*s - padBegin + k*d]} (Y starts as the bias).
+ * The {@link ConvEpilogue} is applied to each chunk after its GEMM.
+ * ConvTranspose: X [N, C, D, H, W], W [C, M/G, KD, KH, KW] -> Y [N, M, OD, OH, OW]: per image, group, block of output
+ * channels and chunk of input positions {@code col[mb*K, chunk] = W_g[:, block]^T x X_g[C/G, chunk]} (Sgemm with
+ * transposed A), then col2im adds each column entry into {@code Y[m, i*s - padBegin + k*d]} (Y starts as the bias).
  */
 public final class ConvKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -57,11 +62,13 @@ public final class ConvKernels {
     }
 
     /**
-     * Conv on a 3-D geometry; {@code bias} may be null; {@code scratch} returns a segment of at least the given
-     * number of floats.
+     * Conv on a 3-D geometry through im2col + {@link Sgemm}, then the epilogue; {@code bias} may be null;
+     * {@code scratch} returns a segment of at least the given number of floats. Work items are (image, group, chunk
+     * of output positions) with chunks fixed by the geometry, so results do not depend on the thread count; each
+     * running task takes one column buffer from a pool of at most {@code threads} buffers.
      */
-    public static void conv(LongFunction<MemorySegment> scratch, Geometry g, MemorySegment x, MemorySegment w,
-                            MemorySegment bias, MemorySegment y) {
+    public static void conv(KernelContext ctx, LongFunction<MemorySegment> scratch, Geometry g, MemorySegment x,
+                            MemorySegment w, MemorySegment bias, MemorySegment y, ConvEpilogue ep) {
         int cg = Math.toIntExact(g.c / g.group);
         int mg = Math.toIntExact(g.m / g.group);
         long inSize = g.in[0] * g.in[1] * g.in[2];
@@ -69,41 +76,78 @@ public final class ConvKernels {
         long kSize = g.k[0] * g.k[1] * g.k[2];
         boolean pointwise = kSize == 1 && g.s[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[0] == 0 && g.pb[1] == 0
                 && g.pb[2] == 0 && g.out[0] == g.in[0] && g.out[1] == g.in[1] && g.out[2] == g.in[2];
-        if (cg == 1 && !pointwise && g.in[0] == 1 && g.k[0] == 1 && g.out[0] == 1 && g.pb[0] == 0) {
-            depthwise(g, x, w, bias, y);
-            return;
-        }
         int kdim = Math.toIntExact(cg * kSize);
         int chunk = (int) Math.min(p, Math.max(COL_BUDGET / Math.max(kdim, 1), MIN_CHUNK));
-        MemorySegment col = pointwise ? null : scratch.apply((long) kdim * chunk);
-        for (long n = 0; n < g.n; n++) {
-            for (long grp = 0; grp < g.group; grp++) {
-                long yOff = (n * g.m + grp * mg) * p;
-                float beta = 0f;
-                if (bias != null) {
-                    fillRows(y, yOff, mg, p, bias, grp * mg);
-                    beta = 1f;
-                }
-                long xOff = (n * g.c + grp * cg) * inSize;
-                long wOff = grp * mg * (long) kdim;
-                if (pointwise) {
-                    Sgemm.sgemm(false, false, mg, p, cg, 1f, w, wOff, kdim, x, xOff, p, beta, y, yOff, p);
-                    continue;
-                }
-                for (int p0 = 0; p0 < p; p0 += chunk) {
-                    int len = Math.min(chunk, p - p0);
+        int chunks = Math.ceilDiv(p, chunk);
+        long items = g.n * g.group * chunks;
+        int tasks = Math.toIntExact(items);
+        ConcurrentLinkedQueue<MemorySegment> cols = new ConcurrentLinkedQueue<>();
+        if (!pointwise) {
+            for (int i = 0; i < Math.min(tasks, Math.max(1, ctx.threads())); i++) {
+                cols.add(scratch.apply((long) kdim * chunk));
+            }
+        }
+        ctx.parallelFor(tasks, t -> {
+            long ng = t / chunks;
+            long n = ng / g.group;
+            long grp = ng % g.group;
+            int p0 = (t % chunks) * chunk;
+            int len = Math.min(chunk, p - p0);
+            long yOff = (n * g.m + grp * mg) * p + p0;
+            float beta = 0f;
+            if (bias != null) {
+                fillRows(y, yOff, mg, p, len, bias, grp * mg);
+                beta = 1f;
+            }
+            long xOff = (n * g.c + grp * cg) * inSize;
+            long wOff = grp * mg * (long) kdim;
+            if (pointwise) {
+                Sgemm.sgemm(false, false, mg, len, cg, 1f, w, wOff, kdim, x, xOff + p0, p, beta, y, yOff, p);
+            } else {
+                MemorySegment col = cols.poll();
+                try {
                     im2col(g, x, xOff, cg, p0, len, col);
-                    Sgemm.sgemm(false, false, mg, len, kdim, 1f, w, wOff, kdim, col, 0, len, beta, y, yOff + p0, p);
+                    Sgemm.sgemm(false, false, mg, len, kdim, 1f, w, wOff, kdim, col, 0, len, beta, y, yOff, p);
+                } finally {
+                    cols.add(col);
                 }
             }
+            if (!ep.isNone()) {
+                for (int r = 0; r < mg; r++) {
+                    applyEpilogue(y, yOff + (long) r * p, len, ep);
+                }
+            }
+        });
+    }
+
+    /** {@code y[off + i] = ep(y[off + i])} for i &lt; len, the residual read at the same index. */
+    static void applyEpilogue(MemorySegment y, long off, int len, ConvEpilogue ep) {
+        MemorySegment res = ep.residual();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int i = 0;
+        for (; i <= len - VL; i += VL) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, LE);
+            if (res != null) {
+                v = v.add(FloatVector.fromMemorySegment(S, res, at, LE));
+            }
+            if (ep.clamp()) {
+                v = v.max(lo).min(hi);
+            }
+            v.intoMemorySegment(y, at, LE);
+        }
+        for (; i < len; i++) {
+            long at = off + i;
+            y.setAtIndex(Tensor.F32, at, ep.apply(y.getAtIndex(Tensor.F32, at), res == null ? 0f : res.getAtIndex(Tensor.F32, at)));
         }
     }
 
-    /** Sets {@code rows} rows of {@code len} floats at {@code off} to {@code bias[b0 + row]}. */
-    private static void fillRows(MemorySegment y, long off, int rows, long len, MemorySegment bias, long b0) {
+    /** Sets {@code rows} rows of {@code len} floats, {@code stride} apart from {@code off}, to {@code bias[b0 + row]}. */
+    private static void fillRows(MemorySegment y, long off, int rows, long stride, long len, MemorySegment bias, long b0) {
         for (int r = 0; r < rows; r++) {
             float v = bias == null ? 0f : bias.getAtIndex(Tensor.F32, b0 + r);
-            long at = off + r * len;
+            long at = off + r * stride;
             FloatVector vv = FloatVector.broadcast(S, v);
             long j = 0;
             for (; j <= len - VL; j += VL) {
@@ -185,91 +229,54 @@ public final class ConvKernels {
         }
     }
 
-    /** Depthwise 1-D/2-D conv (one input channel per group): direct loop, one output row at a time. */
-    private static void depthwise(Geometry g, MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment y) {
-        int mg = Math.toIntExact(g.m / g.group);
-        long ih0 = g.in[1];
-        long iw0 = g.in[2];
-        int oh = Math.toIntExact(g.out[1]);
-        int ow = Math.toIntExact(g.out[2]);
-        long kh0 = g.k[1];
-        long kw0 = g.k[2];
-        long sh = g.s[1];
-        long sw = g.s[2];
-        float[] acc = new float[ow];
-        for (long n = 0; n < g.n; n++) {
-            for (long m = 0; m < g.m; m++) {
-                long xBase = (n * g.c + m / mg) * ih0 * iw0;
-                long yBase = (n * g.m + m) * (long) oh * ow;
-                long wBase = m * kh0 * kw0;
-                float b = bias == null ? 0f : bias.getAtIndex(Tensor.F32, m);
-                for (int oy = 0; oy < oh; oy++) {
-                    java.util.Arrays.fill(acc, b);
-                    for (long kh = 0; kh < kh0; kh++) {
-                        long ih = oy * sh - g.pb[1] + kh * g.d[1];
-                        if (ih < 0 || ih >= ih0) {
-                            continue;
-                        }
-                        long rowBase = xBase + ih * iw0;
-                        for (long kw = 0; kw < kw0; kw++) {
-                            float wv = w.getAtIndex(Tensor.F32, wBase + kh * kw0 + kw);
-                            long start = -g.pb[2] + kw * g.d[2];
-                            int lo = (int) firstInside(start, sw, ow);
-                            int hi = (int) endInside(start, sw, iw0, lo, ow);
-                            if (sw == 1) {
-                                axpy(wv, x, rowBase + start, acc, lo, hi);
-                            } else {
-                                for (int t = lo; t < hi; t++) {
-                                    acc[t] += wv * x.getAtIndex(Tensor.F32, rowBase + start + t * sw);
-                                }
-                            }
-                        }
-                    }
-                    MemorySegment.copy(acc, 0, y, Tensor.F32, (yBase + (long) oy * ow) * 4, ow);
-                }
-            }
-        }
-    }
-
-    /** {@code acc[t] += a * x[xOff + t]} for t in [lo, hi). */
-    private static void axpy(float a, MemorySegment x, long xOff, float[] acc, int lo, int hi) {
-        FloatVector av = FloatVector.broadcast(S, a);
-        int t = lo;
-        for (; t <= hi - VL; t += VL) {
-            FloatVector.fromMemorySegment(S, x, (xOff + t) * 4, LE).fma(av, FloatVector.fromArray(S, acc, t)).intoArray(acc, t);
-        }
-        for (; t < hi; t++) {
-            acc[t] += a * x.getAtIndex(Tensor.F32, xOff + t);
-        }
-    }
-
-    /** ConvTranspose on a 3-D geometry (see the class comment); {@code bias} may be null. */
-    public static void convTranspose(LongFunction<MemorySegment> scratch, Geometry g, MemorySegment x, MemorySegment w,
-                                     MemorySegment bias, MemorySegment y) {
+    /**
+     * ConvTranspose on a 3-D geometry (see the class comment); {@code bias} may be null. Work items are (image, group,
+     * block of output channels): each owns its output planes, fixed by the geometry whatever the thread count.
+     */
+    public static void convTranspose(KernelContext ctx, LongFunction<MemorySegment> scratch, Geometry g, MemorySegment x,
+                                     MemorySegment w, MemorySegment bias, MemorySegment y) {
         int cg = Math.toIntExact(g.c / g.group);
         int mg = Math.toIntExact(g.m / g.group);
         int pin = Math.toIntExact(g.in[0] * g.in[1] * g.in[2]);
         long outSize = g.out[0] * g.out[1] * g.out[2];
-        int rows = Math.toIntExact(mg * g.k[0] * g.k[1] * g.k[2]);
+        int kSize = Math.toIntExact(g.k[0] * g.k[1] * g.k[2]);
+        int mBlock = Math.max(Math.ceilDiv(mg, 8), Math.ceilDiv(2, kSize));
+        int blocks = Math.ceilDiv(mg, mBlock);
+        int rows = Math.min(mg, mBlock) * kSize;
         int chunk = (int) Math.min(pin, Math.max(COL_BUDGET / Math.max(rows, 1), MIN_CHUNK));
-        MemorySegment col = scratch.apply((long) rows * Math.max(chunk, 1));
-        for (long n = 0; n < g.n; n++) {
-            for (long grp = 0; grp < g.group; grp++) {
-                long yOff = (n * g.m + grp * mg) * outSize;
-                fillRows(y, yOff, mg, outSize, bias, grp * mg);
-                long xOff = (n * g.c + grp * cg) * pin;
-                long wOff = grp * cg * (long) rows;
+        int tasks = Math.toIntExact(g.n * g.group * blocks);
+        ConcurrentLinkedQueue<MemorySegment> cols = new ConcurrentLinkedQueue<>();
+        for (int i = 0; i < Math.min(tasks, Math.max(1, ctx.threads())); i++) {
+            cols.add(scratch.apply((long) rows * Math.max(chunk, 1)));
+        }
+        ctx.parallelFor(tasks, t -> {
+            long ng = t / blocks;
+            long n = ng / g.group;
+            long grp = ng % g.group;
+            int m0 = (t % blocks) * mBlock;
+            int mb = Math.min(mBlock, mg - m0);
+            long yOff = (n * g.m + grp * mg) * outSize;
+            fillRows(y, yOff + m0 * outSize, mb, outSize, outSize, bias, grp * mg + m0);
+            long xOff = (n * g.c + grp * cg) * pin;
+            long wOff = grp * cg * (long) mg * kSize + (long) m0 * kSize;
+            MemorySegment col = cols.poll();
+            try {
                 for (int p0 = 0; p0 < pin; p0 += chunk) {
                     int len = Math.min(chunk, pin - p0);
-                    Sgemm.sgemm(true, false, rows, len, cg, 1f, w, wOff, rows, x, xOff + p0, pin, 0f, col, 0, len);
-                    col2im(g, col, p0, len, y, yOff);
+                    Sgemm.sgemm(true, false, mb * kSize, len, cg, 1f, w, wOff, mg * kSize, x, xOff + p0, pin, 0f, col, 0, len);
+                    col2im(g, col, m0, mb, p0, len, y, yOff);
                 }
+            } finally {
+                cols.add(col);
             }
-        }
+        });
     }
 
-    /** Adds {@code col[(M/G)*K, len]} (input positions [p0, p0 + len)) into the group's output planes at {@code yOff}. */
-    private static void col2im(Geometry g, MemorySegment col, long p0, int len, MemorySegment y, long yOff) {
+    /**
+     * Adds {@code col[mb*K, len]} (output channels [m0, m0 + mb) of the group, input positions [p0, p0 + len)) into
+     * the group's output planes at {@code yOff}.
+     */
+    private static void col2im(Geometry g, MemorySegment col, long m0, int mb, long p0, int len, MemorySegment y, long yOff) {
         long od0 = g.out[0];
         long oh0 = g.out[1];
         long ow0 = g.out[2];
@@ -278,10 +285,10 @@ public final class ConvKernels {
         long iw0 = g.in[2];
         long plane = ih0 * iw0;
         long kSize = g.k[0] * g.k[1] * g.k[2];
-        long rows = (g.m / g.group) * kSize;
+        long rows = mb * kSize;
         for (long r = 0; r < rows; r++) {
-            long mm = r / kSize;
-            long kp = r - mm * kSize;
+            long mm = m0 + r / kSize;
+            long kp = r % kSize;
             long kd = kp / (g.k[1] * g.k[2]);
             long kh = (kp / g.k[2]) % g.k[1];
             long kw = kp % g.k[2];

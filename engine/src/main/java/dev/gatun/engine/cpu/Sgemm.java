@@ -1,94 +1,218 @@
 package dev.gatun.engine.cpu;
 
+import static dev.gatun.engine.cpu.SgemmKernel.KC;
+import static dev.gatun.engine.cpu.SgemmKernel.MC;
+import static dev.gatun.engine.cpu.SgemmKernel.MR;
+import static dev.gatun.engine.cpu.SgemmKernel.NR;
+
+import dev.gatun.engine.ops.KernelContext;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Single-precision GEMM: {@code C[M,N] = alpha * op(A)[M,K] x op(B)[K,N] + beta * C}, row-major with row strides.
+ * Single-precision GEMM: {@code C[M,N] = epi(alpha * op(A)[M,K] x op(B)[K,N] + beta * C)}, row-major with row strides.
  *
  * <p>Layout: {@code op(A)[i,p]} is {@code a[aOff + i*lda + p]}, or with {@code transA} {@code a[aOff + p*lda + i]}
  * (A stored as [K,M]); {@code op(B)[p,j]} is {@code b[bOff + p*ldb + j]}, or with {@code transB}
  * {@code b[bOff + j*ldb + p]} (B stored as [N,K]); {@code C[i,j]} is {@code c[cOff + i*ldc + j]}. Offsets and
- * strides count floats. With {@code beta == 0} C is only written (NaNs in it do not propagate).
+ * strides count floats. With {@code beta == 0} C is only written (NaNs in it do not propagate). The optional
+ * {@link Epilogue} (bias, activation, residual) is applied to each output tile while it is in cache.
  *
- * <p>Algorithm (the BLIS loop nest): B is cut into [KC x NC] blocks packed into panels of {@link #NR} columns,
- * A into [MC x KC] blocks packed into panels of {@link #MR} rows (transposes are absorbed by the packing;
- * edges are zero-padded), and a register-blocked {@link #MR} x {@link #NR} micro-kernel accumulates
- * {@code MR * NR/VL} vectors of {@link FloatVector#SPECIES_PREFERRED} with fused multiply-adds. Alpha and beta
- * are applied when a tile is stored (beta only on the first K block). Packing buffers are per-thread heap arrays.
- * Single-threaded for now: threading over the N/M blocks and per-CPU block sizes come with the kernel tuning work.
+ * <p>Entry points: the context-free {@code sgemm(transA, transB, ...)} (one thread, B packed per call);
+ * {@code sgemm(ctx, transA, transB, ..., epi)} (threads of {@code ctx}, which may be null for one thread); and
+ * {@code sgemm(ctx, transA, m, alpha, a, .., PackedB, beta, c, .., epi)} for a B packed once at plan time
+ * ({@link PackedB#pack}). Contexts must be passed only from the kernel's own thread (not from inside a
+ * {@code parallelFor} task: pass null there).
+ *
+ * <p>Algorithm: B is packed into panels of {@link SgemmKernel#NR} columns per K block ({@link PackedB}); the
+ * output is split into a grid of row x column ranges, one task each ({@link KernelContext#parallelFor});
+ * a task walks K blocks, then A blocks of MC rows, then B panels, then MR-row panels, running the
+ * {@link SgemmKernel} micro-kernel on A read in place. A product with one output row or column, or with fewer than
+ * {@link #SMALL_M} rows and B unpacked, is a matrix-vector product ({@link Sgemv}) that streams B unpacked.
+ *
+ * <p>Determinism: each output element is the same sequence of operations whatever the thread count and the
+ * partitioning (fused multiply-add chains in increasing p per K block of fixed size KC, then alpha, beta/C,
+ * epilogue), so results are equal bit for bit across thread counts, and equal rows or columns of the inputs give
+ * equal results. One-row products (packed B, or row-major B) use the same chains as the GEMM.
  */
 public final class Sgemm {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    private static final int VL = S.length();
-    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-
-    /** Rows of the micro-kernel tile. */
-    static final int MR = 6;
-    /** Columns of the micro-kernel tile: two vectors. */
-    static final int NR = 2 * VL;
-    /** Depth of a packed block (A block and B micro-panel stay in L2 / L1). */
-    static final int KC = 256;
-    /** Rows of a packed A block (a multiple of MR). */
-    static final int MC = 16 * MR;
-    /** Columns of a packed B block (a multiple of NR). */
-    static final int NC = 64 * NR;
-
-    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[2][]);
+    /** Below this many rows an unpacked B is streamed row by row instead of packed. */
+    static final int SMALL_M = 4;
+    /** Below this many flops a product runs on the calling thread (tests lower it to split small products). */
+    static long parallelFlops = 1L << 20;
 
     private Sgemm() {}
 
-    /** GEMM on memory segments; see the class comment for the layout. */
+    /** GEMM on one thread; see the class comment for the layout. */
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              MemorySegment a, long aOff, int lda,
                              MemorySegment b, long bOff, int ldb,
                              float beta, MemorySegment c, long cOff, int ldc) {
+        sgemm(null, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, Epilogue.NONE);
+    }
+
+    /** GEMM on the threads of {@code ctx} (null: the calling thread) with an epilogue; see the class comment. */
+    public static void sgemm(KernelContext ctx, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                             MemorySegment a, long aOff, int lda,
+                             MemorySegment b, long bOff, int ldb,
+                             float beta, MemorySegment c, long cOff, int ldc, Epilogue epi) {
         if (m < 0 || n < 0 || k < 0) {
             throw new IllegalArgumentException("negative GEMM size " + m + "x" + n + "x" + k);
         }
         if (m == 0 || n == 0) {
             return;
         }
+        Epilogue e = epi == null || epi.isIdentity() ? null : epi;
         if (k == 0 || alpha == 0f) {
-            scaleC(m, n, beta, c, cOff, ldc);
+            scaleC(m, n, beta, c, cOff, ldc, e);
             return;
         }
-        float[][] bufs = BUFFERS.get();
-        int ncMax = Math.min(NC, roundUp(n, NR));
-        int mcMax = Math.min(MC, roundUp(m, MR));
-        int kcMax = Math.min(KC, k);
-        float[] bp = bufs[0] == null || bufs[0].length < kcMax * ncMax ? (bufs[0] = new float[KC * ncMax]) : bufs[0];
-        float[] ap = bufs[1] == null || bufs[1].length < kcMax * mcMax ? (bufs[1] = new float[KC * mcMax]) : bufs[1];
-        float[] tile = new float[MR * NR];
+        if (n == 1) {
+            // C[i, 0] = sum_p op(A)[i, p] * op(B)[p, 0]: op(A) times a vector.
+            float[] x = Sgemv.gather(b, bOff, transB ? 1 : ldb, k);
+            if (!transA) {
+                Sgemv.dots(ctx, m, k, alpha, a, aOff, lda, x, beta, c, cOff, ldc, true, e);
+            } else {
+                Sgemv.columnAxpy(ctx, m, k, alpha, a, aOff, lda, x, beta, c, cOff, ldc, e);
+            }
+            return;
+        }
+        if (m < SMALL_M) {
+            // Each row of C is op(B)^T times a row of op(A).
+            for (int i = 0; i < m; i++) {
+                float[] x = Sgemv.gather(a, transA ? aOff + i : aOff + (long) i * lda, transA ? lda : 1, k);
+                long cRow = cOff + (long) i * ldc;
+                Epilogue ei = e == null ? null : shiftRows(e, i);
+                if (!transB) {
+                    Sgemv.rowDirect(ctx, x, k, n, alpha, b, bOff, ldb, beta, c, cRow, ei);
+                } else {
+                    Sgemv.dots(ctx, n, k, alpha, b, bOff, ldb, x, beta, c, cRow, 1, false, ei);
+                }
+            }
+            return;
+        }
+        long floats = PackedB.floats(k, n);
+        MemorySegment scratch = ctx == null ? GemmScratch.get().packedB(floats)
+                : ctx.allocate(DType.FLOAT, Shape.of(floats)).data();
+        PackedB packed = PackedB.over(k, n, scratch);
+        int units = packed.panelCount();
+        int tasks = threads(ctx, 2L * m * n * k) == 1 ? 1 : Math.min(units, 4 * ctx.threads());
+        if (tasks == 1) {
+            packed.packPanels(transB, b, bOff, ldb, 0, units);
+        } else {
+            ctx.parallelFor(tasks, t -> packed.packPanels(transB, b, bOff, ldb,
+                    (int) ((long) units * t / tasks), (int) ((long) units * (t + 1) / tasks)));
+        }
+        multiply(ctx, transA, m, alpha, a, aOff, lda, packed, beta, c, cOff, ldc, e);
+    }
 
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
-                float betaBlock = pc == 0 ? beta : 1f;
-                packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp);
-                for (int ic = 0; ic < m; ic += MC) {
-                    int mc = Math.min(MC, m - ic);
-                    packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-                    for (int jr = 0; jr < nc; jr += NR) {
-                        int nr = Math.min(NR, nc - jr);
-                        for (int ir = 0; ir < mc; ir += MR) {
-                            int mr = Math.min(MR, mc - ir);
-                            long cTile = cOff + (long) (ic + ir) * ldc + jc + jr;
-                            kernel(ap, ir * kc, bp, jr * kc, kc, tile);
-                            storeTile(tile, alpha, betaBlock, c, cTile, ldc, mr, nr);
+    /**
+     * GEMM with B packed ahead ({@link PackedB#pack}: op(B) is [b.k(), b.n()]) on the threads of {@code ctx}
+     * (null: the calling thread); see the class comment for the layout of A and C.
+     */
+    public static void sgemm(KernelContext ctx, boolean transA, int m, float alpha, MemorySegment a, long aOff, int lda,
+                             PackedB b, float beta, MemorySegment c, long cOff, int ldc, Epilogue epi) {
+        if (m < 0) {
+            throw new IllegalArgumentException("negative GEMM size " + m + "x" + b.n() + "x" + b.k());
+        }
+        if (m == 0) {
+            return;
+        }
+        Epilogue e = epi == null || epi.isIdentity() ? null : epi;
+        if (alpha == 0f) {
+            scaleC(m, b.n(), beta, c, cOff, ldc, e);
+            return;
+        }
+        multiply(ctx, transA, m, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e);
+    }
+
+    /** An epilogue for row {@code i} of C seen as row 0 of a one-row product. */
+    private static Epilogue shiftRows(Epilogue e, int i) {
+        return new Epilogue(e.activation(), e.p(), e.q(), e.bias(), e.biasOffset() + (e.biasPerRow() ? i : 0), e.biasPerRow(),
+                e.residual(), e.residualOffset() + (long) i * e.residualStride(), e.residualStride());
+    }
+
+    /** 1 when the product should stay on the calling thread, else the context's thread count. */
+    private static int threads(KernelContext ctx, long flops) {
+        return ctx == null || ctx.threads() <= 1 || flops < parallelFlops ? 1 : ctx.threads();
+    }
+
+    private static void multiply(KernelContext ctx, boolean transA, int m, float alpha, MemorySegment a, long aOff, int lda,
+                                 PackedB b, float beta, MemorySegment c, long cOff, int ldc, Epilogue e) {
+        int n = b.n();
+        int k = b.k();
+        if (m == 1) {
+            float[] x = Sgemv.gather(a, aOff, transA ? lda : 1, k);
+            Sgemv.rowPacked(ctx, x, alpha, b, beta, c, cOff, e);
+            return;
+        }
+        int mPanels = (m + MR - 1) / MR;
+        int nPanels = b.npad() / NR;
+        int threads = threads(ctx, 2L * m * n * k);
+        // Row ranges of at least one A block each when M allows, the rest of the tasks over columns.
+        int want = 2 * threads;
+        int tm = threads == 1 ? 1 : Math.max(1, Math.min(want, mPanels / (MC / MR)));
+        int tn = threads == 1 ? 1 : Math.max(1, Math.min(nPanels, (want + tm - 1) / tm));
+        int tasks = tm * tn;
+        if (tasks == 1) {
+            block(transA, m, k, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, 0, m, 0, n);
+            return;
+        }
+        ctx.parallelFor(tasks, t -> {
+            int ti = t / tn;
+            int tj = t % tn;
+            int i0 = (int) ((long) mPanels * ti / tm) * MR;
+            int i1 = Math.min(m, (int) ((long) mPanels * (ti + 1) / tm) * MR);
+            int j0 = (int) ((long) nPanels * tj / tn) * NR;
+            int j1 = Math.min(n, (int) ((long) nPanels * (tj + 1) / tn) * NR);
+            block(transA, m, k, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, i0, i1, j0, j1);
+        });
+    }
+
+    /** Output rows [i0, i1) x columns [j0, j1) (i0 a multiple of MR, j0 of NR) on the calling thread. */
+    private static void block(boolean transA, int m, int k, float alpha, MemorySegment a, long aOff, int lda,
+                              PackedB b, float beta, MemorySegment c, long cOff, int ldc, Epilogue e,
+                              int i0, int i1, int j0, int j1) {
+        if (i0 >= i1 || j0 >= j1) {
+            return;
+        }
+        GemmScratch s = GemmScratch.get();
+        float[] tile = s.tile;
+        MemorySegment bData = b.data();
+        long rs = transA ? 4 : lda * 4L;
+        long cs = transA ? lda * 4L : 4;
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            boolean first = pc == 0;
+            Epilogue ek = pc + kc >= k ? e : null;
+            for (int ic = i0; ic < i1; ic += MC) {
+                int mc = Math.min(MC, i1 - ic);
+                int full = mc / MR * MR;
+                if (full < mc) {
+                    SgemmKernel.packEdgeA(transA, a, aOff, lda, ic + full, mc - full, pc, kc, s.edgeA);
+                }
+                for (int jr = j0; jr < j1; jr += NR) {
+                    int nr = Math.min(NR, j1 - jr);
+                    long bAt = b.panelAt(pc, jr);
+                    for (int ir = ic; ir < ic + mc; ir += MR) {
+                        int mr = Math.min(MR, ic + mc - ir);
+                        if (mr == MR) {
+                            long aAt = (aOff + (transA ? (long) pc * lda + ir : (long) ir * lda + pc)) * 4;
+                            SgemmKernel.kernel(a, aAt, rs, cs, bData, bAt, kc, tile);
+                        } else {
+                            SgemmKernel.kernel(s.edgeA, 0, 4, MR * 4L, bData, bAt, kc, tile);
                         }
+                        SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
                     }
                 }
             }
         }
     }
 
-    /** C = beta * C (C = 0 when beta is 0). */
-    private static void scaleC(int m, int n, float beta, MemorySegment c, long cOff, int ldc) {
+    /** C = beta * C (C = 0 when beta is 0), then the epilogue: the product when K is 0 or alpha is 0. */
+    private static void scaleC(int m, int n, float beta, MemorySegment c, long cOff, int ldc, Epilogue e) {
         for (int i = 0; i < m; i++) {
             long row = cOff + (long) i * ldc;
             if (beta == 0f) {
@@ -99,151 +223,8 @@ public final class Sgemm {
                 }
             }
         }
-    }
-
-    private static int roundUp(int x, int to) {
-        return (x + to - 1) / to * to;
-    }
-
-    /** Packs op(B)[pc:pc+kc, jc:jc+nc] into panels of NR columns: panel q holds bp[q*NR*kc + p*NR + j]. */
-    private static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp) {
-        for (int jr = 0; jr < nc; jr += NR) {
-            int nr = Math.min(NR, nc - jr);
-            int base = jr * kc;
-            if (!transB) {
-                for (int p = 0; p < kc; p++) {
-                    long src = bOff + (long) (pc + p) * ldb + jc + jr;
-                    int dst = base + p * NR;
-                    if (nr == NR) {
-                        FloatVector.fromMemorySegment(S, b, src * 4, LE).intoArray(bp, dst);
-                        FloatVector.fromMemorySegment(S, b, (src + VL) * 4, LE).intoArray(bp, dst + VL);
-                    } else {
-                        for (int j = 0; j < nr; j++) {
-                            bp[dst + j] = b.getAtIndex(Tensor.F32, src + j);
-                        }
-                        for (int j = nr; j < NR; j++) {
-                            bp[dst + j] = 0f;
-                        }
-                    }
-                }
-            } else {
-                for (int j = 0; j < nr; j++) {
-                    long src = bOff + (long) (jc + jr + j) * ldb + pc;
-                    for (int p = 0; p < kc; p++) {
-                        bp[base + p * NR + j] = b.getAtIndex(Tensor.F32, src + p);
-                    }
-                }
-                for (int j = nr; j < NR; j++) {
-                    for (int p = 0; p < kc; p++) {
-                        bp[base + p * NR + j] = 0f;
-                    }
-                }
-            }
-        }
-    }
-
-    /** Packs op(A)[ic:ic+mc, pc:pc+kc] into panels of MR rows: panel q holds ap[q*MR*kc + p*MR + r]. */
-    private static void packA(boolean transA, MemorySegment a, long aOff, int lda, int ic, int mc, int pc, int kc, float[] ap) {
-        for (int ir = 0; ir < mc; ir += MR) {
-            int mr = Math.min(MR, mc - ir);
-            int base = ir * kc;
-            if (!transA) {
-                for (int r = 0; r < mr; r++) {
-                    long src = aOff + (long) (ic + ir + r) * lda + pc;
-                    for (int p = 0; p < kc; p++) {
-                        ap[base + p * MR + r] = a.getAtIndex(Tensor.F32, src + p);
-                    }
-                }
-            } else {
-                for (int p = 0; p < kc; p++) {
-                    long src = aOff + (long) (pc + p) * lda + ic + ir;
-                    int dst = base + p * MR;
-                    for (int r = 0; r < mr; r++) {
-                        ap[dst + r] = a.getAtIndex(Tensor.F32, src + r);
-                    }
-                }
-            }
-            if (mr < MR) {
-                for (int p = 0; p < kc; p++) {
-                    for (int r = mr; r < MR; r++) {
-                        ap[base + p * MR + r] = 0f;
-                    }
-                }
-            }
-        }
-    }
-
-    /**
-     * The MR x NR micro-kernel: {@code tile[MR,NR] = Ap[MR,kc] x Bp[kc,NR]}. The accumulators never leave this
-     * method as vectors (a vector passed to a call that is not inlined would be boxed).
-     */
-    private static void kernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] tile) {
-        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
-        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
-        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
-        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
-        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
-        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
-        for (int p = 0; p < kc; p++) {
-            FloatVector b0 = FloatVector.fromArray(S, bp, bo);
-            FloatVector b1 = FloatVector.fromArray(S, bp, bo + VL);
-            FloatVector av = FloatVector.broadcast(S, ap[ao]);
-            c00 = av.fma(b0, c00);
-            c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, ap[ao + 1]);
-            c10 = av.fma(b0, c10);
-            c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, ap[ao + 2]);
-            c20 = av.fma(b0, c20);
-            c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, ap[ao + 3]);
-            c30 = av.fma(b0, c30);
-            c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, ap[ao + 4]);
-            c40 = av.fma(b0, c40);
-            c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, ap[ao + 5]);
-            c50 = av.fma(b0, c50);
-            c51 = av.fma(b1, c51);
-            ao += MR;
-            bo += NR;
-        }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, VL);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + VL);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + VL);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + VL);
-        c40.intoArray(tile, 4 * NR);
-        c41.intoArray(tile, 4 * NR + VL);
-        c50.intoArray(tile, 5 * NR);
-        c51.intoArray(tile, 5 * NR + VL);
-    }
-
-    /** {@code C = alpha * tile + beta * C} on the valid mr x nr corner of the tile. */
-    private static void storeTile(float[] tile, float alpha, float beta, MemorySegment c, long cOff, int ldc, int mr, int nr) {
-        int nv = nr == NR ? NR : 0;
-        FloatVector va = FloatVector.broadcast(S, alpha);
-        FloatVector vb = FloatVector.broadcast(S, beta);
-        for (int r = 0; r < mr; r++) {
-            long row = cOff + (long) r * ldc;
-            for (int j = 0; j < nv; j += VL) {
-                long at = (row + j) * 4;
-                FloatVector v = FloatVector.fromArray(S, tile, r * NR + j).mul(va);
-                if (beta != 0f) {
-                    v = FloatVector.fromMemorySegment(S, c, at, LE).fma(vb, v);
-                }
-                v.intoMemorySegment(c, at, LE);
-            }
-            for (int j = nv; j < nr; j++) {
-                float v = alpha * tile[r * NR + j];
-                if (beta != 0f) {
-                    v += beta * c.getAtIndex(Tensor.F32, row + j);
-                }
-                c.setAtIndex(Tensor.F32, row + j, v);
-            }
+        if (e != null) {
+            e.apply(c, cOff, ldc, m, n, 0, 0);
         }
     }
 }

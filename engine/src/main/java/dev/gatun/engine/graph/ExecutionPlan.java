@@ -30,6 +30,9 @@ public final class ExecutionPlan {
     private final int[] outputIds;
     private final int[] uses;
     private final int valueCount;
+    private final Tensor[] values;
+    private final Tensor[][] stepInputs;
+    private final Tensor[] results;
 
     private ExecutionPlan(Graph graph, List<Step> steps, Tensor[] constants, int[] inputIds, int[] outputIds, int[] uses) {
         this.graph = graph;
@@ -39,6 +42,12 @@ public final class ExecutionPlan {
         this.outputIds = outputIds;
         this.uses = uses;
         this.valueCount = constants.length;
+        this.values = new Tensor[valueCount];
+        this.stepInputs = new Tensor[steps.size()][];
+        for (int i = 0; i < stepInputs.length; i++) {
+            stepInputs[i] = new Tensor[steps.get(i).inputs().length];
+        }
+        this.results = new Tensor[outputIds.length];
     }
 
     public static ExecutionPlan build(Graph g) {
@@ -163,20 +172,29 @@ public final class ExecutionPlan {
     }
 
     /**
-     * Runs the plan: {@code inputs} in graph-input order (validated by the caller). Returns the graph outputs,
-     * which stay valid until {@link Workspace#reset()}; the caller copies them out, then resets.
+     * Runs the plan: {@code inputs} in graph-input order (validated by the caller). Returns the graph outputs in an
+     * array the plan reuses, valid until {@link Workspace#endRun}; the caller copies them out, then ends the run.
+     * Not thread-safe: a plan belongs to one session, which runs one request at a time.
      */
     public Tensor[] execute(Workspace ws, Tensor[] inputs) {
-        Tensor[] values = constants.clone();
+        return execute(ws, inputs, null);
+    }
+
+    /** As {@link #execute(Workspace, Tensor[])}, adding each step's wall time (ns) to {@code profile[step]} when not null. */
+    public Tensor[] execute(Workspace ws, Tensor[] inputs, long[] profile) {
+        Tensor[] values = this.values;
+        System.arraycopy(constants, 0, values, 0, constants.length);
         for (int i = 0; i < inputIds.length; i++) {
             values[inputIds[i]] = inputs[i];
         }
+        int stepIndex = 0;
         for (Step s : steps) {
-            Tensor[] ins = new Tensor[s.inputs().length];
+            Tensor[] ins = stepInputs[stepIndex];
             for (int i = 0; i < ins.length; i++) {
                 ins[i] = s.inputs()[i] < 0 ? null : values[s.inputs()[i]];
             }
             Tensor[] outs;
+            long t0 = profile != null ? System.nanoTime() : 0;
             try {
                 outs = s.kernel().run(ws, ins);
             } catch (EngineException e) {
@@ -204,6 +222,10 @@ public final class ExecutionPlan {
                 values[v] = t;
                 ws.retain(t, uses[v]);
             }
+            if (profile != null) {
+                profile[stepIndex] += System.nanoTime() - t0;
+            }
+            stepIndex++;
             ws.endStep();
             for (int v : s.inputs()) {
                 if (v >= 0) {
@@ -211,9 +233,13 @@ public final class ExecutionPlan {
                 }
             }
         }
-        Tensor[] result = new Tensor[outputIds.length];
+        Tensor[] result = this.results;
         for (int i = 0; i < result.length; i++) {
             result[i] = values[outputIds[i]];
+        }
+        java.util.Arrays.fill(values, null);
+        for (Tensor[] ins : stepInputs) {
+            java.util.Arrays.fill(ins, null);
         }
         return result;
     }

@@ -23,6 +23,12 @@ import java.util.function.IntConsumer;
  *
  * <p>Values are reference counted per buffer: a view (same segment instance, or a slice inside a live buffer)
  * shares its buffer's count.
+ *
+ * <p>Replay: a run with the same input shapes as an earlier one makes the same sequence of requests, so the first
+ * such run is recorded (the tensor handed out at each request) and later runs get the recorded tensors back without
+ * touching the free list or the reference counts: the steady state allocates nothing here. A request that differs
+ * from the recording (data-dependent shapes) ends the replay: the rest of that run gets fresh buffers (returned to
+ * the free list afterwards) and that input signature is never replayed again.
  */
 public final class Workspace implements KernelContext {
     private static final class Buf {
@@ -43,6 +49,51 @@ public final class Workspace implements KernelContext {
     private final List<MemorySegment> fresh = new ArrayList<>();
     private long reservedBytes;
 
+    private enum Mode { NORMAL, RECORD, REPLAY, DIVERGED }
+
+    /** The tensors one run was handed, for its input shapes. */
+    private static final class Recording {
+        final DType[] types;
+        final long[][] dims;
+        Tensor[] tensors;
+        boolean unstable;
+
+        Recording(Tensor[] inputs) {
+            types = new DType[inputs.length];
+            dims = new long[inputs.length][];
+            for (int i = 0; i < inputs.length; i++) {
+                types[i] = inputs[i].dtype();
+                dims[i] = inputs[i].shape().dims();
+            }
+        }
+
+        boolean matches(Tensor[] inputs) {
+            if (inputs.length != types.length) {
+                return false;
+            }
+            for (int i = 0; i < inputs.length; i++) {
+                Shape s = inputs[i].shape();
+                if (inputs[i].dtype() != types[i] || s.rank() != dims[i].length) {
+                    return false;
+                }
+                for (int d = 0; d < dims[i].length; d++) {
+                    if (s.dim(d) != dims[i][d]) {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }
+    }
+
+    private static final int MAX_RECORDINGS = 4;
+    private final ArrayList<Recording> recordings = new ArrayList<>();
+    private Mode mode = Mode.NORMAL;
+    private Recording current;
+    private ArrayList<Tensor> recorded;
+    private int cursor;
+    private final ArrayList<MemorySegment> divergedBuffers = new ArrayList<>();
+
     public Workspace(Arena arena, long maxTensorBytes, int threads) {
         this.arena = arena;
         this.maxTensorBytes = maxTensorBytes;
@@ -50,11 +101,70 @@ public final class Workspace implements KernelContext {
         this.pool = threads > 1 ? new IntraOpPool(threads, "session") : null;
     }
 
+    /** Starts a run on these inputs: replays the recording for their shapes, or records this run. */
+    public void beginRun(Tensor[] inputs) {
+        for (int i = 0; i < recordings.size(); i++) {
+            Recording r = recordings.get(i);
+            if (r.matches(inputs)) {
+                if (r.unstable) {
+                    mode = Mode.NORMAL;
+                    return;
+                }
+                if (i > 0) {
+                    recordings.remove(i);
+                    recordings.addFirst(r);
+                }
+                current = r;
+                mode = Mode.REPLAY;
+                cursor = 0;
+                return;
+            }
+        }
+        current = new Recording(inputs);
+        recorded = new ArrayList<>();
+        mode = Mode.RECORD;
+    }
+
+    /** Ends a run; a successful recorded run becomes replayable. Then every buffer returns to the free list. */
+    public void endRun(boolean success) {
+        if (mode == Mode.RECORD && success) {
+            current.tensors = recorded.toArray(new Tensor[0]);
+            recordings.addFirst(current);
+            if (recordings.size() > MAX_RECORDINGS) {
+                recordings.removeLast();
+            }
+        } else if (mode == Mode.REPLAY && cursor != current.tensors.length) {
+            current.unstable = true;
+        }
+        recorded = null;
+        current = null;
+        mode = Mode.NORMAL;
+        reset();
+        for (MemorySegment b : divergedBuffers) {
+            free.computeIfAbsent(b.byteSize(), k -> new ArrayDeque<>()).push(b);
+        }
+        divergedBuffers.clear();
+    }
+
     @Override
     public Tensor allocate(DType dtype, Shape shape) {
         long bytes = ArenaContext.checkedBytes(dtype, shape, maxTensorBytes);
         if (dtype == DType.STRING) {
             return Tensor.allocate(arena, dtype, shape);
+        }
+        if (mode == Mode.REPLAY) {
+            Tensor[] ts = current.tensors;
+            if (cursor < ts.length && ts[cursor].dtype() == dtype && ts[cursor].shape().equals(shape)) {
+                return ts[cursor++];
+            }
+            current.unstable = true;
+            mode = Mode.DIVERGED;
+        }
+        if (mode == Mode.DIVERGED) {
+            MemorySegment b = arena.allocate(Math.max(64, (bytes + 63) & ~63L), Tensor.ALIGNMENT);
+            reservedBytes += b.byteSize();
+            divergedBuffers.add(b);
+            return Tensor.of(dtype, shape, b.asSlice(0, bytes));
         }
         long want = Math.max(64, (bytes + 63) & ~63L);
         MemorySegment whole = null;
@@ -72,7 +182,11 @@ public final class Workspace implements KernelContext {
         MemorySegment view = whole.asSlice(0, bytes);
         live.put(view, new Buf(whole));
         fresh.add(view);
-        return Tensor.of(dtype, shape, view);
+        Tensor t = Tensor.of(dtype, shape, view);
+        if (mode == Mode.RECORD) {
+            recorded.add(t);
+        }
+        return t;
     }
 
     @Override
@@ -98,6 +212,9 @@ public final class Workspace implements KernelContext {
 
     /** Adds {@code n} uses to the buffer holding {@code t}, if the workspace owns it. */
     void retain(Tensor t, int n) {
+        if (mode == Mode.REPLAY || mode == Mode.DIVERGED) {
+            return;
+        }
         Buf b = find(t);
         if (b != null) {
             b.refs += n;
@@ -106,6 +223,9 @@ public final class Workspace implements KernelContext {
 
     /** Drops one use of the buffer holding {@code t}; at zero the buffer returns to the free list. */
     void release(Tensor t) {
+        if (mode == Mode.REPLAY || mode == Mode.DIVERGED) {
+            return;
+        }
         Buf b = find(t);
         if (b != null && --b.refs <= 0) {
             recycle(t.data(), b);
@@ -114,6 +234,9 @@ public final class Workspace implements KernelContext {
 
     /** After a step: buffers allocated in it that no value holds (scratch, unused outputs) are recycled. */
     void endStep() {
+        if (mode == Mode.REPLAY || mode == Mode.DIVERGED) {
+            return;
+        }
         for (MemorySegment s : fresh) {
             Buf b = live.get(s);
             if (b != null && b.refs <= 0) {

@@ -50,7 +50,7 @@ import java.util.Set;
  */
 public final class OnnxLoader {
     /** Domains whose opsets Gatun accepts in a model ("" is ai.onnx). */
-    public static final Set<String> KNOWN_DOMAINS = Set.of("", "ai.onnx", "ai.onnx.ml");
+    public static final Set<String> KNOWN_DOMAINS = Set.of("", "ai.onnx", "ai.onnx.ml", "dev.gatun");
 
     /** What a load yields: the graph and the model's metadata. */
     public record Loaded(Graph graph, long irVersion, String producer, Map<String, String> metadata) {}
@@ -124,7 +124,7 @@ public final class OnnxLoader {
             String domain = o.getDomain().equals("ai.onnx") ? "" : o.getDomain();
             if (!KNOWN_DOMAINS.contains(domain)) {
                 throw new EngineException(EngineException.Kind.UNSUPPORTED, name + ": operator set domain '" + domain
-                        + "' (version " + o.getVersion() + ") is not supported; Gatun runs ai.onnx (and notes ai.onnx.ml)");
+                        + "' (version " + o.getVersion() + ") is not supported; Gatun runs ai.onnx and its own dev.gatun (and notes ai.onnx.ml)");
             }
             if (o.getVersion() < 1 || o.getVersion() > Integer.MAX_VALUE) {
                 throw new EngineException(EngineException.Kind.MODEL_LOAD, name + ": invalid opset version " + o.getVersion()

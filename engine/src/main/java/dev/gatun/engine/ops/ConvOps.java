@@ -1,6 +1,10 @@
 package dev.gatun.engine.ops;
 
+import dev.gatun.engine.cpu.ConvEpilogue;
+import dev.gatun.engine.cpu.ConvGemm;
 import dev.gatun.engine.cpu.ConvKernels;
+import dev.gatun.engine.cpu.DepthwiseConv;
+import dev.gatun.engine.cpu.PhaseLayout;
 import dev.gatun.engine.cpu.Sgemm;
 import dev.gatun.engine.graph.Attributes;
 import dev.gatun.engine.tensor.DType;
@@ -29,10 +33,13 @@ import java.util.function.LongFunction;
  *       (pads then derived from it; likewise SAME_* aim at {@code o_i = D_i * s_i}).</li>
  * </ul>
  *
- * <p>float32 with 1 to 3 spatial dims runs on {@link ConvKernels} (all three seen as 3-D): 1x1 stride-1 unpadded
- * kernels as one GEMM per image and group, depthwise 1-D/2-D (C/group == 1) as a direct loop vectorised over
- * output width, everything else as im2col into bounded scratch + {@link Sgemm}; ConvTranspose as
- * {@link Sgemm} + col2im. double, float16, bfloat16 and more than 3 spatial dims take a scalar direct loop in double.
+ * <p>Float32 paths: 2-D (and 1-D) Conv with one input channel per group runs {@link DepthwiseConv}; other 2-D/1-D
+ * convolutions run {@link ConvGemm} (implicit GEMM over phase planes, weights prepacked at plan time when constant)
+ * unless its layout would be mostly padding garbage, in which case, as for 3-D, im2col into bounded scratch +
+ * {@link Sgemm} ({@link ConvKernels}); ConvTranspose as {@link Sgemm} + col2im. All split their work over the
+ * session's intra-op threads, with results independent of the thread count. float16 and bfloat16 are widened to
+ * float32 and take the same paths; double and more than 3 spatial dims take a scalar direct loop accumulating in
+ * double. {@link FusedConvOps} plans its fused convolutions through {@link #planConv}.
  */
 public final class ConvOps implements OpFamily {
     private static final DType[] TYPES = {DType.FLOAT, DType.DOUBLE, DType.FLOAT16, DType.BFLOAT16};
@@ -49,16 +56,32 @@ public final class ConvOps implements OpFamily {
 
     @Override
     public Planned plan(NodeSpec node) {
-        boolean transpose = switch (node.opType()) {
-            case "Conv" -> false;
-            case "ConvTranspose" -> true;
+        return switch (node.opType()) {
+            case "Conv" -> planConv(node, Act.NONE, false);
+            case "ConvTranspose" -> planTranspose(node);
             default -> throw node.unsupported("operator " + node.opType());
         };
+    }
+
+    /** An activation folded into a convolution's store: clamp to [lo, hi] when {@code clamp}. */
+    record Act(boolean clamp, float lo, float hi) {
+        static final Act NONE = new Act(false, 0f, 0f);
+
+        ConvEpilogue epilogue() {
+            return clamp ? ConvEpilogue.clamp(lo, hi) : ConvEpilogue.NONE;
+        }
+    }
+
+    private static DType types(NodeSpec node) {
         DType t = node.requireType(0, TYPES);
         node.requireType(1, t);
         if (node.hasInput(2)) {
             node.requireType(2, t);
         }
+        return t;
+    }
+
+    private static Attrs attrs(NodeSpec node) {
         Attributes at = node.attrs();
         String autoPad = at.getString("auto_pad", "NOTSET");
         if (!AUTO_PADS.contains(autoPad)) {
@@ -74,10 +97,68 @@ public final class ConvOps implements OpFamily {
         if (a.pads != null && Arrays.stream(a.pads).anyMatch(p -> p < 0)) {
             throw node.unsupported("negative pads " + Arrays.toString(a.pads));
         }
-        if (transpose) {
-            return Planned.of((ctx, in) -> new Tensor[] {convTranspose(ctx, node, a, in)}, t);
+        return a;
+    }
+
+    /**
+     * Plans a Conv followed by {@code act}, adding input 3 before the activation when {@code residual}. In float32,
+     * with a residual of Y's shape, both happen as the convolution stores its output; otherwise as separate passes
+     * (the residual then broadcasts as Add's inputs do).
+     */
+    static Planned planConv(NodeSpec node, Act act, boolean residual) {
+        DType t = types(node);
+        if (residual) {
+            node.requireType(3, t);
         }
-        return Planned.of((ctx, in) -> new Tensor[] {conv(ctx, node, a, in)}, t);
+        Attrs a = attrs(node);
+        Prepacked pre = t == DType.FLOAT ? prepack(node, a) : null;
+        if (MatMulOps.isHalf(t)) {
+            return Planned.of((ctx, in) -> {
+                Tensor[] wide = new Tensor[in.length];
+                for (int i = 0; i < in.length; i++) {
+                    wide[i] = MatMulOps.widen(ctx, in[i]);
+                }
+                return new Tensor[] {MatMulOps.narrow(ctx, conv(ctx, node, a, wide, null, act, residual ? wide[3] : null), t)};
+            }, t);
+        }
+        return Planned.of((ctx, in) -> new Tensor[] {conv(ctx, node, a, in, pre, act, residual ? in[3] : null)}, t);
+    }
+
+    private Planned planTranspose(NodeSpec node) {
+        DType t = types(node);
+        Attrs a = attrs(node);
+        if (MatMulOps.isHalf(t)) {
+            return Planned.of((ctx, in) -> {
+                Tensor[] wide = new Tensor[in.length];
+                for (int i = 0; i < in.length; i++) {
+                    wide[i] = MatMulOps.widen(ctx, in[i]);
+                }
+                return new Tensor[] {MatMulOps.narrow(ctx, convTranspose(ctx, node, a, wide), t)};
+            }, t);
+        }
+        return Planned.of((ctx, in) -> new Tensor[] {convTranspose(ctx, node, a, in)}, t);
+    }
+
+    /** Constant float32 weights (and bias) packed for {@link ConvGemm}, with what they were packed from. */
+    private record Prepacked(Tensor w, Tensor b, ConvGemm.Packed packed) {}
+
+    /** Packs constant 1-D/2-D non-depthwise weights once per model; null when the weights are not constant. */
+    private static Prepacked prepack(NodeSpec node, Attrs a) {
+        Tensor w = node.constant(1);
+        Tensor b = node.hasInput(2) ? node.constant(2) : null;
+        if (w == null || (node.hasInput(2) && b == null) || w.shape().rank() < 3 || w.shape().rank() > 4) {
+            return null;
+        }
+        long m = w.shape().dim(0);
+        long cg = w.shape().dim(1);
+        if (cg == 1 || m % a.group != 0 || (b != null && !b.shape().equals(Shape.of(m))) || w.size() > Integer.MAX_VALUE / 2) {
+            return null;
+        }
+        int kdim = Math.toIntExact(w.size() / m);
+        String detail = "group=" + a.group + ",bias=" + (b == null ? "none" : b.data().address() + "/" + b.byteSize());
+        ConvGemm.Packed p = node.prepack().get("conv-gemm", w, detail,
+                arena -> ConvGemm.pack(w.data(), b == null ? null : b.data(), (int) a.group, (int) (m / a.group), kdim));
+        return new Prepacked(w, b, p);
     }
 
     private static long[] positive(NodeSpec node, Attributes at, String name) {
@@ -124,7 +205,7 @@ public final class ConvOps implements OpFamily {
 
     // ---------------------------------------------------------------- Conv
 
-    private static Tensor conv(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in) {
+    private static Tensor conv(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in, Prepacked pre, Act act, Tensor res) {
         Tensor x = in[0];
         Tensor w = in[1];
         Tensor b = in.length > 2 ? in[2] : null;
@@ -177,12 +258,72 @@ public final class ConvOps implements OpFamily {
             return y;
         }
         ConvKernels.Geometry g = new ConvKernels.Geometry(n, c, m, a.group, inDims, k, out, s, d, pb);
-        if (x.dtype() == DType.FLOAT && nd <= 3) {
-            ConvKernels.conv(scratch(ctx), g.to3d(), x.data(), w.data(), b == null ? null : b.data(), y.data());
-        } else {
-            convScalar(g, x, w, b, y);
+        boolean fused = x.dtype() == DType.FLOAT && nd <= 3 && (res == null || res.shape().equals(y.shape()));
+        if (!fused) {
+            if (x.dtype() == DType.FLOAT && nd <= 3) {
+                convFloat(ctx, node, a, g, x, w, b, y, pre, ConvEpilogue.NONE);
+            } else {
+                convScalar(g, x, w, b, y);
+            }
+            return unfusedTail(ctx, node, y, act, res);
+        }
+        ConvEpilogue ep = res == null ? act.epilogue() : act.epilogue().withResidual(res.data());
+        convFloat(ctx, node, a, g, x, w, b, y, pre, ep);
+        return y;
+    }
+
+    /** Y = act(Y + res) as Add (broadcasting) and Clip would compute them. */
+    private static Tensor unfusedTail(KernelContext ctx, NodeSpec node, Tensor y, Act act, Tensor res) {
+        DType t = y.dtype();
+        if (res != null) {
+            y = Elementwise.binary(ctx, node, y, res, t, t == DType.FLOAT ? Elementwise.f32(FloatLoops.ADD) : Elementwise.generic(FloatLoops.ADD));
+        }
+        if (act.clamp()) {
+            y = Elementwise.unary(t, FloatLoops.CLIP, act.lo(), act.hi(), null).run(ctx, new Tensor[] {y})[0];
         }
         return y;
+    }
+
+    /** The float32 paths (see the class comment); {@code y} is allocated, non-empty. */
+    private static void convFloat(KernelContext ctx, NodeSpec node, Attrs a, ConvKernels.Geometry g, Tensor x, Tensor w,
+                                  Tensor b, Tensor y, Prepacked pre, ConvEpilogue ep) {
+        int nd = g.in().length;
+        long n = g.n();
+        long c = g.c();
+        long m = g.m();
+        long cg = c / a.group;
+        long[] k = g.k();
+        ConvKernels.Geometry g3 = g.to3d();
+        PhaseLayout lay = nd <= 2 ? layout(g3) : null;
+        MemorySegment bias = b == null ? null : b.data();
+        if (lay != null && cg == 1) {
+            DepthwiseConv.conv(ctx, lay, (int) n, (int) a.group, (int) (m / a.group), (int) Shape.of(k).size(), x.data(),
+                    w.data(), bias, y.data(), ep);
+        } else if (lay != null && lay.efficiency() >= 0.5 && (long) c * lay.channelFloats() < Integer.MAX_VALUE / 4) {
+            ConvGemm.Packed p = pre != null && pre.w().data() == w.data() && (pre.b() == null ? b == null : b != null && pre.b().data() == b.data())
+                    ? pre.packed()
+                    : ConvGemm.pack(w.data(), bias, (int) a.group, (int) (m / a.group), Math.toIntExact(w.size() / m));
+            ConvGemm.conv(ctx, lay, (int) n, (int) c, p, (int) Shape.of(k).size(), x.data(), y.data(), ep);
+        } else {
+            ConvKernels.conv(ctx, scratch(ctx), g3, x.data(), w.data(), bias, y.data(), ep);
+        }
+    }
+
+    /** The phase layout of a 2-D (or 1-D) geometry lifted to 3-D, or null when its sizes do not fit int indexing. */
+    private static PhaseLayout layout(ConvKernels.Geometry g) {
+        long[] in = g.in();
+        long[] out = g.out();
+        if (in[0] != 1 || out[0] != 1 || g.k()[0] != 1 || in[1] * in[2] > 1 << 26 || out[1] * out[2] > 1 << 26
+                || (g.k()[1] - 1) * g.d()[1] > 1 << 20 || (g.k()[2] - 1) * g.d()[2] > 1 << 20 || g.s()[1] > 1 << 20 || g.s()[2] > 1 << 20
+                || g.k()[1] * g.k()[2] > 1 << 20 || g.pb()[1] > 1 << 20 || g.pb()[2] > 1 << 20) {
+            return null;
+        }
+        try {
+            return new PhaseLayout((int) in[1], (int) in[2], (int) out[1], (int) out[2], (int) g.k()[1], (int) g.k()[2],
+                    (int) g.s()[1], (int) g.s()[2], (int) g.d()[1], (int) g.d()[2], (int) g.pb()[1], (int) g.pb()[2]);
+        } catch (ArithmeticException e) {
+            return null;
+        }
     }
 
     /** The direct N-D loop for any float dtype, accumulating in double. */
@@ -294,7 +435,7 @@ public final class ConvOps implements OpFamily {
         }
         ConvKernels.Geometry g = new ConvKernels.Geometry(n, c, m, a.group, inDims, k, out, s, d, pb);
         if (x.dtype() == DType.FLOAT && nd <= 3) {
-            ConvKernels.convTranspose(scratch(ctx), g.to3d(), x.data(), w.data(), b == null ? null : b.data(), y.data());
+            ConvKernels.convTranspose(ctx, scratch(ctx), g.to3d(), x.data(), w.data(), b == null ? null : b.data(), y.data());
         } else {
             convTransposeScalar(g, x, w, b, y);
         }

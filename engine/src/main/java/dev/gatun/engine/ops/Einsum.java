@@ -4,9 +4,7 @@ import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * <a href="https://onnx.ai/onnx/operators/onnx__Einsum.html">Einsum</a> (opset 12), numpy's einsum: an equation
@@ -19,7 +17,7 @@ import java.util.List;
  * taken, letters summed that no other operand and not the output needs); then operands are folded left to right,
  * each pair contracted as a batched matrix product: both sides are permuted (copied, broadcasting) to
  * {@code [batch, M, K]} and {@code [batch, K, N]} and multiplied by {@link MatMulOps#gemm} (Sgemm for float32).
- * The result is finally permuted to the output's axis order.
+ * The result is finally permuted to the output's axis order. float16 / bfloat16 operands are computed in float32.
  */
 final class Einsum {
     /** Labels of ellipsis axes are ELLIPSIS + position among the (right-aligned) ellipsis axes; letters are their char. */
@@ -69,6 +67,15 @@ final class Einsum {
                     throw node.unsupported("equation '" + eq + "' with output letter '" + c + "' that no operand has");
                 }
             }
+        }
+        if (MatMulOps.isHalf(t)) {
+            return Planned.of((ctx, in) -> {
+                Tensor[] wide = new Tensor[in.length];
+                for (int i = 0; i < in.length; i++) {
+                    wide[i] = MatMulOps.widen(ctx, in[i]);
+                }
+                return new Tensor[] {MatMulOps.narrow(ctx, run(ctx, node, terms, out, wide), t)};
+            }, t);
         }
         return Planned.of((ctx, in) -> new Tensor[] {run(ctx, node, terms, out, in)}, t);
     }
@@ -292,30 +299,21 @@ final class Einsum {
         }
         x = reduce(ctx, x, keepX);
         y = reduce(ctx, y, keepY);
-        List<Integer> batch = new ArrayList<>();
-        List<Integer> ms = new ArrayList<>();
-        List<Integer> ks = new ArrayList<>();
-        List<Integer> ns = new ArrayList<>();
-        for (int l : x.labels) {
-            if (!contains(y.labels, l)) {
-                ms.add(l);
-            } else if (keep[l]) {
-                batch.add(l);
-            } else {
-                ks.add(l);
-            }
-        }
-        for (int l : y.labels) {
-            if (!contains(x.labels, l)) {
-                ns.add(l);
-            }
-        }
+        int[] xl = x.labels;
+        int[] yl = y.labels;
+        int[] batch = Arrays.stream(xl).filter(l -> contains(yl, l) && keep[l]).toArray();
+        int[] ks = Arrays.stream(xl).filter(l -> contains(yl, l) && !keep[l]).toArray();
+        int[] ms = Arrays.stream(xl).filter(l -> !contains(yl, l)).toArray();
+        int[] ns = Arrays.stream(yl).filter(l -> !contains(xl, l)).toArray();
         long bt = product(batch, size);
         int m = MatMulOps.toInt(node, product(ms, size));
         int k = MatMulOps.toInt(node, product(ks, size));
         int n = MatMulOps.toInt(node, product(ns, size));
-        Tensor xp = permute(ctx, x, concat(batch, ms, ks), size);
-        Tensor yp = permute(ctx, y, concat(batch, ks, ns), size);
+        // Operands already laid out as [batch, K, M] / [batch, N, K] are used transposed rather than copied.
+        boolean ta = !inPlace(x, concat(batch, ms, ks), size) && inPlace(x, concat(batch, ks, ms), size);
+        boolean tb = !inPlace(y, concat(batch, ks, ns), size) && inPlace(y, concat(batch, ns, ks), size);
+        Tensor xp = permute(ctx, x, ta ? concat(batch, ks, ms) : concat(batch, ms, ks), size);
+        Tensor yp = permute(ctx, y, tb ? concat(batch, ns, ks) : concat(batch, ks, ns), size);
         int[] outLabels = concat(batch, ms, ns);
         long[] outDims = new long[outLabels.length];
         for (int i = 0; i < outLabels.length; i++) {
@@ -323,12 +321,12 @@ final class Einsum {
         }
         Tensor out = ctx.allocate(x.t.dtype(), Shape.of(outDims));
         for (long b = 0; b < bt; b++) {
-            MatMulOps.gemm(ctx, node, false, false, m, n, k, 1f, xp, b * m * k, k, yp, b * k * n, n, 0f, out, b * m * n, n);
+            MatMulOps.gemm(ta, tb, m, n, k, 1f, xp, b * m * k, ta ? m : k, yp, b * k * n, tb ? k : n, 0f, out, b * m * n, n);
         }
         return new Labeled(out, outLabels);
     }
 
-    private static long product(List<Integer> labels, long[] size) {
+    private static long product(int[] labels, long[] size) {
         long p = 1;
         for (int l : labels) {
             p = Math.multiplyExact(p, size[l]);
@@ -336,9 +334,8 @@ final class Einsum {
         return p;
     }
 
-    @SafeVarargs
-    private static int[] concat(List<Integer>... lists) {
-        return Arrays.stream(lists).flatMap(List::stream).mapToInt(Integer::intValue).toArray();
+    private static int[] concat(int[]... parts) {
+        return Arrays.stream(parts).flatMapToInt(Arrays::stream).toArray();
     }
 
     /**
@@ -350,14 +347,12 @@ final class Einsum {
         long[] dims = new long[r];
         long[] strides = new long[r];
         long[] xStrides = x.t.shape().strides();
-        boolean identity = r == x.labels.length;
         for (int i = 0; i < r; i++) {
             int d = indexOf(x.labels, order[i]);
             dims[i] = size[order[i]];
             strides[i] = x.t.shape().dim(d) == 1 && dims[i] != 1 ? 0 : xStrides[d];
-            identity &= d == i && dims[i] == x.t.shape().dim(d);
         }
-        if (identity) {
+        if (inPlace(x, order, size)) {
             return x.t.reshape(Shape.of(dims));
         }
         Tensor y = ctx.allocate(x.t.dtype(), Shape.of(dims));
@@ -380,15 +375,52 @@ final class Einsum {
                 MemorySegment.copy(src, off * es, dst, o * es, row * es);
             } else {
                 long step = r == 0 ? 0 : strides[r - 1];
-                for (long j = 0; j < row; j++) {
-                    MemorySegment.copy(src, (off + j * step) * es, dst, (o + j) * es, es);
-                }
+                copyStrided(src, off, step, dst, o, row, es);
             }
             for (int i = r - 2; i >= 0 && ++idx[i] == dims[i]; i--) {
                 idx[i] = 0;
             }
         }
         return y;
+    }
+
+    /** {@code dst[o + j] = src[off + j*step]} for j < count, elements of {@code es} bytes. */
+    private static void copyStrided(MemorySegment src, long off, long step, MemorySegment dst, long o, long count, int es) {
+        switch (es) {
+            case 8 -> {
+                for (long j = 0; j < count; j++) {
+                    dst.setAtIndex(Tensor.I64, o + j, src.getAtIndex(Tensor.I64, off + j * step));
+                }
+            }
+            case 4 -> {
+                for (long j = 0; j < count; j++) {
+                    dst.setAtIndex(Tensor.I32, o + j, src.getAtIndex(Tensor.I32, off + j * step));
+                }
+            }
+            case 2 -> {
+                for (long j = 0; j < count; j++) {
+                    dst.setAtIndex(Tensor.I16, o + j, src.getAtIndex(Tensor.I16, off + j * step));
+                }
+            }
+            default -> {
+                for (long j = 0; j < count; j++) {
+                    dst.set(Tensor.I8, o + j, src.get(Tensor.I8, off + j * step));
+                }
+            }
+        }
+    }
+
+    /** Whether x's axes are exactly {@code order} at their full sizes (no copy needed to see it that way). */
+    private static boolean inPlace(Labeled x, int[] order, long[] size) {
+        if (order.length != x.labels.length) {
+            return false;
+        }
+        for (int i = 0; i < order.length; i++) {
+            if (x.labels[i] != order[i] || x.t.shape().dim(i) != size[order[i]]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static int indexOf(int[] a, int v) {

@@ -2,6 +2,7 @@ package dev.gatun.engine.ops;
 
 import static dev.gatun.engine.tensor.Tensor.F32;
 
+import dev.gatun.engine.cpu.VectorMath;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -423,62 +424,13 @@ final class FloatLoops {
 
     // ---------------------------------------------------------------- erf
 
-    private static final float[] ERF_P = {-1.60960333262415e-02f, -2.95459980854025e-03f, -7.34990630326855e-04f,
-        -5.69250639462346e-05f, -2.10102402082508e-06f, 2.77068142495902e-08f, -2.72614225801306e-10f};
-    private static final float[] ERF_Q = {-1.42647390514189e-02f, -7.37332916720468e-03f, -1.68282697438203e-03f,
-        -2.13374055278905e-04f, -1.45660718464996e-05f};
-
-    /**
-     * erf for float lanes: x·P(x²)/Q(x²) on x clamped to [-4, 4] (beyond that erf is ±1 in float), a rational
-     * approximation (the one Eigen and XLA use) within about 6 ulp of the exact value.
-     */
+    /** erf for float lanes; see {@link VectorMath#erf(FloatVector)}. */
     static FloatVector erf(FloatVector v) {
-        FloatVector x = v.max(-4f).min(4f);
-        FloatVector x2 = x.mul(x);
-        FloatVector p = x2.fma(ERF_P[6], ERF_P[5]);
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[4]));
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[3]));
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[2]));
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[1]));
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[0]));
-        FloatVector q = x2.fma(ERF_Q[4], ERF_Q[3]);
-        q = x2.fma(q, FloatVector.broadcast(S, ERF_Q[2]));
-        q = x2.fma(q, FloatVector.broadcast(S, ERF_Q[1]));
-        q = x2.fma(q, FloatVector.broadcast(S, ERF_Q[0]));
-        return x.mul(p).div(q);
+        return VectorMath.erf(v);
     }
 
-    /**
-     * erf in double, to about 1e-14 relative: the Maclaurin series below 2.5, and above it
-     * 1 - erfc from erfc's continued fraction (60 terms, evaluated backwards).
-     */
+    /** erf in double; see {@link VectorMath#erf(double)}. */
     static double erf(double x) {
-        if (Double.isNaN(x)) {
-            return x;
-        }
-        double ax = Math.abs(x);
-        if (ax >= 6) {
-            return Math.copySign(1, x);
-        }
-        if (ax < 2.5) {
-            double x2 = x * x;
-            double term = x;
-            double sum = 0;
-            for (int n = 0; n < 200; n++) {
-                double t = term / (2 * n + 1);
-                sum += t;
-                if (Math.abs(t) < 1e-17 * Math.abs(sum)) {
-                    break;
-                }
-                term *= -x2 / (n + 1);
-            }
-            return 2 / Math.sqrt(Math.PI) * sum;
-        }
-        double f = ax;
-        for (int k = 60; k > 0; k--) {
-            f = ax + (k / 2.0) / f;
-        }
-        double erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
-        return Math.copySign(1 - erfc, x);
+        return VectorMath.erf(x);
     }
 }

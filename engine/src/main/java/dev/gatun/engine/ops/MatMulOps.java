@@ -59,6 +59,9 @@ public final class MatMulOps implements OpFamily {
     private static Planned planMatMul(NodeSpec node) {
         DType t = node.requireType(0, MATMUL_TYPES);
         node.requireType(1, t);
+        if (isHalf(t)) {
+            return Planned.of((ctx, in) -> new Tensor[] {narrow(ctx, matmul(ctx, node, widen(ctx, in[0]), widen(ctx, in[1])), t)}, t);
+        }
         return Planned.of((ctx, in) -> new Tensor[] {matmul(ctx, node, in[0], in[1])}, t);
     }
 
@@ -92,7 +95,7 @@ public final class MatMulOps implements OpFamily {
         long bBatchSize = Shape.of(bBatch).size();
         if (bBatchSize == 1 && Arrays.equals(aBatch, batch)) {
             long rows = Math.multiplyExact(Shape.of(aBatch).size(), (long) m);
-            gemm(ctx, node, false, false, toInt(node, rows), n, k, 1f, a, 0, k, b, 0, n, 0f, y, 0, n);
+            gemm(false, false, toInt(node, rows), n, k, 1f, a, 0, k, b, 0, n, 0f, y, 0, n);
             return y;
         }
         long[] aStrides = batchStrides(aBatch, batch, (long) m * k);
@@ -106,7 +109,7 @@ public final class MatMulOps implements OpFamily {
                 aOff += idx[d] * aStrides[d];
                 bOff += idx[d] * bStrides[d];
             }
-            gemm(ctx, node, false, false, m, n, k, 1f, a, aOff, k, b, bOff, n, 0f, y, q * m * n, n);
+            gemm(false, false, m, n, k, 1f, a, aOff, k, b, bOff, n, 0f, y, q * m * n, n);
             for (int d = batch.length - 1; d >= 0 && ++idx[d] == batch[d]; d--) {
                 idx[d] = 0;
             }
@@ -163,9 +166,9 @@ public final class MatMulOps implements OpFamily {
         float beta = at.getFloat("beta", 1f);
         boolean strictC = node.opset() < 7 && at.getInt("broadcast", 0) == 0;
         return Planned.of((ctx, in) -> {
-            Tensor a = in[0];
-            Tensor b = in[1];
-            Tensor c = in.length > 2 ? in[2] : null;
+            Tensor a = widen(ctx, in[0]);
+            Tensor b = widen(ctx, in[1]);
+            Tensor c = widen(ctx, in.length > 2 ? in[2] : null);
             if (a.shape().rank() != 2 || b.shape().rank() != 2) {
                 throw node.error("Gemm needs 2-D A and B, got " + a.shape() + " and " + b.shape());
             }
@@ -177,7 +180,7 @@ public final class MatMulOps implements OpFamily {
                 throw node.error("Gemm inner dims differ: A " + a.shape() + (transA ? " (transposed)" : "")
                         + " x B " + b.shape() + (transB ? " (transposed)" : ""));
             }
-            Tensor y = ctx.allocate(t, Shape.of(m, n));
+            Tensor y = ctx.allocate(a.dtype(), Shape.of(m, n));
             float betaRun = 0f;
             if (c != null && beta != 0f) {
                 if (strictC && !c.shape().equals(Shape.of(m, n))) {
@@ -186,8 +189,8 @@ public final class MatMulOps implements OpFamily {
                 fillBroadcast(node, c, y, m, n);
                 betaRun = beta;
             }
-            gemm(ctx, node, transA, transB, m, n, k, alpha, a, 0, transA ? m : k, b, 0, transB ? k : n, betaRun, y, 0, n);
-            return new Tensor[] {y};
+            gemm(transA, transB, m, n, k, alpha, a, 0, transA ? m : k, b, 0, transB ? k : n, betaRun, y, 0, n);
+            return new Tensor[] {isHalf(t) ? narrow(ctx, y, t) : y};
         }, t);
     }
 
@@ -220,44 +223,55 @@ public final class MatMulOps implements OpFamily {
 
     /**
      * {@code y = alpha * op(a) x op(b) + beta * y} on tensors of any MatMul dtype, offsets and strides in elements
-     * (the {@link Sgemm} contract). float32 goes straight to Sgemm; float16 / bfloat16 are widened to float32 first.
+     * (the {@link Sgemm} contract): float32 on Sgemm, double and integers on scalar loops (16-bit floats are widened
+     * to float32 by the callers).
      */
-    static void gemm(KernelContext ctx, NodeSpec node, boolean ta, boolean tb, int m, int n, int k, float alpha,
+    static void gemm(boolean ta, boolean tb, int m, int n, int k, float alpha,
                      Tensor a, long aOff, int lda, Tensor b, long bOff, int ldb, float beta, Tensor y, long yOff, int ldy) {
         switch (y.dtype()) {
             case FLOAT -> Sgemm.sgemm(ta, tb, m, n, k, alpha, a.data(), aOff, lda, b.data(), bOff, ldb, beta, y.data(), yOff, ldy);
-            case FLOAT16, BFLOAT16 -> {
-                long aLen = (long) (ta ? k : m) * lda;
-                long bLen = (long) (tb ? n : k) * ldb;
-                Tensor af = widen(ctx, a, aOff, Math.max(aLen - (lda - (ta ? m : k)), 0));
-                Tensor bf = widen(ctx, b, bOff, Math.max(bLen - (ldb - (tb ? k : n)), 0));
-                Tensor yf = ctx.allocate(DType.FLOAT, Shape.of((long) m * n));
-                if (beta != 0f) {
-                    for (int i = 0; i < m; i++) {
-                        for (int j = 0; j < n; j++) {
-                            yf.data().setAtIndex(Tensor.F32, (long) i * n + j, (float) y.getDouble(yOff + (long) i * ldy + j));
-                        }
-                    }
-                }
-                Sgemm.sgemm(ta, tb, m, n, k, alpha, af.data(), 0, lda, bf.data(), 0, ldb, beta, yf.data(), 0, n);
-                for (int i = 0; i < m; i++) {
-                    for (int j = 0; j < n; j++) {
-                        y.setDouble(yOff + (long) i * ldy + j, yf.data().getAtIndex(Tensor.F32, (long) i * n + j));
-                    }
-                }
-            }
             case DOUBLE -> gemmDouble(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, y, yOff, ldy);
-            default -> gemmInteger(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, y, yOff, ldy);
+            default -> {
+                if (!y.dtype().isInteger()) {
+                    throw new IllegalArgumentException("gemm on " + y.dtype());
+                }
+                gemmInteger(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, y, yOff, ldy);
+            }
         }
     }
 
-    /** {@code len} elements of a float16/bfloat16 tensor from {@code off}, as a new float32 tensor. */
-    private static Tensor widen(KernelContext ctx, Tensor t, long off, long len) {
-        Tensor f = ctx.allocate(DType.FLOAT, Shape.of(len));
-        for (long i = 0; i < len; i++) {
-            f.data().setAtIndex(Tensor.F32, i, (float) t.getDouble(off + i));
+    /** Whether {@code t} is a 16-bit float type, computed in float32. */
+    static boolean isHalf(DType t) {
+        return t == DType.FLOAT16 || t == DType.BFLOAT16;
+    }
+
+    /** A float16/bfloat16 tensor widened into a new float32 tensor; other tensors (and null) as they are. */
+    static Tensor widen(KernelContext ctx, Tensor t) {
+        if (t == null || !isHalf(t.dtype())) {
+            return t;
+        }
+        Tensor f = ctx.allocate(DType.FLOAT, t.shape());
+        MemorySegment src = t.data();
+        MemorySegment dst = f.data();
+        boolean bf16 = t.dtype() == DType.BFLOAT16;
+        for (long i = 0, n = t.size(); i < n; i++) {
+            short h = src.getAtIndex(Tensor.I16, i);
+            dst.setAtIndex(Tensor.F32, i, bf16 ? DType.bf16ToFloat(h) : Float.float16ToFloat(h));
         }
         return f;
+    }
+
+    /** A float32 tensor rounded into a new tensor of the 16-bit type {@code t}. */
+    static Tensor narrow(KernelContext ctx, Tensor f, DType t) {
+        Tensor h = ctx.allocate(t, f.shape());
+        MemorySegment src = f.data();
+        MemorySegment dst = h.data();
+        boolean bf16 = t == DType.BFLOAT16;
+        for (long i = 0, n = f.size(); i < n; i++) {
+            float v = src.getAtIndex(Tensor.F32, i);
+            dst.setAtIndex(Tensor.I16, i, bf16 ? DType.floatToBf16(v) : Float.floatToFloat16(v));
+        }
+        return h;
     }
 
     private static void gemmDouble(boolean ta, boolean tb, int m, int n, int k, float alpha, Tensor a, long aOff, int lda,

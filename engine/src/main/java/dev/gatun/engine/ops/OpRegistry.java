@@ -33,7 +33,9 @@ public final class OpRegistry {
             new PoolOps(),
             new ResizeOps(),
             new MatMulOps(),
-            new ConvOps()
+            new ConvOps(),
+            new FusedOps(),
+            new FusedConvOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();

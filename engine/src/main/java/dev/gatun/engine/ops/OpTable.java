@@ -14,8 +14,9 @@ public final class OpTable {
         for (OpInfo op : OpRegistry.all()) {
             String name = (op.domain().isEmpty() ? "" : op.domain() + ":") + op.opType();
             String types = op.dtypes().stream().map(DType::onnxName).collect(Collectors.joining(", "));
-            b.append("| ").append(name).append(" | ").append(Math.max(7, op.fromOpset())).append("-").append(OpRegistry.MAX_OPSET)
-                    .append(" | ").append(types).append(" |\n");
+            String opsets = op.domain().isEmpty() ? Math.max(7, op.fromOpset()) + "-" + OpRegistry.MAX_OPSET
+                    : op.fromOpset() + " (Gatun's own domain)";
+            b.append("| ").append(name).append(" | ").append(opsets).append(" | ").append(types).append(" |\n");
         }
         return b.toString();
     }

@@ -166,17 +166,11 @@ final class PoolGeometry {
                     pb[i] = a.pads()[i];
                     pe[i] = a.pads()[i + k];
                     long span = in[i] + (long) pb[i] + pe[i] - ek;
-                    if (span < 0) {
-                        out[i] = 0;
-                    } else if (a.ceilMode()) {
-                        long o = (span + s - 1) / s + 1;
-                        if ((o - 1) * s >= in[i] + (long) pb[i]) {
-                            o--;
-                        }
-                        out[i] = (int) o;
-                    } else {
-                        out[i] = (int) (span / s + 1);
+                    long o = a.ceilMode() ? ceilDiv(span, s) + 1 : Math.floorDiv(span, s) + 1;
+                    if (a.ceilMode() && (o - 1) * s >= in[i] + (long) pb[i]) {
+                        o--;
                     }
+                    out[i] = (int) Math.max(0, o);
                 }
             }
             if (out[i] <= 0 && in[i] > 0) {
@@ -186,6 +180,15 @@ final class PoolGeometry {
             }
         }
         return new PoolGeometry(k, x.dim(0) * x.dim(1), in, out, a, pb, pe);
+    }
+
+    /** Taps in one window (the kernel's element count). */
+    long kernelSize() {
+        long n = 1;
+        for (int k : kernel) {
+            n *= k;
+        }
+        return n;
     }
 
     /** The output shape {@code [N, C, out...]}. */

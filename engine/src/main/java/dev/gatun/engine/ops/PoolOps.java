@@ -31,14 +31,15 @@ import jdk.incubator.vector.VectorSpecies;
  *       {@code p} is a float attribute at opset 1 and an int from opset 2.</li>
  *   <li>https://onnx.ai/onnx/operators/onnx__GlobalAveragePool.html, onnx__GlobalMaxPool.html, onnx__GlobalLpPool.html:
  *       the same over the whole plane; output {@code [N, C, 1, .., 1]}.</li>
- *   <li>https://onnx.ai/onnx/operators/onnx__MaxUnpool.html: scatters X into zeros at MaxPool's Indices; output
- *       {@code [N, C, (in-1)*s + k - padBegin - padEnd ...]} or the optional output_shape input.</li>
+ *   <li>https://onnx.ai/onnx/operators/onnx__MaxUnpool.html: scatters X into zeros at MaxPool's Indices, which index
+ *       the inferred shape {@code [N, C, (in-1)*s + k - padBegin - padEnd ...]}; an output_shape input larger than
+ *       that gets the inferred block in its low corner (as the ONNX reference does), otherwise indices are its own.</li>
  * </ul>
  * Window geometry (kernel_shape, strides, pads, auto_pad, dilations, ceil_mode) is {@link PoolGeometry}.
  *
  * <p>Float32 without Indices runs a row-accumulating kernel: for each output row along the last spatial dim, each
- * valid window row of the input is folded into a float accumulator row for every kernel column, vectorised over
- * output positions when the last stride is 1. Other dtypes and Indices use a scalar kernel over a {@code double[]}
+ * valid window row of the input is copied to a heap row buffer and folded into a float accumulator row for every
+ * kernel column, vectorised over output positions when the last stride is 1. Other dtypes and Indices use a scalar kernel over a {@code double[]}
  * copy of each plane.
  */
 public final class PoolOps implements OpFamily {
@@ -106,11 +107,13 @@ public final class PoolOps implements OpFamily {
             Shape outShape = g.outputShape(x.shape());
             Tensor y = ctx.allocate(x.dtype(), outShape);
             if (fast) {
-                poolF32(g, kind, inc, (float) p, x.data(), y.data());
+                parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(),
+                        (from, to) -> poolF32(g, kind, inc, (float) p, x.data(), y.data(), from, to));
                 return new Tensor[] {y};
             }
             Tensor idx = withIndices ? ctx.allocate(INT64, outShape) : null;
-            poolGeneric(g, kind, inc, p, x, y, idx, storageOrder);
+            parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(),
+                    (from, to) -> poolGeneric(g, kind, inc, p, x, y, idx, storageOrder, from, to));
             return withIndices ? new Tensor[] {y, idx} : new Tensor[] {y};
         };
         return withIndices ? Planned.of(k, dtype, INT64) : Planned.of(k, dtype);
@@ -124,6 +127,26 @@ public final class PoolOps implements OpFamily {
         return p;
     }
 
+    /** Work over a range {@code [from, to)} of independent items. */
+    @FunctionalInterface
+    interface RangeBody {
+        void run(long from, long to);
+    }
+
+    /**
+     * Splits {@code [0, n)} into contiguous ranges run on the session's intra-op threads ({@code cost} is the work
+     * per item, so that small jobs stay on the calling thread).
+     */
+    static void parallelRanges(KernelContext ctx, long n, long cost, RangeBody body) {
+        int threads = ctx.threads();
+        int tasks = threads <= 1 || n * Math.max(1, cost) < (1 << 15) ? 1 : (int) Math.min(n, 4L * threads);
+        if (tasks <= 1) {
+            body.run(0, n);
+            return;
+        }
+        ctx.parallelFor(tasks, i -> body.run(n * i / tasks, n * (i + 1) / tasks));
+    }
+
     // ---------------------------------------------------------------- float32 row-accumulating kernel
 
     private static final int OP_MAX = 0;
@@ -134,10 +157,11 @@ public final class PoolOps implements OpFamily {
     /**
      * Float32 pooling, any spatial rank. x is {@code [planes, in...]}, y {@code [planes, out...]}, both row-major.
      * For each plane and each output row (a position over all spatial dims but the last), an accumulator row of
-     * {@code out[last]} floats folds in input row segments: for every valid tap of the outer dims and every kernel
-     * column {@code kw}, {@code acc[ow] op= x[row, ow*s + kw*d - padBegin]} for the {@code ow} range that stays inside.
+     * {@code out[last]} floats folds in input rows: for every valid tap of the outer dims and every kernel column
+     * {@code kw}, {@code acc[ow] op= x[row, ow*s + kw*d - padBegin]} for the {@code ow} range that stays inside.
      */
-    static void poolF32(PoolGeometry g, Kind kind, boolean includePad, float p, MemorySegment x, MemorySegment y) {
+    static void poolF32(PoolGeometry g, Kind kind, boolean includePad, float p, MemorySegment x, MemorySegment y,
+                        long planeFrom, long planeTo) {
         int k = g.rank;
         int last = k - 1;
         int ow = g.out[last];
@@ -175,11 +199,12 @@ public final class PoolOps implements OpFamily {
         }
         float init = kind == Kind.MAX ? Float.NEGATIVE_INFINITY : 0f;
         float[] acc = new float[ow];
+        float[] rowBuf = new float[g.in[last]];
         int[] o = new int[last];
         int[] t = new int[last];
         int[] tlo = new int[last];
         int[] thi = new int[last];
-        for (long plane = 0; plane < g.planes; plane++) {
+        for (long plane = planeFrom; plane < planeTo; plane++) {
             long xBase = plane * g.inPlane;
             long yRow = plane * g.outPlane;
             Arrays.fill(o, 0);
@@ -199,8 +224,9 @@ public final class PoolOps implements OpFamily {
                     for (int i = 0; i < last; i++) {
                         row += g.pos(i, o[i], t[i]) * inStride[i];
                     }
+                    MemorySegment.copy(x, Tensor.F32, row * 4, rowBuf, 0, rowBuf.length);
                     for (int c = 0; c < kw; c++) {
-                        accumulate(op, p, acc, lo[c], hi[c], sw, x, row + off[c]);
+                        accumulate(op, p, acc, lo[c], hi[c], sw, rowBuf, (int) off[c]);
                     }
                     int d = last - 1;
                     while (d >= 0 && ++t[d] >= thi[d]) {
@@ -219,14 +245,13 @@ public final class PoolOps implements OpFamily {
         }
     }
 
-    /** {@code acc[i] op= x[e0 + i*s]} for i in [lo, hi); e0 is an element index (may be negative, e0 + lo*s is not). */
-    private static void accumulate(int op, float p, float[] acc, int lo, int hi, int s, MemorySegment x, long e0) {
+    /** {@code acc[i] op= row[e0 + i*s]} for i in [lo, hi); e0 may be negative, e0 + lo*s is not. */
+    private static void accumulate(int op, float p, float[] acc, int lo, int hi, int s, float[] row, int e0) {
         int i = lo;
         if (s == 1) {
-            long b = (e0 + lo) * 4;
-            for (; i <= hi - L; i += L, b += 4L * L) {
+            for (; i <= hi - L; i += L) {
                 FloatVector a = FloatVector.fromArray(SP, acc, i);
-                FloatVector v = FloatVector.fromMemorySegment(SP, x, b, LE);
+                FloatVector v = FloatVector.fromArray(SP, row, e0 + i);
                 a = switch (op) {
                     case OP_MAX -> a.max(v);
                     case OP_SUM -> a.add(v);
@@ -239,23 +264,23 @@ public final class PoolOps implements OpFamily {
         switch (op) {
             case OP_MAX -> {
                 for (; i < hi; i++) {
-                    acc[i] = Math.max(acc[i], x.getAtIndex(Tensor.F32, e0 + (long) i * s));
+                    acc[i] = Math.max(acc[i], row[e0 + i * s]);
                 }
             }
             case OP_SUM -> {
                 for (; i < hi; i++) {
-                    acc[i] += x.getAtIndex(Tensor.F32, e0 + (long) i * s);
+                    acc[i] += row[e0 + i * s];
                 }
             }
             case OP_SUMSQ -> {
                 for (; i < hi; i++) {
-                    float v = x.getAtIndex(Tensor.F32, e0 + (long) i * s);
+                    float v = row[e0 + i * s];
                     acc[i] += v * v;
                 }
             }
             default -> {
                 for (; i < hi; i++) {
-                    acc[i] += (float) Math.pow(Math.abs(x.getAtIndex(Tensor.F32, e0 + (long) i * s)), p);
+                    acc[i] += (float) Math.pow(Math.abs(row[e0 + i * s]), p);
                 }
             }
         }
@@ -263,25 +288,26 @@ public final class PoolOps implements OpFamily {
 
     private static void finish(Kind kind, float p, float[] acc, float outerCnt, float[] cntW, MemorySegment y, long yRow) {
         switch (kind) {
-            case MAX -> MemorySegment.copy(acc, 0, y, Tensor.F32, yRow * 4, acc.length);
+            case MAX -> { }
             case AVG -> {
                 for (int i = 0; i < acc.length; i++) {
-                    y.setAtIndex(Tensor.F32, yRow + i, acc[i] / (outerCnt * cntW[i]));
+                    acc[i] /= outerCnt * cntW[i];
                 }
             }
             case LP -> {
                 if (p == 2f) {
                     for (int i = 0; i < acc.length; i++) {
-                        y.setAtIndex(Tensor.F32, yRow + i, (float) Math.sqrt(acc[i]));
+                        acc[i] = (float) Math.sqrt(acc[i]);
                     }
                 } else {
                     double inv = 1.0 / p;
                     for (int i = 0; i < acc.length; i++) {
-                        y.setAtIndex(Tensor.F32, yRow + i, (float) Math.pow(acc[i], inv));
+                        acc[i] = (float) Math.pow(acc[i], inv);
                     }
                 }
             }
         }
+        MemorySegment.copy(acc, 0, y, Tensor.F32, yRow * 4, acc.length);
     }
 
     // ---------------------------------------------------------------- generic kernel (any dtype, Indices)
@@ -290,7 +316,8 @@ public final class PoolOps implements OpFamily {
      * Scalar pooling over a {@code double[]} copy of each plane, any dtype; also writes MaxPool's Indices when
      * {@code idx} is not null.
      */
-    static void poolGeneric(PoolGeometry g, Kind kind, boolean includePad, double p, Tensor x, Tensor y, Tensor idx, int storageOrder) {
+    static void poolGeneric(PoolGeometry g, Kind kind, boolean includePad, double p, Tensor x, Tensor y, Tensor idx,
+                            int storageOrder, long planeFrom, long planeTo) {
         int k = g.rank;
         int inPlane = Math.toIntExact(g.inPlane);
         int outPlane = Math.toIntExact(g.outPlane);
@@ -316,7 +343,7 @@ public final class PoolOps implements OpFamily {
         int[] t = new int[k];
         int[] tlo = new int[k];
         int[] thi = new int[k];
-        for (long plane = 0; plane < g.planes; plane++) {
+        for (long plane = planeFrom; plane < planeTo; plane++) {
             DoubleBuffers.read(x, plane * inPlane, xb, inPlane);
             Arrays.fill(o, 0);
             for (int j = 0; j < outPlane; j++) {
@@ -397,19 +424,21 @@ public final class PoolOps implements OpFamily {
             Tensor y = ctx.allocate(x.dtype(), Shape.of(od));
             long planes = s.dim(0) * s.dim(1);
             long size = s.sizeOf(2, s.rank());
-            if (dtype == FLOAT) {
-                for (long pl = 0; pl < planes; pl++) {
-                    y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
+            parallelRanges(ctx, planes, size, (from, to) -> {
+                if (dtype == FLOAT) {
+                    for (long pl = from; pl < to; pl++) {
+                        y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
+                    }
+                } else {
+                    double[] buf = new double[Math.toIntExact(size)];
+                    double[] one = new double[1];
+                    for (long pl = from; pl < to; pl++) {
+                        DoubleBuffers.read(x, pl * size, buf, buf.length);
+                        one[0] = globalDouble(kind, p, buf);
+                        DoubleBuffers.write(y, pl, one, 1);
+                    }
                 }
-            } else {
-                double[] buf = new double[Math.toIntExact(size)];
-                double[] one = new double[1];
-                for (long pl = 0; pl < planes; pl++) {
-                    DoubleBuffers.read(x, pl * size, buf, buf.length);
-                    one[0] = globalDouble(kind, p, buf);
-                    DoubleBuffers.write(y, pl, one, 1);
-                }
-            }
+            });
             return new Tensor[] {y};
         };
         return Planned.of(k, dtype);
@@ -488,32 +517,50 @@ public final class PoolOps implements OpFamily {
             if (!ind.shape().equals(x.shape())) {
                 throw node.error("indices of shape " + ind.shape() + " differ from X of shape " + x.shape());
             }
-            long[] od;
+            long[] inferred = x.shape().dims();
+            for (int i = 0; i < r; i++) {
+                inferred[i + 2] = (inferred[i + 2] - 1) * attrs.strides()[i] + attrs.kernel()[i] - attrs.pads()[i] - attrs.pads()[i + r];
+            }
+            long[] od = inferred;
+            boolean corner = false;
             if (in.length > 2 && in[2] != null) {
                 od = in[2].toLongArray();
                 if (od.length != r + 2) {
                     throw node.error("output_shape " + Arrays.toString(od) + " does not have rank " + (r + 2));
                 }
-            } else {
-                od = x.shape().dims();
-                for (int i = 0; i < r; i++) {
-                    od[i + 2] = (od[i + 2] - 1) * attrs.strides()[i] + attrs.kernel()[i] - attrs.pads()[i] - attrs.pads()[i + r];
+                corner = !Arrays.equals(od, inferred);
+                for (int i = 0; i < od.length; i++) {
+                    corner &= od[i] >= inferred[i];
                 }
             }
             Shape os;
+            Shape is;
             try {
                 os = Shape.of(od);
+                is = Shape.of(inferred);
             } catch (IllegalArgumentException e) {
-                throw node.error("output shape " + Arrays.toString(od) + " is negative");
+                throw node.error("output shape " + Arrays.toString(od) + " / " + Arrays.toString(inferred) + " is negative");
             }
             Tensor y = ctx.allocateZeroed(x.dtype(), os);
             long n = x.size();
-            long outSize = os.size();
+            Shape space = corner ? is : os;
+            long spaceSize = space.size();
+            long[] spaceStride = space.strides();
+            long[] outStride = os.strides();
             int es = x.dtype().byteSize();
             for (long j = 0; j < n; j++) {
                 long at = ind.data().getAtIndex(Tensor.I64, j);
-                if (at < 0 || at >= outSize) {
-                    throw node.error("index " + at + " at position " + j + " is outside the output of shape " + os);
+                if (at < 0 || at >= spaceSize) {
+                    throw node.error("index " + at + " at position " + j + " is outside the output of shape " + space);
+                }
+                if (corner) {
+                    long rest = at;
+                    long to = 0;
+                    for (int d = 0; d < spaceStride.length; d++) {
+                        to += rest / spaceStride[d] * outStride[d];
+                        rest %= spaceStride[d];
+                    }
+                    at = to;
                 }
                 MemorySegment.copy(x.data(), j * es, y.data(), at * es, es);
             }

@@ -471,9 +471,28 @@ public final class ResizeOps implements OpFamily {
         }
         int[] last = maps[r - 1];
         long rows = y.size() / last.length;
+        int inWidth = Math.toIntExact(x.shape().dim(r - 1));
+        PoolOps.parallelRanges(ctx, rows, last.length, (from, to) -> gatherRows(xs, ys, maps, xStride, inWidth, es, eBits, from, to));
+    }
+
+    /** Output rows {@code [from, to)} of {@link #gather}; a row that reads the same input row as the previous one is copied. */
+    private static void gatherRows(MemorySegment xs, MemorySegment ys, int[][] maps, long[] xStride, int inWidth, int es,
+                                   long eBits, long from, long to) {
+        int r = maps.length;
+        int[] last = maps[r - 1];
+        int width = last.length;
         int[] o = new int[r - 1];
-        long yAt = 0;
-        for (long row = 0; row < rows; row++) {
+        long rest = from;
+        for (int d = r - 2; d >= 0; d--) {
+            o[d] = (int) (rest % maps[d].length);
+            rest /= maps[d].length;
+        }
+        long prevBase = Long.MIN_VALUE;
+        boolean prevEx = false;
+        long prevRow = -1;
+        int[] src4 = es == 4 ? new int[inWidth] : null;
+        int[] dst4 = es == 4 ? new int[width] : null;
+        for (long row = from; row < to; row++) {
             long base = 0;
             boolean ex = false;
             for (int a = 0; a < r - 1; a++) {
@@ -481,10 +500,25 @@ public final class ResizeOps implements OpFamily {
                 ex |= i < 0;
                 base += i * xStride[a];
             }
-            for (int j = 0; j < last.length; j++, yAt++) {
-                int i = last[j];
-                writeBits(ys, yAt, es, ex || i < 0 ? eBits : readBits(xs, base + i, es));
+            long yAt = row * width;
+            if (prevRow >= 0 && ex == prevEx && (ex || base == prevBase)) {
+                MemorySegment.copy(ys, prevRow * width * es, ys, yAt * es, (long) width * es);
+            } else if (es == 4 && !ex) {
+                MemorySegment.copy(xs, Tensor.I32, base * 4, src4, 0, src4.length);
+                for (int j = 0; j < width; j++) {
+                    int i = last[j];
+                    dst4[j] = i < 0 ? (int) eBits : src4[i];
+                }
+                MemorySegment.copy(dst4, 0, ys, Tensor.I32, yAt * 4, width);
+            } else {
+                for (int j = 0; j < width; j++) {
+                    int i = last[j];
+                    writeBits(ys, yAt + j, es, ex || i < 0 ? eBits : readBits(xs, base + i, es));
+                }
             }
+            prevRow = row;
+            prevBase = base;
+            prevEx = ex;
             for (int d = r - 2; d >= 0 && ++o[d] >= maps[d].length; d--) {
                 o[d] = 0;
             }
@@ -537,7 +571,11 @@ public final class ResizeOps implements OpFamily {
                 Tensor next = p == passes - 1 && t == FLOAT ? y : ctx.allocate(FLOAT, Shape.of(dims));
                 long outer = Shape.of(dims).sizeOf(0, a);
                 long inner = Shape.of(dims).sizeOf(a + 1, r);
-                passF32(cur.data(), next.data(), outer, inner, maps[a], (float) e);
+                MemorySegment src = cur.data();
+                MemorySegment dst = next.data();
+                AxisMap m = maps[a];
+                PoolOps.parallelRanges(ctx, outer, inner * m.out() * m.taps(),
+                        (from, to) -> passF32(src, dst, from, to, inner, m, (float) e));
                 cur = next;
             }
             if (t != FLOAT) {
@@ -557,37 +595,47 @@ public final class ResizeOps implements OpFamily {
         DoubleBuffers.write(y, 0, cur, cur.length);
     }
 
-    /** {@code dst[o, j, i] = sum_t w[j,t] * src[o, idx[j,t], i]} over float32 {@code [outer, in, inner] -> [outer, out, inner]}. */
-    static void passF32(MemorySegment src, MemorySegment dst, long outer, long inner, AxisMap m, float e) {
+    /** {@code dst[o, j, i] = sum_t w[j,t] * src[o, idx[j,t], i]} over float32 {@code [outer, in, inner] -> [outer, out, inner]},
+     * for o in {@code [outerFrom, outerTo)}. */
+    static void passF32(MemorySegment src, MemorySegment dst, long outerFrom, long outerTo, long inner, AxisMap m, float e) {
         int n = m.taps();
         float[] w = new float[m.w().length];
         for (int i = 0; i < w.length; i++) {
             w[i] = (float) m.w()[i];
         }
         int[] idx = m.idx();
-        for (long o = 0; o < outer; o++) {
+        if (inner == 1) {
+            float[] srcRow = new float[m.in()];
+            float[] dstRow = new float[m.out()];
+            for (long o = outerFrom; o < outerTo; o++) {
+                MemorySegment.copy(src, Tensor.F32, o * m.in() * 4, srcRow, 0, srcRow.length);
+                for (int j = 0; j < dstRow.length; j++) {
+                    if (m.extrapolate()[j]) {
+                        dstRow[j] = e;
+                        continue;
+                    }
+                    float s = 0;
+                    for (int t = j * n; t < j * n + n; t++) {
+                        s += w[t] * srcRow[idx[t]];
+                    }
+                    dstRow[j] = s;
+                }
+                MemorySegment.copy(dstRow, 0, dst, Tensor.F32, o * m.out() * 4, dstRow.length);
+            }
+            return;
+        }
+        for (long o = outerFrom; o < outerTo; o++) {
             long sBase = o * m.in() * inner;
             long dBase = o * m.out() * inner;
             for (int j = 0; j < m.out(); j++) {
                 long d = dBase + j * inner;
                 if (m.extrapolate()[j]) {
-                    dst.asSlice(d * 4, inner * 4).fill((byte) 0);
-                    if (e != 0f) {
-                        for (long i = 0; i < inner; i++) {
-                            dst.setAtIndex(Tensor.F32, d + i, e);
-                        }
+                    for (long i = 0; i < inner; i++) {
+                        dst.setAtIndex(Tensor.F32, d + i, e);
                     }
                     continue;
                 }
                 int t0 = j * n;
-                if (inner == 1) {
-                    float s = 0;
-                    for (int t = t0; t < t0 + n; t++) {
-                        s += w[t] * src.getAtIndex(Tensor.F32, sBase + idx[t]);
-                    }
-                    dst.setAtIndex(Tensor.F32, d, s);
-                    continue;
-                }
                 long i = 0;
                 for (; i <= inner - L; i += L) {
                     FloatVector acc = FloatVector.zero(SP);

@@ -69,6 +69,22 @@ class SessionTest {
     }
 
     @Test
+    void runIntoCallerOutputsChecksThemAndFillsThem() {
+        try (Model m = Model.load(transposeModel(), "t.onnx"); Session s = m.newSession(); Arena a = Arena.ofConfined()) {
+            Tensor x = Tensor.ofFloats(a, new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
+            Tensor y = Tensor.allocate(a, DType.FLOAT, Shape.of(3, 2));
+            Tensor z = Tensor.allocate(a, DType.FLOAT, Shape.of(2, 3));
+            s.run(Map.of("x", x), Map.of("y", y, "z", z));
+            assertArrayEquals(new float[] {1, 4, 2, 5, 3, 6}, y.toFloatArray());
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, z.toFloatArray());
+            EngineException e = assertThrows(EngineException.class, () -> s.run(Map.of("x", x), Map.of("y", z, "z", z)));
+            assertEquals(EngineException.Kind.INVALID_INPUT, e.kind());
+            assertTrue(e.getMessage().contains("output 'y'"), e.getMessage());
+            assertThrows(EngineException.class, () -> s.run(Map.of("x", x), Map.of("y", y)));
+        }
+    }
+
+    @Test
     void closedObjectsThrowInsteadOfReadingFreedMemory() {
         Tensor y;
         try (Model m = Model.load(transposeModel(), "t.onnx"); Session s = m.newSession(); Arena a = Arena.ofConfined()) {

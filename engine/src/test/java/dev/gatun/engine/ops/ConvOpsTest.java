@@ -1,6 +1,6 @@
 package dev.gatun.engine.ops;
 
-import static dev.gatun.engine.ops.OpTestSupport.*;
+import static dev.gatun.engine.ops.DenseOpsTestSupport.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.gatun.engine.EngineException;

@@ -1,6 +1,6 @@
 package dev.gatun.engine.ops;
 
-import static dev.gatun.engine.ops.OpTestSupport.*;
+import static dev.gatun.engine.ops.DenseOpsTestSupport.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.gatun.engine.EngineException;
@@ -310,6 +310,9 @@ class MatMulOpsTest {
                 checkEinsum(arena, rnd, t, "ij,jk->ik", new long[] {7, 17}, new long[] {17, 5});
                 checkEinsum(arena, rnd, t, "bij, bjk -> bik", new long[] {3, 7, 5}, new long[] {3, 5, 2});
                 checkEinsum(arena, rnd, t, "bij,bkj->bik", new long[] {3, 7, 5}, new long[] {3, 4, 5});
+                checkEinsum(arena, rnd, t, "ji,jk->ik", new long[] {17, 7}, new long[] {17, 5});
+                checkEinsum(arena, rnd, t, "bji,bkj->bik", new long[] {3, 5, 7}, new long[] {3, 4, 5});
+                checkEinsum(arena, rnd, t, "ab,ba->", new long[] {3, 4}, new long[] {4, 3});
                 checkEinsum(arena, rnd, t, "ij->ji", new long[] {7, 17});
                 checkEinsum(arena, rnd, t, "ij->i", new long[] {7, 17});
                 checkEinsum(arena, rnd, t, "ij->", new long[] {7, 1});

@@ -13,8 +13,8 @@ import java.util.Map;
 import java.util.Random;
 
 /** Shared helpers of the MatMul and Conv family tests: building attributes, random tensors, running a node, comparing. */
-final class OpTestSupport {
-    private OpTestSupport() {}
+final class DenseOpsTestSupport {
+    private DenseOpsTestSupport() {}
 
     /** Attributes from name/value pairs: Integer/Long -> int, Float -> float, String, long[] -> ints. */
     static Attributes attrs(Object... kv) {

@@ -1,0 +1,332 @@
+package dev.gatun.engine.cpu;
+
+import dev.gatun.engine.ops.KernelContext;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Float32 2-D convolution as an implicit GEMM over a phase-plane copy of the input ({@link PhaseLayout}); 1-D
+ * convolutions are the case of height 1.
+ *
+ * <p>Per image (or per batch, see below) and group: {@code Y_g[M/G, P] = W_g[M/G, K] x B[K, P]} with
+ * {@code K = (C/G) * KH * KW}, row {@code k = c*T + t} of B being the phase buffer shifted by
+ * {@code c*chanStride + tapOff[t]} and P the "wide" output positions. B is never materialised: the micro-kernel
+ * loads its rows straight from the phase buffer through the offset table {@code koff[k]}.
+ *
+ * <ul>
+ *   <li>Weights are packed once ({@link #pack}, prepacked at plan time for constant weights) into panels of
+ *       {@link #MR} output channels, {@code a[panel][k][r]}, zero rows past M/G; the bias is packed alike.</li>
+ *   <li>The {@link #MR} x {@link #NR} micro-kernel starts its accumulators at the bias and runs the whole K in
+ *       registers, so every output is one fixed-order sum whatever the thread count or tiling.</li>
+ *   <li>The store applies the {@link ConvEpilogue} (residual add, clamp) and drops garbage positions.</li>
+ *   <li>Pointwise-like convolutions (one slot, no vertical shift) put all images of the batch side by side in the
+ *       buffer ({@code [c][image][plane]}), so that small planes (7x7) fill whole tiles at batch &gt; 1.</li>
+ *   <li>Threads: the phase fill splits over channels, the GEMM over (image, group, tile range, panel range).</li>
+ * </ul>
+ * The phase buffer is a heap array owned by the calling thread and reused across runs (the micro-kernel reads heap
+ * arrays ~10% faster than native segments).
+ */
+public final class ConvGemm {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int VL = S.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Output channels per micro-tile. */
+    public static final int MR = 6;
+    /** Output positions per micro-tile: two vectors. */
+    public static final int NR = 2 * VL;
+    /** Most floats of phase buffer one call holds; images beyond it are processed in chunks. */
+    static final long BUFFER_BUDGET = 1L << 23;
+
+    private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+
+    private ConvGemm() {}
+
+    /** Weights packed for the micro-kernel: {@code a[((g*panels + q)*kdim + k)*MR + r]}, bias {@code [(g*panels + q)*MR + r]}. */
+    public record Packed(float[] a, float[] bias, int group, int mg, int kdim, int panels) {}
+
+    /** Packs W [M, C/G, KH, KW] (kdim = C/G*KH*KW floats per output channel) and the bias (may be null). */
+    public static Packed pack(MemorySegment w, MemorySegment bias, int group, int mg, int kdim) {
+        int panels = Math.ceilDiv(mg, MR);
+        float[] a = new float[Math.multiplyExact(group * panels * MR, kdim)];
+        float[] b = new float[group * panels * MR];
+        float[] row = new float[kdim];
+        for (int g = 0; g < group; g++) {
+            for (int m = 0; m < mg; m++) {
+                int q = g * panels + m / MR;
+                int r = m % MR;
+                MemorySegment.copy(w, Tensor.F32, ((long) g * mg + m) * kdim * 4, row, 0, kdim);
+                int base = q * kdim * MR + r;
+                for (int k = 0; k < kdim; k++) {
+                    a[base + k * MR] = row[k];
+                }
+                b[q * MR + r] = bias == null ? 0f : bias.getAtIndex(Tensor.F32, (long) g * mg + m);
+            }
+        }
+        return new Packed(a, b, group, mg, kdim, panels);
+    }
+
+    /**
+     * Y [n, G*mg, oh, ow] = epilogue(conv(X [n, C, ih, iw], packed W) + bias).
+     *
+     * @param taps kernel taps KH*KW (kdim / (C/G))
+     */
+    public static void conv(KernelContext ctx, PhaseLayout lay, int n, int c, Packed pw, int taps, MemorySegment x,
+                            MemorySegment y, ConvEpilogue ep) {
+        int group = pw.group();
+        int cg = c / group;
+        int m = group * pw.mg();
+        // Images side by side when taps never shift rows: no garbage rows between them.
+        boolean batched = n > 1 && lay.slotA.length == 1 && lay.hq == lay.oh;
+        int imgFloats = lay.chanStride;
+        int perImage = Math.multiplyExact(c, imgFloats);
+        int chunk = (int) Math.clamp(BUFFER_BUDGET / Math.max(perImage, 1), 1, n);
+        int slack = lay.wq + NR;
+        for (int n0 = 0; n0 < n; n0 += chunk) {
+            int imgs = Math.min(chunk, n - n0);
+            float[] buf = PhaseLayout.scratch(BUFFER, Math.addExact(Math.multiplyExact(imgs, perImage), slack));
+            // Buffer layout: batched [c][image][plane], else [image][c][plane].
+            int chanStride = batched ? imgs * imgFloats : imgFloats;
+            int imgStride = batched ? imgFloats : perImage;
+            int first = n0;
+            int planes = imgs * c;
+            int fillTasks = tasks(ctx, planes, (long) planes * imgFloats, 1 << 14);
+            ctx.parallelFor(fillTasks, t -> {
+                for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
+                    int img = i / c;
+                    int ch = i % c;
+                    lay.fillPlane(x, ((long) (first + img) * c + ch) * lay.ih * lay.iw, buf, img * imgStride + ch * chanStride, 0f);
+                }
+            });
+            int jobs = batched ? group : imgs * group;
+            int wide = batched ? imgs * imgFloats : lay.wide();
+            int tiles = Math.ceilDiv(wide, NR);
+            int[] koff = new int[pw.kdim()];
+            for (int ci = 0; ci < cg; ci++) {
+                for (int t = 0; t < taps; t++) {
+                    koff[ci * taps + t] = ci * chanStride + lay.tapOff[t];
+                }
+            }
+            // Weights larger than the job's input: stream each weight panel once over all tiles (panel loop outside),
+            // and split tasks over panels; otherwise keep a tile of input hot over all panels.
+            boolean panelsOuter = (long) cg * chanStride < (long) pw.panels() * MR * pw.kdim();
+            int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
+            int pSplit;
+            int mSplit;
+            if (panelsOuter) {
+                mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
+                pSplit = Math.min(tiles, Math.ceilDiv(target, jobs * mSplit));
+            } else {
+                pSplit = Math.min(tiles, Math.ceilDiv(target, jobs));
+                mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs * pSplit));
+            }
+            int perJob = pSplit * mSplit;
+            ctx.parallelFor(jobs * perJob, t -> {
+                int job = t / perJob;
+                int ps = t % perJob / mSplit;
+                int ms = t % mSplit;
+                int grp = job % group;
+                int img = job / group;
+                int bBase = batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
+                long yImg = batched ? (long) first * m : (long) (first + img) * m;
+                float[] tile = new float[MR * NR + VL];
+                long plane = (long) lay.oh * lay.ow;
+                int q0 = pw.panels() * ms / mSplit;
+                int q1 = pw.panels() * (ms + 1) / mSplit;
+                int p0 = tiles * ps / pSplit;
+                int p1 = tiles * (ps + 1) / pSplit;
+                int outer = panelsOuter ? q1 - q0 : p1 - p0;
+                int inner = panelsOuter ? p1 - p0 : q1 - q0;
+                for (int i = 0; i < outer; i++) {
+                    for (int j = 0; j < inner; j++) {
+                        int p = p0 + (panelsOuter ? j : i);
+                        int q = q0 + (panelsOuter ? i : j);
+                        int panel = grp * pw.panels() + q;
+                        int rows = Math.min(MR, pw.mg() - q * MR);
+                        long ch0 = grp * pw.mg() + q * MR;
+                        long direct = contiguous(lay, batched, imgFloats, p * NR, wide, yImg, m, ch0);
+                        kernel(pw.a(), panel * pw.kdim() * MR, pw.bias(), panel * MR, buf, bBase + p * NR, koff, pw.kdim(), tile,
+                                y, direct, plane, rows, ep);
+                        if (direct < 0) {
+                            store(lay, batched, imgFloats, tile, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /** Tasks for {@code items} pieces of work costing {@code cost} in all: one below {@code minCost}. */
+    static int tasks(KernelContext ctx, int items, long cost, long minCost) {
+        if (ctx.threads() <= 1 || cost < minCost) {
+            return 1;
+        }
+        return Math.min(items, 4 * ctx.threads());
+    }
+
+
+    /**
+     * Stores the valid part of a tile: lanes [0, len) are wide positions j0.. of the job; a position maps to
+     * (image, oy, ox) and is kept when oy &lt; oh and ox &lt; ow.
+     */
+    private static void store(PhaseLayout lay, boolean batched, int imgFloats, float[] tile, int rows, int j0, int len,
+                              MemorySegment y, long yImg, int m, long ch0, ConvEpilogue ep) {
+        int wq = lay.wq;
+        long plane = (long) lay.oh * lay.ow;
+        int p = j0;
+        int end = j0 + len;
+        while (p < end) {
+            int img = batched ? p / imgFloats : 0;
+            int rem = batched ? p - img * imgFloats : p;
+            int oy = rem / wq;
+            int ox = rem - oy * wq;
+            int run = Math.min(wq - ox, end - p);
+            int valid = oy < lay.oh ? Math.min(run, lay.ow - ox) : 0;
+            if (valid > 0) {
+                long dst = ((yImg + (long) img * m + ch0) * plane + (long) oy * lay.ow + ox);
+                for (int r = 0; r < rows; r++) {
+                    storeRun(tile, r * NR + p - j0, valid, y, dst + r * plane, ep);
+                }
+            }
+            p += run;
+        }
+    }
+
+    /**
+     * Where in Y (float index of the tile's first channel) a whole tile of NR wide positions starting at {@code j0}
+     * goes when they are NR valid outputs in a row of Y's plane, else -1 (the tile then goes through {@link #store}).
+     */
+    private static long contiguous(PhaseLayout lay, boolean batched, int imgFloats, int j0, int wide, long yImg, int m, long ch0) {
+        if (j0 + NR > wide) {
+            return -1;
+        }
+        int img = batched ? j0 / imgFloats : 0;
+        int rem = batched ? j0 - img * imgFloats : j0;
+        if (batched && (j0 + NR - 1) / imgFloats != img) {
+            return -1;
+        }
+        int oy = rem / lay.wq;
+        int ox = rem - oy * lay.wq;
+        boolean inRow = lay.wq == lay.ow ? oy < lay.oh && (rem + NR - 1) / lay.wq < lay.oh : ox + NR <= lay.ow;
+        if (!inRow) {
+            return -1;
+        }
+        return (yImg + (long) img * m + ch0) * lay.oh * lay.ow + (long) oy * lay.ow + ox;
+    }
+
+    /** {@code y[dst + i] = epilogue(tile[from + i])} for i &lt; count. */
+    private static void storeRun(float[] tile, int from, int count, MemorySegment y, long dst, ConvEpilogue ep) {
+        MemorySegment res = ep.residual();
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        for (int i = 0; i < count; i += VL) {
+            long at = (dst + i) * 4;
+            if (count - i >= VL) {
+                FloatVector v = FloatVector.fromArray(S, tile, from + i);
+                if (res != null) {
+                    v = v.add(FloatVector.fromMemorySegment(S, res, at, LE));
+                }
+                if (clamp) {
+                    v = v.max(lo).min(hi);
+                }
+                v.intoMemorySegment(y, at, LE);
+            } else if (at + S.vectorByteSize() > y.byteSize()) {
+                // The tensor's last elements: a masked vector would reach past the segment (a slow path).
+                for (int j = i; j < count; j++) {
+                    long e = dst + j;
+                    y.setAtIndex(Tensor.F32, e, ep.apply(tile[from + j], res == null ? 0f : res.getAtIndex(Tensor.F32, e)));
+                }
+            } else {
+                VectorMask<Float> mask = S.indexInRange(i, count);
+                FloatVector v = FloatVector.fromArray(S, tile, from + i, mask);
+                if (res != null) {
+                    v = v.add(FloatVector.fromMemorySegment(S, res, at, LE, mask));
+                }
+                if (clamp) {
+                    v = v.max(lo).min(hi);
+                }
+                v.intoMemorySegment(y, at, LE, mask);
+            }
+        }
+    }
+
+    /**
+     * The MR x NR micro-kernel: {@code tile[r][j] = bias[bo + r] + sum_k a[ao + k*MR + r] * b[bBase + koff[k] + j]}.
+     * When {@code direct >= 0} the tile is instead stored with the epilogue to {@code y[direct + r*plane + j]} for
+     * r &lt; rows. The accumulators never leave this method as vectors (a vector passed to a call that is not inlined
+     * is boxed).
+     */
+    private static void kernel(float[] a, int ao, float[] bias, int bo, float[] b, int bBase, int[] koff, int kdim, float[] tile,
+                               MemorySegment y, long direct, long plane, int rows, ConvEpilogue ep) {
+        FloatVector c00 = FloatVector.broadcast(S, bias[bo]), c01 = c00;
+        FloatVector c10 = FloatVector.broadcast(S, bias[bo + 1]), c11 = c10;
+        FloatVector c20 = FloatVector.broadcast(S, bias[bo + 2]), c21 = c20;
+        FloatVector c30 = FloatVector.broadcast(S, bias[bo + 3]), c31 = c30;
+        FloatVector c40 = FloatVector.broadcast(S, bias[bo + 4]), c41 = c40;
+        FloatVector c50 = FloatVector.broadcast(S, bias[bo + 5]), c51 = c50;
+        for (int k = 0; k < kdim; k++) {
+            int at = bBase + koff[k];
+            FloatVector b0 = FloatVector.fromArray(S, b, at);
+            FloatVector b1 = FloatVector.fromArray(S, b, at + VL);
+            FloatVector av = FloatVector.broadcast(S, a[ao]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ao + 1]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ao + 2]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ao + 3]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ao + 4]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ao + 5]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            ao += MR;
+        }
+        if (direct >= 0) {
+            // The tile is NR consecutive outputs of each channel: epilogue and store straight from the registers.
+            MemorySegment res = ep.residual();
+            boolean clamp = ep.clamp();
+            FloatVector lo = FloatVector.broadcast(S, ep.lo());
+            FloatVector hi = FloatVector.broadcast(S, ep.hi());
+            long at = direct * 4;
+            long step = plane * 4;
+            for (int r = 0; r < rows; r++, at += step) {
+                FloatVector v0 = r == 0 ? c00 : r == 1 ? c10 : r == 2 ? c20 : r == 3 ? c30 : r == 4 ? c40 : c50;
+                FloatVector v1 = r == 0 ? c01 : r == 1 ? c11 : r == 2 ? c21 : r == 3 ? c31 : r == 4 ? c41 : c51;
+                if (res != null) {
+                    v0 = v0.add(FloatVector.fromMemorySegment(S, res, at, LE));
+                    v1 = v1.add(FloatVector.fromMemorySegment(S, res, at + 4L * VL, LE));
+                }
+                if (clamp) {
+                    v0 = v0.max(lo).min(hi);
+                    v1 = v1.max(lo).min(hi);
+                }
+                v0.intoMemorySegment(y, at, LE);
+                v1.intoMemorySegment(y, at + 4L * VL, LE);
+            }
+            return;
+        }
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, VL);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + VL);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + VL);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + VL);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + VL);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + VL);
+    }
+}

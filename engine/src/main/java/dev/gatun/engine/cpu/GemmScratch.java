@@ -1,0 +1,51 @@
+package dev.gatun.engine.cpu;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Per-thread buffers of {@link Sgemm} and {@link Sgemv}: the micro-kernel tile, an edge A panel, growable row and
+ * vector arrays, and (for the context-free entry point) the packed-B buffer. Reused across calls, so steady-state
+ * GEMMs allocate nothing; grown buffers are native memory freed by the GC with the thread's scratch.
+ */
+final class GemmScratch {
+    private static final ThreadLocal<GemmScratch> LOCAL = ThreadLocal.withInitial(GemmScratch::new);
+
+    /** The micro-kernel's accumulators, MR x NR floats. */
+    final float[] tile = new float[SgemmKernel.MR * SgemmKernel.NR];
+    /** One vector's lanes, for fixed-order lane sums. */
+    final float[] lanes = new float[SgemmKernel.VL];
+    /** An edge A panel, MR x KC floats (zero-padded rows). */
+    final MemorySegment edgeA = Arena.ofAuto().allocate((long) SgemmKernel.MR * SgemmKernel.KC * 4, 64);
+    private float[] row = new float[0];
+    private float[] vector = new float[0];
+    private MemorySegment packedB = MemorySegment.NULL;
+
+    static GemmScratch get() {
+        return LOCAL.get();
+    }
+
+    /** A float array of at least {@code n} elements (contents undefined). */
+    float[] row(int n) {
+        if (row.length < n) {
+            row = new float[n];
+        }
+        return row;
+    }
+
+    /** A second float array of at least {@code n} elements, distinct from {@link #row}. */
+    float[] vector(int n) {
+        if (vector.length < n) {
+            vector = new float[n + SgemmKernel.NR];
+        }
+        return vector;
+    }
+
+    /** Native memory for {@code floats} floats, 64-byte aligned (contents undefined). */
+    MemorySegment packedB(long floats) {
+        if (packedB.byteSize() < floats * 4) {
+            packedB = Arena.ofAuto().allocate(floats * 4, 64);
+        }
+        return packedB;
+    }
+}

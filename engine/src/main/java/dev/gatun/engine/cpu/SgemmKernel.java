@@ -1,0 +1,209 @@
+package dev.gatun.engine.cpu;
+
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The register-blocked micro-kernel of {@link Sgemm} and the code around it: block sizes, the tile store
+ * (alpha, beta, accumulation over K blocks, fused {@link Epilogue}) and the packing of edge A panels.
+ *
+ * <p>Micro-kernel: {@code tile[MR, NR] = A[MR, kc] x Bpanel[kc, NR]} with {@code MR * NR/VL} vector accumulators
+ * of {@link FloatVector#SPECIES_PREFERRED}. With 512-bit vectors (32 registers) MR = 8 rows by NR = 3 vectors:
+ * 24 accumulators, 3 B vectors and one broadcast A value per step; narrower species get 6 x 2 (12 accumulators,
+ * for 16 registers). Each step is, per row r, {@code acc[r][v] = fma(A[r,p], B[p, v*VL..], acc[r][v])}: every
+ * element of a K block is one fused multiply-add chain in increasing p, whatever the tile's position, so results
+ * do not depend on the partitioning or the thread count.
+ *
+ * <p>A is read in place (row stride {@code rs}, column stride {@code cs} in bytes, which covers both A and A^T)
+ * except edge panels of fewer than MR rows, packed zero-padded by {@link #packEdgeA}. B is a {@link PackedB} panel
+ * read as one contiguous stream. The accumulators go to a per-thread tile array ({@code MR*NR} floats, in L1)
+ * before {@link #store} combines them with C: keeping vectors inside the kernel method (they would be boxed if
+ * passed to a call the JIT does not inline) and giving one store path for full and edge tiles.
+ *
+ * <p>Blocking (Zen 5: 48 KB L1D, 1 MB L2): B panels of KC x NR (96 KB at KC = 512) are reused by the MC/MR row
+ * panels of an A block (MC x KC, 256 KB) from L2, A rows stream from L1/L2; measured best among KC in 128..1024
+ * and MC in 64..512 on 1024^3 and the BERT shapes.
+ */
+final class SgemmKernel {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int VL = S.length();
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** Whether the 8 x 3-vector kernel is used (512-bit vectors, 32 registers); else 6 x 2. */
+    static final boolean WIDE = S.vectorBitSize() >= 512;
+    /** Rows of the micro-kernel tile. */
+    static final int MR = WIDE ? 8 : 6;
+    /** Vectors per tile row. */
+    static final int NV = WIDE ? 3 : 2;
+    /** Columns of the micro-kernel tile. */
+    static final int NR = NV * VL;
+    /** Depth of a K block (the chains restart per block; fixed, so results do not depend on the shape split). */
+    static final int KC = 512;
+    /** Rows of an A block sharing each B panel from L2 (a multiple of MR). */
+    static final int MC = 16 * MR;
+
+    private SgemmKernel() {}
+
+    /**
+     * {@code tile = A[MR rows, kc] x B[kc, NR]}: A(r, p) at byte {@code aAt + r*rs + p*cs} of {@code a}, B row p at
+     * byte {@code bAt + p*NR*4} of {@code b}.
+     */
+    static void kernel(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, float[] tile) {
+        if (WIDE) {
+            kernel8x3(a, aAt, rs, cs, b, bAt, kc, tile);
+        } else {
+            kernel6x2(a, aAt, rs, cs, b, bAt, kc, tile);
+        }
+    }
+
+    private static void kernel8x3(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, float[] t) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c02 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S), c12 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c22 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S), c32 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S), c42 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S), c52 = FloatVector.zero(S);
+        FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S), c62 = FloatVector.zero(S);
+        FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S), c72 = FloatVector.zero(S);
+        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs, a6 = a5 + rs, a7 = a6 + rs;
+        long vb = VL * 4L;
+        for (int p = 0; p < kc; p++) {
+            long bq = bAt + p * (long) (NR * 4);
+            long aq = p * cs;
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bq, LE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, b, bq + vb, LE);
+            FloatVector b2 = FloatVector.fromMemorySegment(S, b, bq + 2 * vb, LE);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + aq));
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a1 + aq));
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a2 + aq));
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a3 + aq));
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a4 + aq));
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41); c42 = x.fma(b2, c42);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a5 + aq));
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51); c52 = x.fma(b2, c52);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a6 + aq));
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61); c62 = x.fma(b2, c62);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a7 + aq));
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71); c72 = x.fma(b2, c72);
+        }
+        int v = VL;
+        c00.intoArray(t, 0); c01.intoArray(t, v); c02.intoArray(t, 2 * v);
+        c10.intoArray(t, 3 * v); c11.intoArray(t, 4 * v); c12.intoArray(t, 5 * v);
+        c20.intoArray(t, 6 * v); c21.intoArray(t, 7 * v); c22.intoArray(t, 8 * v);
+        c30.intoArray(t, 9 * v); c31.intoArray(t, 10 * v); c32.intoArray(t, 11 * v);
+        c40.intoArray(t, 12 * v); c41.intoArray(t, 13 * v); c42.intoArray(t, 14 * v);
+        c50.intoArray(t, 15 * v); c51.intoArray(t, 16 * v); c52.intoArray(t, 17 * v);
+        c60.intoArray(t, 18 * v); c61.intoArray(t, 19 * v); c62.intoArray(t, 20 * v);
+        c70.intoArray(t, 21 * v); c71.intoArray(t, 22 * v); c72.intoArray(t, 23 * v);
+    }
+
+    private static void kernel6x2(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, float[] t) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs;
+        long vb = VL * 4L;
+        for (int p = 0; p < kc; p++) {
+            long bq = bAt + p * (long) (NR * 4);
+            long aq = p * cs;
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bq, LE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, b, bq + vb, LE);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + aq));
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a1 + aq));
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a2 + aq));
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a3 + aq));
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a4 + aq));
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a5 + aq));
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+        }
+        int v = VL;
+        c00.intoArray(t, 0); c01.intoArray(t, v);
+        c10.intoArray(t, 2 * v); c11.intoArray(t, 3 * v);
+        c20.intoArray(t, 4 * v); c21.intoArray(t, 5 * v);
+        c30.intoArray(t, 6 * v); c31.intoArray(t, 7 * v);
+        c40.intoArray(t, 8 * v); c41.intoArray(t, 9 * v);
+        c50.intoArray(t, 10 * v); c51.intoArray(t, 11 * v);
+    }
+
+    /**
+     * Packs rows [row, row + mr) of op(A), columns [pc, pc + kc), zero-padded to MR rows, into {@code dst} as
+     * MR-float groups per column (read back with rs = 4, cs = MR*4).
+     */
+    static void packEdgeA(boolean transA, MemorySegment a, long aOff, int lda, int row, int mr, int pc, int kc, MemorySegment dst) {
+        for (int p = 0; p < kc; p++) {
+            for (int r = 0; r < MR; r++) {
+                float v = 0f;
+                if (r < mr) {
+                    long at = transA ? aOff + (long) (pc + p) * lda + row + r : aOff + (long) (row + r) * lda + pc + p;
+                    v = a.getAtIndex(Tensor.F32, at);
+                }
+                dst.setAtIndex(Tensor.F32, (long) p * MR + r, v);
+            }
+        }
+    }
+
+    /**
+     * Combines the accumulated tile (element (r, j) at {@code tile[tOff + r*tld + j]}, readable up to the next
+     * whole vector) with C on its valid {@code mr x nr} corner (C element (r, j) at
+     * {@code c[cOff + r*ldc + j]}, output (row0 + r, col0 + j)): {@code v = alpha * acc}; on the first K block
+     * {@code C = beta == 0 ? v : fma(C, beta, v)}, on later blocks {@code C = C + v}; with {@code epi} (last K block
+     * only) the epilogue follows. Partial vectors are masked; every lane runs the same operations.
+     */
+    static void store(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first, Epilogue epi,
+                      MemorySegment c, long cOff, long ldc, long row0, long col0) {
+        boolean scale = alpha != 1f;
+        boolean readC = !first || beta != 0f;
+        boolean heavy = epi != null && !epi.activation().light();
+        for (int r = 0; r < mr; r++) {
+            long rowAt = cOff + r * ldc;
+            for (int v = 0; v < NV; v++) {
+                int j = v * VL;
+                if (j >= nr) {
+                    break;
+                }
+                VectorMask<Float> m = j + VL <= nr ? null : S.indexInRange(j, nr);
+                long at = (rowAt + j) * 4;
+                FloatVector x = FloatVector.fromArray(S, tile, tOff + r * tld + j);
+                if (scale) {
+                    x = x.mul(alpha);
+                }
+                if (readC) {
+                    FloatVector old = m == null ? FloatVector.fromMemorySegment(S, c, at, LE) : FloatVector.fromMemorySegment(S, c, at, LE, m);
+                    x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
+                }
+                if (epi != null) {
+                    x = epi.light(x, row0 + r, col0 + j, m);
+                    if (!heavy) {
+                        x = epi.addResidual(x, row0 + r, col0 + j, m);
+                    }
+                }
+                if (m == null) {
+                    x.intoMemorySegment(c, at, LE);
+                } else {
+                    x.intoMemorySegment(c, at, LE, m);
+                }
+            }
+            if (heavy) {
+                epi.finishRow(c, rowAt, row0 + r, col0, nr);
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package dev.gatun.engine.graph.passes;
+
+import dev.gatun.engine.graph.Graph;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * Runs the graph passes in order on a loaded, constant-folded graph: the transformer fusions (each matching
+ * exact sub-graph shapes and constants, emitting ops of Gatun's {@code dev.gatun} domain, see
+ * {@link dev.gatun.engine.ops.FusedOps}), then dead-node elimination.
+ *
+ * <p>Switches, read when a model loads: system property {@code gatun.optimize=false} turns the optimiser off
+ * (to compare against the unfused graph); {@code gatun.optimize.skip=Name,Name} leaves out passes by name.
+ */
+public final class Optimizer {
+    private final List<GraphPass> passes;
+
+    public Optimizer(List<GraphPass> passes) {
+        this.passes = List.copyOf(passes);
+    }
+
+    /** The default passes, in the order they must run. */
+    public static List<GraphPass> defaultPasses() {
+        return List.of(
+                new LayerNormFusion(),
+                new GeluFusion(),
+                new MatMulBiasFusion(),
+                new AttentionFusion(),
+                new MatMulActivationFusion(),
+                new MatMulResidualFusion(),
+                new SkipLayerNormFusion(),
+                new DeadNodeElimination());
+    }
+
+    /** Whether the system properties leave the optimiser on. */
+    public static boolean enabled() {
+        return !"false".equalsIgnoreCase(System.getProperty("gatun.optimize", "true"));
+    }
+
+    /** The default optimiser, less the passes {@code gatun.optimize.skip} names; null when disabled. */
+    public static Optimizer fromSystemProperties() {
+        if (!enabled()) {
+            return null;
+        }
+        Set<String> skip = Arrays.stream(System.getProperty("gatun.optimize.skip", "").split(","))
+                .map(String::trim).filter(s -> !s.isEmpty()).collect(Collectors.toSet());
+        return new Optimizer(defaultPasses().stream().filter(p -> !skip.contains(p.name())).toList());
+    }
+
+    /** {@code g} optimised as the system properties say (unchanged when disabled). */
+    public static Graph optimize(Graph g) {
+        Optimizer o = fromSystemProperties();
+        return o == null ? g : o.run(g);
+    }
+
+    /** Applies every pass in order. */
+    public Graph run(Graph g) {
+        for (GraphPass p : passes) {
+            g = p.apply(g);
+        }
+        return g;
+    }
+
+    public List<GraphPass> passes() {
+        return passes;
+    }
+}

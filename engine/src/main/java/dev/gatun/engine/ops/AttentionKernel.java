@@ -1,0 +1,475 @@
+package dev.gatun.engine.ops;
+
+import static dev.gatun.engine.tensor.Tensor.F32;
+
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@code dev.gatun:Attention(Q, K, V, mask?)}, attributes {@code num_heads} (H, required) and {@code scale}
+ * (default 1/sqrt(D)): the multi-head self-attention of a BERT layer (see {@link FusedOps}), in place of the
+ * exported Reshape / Transpose / MatMul / Div / Add / Softmax / MatMul / Transpose / Reshape chain.
+ *
+ * <p>Shapes: Q [B, Sq, H*D], K and V [B, Sk, H*D] (the projection outputs, head h in columns [h*D, (h+1)*D));
+ * mask broadcastable to [B, H, Sq, Sk] (numpy rules, rank at most 4), added to the scaled scores; output
+ * [B, Sq, H*D]. Math per (b, h): {@code O = softmax(scale * Q_h K_h^T + mask) V_h}, softmax over the keys.
+ *
+ * <p>Kernel: one task per (batch, group of heads) on the session's threads (the groups as wide as the thread
+ * count allows; query tiles split too when there are fewer heads than two per thread). A task reads its group's
+ * columns of the Q, K and V rows once, row by row (no transposes of the tensors), into per-head K transposed
+ * [D, Sk], V [Sk, D] and scaled Q; then for each head and tile of {@value #TQ} query rows walks the keys in
+ * blocks of {@value #TK}: scores = Q K^T for 4 rows x 2 vectors
+ * at a time, mask added, and the online (streaming) softmax: the running row max m and sum l,
+ * {@code l = l * exp(m_old - m) + sum exp(s - m)}, the output accumulator rescaled by {@code exp(m_old - m)}
+ * before adding P V. The S x S score matrix is never formed: memory per task is O(TQ * TK + S * H * D).
+ * {@link #reference} is the scalar twin.
+ */
+final class AttentionKernel {
+    /** Query rows per task. */
+    static final int TQ = 32;
+    /** Keys per block (a multiple of two vectors). */
+    static final int TK = 128;
+    /** Q, K and V sizes up to which heads are packed one by one (they are in cache anyway). */
+    static final long CACHED_BYTES = 1L << 20;
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int VL = S.length();
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[10][]);
+
+    private AttentionKernel() {}
+
+    static Planned plan(NodeSpec node) {
+        FusedOps.requireFloats(node);
+        if (!node.hasInput(0) || !node.hasInput(1) || !node.hasInput(2)) {
+            throw node.unsupported("Attention without Q, K and V");
+        }
+        long heads = node.attrs().getInt("num_heads", 0);
+        if (heads < 1 || heads > Integer.MAX_VALUE) {
+            throw node.unsupported("num_heads=" + heads + " (must be >= 1)");
+        }
+        boolean hasScale = node.attrs().has("scale");
+        float scaleAttr = node.attrs().getFloat("scale", 1f);
+        return Planned.of((ctx, in) -> {
+            Geometry g = geometry(node, in[0], in[1], in[2], in.length > 3 ? in[3] : null, (int) heads);
+            float scale = hasScale ? scaleAttr : (float) (1 / Math.sqrt(g.d));
+            Tensor out = ctx.allocate(DType.FLOAT, in[0].shape());
+            if (out.size() == 0) {
+                return new Tensor[] {out};
+            }
+            if (g.sk == 0) {
+                out.data().fill((byte) 0);
+                return new Tensor[] {out};
+            }
+            Tensor mask = in.length > 3 ? in[3] : null;
+            // Work units: (batch, group of heads). While Q, K and V fit in cache a group is one head; beyond,
+            // groups are as wide as the thread count allows, so that rows are read in long runs. With fewer
+            // heads than two per thread, the query tiles of a head are split as well.
+            int want = 2 * ctx.threads();
+            boolean cached = 4L * g.hd * ((long) g.sq + 2L * g.sk) * g.b <= CACHED_BYTES;
+            int groups = cached ? g.h : Math.min(g.h, Math.max(1, (want + g.b - 1) / g.b));
+            int perGroup = (g.h + groups - 1) / groups;
+            int units = g.b * groups;
+            int tiles = (g.sq + TQ - 1) / TQ;
+            int parts = Math.min(tiles, Math.max(1, (want + units - 1) / units));
+            int rows = (tiles + parts - 1) / parts * TQ;
+            ctx.parallelFor(units * parts, t -> {
+                int u = t / parts;
+                int h0 = (u % groups) * perGroup;
+                int i0 = (t % parts) * rows;
+                group(g, in[0].data(), in[1].data(), in[2].data(), mask == null ? null : mask.data(), out.data(),
+                        u / groups, h0, Math.min(g.h, h0 + perGroup), i0, Math.min(g.sq, i0 + rows), scale);
+            });
+            return new Tensor[] {out};
+        }, DType.FLOAT);
+    }
+
+    /** Sizes of one call: batch, heads, query and key lengths, head size, row stride, and the mask's strides. */
+    record Geometry(int b, int h, int sq, int sk, int d, int hd, long[] maskStrides) {}
+
+    static Geometry geometry(NodeSpec node, Tensor q, Tensor k, Tensor v, Tensor mask, int heads) {
+        Shape qs = q.shape();
+        Shape ks = k.shape();
+        Shape vs = v.shape();
+        if (qs.rank() != 3 || ks.rank() != 3 || vs.rank() != 3) {
+            throw node.error("Q, K and V must be [batch, sequence, heads*head_size], got " + qs + ", " + ks + ", " + vs);
+        }
+        long hd = qs.dim(2);
+        if (ks.dim(0) != qs.dim(0) || vs.dim(0) != qs.dim(0) || ks.dim(2) != hd || vs.dim(2) != hd || vs.dim(1) != ks.dim(1)) {
+            throw node.error("Q " + qs + ", K " + ks + " and V " + vs + " do not agree");
+        }
+        if (hd % heads != 0) {
+            throw node.error("hidden size " + hd + " is not a multiple of num_heads=" + heads);
+        }
+        int b = MatMulOps.toInt(node, qs.dim(0));
+        int sq = MatMulOps.toInt(node, qs.dim(1));
+        int sk = MatMulOps.toInt(node, ks.dim(1));
+        long[] strides = null;
+        if (mask != null) {
+            long[] target = {b, heads, sq, sk};
+            long[] md = mask.shape().dims();
+            if (md.length > 4) {
+                throw node.error("mask " + mask.shape() + " has rank above 4");
+            }
+            strides = new long[4];
+            long acc = 1;
+            for (int i = 3; i >= 0; i--) {
+                int mi = i - (4 - md.length);
+                long dim = mi >= 0 ? md[mi] : 1;
+                if (dim != 1 && dim != target[i]) {
+                    throw node.error("mask " + mask.shape() + " does not broadcast to [" + b + "," + heads + "," + sq + "," + sk + "]");
+                }
+                strides[i] = dim == 1 ? 0 : acc;
+                acc *= dim;
+            }
+        }
+        return new Geometry(b, heads, sq, sk, (int) (hd / heads), MatMulOps.toInt(node, hd), strides);
+    }
+
+    private static float[] scratch(float[][] s, int i, int n) {
+        return s[i] == null || s[i].length < n ? (s[i] = new float[n]) : s[i];
+    }
+
+    /**
+     * Queries [q0, q1) of heads [h0, h1) of batch b. The group's columns of the K, V and Q rows are read once, row
+     * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into K transposed,
+     * V and scaled Q per head; then each head's query tiles stream over the key blocks, and the output rows are
+     * written back whole.
+     */
+    static void group(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
+                      int b, int h0, int h1, int q0, int q1, float scale) {
+        if (q0 >= q1 || h0 >= h1) {
+            return;
+        }
+        int d = g.d;
+        int hd = g.hd;
+        int sk = g.sk;
+        int w = (h1 - h0) * d;
+        int nrows = q1 - q0;
+        int dPad = (d + VL - 1) / VL * VL;
+        int skPad = (sk + 2 * VL - 1) / (2 * VL) * (2 * VL);
+        float[][] s = SCRATCH.get();
+        float[] qt = scratch(s, 0, TQ * d);
+        float[] kt = scratch(s, 1, w * skPad);
+        float[] vb = scratch(s, 2, (h1 - h0) * sk * dPad);
+        float[] sc = scratch(s, 3, TQ * TK);
+        float[] o = scratch(s, 4, TQ * dPad);
+        float[] m = scratch(s, 5, TQ);
+        float[] l = scratch(s, 6, TQ);
+        float[] rowBuf = scratch(s, 7, w);
+        float[] qa = scratch(s, 8, nrows * w);
+        float[] oa = scratch(s, 9, nrows * w);
+        long kvBase = (long) b * sk * hd + (long) h0 * d;
+        for (int j = 0; j < sk; j++) {
+            long row = kvBase + (long) j * hd;
+            copyRow(k, row, rowBuf, 0, w, 1f);
+            for (int c = 0; c < w; c++) {
+                kt[c * skPad + j] = rowBuf[c];
+            }
+            copyRow(v, row, rowBuf, 0, w, 1f);
+            for (int hh = 0; hh < h1 - h0; hh++) {
+                int at = (hh * sk + j) * dPad;
+                System.arraycopy(rowBuf, hh * d, vb, at, d);
+                java.util.Arrays.fill(vb, at + d, at + dPad, 0f);
+            }
+        }
+        for (int c = 0; c < w; c++) {
+            java.util.Arrays.fill(kt, c * skPad + sk, (c + 1) * skPad, 0f);
+        }
+        long qBase = ((long) b * g.sq + q0) * hd + (long) h0 * d;
+        for (int i = 0; i < nrows; i++) {
+            copyRow(q, qBase + (long) i * hd, qa, i * w, w, scale);
+        }
+        long[] ms = g.maskStrides;
+        for (int hh = 0; hh < h1 - h0; hh++) {
+            int h = h0 + hh;
+            int ko = hh * d * skPad;
+            int vo = hh * sk * dPad;
+            for (int i0 = 0; i0 < nrows; i0 += TQ) {
+                int nq = Math.min(TQ, nrows - i0);
+                for (int i = 0; i < nq; i++) {
+                    System.arraycopy(qa, (i0 + i) * w + hh * d, qt, i * d, d);
+                    m[i] = Float.NEGATIVE_INFINITY;
+                    l[i] = 0f;
+                }
+                java.util.Arrays.fill(o, 0, nq * dPad, 0f);
+                for (int j0 = 0; j0 < sk; j0 += TK) {
+                    int nk = Math.min(TK, sk - j0);
+                    int nkPad = (nk + 2 * VL - 1) / (2 * VL) * (2 * VL);
+                    scores(qt, kt, ko, skPad, j0, sc, nq, d, nkPad);
+                    for (int i = 0; i < nq; i++) {
+                        int row = i * TK;
+                        if (mask != null) {
+                            long mb = b * ms[0] + h * ms[1] + (long) (q0 + i0 + i) * ms[2] + j0 * ms[3];
+                            addMask(sc, row, mask, mb, ms[3], nk);
+                        }
+                        float mOld = m[i];
+                        float mNew = Math.max(mOld, rowMax(sc, row, nk));
+                        if (mNew == Float.NEGATIVE_INFINITY) {
+                            java.util.Arrays.fill(sc, row, row + nk, 0f);
+                            continue;
+                        }
+                        float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
+                        float sum = expInPlace(sc, row, nk, mNew);
+                        l[i] = l[i] * corr + sum;
+                        m[i] = mNew;
+                        if (j0 > 0 && corr != 1f) {
+                            for (int c = 0; c < dPad; c++) {
+                                o[i * dPad + c] *= corr;
+                            }
+                        }
+                    }
+                    accumulatePV(sc, vb, vo + j0 * dPad, o, nq, nk, dPad);
+                }
+                for (int i = 0; i < nq; i++) {
+                    float inv = 1f / l[i];
+                    int at = (i0 + i) * w + hh * d;
+                    for (int c = 0; c < d; c++) {
+                        oa[at + c] = o[i * dPad + c] * inv;
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < nrows; i++) {
+            storeRow(oa, i * w, 1f, out, qBase + (long) i * hd, w);
+        }
+    }
+
+    /** dst[at + c] = src[off + c] * mul for c < n (offsets in floats). */
+    private static void copyRow(MemorySegment src, long off, float[] dst, int at, int n, float mul) {
+        int bound = S.loopBound(n);
+        int c = 0;
+        for (; c < bound; c += VL) {
+            FloatVector.fromMemorySegment(S, src, (off + c) * 4, ORDER).mul(mul).intoArray(dst, at + c);
+        }
+        for (; c < n; c++) {
+            dst[at + c] = src.getAtIndex(F32, off + c) * mul;
+        }
+    }
+
+    /** dst[off + c] = src[at + c] * mul for c < n. */
+    private static void storeRow(float[] src, int at, float mul, MemorySegment dst, long off, int n) {
+        int bound = S.loopBound(n);
+        int c = 0;
+        for (; c < bound; c += VL) {
+            FloatVector.fromArray(S, src, at + c).mul(mul).intoMemorySegment(dst, (off + c) * 4, ORDER);
+        }
+        for (; c < n; c++) {
+            dst.setAtIndex(F32, off + c, src[at + c] * mul);
+        }
+    }
+
+    /** sc[i*TK + j] = sum_c qt[i*d + c] * kt[ko + c*ks + j0 + j] for i < nq, j < nkPad (a multiple of 2 vectors). */
+    private static void scores(float[] qt, float[] kt, int ko, int ks, int j0, float[] sc, int nq, int d, int nkPad) {
+        int i = 0;
+        for (; i + 4 <= nq; i += 4) {
+            int q0 = i * d;
+            for (int j = 0; j < nkPad; j += 2 * VL) {
+                FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
+                FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
+                for (int c = 0; c < d; c++) {
+                    FloatVector k0 = FloatVector.fromArray(S, kt, ko + c * ks + j0 + j);
+                    FloatVector k1 = FloatVector.fromArray(S, kt, ko + c * ks + j0 + j + VL);
+                    FloatVector x = FloatVector.broadcast(S, qt[q0 + c]);
+                    a0 = x.fma(k0, a0);
+                    b0 = x.fma(k1, b0);
+                    x = FloatVector.broadcast(S, qt[q0 + d + c]);
+                    a1 = x.fma(k0, a1);
+                    b1 = x.fma(k1, b1);
+                    x = FloatVector.broadcast(S, qt[q0 + 2 * d + c]);
+                    a2 = x.fma(k0, a2);
+                    b2 = x.fma(k1, b2);
+                    x = FloatVector.broadcast(S, qt[q0 + 3 * d + c]);
+                    a3 = x.fma(k0, a3);
+                    b3 = x.fma(k1, b3);
+                }
+                int r = i * TK + j;
+                a0.intoArray(sc, r);
+                b0.intoArray(sc, r + VL);
+                a1.intoArray(sc, r + TK);
+                b1.intoArray(sc, r + TK + VL);
+                a2.intoArray(sc, r + 2 * TK);
+                b2.intoArray(sc, r + 2 * TK + VL);
+                a3.intoArray(sc, r + 3 * TK);
+                b3.intoArray(sc, r + 3 * TK + VL);
+            }
+        }
+        for (; i < nq; i++) {
+            int q0 = i * d;
+            for (int j = 0; j < nkPad; j += 2 * VL) {
+                FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S);
+                for (int c = 0; c < d; c++) {
+                    FloatVector x = FloatVector.broadcast(S, qt[q0 + c]);
+                    a0 = x.fma(FloatVector.fromArray(S, kt, ko + c * ks + j0 + j), a0);
+                    b0 = x.fma(FloatVector.fromArray(S, kt, ko + c * ks + j0 + j + VL), b0);
+                }
+                a0.intoArray(sc, i * TK + j);
+                b0.intoArray(sc, i * TK + j + VL);
+            }
+        }
+    }
+
+    /** sc[row + j] += mask[mb + j * stride] for j < n. */
+    private static void addMask(float[] sc, int row, MemorySegment mask, long mb, long stride, int n) {
+        if (stride == 1) {
+            int bound = S.loopBound(n);
+            int j = 0;
+            for (; j < bound; j += VL) {
+                FloatVector.fromArray(S, sc, row + j).add(FloatVector.fromMemorySegment(S, mask, (mb + j) * 4, ORDER)).intoArray(sc, row + j);
+            }
+            for (; j < n; j++) {
+                sc[row + j] += mask.getAtIndex(F32, mb + j);
+            }
+        } else {
+            for (int j = 0; j < n; j++) {
+                sc[row + j] += mask.getAtIndex(F32, mb + j * stride);
+            }
+        }
+    }
+
+    private static float rowMax(float[] sc, int row, int n) {
+        int bound = S.loopBound(n);
+        int j = 0;
+        float m = Float.NEGATIVE_INFINITY;
+        if (bound > 0) {
+            FloatVector acc = FloatVector.fromArray(S, sc, row);
+            for (j = VL; j < bound; j += VL) {
+                acc = acc.max(FloatVector.fromArray(S, sc, row + j));
+            }
+            m = acc.reduceLanes(VectorOperators.MAX);
+        }
+        for (; j < n; j++) {
+            m = Math.max(m, sc[row + j]);
+        }
+        return m;
+    }
+
+    /** sc[row + j] = exp(sc[row + j] - shift) for j < n; returns their sum. */
+    private static float expInPlace(float[] sc, int row, int n, float shift) {
+        int bound = S.loopBound(n);
+        int j = 0;
+        FloatVector vs = FloatVector.broadcast(S, shift);
+        FloatVector acc = FloatVector.zero(S);
+        for (; j < bound; j += VL) {
+            FloatVector e = FloatVector.fromArray(S, sc, row + j).sub(vs).lanewise(VectorOperators.EXP);
+            e.intoArray(sc, row + j);
+            acc = acc.add(e);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) {
+            float e = (float) Math.exp(sc[row + j] - shift);
+            sc[row + j] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    /** o[i*dPad + c] += sum_j sc[i*TK + j] * vb[vo + j*dPad + c] for i < nq, j < nk, c < dPad. */
+    private static void accumulatePV(float[] sc, float[] vb, int vo, float[] o, int nq, int nk, int dPad) {
+        int i = 0;
+        for (; i + 4 <= nq; i += 4) {
+            int c = 0;
+            for (; c + 2 * VL <= dPad; c += 2 * VL) {
+                pv4x2(sc, i * TK, vb, vo + c, o, i * dPad + c, nk, dPad);
+            }
+            for (; c < dPad; c += VL) {
+                for (int r = 0; r < 4; r++) {
+                    pv1(sc, (i + r) * TK, vb, vo + c, o, (i + r) * dPad + c, nk, dPad);
+                }
+            }
+        }
+        for (; i < nq; i++) {
+            for (int c = 0; c < dPad; c += VL) {
+                pv1(sc, i * TK, vb, vo + c, o, i * dPad + c, nk, dPad);
+            }
+        }
+    }
+
+    /** Four rows of P times two vectors of V columns: eight independent accumulators. */
+    private static void pv4x2(float[] sc, int p, float[] vb, int v, float[] o, int o0, int nk, int dPad) {
+        FloatVector a0 = FloatVector.fromArray(S, o, o0), b0 = FloatVector.fromArray(S, o, o0 + VL);
+        FloatVector a1 = FloatVector.fromArray(S, o, o0 + dPad), b1 = FloatVector.fromArray(S, o, o0 + dPad + VL);
+        FloatVector a2 = FloatVector.fromArray(S, o, o0 + 2 * dPad), b2 = FloatVector.fromArray(S, o, o0 + 2 * dPad + VL);
+        FloatVector a3 = FloatVector.fromArray(S, o, o0 + 3 * dPad), b3 = FloatVector.fromArray(S, o, o0 + 3 * dPad + VL);
+        for (int j = 0; j < nk; j++) {
+            FloatVector x = FloatVector.fromArray(S, vb, v + j * dPad);
+            FloatVector y = FloatVector.fromArray(S, vb, v + j * dPad + VL);
+            FloatVector w = FloatVector.broadcast(S, sc[p + j]);
+            a0 = w.fma(x, a0);
+            b0 = w.fma(y, b0);
+            w = FloatVector.broadcast(S, sc[p + TK + j]);
+            a1 = w.fma(x, a1);
+            b1 = w.fma(y, b1);
+            w = FloatVector.broadcast(S, sc[p + 2 * TK + j]);
+            a2 = w.fma(x, a2);
+            b2 = w.fma(y, b2);
+            w = FloatVector.broadcast(S, sc[p + 3 * TK + j]);
+            a3 = w.fma(x, a3);
+            b3 = w.fma(y, b3);
+        }
+        a0.intoArray(o, o0);
+        b0.intoArray(o, o0 + VL);
+        a1.intoArray(o, o0 + dPad);
+        b1.intoArray(o, o0 + dPad + VL);
+        a2.intoArray(o, o0 + 2 * dPad);
+        b2.intoArray(o, o0 + 2 * dPad + VL);
+        a3.intoArray(o, o0 + 3 * dPad);
+        b3.intoArray(o, o0 + 3 * dPad + VL);
+    }
+
+    /** One row of P times one vector of V columns. */
+    private static void pv1(float[] sc, int p, float[] vb, int v, float[] o, int o0, int nk, int dPad) {
+        FloatVector a = FloatVector.fromArray(S, o, o0);
+        for (int j = 0; j < nk; j++) {
+            a = FloatVector.broadcast(S, sc[p + j]).fma(FloatVector.fromArray(S, vb, v + j * dPad), a);
+        }
+        a.intoArray(o, o0);
+    }
+
+    /**
+     * The scalar twin: the unfused computation, in double, on the same layouts: scores, mask, a two-pass softmax
+     * over all keys, times V. For tests.
+     */
+    static void reference(Geometry g, Tensor q, Tensor k, Tensor v, Tensor mask, Tensor out, float scale) {
+        double[] p = new double[g.sk];
+        for (int b = 0; b < g.b; b++) {
+            for (int h = 0; h < g.h; h++) {
+                for (int i = 0; i < g.sq; i++) {
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < g.sk; j++) {
+                        double acc = 0;
+                        for (int c = 0; c < g.d; c++) {
+                            acc += (double) q.getFloat(((long) b * g.sq + i) * g.hd + (long) h * g.d + c)
+                                    * k.getFloat(((long) b * g.sk + j) * g.hd + (long) h * g.d + c);
+                        }
+                        acc *= scale;
+                        if (mask != null) {
+                            long[] ms = g.maskStrides;
+                            acc += mask.getFloat(b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]);
+                        }
+                        p[j] = acc;
+                        max = Math.max(max, acc);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < g.sk; j++) {
+                        p[j] = Math.exp(p[j] - max);
+                        sum += p[j];
+                    }
+                    for (int c = 0; c < g.d; c++) {
+                        double acc = 0;
+                        for (int j = 0; j < g.sk; j++) {
+                            acc += p[j] * v.getFloat(((long) b * g.sk + j) * g.hd + (long) h * g.d + c);
+                        }
+                        out.data().setAtIndex(F32, ((long) b * g.sq + i) * g.hd + (long) h * g.d + c, (float) (acc / sum));
+                    }
+                }
+            }
+        }
+    }
+}
