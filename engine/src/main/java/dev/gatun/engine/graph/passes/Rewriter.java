@@ -54,6 +54,11 @@ public final class Rewriter {
         return true;
     }
 
+    /** Whether {@code n} is already part of a replaced group. */
+    public boolean isReplaced(Node n) {
+        return removed.containsKey(n);
+    }
+
     /** Replacements made so far. */
     public int count() {
         return count;
