@@ -18,7 +18,7 @@ import java.util.Map;
 
 /**
  * A loaded ONNX model: the graph, with weights mapped read-only from the file (zero copy), constant
- * sub-graphs folded and transformer sub-graphs fused ({@link Optimizer}; off with {@code -Dgatun.optimize=false}). Create {@link Session}s to run it. Closing the model unmaps its weights; sessions of a
+ * sub-graphs folded, convolution and transformer sub-graphs fused ({@link Optimizer}; off with {@code -Dgatun.optimize=false}). Create {@link Session}s to run it. Closing the model unmaps its weights; sessions of a
  * closed model refuse to run.
  *
  * <pre>{@code
@@ -47,7 +47,7 @@ public final class Model implements AutoCloseable {
         this.name = name;
         this.arena = arena;
         this.original = loaded.graph();
-        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes));
+        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes), arena);
         this.irVersion = loaded.irVersion();
         this.producer = loaded.producer();
         this.metadata = Map.copyOf(loaded.metadata());

@@ -38,10 +38,13 @@ public final class ConvGemm {
     public static final int MR = 6;
     /** Output positions per micro-tile: two vectors. */
     public static final int NR = 2 * VL;
+    /** All lanes of one vector, as mask bits. */
+    private static final long LANES = (1L << VL) - 1;
     /** Most floats of phase buffer one call holds; images beyond it are processed in chunks. */
     static final long BUFFER_BUDGET = 1L << 23;
 
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> STAGE = ThreadLocal.withInitial(() -> new float[0]);
 
     private ConvGemm() {}
 
@@ -85,31 +88,49 @@ public final class ConvGemm {
         int perImage = Math.multiplyExact(c, imgFloats);
         int chunk = (int) Math.clamp(BUFFER_BUDGET / Math.max(perImage, 1), 1, n);
         int slack = lay.wq + NR;
+        // 1x1 kernels (any stride, no padding): B rows are whole planes far apart; pack them into tile panels
+        // [job][tile][c][NR] so that the kernel streams one contiguous panel per tile.
+        boolean packed = taps == 1 && lay.slotA.length == 1 && lay.wq == lay.ow && lay.hq == lay.oh;
         for (int n0 = 0; n0 < n; n0 += chunk) {
             int imgs = Math.min(chunk, n - n0);
-            float[] buf = PhaseLayout.scratch(BUFFER, Math.addExact(Math.multiplyExact(imgs, perImage), slack));
-            // Buffer layout: batched [c][image][plane], else [image][c][plane].
+            int jobs = batched ? group : imgs * group;
+            int wide = batched ? imgs * imgFloats : lay.wide();
+            int tiles = Math.ceilDiv(wide, NR);
+            int jobFloats = Math.multiplyExact(tiles * NR, cg);
+            float[] buf = PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
+                    : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
+            // Unpacked buffer layout: batched [c][image][plane], else [image][c][plane].
             int chanStride = batched ? imgs * imgFloats : imgFloats;
             int imgStride = batched ? imgFloats : perImage;
             int first = n0;
             int planes = imgs * c;
-            int fillTasks = tasks(ctx, planes, (long) planes * imgFloats, 1 << 14);
+            int fillTasks = tasks(ctx, planes, (long) planes * imgFloats, 1 << 16);
             ctx.parallelFor(fillTasks, t -> {
                 for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
                     int img = i / c;
                     int ch = i % c;
-                    lay.fillPlane(x, ((long) (first + img) * c + ch) * lay.ih * lay.iw, buf, img * imgStride + ch * chanStride, 0f);
+                    long src = ((long) (first + img) * c + ch) * lay.ih * lay.iw;
+                    if (packed) {
+                        int grp = ch / cg;
+                        int job = batched ? grp : img * group + grp;
+                        packPlane(lay, x, src, buf, job * jobFloats + ch % cg * NR, cg, batched ? img * imgFloats : 0);
+                    } else {
+                        lay.fillPlane(x, src, buf, img * imgStride + ch * chanStride, 0f);
+                    }
                 }
             });
-            int jobs = batched ? group : imgs * group;
-            int wide = batched ? imgs * imgFloats : lay.wide();
-            int tiles = Math.ceilDiv(wide, NR);
-            int[] koff = new int[pw.kdim()];
-            for (int ci = 0; ci < cg; ci++) {
-                for (int t = 0; t < taps; t++) {
-                    koff[ci * taps + t] = ci * chanStride + lay.tapOff[t];
+            int[] koff = lay.memo(PhaseLayout.key("koff", packed, chanStride, cg, taps), () -> {
+                int[] o = new int[cg * taps];
+                for (int ci = 0; ci < cg; ci++) {
+                    for (int t = 0; t < taps; t++) {
+                        o[ci * taps + t] = packed ? ci * NR : ci * chanStride + lay.tapOff[t];
+                    }
                 }
-            }
+                return o;
+            });
+            Segments segs = lay.memo(PhaseLayout.key("segments", batched, imgFloats, wide, tiles, m),
+                    () -> new Segments(lay, batched, imgFloats, wide, tiles, (long) m * lay.oh * lay.ow));
+            long total = y.byteSize() / 4;
             // Weights larger than the job's input: stream each weight panel once over all tiles (panel loop outside),
             // and split tasks over panels; otherwise keep a tile of input hot over all panels.
             boolean panelsOuter = (long) cg * chanStride < (long) pw.panels() * MR * pw.kdim();
@@ -130,7 +151,8 @@ public final class ConvGemm {
                 int ms = t % mSplit;
                 int grp = job % group;
                 int img = job / group;
-                int bBase = batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
+                int bBase = packed ? job * jobFloats : batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
+                int tileStride = packed ? cg * NR : NR;
                 long yImg = batched ? (long) first * m : (long) (first + img) * m;
                 float[] tile = new float[MR * NR + VL];
                 long plane = (long) lay.oh * lay.ow;
@@ -147,15 +169,35 @@ public final class ConvGemm {
                         int panel = grp * pw.panels() + q;
                         int rows = Math.min(MR, pw.mg() - q * MR);
                         long ch0 = grp * pw.mg() + q * MR;
-                        long direct = contiguous(lay, batched, imgFloats, p * NR, wide, yImg, m, ch0);
-                        kernel(pw.a(), panel * pw.kdim() * MR, pw.bias(), panel * MR, buf, bBase + p * NR, koff, pw.kdim(), tile,
-                                y, direct, plane, rows, ep);
-                        if (direct < 0) {
+                        // Row 0's plane; the tile goes straight to Y when every masked vector it stores lies inside Y.
+                        long base = (yImg + ch0) * plane;
+                        boolean direct = base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total;
+                        kernel(pw.a(), panel * pw.kdim() * MR, pw.bias(), panel * MR, buf, bBase + p * tileStride, koff, pw.kdim(), tile,
+                                y, direct ? base : -1, plane, rows, segs, p, ep);
+                        if (!direct) {
                             store(lay, batched, imgFloats, tile, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
                         }
                     }
                 }
             });
+        }
+    }
+
+    /**
+     * Writes the positions of one input plane, subsampled by the layout (1x1 kernel), into the tile panels of its job:
+     * position {@code v = first + i} goes to {@code buf[dst + (v / NR) * cg * NR + v % NR]} ({@code dst} is the job's
+     * base plus the channel's row).
+     */
+    private static void packPlane(PhaseLayout lay, MemorySegment x, long src, float[] buf, int dst, int cg, int first) {
+        int count = lay.oh * lay.ow;
+        float[] stage = PhaseLayout.scratch(STAGE, count);
+        lay.fillPlane(x, src, stage, 0, 0f);
+        for (int i = 0; i < count; ) {
+            int v = first + i;
+            int lane = v % NR;
+            int run = Math.min(NR - lane, count - i);
+            System.arraycopy(stage, i, buf, dst + v / NR * cg * NR + lane, run);
+            i += run;
         }
     }
 
@@ -196,25 +238,66 @@ public final class ConvGemm {
     }
 
     /**
-     * Where in Y (float index of the tile's first channel) a whole tile of NR wide positions starting at {@code j0}
-     * goes when they are NR valid outputs in a row of Y's plane, else -1 (the tile then goes through {@link #store}).
+     * Where each tile's lanes go in Y: per tile a list of runs of lanes [lo, hi) that are consecutive valid outputs,
+     * stored as one vector store at {@code plane0 + off} (off already minus the run's first lane) under a lane mask.
+     * Offsets are relative to the first channel plane of the job's image (batched: of image 0).
      */
-    private static long contiguous(PhaseLayout lay, boolean batched, int imgFloats, int j0, int wide, long yImg, int m, long ch0) {
-        if (j0 + NR > wide) {
-            return -1;
+    static final class Segments {
+        final int[] first;
+        final int[] lo;
+        final int[] hi;
+        final long[] off;
+        final long[] minOff;
+        final long[] maxOff;
+
+        Segments(PhaseLayout lay, boolean batched, int imgFloats, int wide, int tiles, long imgStride) {
+            first = new int[tiles + 1];
+            minOff = new long[tiles];
+            maxOff = new long[tiles];
+            int[] l = new int[tiles * 4];
+            int[] h = new int[tiles * 4];
+            long[] o = new long[tiles * 4];
+            int count = 0;
+            int wq = lay.wq;
+            for (int t = 0; t < tiles; t++) {
+                first[t] = count;
+                int j0 = t * NR;
+                int end = Math.min(j0 + NR, wide);
+                long mn = Long.MAX_VALUE;
+                long mx = Long.MIN_VALUE;
+                for (int p = j0; p < end; ) {
+                    int img = batched ? p / imgFloats : 0;
+                    int rem = batched ? p - img * imgFloats : p;
+                    int oy = rem / wq;
+                    int ox = rem - oy * wq;
+                    int run = Math.min(wq - ox, end - p);
+                    if (batched) {
+                        run = Math.min(run, (img + 1) * imgFloats - p);
+                    }
+                    int valid = oy < lay.oh ? Math.min(run, lay.ow - ox) : 0;
+                    if (valid > 0) {
+                        if (count == l.length) {
+                            l = java.util.Arrays.copyOf(l, 2 * count);
+                            h = java.util.Arrays.copyOf(h, 2 * count);
+                            o = java.util.Arrays.copyOf(o, 2 * count);
+                        }
+                        l[count] = p - j0;
+                        h[count] = p - j0 + valid;
+                        o[count] = img * imgStride + (long) oy * lay.ow + ox - (p - j0);
+                        mn = Math.min(mn, o[count]);
+                        mx = Math.max(mx, o[count]);
+                        count++;
+                    }
+                    p += run;
+                }
+                minOff[t] = count == first[t] ? 0 : mn;
+                maxOff[t] = count == first[t] ? 0 : mx;
+            }
+            first[tiles] = count;
+            lo = l;
+            hi = h;
+            off = o;
         }
-        int img = batched ? j0 / imgFloats : 0;
-        int rem = batched ? j0 - img * imgFloats : j0;
-        if (batched && (j0 + NR - 1) / imgFloats != img) {
-            return -1;
-        }
-        int oy = rem / lay.wq;
-        int ox = rem - oy * lay.wq;
-        boolean inRow = lay.wq == lay.ow ? oy < lay.oh && (rem + NR - 1) / lay.wq < lay.oh : ox + NR <= lay.ow;
-        if (!inRow) {
-            return -1;
-        }
-        return (yImg + (long) img * m + ch0) * lay.oh * lay.ow + (long) oy * lay.ow + ox;
     }
 
     /** {@code y[dst + i] = epilogue(tile[from + i])} for i &lt; count. */
@@ -256,12 +339,12 @@ public final class ConvGemm {
 
     /**
      * The MR x NR micro-kernel: {@code tile[r][j] = bias[bo + r] + sum_k a[ao + k*MR + r] * b[bBase + koff[k] + j]}.
-     * When {@code direct >= 0} the tile is instead stored with the epilogue to {@code y[direct + r*plane + j]} for
-     * r &lt; rows. The accumulators never leave this method as vectors (a vector passed to a call that is not inlined
+     * When {@code direct >= 0} the tile is instead stored with the epilogue to Y, row r of it at
+     * {@code direct + r*plane} plus the offsets of tile {@code t}'s {@link Segments}, for r &lt; rows. The accumulators never leave this method as vectors (a vector passed to a call that is not inlined
      * is boxed).
      */
     private static void kernel(float[] a, int ao, float[] bias, int bo, float[] b, int bBase, int[] koff, int kdim, float[] tile,
-                               MemorySegment y, long direct, long plane, int rows, ConvEpilogue ep) {
+                               MemorySegment y, long direct, long plane, int rows, Segments segs, int t, ConvEpilogue ep) {
         FloatVector c00 = FloatVector.broadcast(S, bias[bo]), c01 = c00;
         FloatVector c10 = FloatVector.broadcast(S, bias[bo + 1]), c11 = c10;
         FloatVector c20 = FloatVector.broadcast(S, bias[bo + 2]), c21 = c20;
@@ -293,26 +376,54 @@ public final class ConvGemm {
             ao += MR;
         }
         if (direct >= 0) {
-            // The tile is NR consecutive outputs of each channel: epilogue and store straight from the registers.
+            // Straight from the registers: per row, each run of valid outputs is one masked store per vector.
             MemorySegment res = ep.residual();
             boolean clamp = ep.clamp();
             FloatVector lo = FloatVector.broadcast(S, ep.lo());
             FloatVector hi = FloatVector.broadcast(S, ep.hi());
-            long at = direct * 4;
-            long step = plane * 4;
-            for (int r = 0; r < rows; r++, at += step) {
+            int s0 = segs.first[t];
+            int s1 = segs.first[t + 1];
+            for (int r = 0; r < rows; r++) {
                 FloatVector v0 = r == 0 ? c00 : r == 1 ? c10 : r == 2 ? c20 : r == 3 ? c30 : r == 4 ? c40 : c50;
                 FloatVector v1 = r == 0 ? c01 : r == 1 ? c11 : r == 2 ? c21 : r == 3 ? c31 : r == 4 ? c41 : c51;
-                if (res != null) {
-                    v0 = v0.add(FloatVector.fromMemorySegment(S, res, at, LE));
-                    v1 = v1.add(FloatVector.fromMemorySegment(S, res, at + 4L * VL, LE));
-                }
-                if (clamp) {
+                if (clamp && res == null) {
                     v0 = v0.max(lo).min(hi);
                     v1 = v1.max(lo).min(hi);
                 }
-                v0.intoMemorySegment(y, at, LE);
-                v1.intoMemorySegment(y, at + 4L * VL, LE);
+                long row = direct + r * plane;
+                for (int sg = s0; sg < s1; sg++) {
+                    long at = (row + segs.off[sg]) * 4;
+                    long bits = (1L << segs.hi[sg]) - (1L << segs.lo[sg]);
+                    long bits0 = bits & LANES;
+                    long bits1 = bits >>> VL & LANES;
+                    if (bits0 != 0) {
+                        VectorMask<Float> m0 = VectorMask.fromLong(S, bits0);
+                        FloatVector v = v0;
+                        if (res != null) {
+                            v = v.add(FloatVector.fromMemorySegment(S, res, at, LE, m0));
+                            v = clamp ? v.max(lo).min(hi) : v;
+                        }
+                        if (bits0 == LANES) {
+                            v.intoMemorySegment(y, at, LE);
+                        } else {
+                            v.intoMemorySegment(y, at, LE, m0);
+                        }
+                    }
+                    if (bits1 != 0) {
+                        long at1 = at + 4L * VL;
+                        VectorMask<Float> m1 = VectorMask.fromLong(S, bits1);
+                        FloatVector v = v1;
+                        if (res != null) {
+                            v = v.add(FloatVector.fromMemorySegment(S, res, at1, LE, m1));
+                            v = clamp ? v.max(lo).min(hi) : v;
+                        }
+                        if (bits1 == LANES) {
+                            v.intoMemorySegment(y, at1, LE);
+                        } else {
+                            v.intoMemorySegment(y, at1, LE, m1);
+                        }
+                    }
+                }
             }
             return;
         }

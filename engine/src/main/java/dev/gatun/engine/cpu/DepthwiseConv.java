@@ -56,9 +56,9 @@ public final class DepthwiseConv {
         int planes = n * group;
         long work = (long) planes * mg * lay.oh * lay.ow * taps;
         int tasks = ConvGemm.tasks(ctx, planes, work, 1 << 15);
-        Loop loop = lay.sh == 1 && lay.sw == 1 && lay.oh == lay.ih && lay.ow == lay.iw ? new Flat(lay)
+        Loop loop = lay.memo("depthwise", () -> lay.sh == 1 && lay.sw == 1 && lay.oh == lay.ih && lay.ow == lay.iw ? new Flat(lay)
                 : lay.sh == 2 && lay.sw == 2 && lay.kh0 == 3 && lay.kw0 == 3 && lay.dh == 1 && lay.dw == 1 ? new Stride2(lay)
-                : new Phased(lay);
+                : new Phased(lay));
         ctx.parallelFor(tasks, t -> {
             int floats = loop.bufferFloats();
             float[] buf = PhaseLayout.scratch(BUFFER, floats);

@@ -104,7 +104,7 @@ final class IgemmPortable {
                     packA(a, ic, mc, pc, kc, s.aSeg);
                     for (int jr = 0; jr < ncp; jr += NR) {
                         for (int ir = 0; ir < mc; ir += MR) {
-                            SgemmKernel.kernel(s.aSeg, ir * kc * 4L, kc * 4L, 4, s.bSeg, jr * kc * 4L, kc, s.tile);
+                            SgemmKernel.kernel(s.aSeg, ir * kc * 4L, kc * 4L, 4, s.bSeg, jr * kc * 4L, kc, NR, s.tile);
                             addTile(s.tile, acc, (ic - i0 + ir) * ncp + jr, ncp, Math.min(MR, mc - ir));
                         }
                     }

@@ -3,6 +3,9 @@ package dev.gatun.engine.cpu;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -38,12 +41,13 @@ public final class PhaseLayout {
     }
 
     /**
-     * {@code dst[d + i] = src[from + 2i]} for i &lt; n, two input vectors per output vector; {@code src} must have
-     * 2*VL floats readable past {@code from + 2n}.
+     * {@code dst[d + i] = src[from + 2i]} for i &lt; n, two input vectors per output vector (a scalar tail where
+     * the vectors would read past {@code src}).
      */
-    static void evens(float[] src, int from, float[] dst, int d, int n) {
+    public static void evens(float[] src, int from, float[] dst, int d, int n) {
         int i = 0;
-        for (; i <= n - VL; i += VL) {
+        int last = Math.min(n - VL, (src.length - from) / 2 - VL);
+        for (; i <= last; i += VL) {
             FloatVector a = FloatVector.fromArray(S, src, from + 2 * i);
             FloatVector b = FloatVector.fromArray(S, src, from + 2 * i + VL);
             EVEN.selectFrom(a, b).intoArray(dst, d + i);
@@ -74,6 +78,8 @@ public final class PhaseLayout {
     final int[] tapOff;
     /** Floats per channel: slots * hq * wq. */
     final int chanStride;
+    /** Tables kernels derive from this layout (offsets, store runs, masks), built once per layout. */
+    private final ConcurrentHashMap<Object, Object> memo = new ConcurrentHashMap<>();
 
     /** The layout of a 2-D window geometry: input ih x iw, output oh x ow, kernel kh0 x kw0. */
     public PhaseLayout(int ih, int iw, int oh, int ow, int kh0, int kw0, int sh, int sw, int dh, int dw, int pt, int pl) {
@@ -133,9 +139,20 @@ public final class PhaseLayout {
         return b;
     }
 
+    /** A memo key of values. */
+    static Object key(Object... parts) {
+        return List.of(parts);
+    }
+
     /** Wide output positions per image: oh * wq. */
     public int wide() {
         return oh * wq;
+    }
+
+    /** The table {@code key} names, built by {@code build} on first use and kept with the layout. */
+    @SuppressWarnings("unchecked")
+    <T> T memo(Object key, Supplier<T> build) {
+        return (T) memo.computeIfAbsent(key, k -> build.get());
     }
 
     /** Floats of buffer per channel (slots * hq * wq). */

@@ -112,16 +112,17 @@ public final class ConvOps implements OpFamily {
         }
         Attrs a = attrs(node);
         Prepacked pre = t == DType.FLOAT ? prepack(node, a) : null;
+        LayoutCache layouts = new LayoutCache();
         if (MatMulOps.isHalf(t)) {
             return Planned.of((ctx, in) -> {
                 Tensor[] wide = new Tensor[in.length];
                 for (int i = 0; i < in.length; i++) {
                     wide[i] = MatMulOps.widen(ctx, in[i]);
                 }
-                return new Tensor[] {MatMulOps.narrow(ctx, conv(ctx, node, a, wide, null, act, residual ? wide[3] : null), t)};
+                return new Tensor[] {MatMulOps.narrow(ctx, conv(ctx, node, a, wide, null, layouts, act, residual ? wide[3] : null), t)};
             }, t);
         }
-        return Planned.of((ctx, in) -> new Tensor[] {conv(ctx, node, a, in, pre, act, residual ? in[3] : null)}, t);
+        return Planned.of((ctx, in) -> new Tensor[] {conv(ctx, node, a, in, pre, layouts, act, residual ? in[3] : null)}, t);
     }
 
     private Planned planTranspose(NodeSpec node) {
@@ -205,7 +206,8 @@ public final class ConvOps implements OpFamily {
 
     // ---------------------------------------------------------------- Conv
 
-    private static Tensor conv(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in, Prepacked pre, Act act, Tensor res) {
+    private static Tensor conv(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in, Prepacked pre, LayoutCache layouts,
+                               Act act, Tensor res) {
         Tensor x = in[0];
         Tensor w = in[1];
         Tensor b = in.length > 2 ? in[2] : null;
@@ -261,14 +263,14 @@ public final class ConvOps implements OpFamily {
         boolean fused = x.dtype() == DType.FLOAT && nd <= 3 && (res == null || res.shape().equals(y.shape()));
         if (!fused) {
             if (x.dtype() == DType.FLOAT && nd <= 3) {
-                convFloat(ctx, node, a, g, x, w, b, y, pre, ConvEpilogue.NONE);
+                convFloat(ctx, a, g, x, w, b, y, pre, layouts, ConvEpilogue.NONE);
             } else {
                 convScalar(g, x, w, b, y);
             }
             return unfusedTail(ctx, node, y, act, res);
         }
         ConvEpilogue ep = res == null ? act.epilogue() : act.epilogue().withResidual(res.data());
-        convFloat(ctx, node, a, g, x, w, b, y, pre, ep);
+        convFloat(ctx, a, g, x, w, b, y, pre, layouts, ep);
         return y;
     }
 
@@ -285,8 +287,8 @@ public final class ConvOps implements OpFamily {
     }
 
     /** The float32 paths (see the class comment); {@code y} is allocated, non-empty. */
-    private static void convFloat(KernelContext ctx, NodeSpec node, Attrs a, ConvKernels.Geometry g, Tensor x, Tensor w,
-                                  Tensor b, Tensor y, Prepacked pre, ConvEpilogue ep) {
+    private static void convFloat(KernelContext ctx, Attrs a, ConvKernels.Geometry g, Tensor x, Tensor w,
+                                  Tensor b, Tensor y, Prepacked pre, LayoutCache layouts, ConvEpilogue ep) {
         int nd = g.in().length;
         long n = g.n();
         long c = g.c();
@@ -294,7 +296,7 @@ public final class ConvOps implements OpFamily {
         long cg = c / a.group;
         long[] k = g.k();
         ConvKernels.Geometry g3 = g.to3d();
-        PhaseLayout lay = nd <= 2 ? layout(g3) : null;
+        PhaseLayout lay = nd <= 2 ? layouts.get(g3) : null;
         MemorySegment bias = b == null ? null : b.data();
         if (lay != null && cg == 1) {
             DepthwiseConv.conv(ctx, lay, (int) n, (int) a.group, (int) (m / a.group), (int) Shape.of(k).size(), x.data(),
@@ -306,6 +308,31 @@ public final class ConvOps implements OpFamily {
             ConvGemm.conv(ctx, lay, (int) n, (int) c, p, (int) Shape.of(k).size(), x.data(), y.data(), ep);
         } else {
             ConvKernels.conv(ctx, scratch(ctx), g3, x.data(), w.data(), bias, y.data(), ep);
+        }
+    }
+
+    /**
+     * The phase layout of a node's last input shape, so that a layout and the tables derived from it are built once
+     * per shape, not per run (benign races: a lost update only rebuilds).
+     */
+    private static final class LayoutCache {
+        private record Entry(ConvKernels.Geometry g, PhaseLayout layout) {}
+
+        private volatile Entry last;
+
+        PhaseLayout get(ConvKernels.Geometry g) {
+            Entry e = last;
+            if (e != null && same(e.g, g)) {
+                return e.layout;
+            }
+            PhaseLayout lay = layout(g);
+            last = new Entry(g, lay);
+            return lay;
+        }
+
+        private static boolean same(ConvKernels.Geometry a, ConvKernels.Geometry b) {
+            return Arrays.equals(a.in(), b.in()) && Arrays.equals(a.out(), b.out()) && Arrays.equals(a.k(), b.k())
+                    && Arrays.equals(a.s(), b.s()) && Arrays.equals(a.d(), b.d()) && Arrays.equals(a.pb(), b.pb());
         }
     }
 

@@ -16,11 +16,11 @@ import java.util.List;
  *       "Clip" (https://onnx.ai/onnx/operators/onnx__Clip.html, min(max(x, clip_min), clip_max); attributes
  *       {@code clip_min} / {@code clip_max}, defaults -inf / +inf).</li>
  * </ul>
- * Opset 1 of the {@code dev.gatun} domain. Types as Conv's; float32 applies the whole tail in the store.
+ * Opset {@value FusedOps#OPSET} of the {@code dev.gatun} domain. Types as Conv's; float32 applies the whole tail in the store.
  */
 public final class FusedConvOps implements OpFamily {
     /** Gatun's own operator domain. */
-    public static final String DOMAIN = "dev.gatun";
+    public static final String DOMAIN = FusedOps.DOMAIN;
     /** The op type of the fused convolution. */
     public static final String FUSED_CONV = "FusedConv";
 
@@ -28,7 +28,7 @@ public final class FusedConvOps implements OpFamily {
 
     @Override
     public List<OpInfo> ops() {
-        return List.of(new OpInfo(DOMAIN, FUSED_CONV, 1, List.of(TYPES)));
+        return List.of(new OpInfo(DOMAIN, FUSED_CONV, FusedOps.OPSET, List.of(TYPES)));
     }
 
     @Override

@@ -8,6 +8,7 @@ import static dev.gatun.engine.tensor.DType.INT64;
 import static dev.gatun.engine.tensor.DType.INT8;
 import static dev.gatun.engine.tensor.DType.UINT8;
 
+import dev.gatun.engine.cpu.PhaseLayout;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
@@ -39,8 +40,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Float32 without Indices runs a row-accumulating kernel: for each output row along the last spatial dim, each
  * valid window row of the input is copied to a heap row buffer and folded into a float accumulator row for every
- * kernel column, vectorised over output positions when the last stride is 1. Other dtypes and Indices use a scalar kernel over a {@code double[]}
- * copy of each plane.
+ * kernel column, vectorised over output positions when the last stride is 1 or 2 (stride 2 splits each row into its
+ * even and odd elements first). Global pools sum chunks of planes copied to the heap, lanes added in a fixed order.
+ * Other dtypes and Indices use a scalar kernel over a {@code double[]} copy of each plane.
  */
 public final class PoolOps implements OpFamily {
     private static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
@@ -200,6 +202,8 @@ public final class PoolOps implements OpFamily {
         float init = kind == Kind.MAX ? Float.NEGATIVE_INFINITY : 0f;
         float[] acc = new float[ow];
         float[] rowBuf = new float[g.in[last]];
+        float[] even = new float[(g.in[last] + 1) / 2];
+        float[] odd = new float[g.in[last] / 2];
         int[] o = new int[last];
         int[] t = new int[last];
         int[] tlo = new int[last];
@@ -225,8 +229,18 @@ public final class PoolOps implements OpFamily {
                         row += g.pos(i, o[i], t[i]) * inStride[i];
                     }
                     MemorySegment.copy(x, Tensor.F32, row * 4, rowBuf, 0, rowBuf.length);
-                    for (int c = 0; c < kw; c++) {
-                        accumulate(op, p, acc, lo[c], hi[c], sw, rowBuf, (int) off[c]);
+                    if (sw == 2) {
+                        // Even and odd elements apart: every tap is then a contiguous (vectorised) run.
+                        PhaseLayout.evens(rowBuf, 0, even, 0, even.length);
+                        PhaseLayout.evens(rowBuf, 1, odd, 0, odd.length);
+                        for (int c = 0; c < kw; c++) {
+                            int e0 = (int) off[c];
+                            accumulate(op, p, acc, lo[c], hi[c], 1, (e0 & 1) == 0 ? even : odd, Math.floorDiv(e0, 2));
+                        }
+                    } else {
+                        for (int c = 0; c < kw; c++) {
+                            accumulate(op, p, acc, lo[c], hi[c], sw, rowBuf, (int) off[c]);
+                        }
                     }
                     int d = last - 1;
                     while (d >= 0 && ++t[d] >= thi[d]) {
@@ -425,7 +439,9 @@ public final class PoolOps implements OpFamily {
             long planes = s.dim(0) * s.dim(1);
             long size = s.sizeOf(2, s.rank());
             parallelRanges(ctx, planes, size, (from, to) -> {
-                if (dtype == FLOAT) {
+                if (dtype == FLOAT && kind != Kind.LP && size <= 1 << 16) {
+                    globalF32(kind, x.data(), y.data(), from, to, (int) size);
+                } else if (dtype == FLOAT) {
                     for (long pl = from; pl < to; pl++) {
                         y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
                     }
@@ -442,6 +458,53 @@ public final class PoolOps implements OpFamily {
             return new Tensor[] {y};
         };
         return Planned.of(k, dtype);
+    }
+
+    /**
+     * Max or mean of each plane of {@code size} floats, planes [from, to): chunks of planes are copied to the heap
+     * in one bulk copy, each plane folded in vectors (lanes combined in a fixed order, so that equal planes give
+     * equal results), the results written back in one copy.
+     */
+    static void globalF32(Kind kind, MemorySegment x, MemorySegment y, long from, long to, int size) {
+        int per = Math.max(1, (1 << 14) / size);
+        float[] buf = new float[per * size];
+        float[] res = new float[per];
+        float[] lanes = new float[L];
+        boolean max = kind == Kind.MAX;
+        for (long p0 = from; p0 < to; p0 += per) {
+            int count = (int) Math.min(per, to - p0);
+            MemorySegment.copy(x, Tensor.F32, p0 * size * 4, buf, 0, count * size);
+            for (int q = 0; q < count; q++) {
+                int b = q * size;
+                int i = 0;
+                float r;
+                if (size >= L) {
+                    // Two loops, not a conditional between two vector ops: C2 keeps each accumulator in a register.
+                    FloatVector a = FloatVector.fromArray(SP, buf, b);
+                    if (max) {
+                        for (i = L; i <= size - L; i += L) {
+                            a = a.max(FloatVector.fromArray(SP, buf, b + i));
+                        }
+                    } else {
+                        for (i = L; i <= size - L; i += L) {
+                            a = a.add(FloatVector.fromArray(SP, buf, b + i));
+                        }
+                    }
+                    a.intoArray(lanes, 0);
+                    r = lanes[0];
+                    for (int l = 1; l < L; l++) {
+                        r = max ? Math.max(r, lanes[l]) : r + lanes[l];
+                    }
+                } else {
+                    r = max ? Float.NEGATIVE_INFINITY : 0f;
+                }
+                for (; i < size; i++) {
+                    r = max ? Math.max(r, buf[b + i]) : r + buf[b + i];
+                }
+                res[q] = max ? r : r / size;
+            }
+            MemorySegment.copy(res, 0, y, Tensor.F32, p0 * 4, count);
+        }
     }
 
     /** Max, mean or Lp norm of {@code n} contiguous floats starting at byte {@code b}. */

@@ -10,8 +10,6 @@ import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,8 +30,7 @@ import java.util.Set;
  * A value that is a graph output is never swallowed. Shapes and types are not known here: FusedConv falls back to
  * separate passes at run time when the residual does not have the convolution's shape.
  */
-public final class ConvFusion {
-    // TODO(#3): implement the optimiser's GraphPass and register in Optimizer once the pass framework is on main.
+public final class ConvFusion implements GraphPass {
     private final Arena arena;
 
     /** @param arena the model's arena, which holds the folded weights */
@@ -42,41 +39,9 @@ public final class ConvFusion {
     }
 
     /** The graph with BatchNormalization folded and Conv + Add + activation fused ({@code g} when nothing matched). */
+    @Override
     public Graph apply(Graph g) {
         return fuseActivations(foldBatchNorm(g));
-    }
-
-    /** Producers, consumers and graph outputs of a graph. */
-    private static final class Index {
-        final Map<String, Node> producer = new HashMap<>();
-        final Map<String, List<Node>> consumers = new HashMap<>();
-        final Set<String> outputs = new HashSet<>();
-
-        Index(Graph g) {
-            for (Node n : g.nodes()) {
-                for (String o : n.outputs()) {
-                    producer.put(o, n);
-                }
-                for (String in : n.inputs()) {
-                    if (!in.isEmpty()) {
-                        consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(n);
-                    }
-                }
-                for (Attribute a : n.attrs().asMap().values()) {
-                    if (a instanceof Attribute.GraphValue) {
-                        // A sub-graph may read any outer value: fusing around it is not worth the analysis.
-                        outputs.addAll(producer.keySet());
-                    }
-                }
-            }
-            g.outputs().forEach(o -> outputs.add(o.name()));
-        }
-
-        /** The single consumer of {@code value}, or null when it has several, none, or is a graph output. */
-        Node only(String value) {
-            List<Node> c = consumers.get(value);
-            return c == null || c.size() != 1 || outputs.contains(value) ? null : c.get(0);
-        }
     }
 
     private static boolean is(Node n, String op) {
@@ -94,7 +59,7 @@ public final class ConvFusion {
     // ---------------------------------------------------------------- BatchNormalization folding
 
     private Graph foldBatchNorm(Graph g) {
-        Index idx = new Index(g);
+        GraphIndex idx = new GraphIndex(g);
         Map<String, Tensor> constants = new LinkedHashMap<>(g.constants());
         Map<Node, Node> replaced = new IdentityHashMap<>();
         Set<Node> removed = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
@@ -102,8 +67,8 @@ public final class ConvFusion {
             if (!is(bn, "BatchNormalization") || !inferenceBatchNorm(g, bn)) {
                 continue;
             }
-            Node conv = idx.producer.get(bn.inputs().get(0));
-            if (!is(conv, "Conv") || idx.only(conv.outputs().get(0)) != bn || replaced.containsKey(conv)) {
+            Node conv = idx.producer(bn.inputs().get(0), "Conv");
+            if (conv == null || idx.soleConsumer(conv.outputs().get(0)) != bn || replaced.containsKey(conv)) {
                 continue;
             }
             Tensor w = floatConst(g, conv, 1);
@@ -168,9 +133,9 @@ public final class ConvFusion {
         return !training && spatial && outs == 1 && bn.inputs().size() == 5;
     }
 
-    private static String fresh(Map<String, Tensor> constants, Index idx, String base) {
+    private static String fresh(Map<String, Tensor> constants, GraphIndex idx, String base) {
         String name = base;
-        for (int i = 1; constants.containsKey(name) || idx.producer.containsKey(name) || idx.consumers.containsKey(name); i++) {
+        for (int i = 1; constants.containsKey(name) || idx.producer(name) != null || !idx.consumers(name).isEmpty(); i++) {
             name = base + "_" + i;
         }
         return name;
@@ -179,34 +144,33 @@ public final class ConvFusion {
     // ---------------------------------------------------------------- Conv + Add + activation
 
     private static Graph fuseActivations(Graph g) {
-        Index idx = new Index(g);
+        GraphIndex idx = new GraphIndex(g);
+        Rewriter rw = new Rewriter(g);
         Map<Node, Integer> position = new IdentityHashMap<>();
         for (int i = 0; i < g.nodes().size(); i++) {
             position.put(g.nodes().get(i), i);
         }
-        Set<Node> used = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
-        Map<Node, Node> placeAt = new IdentityHashMap<>();
         for (Node conv : g.nodes()) {
-            if (!is(conv, "Conv") || used.contains(conv) || conv.outputs().size() != 1) {
+            if (!is(conv, "Conv") || rw.isReplaced(conv) || conv.outputs().size() != 1) {
                 continue;
             }
             List<Node> group = new ArrayList<>(List.of(conv));
             String out = conv.outputs().get(0);
             String residual = null;
-            Node next = idx.only(out);
-            if (is(next, "Add") && !used.contains(next) && addFusable(g, next, out)) {
-                residual = next.inputs().get(0).equals(out) ? next.inputs().get(1) : next.inputs().get(0);
-                Node other = idx.producer.get(residual);
+            Node next = idx.soleConsumer(out);
+            if (is(next, "Add") && !rw.isReplaced(next) && addFusable(g, next, out)) {
+                residual = GraphIndex.other(next, out);
+                Node other = idx.producer(residual, "Conv");
                 // When both operands are fusable convolutions, fuse the later one: the earlier is then ready.
-                if (other != null && position.get(other) > position.get(conv) && is(other, "Conv") && !used.contains(other)
-                        && idx.only(residual) == next) {
+                if (other != null && position.get(other) > position.get(conv) && !rw.isReplaced(other)
+                        && idx.soleConsumer(residual) == next) {
                     continue;
                 }
                 group.add(next);
                 out = next.outputs().get(0);
-                next = idx.only(out);
+                next = idx.soleConsumer(out);
             }
-            float[] bounds = next != null && !used.contains(next) ? activation(g, next) : null;
+            float[] bounds = next != null && !rw.isReplaced(next) ? activation(g, next) : null;
             if (bounds != null) {
                 group.add(next);
                 out = next.outputs().get(0);
@@ -230,31 +194,15 @@ public final class ConvFusion {
                 }
                 inputs.add(residual);
             }
-            Node fused = new Node(conv.name(), FusedConvOps.FUSED_CONV, FusedConvOps.DOMAIN, inputs, List.of(out), new Attributes(attrs));
-            used.addAll(group);
-            placeAt.put(group.get(group.size() - 1), fused);
+            rw.replace(group, new Node(conv.name(), FusedConvOps.FUSED_CONV, FusedConvOps.DOMAIN, inputs, List.of(out),
+                    new Attributes(attrs)));
         }
-        if (placeAt.isEmpty()) {
-            return g;
-        }
-        List<Node> nodes = new ArrayList<>();
-        for (Node n : g.nodes()) {
-            Node r = placeAt.get(n);
-            if (r != null) {
-                nodes.add(r);
-            } else if (!used.contains(n)) {
-                nodes.add(n);
-            }
-        }
-        Map<String, Integer> opsets = new HashMap<>(g.opsets());
-        opsets.putIfAbsent(FusedConvOps.DOMAIN, 1);
-        return new Graph(g.name(), nodes, g.inputs(), g.outputs(), g.constants(), g.valueInfo(), opsets);
+        return rw.result();
     }
 
     /** An Add of {@code out} and another value, with numpy broadcasting (no legacy broadcast attribute). */
     private static boolean addFusable(Graph g, Node add, String out) {
-        return add.inputs().size() == 2 && add.outputs().size() == 1 && g.opset("") >= 7
-                && !add.inputs().get(0).equals(add.inputs().get(1)) && add.inputs().contains(out);
+        return add.outputs().size() == 1 && g.opset("") >= 7 && GraphIndex.other(add, out) != null;
     }
 
     /** [lo, hi] of a Relu or a Clip with constant (or absent) bounds, else null. */

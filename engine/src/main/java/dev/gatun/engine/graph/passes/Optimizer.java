@@ -1,15 +1,16 @@
 package dev.gatun.engine.graph.passes;
 
 import dev.gatun.engine.graph.Graph;
+import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
- * Runs the graph passes in order on a loaded, constant-folded graph: the transformer fusions (each matching
- * exact sub-graph shapes and constants, emitting ops of Gatun's {@code dev.gatun} domain, see
- * {@link dev.gatun.engine.ops.FusedOps}), then dead-node elimination.
+ * Runs the graph passes in order on a loaded, constant-folded graph: the convolution fusions ({@link ConvFusion}),
+ * the transformer fusions (each matching exact sub-graph shapes and constants, emitting ops of Gatun's
+ * {@code dev.gatun} domain, see {@link dev.gatun.engine.ops.FusedOps}), then dead-node elimination.
  *
  * <p>Switches, read when a model loads: system property {@code gatun.optimize=false} turns the optimiser off
  * (to compare against the unfused graph); {@code gatun.optimize.skip=Name,Name} leaves out passes by name.
@@ -21,9 +22,15 @@ public final class Optimizer {
         this.passes = List.copyOf(passes);
     }
 
-    /** The default passes, in the order they must run. */
+    /** The default passes, in the order they must run; folded weights garbage-collected (tests). */
     public static List<GraphPass> defaultPasses() {
+        return defaultPasses(Arena.ofAuto());
+    }
+
+    /** The default passes, in the order they must run; weights they fold are allocated in {@code arena} (the model's). */
+    public static List<GraphPass> defaultPasses(Arena arena) {
         return List.of(
+                new ConvFusion(arena),
                 new LayerNormFusion(),
                 new GeluFusion(),
                 new MatMulBiasFusion(),
@@ -42,17 +49,22 @@ public final class Optimizer {
 
     /** The default optimiser, less the passes {@code gatun.optimize.skip} names; null when disabled. */
     public static Optimizer fromSystemProperties() {
+        return fromSystemProperties(Arena.ofAuto());
+    }
+
+    /** As {@link #fromSystemProperties()}, folded weights allocated in {@code arena}. */
+    public static Optimizer fromSystemProperties(Arena arena) {
         if (!enabled()) {
             return null;
         }
         Set<String> skip = Arrays.stream(System.getProperty("gatun.optimize.skip", "").split(","))
                 .map(String::trim).filter(s -> !s.isEmpty()).collect(Collectors.toSet());
-        return new Optimizer(defaultPasses().stream().filter(p -> !skip.contains(p.name())).toList());
+        return new Optimizer(defaultPasses(arena).stream().filter(p -> !skip.contains(p.name())).toList());
     }
 
-    /** {@code g} optimised as the system properties say (unchanged when disabled). */
-    public static Graph optimize(Graph g) {
-        Optimizer o = fromSystemProperties();
+    /** {@code g} optimised as the system properties say (unchanged when disabled); folded weights in {@code arena}. */
+    public static Graph optimize(Graph g, Arena arena) {
+        Optimizer o = fromSystemProperties(arena);
         return o == null ? g : o.run(g);
     }
 
