@@ -55,6 +55,8 @@ final class IgemmPortable {
     static final int KC_SYMMETRIC = 512;
     static final int MC = SgemmKernel.MC;
     static final int NC = 8 * NR;
+    /** Most rows per call for which B is widened in registers rather than packed as floats. */
+    static final int DIRECT_ROWS = 256;
 
     private static final class Scratch {
         MemorySegment bSeg = MemorySegment.NULL;
@@ -79,10 +81,15 @@ final class IgemmPortable {
         int k = w.k;
         int rows = i1 - i0;
         int ncMax = Math.min(NC, Igemm.roundUp(j1 - j0, NR));
+        // Direct (few rows): the 8 x 3 kernel widens B's bytes in registers, no float copy of B to write and read
+        // back; its products are of raw s8 weights (|b| <= 128) and zb is subtracted afterwards, so K blocks of 512
+        // are always exact. Many rows: B widened once into float panels for Sgemm's micro-kernel, the conversion
+        // amortised over all rows (measured: direct is faster in MiniLM at 128 rows, packed at 1024).
+        boolean direct = SgemmKernel.WIDE && rows <= DIRECT_ROWS;
+        int kcMax = direct || w.zb == null ? KC_SYMMETRIC : KC;
         // Native scratch, as Sgemm's operands are: a heap segment here would make the shared micro-kernel see two
         // segment classes and lose its specialisation for both callers.
-        int kcMax = w.zb == null ? KC_SYMMETRIC : KC;
-        if (s.bSeg.byteSize() < 4L * kcMax * ncMax) {
+        if (!direct && s.bSeg.byteSize() < 4L * kcMax * ncMax) {
             s.bSeg = Arena.ofAuto().allocate(4L * kcMax * ncMax, 64);
         }
         if (s.aSeg.byteSize() < 4L * kcMax * MC) {
@@ -92,28 +99,115 @@ final class IgemmPortable {
             s.acc = new int[rows * ncMax];
         }
         int[] acc = s.acc;
+        int[] rowSums = direct && w.zb != null ? rowSums(a, i0, i1, k) : null;
         for (int jc = j0; jc < j1; jc += NC) {
             int nc = Math.min(NC, j1 - jc);
             int ncp = Igemm.roundUp(nc, NR);
             Arrays.fill(acc, 0, rows * ncp, 0);
             for (int pc = 0; pc < k; pc += kcMax) {
                 int kc = Math.min(kcMax, k - pc);
-                packB(w, pc, kc, jc, nc, s.bSeg);
+                if (!direct) {
+                    packB(w, pc, kc, jc, nc, s.bSeg);
+                }
                 for (int ic = i0; ic < i1; ic += MC) {
                     int mc = Math.min(MC, i1 - ic);
                     packA(a, ic, mc, pc, kc, s.aSeg);
                     for (int jr = 0; jr < ncp; jr += NR) {
+                        long b0 = (long) ((jc + jr) / PANEL) * k * PANEL + (long) pc * PANEL;
                         for (int ir = 0; ir < mc; ir += MR) {
-                            SgemmKernel.kernel(s.aSeg, ir * kc * 4L, kc * 4L, 4, s.bSeg, jr * kc * 4L, kc, NR, s.tile);
+                            if (direct) {
+                                kernelDirect(s.aSeg, ir * kc * 4L, kc * 4L, w.packed, b0, (long) k * PANEL, kc, s.tile);
+                            } else {
+                                SgemmKernel.kernel(s.aSeg, ir * kc * 4L, kc * 4L, 4, s.bSeg, jr * kc * 4L, kc, NR, s.tile);
+                            }
                             addTile(s.tile, acc, (ic - i0 + ir) * ncp + jr, ncp, Math.min(MR, mc - ir));
                         }
+                    }
+                }
+            }
+            if (rowSums != null) {
+                for (int r = 0; r < rows; r++) {
+                    for (int j = 0; j < nc; j++) {
+                        acc[r * ncp + j] -= w.zb[jc + j] * rowSums[r];
                     }
                 }
             }
             for (int r = 0; r < rows; r++) {
                 epilogue(acc, r * ncp, nc, i0 + r, jc, out);
             }
+            if (out.post() != null) {
+                out.post().apply(out.data(), out.offset() + i0 * out.rowStride() + jc, out.rowStride(), rows, nc, i0, jc);
+            }
         }
+    }
+
+    /** sum_p (A[i][p] - za_i) for rows [i0, i1). */
+    private static int[] rowSums(Igemm.Lhs a, int i0, int i1, int k) {
+        int[] rs = new int[i1 - i0];
+        MemorySegment as = a.data();
+        for (int i = i0; i < i1; i++) {
+            long src = a.offset() + (long) i * a.rowStride();
+            int sum = 0;
+            for (int p = 0; p < k; p++) {
+                byte v = as.get(ValueLayout.JAVA_BYTE, src + p);
+                sum += a.signed() ? v : v & 0xff;
+            }
+            rs[i - i0] = sum - k * a.zeroPoint(i);
+        }
+        return rs;
+    }
+
+    /**
+     * The 8 x 3-vector micro-kernel on raw s8 weights: {@code tile[8, 48] = A[8, kc] x B[kc, 48]} with A(r, p) the
+     * float at byte {@code aAt + r*rs + p*4} of {@code a} and B's three 16-column sub-panels at bytes {@code b0},
+     * {@code b0 + panelStride}, {@code b0 + 2*panelStride} of {@code b} (16 bytes per row), each row widened to
+     * floats in registers. Same FMA order as {@link SgemmKernel}'s.
+     */
+    private static void kernelDirect(MemorySegment a, long aAt, long rs, MemorySegment b, long b0, long panelStride, int kc, float[] t) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c02 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S), c12 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c22 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S), c32 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S), c42 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S), c52 = FloatVector.zero(S);
+        FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S), c62 = FloatVector.zero(S);
+        FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S), c72 = FloatVector.zero(S);
+        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs, a6 = a5 + rs, a7 = a6 + rs;
+        long b1 = b0 + panelStride;
+        long b2 = b1 + panelStride;
+        for (int p = 0; p < kc; p++) {
+            long bq = (long) p * PANEL;
+            long aq = p * 4L;
+            FloatVector x0 = widen(b, b0 + bq);
+            FloatVector x1 = widen(b, b1 + bq);
+            FloatVector x2 = widen(b, b2 + bq);
+            FloatVector y;
+            y = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + aq));
+            c00 = y.fma(x0, c00); c01 = y.fma(x1, c01); c02 = y.fma(x2, c02);
+            y = FloatVector.broadcast(S, a.get(Tensor.F32, a1 + aq));
+            c10 = y.fma(x0, c10); c11 = y.fma(x1, c11); c12 = y.fma(x2, c12);
+            y = FloatVector.broadcast(S, a.get(Tensor.F32, a2 + aq));
+            c20 = y.fma(x0, c20); c21 = y.fma(x1, c21); c22 = y.fma(x2, c22);
+            y = FloatVector.broadcast(S, a.get(Tensor.F32, a3 + aq));
+            c30 = y.fma(x0, c30); c31 = y.fma(x1, c31); c32 = y.fma(x2, c32);
+            y = FloatVector.broadcast(S, a.get(Tensor.F32, a4 + aq));
+            c40 = y.fma(x0, c40); c41 = y.fma(x1, c41); c42 = y.fma(x2, c42);
+            y = FloatVector.broadcast(S, a.get(Tensor.F32, a5 + aq));
+            c50 = y.fma(x0, c50); c51 = y.fma(x1, c51); c52 = y.fma(x2, c52);
+            y = FloatVector.broadcast(S, a.get(Tensor.F32, a6 + aq));
+            c60 = y.fma(x0, c60); c61 = y.fma(x1, c61); c62 = y.fma(x2, c62);
+            y = FloatVector.broadcast(S, a.get(Tensor.F32, a7 + aq));
+            c70 = y.fma(x0, c70); c71 = y.fma(x1, c71); c72 = y.fma(x2, c72);
+        }
+        int v = VL;
+        c00.intoArray(t, 0); c01.intoArray(t, v); c02.intoArray(t, 2 * v);
+        c10.intoArray(t, 3 * v); c11.intoArray(t, 4 * v); c12.intoArray(t, 5 * v);
+        c20.intoArray(t, 6 * v); c21.intoArray(t, 7 * v); c22.intoArray(t, 8 * v);
+        c30.intoArray(t, 9 * v); c31.intoArray(t, 10 * v); c32.intoArray(t, 11 * v);
+        c40.intoArray(t, 12 * v); c41.intoArray(t, 13 * v); c42.intoArray(t, 14 * v);
+        c50.intoArray(t, 15 * v); c51.intoArray(t, 16 * v); c52.intoArray(t, 17 * v);
+        c60.intoArray(t, 18 * v); c61.intoArray(t, 19 * v); c62.intoArray(t, 20 * v);
+        c70.intoArray(t, 21 * v); c71.intoArray(t, 22 * v); c72.intoArray(t, 23 * v);
     }
 
     /**
@@ -153,6 +247,9 @@ final class IgemmPortable {
             }
         }
         epilogue(ia, 0, cols, i, j0, out);
+        if (out.post() != null) {
+            out.post().apply(out.data(), out.offset() + i * out.rowStride() + j0, out.rowStride(), 1, cols, i, j0);
+        }
     }
 
     /** ia[at..at+PANEL) = sum_p av[p] * panel[p][..] for the panel of k rows starting at byte {@code base}. */
