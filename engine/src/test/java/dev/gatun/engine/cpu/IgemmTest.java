@@ -167,7 +167,7 @@ class IgemmTest {
         // vpmaddubsw); and |a - za| = |b - zb| = 255 everywhere (products 65025, the portable kernel's float bound).
         Random rnd = new Random(2);
         int[][] shapes = {{1, 1, 1}, {7, 17, 33}, {13, 65, 257}, {6, 64, 1024}, {33, 100, 4099}, {1, 130, 5000}, {2, 3, 40000},
-            {300, 65, 1030}};
+            {600, 65, 1030}};
         try (Arena arena = Arena.ofShared(); IntraOpPool pool = new IntraOpPool(2, "igemm-test")) {
             KernelContext two = threaded(arena, pool);
             for (int[] s : shapes) {
