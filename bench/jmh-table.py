@@ -13,6 +13,10 @@ import statistics
 import sys
 
 
+def fmt(v):
+    return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__.strip().splitlines()[2])
@@ -35,7 +39,7 @@ def main():
     print("|" + "---|" * len(header))
     for (bench, params), r in rows.items():
         s = r["score"]
-        cells = [bench, params, f"{statistics.median(s):.4g}", r["unit"], f"{min(s):.4g}-{max(s):.4g}"]
+        cells = [bench, params, fmt(statistics.median(s)), r["unit"], f"{fmt(min(s))}-{fmt(max(s))}"]
         for n in secondary:
             v = r["secondary"].get(n)
             cells.append(f"{statistics.median(v):.1f}" if v else "")

@@ -41,6 +41,7 @@ def load(paths):
             "ort": j["ort"]["p50_ms"],
             "speedup": j["ort"]["p50_ms"] / j["gatun"]["p50_ms"],
             "device": j.get("device", ""),
+            "load": [v for v in (j.get("load_avg") or {}).values() if v is not None],
         })
     return cases
 
@@ -63,15 +64,13 @@ def ratio_color(r):
 
 def svg(cases, title):
     group_w, bar_w, gap = 96, 34, 6
-    left, right, top, bottom = 64, 20, 70, 86
+    left, right, top, bottom = 64, 20, 70, 104
     plot_h = 300
     width = max(720, left + right + group_w * len(cases))
     height = top + plot_h + bottom
     values = [c[k] for c in cases for k in ("gatun", "ort")]
     lo = 10 ** math.floor(math.log10(min(values)))
-    hi = 10 ** math.ceil(math.log10(max(values)))
-    if hi <= lo:
-        hi = lo * 10
+    hi = max(values) * 2.5  # headroom for the value and ratio labels above the tallest bar
 
     def y(v):
         return top + plot_h - (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * plot_h
@@ -113,9 +112,12 @@ def svg(cases, title):
         ly = top + plot_h + 14
         out.append(f'<text x="{cx:.1f}" y="{ly}" text-anchor="end" transform="rotate(-35 {cx:.1f} {ly})">'
                    f'{escape(c["name"])}</text>')
-    devices = sorted({c["device"] for c in cases if c["device"]})
-    if devices:
-        out.append(f'<text x="{left}" y="{height - 8}" fill="#4a5568" font-size="10">{escape("; ".join(devices))}</text>')
+    foot = sorted({c["device"] for c in cases if c["device"]})
+    loads = [v for c in cases for v in c["load"]]
+    if loads:
+        foot.append(f"1-minute load average while measuring: {min(loads):.1f} to {max(loads):.1f}")
+    if foot:
+        out.append(f'<text x="{left}" y="{height - 8}" fill="#4a5568" font-size="10">{escape("; ".join(foot))}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

@@ -2,8 +2,8 @@
 # Runs the whole-model cases of docs/PERFORMANCE.md, each `gatun bench ... --compare ort --json`, writing
 # OUT_DIR/CASE.json (default docs/perf), then redraws docs/perf-chart.svg from every JSON there.
 #   bench/perf-run.sh MODELS_DIR [OUT_DIR]
-# MODELS_DIR holds resnet18.onnx and mobilenet_v2.onnx (python3 /work/shared/models/make_models.py MODELS_DIR,
-# or the shared models folder's make_models.py wherever it is); MiniLM is the CLI's built-in 'minilm'.
+# MODELS_DIR holds resnet18.onnx and mobilenet_v2.onnx (python3 ../shared/models/make_models.py MODELS_DIR from
+# the repository root); MiniLM is the CLI's built-in 'minilm'.
 # PERF_CASES=REGEX runs only the cases whose name matches (e.g. PERF_CASES='^minilm-1x128').
 set -euo pipefail
 root="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,13 +13,13 @@ mkdir -p "$out"
 
 # name | model | arguments
 cases=(
-  "minilm-1x128-t1|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 1"
-  "minilm-1x128-t2|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 2"
+  "minilm-1x128-t1|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 1 --warmup 20"
+  "minilm-1x128-t2|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 2 --warmup 20"
   "minilm-32x128-t1|minilm|--dim batch_size=32 --dim sequence_length=128 --threads 1 --warmup 3 --iterations 20 --time-limit 150"
   "minilm-32x128-t2|minilm|--dim batch_size=32 --dim sequence_length=128 --threads 2 --warmup 3 --iterations 20 --time-limit 150"
-  "resnet18-b1-t2|$models/resnet18.onnx|--dim batch=1 --threads 2"
+  "resnet18-b1-t2|$models/resnet18.onnx|--dim batch=1 --threads 2 --warmup 20"
   "resnet18-b8-t2|$models/resnet18.onnx|--dim batch=8 --threads 2 --warmup 5 --iterations 30 --time-limit 120"
-  "mobilenet_v2-b1-t2|$models/mobilenet_v2.onnx|--dim batch=1 --threads 2"
+  "mobilenet_v2-b1-t2|$models/mobilenet_v2.onnx|--dim batch=1 --threads 2 --warmup 20"
   "mobilenet_v2-b8-t2|$models/mobilenet_v2.onnx|--dim batch=8 --threads 2 --warmup 5 --iterations 30 --time-limit 120"
 )
 

@@ -1,5 +1,6 @@
 package dev.gatun.bench;
 
+import ai.onnxruntime.OrtException;
 import dev.gatun.engine.cpu.Sgemm;
 import dev.gatun.engine.graph.Workspace;
 import dev.gatun.engine.ops.Kernel;
@@ -21,11 +22,13 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * FP32 GEMM {@code C[M,N] = A[M,K] x B[K,N]} at 1024^3 (the issue's headline) and 128x384x1536 (a MiniLM
- * feed-forward GEMM at batch 1x128). {@code sgemm}: {@link Sgemm} called directly on one thread (B packed on
- * every call). {@code matmul}: the MatMul op planned through the registry with B constant (as a weight is, so
- * whatever prepacking the kernel does happens at plan time), on 1 or 2 intra-op threads. Secondary results:
- * {@code gflop} (GFLOP/s) and {@code peakPct} (% of 230 GFLOP/s on one thread, 455 on two).
+ * FP32 GEMM {@code C[M,N] = A[M,K] x B[K,N]} at 1024^3 (the issue's headline) and the MiniLM (BERT) linear layers
+ * at batch 1x128 (M = 128: attention projections 128x384x384, feed-forward 128x1536x384 and 128x384x1536) and
+ * 32x128 (M = 4096). {@code sgemm}: {@link Sgemm} called directly on one thread (B packed on every call).
+ * {@code matmul}: the MatMul op planned through the registry with B constant (as a weight is, so the weight is
+ * packed at plan time), on 1 or 2 intra-op threads. {@code ort}: ONNX Runtime (MLAS) running the same MatMul with
+ * B an initializer, same thread counts. Secondary results: {@code gflop} (GFLOP/s) and {@code peakPct} (% of
+ * 230 GFLOP/s on one thread, 455 on two).
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -37,7 +40,8 @@ public class GemmBench {
     @State(Scope.Benchmark)
     public static class Operands {
         /** M x N x K. */
-        @Param({"1024x1024x1024", "128x384x1536"})
+        @Param({"1024x1024x1024", "128x384x1536", "128x1536x384", "128x384x384", "4096x384x1536", "4096x1536x384",
+            "4096x384x384"})
         public String mnk;
 
         int m;
@@ -93,6 +97,25 @@ public class GemmBench {
         }
     }
 
+    /** ONNX Runtime's MatMul on the same operands with {@code threads} intra-op threads. */
+    @State(Scope.Benchmark)
+    public static class Ort {
+        @Param({"1", "2"})
+        public int threads;
+
+        OrtMatMul matmul;
+
+        @Setup(Level.Trial)
+        public void setUp(Operands o) throws OrtException {
+            matmul = new OrtMatMul(o.a, o.b, threads);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws OrtException {
+            matmul.close();
+        }
+    }
+
     @Benchmark
     public Tensor sgemm(Operands o, Rates.Flops r) {
         Sgemm.sgemm(false, false, o.m, o.n, o.k, 1f, o.a.data(), 0, o.k, o.b.data(), 0, o.n, 0f, o.c.data(), 0, o.n);
@@ -106,5 +129,11 @@ public class GemmBench {
         op.ws.reset();
         r.add(o.flops(), BenchSupport.peakGflops(op.threads));
         return out;
+    }
+
+    @Benchmark
+    public void ort(Operands o, Ort ort, Rates.Flops r) throws OrtException {
+        ort.matmul.run();
+        r.add(o.flops(), BenchSupport.peakGflops(ort.threads));
     }
 }

@@ -1,5 +1,6 @@
 package dev.gatun.bench;
 
+import ai.onnxruntime.OrtException;
 import dev.gatun.engine.graph.Workspace;
 import dev.gatun.engine.ops.Kernel;
 import dev.gatun.engine.tensor.Tensor;
@@ -21,8 +22,9 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * FP32 GEMV as MatMul {@code y[1,4096] = x[1,4096] x W[4096,4096]}, W constant (64 MiB: twice the L3, so every
- * run streams it from DRAM). Secondary results: {@code gb} (GB/s of weight traffic, 64 MiB per run) and
- * {@code peakPct} (% of 33 GB/s, the machine's sustained DRAM bandwidth).
+ * run streams it from DRAM). {@code gemv}: Gatun's MatMul (W packed at plan time); {@code ort}: ONNX Runtime's
+ * MatMul with W an initializer, same thread count. Secondary results: {@code gb} (GB/s of weight traffic, 64 MiB
+ * per run) and {@code peakPct} (% of 33 GB/s, the machine's sustained DRAM bandwidth).
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -41,17 +43,20 @@ public class GemvBench {
     Workspace ws;
     Kernel kernel;
     Tensor[] inputs;
+    OrtMatMul ortMatMul;
 
     @Setup(Level.Trial)
-    public void setUp() {
+    public void setUp() throws OrtException {
         arena = Arena.ofShared();
         ws = BenchSupport.workspace(arena, threads);
         inputs = new Tensor[] {BenchSupport.random(arena, 1, 1, K), BenchSupport.random(arena, 2, K, N)};
         kernel = BenchSupport.plan(arena, "", "MatMul", 13, BenchSupport.attrs(), inputs, false, true);
+        ortMatMul = new OrtMatMul(inputs[0], inputs[1], threads);
     }
 
     @TearDown(Level.Trial)
-    public void tearDown() {
+    public void tearDown() throws OrtException {
+        ortMatMul.close();
         ws.close();
         arena.close();
     }
@@ -62,5 +67,11 @@ public class GemvBench {
         ws.reset();
         r.add(4.0 * K * N, BenchSupport.DRAM_GBPS);
         return out;
+    }
+
+    @Benchmark
+    public void ort(Rates.Bytes r) throws OrtException {
+        ortMatMul.run();
+        r.add(4.0 * K * N, BenchSupport.DRAM_GBPS);
     }
 }

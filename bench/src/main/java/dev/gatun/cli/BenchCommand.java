@@ -59,7 +59,7 @@ import picocli.CommandLine.Parameters;
                 "  gatun bench resnet18.onnx --dim batch=8 --threads 2 --compare ort --json > r18-b8.json",
                 "  gatun bench model.onnx --iterations 1000 --time-limit 20"})
 final class BenchCommand extends GatunCommand {
-    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or 'minilm' (see gatun --help).")
+    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or a built-in name: minilm, minilm-q.")
     String model;
 
     @Option(names = "--compare", paramLabel = "RUNTIME", description = "Also measure 'ort' (ONNX Runtime), interleaved.")
@@ -272,10 +272,10 @@ final class BenchCommand extends GatunCommand {
         return t.shape().dim(0);
     }
 
-    /** The model as reports name it: 'minilm', or the file name without '.onnx'. */
+    /** The model as reports name it: a built-in name ('minilm', 'minilm-q'), or the file name without '.onnx'. */
     static String label(String model, Path file) {
-        if (model.equals(ModelFiles.MINILM) && !Files.exists(Path.of(model))) {
-            return ModelFiles.MINILM;
+        if ((model.equals(ModelFiles.MINILM) || model.equals(ModelFiles.MINILM_Q)) && !Files.exists(Path.of(model))) {
+            return model;
         }
         String name = file.getFileName().toString();
         return name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name;

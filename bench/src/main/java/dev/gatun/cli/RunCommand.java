@@ -35,7 +35,7 @@ import picocli.CommandLine.Parameters;
                 "  gatun run minilm --dim batch_size=2 --dim sequence_length=128 --output out/",
                 "  gatun run model.onnx --input input=x.npy --threads 4"})
 final class RunCommand extends GatunCommand {
-    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or 'minilm' (see gatun --help).")
+    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or a built-in name: minilm, minilm-q.")
     String model;
 
     @Mixin

@@ -41,7 +41,7 @@ import picocli.CommandLine.Parameters;
         footer = {"", "Examples:", "  gatun verify minilm --against ort --dim batch_size=2 --dim sequence_length=64",
                 "  gatun verify resnet18.onnx --against ort --dim batch=2 --rtol 1e-4"})
 final class VerifyCommand extends GatunCommand {
-    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or 'minilm' (see gatun --help).")
+    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or a built-in name: minilm, minilm-q.")
     String model;
 
     @Option(names = "--against", paramLabel = "REFERENCE", required = true,

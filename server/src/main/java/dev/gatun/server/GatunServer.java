@@ -129,7 +129,8 @@ public final class GatunServer implements AutoCloseable {
                 handle(ex, r);
             }
         };
-        graceful = Handlers.gracefulShutdown(blocking);
+        // Expect: 100-continue gets its 100 when the handler first reads the body; a body refused unread gets none
+        graceful = Handlers.gracefulShutdown(new io.undertow.server.handlers.HttpContinueReadHandler(blocking));
         undertow = Undertow.builder()
                 .addHttpListener(config.port, config.host)
                 .setIoThreads(config.ioThreads)

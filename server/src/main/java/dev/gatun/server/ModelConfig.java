@@ -20,7 +20,7 @@ import java.util.TreeSet;
  *   "version_policy": {"latest": {"num_versions": 1}},   // or {"all": {}} or {"specific": {"versions": [1, 3]}}
  *   "input": [{"name": "input_ids", "dims": [16]}],      // dims for warm-up (without the batch dim when batching)
  *   "pipeline": {"type": "text-embedding", "tokenizer": "tokenizer.json", "max_length": 256},
- *   "warmup": true
+ *   "warmup": true, "warmup_runs": 10
  * }
  * }</pre>
  *
@@ -33,11 +33,13 @@ import java.util.TreeSet;
  * @param policy           which versions to serve
  * @param warmupDims       per input, dims for the warm-up run (without batch dim when batching)
  * @param pipeline         the pipeline's settings, or null
- * @param warmup           run every instance once before the version is ready
+ * @param warmup           run every instance before the version is ready
+ * @param warmupRuns       warm-up runs of the first instance (the JIT compiles the kernels meanwhile; later instances
+ *                         share the compiled code and run twice)
  */
 public record ModelConfig(Integer maxBatchSize, long maxQueueDelayUs, int maxQueueSize, Integer instances, Integer threads,
                           String device, VersionPolicy policy, Map<String, long[]> warmupDims, JsonNode pipeline,
-                          boolean warmup) {
+                          boolean warmup, int warmupRuns) {
     public static final long DEFAULT_QUEUE_DELAY_US = 1000;
     public static final int DEFAULT_QUEUE_SIZE = 256;
 
@@ -49,7 +51,7 @@ public record ModelConfig(Integer maxBatchSize, long maxQueueDelayUs, int maxQue
     /** Parses a config object; mistakes are IllegalArgumentExceptions naming {@code where} and the key. */
     public static ModelConfig parse(JsonNode node, String where) {
         ConfigReader r = new ConfigReader(node, where).only("name", "platform", "backend", "max_batch_size", "dynamic_batching",
-                "instance_group", "instances", "threads", "device", "version_policy", "input", "output", "pipeline", "warmup");
+                "instance_group", "instances", "threads", "device", "version_policy", "input", "output", "pipeline", "warmup", "warmup_runs");
         Integer maxBatch = r.has("max_batch_size") ? r.integer("max_batch_size", 0, 0, 1 << 20) : null;
         ConfigReader db = r.object("dynamic_batching").only("max_queue_delay_microseconds", "max_queue_delay_us",
                 "max_queue_size", "preferred_batch_size");
@@ -103,7 +105,7 @@ public record ModelConfig(Integer maxBatchSize, long maxQueueDelayUs, int maxQue
             throw new IllegalArgumentException(where + ".pipeline: expected an object with a string \"type\"");
         }
         return new ModelConfig(maxBatch, delay, queue, instances, threads, device, policy, Map.copyOf(dims), pipeline,
-                r.bool("warmup", true));
+                r.bool("warmup", true), r.integer("warmup_runs", 10, 1, 10_000));
     }
 
     /** Refuses devices this build does not have. */

@@ -155,12 +155,18 @@ final class ModelVersion {
                 }
                 in.put(t.name(), Tensor.allocate(arena, t.dtype(), Shape.of(dims)));
             }
-            for (Session s : sessions) {
-                s.run(in).close();
-                if (pipeline != null && pipeline.itemType() == String.class) {
-                    Map<String, Tensor> enc = pipeline.encode(List.of("warm-up"), arena);
-                    try (Result r = s.run(enc)) {
-                        pipeline.decode(r.asMap(), enc, arena);
+            // the first runs are interpreted (slow); a few more let the JIT compile the kernels before traffic comes
+            long until = System.nanoTime() + 30_000_000_000L;
+            for (int i = 0; i < sessions.size(); i++) {
+                Session s = sessions.get(i);
+                int runs = i == 0 ? config.warmupRuns() : Math.min(2, config.warmupRuns());
+                for (int k = 0; k < runs && (k == 0 || System.nanoTime() < until); k++) {
+                    s.run(in).close();
+                    if (pipeline != null && pipeline.itemType() == String.class) {
+                        Map<String, Tensor> enc = pipeline.encode(List.of("warm-up"), arena);
+                        try (Result r = s.run(enc)) {
+                            pipeline.decode(r.asMap(), enc, arena);
+                        }
                     }
                 }
             }

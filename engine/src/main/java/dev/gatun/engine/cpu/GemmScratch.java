@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * Per-thread buffers of {@link Sgemm} and {@link Sgemv}: the micro-kernel tile, an edge A panel, growable row and
- * vector arrays, and (for the context-free entry point) the packed-B buffer. Reused across calls, so steady-state
+ * vector arrays, and the buffer B is packed into per call. Reused across calls, so steady-state
  * GEMMs allocate nothing; grown buffers are native memory freed by the GC with the thread's scratch.
  */
 final class GemmScratch {

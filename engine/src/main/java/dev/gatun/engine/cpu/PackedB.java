@@ -26,6 +26,9 @@ public final class PackedB {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+    /** Rows of B copied per pass over a K block's panels when packing row-major B (they stay in cache meanwhile). */
+    private static final int ROWS_PER_PASS = 8;
+
     private final int k;
     private final int n;
     private final int npad;
@@ -102,17 +105,28 @@ public final class PackedB {
     /** Packs units [from, to) (K block major, column panel minor); units are disjoint, so threads may share the work. */
     void packPanels(boolean transB, MemorySegment b, long bOff, int ldb, int from, int to) {
         int panels = npad / NR;
-        for (int u = from; u < to; u++) {
-            int pc = (u / panels) * KC;
-            int jr = (u % panels) * NR;
+        for (int u = from; u < to; ) {
+            int pb = u / panels;
+            int last = Math.min(to, (pb + 1) * panels); // units [u, last) share K block pb
+            int pc = pb * KC;
             int kcb = Math.min(KC, k - pc);
-            int nr = Math.min(NR, n - jr);
-            long dst = panelAt(pc, jr);
             if (!transB) {
-                packRows(b, bOff + (long) pc * ldb + jr, ldb, kcb, nr, dst);
+                // A few rows at a time across the block's panels: B read along its rows, each panel written in runs.
+                for (int p0 = 0; p0 < kcb; p0 += ROWS_PER_PASS) {
+                    int rows = Math.min(ROWS_PER_PASS, kcb - p0);
+                    for (int q = u; q < last; q++) {
+                        int jr = (q % panels) * NR;
+                        packRows(b, bOff + (long) (pc + p0) * ldb + jr, ldb, rows, Math.min(NR, n - jr),
+                                panelAt(pc, jr) + (long) p0 * NR * 4);
+                    }
+                }
             } else {
-                packColumns(b, bOff + (long) jr * ldb + pc, ldb, kcb, nr, dst);
+                for (int q = u; q < last; q++) {
+                    int jr = (q % panels) * NR;
+                    packColumns(b, bOff + (long) jr * ldb + pc, ldb, kcb, Math.min(NR, n - jr), panelAt(pc, jr));
+                }
             }
+            u = last;
         }
     }
 

@@ -6,8 +6,6 @@ import static dev.gatun.engine.cpu.SgemmKernel.MR;
 import static dev.gatun.engine.cpu.SgemmKernel.NR;
 
 import dev.gatun.engine.ops.KernelContext;
-import dev.gatun.engine.tensor.DType;
-import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
@@ -23,8 +21,8 @@ import java.lang.foreign.MemorySegment;
  * <p>Entry points: the context-free {@code sgemm(transA, transB, ...)} (one thread, B packed per call);
  * {@code sgemm(ctx, transA, transB, ..., epi)} (threads of {@code ctx}, which may be null for one thread); and
  * {@code sgemm(ctx, transA, m, alpha, a, .., PackedB, beta, c, .., epi)} for a B packed once at plan time
- * ({@link PackedB#pack}). Contexts must be passed only from the kernel's own thread (not from inside a
- * {@code parallelFor} task: pass null there).
+ * ({@link PackedB#pack}). A context may also be passed from inside a {@code parallelFor} task (the nested loop
+ * then runs on that thread); scratch memory is per thread, never allocated from the context.
  *
  * <p>Algorithm: B is packed into panels of {@link SgemmKernel#NR} columns per K block ({@link PackedB}); the
  * output is split into a grid of row x column ranges, one task each ({@link KernelContext#parallelFor});
@@ -42,6 +40,11 @@ public final class Sgemm {
     static final int SMALL_M = 4;
     /** Below this many flops a product runs on the calling thread (tests lower it to split small products). */
     static long parallelFlops = 1L << 20;
+    /**
+     * Tasks per thread a product is split into: more than one, so that a thread descheduled by a busy machine
+     * delays only a small share of the work (tasks are claimed dynamically).
+     */
+    static int tasksPerThread = 4;
 
     private Sgemm() {}
 
@@ -94,11 +97,9 @@ public final class Sgemm {
             return;
         }
         long floats = PackedB.floats(k, n);
-        MemorySegment scratch = ctx == null ? GemmScratch.get().packedB(floats)
-                : ctx.allocate(DType.FLOAT, Shape.of(floats)).data();
-        PackedB packed = PackedB.over(k, n, scratch);
+        PackedB packed = PackedB.over(k, n, GemmScratch.get().packedB(floats));
         int units = packed.panelCount();
-        int tasks = threads(ctx, 2L * m * n * k) == 1 ? 1 : Math.min(units, 4 * ctx.threads());
+        int tasks = threads(ctx, 2L * m * n * k) == 1 ? 1 : Math.min(units, tasksPerThread * ctx.threads());
         if (tasks == 1) {
             packed.packPanels(transB, b, bOff, ldb, 0, units);
         } else {
@@ -152,7 +153,7 @@ public final class Sgemm {
         int nPanels = b.npad() / NR;
         int threads = threads(ctx, 2L * m * n * k);
         // Row ranges of at least one A block each when M allows, the rest of the tasks over columns.
-        int want = 2 * threads;
+        int want = tasksPerThread * threads;
         int tm = threads == 1 ? 1 : Math.max(1, Math.min(want, mPanels / (MC / MR)));
         int tn = threads == 1 ? 1 : Math.max(1, Math.min(nPanels, (want + tm - 1) / tm));
         int tasks = tm * tn;
@@ -200,9 +201,9 @@ public final class Sgemm {
                         int mr = Math.min(MR, ic + mc - ir);
                         if (mr == MR) {
                             long aAt = (aOff + (transA ? (long) pc * lda + ir : (long) ir * lda + pc)) * 4;
-                            SgemmKernel.kernel(a, aAt, rs, cs, bData, bAt, kc, tile);
+                            SgemmKernel.kernel(a, aAt, rs, cs, bData, bAt, kc, nr, tile);
                         } else {
-                            SgemmKernel.kernel(s.edgeA, 0, 4, MR * 4L, bData, bAt, kc, tile);
+                            SgemmKernel.kernel(s.edgeA, 0, 4, MR * 4L, bData, bAt, kc, nr, tile);
                         }
                         SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
                     }

@@ -14,7 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Micro-kernel: {@code tile[MR, NR] = A[MR, kc] x Bpanel[kc, NR]} with {@code MR * NR/VL} vector accumulators
  * of {@link FloatVector#SPECIES_PREFERRED}. With 512-bit vectors (32 registers) MR = 8 rows by NR = 3 vectors:
  * 24 accumulators, 3 B vectors and one broadcast A value per step; narrower species get 6 x 2 (12 accumulators,
- * for 16 registers). Each step is, per row r, {@code acc[r][v] = fma(A[r,p], B[p, v*VL..], acc[r][v])}: every
+ * for 16 registers); edge panels of at most 2 (1) vectors run an 8 x 2 (8 x 1) variant. Each step is, per row r, {@code acc[r][v] = fma(A[r,p], B[p, v*VL..], acc[r][v])}: every
  * element of a K block is one fused multiply-add chain in increasing p, whatever the tile's position, so results
  * do not depend on the partitioning or the thread count.
  *
@@ -49,14 +49,23 @@ final class SgemmKernel {
     private SgemmKernel() {}
 
     /**
-     * {@code tile = A[MR rows, kc] x B[kc, NR]}: A(r, p) at byte {@code aAt + r*rs + p*cs} of {@code a}, B row p at
-     * byte {@code bAt + p*NR*4} of {@code b}.
+     * {@code tile = A[MR rows, kc] x B[kc, NR]} on the first {@code nr} columns (rounded up to whole vectors: an
+     * edge panel runs a narrower kernel, the columns' chains unchanged): A(r, p) at byte {@code aAt + r*rs + p*cs}
+     * of {@code a}, B row p at byte {@code bAt + p*NR*4} of {@code b}.
      */
-    static void kernel(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, float[] tile) {
-        if (WIDE) {
-            kernel8x3(a, aAt, rs, cs, b, bAt, kc, tile);
+    static void kernel(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, int nr, float[] tile) {
+        if (nr > NR - VL) {
+            if (WIDE) {
+                kernel8x3(a, aAt, rs, cs, b, bAt, kc, tile);
+            } else {
+                kernel6x2(a, aAt, rs, cs, b, bAt, kc, tile);
+            }
+        } else if (WIDE && nr > VL) {
+            kernel8x2(a, aAt, rs, cs, b, bAt, kc, tile);
+        } else if (WIDE) {
+            kernel8x1(a, aAt, rs, cs, b, bAt, kc, tile);
         } else {
-            kernel6x2(a, aAt, rs, cs, b, bAt, kc, tile);
+            kernel6x1(a, aAt, rs, cs, b, bAt, kc, tile);
         }
     }
 
@@ -141,6 +150,98 @@ final class SgemmKernel {
         c30.intoArray(t, 6 * v); c31.intoArray(t, 7 * v);
         c40.intoArray(t, 8 * v); c41.intoArray(t, 9 * v);
         c50.intoArray(t, 10 * v); c51.intoArray(t, 11 * v);
+    }
+
+    private static void kernel8x2(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, float[] t) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S);
+        FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S);
+        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs, a6 = a5 + rs, a7 = a6 + rs;
+        for (int p = 0; p < kc; p++) {
+            long bq = bAt + p * (long) (NR * 4);
+            long aq = p * cs;
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bq, LE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, b, bq + VL * 4L, LE);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + aq));
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a1 + aq));
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a2 + aq));
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a3 + aq));
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a4 + aq));
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a5 + aq));
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a6 + aq));
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(S, a.get(Tensor.F32, a7 + aq));
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
+        }
+        int v = VL;
+        c00.intoArray(t, 0); c01.intoArray(t, v);
+        c10.intoArray(t, 3 * v); c11.intoArray(t, 4 * v);
+        c20.intoArray(t, 6 * v); c21.intoArray(t, 7 * v);
+        c30.intoArray(t, 9 * v); c31.intoArray(t, 10 * v);
+        c40.intoArray(t, 12 * v); c41.intoArray(t, 13 * v);
+        c50.intoArray(t, 15 * v); c51.intoArray(t, 16 * v);
+        c60.intoArray(t, 18 * v); c61.intoArray(t, 19 * v);
+        c70.intoArray(t, 21 * v); c71.intoArray(t, 22 * v);
+    }
+
+    private static void kernel8x1(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, float[] t) {
+        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
+        FloatVector c4 = FloatVector.zero(S), c5 = FloatVector.zero(S), c6 = FloatVector.zero(S), c7 = FloatVector.zero(S);
+        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs, a6 = a5 + rs, a7 = a6 + rs;
+        for (int p = 0; p < kc; p++) {
+            long aq = p * cs;
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bAt + p * (long) (NR * 4), LE);
+            c0 = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + aq)).fma(b0, c0);
+            c1 = FloatVector.broadcast(S, a.get(Tensor.F32, a1 + aq)).fma(b0, c1);
+            c2 = FloatVector.broadcast(S, a.get(Tensor.F32, a2 + aq)).fma(b0, c2);
+            c3 = FloatVector.broadcast(S, a.get(Tensor.F32, a3 + aq)).fma(b0, c3);
+            c4 = FloatVector.broadcast(S, a.get(Tensor.F32, a4 + aq)).fma(b0, c4);
+            c5 = FloatVector.broadcast(S, a.get(Tensor.F32, a5 + aq)).fma(b0, c5);
+            c6 = FloatVector.broadcast(S, a.get(Tensor.F32, a6 + aq)).fma(b0, c6);
+            c7 = FloatVector.broadcast(S, a.get(Tensor.F32, a7 + aq)).fma(b0, c7);
+        }
+        c0.intoArray(t, 0);
+        c1.intoArray(t, NR);
+        c2.intoArray(t, 2 * NR);
+        c3.intoArray(t, 3 * NR);
+        c4.intoArray(t, 4 * NR);
+        c5.intoArray(t, 5 * NR);
+        c6.intoArray(t, 6 * NR);
+        c7.intoArray(t, 7 * NR);
+    }
+
+    private static void kernel6x1(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, float[] t) {
+        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S);
+        FloatVector c3 = FloatVector.zero(S), c4 = FloatVector.zero(S), c5 = FloatVector.zero(S);
+        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs;
+        for (int p = 0; p < kc; p++) {
+            long aq = p * cs;
+            FloatVector b0 = FloatVector.fromMemorySegment(S, b, bAt + p * (long) (NR * 4), LE);
+            c0 = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + aq)).fma(b0, c0);
+            c1 = FloatVector.broadcast(S, a.get(Tensor.F32, a1 + aq)).fma(b0, c1);
+            c2 = FloatVector.broadcast(S, a.get(Tensor.F32, a2 + aq)).fma(b0, c2);
+            c3 = FloatVector.broadcast(S, a.get(Tensor.F32, a3 + aq)).fma(b0, c3);
+            c4 = FloatVector.broadcast(S, a.get(Tensor.F32, a4 + aq)).fma(b0, c4);
+            c5 = FloatVector.broadcast(S, a.get(Tensor.F32, a5 + aq)).fma(b0, c5);
+        }
+        c0.intoArray(t, 0);
+        c1.intoArray(t, NR);
+        c2.intoArray(t, 2 * NR);
+        c3.intoArray(t, 3 * NR);
+        c4.intoArray(t, 4 * NR);
+        c5.intoArray(t, 5 * NR);
     }
 
     /**

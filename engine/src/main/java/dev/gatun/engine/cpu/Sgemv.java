@@ -9,6 +9,8 @@ import static dev.gatun.engine.cpu.SgemmKernel.VL;
 import dev.gatun.engine.ops.KernelContext;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 
@@ -41,10 +43,10 @@ final class Sgemv {
             return 1;
         }
         long min = Sgemm.parallelFlops == 0 ? 1 : Math.max(1, minUnits);
-        return (int) Math.max(1, Math.min(4L * t, units / min));
+        return (int) Math.max(1, Math.min(2L * Sgemm.tasksPerThread * t, units / min));
     }
 
-    private static void run(KernelContext ctx, int tasks, java.util.function.IntConsumer body) {
+    private static void run(KernelContext ctx, int tasks, IntConsumer body) {
         if (tasks <= 1 || ctx == null) {
             for (int i = 0; i < tasks; i++) {
                 body.accept(i);
@@ -64,15 +66,16 @@ final class Sgemv {
         MemorySegment data = b.data();
         run(ctx, tasks, t -> {
             float[] tile = GemmScratch.get().tile;
+            int q0 = (int) ((long) panels * t / tasks);
             int q1 = (int) ((long) panels * (t + 1) / tasks);
-            for (int q = (int) ((long) panels * t / tasks); q < q1; q++) {
-                int jr = q * NR;
-                int nr = Math.min(NR, n - jr);
-                for (int pc = 0; pc < k; pc += KC) {
-                    int kc = Math.min(KC, k - pc);
+            // K blocks outermost: the task's panels of one block are contiguous, one long stream.
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                for (int q = q0; q < q1; q++) {
+                    int jr = q * NR;
                     panel(x, pc, data, b.panelAt(pc, jr), kc, tile);
-                    SgemmKernel.store(tile, 0, NR, 1, nr, alpha, beta, pc == 0, pc + kc >= k ? epi : null,
-                            y, yOff + jr, 0, 0, jr);
+                    SgemmKernel.store(tile, 0, NR, 1, Math.min(NR, n - jr), alpha, beta, pc == 0,
+                            pc + kc >= k ? epi : null, y, yOff + jr, 0, 0, jr);
                 }
             }
         });
@@ -120,7 +123,7 @@ final class Sgemv {
             float[] acc = GemmScratch.get().row(len + NR);
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
-                java.util.Arrays.fill(acc, 0, len, 0f);
+                Arrays.fill(acc, 0, len, 0f);
                 axpyRows(x, pc, kc, b, bOff + j0, ldb, len, acc);
                 for (int j = 0; j < len; j += NR) {
                     SgemmKernel.store(acc, j, NR, 1, Math.min(NR, len - j), alpha, beta, pc == 0,
@@ -244,7 +247,7 @@ final class Sgemv {
             int i1 = Math.min(rows, (int) ((long) chunks * (t + 1) / tasks) * NR);
             int len = i1 - i0;
             float[] acc = GemmScratch.get().row(len + NR);
-            java.util.Arrays.fill(acc, 0, len, 0f);
+            Arrays.fill(acc, 0, len, 0f);
             axpyRows(x, 0, k, mat, off + i0, ld, len, acc);
             finish(acc, len, alpha, beta, y, yOff + i0 * yStride, yStride, true, i0, epi);
         });

@@ -20,12 +20,14 @@ import jdk.incubator.vector.VectorSpecies;
  * mask broadcastable to [B, H, Sq, Sk] (numpy rules, rank at most 4), added to the scaled scores; output
  * [B, Sq, H*D]. Math per (b, h): {@code O = softmax(scale * Q_h K_h^T + mask) V_h}, softmax over the keys.
  *
- * <p>Kernel: one task per (batch, head) on the session's threads. A task packs its head's K transposed [D, Sk]
- * and V [Sk, D] once (head slices read in place with stride H*D, no transposes), then for each tile of
- * {@value #TQ} scaled query rows walks the keys in blocks of {@value #TK}: scores = Q K^T for 4 rows x 2 vectors
+ * <p>Kernel: one task per (batch, group of heads) on the session's threads (the groups as wide as the thread
+ * count allows; query tiles split too when there are fewer heads than two per thread). A task reads its group's
+ * columns of the Q, K and V rows once, row by row (no transposes of the tensors), into per-head K transposed
+ * [D, Sk], V [Sk, D] and scaled Q; then for each head and tile of {@value #TQ} query rows walks the keys in
+ * blocks of {@value #TK}: scores = Q K^T for 4 rows x 2 vectors
  * at a time, mask added, and the online (streaming) softmax: the running row max m and sum l,
  * {@code l = l * exp(m_old - m) + sum exp(s - m)}, the output accumulator rescaled by {@code exp(m_old - m)}
- * before adding P V. The S x S score matrix is never formed: memory per task is O(TQ * TK + Sk * D).
+ * before adding P V. The S x S score matrix is never formed: memory per task is O(TQ * TK + S * H * D).
  * {@link #reference} is the scalar twin.
  */
 final class AttentionKernel {
@@ -33,11 +35,13 @@ final class AttentionKernel {
     static final int TQ = 32;
     /** Keys per block (a multiple of two vectors). */
     static final int TK = 128;
+    /** Q, K and V sizes up to which heads are packed one by one (they are in cache anyway). */
+    static final long CACHED_BYTES = 1L << 20;
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[7][]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[10][]);
 
     private AttentionKernel() {}
 
@@ -64,8 +68,24 @@ final class AttentionKernel {
                 return new Tensor[] {out};
             }
             Tensor mask = in.length > 3 ? in[3] : null;
-            ctx.parallelFor(g.b * g.h, t -> head(g, in[0].data(), in[1].data(), in[2].data(),
-                    mask == null ? null : mask.data(), out.data(), t / g.h, t % g.h, scale));
+            // Work units: (batch, group of heads). While Q, K and V fit in cache a group is one head; beyond,
+            // groups are as wide as the thread count allows, so that rows are read in long runs. With fewer
+            // heads than two per thread, the query tiles of a head are split as well.
+            int want = 2 * ctx.threads();
+            boolean cached = 4L * g.hd * ((long) g.sq + 2L * g.sk) * g.b <= CACHED_BYTES;
+            int groups = cached ? g.h : Math.min(g.h, Math.max(1, (want + g.b - 1) / g.b));
+            int perGroup = (g.h + groups - 1) / groups;
+            int units = g.b * groups;
+            int tiles = (g.sq + TQ - 1) / TQ;
+            int parts = Math.min(tiles, Math.max(1, (want + units - 1) / units));
+            int rows = (tiles + parts - 1) / parts * TQ;
+            ctx.parallelFor(units * parts, t -> {
+                int u = t / parts;
+                int h0 = (u % groups) * perGroup;
+                int i0 = (t % parts) * rows;
+                group(g, in[0].data(), in[1].data(), in[2].data(), mask == null ? null : mask.data(), out.data(),
+                        u / groups, h0, Math.min(g.h, h0 + perGroup), i0, Math.min(g.sq, i0 + rows), scale);
+            });
             return new Tensor[] {out};
         }, DType.FLOAT);
     }
@@ -116,75 +136,108 @@ final class AttentionKernel {
         return s[i] == null || s[i].length < n ? (s[i] = new float[n]) : s[i];
     }
 
-    /** Head h of batch b: K and V packed once, then every tile of {@value #TQ} queries streams over the key blocks. */
-    static void head(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
-                     int b, int h, float scale) {
+    /**
+     * Queries [q0, q1) of heads [h0, h1) of batch b. The group's columns of the K, V and Q rows are read once, row
+     * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into K transposed,
+     * V and scaled Q per head; then each head's query tiles stream over the key blocks, and the output rows are
+     * written back whole.
+     */
+    static void group(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
+                      int b, int h0, int h1, int q0, int q1, float scale) {
+        if (q0 >= q1 || h0 >= h1) {
+            return;
+        }
         int d = g.d;
         int hd = g.hd;
+        int sk = g.sk;
+        int w = (h1 - h0) * d;
+        int nrows = q1 - q0;
         int dPad = (d + VL - 1) / VL * VL;
-        int skPad = (g.sk + 2 * VL - 1) / (2 * VL) * (2 * VL);
+        int skPad = (sk + 2 * VL - 1) / (2 * VL) * (2 * VL);
         float[][] s = SCRATCH.get();
         float[] qt = scratch(s, 0, TQ * d);
-        float[] kt = scratch(s, 1, d * skPad);
-        float[] vb = scratch(s, 2, g.sk * dPad);
+        float[] kt = scratch(s, 1, w * skPad);
+        float[] vb = scratch(s, 2, (h1 - h0) * sk * dPad);
         float[] sc = scratch(s, 3, TQ * TK);
         float[] o = scratch(s, 4, TQ * dPad);
         float[] m = scratch(s, 5, TQ);
         float[] l = scratch(s, 6, TQ);
-        long kvBase = (long) b * g.sk * hd + (long) h * d;
-        for (int j = 0; j < g.sk; j++) {
+        float[] rowBuf = scratch(s, 7, w);
+        float[] qa = scratch(s, 8, nrows * w);
+        float[] oa = scratch(s, 9, nrows * w);
+        long kvBase = (long) b * sk * hd + (long) h0 * d;
+        for (int j = 0; j < sk; j++) {
             long row = kvBase + (long) j * hd;
-            copyRow(v, row, vb, j * dPad, d, 1f);
-            java.util.Arrays.fill(vb, j * dPad + d, (j + 1) * dPad, 0f);
-            copyRow(k, row, qt, 0, d, 1f);
-            for (int c = 0; c < d; c++) {
-                kt[c * skPad + j] = qt[c];
+            copyRow(k, row, rowBuf, 0, w, 1f);
+            for (int c = 0; c < w; c++) {
+                kt[c * skPad + j] = rowBuf[c];
+            }
+            copyRow(v, row, rowBuf, 0, w, 1f);
+            for (int hh = 0; hh < h1 - h0; hh++) {
+                int at = (hh * sk + j) * dPad;
+                System.arraycopy(rowBuf, hh * d, vb, at, d);
+                java.util.Arrays.fill(vb, at + d, at + dPad, 0f);
             }
         }
-        for (int c = 0; c < d; c++) {
-            java.util.Arrays.fill(kt, c * skPad + g.sk, (c + 1) * skPad, 0f);
+        for (int c = 0; c < w; c++) {
+            java.util.Arrays.fill(kt, c * skPad + sk, (c + 1) * skPad, 0f);
+        }
+        long qBase = ((long) b * g.sq + q0) * hd + (long) h0 * d;
+        for (int i = 0; i < nrows; i++) {
+            copyRow(q, qBase + (long) i * hd, qa, i * w, w, scale);
         }
         long[] ms = g.maskStrides;
-        for (int i0 = 0; i0 < g.sq; i0 += TQ) {
-            int nq = Math.min(TQ, g.sq - i0);
-            long qBase = ((long) b * g.sq + i0) * hd + (long) h * d;
-            for (int i = 0; i < nq; i++) {
-                copyRow(q, qBase + (long) i * hd, qt, i * d, d, scale);
-                m[i] = Float.NEGATIVE_INFINITY;
-                l[i] = 0f;
-            }
-            java.util.Arrays.fill(o, 0, nq * dPad, 0f);
-            for (int j0 = 0; j0 < g.sk; j0 += TK) {
-                int nk = Math.min(TK, g.sk - j0);
-                int nkPad = (nk + 2 * VL - 1) / (2 * VL) * (2 * VL);
-                scores(qt, kt, skPad, j0, sc, nq, d, nkPad);
+        for (int hh = 0; hh < h1 - h0; hh++) {
+            int h = h0 + hh;
+            int ko = hh * d * skPad;
+            int vo = hh * sk * dPad;
+            for (int i0 = 0; i0 < nrows; i0 += TQ) {
+                int nq = Math.min(TQ, nrows - i0);
                 for (int i = 0; i < nq; i++) {
-                    int row = i * TK;
-                    if (mask != null) {
-                        long mb = b * ms[0] + h * ms[1] + (long) (i0 + i) * ms[2] + j0 * ms[3];
-                        addMask(sc, row, mask, mb, ms[3], nk);
-                    }
-                    float mOld = m[i];
-                    float mNew = Math.max(mOld, rowMax(sc, row, nk));
-                    if (mNew == Float.NEGATIVE_INFINITY) {
-                        java.util.Arrays.fill(sc, row, row + nk, 0f);
-                        continue;
-                    }
-                    float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                    float sum = expInPlace(sc, row, nk, mNew);
-                    l[i] = l[i] * corr + sum;
-                    m[i] = mNew;
-                    if (j0 > 0 && corr != 1f) {
-                        for (int c = 0; c < dPad; c++) {
-                            o[i * dPad + c] *= corr;
+                    System.arraycopy(qa, (i0 + i) * w + hh * d, qt, i * d, d);
+                    m[i] = Float.NEGATIVE_INFINITY;
+                    l[i] = 0f;
+                }
+                java.util.Arrays.fill(o, 0, nq * dPad, 0f);
+                for (int j0 = 0; j0 < sk; j0 += TK) {
+                    int nk = Math.min(TK, sk - j0);
+                    int nkPad = (nk + 2 * VL - 1) / (2 * VL) * (2 * VL);
+                    scores(qt, kt, ko, skPad, j0, sc, nq, d, nkPad);
+                    for (int i = 0; i < nq; i++) {
+                        int row = i * TK;
+                        if (mask != null) {
+                            long mb = b * ms[0] + h * ms[1] + (long) (q0 + i0 + i) * ms[2] + j0 * ms[3];
+                            addMask(sc, row, mask, mb, ms[3], nk);
+                        }
+                        float mOld = m[i];
+                        float mNew = Math.max(mOld, rowMax(sc, row, nk));
+                        if (mNew == Float.NEGATIVE_INFINITY) {
+                            java.util.Arrays.fill(sc, row, row + nk, 0f);
+                            continue;
+                        }
+                        float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
+                        float sum = expInPlace(sc, row, nk, mNew);
+                        l[i] = l[i] * corr + sum;
+                        m[i] = mNew;
+                        if (j0 > 0 && corr != 1f) {
+                            for (int c = 0; c < dPad; c++) {
+                                o[i * dPad + c] *= corr;
+                            }
                         }
                     }
+                    accumulatePV(sc, vb, vo + j0 * dPad, o, nq, nk, dPad);
                 }
-                accumulatePV(sc, vb, j0 * dPad, o, nq, nk, dPad);
+                for (int i = 0; i < nq; i++) {
+                    float inv = 1f / l[i];
+                    int at = (i0 + i) * w + hh * d;
+                    for (int c = 0; c < d; c++) {
+                        oa[at + c] = o[i * dPad + c] * inv;
+                    }
+                }
             }
-            for (int i = 0; i < nq; i++) {
-                storeRow(o, i * dPad, 1f / l[i], out, qBase + (long) i * hd, d);
-            }
+        }
+        for (int i = 0; i < nrows; i++) {
+            storeRow(oa, i * w, 1f, out, qBase + (long) i * hd, w);
         }
     }
 
@@ -212,8 +265,8 @@ final class AttentionKernel {
         }
     }
 
-    /** sc[i*TK + j] = sum_c qt[i*d + c] * kt[c*ks + j0 + j] for i < nq, j < nkPad (a multiple of 2 vectors). */
-    private static void scores(float[] qt, float[] kt, int ks, int j0, float[] sc, int nq, int d, int nkPad) {
+    /** sc[i*TK + j] = sum_c qt[i*d + c] * kt[ko + c*ks + j0 + j] for i < nq, j < nkPad (a multiple of 2 vectors). */
+    private static void scores(float[] qt, float[] kt, int ko, int ks, int j0, float[] sc, int nq, int d, int nkPad) {
         int i = 0;
         for (; i + 4 <= nq; i += 4) {
             int q0 = i * d;
@@ -221,8 +274,8 @@ final class AttentionKernel {
                 FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
                 FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
                 for (int c = 0; c < d; c++) {
-                    FloatVector k0 = FloatVector.fromArray(S, kt, c * ks + j0 + j);
-                    FloatVector k1 = FloatVector.fromArray(S, kt, c * ks + j0 + j + VL);
+                    FloatVector k0 = FloatVector.fromArray(S, kt, ko + c * ks + j0 + j);
+                    FloatVector k1 = FloatVector.fromArray(S, kt, ko + c * ks + j0 + j + VL);
                     FloatVector x = FloatVector.broadcast(S, qt[q0 + c]);
                     a0 = x.fma(k0, a0);
                     b0 = x.fma(k1, b0);
@@ -253,8 +306,8 @@ final class AttentionKernel {
                 FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S);
                 for (int c = 0; c < d; c++) {
                     FloatVector x = FloatVector.broadcast(S, qt[q0 + c]);
-                    a0 = x.fma(FloatVector.fromArray(S, kt, c * ks + j0 + j), a0);
-                    b0 = x.fma(FloatVector.fromArray(S, kt, c * ks + j0 + j + VL), b0);
+                    a0 = x.fma(FloatVector.fromArray(S, kt, ko + c * ks + j0 + j), a0);
+                    b0 = x.fma(FloatVector.fromArray(S, kt, ko + c * ks + j0 + j + VL), b0);
                 }
                 a0.intoArray(sc, i * TK + j);
                 b0.intoArray(sc, i * TK + j + VL);

@@ -53,16 +53,32 @@ final class FloatLoops {
         long i = 0;
         if (op <= LAST_VECTOR_BINARY && n >= L) {
             long bound = n - n % L;
-            FloatVector ca = as == 0 ? FloatVector.broadcast(S, a.getAtIndex(F32, ao)) : null;
-            FloatVector cb = bs == 0 ? FloatVector.broadcast(S, b.getAtIndex(F32, bo)) : null;
+            // A broadcast scalar operand is read as a vector from a small per-thread buffer filled with it, so each
+            // loop has one load path (a phi between a boxed constant vector and a loaded one would defeat C2's
+            // vector box elimination and allocate on every iteration).
+            MemorySegment[] bc = BROADCAST.get();
+            long sa = 1;
+            long sb = 1;
+            if (as == 0) {
+                FloatVector.broadcast(S, a.getAtIndex(F32, ao)).intoMemorySegment(bc[0], 0, ORDER);
+                a = bc[0];
+                ao = 0;
+                sa = 0;
+            }
+            if (bs == 0) {
+                FloatVector.broadcast(S, b.getAtIndex(F32, bo)).intoMemorySegment(bc[1], 0, ORDER);
+                b = bc[1];
+                bo = 0;
+                sb = 0;
+            }
             switch (op) {
-                case ADD -> bAdd(a, ao, ca, b, bo, cb, o, oo, bound);
-                case SUB -> bSub(a, ao, ca, b, bo, cb, o, oo, bound);
-                case MUL -> bMul(a, ao, ca, b, bo, cb, o, oo, bound);
-                case DIV -> bDiv(a, ao, ca, b, bo, cb, o, oo, bound);
-                case MIN -> bMin(a, ao, ca, b, bo, cb, o, oo, bound);
-                case MAX -> bMax(a, ao, ca, b, bo, cb, o, oo, bound);
-                case PRELU -> bPRelu(a, ao, ca, b, bo, cb, o, oo, bound);
+                case ADD -> bAdd(a, ao, sa, b, bo, sb, o, oo, bound);
+                case SUB -> bSub(a, ao, sa, b, bo, sb, o, oo, bound);
+                case MUL -> bMul(a, ao, sa, b, bo, sb, o, oo, bound);
+                case DIV -> bDiv(a, ao, sa, b, bo, sb, o, oo, bound);
+                case MIN -> bMin(a, ao, sa, b, bo, sb, o, oo, bound);
+                case MAX -> bMax(a, ao, sa, b, bo, sb, o, oo, bound);
+                case PRELU -> bPRelu(a, ao, sa, b, bo, sb, o, oo, bound);
                 default -> throw new IllegalStateException("binary op " + op);
             }
             i = bound;
@@ -79,72 +95,76 @@ final class FloatLoops {
         }
     }
 
-    private static void bAdd(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+    private static void bAdd(MemorySegment a, long ao, long sa, MemorySegment b, long bo, long sb,
                              MemorySegment o, long oo, long bound) {
         for (long i = 0; i < bound; i += L) {
-            FloatVector x = load(a, ao, ca, i);
-            FloatVector y = load(b, bo, cb, i);
+            FloatVector x = load(a, ao, sa, i);
+            FloatVector y = load(b, bo, sb, i);
             put(x.add(y), o, oo, i);
         }
     }
 
-    private static void bSub(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+    private static void bSub(MemorySegment a, long ao, long sa, MemorySegment b, long bo, long sb,
                              MemorySegment o, long oo, long bound) {
         for (long i = 0; i < bound; i += L) {
-            FloatVector x = load(a, ao, ca, i);
-            FloatVector y = load(b, bo, cb, i);
+            FloatVector x = load(a, ao, sa, i);
+            FloatVector y = load(b, bo, sb, i);
             put(x.sub(y), o, oo, i);
         }
     }
 
-    private static void bMul(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+    private static void bMul(MemorySegment a, long ao, long sa, MemorySegment b, long bo, long sb,
                              MemorySegment o, long oo, long bound) {
         for (long i = 0; i < bound; i += L) {
-            FloatVector x = load(a, ao, ca, i);
-            FloatVector y = load(b, bo, cb, i);
+            FloatVector x = load(a, ao, sa, i);
+            FloatVector y = load(b, bo, sb, i);
             put(x.mul(y), o, oo, i);
         }
     }
 
-    private static void bDiv(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+    private static void bDiv(MemorySegment a, long ao, long sa, MemorySegment b, long bo, long sb,
                              MemorySegment o, long oo, long bound) {
         for (long i = 0; i < bound; i += L) {
-            FloatVector x = load(a, ao, ca, i);
-            FloatVector y = load(b, bo, cb, i);
+            FloatVector x = load(a, ao, sa, i);
+            FloatVector y = load(b, bo, sb, i);
             put(x.div(y), o, oo, i);
         }
     }
 
-    private static void bMin(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+    private static void bMin(MemorySegment a, long ao, long sa, MemorySegment b, long bo, long sb,
                              MemorySegment o, long oo, long bound) {
         for (long i = 0; i < bound; i += L) {
-            FloatVector x = load(a, ao, ca, i);
-            FloatVector y = load(b, bo, cb, i);
+            FloatVector x = load(a, ao, sa, i);
+            FloatVector y = load(b, bo, sb, i);
             put(x.min(y), o, oo, i);
         }
     }
 
-    private static void bMax(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+    private static void bMax(MemorySegment a, long ao, long sa, MemorySegment b, long bo, long sb,
                              MemorySegment o, long oo, long bound) {
         for (long i = 0; i < bound; i += L) {
-            FloatVector x = load(a, ao, ca, i);
-            FloatVector y = load(b, bo, cb, i);
+            FloatVector x = load(a, ao, sa, i);
+            FloatVector y = load(b, bo, sb, i);
             put(x.max(y), o, oo, i);
         }
     }
 
-    private static void bPRelu(MemorySegment a, long ao, FloatVector ca, MemorySegment b, long bo, FloatVector cb,
+    private static void bPRelu(MemorySegment a, long ao, long sa, MemorySegment b, long bo, long sb,
                              MemorySegment o, long oo, long bound) {
         for (long i = 0; i < bound; i += L) {
-            FloatVector x = load(a, ao, ca, i);
-            FloatVector y = load(b, bo, cb, i);
+            FloatVector x = load(a, ao, sa, i);
+            FloatVector y = load(b, bo, sb, i);
             put(x.blend(x.mul(y), x.lt(0f)), o, oo, i);
         }
     }
 
-    private static FloatVector load(MemorySegment s, long off, FloatVector constant, long i) {
-        return constant != null ? constant : FloatVector.fromMemorySegment(S, s, (off + i) * 4, ORDER);
+    /** Lanes i.. of an operand; a broadcast operand ({@code step} 0) rereads the same vector. */
+    private static FloatVector load(MemorySegment s, long off, long step, long i) {
+        return FloatVector.fromMemorySegment(S, s, (off + i * step) * 4, ORDER);
     }
+
+    private static final ThreadLocal<MemorySegment[]> BROADCAST = ThreadLocal.withInitial(() -> new MemorySegment[] {
+        java.lang.foreign.Arena.ofAuto().allocate(S.vectorByteSize(), 64), java.lang.foreign.Arena.ofAuto().allocate(S.vectorByteSize(), 64)});
 
     /** The scalar float32 binary op. */
     static float binary(int op, float x, float y) {

@@ -24,9 +24,9 @@ import jdk.incubator.vector.FloatVector;
  *   <li>{@code FusedMatMul(A [..., M, K], B [K, N], bias [N]?, residual?)}, attribute {@code activation}
  *       ("", "Relu", "Gelu" (erf), "GeluTanh"): {@code Y = act(A x B + bias) + residual}, Y [..., M, N] (a 1-D A
  *       [K] gives Y [N], as MatMul). The batch dims of A fold into M. A constant B is packed once per model
- *       ({@link Sgemm#packB}); the rows (and, for few rows, the columns) are split into tasks on the session's
- *       threads, and each task applies {@link #epilogue} to its block right after its GEMM, while it is in cache.
- *       A residual of Y's shape is added in the epilogue; one that only broadcasts to it goes through Add.</li>
+ *       ({@link dev.gatun.engine.cpu.PackedB}); {@link Sgemm} splits the product over the session's threads and
+ *       applies the bias, activation and residual as its {@link dev.gatun.engine.cpu.Epilogue} while each tile is in
+ *       cache. A residual of Y's shape is added in the epilogue; one that only broadcasts to it goes through Add.</li>
  *   <li>{@code LayerNormalization(X, scale, B?)}, attributes {@code epsilon} (default 1e-5) and {@code axis}
  *       (only the last axis): as ONNX's opset 17 op with one output, for models of any opset. Per row of D
  *       elements: mean = sum x / D, var = sum (x - mean)^2 / D (sums in double blocks, {@link ReduceKernels}),

@@ -1,5 +1,7 @@
 package dev.gatun.engine.ops;
 
+import dev.gatun.engine.cpu.Epilogue;
+import dev.gatun.engine.cpu.PackedB;
 import dev.gatun.engine.cpu.Sgemm;
 import dev.gatun.engine.graph.Attributes;
 import dev.gatun.engine.tensor.DType;
@@ -8,6 +10,7 @@ import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntConsumer;
 
 /**
  * Dense products: MatMul, Gemm and Einsum.
@@ -24,8 +27,12 @@ import java.util.List;
  *   <li><a href="https://onnx.ai/onnx/operators/onnx__Einsum.html">Einsum</a> (12): see {@link Einsum}.</li>
  * </ul>
  *
- * <p>float32 runs on {@link Sgemm}; float16 and bfloat16 are widened to float32, multiplied by Sgemm and narrowed;
- * double and the integer types take a scalar loop accumulating in double / long (integers wrap like C).
+ * <p>float32 runs on {@link Sgemm} over the session's threads; a constant 2-D float32 B (MatMul and Gemm weights)
+ * is packed once at plan time into a {@link PackedB} (prepack cache kind "sgemm-b"), and a Gemm bias C of shape
+ * [N] or [1, N] with beta = 1 is added by the GEMM's epilogue instead of being copied into Y first. Batched
+ * MatMuls (attention: [B, H, S, D] x [B, H, D, S]) run their small GEMMs in parallel over the batch. float16 and
+ * bfloat16 are widened to float32, multiplied by Sgemm and narrowed; double and the integer types take a scalar loop
+ * accumulating in double / long (integers wrap like C).
  */
 public final class MatMulOps implements OpFamily {
     private static final DType[] MATMUL_TYPES = {
@@ -62,7 +69,45 @@ public final class MatMulOps implements OpFamily {
         if (isHalf(t)) {
             return Planned.of((ctx, in) -> new Tensor[] {narrow(ctx, matmul(ctx, node, widen(ctx, in[0]), widen(ctx, in[1])), t)}, t);
         }
+        PackedB packed = t == DType.FLOAT ? prepack(node, node.constant(1), false) : null;
+        if (packed != null) {
+            return Planned.of((ctx, in) -> new Tensor[] {matmulPacked(ctx, node, in[0], packed)}, t);
+        }
         return Planned.of((ctx, in) -> new Tensor[] {matmul(ctx, node, in[0], in[1])}, t);
+    }
+
+    /**
+     * The constant 2-D float32 weight {@code w} (op(B) = w, or w^T with {@code transB}) packed for Sgemm once per
+     * model, or null when there is none or it is empty or a single column (a matrix-vector product, not packed).
+     */
+    private static PackedB prepack(NodeSpec node, Tensor w, boolean transB) {
+        if (w == null || w.dtype() != DType.FLOAT || w.shape().rank() != 2) {
+            return null;
+        }
+        long rows = w.shape().dim(0);
+        long cols = w.shape().dim(1);
+        int k = toInt(node, transB ? cols : rows);
+        int n = toInt(node, transB ? rows : cols);
+        if (k == 0 || n <= 1) {
+            return null;
+        }
+        int ld = toInt(node, cols);
+        return node.prepack().get("sgemm-b", w, (transB ? "T" : "N") + k + "x" + n,
+                arena -> PackedB.pack(arena, transB, k, n, w.data(), 0, ld));
+    }
+
+    /** float32 {@code a[..., M, K]} (or [K]) times a packed constant [K, N]: one GEMM with the batch folded into M. */
+    private static Tensor matmulPacked(KernelContext ctx, NodeSpec node, Tensor a, PackedB b) {
+        Shape s = a.shape();
+        if (s.rank() == 0 || s.dim(-1) != b.k()) {
+            throw node.error("MatMul inner dims differ: " + s + " x [" + b.k() + "," + b.n() + "]");
+        }
+        long[] dims = s.dims();
+        dims[dims.length - 1] = b.n();
+        Tensor y = ctx.allocate(DType.FLOAT, Shape.of(dims));
+        int rows = toInt(node, s.size() / b.k());
+        Sgemm.sgemm(ctx, false, rows, 1f, a.data(), 0, b.k(), b, 0f, y.data(), 0, b.n(), Epilogue.NONE);
+        return y;
     }
 
     /** numpy matmul of {@code a} and {@code b} (same dtype) into a new tensor. */
@@ -95,24 +140,36 @@ public final class MatMulOps implements OpFamily {
         long bBatchSize = Shape.of(bBatch).size();
         if (bBatchSize == 1 && Arrays.equals(aBatch, batch)) {
             long rows = Math.multiplyExact(Shape.of(aBatch).size(), (long) m);
-            gemm(false, false, toInt(node, rows), n, k, 1f, a, 0, k, b, 0, n, 0f, y, 0, n);
+            gemm(ctx, false, false, toInt(node, rows), n, k, 1f, a, 0, k, b, 0, n, 0f, y, 0, n);
             return y;
         }
         long[] aStrides = batchStrides(aBatch, batch, (long) m * k);
         long[] bStrides = batchStrides(bBatch, batch, (long) k * n);
         long count = Shape.of(batch).size();
-        long[] idx = new long[batch.length];
-        for (long q = 0; q < count; q++) {
-            long aOff = 0;
-            long bOff = 0;
-            for (int d = 0; d < batch.length; d++) {
-                aOff += idx[d] * aStrides[d];
-                bOff += idx[d] * bStrides[d];
+        int threads = ctx.threads();
+        long flopsEach = 2L * m * n * k;
+        // Many small products (attention heads): one task per range of the batch, each GEMM on one thread.
+        boolean overBatch = threads > 1 && count >= 2 && (count >= 2L * threads || flopsEach < (4L << 20));
+        int tasks = overBatch ? (int) Math.min(count, 4L * threads) : 1;
+        KernelContext inner = overBatch ? null : ctx;
+        IntConsumer body = t -> {
+            long q1 = count * (t + 1) / tasks;
+            for (long q = count * t / tasks; q < q1; q++) {
+                long aOff = 0;
+                long bOff = 0;
+                for (long rest = q, d = batch.length - 1; d >= 0; d--) {
+                    long idx = rest % batch[(int) d];
+                    rest /= batch[(int) d];
+                    aOff += idx * aStrides[(int) d];
+                    bOff += idx * bStrides[(int) d];
+                }
+                gemm(inner, false, false, m, n, k, 1f, a, aOff, k, b, bOff, n, 0f, y, q * m * n, n);
             }
-            gemm(false, false, m, n, k, 1f, a, aOff, k, b, bOff, n, 0f, y, q * m * n, n);
-            for (int d = batch.length - 1; d >= 0 && ++idx[d] == batch[d]; d--) {
-                idx[d] = 0;
-            }
+        };
+        if (tasks == 1) {
+            body.accept(0);
+        } else {
+            ctx.parallelFor(tasks, body);
         }
         return y;
     }
@@ -165,6 +222,7 @@ public final class MatMulOps implements OpFamily {
         float alpha = at.getFloat("alpha", 1f);
         float beta = at.getFloat("beta", 1f);
         boolean strictC = node.opset() < 7 && at.getInt("broadcast", 0) == 0;
+        PackedB packed = t == DType.FLOAT ? prepack(node, node.constant(1), transB) : null;
         return Planned.of((ctx, in) -> {
             Tensor a = widen(ctx, in[0]);
             Tensor b = widen(ctx, in[1]);
@@ -182,16 +240,37 @@ public final class MatMulOps implements OpFamily {
             }
             Tensor y = ctx.allocate(a.dtype(), Shape.of(m, n));
             float betaRun = 0f;
+            Epilogue epi = Epilogue.NONE;
             if (c != null && beta != 0f) {
                 if (strictC && !c.shape().equals(Shape.of(m, n))) {
                     throw node.error("C " + c.shape() + " must be [" + m + "," + n + "] when broadcast=0 (opset " + node.opset() + ")");
                 }
-                fillBroadcast(node, c, y, m, n);
-                betaRun = beta;
+                if (beta == 1f && y.dtype() == DType.FLOAT && isRowVector(c.shape(), n)) {
+                    epi = epi.withBias(c.data(), 0); // the bias is added as each output tile is stored
+                } else {
+                    fillBroadcast(node, c, y, m, n);
+                    betaRun = beta;
+                }
             }
-            gemm(transA, transB, m, n, k, alpha, a, 0, transA ? m : k, b, 0, transB ? k : n, betaRun, y, 0, n);
+            int lda = transA ? m : k;
+            if (packed != null && m > 0) {
+                if (k != packed.k() || n != packed.n()) {
+                    throw node.error("Gemm B " + b.shape() + " does not match its packed form");
+                }
+                Sgemm.sgemm(ctx, transA, m, alpha, a.data(), 0, lda, packed, betaRun, y.data(), 0, n, epi);
+            } else if (y.dtype() == DType.FLOAT) {
+                Sgemm.sgemm(ctx, transA, transB, m, n, k, alpha, a.data(), 0, lda, b.data(), 0, transB ? k : n,
+                        betaRun, y.data(), 0, n, epi);
+            } else {
+                gemm(ctx, transA, transB, m, n, k, alpha, a, 0, lda, b, 0, transB ? k : n, betaRun, y, 0, n);
+            }
             return new Tensor[] {isHalf(t) ? narrow(ctx, y, t) : y};
         }, t);
+    }
+
+    /** Whether a C of shape {@code s} is one value per column: [n] or [1, n] (n > 1, so not a scalar broadcast). */
+    private static boolean isRowVector(Shape s, int n) {
+        return n > 1 && (s.rank() == 1 || (s.rank() == 2 && s.dim(0) == 1)) && s.dim(-1) == n;
     }
 
     /** Copies C, unidirectionally broadcast to [m, n], into y. */
@@ -228,8 +307,15 @@ public final class MatMulOps implements OpFamily {
      */
     static void gemm(boolean ta, boolean tb, int m, int n, int k, float alpha,
                      Tensor a, long aOff, int lda, Tensor b, long bOff, int ldb, float beta, Tensor y, long yOff, int ldy) {
+        gemm(null, ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, y, yOff, ldy);
+    }
+
+    /** As {@link #gemm(boolean, boolean, int, int, int, float, Tensor, long, int, Tensor, long, int, float, Tensor, long, int)}, float32 on the threads of {@code ctx} (null: this thread). */
+    static void gemm(KernelContext ctx, boolean ta, boolean tb, int m, int n, int k, float alpha,
+                     Tensor a, long aOff, int lda, Tensor b, long bOff, int ldb, float beta, Tensor y, long yOff, int ldy) {
         switch (y.dtype()) {
-            case FLOAT -> Sgemm.sgemm(ta, tb, m, n, k, alpha, a.data(), aOff, lda, b.data(), bOff, ldb, beta, y.data(), yOff, ldy);
+            case FLOAT -> Sgemm.sgemm(ctx, ta, tb, m, n, k, alpha, a.data(), aOff, lda, b.data(), bOff, ldb, beta, y.data(), yOff, ldy,
+                    Epilogue.NONE);
             case DOUBLE -> gemmDouble(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, y, yOff, ldy);
             default -> {
                 if (!y.dtype().isInteger()) {

@@ -35,7 +35,11 @@ public final class OpRegistry {
             new MatMulOps(),
             new ConvOps(),
             new FusedOps(),
-            new FusedConvOps()
+            new FusedConvOps(),
+            new QuantOps(),
+            new QuantGemmOps(),
+            new QuantConvOps(),
+            new QuantFusedOps()
     );
 
     private static final Map<String, Entry> BY_OP = index();

@@ -4,6 +4,7 @@ import static dev.gatun.engine.ops.DenseOpsTestSupport.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.gatun.engine.EngineException;
+import dev.gatun.engine.cpu.IntraOpPool;
 import dev.gatun.engine.graph.Attributes;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
@@ -13,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.function.IntConsumer;
 import org.junit.jupiter.api.Test;
 
 class MatMulOpsTest {
@@ -220,6 +222,102 @@ class MatMulOpsTest {
             assertThrows(EngineException.class, () -> run(arena, F, "Gemm", 13, attrs("transB", 1), a, b, badC));
             Tensor v = Tensor.allocate(arena, DType.FLOAT, Shape.of(5));
             assertThrows(EngineException.class, () -> run(arena, F, "Gemm", 13, Attributes.empty(), v, b));
+        }
+    }
+
+    // ---------------------------------------------------------------- constant weights and threads
+
+    /** A context over {@code arena} running parallelFor on {@code pool} ({@code threads} of them). */
+    private static KernelContext threaded(Arena arena, IntraOpPool pool) {
+        ArenaContext base = new ArenaContext(arena);
+        return new KernelContext() {
+            @Override
+            public Tensor allocate(DType dtype, Shape shape) {
+                return base.allocate(dtype, shape);
+            }
+
+            @Override
+            public int threads() {
+                return pool.threads();
+            }
+
+            @Override
+            public void parallelFor(int tasks, IntConsumer body) {
+                pool.parallelFor(tasks, body);
+            }
+        };
+    }
+
+    /** Plans {@code op} with input 1 (B) a plan-time constant, so the weight is prepacked, and runs it. */
+    private static Tensor runWithConstantB(KernelContext ctx, String op, Attributes at, Tensor... in) {
+        DType[] types = new DType[in.length];
+        Tensor[] constants = new Tensor[in.length];
+        for (int i = 0; i < in.length; i++) {
+            types[i] = in[i].dtype();
+        }
+        constants[1] = in[1];
+        Planned p = F.plan(new NodeSpec(op + "_0", op, "", 13, at, types, null, constants, 1));
+        return p.kernel().run(ctx, in)[0];
+    }
+
+    @Test
+    void constantWeightsArePackedOnceAndMatchTheReference() {
+        Random rnd = new Random(6);
+        try (Arena arena = Arena.ofShared(); IntraOpPool pool = new IntraOpPool(3, "matmul-test")) {
+            for (KernelContext ctx : new KernelContext[] {new ArenaContext(arena), threaded(arena, pool)}) {
+                for (long[][] c : new long[][][] {{{7, 17}, {17, 33}}, {{2, 3, 65}, {65, 100}}, {{1, 33}, {33, 257}},
+                        {{33}, {33, 7}}, {{5, 1}, {1, 9}}, {{0, 4}, {4, 6}}}) {
+                    Tensor a = random(arena, rnd, DType.FLOAT, c[0]);
+                    Tensor b = random(arena, rnd, DType.FLOAT, c[1]);
+                    List<Long> outShape = new ArrayList<>();
+                    double[] expected = refMatMul(a, b, outShape);
+                    Tensor y = runWithConstantB(ctx, "MatMul", Attributes.empty(), a, b);
+                    assertClose("packed MatMul " + Arrays.toString(c[0]) + " x " + Arrays.toString(c[1]), shape(outShape),
+                            expected, y, tolerance(DType.FLOAT, c[0][c[0].length - 1]));
+                }
+                int m = 9;
+                int n = 50;
+                int k = 40;
+                for (int tr = 0; tr < 4; tr++) {
+                    boolean ta = (tr & 1) != 0;
+                    boolean tb = (tr & 2) != 0;
+                    for (long[] cs : new long[][] {{n}, {1, n}, {m, n}, {}, {1}}) {
+                        for (float beta : new float[] {1f, 0.5f}) {
+                            Tensor a = random(arena, rnd, DType.FLOAT, ta ? new long[] {k, m} : new long[] {m, k});
+                            Tensor b = random(arena, rnd, DType.FLOAT, tb ? new long[] {n, k} : new long[] {k, n});
+                            Tensor bias = random(arena, rnd, DType.FLOAT, cs);
+                            Attributes at = attrs("transA", ta ? 1 : 0, "transB", tb ? 1 : 0, "alpha", 0.75f, "beta", beta);
+                            Tensor y = runWithConstantB(ctx, "Gemm", at, a, b, bias);
+                            assertClose("packed Gemm ta=" + ta + " tb=" + tb + " C=" + Arrays.toString(cs) + " beta=" + beta,
+                                    Shape.of(m, n), refGemm(a, b, bias, ta, tb, 0.75, beta, m, n, k), y, tolerance(DType.FLOAT, k) * 4);
+                        }
+                    }
+                }
+                Tensor a = random(arena, rnd, DType.FLOAT, 3, 4);
+                Tensor b = random(arena, rnd, DType.FLOAT, 5, 6);
+                assertThrows(EngineException.class, () -> runWithConstantB(ctx, "MatMul", Attributes.empty(), a, b));
+            }
+        }
+    }
+
+    @Test
+    void batchedMatMulOnThreadsEqualsOneThread() {
+        Random rnd = new Random(8);
+        try (Arena arena = Arena.ofShared(); IntraOpPool pool = new IntraOpPool(3, "matmul-test")) {
+            for (long[][] c : new long[][][] {{{2, 3, 17, 8}, {2, 3, 8, 17}}, {{2, 1, 33, 16}, {1, 4, 16, 9}},
+                    {{2, 130, 70}, {2, 70, 60}}, {{300, 70}, {70, 200}}, {{1, 900}, {900, 300}}}) {
+                Tensor a = random(arena, rnd, DType.FLOAT, c[0]);
+                Tensor b = random(arena, rnd, DType.FLOAT, c[1]);
+                DType[] types = {DType.FLOAT, DType.FLOAT};
+                Planned p = F.plan(NodeSpec.of("MatMul", 13, Attributes.empty(), 1, types));
+                Tensor one = p.kernel().run(new ArenaContext(arena), new Tensor[] {a, b})[0];
+                Tensor three = p.kernel().run(threaded(arena, pool), new Tensor[] {a, b})[0];
+                List<Long> outShape = new ArrayList<>();
+                double[] expected = refMatMul(a, b, outShape);
+                assertClose("MatMul " + Arrays.toString(c[0]) + " x " + Arrays.toString(c[1]), shape(outShape), expected, three,
+                        tolerance(DType.FLOAT, c[0][c[0].length - 1]));
+                assertEquals(-1, one.data().mismatch(three.data()), "1 and 3 threads differ");
+            }
         }
     }
 

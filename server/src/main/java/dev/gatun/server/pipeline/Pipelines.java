@@ -25,16 +25,7 @@ public final class Pipelines {
      * @param inputs   the model's inputs
      * @param outputs  the model's outputs
      */
-    public record Spec(String type, JsonNode config, Path baseDir, List<TensorInfo> inputs, List<TensorInfo> outputs) {
-        /** The file named by {@code config.key} (relative to {@link #baseDir}); an IllegalArgumentException when absent. */
-        public Path file(String key) {
-            JsonNode v = config.get(key);
-            if (v == null || !v.isTextual() || v.asText().isEmpty()) {
-                throw new IllegalArgumentException("pipeline '" + type + "': \"" + key + "\" (a file name) is required");
-            }
-            return baseDir.resolve(v.asText());
-        }
-    }
+    public record Spec(String type, JsonNode config, Path baseDir, List<TensorInfo> inputs, List<TensorInfo> outputs) {}
 
     /** Builds a pipeline of one type. */
     @FunctionalInterface
@@ -44,8 +35,10 @@ public final class Pipelines {
 
     private static final Map<String, Factory> FACTORIES = new ConcurrentHashMap<>();
 
-    // TODO(#7): register "text-embedding" (TextEmbeddingPipeline) and "image-classification"
-    // (ImageClassificationPipeline) here once their classes are merged.
+    static {
+        register(TextEmbeddingPipeline.TYPE, spec -> TextEmbeddingPipeline.fromConfig(spec.baseDir(), options(spec)));
+        register(ImageClassificationPipeline.TYPE, spec -> ImageClassificationPipeline.fromConfig(spec.baseDir(), options(spec)));
+    }
 
     private Pipelines() {}
 
@@ -60,7 +53,7 @@ public final class Pipelines {
     }
 
     /**
-     * The pipeline {@code spec} describes.
+     * The pipeline {@code spec} describes, bound to the model's inputs and outputs ({@link Pipeline#bind}).
      *
      * @throws IllegalArgumentException for an unknown type or bad settings (the message says which)
      * @throws IOException when a file it names cannot be read
@@ -71,6 +64,12 @@ public final class Pipelines {
             throw new IllegalArgumentException("unknown pipeline type '" + spec.type() + "' (available: "
                     + (FACTORIES.isEmpty() ? "none in this build" : String.join(", ", new TreeSet<>(FACTORIES.keySet()))) + ")");
         }
-        return f.create(spec);
+        return f.create(spec).bind(spec.inputs(), spec.outputs());
+    }
+
+    /** The pipeline object as plain values (Number, String, Boolean, List, Map), as the pipelines read their options. */
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> options(Spec spec) {
+        return com.fasterxml.jackson.databind.json.JsonMapper.builder().build().convertValue(spec.config(), Map.class);
     }
 }

@@ -34,6 +34,7 @@ public final class Optimizer {
                 new LayerNormFusion(),
                 new GeluFusion(),
                 new MatMulBiasFusion(),
+                new QuantMatMulFusion(),
                 new AttentionFusion(),
                 new MatMulActivationFusion(),
                 new MatMulResidualFusion(),

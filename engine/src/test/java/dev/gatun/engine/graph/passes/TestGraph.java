@@ -85,6 +85,17 @@ final class TestGraph {
         return floats(v, dims);
     }
 
+    /** A one-byte integer initializer (ONNX data type 2 uint8 or 3 int8) from raw bytes. */
+    String bytes(int dataType, byte[] v, long... dims) {
+        String name = "c" + counter++;
+        Onnx.TensorProto.Builder t = Onnx.TensorProto.newBuilder().setName(name).setDataType(dataType).setRawData(ByteString.copyFrom(v));
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        g.addInitializer(t);
+        return name;
+    }
+
     /** An int64 initializer. */
     String longs(long[] v, long... dims) {
         String name = "c" + counter++;
@@ -118,6 +129,18 @@ final class TestGraph {
     /** The output of the last node of type {@code op} added. */
     String last(String op) {
         return lastOutput.get(op);
+    }
+
+    /** Adds a node with several named outputs (no attributes). */
+    void nodeOutputs(String op, String[] inputs, String... outputs) {
+        Onnx.NodeProto.Builder n = Onnx.NodeProto.newBuilder().setOpType(op).setName(op + "_" + counter++);
+        for (String in : inputs) {
+            n.addInput(in);
+        }
+        for (String out : outputs) {
+            n.addOutput(out);
+        }
+        g.addNode(n);
     }
 
     void nodeTo(String op, String out, String[] inputs, Object... attrs) {

@@ -1,0 +1,128 @@
+package dev.gatun.engine.graph.passes;
+
+import dev.gatun.engine.graph.Graph;
+import dev.gatun.engine.graph.Node;
+import dev.gatun.engine.ops.FusedOps;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The chain dynamic quantization writes for each linear layer (ONNX Runtime's {@code quantize_dynamic}), into
+ * {@code dev.gatun:QuantMatMul} ({@link dev.gatun.engine.ops.QuantFusedOps}):
+ * <pre>
+ *   q, s, z = DynamicQuantizeLinear(x)                  (kept: its outputs usually feed several products)
+ *   p = MatMulInteger(q, W, z, Wz?)                     W a constant 2-D uint8/int8, Wz absent or constant
+ *   f = Cast(p, to float)
+ *   m = Mul(s, Ws)  (either order)                      Ws a float32 constant, scalar or [N]
+ *   y = Mul(f, m)   (either order)
+ *   y = Add(y, bias) (either order, optional)           bias a float32 constant [N]
+ *   y = Relu(y) | Gelu(y) | dev.gatun:Gelu(y)  (optional)
+ *   y = Add(y, r)   (either order, optional)            the residual of a transformer block
+ * </pre>
+ * into {@code QuantMatMul(q, s, z, W, Wz, Ws, bias, r)} with the activation as attribute. Each intermediate value
+ * must be read only inside the chain (the scales' Mul may also be read elsewhere: it is then kept). It runs
+ * after {@link GeluFusion} (so that the erf GELU is one node) and before {@link SkipLayerNormFusion}.
+ */
+public final class QuantMatMulFusion implements GraphPass {
+    @Override
+    public Graph apply(Graph g) {
+        GraphIndex ix = new GraphIndex(g);
+        Rewriter rw = new Rewriter(g);
+        for (Node mi : g.nodes()) {
+            if (mi.opType().equals("MatMulInteger") && mi.domain().isEmpty()) {
+                match(ix, rw, mi);
+            }
+        }
+        return rw.result();
+    }
+
+    private static void match(GraphIndex ix, Rewriter rw, Node mi) {
+        List<String> in = mi.inputs();
+        Tensor w = ix.constant(in.get(1));
+        if (w == null || w.shape().rank() != 2 || (w.dtype() != DType.UINT8 && w.dtype() != DType.INT8)) {
+            return;
+        }
+        long n = w.shape().dim(1);
+        String wz = in.size() > 3 ? in.get(3) : "";
+        Tensor wzT = wz.isEmpty() ? null : ix.constant(wz);
+        if (!wz.isEmpty() && (wzT == null || (wzT.size() != 1 && wzT.size() != n))) {
+            return;
+        }
+        Node dql = ix.producer(in.get(0), "DynamicQuantizeLinear");
+        if (dql == null || !dql.outputs().get(0).equals(in.get(0)) || dql.outputs().size() < 3) {
+            return;
+        }
+        String scale = dql.outputs().get(1);
+        String zp = in.size() > 2 ? in.get(2) : "";
+        if (!zp.equals(dql.outputs().get(2))) {
+            return;
+        }
+        Node cast = ix.soleConsumer(mi.outputs().get(0), "Cast");
+        if (cast == null || cast.attrs().getInt("to", 0) != DType.FLOAT.onnxId()) {
+            return;
+        }
+        String f = cast.outputs().get(0);
+        Node mul = ix.soleConsumer(f, "Mul");
+        String m = mul == null ? null : GraphIndex.other(mul, f);
+        Node scales = m == null ? null : ix.producer(m, "Mul");
+        String ws = scales == null ? null : GraphIndex.other(scales, scale);
+        Tensor wsT = ws == null ? null : ix.constant(ws);
+        if (wsT == null || wsT.dtype() != DType.FLOAT || (wsT.size() != 1 && wsT.size() != n) || wsT.shape().rank() > 1) {
+            return;
+        }
+        List<Node> group = new ArrayList<>(List.of(mi, cast, mul));
+        if (ix.soleConsumer(m) == mul) {
+            group.add(scales);
+        }
+        String y = mul.outputs().get(0);
+        String bias = "";
+        Node add = ix.soleConsumer(y, "Add");
+        String b = add == null ? null : GraphIndex.other(add, y);
+        Tensor bT = b == null ? null : ix.constant(b);
+        if (bT != null && bT.dtype() == DType.FLOAT && bT.shape().rank() == 1 && bT.size() == n) {
+            bias = b;
+            group.add(add);
+            y = add.outputs().get(0);
+        }
+        String activation = "";
+        Node act = ix.soleConsumer(y);
+        String name = act == null ? null : activation(act);
+        if (name != null) {
+            activation = name;
+            group.add(act);
+            y = act.outputs().get(0);
+        }
+        String residual = "";
+        Node radd = ix.soleConsumer(y, "Add");
+        String r = radd == null ? null : GraphIndex.other(radd, y);
+        if (r != null && !r.isEmpty() && ix.constant(r) == null) {
+            residual = r;
+            group.add(radd);
+            y = radd.outputs().get(0);
+        }
+        if (!ix.removable(group, List.of(y))) {
+            return;
+        }
+        List<String> inputs = new ArrayList<>(List.of(in.get(0), scale, zp, in.get(1), wz, ws, bias));
+        if (!residual.isEmpty()) {
+            inputs.add(residual);
+        }
+        rw.replace(group, new Node(mi.name() + "/QuantMatMul", "QuantMatMul", FusedOps.DOMAIN, inputs, List.of(y),
+                FusedOps.attributes("activation", activation)));
+    }
+
+    /** The QuantMatMul activation equal to node {@code n}, or null. */
+    private static String activation(Node n) {
+        if (n.inputs().size() != 1 || n.outputs().size() != 1) {
+            return null;
+        }
+        String approx = n.attrs().getString("approximate", "none");
+        boolean gelu = n.opType().equals("Gelu") && (n.domain().isEmpty() || n.domain().equals(FusedOps.DOMAIN));
+        if (gelu) {
+            return approx.equals("none") ? "Gelu" : approx.equals("tanh") ? "GeluTanh" : null;
+        }
+        return n.opType().equals("Relu") && n.domain().isEmpty() ? "Relu" : null;
+    }
+}

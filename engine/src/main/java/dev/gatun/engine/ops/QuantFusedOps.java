@@ -1,0 +1,147 @@
+package dev.gatun.engine.ops;
+
+import dev.gatun.engine.cpu.Epilogue;
+import dev.gatun.engine.cpu.Igemm;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Gatun's fused integer matrix product, in the {@value FusedOps#DOMAIN} domain: what
+ * {@link dev.gatun.engine.graph.passes.QuantMatMulFusion} puts in place of the MatMulInteger chains that dynamic
+ * quantization writes (ONNX Runtime's {@code quantize_dynamic}: MatMulInteger, Cast to float, Mul by the product of
+ * the scales, Add of the bias). Related specs: https://onnx.ai/onnx/operators/onnx__MatMulInteger.html,
+ * https://onnx.ai/onnx/operators/onnx__DynamicQuantizeLinear.html.
+ *
+ * <p>{@code QuantMatMul(A, a_scale, a_zero_point?, B, b_zero_point?, b_scale, bias?, residual?)}, attribute
+ * {@code activation} ("", "Relu", "Gelu", "GeluTanh"):
+ * <pre>
+ *   Y[..., i, j] = act((float) sum_k (A[..., i, k] - azp) (B[k, j] - bzp_j) * (a_scale * b_scale_j) + bias_j) + residual
+ * </pre>
+ * A [..., M, K] uint8/int8 (its batch dims fold into M), a_scale and a_zero_point scalars (run-time values: the
+ * outputs of a DynamicQuantizeLinear), B [K, N] uint8/int8 constant, packed once per model for the session's
+ * integer kernel, b_zero_point and b_scale scalars or [N], bias [N] float, residual of Y's shape. The product,
+ * zero-point correction, scaling and bias happen in the integer kernel's epilogue ({@link Igemm}); the
+ * activation and residual right after, on each block of rows while it is in cache (a residual that only
+ * broadcasts to Y's shape is added afterwards by ONNX Add). The float arithmetic is the
+ * unfused graph's: {@code (float) x * (a_scale * b_scale_j)} then {@code + bias_j}, rounded separately.
+ */
+public final class QuantFusedOps implements OpFamily {
+    @Override
+    public List<OpInfo> ops() {
+        return List.of(new OpInfo(FusedOps.DOMAIN, "QuantMatMul", FusedOps.OPSET, List.of(DType.UINT8, DType.INT8)));
+    }
+
+    @Override
+    public Planned plan(NodeSpec node) {
+        if (!node.opType().equals("QuantMatMul")) {
+            throw node.unsupported("operator " + node.opType());
+        }
+        DType at = node.requireType(0, QuantGemmOps.BYTES);
+        node.requireType(1, DType.FLOAT);
+        if (node.hasInput(2)) {
+            node.requireType(2, at);
+        }
+        DType bt = node.requireType(3, QuantGemmOps.BYTES);
+        if (node.hasInput(4)) {
+            node.requireType(4, bt);
+        }
+        node.requireType(5, DType.FLOAT);
+        for (int i = 6; i < 8; i++) {
+            if (node.hasInput(i)) {
+                node.requireType(i, DType.FLOAT);
+            }
+        }
+        String actName = node.attrs().getString("activation", "");
+        Epilogue.Activation act = switch (actName) {
+            case "" -> Epilogue.Activation.NONE;
+            case "Relu" -> Epilogue.Activation.RELU;
+            case "Gelu" -> Epilogue.Activation.GELU;
+            case "GeluTanh" -> Epilogue.Activation.GELU_TANH;
+            default -> throw node.unsupported("activation '" + actName + "' (supported: \"\", Relu, Gelu, GeluTanh)");
+        };
+        Tensor b = node.constant(3);
+        if (b == null || b.shape().rank() != 2) {
+            throw node.unsupported("QuantMatMul with a B that is not a 2-D constant");
+        }
+        int k = MatMulOps.toInt(node, b.shape().dim(0));
+        int n = MatMulOps.toInt(node, b.shape().dim(1));
+        Tensor bz = node.hasInput(4) ? node.constant(4) : null;
+        if (node.hasInput(4) && (bz == null || (bz.size() != 1 && bz.size() != n))) {
+            throw node.unsupported("b_zero_point that is not a constant scalar or [" + n + "]");
+        }
+        Igemm.Kernel kernel = Igemm.defaultKernel();
+        int[] zb = QuantGemmOps.zeroPoints(bz);
+        Igemm.Weights w = node.prepack().get("igemm", b, kernel.name() + ":" + Arrays.toString(zb),
+                arena -> Igemm.pack(kernel, arena, b.data(), 0, n, 1, b.dtype() == DType.UINT8, k, n, zb));
+        Kernel add = node.hasInput(7)
+                ? OpRegistry.plan(NodeSpec.of("Add", 14, dev.gatun.engine.graph.Attributes.empty(), 1, DType.FLOAT, DType.FLOAT)).kernel()
+                : null;
+        return Planned.of((ctx, in) -> {
+            Tensor res = QuantGemmOps.input(in, 7);
+            Tensor y = run(ctx, node, in, w, act);
+            if (res != null && !res.shape().equals(y.shape())) {
+                return add.run(ctx, new Tensor[] {y, res});
+            }
+            return new Tensor[] {y};
+        }, DType.FLOAT);
+    }
+
+    /** The product with its epilogue; a residual that does not have Y's shape is left to the caller (broadcast Add). */
+    private static Tensor run(KernelContext ctx, NodeSpec node, Tensor[] in, Igemm.Weights w, Epilogue.Activation act) {
+        Tensor a = in[0];
+        Tensor aScale = in[1];
+        Tensor aZp = QuantGemmOps.input(in, 2);
+        Tensor bScale = in[5];
+        Tensor bias = QuantGemmOps.input(in, 6);
+        Tensor res = QuantGemmOps.input(in, 7);
+        int k = w.k();
+        int n = w.n();
+        Shape as = a.shape();
+        if (as.rank() < 1 || as.dim(as.rank() - 1) != k) {
+            throw node.error("inner dims differ: A " + as + " x B [" + k + "," + n + "]");
+        }
+        if (aScale.size() != 1 || (aZp != null && aZp.size() != 1)) {
+            throw node.error("a_scale " + aScale.shape() + " and a_zero_point must be scalars");
+        }
+        if (bScale.size() != 1 && bScale.size() != n) {
+            throw node.error("b_scale " + bScale.shape() + " must be a scalar or [" + n + "]");
+        }
+        if (bias != null && bias.size() != n) {
+            throw node.error("bias " + bias.shape() + " must be [" + n + "]");
+        }
+        long[] dims = as.dims();
+        dims[dims.length - 1] = n;
+        Tensor y = ctx.allocate(DType.FLOAT, Shape.of(dims));
+        if (res != null && !res.shape().equals(y.shape())) {
+            res = null;
+        }
+        int rows = MatMulOps.toInt(node, as.sizeOf(0, as.rank() - 1));
+        if (rows == 0 || n == 0) {
+            return y;
+        }
+        MemorySegment colScale = bScale.data();
+        if (bScale.size() == 1) {
+            colScale = ctx.allocate(DType.FLOAT, Shape.of(n)).data();
+            float s = bScale.getFloat(0);
+            for (int j = 0; j < n; j++) {
+                colScale.setAtIndex(Tensor.F32, j, s);
+            }
+        }
+        Epilogue post = Epilogue.of(act);
+        if (res != null) {
+            post = post.withResidual(res.data(), 0, n);
+        }
+        Igemm.Mode mode = act == Epilogue.Activation.RELU && res == null ? Igemm.Mode.FLOAT_RELU : Igemm.Mode.FLOAT;
+        if (mode == Igemm.Mode.FLOAT_RELU) {
+            post = null;
+        }
+        int za = aZp == null ? 0 : (int) aZp.getAsLong(0);
+        Igemm.gemm(ctx, rows, new Igemm.Lhs(a.data(), 0, k, a.dtype() == DType.INT8, za, null), w,
+                new Igemm.Output(mode, y.data(), 0, n, aScale.getFloat(0), colScale, bias == null ? null : bias.data(), post));
+        return y;
+    }
+}

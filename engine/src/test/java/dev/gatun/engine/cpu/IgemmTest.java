@@ -1,0 +1,284 @@
+package dev.gatun.engine.cpu;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.gatun.engine.EngineException;
+import dev.gatun.engine.ops.ArenaContext;
+import dev.gatun.engine.ops.KernelContext;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.function.IntConsumer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every integer GEMM kernel this machine runs (portable always; the native VNNI ones when the library loaded and
+ * the CPU has them) against the scalar int32 reference, bit for bit: random and extreme inputs (all 255 x all
+ * -128, and the largest |a - za| x |b - zb|), odd sizes, every signedness, per-tensor/per-row/per-column zero
+ * points, one and two threads, and the float epilogue.
+ */
+class IgemmTest {
+    private static final int[] SIZES = {1, 2, 7, 17, 33, 64, 100};
+
+    static List<Igemm.Kernel> kernels() {
+        List<Igemm.Kernel> l = new ArrayList<>();
+        l.add(Igemm.Kernel.PORTABLE);
+        if (IgemmNative.available() && CpuFeatures.avx512Vnni()) {
+            l.add(Igemm.Kernel.AVX512_VNNI);
+        }
+        if (IgemmNative.available() && CpuFeatures.avxVnni()) {
+            l.add(Igemm.Kernel.AVX_VNNI);
+        }
+        return l;
+    }
+
+    /** A context running parallelFor on a real intra-op pool. */
+    private static KernelContext threaded(Arena arena, IntraOpPool pool) {
+        ArenaContext base = new ArenaContext(arena);
+        return new KernelContext() {
+            @Override
+            public Tensor allocate(DType dtype, Shape shape) {
+                return base.allocate(dtype, shape);
+            }
+
+            @Override
+            public int threads() {
+                return pool.threads();
+            }
+
+            @Override
+            public void parallelFor(int tasks, IntConsumer body) {
+                pool.parallelFor(tasks, body);
+            }
+        };
+    }
+
+    /** Fill mode: 0 random, 1 all max, 2 all min. */
+    private static MemorySegment bytes(Arena arena, Random rnd, long n, int fill, boolean signed) {
+        MemorySegment s = arena.allocate(Math.max(n, 1));
+        for (long i = 0; i < n; i++) {
+            int v = switch (fill) {
+                case 1 -> signed ? 127 : 255;
+                case 2 -> signed ? -128 : 0;
+                default -> rnd.nextInt(256);
+            };
+            s.set(ValueLayout.JAVA_BYTE, i, (byte) v);
+        }
+        return s;
+    }
+
+    private record Problem(int m, int n, int k, MemorySegment a, boolean aSigned, int[] za, MemorySegment b, boolean bSigned,
+                           int[] zb, long lda) {}
+
+    private static int[] zeroPoints(Random rnd, int count, boolean signed, Integer fixed) {
+        int[] z = new int[count];
+        for (int i = 0; i < count; i++) {
+            z[i] = fixed != null ? fixed : (signed ? rnd.nextInt(256) - 128 : rnd.nextInt(256));
+        }
+        return z;
+    }
+
+    private static int[] reference(Problem p) {
+        int[] c = new int[p.m * p.n];
+        IgemmReference.gemm(p.m, p.n, p.k, p.a, 0, p.lda, p.aSigned, p.za, p.b, 0, p.n, p.bSigned, p.zb, c, p.n);
+        return c;
+    }
+
+    private static int[] run(Igemm.Kernel kernel, KernelContext ctx, Arena arena, Problem p) {
+        Igemm.Weights w = Igemm.pack(kernel, arena, p.b, 0, p.n, 1, !p.bSigned, p.k, p.n, p.zb);
+        MemorySegment rowZa = null;
+        if (p.za.length > 1) {
+            rowZa = arena.allocate(4L * p.m, 4);
+            MemorySegment.copy(p.za, 0, rowZa, ValueLayout.JAVA_INT, 0, p.m);
+        }
+        Igemm.Lhs lhs = new Igemm.Lhs(p.a, 0, p.lda, p.aSigned, p.za[0], rowZa);
+        long off = 3; // an odd element offset: unaligned output
+        MemorySegment out = arena.allocate(4L * (off + (long) p.m * p.n), 4);
+        Igemm.gemm(ctx, p.m, lhs, w, Igemm.Output.int32(out, off, p.n));
+        int[] c = new int[p.m * p.n];
+        MemorySegment.copy(out, ValueLayout.JAVA_INT, off * 4, c, 0, c.length);
+        return c;
+    }
+
+    private static void assertSame(int[] expected, int[] actual, String what) {
+        for (int i = 0; i < expected.length; i++) {
+            if (expected[i] != actual[i]) {
+                fail(what + ": element " + i + " is " + actual[i] + ", expected " + expected[i]);
+            }
+        }
+    }
+
+    @Test
+    void randomProblemsEqualTheReferenceBitForBit() {
+        Random rnd = new Random(1);
+        try (Arena arena = Arena.ofShared(); IntraOpPool pool = new IntraOpPool(2, "igemm-test")) {
+            KernelContext one = new ArenaContext(arena);
+            KernelContext two = threaded(arena, pool);
+            for (int m : SIZES) {
+                for (int n : SIZES) {
+                    int k = SIZES[rnd.nextInt(SIZES.length)] + rnd.nextInt(300);
+                    boolean aSigned = rnd.nextBoolean();
+                    boolean bSigned = rnd.nextBoolean();
+                    int lda = k + rnd.nextInt(3);
+                    Problem p = new Problem(m, n, k, bytes(arena, rnd, (long) m * lda, 0, aSigned), aSigned,
+                            zeroPoints(rnd, rnd.nextInt(4) == 0 ? m : 1, aSigned, null),
+                            bytes(arena, rnd, (long) k * n, 0, bSigned), bSigned,
+                            zeroPoints(rnd, rnd.nextInt(3) == 0 ? n : 1, bSigned, rnd.nextBoolean() ? 0 : null), lda);
+                    int[] ref = reference(p);
+                    for (Igemm.Kernel kernel : kernels()) {
+                        String what = kernel + " m=" + m + " n=" + n + " k=" + k + " aSigned=" + aSigned + " bSigned=" + bSigned;
+                        assertSame(ref, run(kernel, one, arena, p), what);
+                        assertSame(ref, run(kernel, two, arena, p), what + " (2 threads)");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void extremeValuesDoNotSaturate() {
+        // u8 255 x s8 -128: each product -32640, four of them -130560, far beyond int16 (the pair-add trap of
+        // vpmaddubsw); and |a - za| = |b - zb| = 255 everywhere (products 65025, the portable kernel's float bound).
+        Random rnd = new Random(2);
+        int[][] shapes = {{1, 1, 1}, {7, 17, 33}, {13, 65, 257}, {6, 64, 1024}, {33, 100, 4099}, {1, 130, 5000}, {2, 3, 40000}};
+        try (Arena arena = Arena.ofShared(); IntraOpPool pool = new IntraOpPool(2, "igemm-test")) {
+            KernelContext two = threaded(arena, pool);
+            for (int[] s : shapes) {
+                int m = s[0];
+                int n = s[1];
+                int k = s[2];
+                List<Problem> cases = List.of(
+                        new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 1, false), false, new int[] {0},
+                                bytes(arena, rnd, (long) k * n, 2, true), true, new int[] {0}, k),
+                        new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 1, false), false, new int[] {0},
+                                bytes(arena, rnd, (long) k * n, 2, false), false, new int[] {255}, k),
+                        new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 2, false), false, new int[] {255},
+                                bytes(arena, rnd, (long) k * n, 2, true), true, new int[] {127}, k),
+                        new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 2, true), true, new int[] {127},
+                                bytes(arena, rnd, (long) k * n, 1, true), true, new int[] {-128}, k));
+                for (Problem p : cases) {
+                    int[] ref = reference(p);
+                    int av = p.aSigned ? p.a.get(ValueLayout.JAVA_BYTE, 0) : p.a.get(ValueLayout.JAVA_BYTE, 0) & 0xff;
+                    int bv = p.bSigned ? p.b.get(ValueLayout.JAVA_BYTE, 0) : p.b.get(ValueLayout.JAVA_BYTE, 0) & 0xff;
+                    long exact = (long) k * (av - p.za[0]) * (bv - p.zb[0]);
+                    assertEquals((int) exact, ref[0], "the reference itself at k=" + k + " (exact " + exact + ", int32 wraps)");
+                    for (Igemm.Kernel kernel : kernels()) {
+                        assertSame(ref, run(kernel, two, arena, p), kernel + " extreme " + m + "x" + n + "x" + k);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void floatEpilogueMatchesItsDefinitionAndAllKernelsAgree() {
+        Random rnd = new Random(3);
+        try (Arena arena = Arena.ofShared(); IntraOpPool pool = new IntraOpPool(2, "igemm-test")) {
+            KernelContext two = threaded(arena, pool);
+            for (int trial = 0; trial < 12; trial++) {
+                int m = SIZES[rnd.nextInt(SIZES.length)];
+                int n = SIZES[rnd.nextInt(SIZES.length)] + rnd.nextInt(70);
+                int k = 1 + rnd.nextInt(500);
+                Problem p = new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 0, false), false, new int[] {rnd.nextInt(256)},
+                        bytes(arena, rnd, (long) k * n, 0, true), true, zeroPoints(rnd, n, true, null), k);
+                int[] ref = reference(p);
+                MemorySegment colScale = arena.allocate(4L * n, 4);
+                MemorySegment bias = arena.allocate(4L * n, 4);
+                for (int j = 0; j < n; j++) {
+                    colScale.setAtIndex(Tensor.F32, j, rnd.nextFloat() * 0.01f);
+                    bias.setAtIndex(Tensor.F32, j, rnd.nextFloat() - 0.5f);
+                }
+                float aScale = 0.02f + rnd.nextFloat();
+                boolean relu = trial % 2 == 0;
+                boolean withBias = trial % 3 != 0;
+                for (Igemm.Kernel kernel : kernels()) {
+                    Igemm.Weights w = Igemm.pack(kernel, arena, p.b, 0, n, 1, false, k, n, p.zb);
+                    MemorySegment out = arena.allocate(4L * m * n, 4);
+                    Igemm.gemm(two, m, new Igemm.Lhs(p.a, 0, k, false, p.za[0], null), w, new Igemm.Output(
+                            relu ? Igemm.Mode.FLOAT_RELU : Igemm.Mode.FLOAT, out, 0, n, aScale, colScale, withBias ? bias : null));
+                    for (int i = 0; i < m; i++) {
+                        for (int j = 0; j < n; j++) {
+                            float y = (float) ref[i * n + j] * (aScale * colScale.getAtIndex(Tensor.F32, j));
+                            if (withBias) {
+                                y = y + bias.getAtIndex(Tensor.F32, j);
+                            }
+                            if (relu) {
+                                y = Math.max(y, 0f);
+                            }
+                            float got = out.getAtIndex(Tensor.F32, (long) i * n + j);
+                            if (Float.floatToIntBits(y) != Float.floatToIntBits(got) && !(y == 0f && got == 0f)) {
+                                fail(kernel + " float epilogue " + m + "x" + n + "x" + k + " at (" + i + "," + j + "): " + got + " vs " + y);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void packedWeightsRecordTheirKernelAndTransposedSourcesWork() {
+        Random rnd = new Random(4);
+        try (Arena arena = Arena.ofShared()) {
+            int m = 5;
+            int n = 9;
+            int k = 23;
+            // B given as [n][k] (a conv weight): element (p, j) at j * k + p.
+            MemorySegment bt = bytes(arena, rnd, (long) n * k, 0, true);
+            MemorySegment b = arena.allocate((long) k * n);
+            for (int p = 0; p < k; p++) {
+                for (int j = 0; j < n; j++) {
+                    b.set(ValueLayout.JAVA_BYTE, (long) p * n + j, bt.get(ValueLayout.JAVA_BYTE, (long) j * k + p));
+                }
+            }
+            Problem pr = new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 0, false), false, new int[] {3}, b, true, new int[] {0}, k);
+            int[] ref = reference(pr);
+            for (Igemm.Kernel kernel : kernels()) {
+                Igemm.Weights w = Igemm.pack(kernel, arena, bt, 0, 1, k, false, k, n, new int[] {0});
+                assertEquals(kernel, w.kernel());
+                MemorySegment out = arena.allocate(4L * m * n, 4);
+                Igemm.gemm(new ArenaContext(arena), m, new Igemm.Lhs(pr.a, 0, k, false, 3, null), w, Igemm.Output.int32(out, 0, n));
+                int[] c = new int[m * n];
+                MemorySegment.copy(out, ValueLayout.JAVA_INT, 0, c, 0, c.length);
+                assertSame(ref, c, kernel + " transposed B");
+            }
+        }
+    }
+
+    @Test
+    void kernelSettingIsParsed() {
+        assertEquals(Igemm.Kernel.PORTABLE, Igemm.choose("portable"));
+        Igemm.Kernel auto = Igemm.choose("auto");
+        assertEquals(Igemm.bestNative() == null ? Igemm.Kernel.PORTABLE : Igemm.bestNative(), auto);
+        if (Igemm.bestNative() == null) {
+            EngineException e = assertThrows(EngineException.class, () -> Igemm.choose("native"));
+            assertTrue(e.getMessage().contains(Igemm.PROPERTY), e.getMessage());
+        } else {
+            assertTrue(Igemm.choose("native").isNative());
+        }
+        assertThrows(EngineException.class, () -> Igemm.choose("fast"));
+    }
+
+    @Test
+    void cpuFlagsAreReadFromCpuinfo() {
+        var flags = CpuFeatures.parseFlags(List.of("processor\t: 0", "flags\t\t: fpu avx2 avx512f avx512_vnni", "flags\t: other"));
+        assertTrue(flags.contains("avx512_vnni"));
+        assertTrue(flags.contains("fpu"));
+        assertFalse(flags.contains("other"));
+        assertTrue(CpuFeatures.parseFlags(List.of("nothing")).isEmpty());
+    }
+
+    @Test
+    void nativeLibraryLoadsOnThisBuildMachine() {
+        // The build packs the library whenever a C compiler was present; then it must load here.
+        if (CpuFeatures.linuxX86_64() && IgemmNative.class.getResource("/native/linux-x86_64/libgatun_cpu.so") != null) {
+            assertTrue(IgemmNative.available(), "native library: " + IgemmNative.unavailableReason());
+        }
+    }
+}
