@@ -72,7 +72,7 @@ public final class Igemm {
         final Kernel kernel;
         final int k;
         final int n;
-        /** Native: VNNI panels of 64 columns; portable: s8 [k][n] row-major. */
+        /** Native: VNNI panels of 64 columns; portable: panels of {@link IgemmPortable#PANEL} columns, each [k][PANEL]. */
         final MemorySegment packed;
         /** int32[n]: column sums of the s8 B (native kernels). */
         final MemorySegment colSum;
@@ -261,10 +261,15 @@ public final class Igemm {
                 colSum.setAtIndex(Tensor.I32, j, sum);
             }
         } else {
-            packed = alloc.apply(Math.max((long) k * n, 1));
-            for (int p = 0; p < k; p++) {
-                for (int j = 0; j < n; j++) {
-                    packed.set(ValueLayout.JAVA_BYTE, (long) p * n + j,
+            int pw = IgemmPortable.PANEL;
+            // A micro-kernel's width of zero columns past n: a kernel starting at any panel below n stays inside.
+            long panels = (roundUp(n, pw) + IgemmPortable.NR) / pw;
+            packed = alloc.apply(Math.max(panels * k * pw, 1));
+            packed.fill((byte) 0);
+            for (int j = 0; j < n; j++) {
+                long panel = (long) (j / pw) * k * pw + j % pw;
+                for (int p = 0; p < k; p++) {
+                    packed.set(ValueLayout.JAVA_BYTE, panel + (long) p * pw,
                             (byte) (b.get(ValueLayout.JAVA_BYTE, bOff + p * rowStride + j * colStride) - shift));
                 }
             }
@@ -304,14 +309,16 @@ public final class Igemm {
         int i1 = Math.min(m, i0 + rows);
         int j0 = (t % tn) * cols;
         int j1 = Math.min(n, j0 + cols);
+        if (work == null) {
+            // The portable kernel applies the post-epilogue itself, per block of columns (repacking B per row chunk
+            // would cost more than the cache misses it saves).
+            IgemmPortable.gemm(i0, i1, j0, j1, a, w, out);
+            return;
+        }
         int step = out.post() == null ? i1 - i0 : POST_ROWS;
         for (int r0 = i0; r0 < i1; r0 += step) {
             int r1 = Math.min(i1, r0 + step);
-            if (work != null) {
-                runNative(w, a, out, r0, r1, j0, j1, work);
-            } else {
-                IgemmPortable.gemm(r0, r1, j0, j1, a, w, out);
-            }
+            runNative(w, a, out, r0, r1, j0, j1, work);
             if (out.post() != null) {
                 out.post().apply(out.data(), out.offset() + r0 * out.rowStride() + j0, out.rowStride(), r1 - r0, j1 - j0, r0, j0);
             }

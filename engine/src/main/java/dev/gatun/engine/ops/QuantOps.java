@@ -206,7 +206,10 @@ public final class QuantOps implements OpFamily {
         FloatVector vzp = FloatVector.broadcast(S, (float) zp);
         long e = 0;
         for (; e <= count - VL; e += VL) {
-            FloatVector q = FloatVector.fromMemorySegment(S, x, (xOff + e) * 4, LE).div(vs).max(vlo).min(vhi);
+            FloatVector q = FloatVector.fromMemorySegment(S, x, (xOff + e) * 4, LE).div(vs);
+            // Clamped by compare-and-blend (Java's min/max, with their NaN and signed-zero rules, cost more).
+            q = q.blend(vlo, q.lt(vlo));
+            q = q.blend(vhi, q.compare(VectorOperators.GT, vhi));
             q = q.add(magic).sub(magic).add(vzp);
             ((ByteVector) q.convertShape(VectorOperators.F2B, SB, 0)).intoMemorySegment(y, yOff + e, LE);
         }
@@ -303,22 +306,40 @@ public final class QuantOps implements OpFamily {
         }, DType.UINT8, DType.FLOAT, DType.UINT8);
     }
 
-    /** {min, max} of n floats (NaN propagates, as in numpy); {+inf, -inf} when n is 0. */
+    /**
+     * {min, max} of n floats; {+inf, -inf} when n is 0. NaN elements are skipped (a compare-and-blend per lane, four
+     * independent accumulators: Java's min/max with their NaN and signed-zero rules cost several times more).
+     */
     static float[] minMax(MemorySegment x, long n) {
-        FloatVector vmin = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
-        FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        FloatVector lo0 = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
+        FloatVector lo1 = lo0;
+        FloatVector hi0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        FloatVector hi1 = hi0;
         long i = 0;
-        for (; i <= n - VL; i += VL) {
-            FloatVector v = FloatVector.fromMemorySegment(S, x, i * 4, LE);
-            vmin = vmin.min(v);
-            vmax = vmax.max(v);
+        for (; i <= n - 2 * VL; i += 2 * VL) {
+            FloatVector v0 = FloatVector.fromMemorySegment(S, x, i * 4, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(S, x, (i + VL) * 4, LE);
+            lo0 = lo0.blend(v0, v0.lt(lo0));
+            hi0 = hi0.blend(v0, v0.compare(VectorOperators.GT, hi0));
+            lo1 = lo1.blend(v1, v1.lt(lo1));
+            hi1 = hi1.blend(v1, v1.compare(VectorOperators.GT, hi1));
         }
-        float lo = vmin.reduceLanes(VectorOperators.MIN);
-        float hi = vmax.reduceLanes(VectorOperators.MAX);
+        lo0 = lo0.blend(lo1, lo1.lt(lo0));
+        hi0 = hi0.blend(hi1, hi1.compare(VectorOperators.GT, hi0));
+        float lo = Float.POSITIVE_INFINITY;
+        float hi = Float.NEGATIVE_INFINITY;
+        for (int l = 0; l < VL; l++) {
+            lo = Math.min(lo, lo0.lane(l));
+            hi = Math.max(hi, hi0.lane(l));
+        }
         for (; i < n; i++) {
             float v = x.getAtIndex(Tensor.F32, i);
-            lo = Math.min(lo, v);
-            hi = Math.max(hi, v);
+            if (v < lo) {
+                lo = v;
+            }
+            if (v > hi) {
+                hi = v;
+            }
         }
         return new float[] {lo, hi};
     }

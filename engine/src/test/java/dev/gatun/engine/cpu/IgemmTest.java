@@ -142,11 +142,32 @@ class IgemmTest {
     }
 
     @Test
+    void manyRowsTakeThePackedPortablePath() {
+        // Over IgemmPortable.DIRECT_ROWS rows in one task: B widened into float panels (the other portable path).
+        Random rnd = new Random(5);
+        try (Arena arena = Arena.ofShared()) {
+            KernelContext one = new ArenaContext(arena);
+            for (boolean perColumn : new boolean[] {false, true}) {
+                int m = IgemmPortable.DIRECT_ROWS + 45;
+                int n = 70;
+                int k = 600;
+                Problem p = new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 0, false), false, new int[] {rnd.nextInt(256)},
+                        bytes(arena, rnd, (long) k * n, 0, true), true, zeroPoints(rnd, perColumn ? n : 1, true, perColumn ? null : 0), k);
+                int[] ref = reference(p);
+                for (Igemm.Kernel kernel : kernels()) {
+                    assertSame(ref, run(kernel, one, arena, p), kernel + " " + m + " rows, per-column zb " + perColumn);
+                }
+            }
+        }
+    }
+
+    @Test
     void extremeValuesDoNotSaturate() {
         // u8 255 x s8 -128: each product -32640, four of them -130560, far beyond int16 (the pair-add trap of
         // vpmaddubsw); and |a - za| = |b - zb| = 255 everywhere (products 65025, the portable kernel's float bound).
         Random rnd = new Random(2);
-        int[][] shapes = {{1, 1, 1}, {7, 17, 33}, {13, 65, 257}, {6, 64, 1024}, {33, 100, 4099}, {1, 130, 5000}, {2, 3, 40000}};
+        int[][] shapes = {{1, 1, 1}, {7, 17, 33}, {13, 65, 257}, {6, 64, 1024}, {33, 100, 4099}, {1, 130, 5000}, {2, 3, 40000},
+            {600, 65, 1030}};
         try (Arena arena = Arena.ofShared(); IntraOpPool pool = new IntraOpPool(2, "igemm-test")) {
             KernelContext two = threaded(arena, pool);
             for (int[] s : shapes) {
