@@ -41,7 +41,6 @@ import org.junit.jupiter.api.io.TempDir;
  * ONNX Runtime runs first, so a failure in Gatun (an unsupported op, a wrong value) is the only way these fail.
  */
 class WholeModelTest {
-    private static final Path MODELS = Path.of("target", "models");
 
     @TempDir
     Path tmp;
@@ -71,12 +70,12 @@ class WholeModelTest {
 
     @Test
     void resnet18MatchesOnnxRuntime() throws Exception {
-        assertImageModelMatches(convModel("resnet18.onnx"));
+        assertImageModelMatches(GeneratedModels.get("resnet18.onnx"));
     }
 
     @Test
     void mobilenetV2MatchesOnnxRuntime() throws Exception {
-        assertImageModelMatches(convModel("mobilenet_v2.onnx"));
+        assertImageModelMatches(GeneratedModels.get("mobilenet_v2.onnx"));
     }
 
     private static void assertImageModelMatches(Path model) throws Exception {
@@ -106,33 +105,6 @@ class WholeModelTest {
             System.out.println(m.name() + ":\n  " + String.join("\n  ", lines));
             assertTrue(pass, m.name() + " differs from ONNX Runtime:\n  " + String.join("\n  ", lines));
         }
-    }
-
-    /** The generated model, made once for all tests (both models in one run of the script). */
-    private static synchronized Path convModel(String name) throws IOException, InterruptedException {
-        Path file = MODELS.resolve(name);
-        if (Files.isRegularFile(file) && Files.size(file) > 0) {
-            return file;
-        }
-        String shared = System.getProperty("gatun.shared.dir");
-        Assumptions.assumeTrue(shared != null && !shared.isBlank(), "skipped: system property gatun.shared.dir is not set");
-        Path script = Path.of(shared, "models", "make_models.py");
-        Assumptions.assumeTrue(Files.isRegularFile(script), "skipped: " + script + " is absent (needed to generate " + name + ")");
-        Process p;
-        try {
-            p = new ProcessBuilder("python3", script.toString(), MODELS.toString()).redirectErrorStream(true).start();
-        } catch (IOException e) {
-            Assumptions.abort("skipped: python3 is not available to generate " + name + " (" + e.getMessage() + ")");
-            throw e;
-        }
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(300, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail("make_models.py did not finish in 300 s");
-        }
-        assertEquals(0, p.exitValue(), "make_models.py failed:\n" + output);
-        assertTrue(Files.isRegularFile(file), "make_models.py did not write " + file + ":\n" + output);
-        return file;
     }
 
     @Test

@@ -17,7 +17,6 @@ import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -26,7 +25,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
+import dev.gatun.engine.models.GeneratedModels;
+import java.io.IOException;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -205,9 +205,11 @@ class ConvFusionTest {
     // ---------------------------------------------------------------- whole models
 
     private static Path model(String name) {
-        Path p = Path.of(System.getProperty("gatun.models.dir", "../models")).resolve(name);
-        Assumptions.assumeTrue(Files.exists(p), name + " not found (set -Dgatun.models.dir)");
-        return p;
+        try {
+            return GeneratedModels.get(name);
+        } catch (IOException | InterruptedException e) {
+            throw new IllegalStateException("cannot generate " + name, e);
+        }
     }
 
     private void wholeModel(String name, int fusedNodes, int batch) {
