@@ -4,6 +4,8 @@
 #   bench/perf-run.sh MODELS_DIR [OUT_DIR]
 # MODELS_DIR holds resnet18.onnx and mobilenet_v2.onnx (python3 ../shared/models/make_models.py MODELS_DIR from
 # the repository root); MiniLM is the CLI's built-in 'minilm'.
+# Warm-up counts are long on purpose: the JIT (C2 and the Vector API intrinsics) settles only after about
+# 150 runs of a small model; shorter warm-ups measure the compiler, not the kernels.
 # PERF_CASES=REGEX runs only the cases whose name matches (e.g. PERF_CASES='^minilm-1x128').
 set -euo pipefail
 root="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,14 +15,14 @@ mkdir -p "$out"
 
 # name | model | arguments
 cases=(
-  "minilm-1x128-t1|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 1 --warmup 20"
-  "minilm-1x128-t2|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 2 --warmup 20"
-  "minilm-32x128-t1|minilm|--dim batch_size=32 --dim sequence_length=128 --threads 1 --warmup 3 --iterations 20 --time-limit 150"
-  "minilm-32x128-t2|minilm|--dim batch_size=32 --dim sequence_length=128 --threads 2 --warmup 3 --iterations 20 --time-limit 150"
-  "resnet18-b1-t2|$models/resnet18.onnx|--dim batch=1 --threads 2 --warmup 20"
-  "resnet18-b8-t2|$models/resnet18.onnx|--dim batch=8 --threads 2 --warmup 5 --iterations 30 --time-limit 120"
-  "mobilenet_v2-b1-t2|$models/mobilenet_v2.onnx|--dim batch=1 --threads 2 --warmup 20"
-  "mobilenet_v2-b8-t2|$models/mobilenet_v2.onnx|--dim batch=8 --threads 2 --warmup 5 --iterations 30 --time-limit 120"
+  "minilm-1x128-t1|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 1 --warmup 200"
+  "minilm-1x128-t2|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 2 --warmup 200"
+  "minilm-32x128-t1|minilm|--dim batch_size=32 --dim sequence_length=128 --threads 1 --warmup 10 --iterations 20 --time-limit 150"
+  "minilm-32x128-t2|minilm|--dim batch_size=32 --dim sequence_length=128 --threads 2 --warmup 10 --iterations 20 --time-limit 150"
+  "resnet18-b1-t2|$models/resnet18.onnx|--dim batch=1 --threads 2 --warmup 200"
+  "resnet18-b8-t2|$models/resnet18.onnx|--dim batch=8 --threads 2 --warmup 40 --iterations 30 --time-limit 120"
+  "mobilenet_v2-b1-t2|$models/mobilenet_v2.onnx|--dim batch=1 --threads 2 --warmup 200"
+  "mobilenet_v2-b8-t2|$models/mobilenet_v2.onnx|--dim batch=8 --threads 2 --warmup 40 --iterations 30 --time-limit 120"
 )
 
 for c in "${cases[@]}"; do
