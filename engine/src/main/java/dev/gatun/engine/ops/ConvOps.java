@@ -230,27 +230,9 @@ public final class ConvOps implements OpFamily {
             throw node.error("pads " + Arrays.toString(pads) + " must have " + 2 * nd + " entries");
         }
         long[] inDims = Arrays.copyOfRange(x.shape().dims(), 2, nd + 2);
-        long[] out = new long[nd];
-        long[] pb = new long[nd];
-        for (int i = 0; i < nd; i++) {
-            long span = (k[i] - 1) * d[i] + 1;
-            switch (a.autoPad) {
-                case "SAME_UPPER", "SAME_LOWER" -> {
-                    out[i] = Math.ceilDiv(inDims[i], s[i]);
-                    long total = Math.max(0, (out[i] - 1) * s[i] + span - inDims[i]);
-                    pb[i] = a.autoPad.equals("SAME_UPPER") ? total / 2 : total - total / 2;
-                }
-                case "VALID" -> out[i] = Math.floorDiv(inDims[i] - span, s[i]) + 1;
-                default -> {
-                    pb[i] = pads[i];
-                    out[i] = Math.floorDiv(inDims[i] + pads[i] + pads[i + nd] - span, s[i]) + 1;
-                }
-            }
-            if (out[i] < 0 || (out[i] == 0 && inDims[i] > 0)) {
-                throw node.error("X " + x.shape() + " is too small for kernel " + Arrays.toString(k) + " (dilations "
-                        + Arrays.toString(d) + ", pads " + Arrays.toString(pads) + ")");
-            }
-        }
+        long[][] geo = outputAndPads(node, a.autoPad, inDims, k, s, d, pads, "X " + x.shape());
+        long[] out = geo[0];
+        long[] pb = geo[1];
         long[] yDims = new long[nd + 2];
         yDims[0] = n;
         yDims[1] = m;
@@ -511,5 +493,37 @@ public final class ConvOps implements OpFamily {
                 }
             }
         }
+    }
+
+    /**
+     * Output size and leading pad per spatial axis under ONNX's rules (shared with the quantized convs):
+     * SAME_UPPER / SAME_LOWER give {@code out = ceil(in / s)} with the total padding split (the extra one at the end
+     * or the start), VALID no padding, NOTSET the explicit {@code pads} ([begins..., ends...]); span = (k - 1) * d + 1.
+     * Returns {out, padBegin}; refuses an input too small for the kernel, naming {@code what}.
+     */
+    static long[][] outputAndPads(NodeSpec node, String autoPad, long[] in, long[] k, long[] s, long[] d, long[] pads, String what) {
+        int nd = in.length;
+        long[] out = new long[nd];
+        long[] pb = new long[nd];
+        for (int i = 0; i < nd; i++) {
+            long span = (k[i] - 1) * d[i] + 1;
+            switch (autoPad) {
+                case "SAME_UPPER", "SAME_LOWER" -> {
+                    out[i] = Math.ceilDiv(in[i], s[i]);
+                    long total = Math.max(0, (out[i] - 1) * s[i] + span - in[i]);
+                    pb[i] = autoPad.equals("SAME_UPPER") ? total / 2 : total - total / 2;
+                }
+                case "VALID" -> out[i] = Math.floorDiv(in[i] - span, s[i]) + 1;
+                default -> {
+                    pb[i] = pads[i];
+                    out[i] = Math.floorDiv(in[i] + pads[i] + pads[i + nd] - span, s[i]) + 1;
+                }
+            }
+            if (out[i] < 0 || (out[i] == 0 && in[i] > 0)) {
+                throw node.error(what + " is too small for kernel " + Arrays.toString(k) + " (dilations "
+                        + Arrays.toString(d) + ", pads " + Arrays.toString(pads) + ")");
+            }
+        }
+        return new long[][] {out, pb};
     }
 }

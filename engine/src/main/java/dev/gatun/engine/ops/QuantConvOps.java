@@ -143,26 +143,9 @@ public final class QuantConvOps implements OpFamily {
             throw node.error("pads " + Arrays.toString(pads) + " must have " + 2 * nd + " entries");
         }
         long[] in = Arrays.copyOfRange(x.dims(), 2, nd + 2);
-        long[] out = new long[nd];
-        long[] pb = new long[nd];
-        for (int i = 0; i < nd; i++) {
-            long span = (k[i] - 1) * d[i] + 1;
-            switch (a.autoPad) {
-                case "SAME_UPPER", "SAME_LOWER" -> {
-                    out[i] = Math.ceilDiv(in[i], s[i]);
-                    long total = Math.max(0, (out[i] - 1) * s[i] + span - in[i]);
-                    pb[i] = a.autoPad.equals("SAME_UPPER") ? total / 2 : total - total / 2;
-                }
-                case "VALID" -> out[i] = Math.floorDiv(in[i] - span, s[i]) + 1;
-                default -> {
-                    pb[i] = pads[i];
-                    out[i] = Math.floorDiv(in[i] + pads[i] + pads[i + nd] - span, s[i]) + 1;
-                }
-            }
-            if (out[i] < 0 || (out[i] == 0 && in[i] > 0)) {
-                throw node.error("X " + x + " is too small for kernel " + Arrays.toString(k));
-            }
-        }
+        long[][] geo = ConvOps.outputAndPads(node, a.autoPad, in, k, s, d, pads, "X " + x);
+        long[] out = geo[0];
+        long[] pb = geo[1];
         return new ConvKernels.Geometry(x.dim(0), c, m, a.group, in, k, out, s, d, pb);
     }
 
