@@ -273,38 +273,55 @@ final class SgemmKernel {
         boolean scale = alpha != 1f;
         boolean readC = !first || beta != 0f;
         boolean heavy = epi != null && !epi.activation().light();
+        int full = nr / VL * VL;
         for (int r = 0; r < mr; r++) {
             long rowAt = cOff + r * ldc;
-            for (int v = 0; v < NV; v++) {
-                int j = v * VL;
-                if (j >= nr) {
-                    break;
-                }
-                VectorMask<Float> m = j + VL <= nr ? null : S.indexInRange(j, nr);
+            for (int j = 0; j < full; j += VL) {
                 long at = (rowAt + j) * 4;
                 FloatVector x = FloatVector.fromArray(S, tile, tOff + r * tld + j);
                 if (scale) {
                     x = x.mul(alpha);
                 }
                 if (readC) {
-                    FloatVector old = m == null ? FloatVector.fromMemorySegment(S, c, at, LE) : FloatVector.fromMemorySegment(S, c, at, LE, m);
+                    FloatVector old = FloatVector.fromMemorySegment(S, c, at, LE);
                     x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
                 }
                 if (epi != null) {
-                    x = epi.light(x, row0 + r, col0 + j, m);
+                    x = epi.light(x, row0 + r, col0 + j, null);
                     if (!heavy) {
-                        x = epi.addResidual(x, row0 + r, col0 + j, m);
+                        x = epi.addResidual(x, row0 + r, col0 + j, null);
                     }
                 }
-                if (m == null) {
-                    x.intoMemorySegment(c, at, LE);
-                } else {
-                    x.intoMemorySegment(c, at, LE, m);
-                }
+                x.intoMemorySegment(c, at, LE);
+            }
+            if (full < nr) {
+                storeTail(tile, tOff + r * tld + full, nr - full, alpha, beta, first, epi, heavy, c, (rowAt + full) * 4, row0 + r,
+                        col0 + full);
             }
             if (heavy) {
                 epi.finishRow(c, rowAt, row0 + r, col0, nr);
             }
         }
+    }
+
+    /** The masked last vector of a tile row (kept out of {@link #store}'s loop so that loop has no mask phi). */
+    private static void storeTail(float[] tile, int tAt, int n, float alpha, float beta, boolean first, Epilogue epi,
+                                  boolean heavy, MemorySegment c, long at, long row, long col) {
+        VectorMask<Float> m = S.indexInRange(0, n);
+        FloatVector x = FloatVector.fromArray(S, tile, tAt);
+        if (alpha != 1f) {
+            x = x.mul(alpha);
+        }
+        if (!first || beta != 0f) {
+            FloatVector old = FloatVector.fromMemorySegment(S, c, at, LE, m);
+            x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
+        }
+        if (epi != null) {
+            x = epi.light(x, row, col, m);
+            if (!heavy) {
+                x = epi.addResidual(x, row, col, m);
+            }
+        }
+        x.intoMemorySegment(c, at, LE, m);
     }
 }
