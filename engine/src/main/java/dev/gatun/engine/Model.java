@@ -37,6 +37,7 @@ public final class Model implements AutoCloseable {
     private final Arena arena;
     private final Graph original;
     private final Graph graph;
+    private final List<TensorInfo> outputInfo;
     private final long irVersion;
     private final String producer;
     private final Map<String, String> metadata;
@@ -48,6 +49,7 @@ public final class Model implements AutoCloseable {
         this.arena = arena;
         this.original = loaded.graph();
         this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes), arena);
+        this.outputInfo = info(graph.outputs());
         this.irVersion = loaded.irVersion();
         this.producer = loaded.producer();
         this.metadata = Map.copyOf(loaded.metadata());
@@ -111,7 +113,7 @@ public final class Model implements AutoCloseable {
     }
 
     public List<TensorInfo> outputs() {
-        return info(graph.outputs());
+        return outputInfo;
     }
 
     private static List<TensorInfo> info(List<ValueInfo> v) {

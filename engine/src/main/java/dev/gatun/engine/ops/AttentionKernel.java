@@ -56,37 +56,46 @@ final class AttentionKernel {
         }
         boolean hasScale = node.attrs().has("scale");
         float scaleAttr = node.attrs().getFloat("scale", 1f);
+        Memo<Geometry> geometries = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
         return Planned.of((ctx, in) -> {
-            Geometry g = geometry(node, in[0], in[1], in[2], in.length > 3 ? in[3] : null, (int) heads);
-            float scale = hasScale ? scaleAttr : (float) (1 / Math.sqrt(g.d));
+            Tensor m = in.length > 3 ? in[3] : null;
+            Shape ms = m == null ? null : m.shape();
+            Geometry g = geometries.get(in[0].shape(), in[1].shape(), in[2].shape(), ms);
+            if (g == null) {
+                g = geometries.put(in[0].shape(), in[1].shape(), in[2].shape(), ms,
+                        geometry(node, in[0], in[1], in[2], m, (int) heads));
+            }
+            Geometry geo = g;
+            float scale = hasScale ? scaleAttr : (float) (1 / Math.sqrt(geo.d));
             Tensor out = ctx.allocate(DType.FLOAT, in[0].shape());
             if (out.size() == 0) {
-                return new Tensor[] {out};
+                return Memo.outputs(outputs, out);
             }
-            if (g.sk == 0) {
+            if (geo.sk == 0) {
                 out.data().fill((byte) 0);
-                return new Tensor[] {out};
+                return Memo.outputs(outputs, out);
             }
             Tensor mask = in.length > 3 ? in[3] : null;
             // Work units: (batch, group of heads). While Q, K and V fit in cache a group is one head; beyond,
             // groups are as wide as the thread count allows, so that rows are read in long runs. With fewer
             // heads than two per thread, the query tiles of a head are split as well.
             int want = 2 * ctx.threads();
-            boolean cached = 4L * g.hd * ((long) g.sq + 2L * g.sk) * g.b <= CACHED_BYTES;
-            int groups = cached ? g.h : Math.min(g.h, Math.max(1, (want + g.b - 1) / g.b));
-            int perGroup = (g.h + groups - 1) / groups;
-            int units = g.b * groups;
-            int tiles = (g.sq + TQ - 1) / TQ;
+            boolean cached = 4L * geo.hd * ((long) geo.sq + 2L * geo.sk) * geo.b <= CACHED_BYTES;
+            int groups = cached ? geo.h : Math.min(geo.h, Math.max(1, (want + geo.b - 1) / geo.b));
+            int perGroup = (geo.h + groups - 1) / groups;
+            int units = geo.b * groups;
+            int tiles = (geo.sq + TQ - 1) / TQ;
             int parts = Math.min(tiles, Math.max(1, (want + units - 1) / units));
             int rows = (tiles + parts - 1) / parts * TQ;
             ctx.parallelFor(units * parts, t -> {
                 int u = t / parts;
                 int h0 = (u % groups) * perGroup;
                 int i0 = (t % parts) * rows;
-                group(g, in[0].data(), in[1].data(), in[2].data(), mask == null ? null : mask.data(), out.data(),
-                        u / groups, h0, Math.min(g.h, h0 + perGroup), i0, Math.min(g.sq, i0 + rows), scale);
+                group(geo, in[0].data(), in[1].data(), in[2].data(), mask == null ? null : mask.data(), out.data(),
+                        u / groups, h0, Math.min(geo.h, h0 + perGroup), i0, Math.min(geo.sq, i0 + rows), scale);
             });
-            return new Tensor[] {out};
+            return Memo.outputs(outputs, out);
         }, DType.FLOAT);
     }
 

@@ -87,9 +87,11 @@ public final class BinaryOps implements OpFamily {
     /** A kernel running {@code row} on two broadcast inputs, with the old broadcast attribute honoured. */
     static Kernel binaryKernel(NodeSpec node, DType outType, Elementwise.Row2 row) {
         boolean legacy = legacyBroadcast(node);
+        Memo<Broadcast> plans = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
         return (ctx, in) -> {
             Tensor b = legacy ? legacyB(node, in[0], in[1]) : in[1];
-            return new Tensor[] {Elementwise.binary(ctx, node, in[0], b, outType, row)};
+            return Memo.outputs(outputs, Elementwise.binary(ctx, node, in[0], b, outType, row, plans));
         };
     }
 

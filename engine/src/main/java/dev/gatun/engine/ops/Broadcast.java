@@ -188,7 +188,10 @@ public final class Broadcast {
         return dims.length == 1;
     }
 
-    /** Calls {@code v} for every row, in output order. The offsets array is reused between calls. */
+    /** The offsets of a single row: visitors only read the array they are given. */
+    private static final long[] ZEROS = new long[16];
+
+    /** Calls {@code v} for every row, in output order. The offsets array is reused between calls; visitors only read it. */
     public void forEachRow(RowVisitor v) {
         if (out.size() == 0) {
             return;
@@ -197,6 +200,11 @@ public final class Broadcast {
         int n = strides.length;
         long inner = dims[outer];
         long rows = rows();
+        if (rows == 1 && n <= ZEROS.length) {
+            // One row (equal shapes, or a scalar operand): every input starts at offset 0; no per-call arrays.
+            v.row(0, ZEROS);
+            return;
+        }
         long[] idx = new long[outer];
         long[] off = new long[n];
         long o = 0;

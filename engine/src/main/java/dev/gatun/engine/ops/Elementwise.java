@@ -50,15 +50,30 @@ final class Elementwise {
 
     /** a op b with numpy broadcasting into a new tensor of {@code outType}. */
     static Tensor binary(KernelContext ctx, NodeSpec node, Tensor a, Tensor b, DType outType, Row2 op) {
-        Shape out = broadcastShape(node, a.shape(), b.shape());
-        Tensor o = ctx.allocate(outType, out);
-        binaryInto(a, b, o, op);
+        return binary(ctx, node, a, b, outType, op, null);
+    }
+
+    /** As {@link #binary(KernelContext, NodeSpec, Tensor, Tensor, DType, Row2)}, the broadcast plan cached in {@code memo}. */
+    static Tensor binary(KernelContext ctx, NodeSpec node, Tensor a, Tensor b, DType outType, Row2 op, Memo<Broadcast> memo) {
+        Broadcast p = memo == null ? null : memo.get(a.shape(), b.shape(), null);
+        if (p == null) {
+            Shape out = broadcastShape(node, a.shape(), b.shape());
+            p = Broadcast.plan(out, a.shape(), b.shape());
+            if (memo != null) {
+                memo.put(a.shape(), b.shape(), null, p);
+            }
+        }
+        Tensor o = ctx.allocate(outType, p.out());
+        binaryInto(p, a, b, o, op);
         return o;
     }
 
     /** a op b into {@code o}, whose shape is the broadcast of a's and b's (o may be a itself). */
     static void binaryInto(Tensor a, Tensor b, Tensor o, Row2 op) {
-        Broadcast p = Broadcast.plan(o.shape(), a.shape(), b.shape());
+        binaryInto(Broadcast.plan(o.shape(), a.shape(), b.shape()), a, b, o, op);
+    }
+
+    private static void binaryInto(Broadcast p, Tensor a, Tensor b, Tensor o, Row2 op) {
         long as = p.innerStride(0);
         long bs = p.innerStride(1);
         long n = p.inner();

@@ -115,14 +115,27 @@ public final class FusedOps implements OpFamily {
         }
         Kernel add = node.hasInput(3) ? addKernel() : null;
         PackedB pb = packed;
+        MatMulMemo memo = new MatMulMemo();
         return Planned.of((ctx, in) -> {
             Tensor y = matMulEpilogue(ctx, node, in[0], in[1], pb, in.length > 2 ? in[2] : null, act,
-                    in.length > 3 ? in[3] : null);
+                    in.length > 3 ? in[3] : null, memo);
             if (in.length > 3 && in[3] != null && !in[3].shape().equals(y.shape())) {
                 return add.run(ctx, new Tensor[] {y, in[3]});
             }
-            return new Tensor[] {y};
+            return Memo.outputs(memo.outputs, y);
         }, DType.FLOAT);
+    }
+
+    /** What a FusedMatMul kernel derives per run, cached across replayed runs ({@link Memo}). */
+    static final class MatMulMemo {
+        final Memo<Shape> shape = new Memo<>();
+        final Memo<Epilogue> epilogue = new Memo<>();
+        final Memo<Tensor[]> outputs = new Memo<>();
+    }
+
+    static Tensor matMulEpilogue(KernelContext ctx, NodeSpec node, Tensor a, Tensor b, PackedB packed,
+                                 Tensor bias, int act, Tensor res) {
+        return matMulEpilogue(ctx, node, a, b, packed, bias, act, res, null);
     }
 
     /**
@@ -130,7 +143,7 @@ public final class FusedOps implements OpFamily {
      * {@code packed} is b prepacked, or null to pack per task.
      */
     static Tensor matMulEpilogue(KernelContext ctx, NodeSpec node, Tensor a, Tensor b, PackedB packed,
-                                 Tensor bias, int act, Tensor res) {
+                                 Tensor bias, int act, Tensor res, MatMulMemo memo) {
         Shape as = a.shape();
         if (b.shape().rank() != 2) {
             throw node.error("B must be 2-D, got " + b.shape());
@@ -143,24 +156,39 @@ public final class FusedOps implements OpFamily {
         if (bias != null && (bias.shape().rank() != 1 || bias.size() != n)) {
             throw node.error("bias " + bias.shape() + " must be [" + n + "] for B " + b.shape());
         }
-        long[] dims = as.dims();
-        dims[dims.length - 1] = n;
-        Tensor y = ctx.allocate(DType.FLOAT, Shape.of(dims));
+        Shape ys = memo == null ? null : memo.shape.get(as, b.shape(), null);
+        if (ys == null) {
+            long[] dims = as.dims();
+            dims[dims.length - 1] = n;
+            ys = Shape.of(dims);
+            if (memo != null) {
+                memo.shape.put(as, b.shape(), null, ys);
+            }
+        }
+        Tensor y = ctx.allocate(DType.FLOAT, ys);
         int rows = MatMulOps.toInt(node, as.sizeOf(0, as.rank() - 1));
         if (rows == 0 || n == 0) {
             return y;
         }
-        Epilogue e = Epilogue.of(switch (act) {
-            case ACT_RELU -> Epilogue.Activation.RELU;
-            case ACT_GELU -> Epilogue.Activation.GELU;
-            case ACT_GELU_TANH -> Epilogue.Activation.GELU_TANH;
-            default -> Epilogue.Activation.NONE;
-        });
-        if (bias != null) {
-            e = e.withBias(bias.data(), 0);
-        }
-        if (res != null && res.shape().equals(y.shape())) {
-            e = e.withResidual(res.data(), 0, n);
+        MemorySegment biasData = bias == null ? null : bias.data();
+        MemorySegment resData = res != null && res.shape().equals(ys) ? res.data() : null;
+        Epilogue e = memo == null ? null : memo.epilogue.get(biasData, resData, ys);
+        if (e == null) {
+            e = Epilogue.of(switch (act) {
+                case ACT_RELU -> Epilogue.Activation.RELU;
+                case ACT_GELU -> Epilogue.Activation.GELU;
+                case ACT_GELU_TANH -> Epilogue.Activation.GELU_TANH;
+                default -> Epilogue.Activation.NONE;
+            });
+            if (biasData != null) {
+                e = e.withBias(biasData, 0);
+            }
+            if (resData != null) {
+                e = e.withResidual(resData, 0, n);
+            }
+            if (memo != null) {
+                memo.epilogue.put(biasData, resData, ys, e);
+            }
         }
         if (packed != null) {
             Sgemm.sgemm(ctx, false, rows, 1f, a.data(), 0, k, packed, 0f, y.data(), 0, n, e);
@@ -221,6 +249,8 @@ public final class FusedOps implements OpFamily {
         float[] scaleConst = node.constant(si) == null ? null : node.constant(si).toFloatArray();
         float[] biasConst = node.constant(si + 1) == null ? null : node.constant(si + 1).toFloatArray();
         Kernel add = skip ? addKernel() : null;
+        Memo<Tensor[]> outputs = new Memo<>();
+        Memo<long[][]> geometry = new Memo<>();
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
             Shape s = x.shape();
@@ -250,13 +280,19 @@ public final class FusedOps implements OpFamily {
             long rowsL = d == 0 ? 0 : s.size() / d;
             int rows = MatMulOps.toInt(node, rowsL);
             if (rows == 0 || d == 0) {
-                return new Tensor[] {y};
+                return Memo.outputs(outputs, y);
             }
             int tasks = ctx.threads() == 1 ? 1 : Math.min(rows, 4 * ctx.threads());
             Tensor main = x;
             Tensor sk = other;
-            long[] mainDims = s.dims();
-            long[] skStrides = sk == null ? null : rowStrides(sk.shape(), mainDims);
+            Shape skShape = sk == null ? null : sk.shape();
+            long[][] dimsAndStrides = geometry.get(s, skShape, null);
+            if (dimsAndStrides == null) {
+                long[] dims = s.dims();
+                dimsAndStrides = geometry.put(s, skShape, null, new long[][] {dims, sk == null ? null : rowStrides(skShape, dims)});
+            }
+            long[] mainDims = dimsAndStrides[0];
+            long[] skStrides = dimsAndStrides[1];
             ctx.parallelFor(tasks, t -> {
                 long r0 = (long) rows * t / tasks;
                 long r1 = (long) rows * (t + 1) / tasks;
@@ -271,7 +307,7 @@ public final class FusedOps implements OpFamily {
                     }
                 }
             });
-            return new Tensor[] {y};
+            return Memo.outputs(outputs, y);
         }, DType.FLOAT);
     }
 

@@ -69,39 +69,47 @@ public final class GatherOps implements OpFamily {
         DType t = node.requireType(0, ALL_AND_STRING);
         node.requireType(1, INDEX);
         long axisAttr = node.attrs().getInt("axis", 0);
-        return Planned.of((ctx, in) -> gather(node, ctx, in[0], in[1], axisAttr), t);
+        Memo<Shape> shapes = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
+        return Planned.of((ctx, in) -> gather(node, ctx, in[0], in[1], axisAttr, shapes, outputs), t);
     }
 
-    private static Tensor[] gather(NodeSpec node, KernelContext ctx, Tensor data, Tensor indices, long axisAttr) {
+    private static Tensor[] gather(NodeSpec node, KernelContext ctx, Tensor data, Tensor indices, long axisAttr,
+                                   Memo<Shape> shapes, Memo<Tensor[]> outputs) {
         Shape ds = data.shape();
         if (ds.rank() == 0) {
             throw node.error("data must have rank >= 1, got a scalar");
         }
         int axis = ShapeOps.axis(node, axisAttr, ds.rank(), "axis");
         long n = ds.dim(axis);
-        long count = indices.size();
-        long[] idx = new long[Math.toIntExact(count)];
-        for (int j = 0; j < idx.length; j++) {
-            idx[j] = checkIndex(node, readIndex(indices, j), n, j, indices.shape(), axis, ds);
+        int count = Math.toIntExact(indices.size());
+        // Validated in a first pass and read again while copying: no per-run index array.
+        for (int j = 0; j < count; j++) {
+            checkIndex(node, readIndex(indices, j), n, j, indices.shape(), axis, ds);
         }
-        long[] dd = ds.dims();
-        long[] id = indices.shape().dims();
-        long[] od = new long[dd.length - 1 + id.length];
-        System.arraycopy(dd, 0, od, 0, axis);
-        System.arraycopy(id, 0, od, axis, id.length);
-        System.arraycopy(dd, axis + 1, od, axis + id.length, dd.length - axis - 1);
-        Tensor out = StridedCopy.allocate(ctx, data.dtype(), Shape.of(od));
+        Shape os = shapes.get(ds, indices.shape(), null);
+        if (os == null) {
+            long[] dd = ds.dims();
+            long[] id = indices.shape().dims();
+            long[] od = new long[dd.length - 1 + id.length];
+            System.arraycopy(dd, 0, od, 0, axis);
+            System.arraycopy(id, 0, od, axis, id.length);
+            System.arraycopy(dd, axis + 1, od, axis + id.length, dd.length - axis - 1);
+            os = shapes.put(ds, indices.shape(), null, Shape.of(od));
+        }
+        Tensor out = StridedCopy.allocate(ctx, data.dtype(), os);
         long outer = ds.sizeOf(0, axis);
         long inner = ds.sizeOf(axis + 1, ds.rank());
         if (data.dtype() == DType.STRING) {
             String[] src = data.strings();
             String[] dst = out.strings();
             for (long o = 0; o < outer; o++) {
-                for (int j = 0; j < idx.length; j++) {
-                    System.arraycopy(src, Math.toIntExact((o * n + idx[j]) * inner), dst, Math.toIntExact((o * count + j) * inner), (int) inner);
+                for (int j = 0; j < count; j++) {
+                    long at = checkIndex(node, readIndex(indices, j), n, j, indices.shape(), axis, ds);
+                    System.arraycopy(src, Math.toIntExact((o * n + at) * inner), dst, Math.toIntExact((o * count + j) * inner), (int) inner);
                 }
             }
-            return new Tensor[] {out};
+            return Memo.outputs(outputs, out);
         }
         int es = data.dtype().byteSize();
         MemorySegment src = data.data();
@@ -109,11 +117,12 @@ public final class GatherOps implements OpFamily {
         for (long o = 0; o < outer; o++) {
             long srcBase = o * n;
             long dstBase = o * count;
-            for (int j = 0; j < idx.length; j++) {
-                copyRun(src, (srcBase + idx[j]) * inner, dst, (dstBase + j) * inner, inner, es);
+            for (int j = 0; j < count; j++) {
+                long at = checkIndex(node, readIndex(indices, j), n, j, indices.shape(), axis, ds);
+                copyRun(src, (srcBase + at) * inner, dst, (dstBase + j) * inner, inner, es);
             }
         }
-        return new Tensor[] {out};
+        return Memo.outputs(outputs, out);
     }
 
     // ---------------------------------------------------------------------------------------------------------

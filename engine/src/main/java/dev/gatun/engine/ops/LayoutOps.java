@@ -234,18 +234,69 @@ public final class LayoutOps implements OpFamily {
                 }
             }
         }
+        // With constant parameters the geometry depends only on the input's shape: cached across replayed runs.
+        boolean constant = attrs || (node.constant(1) != null && node.constant(2) != null
+                && (!node.hasInput(3) || node.constant(3) != null) && (!node.hasInput(4) || node.constant(4) != null));
+        Memo<SliceGeometry> geometries = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
         return Planned.of((ctx, in) -> {
-            long[] starts = attrs ? startsAttr : ShapeOps.longs(in[1]);
-            long[] ends = attrs ? endsAttr : ShapeOps.longs(in[2]);
-            long[] axes = attrs ? axesAttr : in.length > 3 && in[3] != null ? ShapeOps.longs(in[3]) : null;
-            long[] steps = !attrs && in.length > 4 && in[4] != null ? ShapeOps.longs(in[4]) : null;
-            return new Tensor[] {slice(ctx, node, in[0], starts, ends, axes, steps)};
+            SliceGeometry g = geometries.get(in[0].shape());
+            if (g != null && !constant && !g.sameParameters(in)) {
+                g = null;
+            }
+            if (g == null) {
+                long[] starts = attrs ? startsAttr : ShapeOps.longs(in[1]);
+                long[] ends = attrs ? endsAttr : ShapeOps.longs(in[2]);
+                long[] axes = attrs ? axesAttr : in.length > 3 && in[3] != null ? ShapeOps.longs(in[3]) : null;
+                long[] steps = !attrs && in.length > 4 && in[4] != null ? ShapeOps.longs(in[4]) : null;
+                g = geometries.put(in[0].shape(), sliceGeometry(node, in[0].shape(), starts, ends, axes, steps)
+                        .withParameters(starts, ends, axes, steps));
+            }
+            return Memo.outputs(outputs, g.apply(ctx, in[0]));
         }, node.inputType(0));
     }
 
-    /** Slice with resolved parameters (axes and steps may be null). */
-    static Tensor slice(KernelContext ctx, NodeSpec node, Tensor x, long[] starts, long[] ends, long[] axes, long[] steps) {
-        Shape s = x.shape();
+    /**
+     * Where a slice reads (element offset and strides in the input) and what it writes (dims, strides), with the
+     * parameters it was computed from (to reuse it when run-time parameters repeat).
+     */
+    record SliceGeometry(Shape out, long offset, long[] srcStrides, long[] outDims, long[] outStrides, long[][] parameters) {
+        SliceGeometry withParameters(long[]... p) {
+            return new SliceGeometry(out, offset, srcStrides, outDims, outStrides, p);
+        }
+
+        /** Whether inputs 1.. (starts, ends, axes, steps) hold the parameters this geometry was computed from. */
+        boolean sameParameters(Tensor[] in) {
+            for (int i = 0; i < parameters.length; i++) {
+                Tensor t = in.length > i + 1 ? in[i + 1] : null;
+                long[] p = parameters[i];
+                if (t == null || p == null) {
+                    if ((t == null) != (p == null)) {
+                        return false;
+                    }
+                    continue;
+                }
+                if (t.size() != p.length) {
+                    return false;
+                }
+                for (int j = 0; j < p.length; j++) {
+                    if (t.getAsLong(j) != p[j]) {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }
+
+        Tensor apply(KernelContext ctx, Tensor x) {
+            Tensor y = StridedCopy.allocate(ctx, x.dtype(), out);
+            StridedCopy.copy(x, offset, srcStrides, y, 0, outStrides, outDims);
+            return y;
+        }
+    }
+
+    /** The geometry of a slice of an input of shape {@code s} with resolved parameters (axes and steps may be null). */
+    static SliceGeometry sliceGeometry(NodeSpec node, Shape s, long[] starts, long[] ends, long[] axes, long[] steps) {
         int r = s.rank();
         int n = starts.length;
         if (ends.length != n || axes != null && axes.length != n || steps != null && steps.length != n) {
@@ -285,9 +336,7 @@ public final class LayoutOps implements OpFamily {
                 offset += st * inStrides[a];
             }
         }
-        Tensor out = StridedCopy.allocate(ctx, x.dtype(), Shape.of(outDims));
-        StridedCopy.copy(x, offset, srcStrides, out, 0, StridedCopy.strides(outDims), outDims);
-        return out;
+        return new SliceGeometry(Shape.of(outDims), offset, srcStrides, outDims, StridedCopy.strides(outDims), null);
     }
 
     private static Planned planTile(NodeSpec node) {
