@@ -9,6 +9,7 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 
 /**
  * A pruned model held in memory: the ONNX {@code ModelProto} with the pruned weights as {@code sparse_initializer}s,
@@ -66,9 +67,10 @@ public final class PrunedModel {
         Path abs = out.toAbsolutePath();
         Path dir = abs.getParent();
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, abs.getFileName().toString(), ".part");
+        // Not createTempFile: its owner-only permissions would stay with the model; this one gets the umask's.
+        Path tmp = dir.resolve(abs.getFileName() + "." + ProcessHandle.current().pid() + "." + System.nanoTime() + ".part");
         try {
-            try (OutputStream os = Files.newOutputStream(tmp)) {
+            try (OutputStream os = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 proto.writeTo(os);
             }
             try {
