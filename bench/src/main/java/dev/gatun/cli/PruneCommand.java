@@ -258,16 +258,38 @@ final class PruneCommand extends GatunCommand {
     static final class ProgressBar {
         private final PrintWriter err;
         private final boolean on;
+        private final boolean owned;
         private String last = "";
 
-        private ProgressBar(PrintWriter err, boolean on) {
+        private ProgressBar(PrintWriter err, boolean on, boolean owned) {
             this.err = err;
             this.on = on;
+            this.owned = owned;
         }
 
+        /**
+         * A bar on the terminal: the {@code gatun} script passes {@code -Dgatun.progress=tty} when its stderr is one
+         * (the JVM's own stderr is then a pipe through a filter that works line by line, so the bar goes to
+         * {@code /dev/tty}); a JVM started directly draws on {@code err} when its fd 2 is a terminal.
+         */
         static ProgressBar forTerminal(PrintWriter err) {
-            java.io.Console c = System.console();
-            return new ProgressBar(err, c != null && c.isTerminal());
+            if ("tty".equals(System.getProperty("gatun.progress"))) {
+                try {
+                    return new ProgressBar(new PrintWriter(new java.io.FileWriter("/dev/tty", java.nio.charset.StandardCharsets.UTF_8)), true, true);
+                } catch (IOException e) {
+                    return new ProgressBar(err, false, false);
+                }
+            }
+            return new ProgressBar(err, stderrIsTerminal(), false);
+        }
+
+        private static boolean stderrIsTerminal() {
+            try {
+                String target = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString();
+                return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+            } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                return false;
+            }
         }
 
         void update(String phase, int done, int total) {
@@ -288,6 +310,9 @@ final class PruneCommand extends GatunCommand {
             if (on && !last.isEmpty()) {
                 err.print("\r" + " ".repeat(last.length()) + "\r");
                 err.flush();
+            }
+            if (owned) {
+                err.close();
             }
         }
     }
