@@ -23,7 +23,7 @@ public record PruneOptions(double sparsity, PrunePattern pattern, boolean perLay
     public enum IndexType {
         /**
          * The narrowest signed type that holds the tensor's largest index (int8, int16, int32, else int64). ONNX Runtime
-         * (1.17 and later) and Gatun read these; the ONNX spec text and {@code onnx.checker} ask for int64.
+         * (1.29 tested) and Gatun read these; the ONNX spec text and {@code onnx.checker} ask for int64.
          */
         AUTO,
         /** int64, as the ONNX spec says: 8 bytes per nonzero, so pruned files shrink less. */

@@ -80,8 +80,8 @@ final class SparseEncoding {
         }
         int it = indexType(t, last);
         int ib = indexBytes(it);
-        ByteBuffer values = ByteBuffer.allocate(nnz * 4).order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer indices = ByteBuffer.allocate(nnz * ib).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer values = ByteBuffer.allocate(Math.multiplyExact(nnz, 4)).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer indices = ByteBuffer.allocate(Math.multiplyExact(nnz, ib)).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < w.length; i++) {
             if (w[i] != 0f) {
                 values.putFloat(w[i]);
