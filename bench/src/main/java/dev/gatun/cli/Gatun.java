@@ -9,7 +9,7 @@ import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
 /**
- * The {@code gatun} command line: {@code run}, {@code verify}, {@code bench}, {@code inspect}, {@code conformance} and {@code serve}.
+ * The {@code gatun} command line: {@code run}, {@code verify}, {@code bench}, {@code inspect}, {@code conformance}, {@code serve} and {@code prune}.
  * Exit codes: 0 success, 1 a model or runtime error (or a failed verification), 2 a usage error.
  * Errors print one line {@code gatun: <message>} on stderr; {@code --verbose} adds the stack trace.
  */
@@ -29,6 +29,7 @@ import picocli.CommandLine.Spec;
                 "failed conformance test; 2 usage error.",
                 "Run 'gatun COMMAND --help' for a command's options."},
         subcommands = {RunCommand.class, VerifyCommand.class, BenchCommand.class, InspectCommand.class, ConformanceCommand.class, ServeCommand.class,
+                PruneCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Gatun implements Callable<Integer> {
     @Spec

@@ -153,7 +153,14 @@ public final class OnnxLoader {
         }
         for (SparseTensorProto s : g.getSparseInitializerList()) {
             String n = s.getValues().getName();
-            constants.put(n, decoder.decodeSparse(s, file + ": sparse initializer '" + n + "'"));
+            String what = file + ": sparse initializer '" + n + "'";
+            if (n.isEmpty()) {
+                throw new EngineException(EngineException.Kind.MODEL_LOAD, what + " has no name (its values tensor names it)");
+            }
+            if (constants.containsKey(n)) {
+                throw new EngineException(EngineException.Kind.MODEL_LOAD, what + " is defined twice (also as an initializer)");
+            }
+            constants.put(n, decoder.decodeSparse(s, what));
         }
         Map<String, ValueInfo> valueInfo = new HashMap<>();
         List<ValueInfo> inputs = new ArrayList<>();

@@ -245,10 +245,17 @@ public final class TensorDecoder {
         return seg;
     }
 
-    /** Densifies a sparse tensor (COO: values [NNZ], indices [NNZ] linear or [NNZ, rank]). */
+    /**
+     * Densifies a sparse tensor (COO, per the ONNX spec): {@code values} [NNZ], {@code indices} either [NNZ] linear
+     * (row-major) indices or [NNZ, rank] coordinates, {@code dims} the dense shape. The indices must be in ascending
+     * (lexicographic) order without duplicates, as the spec requires. The spec says INT64; INT32, INT16 and INT8
+     * indices are read too, as ONNX Runtime reads them (they shrink files with small tensors).
+     */
     public Tensor decodeSparse(SparseTensorProto sp, String what) {
+        if (!sp.hasValues()) {
+            throw bad(what, "has no values tensor");
+        }
         Tensor values = decode(sp.getValues(), what + " values");
-        Tensor indices = decode(sp.getIndices(), what + " indices");
         long[] dims = new long[sp.getDimsCount()];
         for (int i = 0; i < dims.length; i++) {
             dims[i] = sp.getDims(i);
@@ -266,39 +273,64 @@ public final class TensorDecoder {
         if (values.dtype() == DType.STRING) {
             throw new EngineException(EngineException.Kind.UNSUPPORTED, what + ": sparse string tensors are not supported");
         }
-        if (indices.dtype() != DType.INT64) {
-            throw bad(what, "indices must be int64, got " + indices.dtype());
-        }
-        long nnz = values.size();
         if (values.shape().rank() != 1) {
             throw bad(what, "values must be 1-D, got " + values.shape());
+        }
+        long nnz = values.size();
+        if (nnz > total) {
+            throw bad(what, "has " + nnz + " values, more than the " + total + " elements of its dims " + shape);
+        }
+        Tensor dense = Tensor.allocate(arena, values.dtype(), shape);
+        dense.data().fill((byte) 0);
+        if (!sp.hasIndices()) {
+            if (nnz == 0) {
+                return dense;
+            }
+            throw bad(what, "has " + nnz + " values but no indices tensor");
+        }
+        Tensor indices = decode(sp.getIndices(), what + " indices");
+        DType it = indices.dtype();
+        if (it != DType.INT64 && it != DType.INT32 && it != DType.INT16 && it != DType.INT8) {
+            throw bad(what, "indices must be int64 (or int32, int16, int8), got " + it);
         }
         Shape is = indices.shape();
         boolean linear = is.rank() == 1;
         if (!(linear && is.dim(0) == nnz) && !(is.rank() == 2 && is.dim(0) == nnz && is.dim(1) == dims.length)) {
-            throw bad(what, "indices shape " + is + " does not match " + nnz + " values of a rank-" + dims.length + " tensor");
+            throw bad(what, "indices shape " + is + " does not match " + nnz + " values of a rank-" + dims.length
+                    + " tensor (want [" + nnz + "] linear or [" + nnz + ", " + dims.length + "] coordinates)");
         }
-        Tensor dense = Tensor.allocate(arena, values.dtype(), shape);
-        dense.data().fill((byte) 0);
         long[] strides = shape.strides();
         int esz = values.dtype().byteSize();
+        MemorySegment src = values.data();
+        MemorySegment dst = dense.data();
+        long prev = -1;
         for (long k = 0; k < nnz; k++) {
             long flat = 0;
             if (linear) {
-                flat = indices.getLong(k);
+                flat = indices.getAsLong(k);
+                if (flat < 0 || flat >= total) {
+                    throw bad(what, "index " + flat + " (value " + k + ") is out of range [0, " + total + ") for dims " + shape);
+                }
             } else {
                 for (int a = 0; a < dims.length; a++) {
-                    long ix = indices.getLong(k * dims.length + a);
+                    long ix = indices.getAsLong(k * dims.length + a);
                     if (ix < 0 || ix >= dims[a]) {
-                        throw bad(what, "index " + ix + " on axis " + a + " is out of range [0, " + dims[a] + ")");
+                        throw bad(what, "index " + ix + " on axis " + a + " (value " + k + ") is out of range [0, " + dims[a] + ")");
                     }
                     flat += ix * strides[a];
                 }
             }
-            if (flat < 0 || flat >= total) {
-                throw bad(what, "index " + flat + " is out of range [0, " + total + ")");
+            if (flat <= prev) {
+                throw bad(what, "indices must be in ascending order without duplicates (per the ONNX spec), but value " + k
+                        + " is at flat index " + flat + (flat == prev ? ", a duplicate" : ", after " + prev));
             }
-            MemorySegment.copy(values.data(), k * esz, dense.data(), flat * esz, esz);
+            prev = flat;
+            switch (esz) {
+                case 4 -> dst.setAtIndex(Tensor.I32, flat, src.getAtIndex(Tensor.I32, k));
+                case 8 -> dst.setAtIndex(Tensor.I64, flat, src.getAtIndex(Tensor.I64, k));
+                case 2 -> dst.setAtIndex(Tensor.I16, flat, src.getAtIndex(Tensor.I16, k));
+                default -> MemorySegment.copy(src, k * esz, dst, flat * esz, esz);
+            }
         }
         return dense;
     }
