@@ -162,6 +162,7 @@ public final class CudaSession implements AutoCloseable {
      * @throws EngineException UNSUPPORTED with "no CUDA device/library" messages when CUDA is not usable here
      */
     public static CudaSession open(ExecutionPlan plan, int device, String math) {
+        requireDevice(device);
         boolean debug = Boolean.getBoolean("gatun.cuda.debug") || "1".equals(System.getenv("GATUN_CUDA_DEBUG"));
         boolean graphs = !"false".equals(System.getProperty("gatun.cuda.graphs"));
         try {
@@ -171,6 +172,24 @@ public final class CudaSession implements AutoCloseable {
                 case NO_LIBRARY -> "no CUDA library found: " + e.getMessage();
                 case NO_DEVICE -> e.getMessage().startsWith("no CUDA device") ? e.getMessage() : "no CUDA device: " + e.getMessage();
                 case CALL_FAILED -> "CUDA failed while opening the session: " + e.getMessage();
+            }, e);
+        }
+    }
+
+    /**
+     * Checks that CUDA device {@code device} can be used (libraries load, the device exists and initialises).
+     *
+     * @throws EngineException UNSUPPORTED saying which library or device was not found
+     */
+    public static String requireDevice(int device) {
+        try {
+            CudaDevice d = CudaDevice.get(device);
+            return "cuda:" + d.index + " (" + d.arch() + ", " + d.smCount + " SMs)";
+        } catch (CudaException e) {
+            throw new EngineException(EngineException.Kind.UNSUPPORTED, switch (e.kind()) {
+                case NO_LIBRARY -> "no CUDA library found: " + e.getMessage();
+                case NO_DEVICE -> e.getMessage().startsWith("no CUDA device") ? e.getMessage() : "no CUDA device: " + e.getMessage();
+                case CALL_FAILED -> "CUDA failed to initialise: " + e.getMessage();
             }, e);
         }
     }
