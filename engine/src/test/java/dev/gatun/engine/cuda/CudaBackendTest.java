@@ -26,7 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -39,8 +39,8 @@ import org.junit.jupiter.api.Test;
 class CudaBackendTest {
     static final SessionOptions CUDA = SessionOptions.defaults().withDevice("cuda");
 
-    @BeforeAll
-    static void requireCuda() {
+    @BeforeEach
+    void requireCuda() {
         try {
             CudaSession.requireDevice(0);
         } catch (EngineException e) {
