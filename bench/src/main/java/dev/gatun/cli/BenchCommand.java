@@ -87,6 +87,9 @@ final class BenchCommand extends GatunCommand {
     @Mixin
     InputOptions inputs;
 
+    @Mixin
+    DeviceOptions devices;
+
     /** One engine's run on fixed inputs. */
     interface Runner {
         void run() throws Exception;
@@ -101,9 +104,10 @@ final class BenchCommand extends GatunCommand {
     int execute() throws Exception {
         check();
         PrintWriter out = out();
+        SessionOptions options = devices.options(threads);
         Path file = ModelFiles.resolve(model, err());
         try (Model m = Model.load(file);
-             Session session = m.newSession(SessionOptions.defaults().withThreads(threads));
+             Session session = m.newSession(options);
              Arena arena = Arena.ofShared()) {
             List<String> described = new ArrayList<>();
             Map<String, Tensor> feed = inputs.make(m.inputs(), arena, err(), described);
@@ -128,7 +132,8 @@ final class BenchCommand extends GatunCommand {
                     }
                     out.println("threads   " + threads + (compare == null ? "" : " (ONNX Runtime: intra-op " + threads
                             + ", inter-op 1, sequential, optimisation level ALL)"));
-                    out.println("device    " + device());
+                    out.println("device    " + (options.isCuda() ? session.deviceDescription() + ", cuda math " + options.cudaMath()
+                            : device()));
                     out.printf(Locale.ROOT, "runs      %d warm-up, then %d measured%s%n", warmup, iterations,
                             compare == null ? "" : " of each, interleaved Gatun / ONNX Runtime");
                     out.flush();
@@ -137,7 +142,7 @@ final class BenchCommand extends GatunCommand {
                 double[][] ms = measure(runners, warmup, iterations, timeLimit == null ? Double.POSITIVE_INFINITY : timeLimit,
                         noSettle ? () -> { } : ProcessIdle::await, verbose() ? err() : null);
                 Double loadAfter = loadAverage();
-                BenchReport report = new BenchReport(label(model, file), device(), threads, dims, batch, warmup, iterations,
+                BenchReport report = new BenchReport(label(model, file), options.isCuda() ? session.deviceDescription() : device(), threads, dims, batch, warmup, iterations,
                         BenchReport.Stats.of(ms[0], batch), compare == null ? null : BenchReport.Stats.of(ms[1], batch),
                         loadBefore, loadAfter);
                 if (json) {

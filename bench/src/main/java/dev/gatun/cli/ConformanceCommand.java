@@ -26,17 +26,15 @@ final class ConformanceCommand extends GatunCommand {
     @Parameters(index = "0", paramLabel = "DIR", description = "Folder holding the tests.")
     Path dir;
 
-    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "cpu", description = "Where to run: cpu (the only one for now).")
-    String device;
+    @picocli.CommandLine.Mixin
+    DeviceOptions devices;
 
     @Option(names = "--filter", paramLabel = "REGEX", description = "Only tests whose folder name contains a match of REGEX.")
     String filter;
 
     @Override
     int execute() {
-        if (!device.equals("cpu")) {
-            throw new UsageException("--device " + device + ": only 'cpu' is available");
-        }
+        dev.gatun.engine.SessionOptions options = devices.options(1);
         if (!Files.isDirectory(dir)) {
             throw new UsageException(dir + ": no such directory");
         }
@@ -47,7 +45,7 @@ final class ConformanceCommand extends GatunCommand {
             throw new UsageException("--filter: bad regular expression: " + e.getDescription() + " in '" + filter + "'");
         }
         PrintWriter out = out();
-        ConformanceRunner.Summary s = ConformanceRunner.run(dir, p, o -> {
+        ConformanceRunner.Summary s = ConformanceRunner.run(dir, p, options, o -> {
             if (o.status() != ConformanceRunner.Status.PASS) {
                 out.println(o.status() + " " + o.name() + ": " + oneLine(o.reason()));
                 out.flush();

@@ -33,10 +33,21 @@ final class InspectCommand extends GatunCommand {
     @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or a built-in name: minilm, minilm-q.")
     String model;
 
+    @picocli.CommandLine.Option(names = "--device", paramLabel = "DEVICE",
+            description = "Also plan for cpu or cuda[:N] and show where each node runs.")
+    String device;
+
     @Override
     int execute() throws IOException {
         Path file = ModelFiles.resolve(model, err());
         PrintWriter out = out();
+        dev.gatun.engine.SessionOptions options = null;
+        if (device != null) {
+            DeviceOptions d = new DeviceOptions();
+            d.device = device;
+            d.cudaMath = "fp32";
+            options = d.options(1);
+        }
         try (Model m = Model.load(file)) {
             out.println("file:       " + file + " (" + bytes(Files.size(file)) + ")");
             out.println("ir version: " + m.irVersion());
@@ -84,6 +95,19 @@ final class InspectCommand extends GatunCommand {
             out.println("after folding and fusion: " + m.runtimeNodeCount() + " nodes to run");
             out.println(unsupportedOps.isEmpty() ? "support:    every op is supported"
                     : "support:    " + unsupportedNodes + " of " + nodes.size() + " nodes unsupported (" + String.join(", ", unsupportedOps) + ")");
+            if (options != null) {
+                try (dev.gatun.engine.Session s = m.newSession(options)) {
+                    java.util.List<dev.gatun.engine.Session.Placement> pl = s.placements();
+                    java.util.Map<String, Long> per = new java.util.TreeMap<>();
+                    for (dev.gatun.engine.Session.Placement p : pl) {
+                        per.merge(p.device(), 1L, Long::sum);
+                    }
+                    out.println("placement:  " + s.deviceDescription() + ": " + per);
+                    for (dev.gatun.engine.Session.Placement p : pl) {
+                        out.println(String.format(Locale.ROOT, "  %-8s %-24s %s", p.device(), p.opType(), p.node()));
+                    }
+                }
+            }
         }
         return 0;
     }

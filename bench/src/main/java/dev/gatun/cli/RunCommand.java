@@ -41,6 +41,9 @@ final class RunCommand extends GatunCommand {
     @Mixin
     InputOptions inputs;
 
+    @Mixin
+    DeviceOptions devices;
+
     @Option(names = "--output", paramLabel = "DIR", description = "Write each output to DIR/NAME.npy.")
     Path outputDir;
 
@@ -56,9 +59,10 @@ final class RunCommand extends GatunCommand {
             throw new UsageException("--output " + outputDir + ": exists and is not a directory");
         }
         PrintWriter out = out();
+        SessionOptions options = devices.options(threads);
         Path file = ModelFiles.resolve(model, err());
         try (Model m = Model.load(file);
-             Session session = m.newSession(SessionOptions.defaults().withThreads(threads));
+             Session session = m.newSession(options);
              Arena arena = Arena.ofShared()) {
             List<String> described = new ArrayList<>();
             Map<String, Tensor> feed = inputs.make(m.inputs(), arena, err(), described);
@@ -72,8 +76,13 @@ final class RunCommand extends GatunCommand {
                     out.println("output  " + e.getKey() + "  " + e.getValue().dtype() + e.getValue().shape() + "  "
                             + summary(e.getValue()));
                 }
-                out.println(String.format(Locale.ROOT, "ran %s in %.1f ms (%d thread%s)", m.name(), ms, threads,
-                        threads == 1 ? "" : "s"));
+                out.println(String.format(Locale.ROOT, "ran %s in %.1f ms (%s)", m.name(), ms, options.isCuda()
+                        ? session.deviceDescription() : threads + " thread" + (threads == 1 ? "" : "s")));
+                if (session.lastCudaRun() != null) {
+                    var st = session.lastCudaRun();
+                    out.println(String.format(Locale.ROOT, "cuda    %d bytes to the device, %d bytes back, %d copies mid-run",
+                            st.h2dBytes(), st.d2hBytes(), st.midRunTransfers()));
+                }
                 if (outputDir != null) {
                     write(r);
                 }

@@ -77,8 +77,11 @@ final class ServeCommand extends GatunCommand {
             c.host = host;
         }
         if (device != null) {
+            if (!device.equals("cpu") && !device.matches("cuda(:\\d{1,3})?")) {
+                throw new UsageException("--device " + device + ": must be cpu, cuda or cuda:N");
+            }
             if (!device.equals("cpu")) {
-                throw new UsageException("--device " + device + ": not available in this build (cpu)");
+                dev.gatun.engine.cuda.CudaSession.requireDevice(device.startsWith("cuda:") ? Integer.parseInt(device.substring(5)) : 0);
             }
             c.device = device;
         }

@@ -1,6 +1,5 @@
 package dev.gatun.cli;
 
-import ai.onnxruntime.OrtException;
 import dev.gatun.engine.Model;
 import dev.gatun.engine.Result;
 import dev.gatun.engine.Session;
@@ -45,11 +44,14 @@ final class VerifyCommand extends GatunCommand {
     String model;
 
     @Option(names = "--against", paramLabel = "REFERENCE", required = true,
-            description = "The reference runtime: 'ort' (ONNX Runtime, the only one).")
+            description = "The reference: 'ort' (ONNX Runtime) or 'cpu' (Gatun on the CPU, with --device cuda).")
     String against;
 
     @Mixin
     InputOptions inputs;
+
+    @Mixin
+    DeviceOptions devices;
 
     @Option(names = "--rtol", paramLabel = "R", description = "Relative tolerance (default: by dtype, 1e-3 for float).")
     Double rtol;
@@ -62,9 +64,9 @@ final class VerifyCommand extends GatunCommand {
     int threads;
 
     @Override
-    int execute() throws OrtException {
-        if (!against.equals("ort")) {
-            throw new UsageException("--against " + against + ": the only reference is 'ort' (ONNX Runtime)");
+    int execute() throws Exception {
+        if (!against.equals("ort") && !against.equals("cpu")) {
+            throw new UsageException("--against " + against + ": the references are 'ort' (ONNX Runtime) and 'cpu' (Gatun on the CPU)");
         }
         if (threads < 1) {
             throw new UsageException("--threads " + threads + ": must be >= 1");
@@ -73,9 +75,10 @@ final class VerifyCommand extends GatunCommand {
             throw new UsageException("--rtol and --atol must be >= 0");
         }
         PrintWriter out = out();
+        SessionOptions options = devices.options(threads);
         Path file = ModelFiles.resolve(model, err());
         try (Model m = Model.load(file);
-             Session session = m.newSession(SessionOptions.defaults().withThreads(threads));
+             Session session = m.newSession(options);
              Arena arena = Arena.ofShared()) {
             List<String> described = new ArrayList<>();
             Map<String, Tensor> feed = inputs.make(m.inputs(), arena, err(), described);
@@ -84,7 +87,8 @@ final class VerifyCommand extends GatunCommand {
             }
             boolean pass = true;
             try (Result r = session.run(feed)) {
-                Map<String, Tensor> expected = OrtRunner.run(file, feed, threads, arena);
+                Map<String, Tensor> expected = against.equals("ort") ? OrtRunner.run(file, feed, threads, arena)
+                        : cpuReference(m, feed, threads, arena);
                 for (Map.Entry<String, Tensor> e : r.asMap().entrySet()) {
                     Tensor ref = expected.get(e.getKey());
                     if (ref == null) {
@@ -103,5 +107,16 @@ final class VerifyCommand extends GatunCommand {
             out.println(pass ? "PASS" : "FAIL");
             return pass ? 0 : 1;
         }
+    }
+
+    /** The same model on a CPU session: outputs copied into {@code arena}. */
+    private static Map<String, Tensor> cpuReference(Model m, Map<String, Tensor> feed, int threads, Arena arena) {
+        Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        try (Session cpu = m.newSession(SessionOptions.defaults().withThreads(threads)); Result r = cpu.run(feed)) {
+            for (Map.Entry<String, Tensor> e : r.asMap().entrySet()) {
+                out.put(e.getKey(), e.getValue().copy(arena));
+            }
+        }
+        return out;
     }
 }

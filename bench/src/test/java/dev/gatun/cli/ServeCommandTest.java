@@ -15,9 +15,9 @@ class ServeCommandTest {
 
     @Test
     void refusesWhatItCannotServe() throws Exception {
-        var cuda = GatunTest.gatun("serve", "--device", "cuda");
-        assertEquals(2, cuda.code());
-        assertTrue(cuda.err().contains("--device cuda: not available in this build"), cuda.err());
+        var tpu = GatunTest.gatun("serve", "--device", "tpu");
+        assertEquals(2, tpu.code());
+        assertTrue(tpu.err().contains("--device tpu: must be cpu, cuda or cuda:N"), tpu.err());
         var missing = GatunTest.gatun("serve", dir.resolve("nope.onnx").toString());
         assertEquals(2, missing.code());
         assertTrue(missing.err().contains("no such file or folder"), missing.err());

@@ -33,6 +33,7 @@ public final class Session implements AutoCloseable {
     private final long[] boundValues;
     private long[] profile;
     private int profiledRuns;
+    private final dev.gatun.engine.cuda.CudaSession cuda;
 
     Session(Model model, ExecutionPlan plan, SessionOptions options) {
         this.model = model;
@@ -46,6 +47,42 @@ public final class Session implements AutoCloseable {
         }
         this.boundNames = new String[dims];
         this.boundValues = new long[dims];
+        this.cuda = options.isCuda() ? openCuda(plan, options) : null;
+    }
+
+    private dev.gatun.engine.cuda.CudaSession openCuda(ExecutionPlan plan, SessionOptions options) {
+        try {
+            return dev.gatun.engine.cuda.CudaSession.open(plan, options.cudaDevice(), options.cudaMath());
+        } catch (RuntimeException | Error e) {
+            workspace.close();
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** Where one node runs: {@code cpu} or {@code cuda:N}. */
+    public record Placement(String node, String opType, String device) {}
+
+    /** Where each planned node runs (all {@code cpu} on a CPU session). */
+    public List<Placement> placements() {
+        if (cuda == null) {
+            return plan.steps().stream().map(s -> new Placement(s.spec().name(), s.spec().opType(), "cpu")).toList();
+        }
+        return cuda.placements().stream().map(p -> new Placement(p.node(), p.opType(), p.device())).toList();
+    }
+
+    /**
+     * Host<->device traffic of the last run on CUDA: bytes up and down, copies in the middle of the run (0 when the
+     * whole model stayed on the device), whether a captured CUDA graph replayed, the device pool's size and the
+     * cudaMalloc calls so far; null on a CPU session.
+     */
+    public dev.gatun.engine.cuda.CudaSession.RunStats lastCudaRun() {
+        return cuda == null ? null : cuda.lastRun();
+    }
+
+    /** "cuda:0 (sm_90, 132 SMs)" on CUDA, "cpu" otherwise. */
+    public String deviceDescription() {
+        return cuda == null ? "cpu" : cuda.deviceDescription();
     }
 
     /** The model's inputs, in order. */
@@ -158,6 +195,14 @@ public final class Session implements AutoCloseable {
         try {
             checkOpen();
             Tensor[] ordered = bind(inputs);
+            if (cuda != null) {
+                try {
+                    return collect.apply(cuda.run(ordered));
+                } finally {
+                    cuda.endRun();
+                    Arrays.fill(ordered, null);
+                }
+            }
             boolean ok = false;
             workspace.beginRun(ordered);
             try {
@@ -266,6 +311,9 @@ public final class Session implements AutoCloseable {
         try {
             if (!closed) {
                 closed = true;
+                if (cuda != null) {
+                    cuda.close();
+                }
                 workspace.close();
                 arena.close();
             }

@@ -29,7 +29,7 @@ import java.util.TreeSet;
  * @param maxQueueSize     requests waiting per model version before 503
  * @param instances        sessions per version; null: decided from the cores
  * @param threads          intra-op threads per session; null: cores / instances
- * @param device           {@code cpu} (the only one this build has)
+ * @param device           {@code cpu}, {@code cuda} or {@code cuda:N} (cpu: the server's device)
  * @param policy           which versions to serve
  * @param warmupDims       per input, dims for the warm-up run (without batch dim when batching)
  * @param pipeline         the pipeline's settings, or null
@@ -108,10 +108,10 @@ public record ModelConfig(Integer maxBatchSize, long maxQueueDelayUs, int maxQue
                 r.bool("warmup", true), r.integer("warmup_runs", 10, 1, 10_000));
     }
 
-    /** Refuses devices this build does not have. */
+    /** Refuses devices Gatun does not have (cpu, cuda, cuda:N); whether a CUDA device is present is checked at load. */
     public static void checkDevice(String device, String where) {
-        if (!device.equals("cpu")) {
-            throw new IllegalArgumentException(where + ": device '" + device + "' is not available in this build (cpu)");
+        if (!device.equals("cpu") && !device.matches("cuda(:\\d{1,3})?")) {
+            throw new IllegalArgumentException(where + ": device '" + device + "' is not available (cpu, cuda or cuda:N)");
         }
     }
 

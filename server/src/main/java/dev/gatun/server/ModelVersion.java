@@ -83,7 +83,8 @@ final class ModelVersion {
             this.instances = inst;
             this.threadsPerInstance = thr;
             for (int i = 0; i < inst; i++) {
-                sessions.add(model.newSession(SessionOptions.defaults().withThreads(thr)));
+                String dev = !config.device().equals("cpu") ? config.device() : server.device;
+                sessions.add(model.newSession(SessionOptions.defaults().withThreads(thr).withDevice(dev)));
                 staging.add(new Staging());
             }
             this.pipeline = config.pipeline() == null ? null : Pipelines.create(new Pipelines.Spec(

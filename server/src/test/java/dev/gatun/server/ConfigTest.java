@@ -44,8 +44,9 @@ class ConfigTest {
     void modelConfigMistakesNameTheKey() {
         var e = assertThrows(IllegalArgumentException.class, () -> model("{\"max_batch\": 8}"));
         assertTrue(e.getMessage().contains("unknown key 'max_batch'"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> model("{\"device\": \"cuda\"}"));
-        assertTrue(e.getMessage().contains("device 'cuda' is not available"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> model("{\"device\": \"tpu\"}"));
+        assertTrue(e.getMessage().contains("device 'tpu' is not available (cpu, cuda or cuda:N)"), e.getMessage());
+        assertEquals("cuda:1", model("{\"device\": \"cuda:1\"}").device());
         e = assertThrows(IllegalArgumentException.class, () -> model("{\"instance_group\": [{\"kind\": \"KIND_GPU\"}]}"));
         assertTrue(e.getMessage().contains("KIND_GPU"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> model("{\"pipeline\": {\"tokenizer\": \"t.json\"}}"));

@@ -56,12 +56,17 @@ public final class ConformanceRunner {
 
     /** Runs every test under {@code dir} whose folder (or light model) name matches {@code filter} (null: all). */
     public static Summary run(Path dir, Pattern filter, Consumer<Outcome> progress) {
+        return run(dir, filter, dev.gatun.engine.SessionOptions.defaults(), progress);
+    }
+
+    /** As {@link #run(Path, Pattern, Consumer)}, with sessions made with {@code options} (e.g. on CUDA). */
+    public static Summary run(Path dir, Pattern filter, dev.gatun.engine.SessionOptions options, Consumer<Outcome> progress) {
         List<Outcome> outcomes = new ArrayList<>();
         for (TestCase t : discover(dir)) {
             if (filter != null && !filter.matcher(t.name()).find()) {
                 continue;
             }
-            Outcome o = runOne(t);
+            Outcome o = runOne(t, options);
             outcomes.add(o);
             if (progress != null) {
                 progress.accept(o);
@@ -95,8 +100,8 @@ public final class ConformanceRunner {
         return out;
     }
 
-    private static Outcome runOne(TestCase t) {
-        try (Model model = Model.load(t.model()); Session session = model.newSession(); Arena arena = Arena.ofConfined()) {
+    private static Outcome runOne(TestCase t, dev.gatun.engine.SessionOptions options) {
+        try (Model model = Model.load(t.model()); Session session = model.newSession(options); Arena arena = Arena.ofConfined()) {
             if (t.lightOutput() != null) {
                 TensorInfo in = model.inputs().getFirst();
                 Tensor input = arange(arena, in);

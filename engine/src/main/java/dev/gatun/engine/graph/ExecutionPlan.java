@@ -171,6 +171,31 @@ public final class ExecutionPlan {
         return steps;
     }
 
+    /** Number of values (constants, graph inputs, node outputs), numbered as the steps' input/output ids. */
+    public int valueCount() {
+        return valueCount;
+    }
+
+    /** The constant with value id {@code v}, or null when {@code v} is computed or a graph input. */
+    public Tensor constant(int v) {
+        return constants[v];
+    }
+
+    /** Value ids of the graph inputs, in order. */
+    public int[] inputIds() {
+        return inputIds.clone();
+    }
+
+    /** Value ids of the graph outputs, in order. */
+    public int[] outputIds() {
+        return outputIds.clone();
+    }
+
+    /** How many times value {@code v} is read (by steps, plus one per graph output it is). */
+    public int uses(int v) {
+        return uses[v];
+    }
+
     /**
      * Runs the plan: {@code inputs} in graph-input order (validated by the caller). Returns the graph outputs in an
      * array the plan reuses, valid until {@link Workspace#endRun}; the caller copies them out, then ends the run.
