@@ -6,11 +6,11 @@ cd "$(dirname "$0")/.."
 source scripts/find-java.sh
 regex="${1:-.}"
 dir="${2:-../shared/onnx-node-tests/node}"
-./mvnw -o -q -pl engine compile
+./mvnw -o -q -pl engine -am compile
 cpfile=engine/target/classpath.txt
 if [ ! -s "$cpfile" ] || [ engine/pom.xml -nt "$cpfile" ]; then
-  ./mvnw -o -q -pl engine dependency:build-classpath -Dmdep.outputFile="$PWD/$cpfile" -Dmdep.includeScope=runtime >/dev/null
+  ./mvnw -o -q -pl engine -am dependency:build-classpath -Dmdep.outputFile="$PWD/$cpfile" -Dmdep.includeScope=runtime >/dev/null
 fi
 exec "$JAVA_HOME/bin/java" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   --sun-misc-unsafe-memory-access=allow -Xss8m \
-  -cp "engine/target/classes:$(cat "$cpfile")" dev.gatun.engine.conformance.ConformanceRunner "$dir" "$regex"
+  -cp "engine/target/classes:bindings/target/classes:$(cat "$cpfile")" dev.gatun.engine.conformance.ConformanceRunner "$dir" "$regex"

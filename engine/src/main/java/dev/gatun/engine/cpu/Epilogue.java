@@ -92,73 +92,44 @@ public record Epilogue(Activation activation, float p, float q, MemorySegment bi
      */
     public void apply(MemorySegment c, long cOff, long ldc, int rows, int cols, long row0, long col0) {
         for (int r = 0; r < rows; r++) {
-            long at = cOff + r * ldc;
+            applyRow(c, cOff + r * ldc, row0 + r, col0, cols);
+        }
+    }
+
+    /**
+     * Applies the epilogue in place to {@code cols} values of C from element {@code at}: output row {@code row},
+     * columns from {@code col0}. Bias and a light activation (and then the residual) in one pass; a heavy
+     * activation (Gelu, GeluTanh) and the residual in a second pass ({@link VectorMath#apply}). Every vector stays
+     * inside the method that makes it (partial vectors masked), so nothing is boxed whatever the JIT inlines.
+     */
+    public void applyRow(MemorySegment c, long at, long row, long col0, int cols) {
+        boolean light = activation.light();
+        if (bias != null || activation != Activation.NONE && light || residual != null && light) {
+            long resAt = residualOffset + row * residualStride + col0;
+            float rowBias = bias != null && biasPerRow ? bias.getAtIndex(Tensor.F32, biasOffset + row) : 0f;
             for (int j = 0; j < cols; j += VL) {
-                VectorMask<Float> m = j + VL <= cols ? null : S.indexInRange(j, cols);
-                FloatVector x = m == null ? FloatVector.fromMemorySegment(S, c, (at + j) * 4, LE)
-                        : FloatVector.fromMemorySegment(S, c, (at + j) * 4, LE, m);
-                x = light(x, row0 + r, col0 + j, m);
-                if (activation.light()) {
-                    x = addResidual(x, row0 + r, col0 + j, m);
+                VectorMask<Float> m = S.indexInRange(j, cols);
+                long off = (at + j) * 4;
+                FloatVector x = FloatVector.fromMemorySegment(S, c, off, LE, m);
+                if (bias != null) {
+                    x = biasPerRow ? x.add(rowBias)
+                            : x.add(FloatVector.fromMemorySegment(S, bias, (biasOffset + col0 + j) * 4, LE, m));
                 }
-                store(x, c, at + j, m);
-            }
-            if (!activation.light()) {
-                finishRow(c, at, row0 + r, col0, cols);
-            }
-        }
-    }
-
-    /**
-     * The part applied inline while storing a tile: bias, then a light activation, then (light activations only)
-     * the residual. {@code m} masks the valid lanes of a partial vector (null when all are valid).
-     */
-    FloatVector light(FloatVector x, long row, long col, VectorMask<Float> m) {
-        if (bias != null) {
-            if (biasPerRow) {
-                x = x.add(bias.getAtIndex(Tensor.F32, biasOffset + row));
-            } else {
-                long at = (biasOffset + col) * 4;
-                x = x.add(m == null ? FloatVector.fromMemorySegment(S, bias, at, LE) : FloatVector.fromMemorySegment(S, bias, at, LE, m));
+                switch (activation) {
+                    case RELU -> x = x.max(0f);
+                    case CLIP -> x = x.max(p).min(q);
+                    case LEAKY_RELU -> x = x.blend(x.mul(p), x.compare(VectorOperators.LT, 0f));
+                    default -> { }
+                }
+                if (light && residual != null) {
+                    x = x.add(FloatVector.fromMemorySegment(S, residual, (resAt + j) * 4, LE, m));
+                }
+                x.intoMemorySegment(c, off, LE, m);
             }
         }
-        return switch (activation) {
-            case RELU -> x.max(0f);
-            case CLIP -> x.max(p).min(q);
-            case LEAKY_RELU -> x.blend(x.mul(p), x.compare(VectorOperators.LT, 0f));
-            default -> x;
-        };
-    }
-
-    /** x plus the residual at (row, col..), or x when there is none. */
-    FloatVector addResidual(FloatVector x, long row, long col, VectorMask<Float> m) {
-        if (residual == null) {
-            return x;
-        }
-        long at = (residualOffset + row * residualStride + col) * 4;
-        return x.add(m == null ? FloatVector.fromMemorySegment(S, residual, at, LE) : FloatVector.fromMemorySegment(S, residual, at, LE, m));
-    }
-
-    /**
-     * The heavy activations (Gelu, GeluTanh) and then the residual, on {@code cols} values of C at {@code at}
-     * (element offset) that already hold {@code acc + bias}: output row {@code row}, columns from {@code col0}.
-     */
-    void finishRow(MemorySegment c, long at, long row, long col0, int cols) {
-        boolean tanh = activation == Activation.GELU_TANH;
-        for (int j = 0; j < cols; j += VL) {
-            VectorMask<Float> m = j + VL <= cols ? null : S.indexInRange(j, cols);
-            long off = (at + j) * 4;
-            FloatVector x = m == null ? FloatVector.fromMemorySegment(S, c, off, LE) : FloatVector.fromMemorySegment(S, c, off, LE, m);
-            x = tanh ? VectorMath.geluTanh(x) : VectorMath.gelu(x);
-            store(addResidual(x, row, col0 + j, m), c, at + j, m);
-        }
-    }
-
-    private static void store(FloatVector x, MemorySegment c, long at, VectorMask<Float> m) {
-        if (m == null) {
-            x.intoMemorySegment(c, at * 4, LE);
-        } else {
-            x.intoMemorySegment(c, at * 4, LE, m);
+        if (!light) {
+            VectorMath.apply(activation == Activation.GELU_TANH ? VectorMath.GELU_TANH : VectorMath.GELU, c, at, c, at, cols,
+                    residual, residualOffset + row * residualStride + col0);
         }
     }
 

@@ -272,7 +272,6 @@ final class SgemmKernel {
                       MemorySegment c, long cOff, long ldc, long row0, long col0) {
         boolean scale = alpha != 1f;
         boolean readC = !first || beta != 0f;
-        boolean heavy = epi != null && !epi.activation().light();
         int full = nr / VL * VL;
         for (int r = 0; r < mr; r++) {
             long rowAt = cOff + r * ldc;
@@ -286,27 +285,20 @@ final class SgemmKernel {
                     FloatVector old = FloatVector.fromMemorySegment(S, c, at, LE);
                     x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
                 }
-                if (epi != null) {
-                    x = epi.light(x, row0 + r, col0 + j, null);
-                    if (!heavy) {
-                        x = epi.addResidual(x, row0 + r, col0 + j, null);
-                    }
-                }
                 x.intoMemorySegment(c, at, LE);
             }
             if (full < nr) {
-                storeTail(tile, tOff + r * tld + full, nr - full, alpha, beta, first, epi, heavy, c, (rowAt + full) * 4, row0 + r,
-                        col0 + full);
+                storeTail(tile, tOff + r * tld + full, nr - full, alpha, beta, first, c, (rowAt + full) * 4);
             }
-            if (heavy) {
-                epi.finishRow(c, rowAt, row0 + r, col0, nr);
+            if (epi != null) {
+                // The row is in L1: the epilogue reads it back (its vectors never cross a call, see Epilogue#applyRow).
+                epi.applyRow(c, rowAt, row0 + r, col0, nr);
             }
         }
     }
 
     /** The masked last vector of a tile row (kept out of {@link #store}'s loop so that loop has no mask phi). */
-    private static void storeTail(float[] tile, int tAt, int n, float alpha, float beta, boolean first, Epilogue epi,
-                                  boolean heavy, MemorySegment c, long at, long row, long col) {
+    private static void storeTail(float[] tile, int tAt, int n, float alpha, float beta, boolean first, MemorySegment c, long at) {
         VectorMask<Float> m = S.indexInRange(0, n);
         FloatVector x = FloatVector.fromArray(S, tile, tAt);
         if (alpha != 1f) {
@@ -315,12 +307,6 @@ final class SgemmKernel {
         if (!first || beta != 0f) {
             FloatVector old = FloatVector.fromMemorySegment(S, c, at, LE, m);
             x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
-        }
-        if (epi != null) {
-            x = epi.light(x, row, col, m);
-            if (!heavy) {
-                x = epi.addResidual(x, row, col, m);
-            }
         }
         x.intoMemorySegment(c, at, LE, m);
     }

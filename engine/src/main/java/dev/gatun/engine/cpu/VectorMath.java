@@ -1,6 +1,9 @@
 package dev.gatun.engine.cpu;
 
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -11,6 +14,8 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class VectorMath {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int VL = S.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private static final float[] ERF_P = {-1.60960333262415e-02f, -2.95459980854025e-03f, -7.34990630326855e-04f,
         -5.69250639462346e-05f, -2.10102402082508e-06f, 2.77068142495902e-08f, -2.72614225801306e-10f};
@@ -30,54 +35,65 @@ public final class VectorMath {
 
     private VectorMath() {}
 
-    /**
-     * erf for float lanes: x·P(x²)/Q(x²) on x clamped to [-4, 4] (beyond that erf is ±1 in float), a rational
-     * approximation (the one Eigen and XLA use) within about 6 ulp of the exact value.
-     */
-    public static FloatVector erf(FloatVector v) {
-        FloatVector x = v.max(-4f).min(4f);
-        FloatVector x2 = x.mul(x);
-        FloatVector p = x2.fma(ERF_P[6], ERF_P[5]);
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[4]));
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[3]));
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[2]));
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[1]));
-        p = x2.fma(p, FloatVector.broadcast(S, ERF_P[0]));
-        FloatVector q = x2.fma(ERF_Q[4], ERF_Q[3]);
-        q = x2.fma(q, FloatVector.broadcast(S, ERF_Q[2]));
-        q = x2.fma(q, FloatVector.broadcast(S, ERF_Q[1]));
-        q = x2.fma(q, FloatVector.broadcast(S, ERF_Q[0]));
-        return x.mul(p).div(q);
-    }
+    /** {@link #apply} function: erf. */
+    public static final int ERF = 0;
+    /** {@link #apply} function: Gelu with erf, 0.5·x·(1 + erf(x/√2)). */
+    public static final int GELU = 1;
+    /** {@link #apply} function: Gelu with the tanh approximation, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+    public static final int GELU_TANH = 2;
 
     /**
-     * tanh for float lanes: x·P(x²)/Q(x²) on x clamped to ±7.905 (tanh is ±1 in float beyond), the rational
-     * approximation Eigen and MLAS use, within a few ulp.
+     * {@code dst[dstOff + i] = f(src[srcOff + i]) (+ res[resOff + i] when res is not null)} for i in [0, n)
+     * (offsets count floats; dst may be src). f is {@link #ERF}, {@link #GELU} or {@link #GELU_TANH}:
+     * <ul>
+     *   <li>erf: x·P(x²)/Q(x²) on x clamped to [-4, 4] (beyond that erf is ±1 in float), the rational approximation
+     *       Eigen and XLA use, within about 6 ulp;</li>
+     *   <li>tanh: x·P(x²)/Q(x²) on x clamped to ±7.905 (±1 in float beyond), the approximation Eigen and MLAS use.</li>
+     * </ul>
+     * Every vector stays inside this one method, the last partial vector masked (the same lane arithmetic):
+     * a vector passed to or returned from a call the JIT does not inline is boxed on the heap, and whether a
+     * callee is inlined depends on what else the JVM compiled first.
      */
-    public static FloatVector tanh(FloatVector v) {
-        FloatVector x = v.max(-TANH_CLAMP).min(TANH_CLAMP);
-        FloatVector x2 = x.mul(x);
-        FloatVector p = x2.fma(TANH_P[6], TANH_P[5]);
-        p = x2.fma(p, FloatVector.broadcast(S, TANH_P[4]));
-        p = x2.fma(p, FloatVector.broadcast(S, TANH_P[3]));
-        p = x2.fma(p, FloatVector.broadcast(S, TANH_P[2]));
-        p = x2.fma(p, FloatVector.broadcast(S, TANH_P[1]));
-        p = x2.fma(p, FloatVector.broadcast(S, TANH_P[0]));
-        FloatVector q = x2.fma(TANH_Q[3], TANH_Q[2]);
-        q = x2.fma(q, FloatVector.broadcast(S, TANH_Q[1]));
-        q = x2.fma(q, FloatVector.broadcast(S, TANH_Q[0]));
-        return x.mul(p).div(q);
-    }
-
-    /** Gelu with erf: 0.5·x·(1 + erf(x/√2)). */
-    public static FloatVector gelu(FloatVector x) {
-        return x.mul(0.5f).mul(erf(x.mul(INV_SQRT_2)).add(1f));
-    }
-
-    /** Gelu with the tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
-    public static FloatVector geluTanh(FloatVector x) {
-        FloatVector inner = x.mul(x).mul(0.044715f).fma(x, x).mul(SQRT_2_OVER_PI);
-        return x.mul(0.5f).mul(tanh(inner).add(1f));
+    public static void apply(int f, MemorySegment src, long srcOff, MemorySegment dst, long dstOff, long n,
+                             MemorySegment res, long resOff) {
+        for (long i = 0; i < n; i += VL) {
+            VectorMask<Float> m = S.indexInRange(i, n);
+            FloatVector x = FloatVector.fromMemorySegment(S, src, (srcOff + i) * 4, LE, m);
+            FloatVector y;
+            if (f == GELU_TANH) {
+                FloatVector t = x.mul(x).mul(0.044715f).fma(x, x).mul(SQRT_2_OVER_PI).max(-TANH_CLAMP).min(TANH_CLAMP);
+                FloatVector t2 = t.mul(t);
+                FloatVector p = t2.fma(TANH_P[6], TANH_P[5]);
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[4]));
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[3]));
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[2]));
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[1]));
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[0]));
+                FloatVector q = t2.fma(TANH_Q[3], TANH_Q[2]);
+                q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[1]));
+                q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[0]));
+                y = x.mul(0.5f).mul(t.mul(p).div(q).add(1f));
+            } else {
+                FloatVector e = (f == GELU ? x.mul(INV_SQRT_2) : x).max(-4f).min(4f);
+                FloatVector e2 = e.mul(e);
+                FloatVector p = e2.fma(ERF_P[6], ERF_P[5]);
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[4]));
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[3]));
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[2]));
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[1]));
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[0]));
+                FloatVector q = e2.fma(ERF_Q[4], ERF_Q[3]);
+                q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[2]));
+                q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[1]));
+                q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[0]));
+                FloatVector erf = e.mul(p).div(q);
+                y = f == GELU ? x.mul(0.5f).mul(erf.add(1f)) : erf;
+            }
+            if (res != null) {
+                y = y.add(FloatVector.fromMemorySegment(S, res, (resOff + i) * 4, LE, m));
+            }
+            y.intoMemorySegment(dst, (dstOff + i) * 4, LE, m);
+        }
     }
 
     /**

@@ -302,17 +302,11 @@ final class FloatLoops {
     }
 
     private static void uErf(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
-        for (long i = 0; i < b; i += L) {
-            FloatVector x = get(in, io, i);
-            put(erf(x), out, oo, i);
-        }
+        VectorMath.apply(VectorMath.ERF, in, io, out, oo, b, null, 0);
     }
 
     private static void uGelu(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
-        for (long i = 0; i < b; i += L) {
-            FloatVector x = get(in, io, i);
-            put(x.mul(0.5f).mul(erf(x.mul((float) INV_SQRT_2)).add(1f)), out, oo, i);
-        }
+        VectorMath.apply(VectorMath.GELU, in, io, out, oo, b, null, 0);
     }
 
     private static void uGeluTanh(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
@@ -443,11 +437,6 @@ final class FloatLoops {
     }
 
     // ---------------------------------------------------------------- erf
-
-    /** erf for float lanes; see {@link VectorMath#erf(FloatVector)}. */
-    static FloatVector erf(FloatVector v) {
-        return VectorMath.erf(v);
-    }
 
     /** erf in double; see {@link VectorMath#erf(double)}. */
     static double erf(double x) {
