@@ -26,6 +26,8 @@ import java.lang.foreign.MemorySegment;
 public final class SparseB {
     /** The largest K a sparse weight may have (k indices are int16). */
     public static final int MAX_K = Short.MAX_VALUE;
+    /** Granularity of the per-column K block index (CSR): {@link #blockStart} answers for multiples of it. */
+    public static final int K_STEP = 64;
 
     /** How the nonzeros are stored. */
     public enum Format {
@@ -64,6 +66,8 @@ public final class SparseB {
     private final float[] values;
     private final byte[] meta;
     private final int groups;
+    /** CSR: kstart[j * (steps + 1) + s] = index of column j's first nonzero at row >= s * K_STEP (steps = ceil(K / K_STEP)). */
+    private final int[] kstart;
 
     private SparseB(Format format, int k, int n, long nonzeros, int[] start, short[] rows, float[] values, byte[] meta) {
         this.format = format;
@@ -75,6 +79,28 @@ public final class SparseB {
         this.values = values;
         this.meta = meta;
         this.groups = (k + 3) / 4;
+        this.kstart = start == null ? null : blockIndex(k, n, start, rows);
+    }
+
+    private static int[] blockIndex(int k, int n, int[] start, short[] rows) {
+        int steps = (k + K_STEP - 1) / K_STEP;
+        int[] ks = new int[n * (steps + 1)];
+        for (int j = 0; j < n; j++) {
+            int i = start[j];
+            for (int st = 0; st <= steps; st++) {
+                while (i < start[j + 1] && rows[i] < st * K_STEP) {
+                    i++;
+                }
+                ks[j * (steps + 1) + st] = i;
+            }
+        }
+        return ks;
+    }
+
+    /** CSR: index of column j's first nonzero at a row >= p (p a multiple of {@link #K_STEP}, or K). */
+    int blockStart(int j, int p) {
+        int steps = (k + K_STEP - 1) / K_STEP;
+        return p >= k ? start[j + 1] : kstart[j * (steps + 1) + p / K_STEP];
     }
 
     /** Element {@code op(B)[p, j]}: {@code b[bOff + p*ldb + j]}, or with transB {@code b[bOff + j*ldb + p]}. */
@@ -202,7 +228,7 @@ public final class SparseB {
 
     /** Bytes of packed data. */
     public long byteSize() {
-        return format == Format.CSR ? 4L * (n + 1) + 6L * nonzeros : 4L * values.length + meta.length;
+        return format == Format.CSR ? 4L * (n + 1) + 4L * kstart.length + 6L * nonzeros : 4L * values.length + meta.length;
     }
 
     int[] start() {

@@ -173,7 +173,7 @@ class SpmmTest {
     @Test
     void csrMatchesReferenceAndDenseOnOddShapes() {
         Random rnd = new Random(5);
-        int[] ms = {1, 2, 5, 16, 17, 33, 64, 100};
+        int[] ms = {1, 2, 5, 16, 17, 33, 64, 100, 129};
         int[] ks = {1, 3, 7, 37, 130};
         int[] ns = {1, 5, 17, 40};
         for (int m : ms) {
@@ -232,6 +232,15 @@ class SpmmTest {
         check(rnd, 40, z, SparseB.Format.CSR, Epilogue.NONE);
         Weight t = Weight.random(rnd, false, 384, 100, SparseB.Format.TWO_FOUR, 0.5);
         check(rnd, 130, t, SparseB.Format.TWO_FOUR, Epilogue.NONE);
+        int saved = Spmm.kBlockBytes;
+        try {
+            Spmm.kBlockBytes = 4096; // K blocks of 64 rows: the partial sums carried through the tile
+            check(rnd, 130, t, SparseB.Format.TWO_FOUR, Epilogue.NONE);
+            check(rnd, 33, Weight.random(rnd, true, 300, 70, SparseB.Format.CSR, 0.8), SparseB.Format.CSR, Epilogue.NONE);
+            check(rnd, 17, Weight.random(rnd, false, 200, 40, SparseB.Format.CSR, 0.6), SparseB.Format.CSR, Epilogue.NONE);
+        } finally {
+            Spmm.kBlockBytes = saved;
+        }
     }
 
     @Test
