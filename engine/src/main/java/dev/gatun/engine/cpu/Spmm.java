@@ -18,9 +18,15 @@ import jdk.incubator.vector.VectorSpecies;
  * with 16-float vectors: 1, 2, 4 or 8 vectors), into a K-major scratch {@code At[block][p][r] = A[m0 + r, p]} (rows past
  * M are 0), allocated from the context. Output column j of a row block is then {@code mb/VL} vector accumulators
  * in registers: for each nonzero (p, w) of column j, {@code acc += broadcast(w) * At[p][0..mb)}. Columns are done
- * {@link #NB} at a time into a per-thread tile [NB][mb], which is transposed (vector gathers) into a row-major
- * [mb][NB] tile and stored through the GEMM's tile store with the epilogue. Tasks are (row block, NB columns)
- * units, row block major, split over {@link KernelContext#parallelFor}.
+ * {@link #NB} at a time into a per-thread tile [NB][mb], which is transposed (VL x VL squares in registers,
+ * {@link #transposeSquare}; A's transpose works the same way) into a row-major [mb][NB] tile and stored through
+ * the GEMM's tile store with the epilogue. Tasks are (row block, NB columns) units, row block major, split over
+ * {@link KernelContext#parallelFor}. Optionally ({@link #kBlockBytes}) K is cut into blocks whose transposed A fits
+ * L1, the partial sums carried through the tile.
+ *
+ * <p>Speed: one activation load per vector FMA (the dense GEMM reuses each loaded B vector over 8 rows), so the
+ * SpMM runs at about 0.3-0.5 ns per 16-row FMA against the dense kernel's 0.16: it wins above about 70% sparsity
+ * (see {@code ops/SparsePlanner} for the measured cost model).
  *
  * <p>M = 1, the sparse GEMV: {@code y[j] = sum w * x[p]} gathering x (copied once into a per-thread array) by the
  * nonzeros' int16 row indices; four columns are interleaved so that four independent chains are in flight.

@@ -43,7 +43,8 @@ public final class SparsePlanner {
 
     // Constants fitted to sparse/dense time ratios measured in one process (thread CPU time, interleaved) on the
     // reference machine at M = 128: CSR 384x1536 at 90/80/50% sparsity 0.36/0.68/1.5, 384x384 at 80% 0.81,
-    // 1536x384 at 90/80% 0.37/0.60, 2:4 on 384x1536 1.55; GEMV 384x1536 at 90% 0.97 (docs/PERFORMANCE.md).
+    // 1536x384 at 90/80% 0.37/0.60, 2:4 on 384x1536 1.55; GEMV 384x1536 at 90% 0.97, 2:4 GEMV 12x dense
+    // (docs/PERFORMANCE.md, "Sparse weights", has the whole sweep).
     /** Dense GEMM, ns per row x K x N (Sgemm, packed weight: ~200 GFLOP/s on one core). */
     static final double DENSE_MAC = 0.0098;
     /** SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows, its load from L2). */
@@ -56,7 +57,7 @@ public final class SparsePlanner {
     static final double DENSE_GEMV = 0.049;
     /** Sparse GEMV, ns per nonzero (CSR) and per slot (2:4). */
     static final double SPARSE_GEMV = 0.47;
-    static final double SPARSE_GEMV_TWO_FOUR = 0.5;
+    static final double SPARSE_GEMV_TWO_FOUR = 1.3;
     /** How much faster than dense an estimate must be for auto to choose it. */
     static final double MARGIN = 1.1;
     /** Weights below this sparsity are not examined further (auto). */
