@@ -1,8 +1,10 @@
 package dev.gatun.cli;
 
+import dev.gatun.engine.KernelChoice;
 import dev.gatun.engine.Model;
 import dev.gatun.engine.NodeInfo;
 import dev.gatun.engine.TensorInfo;
+import dev.gatun.engine.ops.SparsePlanner;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -26,7 +28,9 @@ import picocli.CommandLine.Parameters;
                 "Prints the file, IR version, producer, opsets, inputs and outputs with",
                 "their shapes, the op histogram (nodes per op, and whether Gatun supports",
                 "the op at the model's opset), the parameter count and bytes, and the",
-                "nodes left to run after constant folding and fusion. Works on models with",
+                "nodes left to run after constant folding and fusion, and for each product",
+                "with a constant weight whether it runs sparse (-Dgatun.sparse=auto|off|force)",
+                "with the weight's sparsity and the estimated speedup. Works on models with",
                 "unsupported ops.",
                 ""})
 final class InspectCommand extends GatunCommand {
@@ -93,6 +97,17 @@ final class InspectCommand extends GatunCommand {
             }
             out.println(String.format(Locale.ROOT, "parameters: %,d (%s)", m.parameterCount(), bytes(m.parameterBytes())));
             out.println("after folding and fusion: " + m.runtimeNodeCount() + " nodes to run");
+            if (unsupportedOps.isEmpty()) {
+                List<KernelChoice> choices = m.kernelChoices();
+                long sparse = choices.stream().filter(c -> c.kernel().startsWith("sparse")).count();
+                if (!choices.isEmpty()) {
+                    out.println("weights:    " + sparse + " of " + choices.size() + " constant-weight products sparse (-Dgatun.sparse="
+                            + SparsePlanner.mode().name().toLowerCase(Locale.ROOT) + ")");
+                    for (KernelChoice c : choices) {
+                        out.println("  " + c.node() + " (" + c.opType() + "): " + c.kernel());
+                    }
+                }
+            }
             out.println(unsupportedOps.isEmpty() ? "support:    every op is supported"
                     : "support:    " + unsupportedNodes + " of " + nodes.size() + " nodes unsupported (" + String.join(", ", unsupportedOps) + ")");
             if (options != null) {

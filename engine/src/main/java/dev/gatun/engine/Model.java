@@ -148,6 +148,23 @@ public final class Model implements AutoCloseable {
         return l;
     }
 
+    /**
+     * The kernel choices worth showing (sparse or dense weights, see {@link dev.gatun.engine.ops.SparsePlanner}) of
+     * the nodes left to run, in execution order: what planning a session decides.
+     *
+     * @throws EngineException UNSUPPORTED when the model cannot be planned
+     */
+    public List<KernelChoice> kernelChoices() {
+        checkOpen();
+        List<KernelChoice> l = new ArrayList<>();
+        for (ExecutionPlan.Step s : ExecutionPlan.build(graph, prepack).steps()) {
+            if (s.spec().kernelNote() != null) {
+                l.add(new KernelChoice(s.spec().name(), s.spec().opType(), s.spec().kernelNote()));
+            }
+        }
+        return l;
+    }
+
     /** Nodes left to run after constant folding and the optimiser's fusions. */
     public int runtimeNodeCount() {
         return graph.nodes().size();

@@ -11,6 +11,7 @@ import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.function.Supplier;
 import jdk.incubator.vector.FloatVector;
 
 /**
@@ -105,19 +106,24 @@ public final class FusedOps implements OpFamily {
         }
         Tensor bConst = node.constant(1);
         PackedB packed = null;
+        SparsePlanner.Choice sparse = null;
         if (bConst != null) {
             if (bConst.shape().rank() != 2) {
                 throw node.unsupported("B of shape " + bConst.shape() + " (FusedMatMul needs a 2-D B)");
             }
             int k = MatMulOps.toInt(node, bConst.shape().dim(0));
             int n = MatMulOps.toInt(node, bConst.shape().dim(1));
-            packed = node.prepack().get("sgemm-packed-b", bConst, "", arena -> PackedB.pack(arena, false, k, n, bConst.data(), 0, n));
+            Supplier<PackedB> dense = () -> node.prepack().get("sgemm-packed-b", bConst, "",
+                    arena -> PackedB.pack(arena, false, k, n, bConst.data(), 0, n));
+            sparse = SparsePlanner.plan(node, bConst, false, dense);
+            packed = sparse == null ? dense.get() : null;
         }
         Kernel add = node.hasInput(3) ? addKernel() : null;
         PackedB pb = packed;
+        SparsePlanner.Choice sp = sparse;
         MatMulMemo memo = new MatMulMemo();
         return Planned.of((ctx, in) -> {
-            Tensor y = matMulEpilogue(ctx, node, in[0], in[1], pb, in.length > 2 ? in[2] : null, act,
+            Tensor y = matMulEpilogue(ctx, node, in[0], in[1], pb, sp, in.length > 2 ? in[2] : null, act,
                     in.length > 3 ? in[3] : null, memo);
             if (in.length > 3 && in[3] != null && !in[3].shape().equals(y.shape())) {
                 return add.run(ctx, new Tensor[] {y, in[3]});
@@ -133,17 +139,12 @@ public final class FusedOps implements OpFamily {
         final Memo<Tensor[]> outputs = new Memo<>();
     }
 
-    static Tensor matMulEpilogue(KernelContext ctx, NodeSpec node, Tensor a, Tensor b, PackedB packed,
-                                 Tensor bias, int act, Tensor res) {
-        return matMulEpilogue(ctx, node, a, b, packed, bias, act, res, null);
-    }
-
     /**
      * {@code act(a x b + bias)}, plus {@code res} when it has the output's shape (else the caller adds it).
-     * {@code packed} is b prepacked, or null to pack per task.
+     * {@code packed} is b prepacked, or null to pack per task; {@code sparse} (when not null) is b planned sparse.
      */
     static Tensor matMulEpilogue(KernelContext ctx, NodeSpec node, Tensor a, Tensor b, PackedB packed,
-                                 Tensor bias, int act, Tensor res, MatMulMemo memo) {
+                                 SparsePlanner.Choice sparse, Tensor bias, int act, Tensor res, MatMulMemo memo) {
         Shape as = a.shape();
         if (b.shape().rank() != 2) {
             throw node.error("B must be 2-D, got " + b.shape());
@@ -190,7 +191,9 @@ public final class FusedOps implements OpFamily {
                 memo.epilogue.put(biasData, resData, ys, e);
             }
         }
-        if (packed != null) {
+        if (sparse != null) {
+            sparse.multiply(ctx, rows, a.data(), 0, k, y.data(), 0, n, e);
+        } else if (packed != null) {
             Sgemm.sgemm(ctx, false, rows, 1f, a.data(), 0, k, packed, 0f, y.data(), 0, n, e);
         } else {
             Sgemm.sgemm(ctx, false, false, rows, n, k, 1f, a.data(), 0, k, b.data(), 0, n, 0f, y.data(), 0, n, e);

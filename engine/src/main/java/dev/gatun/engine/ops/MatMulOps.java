@@ -69,6 +69,11 @@ public final class MatMulOps implements OpFamily {
         if (isHalf(t)) {
             return Planned.of((ctx, in) -> new Tensor[] {narrow(ctx, matmul(ctx, node, widen(ctx, in[0]), widen(ctx, in[1])), t)}, t);
         }
+        SparsePlanner.Choice sparse = t == DType.FLOAT
+                ? SparsePlanner.plan(node, node.constant(1), false, () -> prepack(node, node.constant(1), false)) : null;
+        if (sparse != null) {
+            return Planned.of((ctx, in) -> new Tensor[] {matmulSparse(ctx, node, in[0], sparse)}, t);
+        }
         PackedB packed = t == DType.FLOAT ? prepack(node, node.constant(1), false) : null;
         if (packed != null) {
             return Planned.of((ctx, in) -> new Tensor[] {matmulPacked(ctx, node, in[0], packed)}, t);
@@ -107,6 +112,21 @@ public final class MatMulOps implements OpFamily {
         Tensor y = ctx.allocate(DType.FLOAT, Shape.of(dims));
         int rows = toInt(node, s.size() / b.k());
         Sgemm.sgemm(ctx, false, rows, 1f, a.data(), 0, b.k(), b, 0f, y.data(), 0, b.n(), Epilogue.NONE);
+        return y;
+    }
+
+    /** float32 {@code a[..., M, K]} (or [K]) times a constant [K, N] planned sparse ({@link SparsePlanner}). */
+    private static Tensor matmulSparse(KernelContext ctx, NodeSpec node, Tensor a, SparsePlanner.Choice b) {
+        int k = b.sparse().k();
+        int n = b.sparse().n();
+        Shape s = a.shape();
+        if (s.rank() == 0 || s.dim(-1) != k) {
+            throw node.error("MatMul inner dims differ: " + s + " x [" + k + "," + n + "]");
+        }
+        long[] dims = s.dims();
+        dims[dims.length - 1] = n;
+        Tensor y = ctx.allocate(DType.FLOAT, Shape.of(dims));
+        b.multiply(ctx, toInt(node, s.size() / k), a.data(), 0, k, y.data(), 0, n, Epilogue.NONE);
         return y;
     }
 
@@ -223,6 +243,8 @@ public final class MatMulOps implements OpFamily {
         float beta = at.getFloat("beta", 1f);
         boolean strictC = node.opset() < 7 && at.getInt("broadcast", 0) == 0;
         PackedB packed = t == DType.FLOAT ? prepack(node, node.constant(1), transB) : null;
+        SparsePlanner.Choice sparse = t == DType.FLOAT && !transA && alpha == 1f && packed != null
+                ? SparsePlanner.plan(node, node.constant(1), transB, () -> packed) : null;
         return Planned.of((ctx, in) -> {
             Tensor a = widen(ctx, in[0]);
             Tensor b = widen(ctx, in[1]);
@@ -253,7 +275,12 @@ public final class MatMulOps implements OpFamily {
                 }
             }
             int lda = transA ? m : k;
-            if (packed != null && m > 0) {
+            if (sparse != null && betaRun == 0f && m > 0) {
+                if (k != packed.k() || n != packed.n()) {
+                    throw node.error("Gemm B " + b.shape() + " does not match its packed form");
+                }
+                sparse.multiply(ctx, m, a.data(), 0, lda, y.data(), 0, n, epi);
+            } else if (packed != null && m > 0) {
                 if (k != packed.k() || n != packed.n()) {
                     throw node.error("Gemm B " + b.shape() + " does not match its packed form");
                 }

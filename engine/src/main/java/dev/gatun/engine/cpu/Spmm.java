@@ -1,0 +1,648 @@
+package dev.gatun.engine.cpu;
+
+import dev.gatun.engine.ops.KernelContext;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Shape;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Sparse-weight x dense-activation products: {@code C[M, N] = epi(A[M, K] x op(B)[K, N])} with B a {@link SparseB}
+ * (CSR or 2:4), A and C row-major with row strides {@code lda}, {@code ldc} (floats), the {@link Epilogue} (bias,
+ * activation, residual) applied as each output tile is stored, exactly as {@link Sgemm} applies it.
+ *
+ * <p>M > 1, the SpMM (XNNPACK's design): A is transposed, per block of {@code mb} rows ({@code mb} = 16, 32, 64 or 128
+ * with 16-float vectors: 1, 2, 4 or 8 vectors), into a K-major scratch {@code At[block][p][r] = A[m0 + r, p]} (rows past
+ * M are 0), allocated from the context. Output column j of a row block is then {@code mb/VL} vector accumulators
+ * in registers: for each nonzero (p, w) of column j, {@code acc += broadcast(w) * At[p][0..mb)}. Columns are done
+ * {@link #NB} at a time into a per-thread tile [NB][mb], which is transposed (VL x VL squares in registers,
+ * {@link #transposeSquare}; A's transpose works the same way) into a row-major [mb][NB] tile and stored through
+ * the GEMM's tile store with the epilogue. Tasks are (row block, NB columns) units, row block major, split over
+ * {@link KernelContext#parallelFor}. Optionally ({@link #kBlockBytes}) K is cut into blocks whose transposed A fits
+ * L1, the partial sums carried through the tile.
+ *
+ * <p>Speed: one activation load per vector FMA (the dense GEMM reuses each loaded B vector over 8 rows), so the
+ * SpMM runs at about 0.3-0.5 ns per 16-row FMA against the dense kernel's 0.16: it wins above about 70% sparsity
+ * (see {@code ops/SparsePlanner} for the measured cost model).
+ *
+ * <p>M = 1, the sparse GEMV: {@code y[j] = sum w * x[p]} gathering x (copied once into a per-thread array) by the
+ * nonzeros' int16 row indices; four columns are interleaved so that four independent chains are in flight.
+ *
+ * <p>Each output element is one fused multiply-add chain over its column's nonzeros in increasing k (2:4: over the
+ * slots in order, empty slots adding 0 x A[4g]), whatever M, the row block size, the tasks and the thread count: a row
+ * of A gives the same bits alone (GEMV) or inside a batch (SpMM). {@link SpmmReference} is the scalar twin.
+ */
+public final class Spmm {
+    private static final VectorSpecies<Float> S = SgemmKernel.S;
+    private static final int VL = SgemmKernel.VL;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Output columns per tile. */
+    static final int NB = VL;
+    /** Rows of A transposed per task unit of the transpose: p chunk length. */
+    private static final int T_CHUNK = 128;
+    /** Below this many multiply-adds a product runs on the calling thread. */
+    static long parallelWork = 1L << 19;
+
+    /** log2(VL): stages of the in-register transpose. */
+    private static final int STAGES = Integer.numberOfTrailingZeros(VL);
+    /** Two-vector permutes of transpose stage s (pairs of rows d = VL >> (s+1) apart): the low and high outputs. */
+    private static final FloatVector[] LO = new FloatVector[STAGES];
+    private static final FloatVector[] HI = new FloatVector[STAGES];
+
+    static {
+        for (int st = 0; st < STAGES; st++) {
+            LO[st] = permute(st, false);
+            HI[st] = permute(st, true);
+        }
+    }
+
+    /** The same permutes as constants for 16 lanes (what {@link #transpose16} needs to keep them in registers). */
+    private static final FloatVector L0 = VL == 16 ? LO[0] : null, L1 = VL == 16 ? LO[1] : null;
+    private static final FloatVector L2 = VL == 16 ? LO[2] : null, L3 = VL == 16 ? LO[3] : null;
+    private static final FloatVector H0 = VL == 16 ? HI[0] : null, H1 = VL == 16 ? HI[1] : null;
+    private static final FloatVector H2 = VL == 16 ? HI[2] : null, H3 = VL == 16 ? HI[3] : null;
+
+    /**
+     * Stage {@code st}'s permute of a pair of rows (x, y) d = VL >> (st+1) apart, as two-vector indices (y's lanes
+     * from VL): the low output takes the even d-float chunks of x and y interleaved, the high output the odd ones.
+     */
+    private static FloatVector permute(int st, boolean high) {
+        int d = VL >> (st + 1);
+        float[] idx = new float[VL];
+        for (int l = 0; l < VL; l++) {
+            int c = l / d;
+            idx[l] = ((c & 1) == 0 ? 0 : VL) + (c / 2) * 2 * d + (high ? d : 0) + l % d;
+        }
+        return FloatVector.fromArray(S, idx, 0);
+    }
+
+    /** Per-thread tiles. */
+    private static final class Scratch {
+        final float[] yt = new float[NB * 8 * VL];
+        /** A VL x VL square and its transpose. */
+        final float[] square = new float[2 * VL * VL];
+        /** The transpose's scratch. */
+        final float[] square2 = new float[2 * VL * VL];
+        final float[] tile = new float[8 * VL * NB];
+        final float[] acc = new float[NB];
+        float[] x = new float[0];
+
+        float[] x(int k) {
+            if (x.length < k) {
+                x = new float[k];
+            }
+            return x;
+        }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private Spmm() {}
+
+    /**
+     * Bytes of transposed A a K block spans, so that it stays in L1 while the NB columns of a tile read it (the
+     * partial sums go through the tile between blocks, the chains unchanged). Measured slower than one block at
+     * 90% CSR (fewer nonzeros per column and block than the reload costs) and no faster for 2:4 on 384x1536, so
+     * the default is one block; tests lower it to check the blocked path.
+     */
+    static int kBlockBytes = Integer.MAX_VALUE / 2;
+    /** The most vectors per row block (8; lower to measure). */
+    static int maxVectors = 8;
+
+    /** Rows of a K block for row blocks of {@code mb} rows: a multiple of {@link SparseB#K_STEP}. */
+    static int kBlock(int mb) {
+        return Math.max(SparseB.K_STEP, kBlockBytes / (mb * 4) / SparseB.K_STEP * SparseB.K_STEP);
+    }
+
+    /** The vectors per row block the SpMM uses for {@code m} rows (1, 2, 4 or 8). */
+    static int vectorsPerBlock(int m) {
+        int nv = m > 4 * VL ? 8 : m > 2 * VL ? 4 : m > VL ? 2 : 1;
+        return Math.min(nv, maxVectors);
+    }
+
+    /**
+     * {@code C = epi(A x op(B))} on the threads of {@code ctx} (which allocates the transposed A); see the class
+     * comment. {@code epi} may be null.
+     */
+    public static void multiply(KernelContext ctx, int m, MemorySegment a, long aOff, int lda, SparseB b,
+                                MemorySegment c, long cOff, int ldc, Epilogue epi) {
+        if (m < 0) {
+            throw new IllegalArgumentException("negative row count " + m);
+        }
+        Epilogue e = epi == null || epi.isIdentity() ? null : epi;
+        if (m == 0) {
+            return;
+        }
+        int threads = ctx.threads() <= 1 || (long) m * b.work() < parallelWork ? 1 : ctx.threads();
+        if (m == 1) {
+            gemv(ctx, threads, a, aOff, b, c, cOff, e);
+            return;
+        }
+        int k = b.k();
+        int n = b.n();
+        int nv = vectorsPerBlock(m);
+        int mb = nv * VL;
+        int blocks = (m + mb - 1) / mb;
+        MemorySegment at = ctx.allocate(DType.FLOAT, Shape.of((long) blocks * k * mb)).data();
+        int kChunks = (k + T_CHUNK - 1) / T_CHUNK;
+        int tUnits = blocks * kChunks;
+        run(ctx, threads == 1 ? 1 : Math.min(tUnits, 4 * threads), tUnits, (u0, u1) -> {
+            for (int u = u0; u < u1; u++) {
+                int blk = u / kChunks;
+                int p0 = (u % kChunks) * T_CHUNK;
+                transpose(a, aOff, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), at, (long) blk * k * mb);
+            }
+        });
+        int nChunks = (n + NB - 1) / NB;
+        int units = blocks * nChunks;
+        int kc = kBlock(mb);
+        run(ctx, threads == 1 ? 1 : Math.min(units, 4 * threads), units, (u0, u1) -> {
+            Scratch s = SCRATCH.get();
+            for (int u = u0; u < u1; u++) {
+                int blk = u / nChunks;
+                int j0 = (u % nChunks) * NB;
+                int nb = Math.min(NB, n - j0);
+                int m0 = blk * mb;
+                long base = (long) blk * k * mb * 4;
+                for (int p0 = 0; p0 < k; p0 += kc) {
+                    int p1 = Math.min(k, p0 + kc);
+                    for (int j = 0; j < nb; j++) {
+                        if (b.format() == SparseB.Format.CSR) {
+                            columnCsr(nv, b, j0 + j, p0, p1, at, base, s.yt, j * mb);
+                        } else {
+                            columnTwoFour(nv, b, j0 + j, p0, p1, at, base, s.yt, j * mb);
+                        }
+                    }
+                }
+                int rows = Math.min(mb, m - m0);
+                for (int r0 = 0; r0 < rows; r0 += VL) {
+                    transposeSquare(s.yt, r0, mb, s.tile, r0 * NB, NB, s.square);
+                }
+                SgemmKernel.store(s.tile, 0, NB, rows, nb, 1f, 0f, true, e, c, cOff + (long) m0 * ldc + j0, ldc, m0, j0);
+            }
+        });
+    }
+
+    /** Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges. */
+    private static void run(KernelContext ctx, int tasks, int units, RangeBody body) {
+        if (tasks <= 1) {
+            body.run(0, units);
+            return;
+        }
+        ctx.parallelFor(tasks, t -> body.run((int) ((long) units * t / tasks), (int) ((long) units * (t + 1) / tasks)));
+    }
+
+    @FunctionalInterface
+    private interface RangeBody {
+        void run(int from, int to);
+    }
+
+    /**
+     * At[base + p*mb + r] = A[m0 + r, p] for p in [p0, p1), r < mb (0 for rows at or past m): VL x VL squares of A
+     * loaded by rows, transposed in registers, stored by rows of At.
+     */
+    private static void transpose(MemorySegment a, long aOff, int lda, int m, int m0, int mb, int p0, int p1,
+                                  MemorySegment at, long base) {
+        Scratch s = SCRATCH.get();
+        float[] sq = s.square;
+        float[] sq2 = s.square2;
+        for (int r0 = 0; r0 < mb; r0 += VL) {
+            for (int q0 = p0; q0 < p1; q0 += VL) {
+                int len = Math.min(VL, p1 - q0);
+                for (int i = 0; i < VL; i++) {
+                    int row = m0 + r0 + i;
+                    FloatVector v;
+                    if (row >= m) {
+                        v = FloatVector.zero(S);
+                    } else if (len == VL) {
+                        v = FloatVector.fromMemorySegment(S, a, (aOff + (long) row * lda + q0) * 4, LE);
+                    } else {
+                        v = FloatVector.fromMemorySegment(S, a, (aOff + (long) row * lda + q0) * 4, LE, S.indexInRange(0, len));
+                    }
+                    v.intoArray(sq, i * VL);
+                }
+                transposeSquare(sq, 0, VL, sq, VL * VL, VL, sq2);
+                for (int q = 0; q < len; q++) {
+                    FloatVector.fromArray(S, sq, VL * VL + q * VL).intoMemorySegment(at, (base + (long) (q0 + q) * mb + r0) * 4, LE);
+                }
+            }
+        }
+    }
+
+    /** {@link #transposeSquare} for 16 lanes: the 16 rows in registers, 4 stages of 16 two-vector permutes. */
+    private static void transpose16(float[] src, int so, int ss, float[] dst, int dof, int ds) {
+        FloatVector r0 = FloatVector.fromArray(S, src, so + 0 * ss);
+        FloatVector r1 = FloatVector.fromArray(S, src, so + 1 * ss);
+        FloatVector r2 = FloatVector.fromArray(S, src, so + 2 * ss);
+        FloatVector r3 = FloatVector.fromArray(S, src, so + 3 * ss);
+        FloatVector r4 = FloatVector.fromArray(S, src, so + 4 * ss);
+        FloatVector r5 = FloatVector.fromArray(S, src, so + 5 * ss);
+        FloatVector r6 = FloatVector.fromArray(S, src, so + 6 * ss);
+        FloatVector r7 = FloatVector.fromArray(S, src, so + 7 * ss);
+        FloatVector r8 = FloatVector.fromArray(S, src, so + 8 * ss);
+        FloatVector r9 = FloatVector.fromArray(S, src, so + 9 * ss);
+        FloatVector r10 = FloatVector.fromArray(S, src, so + 10 * ss);
+        FloatVector r11 = FloatVector.fromArray(S, src, so + 11 * ss);
+        FloatVector r12 = FloatVector.fromArray(S, src, so + 12 * ss);
+        FloatVector r13 = FloatVector.fromArray(S, src, so + 13 * ss);
+        FloatVector r14 = FloatVector.fromArray(S, src, so + 14 * ss);
+        FloatVector r15 = FloatVector.fromArray(S, src, so + 15 * ss);
+        FloatVector a0 = L0.selectFrom(r0, r8), a8 = H0.selectFrom(r0, r8);
+        FloatVector a1 = L0.selectFrom(r1, r9), a9 = H0.selectFrom(r1, r9);
+        FloatVector a2 = L0.selectFrom(r2, r10), a10 = H0.selectFrom(r2, r10);
+        FloatVector a3 = L0.selectFrom(r3, r11), a11 = H0.selectFrom(r3, r11);
+        FloatVector a4 = L0.selectFrom(r4, r12), a12 = H0.selectFrom(r4, r12);
+        FloatVector a5 = L0.selectFrom(r5, r13), a13 = H0.selectFrom(r5, r13);
+        FloatVector a6 = L0.selectFrom(r6, r14), a14 = H0.selectFrom(r6, r14);
+        FloatVector a7 = L0.selectFrom(r7, r15), a15 = H0.selectFrom(r7, r15);
+        FloatVector b0 = L1.selectFrom(a0, a4), b4 = H1.selectFrom(a0, a4);
+        FloatVector b1 = L1.selectFrom(a1, a5), b5 = H1.selectFrom(a1, a5);
+        FloatVector b2 = L1.selectFrom(a2, a6), b6 = H1.selectFrom(a2, a6);
+        FloatVector b3 = L1.selectFrom(a3, a7), b7 = H1.selectFrom(a3, a7);
+        FloatVector b8 = L1.selectFrom(a8, a12), b12 = H1.selectFrom(a8, a12);
+        FloatVector b9 = L1.selectFrom(a9, a13), b13 = H1.selectFrom(a9, a13);
+        FloatVector b10 = L1.selectFrom(a10, a14), b14 = H1.selectFrom(a10, a14);
+        FloatVector b11 = L1.selectFrom(a11, a15), b15 = H1.selectFrom(a11, a15);
+        FloatVector c0 = L2.selectFrom(b0, b2), c2 = H2.selectFrom(b0, b2);
+        FloatVector c1 = L2.selectFrom(b1, b3), c3 = H2.selectFrom(b1, b3);
+        FloatVector c4 = L2.selectFrom(b4, b6), c6 = H2.selectFrom(b4, b6);
+        FloatVector c5 = L2.selectFrom(b5, b7), c7 = H2.selectFrom(b5, b7);
+        FloatVector c8 = L2.selectFrom(b8, b10), c10 = H2.selectFrom(b8, b10);
+        FloatVector c9 = L2.selectFrom(b9, b11), c11 = H2.selectFrom(b9, b11);
+        FloatVector c12 = L2.selectFrom(b12, b14), c14 = H2.selectFrom(b12, b14);
+        FloatVector c13 = L2.selectFrom(b13, b15), c15 = H2.selectFrom(b13, b15);
+        FloatVector d0 = L3.selectFrom(c0, c1), d1 = H3.selectFrom(c0, c1);
+        FloatVector d2 = L3.selectFrom(c2, c3), d3 = H3.selectFrom(c2, c3);
+        FloatVector d4 = L3.selectFrom(c4, c5), d5 = H3.selectFrom(c4, c5);
+        FloatVector d6 = L3.selectFrom(c6, c7), d7 = H3.selectFrom(c6, c7);
+        FloatVector d8 = L3.selectFrom(c8, c9), d9 = H3.selectFrom(c8, c9);
+        FloatVector d10 = L3.selectFrom(c10, c11), d11 = H3.selectFrom(c10, c11);
+        FloatVector d12 = L3.selectFrom(c12, c13), d13 = H3.selectFrom(c12, c13);
+        FloatVector d14 = L3.selectFrom(c14, c15), d15 = H3.selectFrom(c14, c15);
+        d0.intoArray(dst, dof + 0 * ds);
+        d1.intoArray(dst, dof + 1 * ds);
+        d2.intoArray(dst, dof + 2 * ds);
+        d3.intoArray(dst, dof + 3 * ds);
+        d4.intoArray(dst, dof + 4 * ds);
+        d5.intoArray(dst, dof + 5 * ds);
+        d6.intoArray(dst, dof + 6 * ds);
+        d7.intoArray(dst, dof + 7 * ds);
+        d8.intoArray(dst, dof + 8 * ds);
+        d9.intoArray(dst, dof + 9 * ds);
+        d10.intoArray(dst, dof + 10 * ds);
+        d11.intoArray(dst, dof + 11 * ds);
+        d12.intoArray(dst, dof + 12 * ds);
+        d13.intoArray(dst, dof + 13 * ds);
+        d14.intoArray(dst, dof + 14 * ds);
+        d15.intoArray(dst, dof + 15 * ds);
+    }
+
+    /**
+     * Writes the transpose of the VL x VL square at {@code src[so + i*ss + l]} (row i, lane l) to
+     * {@code dst[dof + l*ds + i]}: with 16 lanes all in registers ({@link #transpose16}), else by log2(VL) stages of
+     * two-vector permutes (stage s pairs rows d = VL >> (s+1) apart and interleaves their d-float chunks) through
+     * {@code scratch} (2 * VL * VL floats).
+     */
+    static void transposeSquare(float[] src, int so, int ss, float[] dst, int dof, int ds, float[] scratch) {
+        if (VL == 16) {
+            transpose16(src, so, ss, dst, dof, ds);
+            return;
+        }
+        for (int i = 0; i < VL; i++) {
+            FloatVector.fromArray(S, src, so + i * ss).intoArray(scratch, i * VL);
+        }
+        int from = 0;
+        int to = VL * VL;
+        for (int st = 0; st < STAGES; st++) {
+            int d = VL >> (st + 1);
+            FloatVector lo = LO[st];
+            FloatVector hi = HI[st];
+            for (int i = 0; i < VL; i++) {
+                if ((i & d) != 0) {
+                    continue;
+                }
+                FloatVector x = FloatVector.fromArray(S, scratch, from + i * VL);
+                FloatVector y = FloatVector.fromArray(S, scratch, from + (i + d) * VL);
+                lo.selectFrom(x, y).intoArray(scratch, to + i * VL);
+                hi.selectFrom(x, y).intoArray(scratch, to + (i + d) * VL);
+            }
+            int t = from;
+            from = to;
+            to = t;
+        }
+        for (int i = 0; i < VL; i++) {
+            FloatVector.fromArray(S, scratch, from + i * VL).intoArray(dst, dof + i * ds);
+        }
+    }
+
+    // ---------------------------------------------------------------- SpMM columns
+
+    /** The accumulator at yt[at ..]: zero on the first K block, else the partial sum the previous block left. */
+    private static FloatVector acc(boolean first, float[] yt, int at) {
+        return first ? FloatVector.zero(S) : FloatVector.fromArray(S, yt, at);
+    }
+
+    /**
+     * yt[to .. + nv*VL) = column j of the row block whose transposed A starts at byte {@code base}, over the nonzeros
+     * in rows [p0, p1) (continuing the previous block's sums unless p0 is 0): CSR.
+     */
+    private static void columnCsr(int nv, SparseB b, int j, int p0, int p1, MemorySegment at, long base, float[] yt, int to) {
+        short[] rows = b.rows();
+        float[] values = b.values();
+        int i0 = b.blockStart(j, p0);
+        int i1 = b.blockStart(j, p1);
+        boolean first = p0 == 0;
+        switch (nv) {
+            case 8 -> csr8(rows, values, i0, i1, at, base, yt, to, first);
+            case 4 -> csr4(rows, values, i0, i1, at, base, yt, to, first);
+            case 2 -> csr2(rows, values, i0, i1, at, base, yt, to, first);
+            default -> csr1(rows, values, i0, i1, at, base, yt, to, first);
+        }
+    }
+
+    private static void csr8(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+                             boolean first) {
+        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
+        FloatVector c4 = acc(first, yt, to + 4 * VL), c5 = acc(first, yt, to + 5 * VL), c6 = acc(first, yt, to + 6 * VL), c7 = acc(first, yt, to + 7 * VL);
+        long stride = 8L * VL * 4;
+        long vb = VL * 4L;
+        for (int i = i0; i < i1; i++) {
+            FloatVector w = FloatVector.broadcast(S, values[i]);
+            long o = base + rows[i] * stride;
+            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+            c4 = w.fma(FloatVector.fromMemorySegment(S, at, o + 4 * vb, LE), c4);
+            c5 = w.fma(FloatVector.fromMemorySegment(S, at, o + 5 * vb, LE), c5);
+            c6 = w.fma(FloatVector.fromMemorySegment(S, at, o + 6 * vb, LE), c6);
+            c7 = w.fma(FloatVector.fromMemorySegment(S, at, o + 7 * vb, LE), c7);
+        }
+        c0.intoArray(yt, to);
+        c1.intoArray(yt, to + VL);
+        c2.intoArray(yt, to + 2 * VL);
+        c3.intoArray(yt, to + 3 * VL);
+        c4.intoArray(yt, to + 4 * VL);
+        c5.intoArray(yt, to + 5 * VL);
+        c6.intoArray(yt, to + 6 * VL);
+        c7.intoArray(yt, to + 7 * VL);
+    }
+
+    private static void csr4(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+                             boolean first) {
+        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
+        long stride = 4L * VL * 4;
+        long vb = VL * 4L;
+        for (int i = i0; i < i1; i++) {
+            FloatVector w = FloatVector.broadcast(S, values[i]);
+            long o = base + rows[i] * stride;
+            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+        }
+        c0.intoArray(yt, to);
+        c1.intoArray(yt, to + VL);
+        c2.intoArray(yt, to + 2 * VL);
+        c3.intoArray(yt, to + 3 * VL);
+    }
+
+    private static void csr2(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+                             boolean first) {
+        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL);
+        long stride = 2L * VL * 4;
+        long vb = VL * 4L;
+        for (int i = i0; i < i1; i++) {
+            FloatVector w = FloatVector.broadcast(S, values[i]);
+            long o = base + rows[i] * stride;
+            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+        }
+        c0.intoArray(yt, to);
+        c1.intoArray(yt, to + VL);
+    }
+
+    private static void csr1(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+                             boolean first) {
+        FloatVector c0 = acc(first, yt, to);
+        long stride = VL * 4L;
+        for (int i = i0; i < i1; i++) {
+            c0 = FloatVector.broadcast(S, values[i]).fma(FloatVector.fromMemorySegment(S, at, base + rows[i] * stride, LE), c0);
+        }
+        c0.intoArray(yt, to);
+    }
+
+    /** As {@link #columnCsr} for a 2:4 weight: two slots per group of 4 rows. */
+    private static void columnTwoFour(int nv, SparseB b, int j, int p0, int p1, MemorySegment at, long base, float[] yt, int to) {
+        int g0 = p0 / 4;
+        int g1 = Math.min(b.groups(), (p1 + 3) / 4);
+        boolean first = p0 == 0;
+        switch (nv) {
+            case 8 -> twoFour8(b, j, g0, g1, at, base, yt, to, first);
+            case 4 -> twoFour4(b, j, g0, g1, at, base, yt, to, first);
+            case 2 -> twoFour2(b, j, g0, g1, at, base, yt, to, first);
+            default -> twoFour1(b, j, g0, g1, at, base, yt, to, first);
+        }
+    }
+
+    private static void twoFour8(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+                                 boolean first) {
+        float[] values = b.values();
+        byte[] meta = b.meta();
+        int groups = b.groups();
+        int v = 2 * (j * groups + g0);
+        int q = j * b.groupsPadded() / 2;
+        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
+        FloatVector c4 = acc(first, yt, to + 4 * VL), c5 = acc(first, yt, to + 5 * VL), c6 = acc(first, yt, to + 6 * VL), c7 = acc(first, yt, to + 7 * VL);
+        long stride = 8L * VL * 4;
+        long vb = VL * 4L;
+        for (int g = g0; g < g1; g++, v += 2) {
+            int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
+            for (int slot = 0; slot < 2; slot++) {
+                long o = base + (4L * g + ((nib >> (2 * slot)) & 3)) * stride;
+                FloatVector w = FloatVector.broadcast(S, values[v + slot]);
+                c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
+                c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+                c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
+                c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+                c4 = w.fma(FloatVector.fromMemorySegment(S, at, o + 4 * vb, LE), c4);
+                c5 = w.fma(FloatVector.fromMemorySegment(S, at, o + 5 * vb, LE), c5);
+                c6 = w.fma(FloatVector.fromMemorySegment(S, at, o + 6 * vb, LE), c6);
+                c7 = w.fma(FloatVector.fromMemorySegment(S, at, o + 7 * vb, LE), c7);
+            }
+        }
+        c0.intoArray(yt, to);
+        c1.intoArray(yt, to + VL);
+        c2.intoArray(yt, to + 2 * VL);
+        c3.intoArray(yt, to + 3 * VL);
+        c4.intoArray(yt, to + 4 * VL);
+        c5.intoArray(yt, to + 5 * VL);
+        c6.intoArray(yt, to + 6 * VL);
+        c7.intoArray(yt, to + 7 * VL);
+    }
+
+    private static void twoFour4(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+                                 boolean first) {
+        float[] values = b.values();
+        byte[] meta = b.meta();
+        int groups = b.groups();
+        int v = 2 * (j * groups + g0);
+        int q = j * b.groupsPadded() / 2;
+        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
+        long stride = 4L * VL * 4;
+        long vb = VL * 4L;
+        for (int g = g0; g < g1; g++, v += 2) {
+            int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
+            long o = base + (4L * g + (nib & 3)) * stride;
+            FloatVector w = FloatVector.broadcast(S, values[v]);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+            o = base + (4L * g + ((nib >> 2) & 3)) * stride;
+            w = FloatVector.broadcast(S, values[v + 1]);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+        }
+        c0.intoArray(yt, to);
+        c1.intoArray(yt, to + VL);
+        c2.intoArray(yt, to + 2 * VL);
+        c3.intoArray(yt, to + 3 * VL);
+    }
+
+    private static void twoFour2(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+                                 boolean first) {
+        float[] values = b.values();
+        byte[] meta = b.meta();
+        int groups = b.groups();
+        int v = 2 * (j * groups + g0);
+        int q = j * b.groupsPadded() / 2;
+        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL);
+        long stride = 2L * VL * 4;
+        long vb = VL * 4L;
+        for (int g = g0; g < g1; g++, v += 2) {
+            int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
+            long o = base + (4L * g + (nib & 3)) * stride;
+            FloatVector w = FloatVector.broadcast(S, values[v]);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            o = base + (4L * g + ((nib >> 2) & 3)) * stride;
+            w = FloatVector.broadcast(S, values[v + 1]);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+        }
+        c0.intoArray(yt, to);
+        c1.intoArray(yt, to + VL);
+    }
+
+    private static void twoFour1(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+                                 boolean first) {
+        float[] values = b.values();
+        byte[] meta = b.meta();
+        int groups = b.groups();
+        int v = 2 * (j * groups + g0);
+        int q = j * b.groupsPadded() / 2;
+        FloatVector c0 = acc(first, yt, to);
+        long stride = VL * 4L;
+        for (int g = g0; g < g1; g++, v += 2) {
+            int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
+            long o0 = base + (4L * g + (nib & 3)) * stride;
+            long o1 = base + (4L * g + ((nib >> 2) & 3)) * stride;
+            c0 = FloatVector.broadcast(S, values[v]).fma(FloatVector.fromMemorySegment(S, at, o0, LE), c0);
+            c0 = FloatVector.broadcast(S, values[v + 1]).fma(FloatVector.fromMemorySegment(S, at, o1, LE), c0);
+        }
+        c0.intoArray(yt, to);
+    }
+
+    // ---------------------------------------------------------------- GEMV (M = 1)
+
+    private static void gemv(KernelContext ctx, int threads, MemorySegment a, long aOff, SparseB b, MemorySegment c,
+                             long cOff, Epilogue e) {
+        int n = b.n();
+        int chunks = (n + NB - 1) / NB;
+        float[] x0 = SCRATCH.get().x(b.k());
+        MemorySegment.copy(a, Tensor.F32, aOff * 4, x0, 0, b.k());
+        run(ctx, threads == 1 ? 1 : Math.min(chunks, 4 * threads), chunks, (u0, u1) -> {
+            Scratch s = SCRATCH.get();
+            float[] acc = s.acc;
+            for (int u = u0; u < u1; u++) {
+                int j0 = u * NB;
+                int nb = Math.min(NB, n - j0);
+                for (int j = 0; j < nb; j += 4) {
+                    if (b.format() == SparseB.Format.CSR) {
+                        dotsCsr(b, j0 + j, Math.min(4, nb - j), x0, acc, j);
+                    } else {
+                        dotsTwoFour(b, j0 + j, Math.min(4, nb - j), x0, acc, j);
+                    }
+                }
+                SgemmKernel.store(acc, 0, NB, 1, nb, 1f, 0f, true, e, c, cOff + j0, 0, 0, j0);
+            }
+        });
+    }
+
+    /** acc[to + q] = sum over column j+q's nonzeros of w * x[p], q < cols (at most 4), four chains interleaved. */
+    private static void dotsCsr(SparseB b, int j, int cols, float[] x, float[] acc, int to) {
+        int[] start = b.start();
+        short[] rows = b.rows();
+        float[] values = b.values();
+        if (cols < 4) {
+            for (int q = 0; q < cols; q++) {
+                float s = 0f;
+                for (int i = start[j + q]; i < start[j + q + 1]; i++) {
+                    s = Math.fma(values[i], x[rows[i]], s);
+                }
+                acc[to + q] = s;
+            }
+            return;
+        }
+        int a0 = start[j], a1 = start[j + 1], a2 = start[j + 2], a3 = start[j + 3];
+        int len = Math.min(Math.min(a1 - a0, a2 - a1), Math.min(a3 - a2, start[j + 4] - a3));
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        for (int i = 0; i < len; i++) {
+            s0 = Math.fma(values[a0 + i], x[rows[a0 + i]], s0);
+            s1 = Math.fma(values[a1 + i], x[rows[a1 + i]], s1);
+            s2 = Math.fma(values[a2 + i], x[rows[a2 + i]], s2);
+            s3 = Math.fma(values[a3 + i], x[rows[a3 + i]], s3);
+        }
+        for (int i = a0 + len; i < a1; i++) {
+            s0 = Math.fma(values[i], x[rows[i]], s0);
+        }
+        for (int i = a1 + len; i < a2; i++) {
+            s1 = Math.fma(values[i], x[rows[i]], s1);
+        }
+        for (int i = a2 + len; i < a3; i++) {
+            s2 = Math.fma(values[i], x[rows[i]], s2);
+        }
+        for (int i = a3 + len; i < start[j + 4]; i++) {
+            s3 = Math.fma(values[i], x[rows[i]], s3);
+        }
+        acc[to] = s0;
+        acc[to + 1] = s1;
+        acc[to + 2] = s2;
+        acc[to + 3] = s3;
+    }
+
+    /** As {@link #dotsCsr} for a 2:4 weight. */
+    private static void dotsTwoFour(SparseB b, int j, int cols, float[] x, float[] acc, int to) {
+        float[] values = b.values();
+        byte[] meta = b.meta();
+        int groups = b.groups();
+        int half = b.groupsPadded() / 2;
+        for (int q = 0; q < cols; q++) {
+            int v = 2 * (j + q) * groups;
+            int mq = (j + q) * half;
+            float s = 0f;
+            for (int g = 0; g < groups; g++, v += 2) {
+                int nib = meta[mq + (g >> 1)] >> ((g & 1) * 4);
+                s = Math.fma(values[v], x[4 * g + (nib & 3)], s);
+                s = Math.fma(values[v + 1], x[4 * g + ((nib >> 2) & 3)], s);
+            }
+            acc[to + q] = s;
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package dev.gatun.engine.ops;
+
+import dev.gatun.engine.EngineException;
+import dev.gatun.engine.cpu.Epilogue;
+import dev.gatun.engine.cpu.PackedB;
+import dev.gatun.engine.cpu.Sgemm;
+import dev.gatun.engine.cpu.SparseB;
+import dev.gatun.engine.cpu.Spmm;
+import dev.gatun.engine.tensor.DType;
+import dev.gatun.engine.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.Locale;
+import java.util.function.Supplier;
+
+/**
+ * Sparse or dense, per node: whether a float32 product with a constant weight {@code op(B)[K, N]} (MatMul, Gemm,
+ * dev.gatun:FusedMatMul) runs on the sparse kernels ({@link Spmm}) and in which layout ({@link SparseB}: CSR, or 2:4
+ * when every group of 4 along K of every column holds at most 2 nonzeros), decided at plan time from the weight's
+ * measured sparsity and a cost model calibrated on the reference machine (docs/PERFORMANCE.md, "Sparse weights").
+ *
+ * <p>Cost model, nanoseconds per output row (M cancels out for M > 1; one-row products run other kernels):
+ * <ul>
+ *   <li>dense GEMM {@code DENSE_MAC * K * N}; sparse SpMM {@code CSR_MAC * nnz + EDGE * (K + N)} (CSR) or
+ *       {@code TWO_FOUR_MAC * slots + EDGE * (K + N)} (2:4, slots = K/2 * N), the EDGE term being the transposes
+ *       of A and of the output tiles;</li>
+ *   <li>M = 1: dense GEMV {@code DENSE_GEMV * K * N}, sparse GEMV {@code SPARSE_GEMV * nnz} (CSR) or
+ *       {@code SPARSE_GEMV_TWO_FOUR * slots}.</li>
+ * </ul>
+ * A path is taken when its estimate beats dense by {@link #MARGIN}. M is dynamic in most models (batch x sequence),
+ * so the choice is made for M = 1 and for M > 1 separately at plan time, and the kernel picks per call by M: a
+ * weight chosen sparse for one and dense for the other is packed both ways.
+ *
+ * <p>The switch {@code -Dgatun.sparse=auto|off|force} (read at plan time): {@code auto} (default) as above,
+ * {@code off} never sparse, {@code force} sparse for every such weight with a nonzero count below K x N (tests,
+ * measurements). The choice is recorded on the node ({@link NodeSpec#noteKernel}) for {@code gatun inspect}.
+ */
+public final class SparsePlanner {
+    /** The system property that forces the choice. */
+    public static final String PROPERTY = "gatun.sparse";
+
+    /** auto, off or force. */
+    public enum Mode { AUTO, OFF, FORCE }
+
+    // Constants fitted to sparse/dense time ratios measured in one process (thread CPU time, interleaved) on the
+    // reference machine at M = 128: CSR 384x1536 at 90/80/50% sparsity 0.36/0.68/1.5, 384x384 at 80% 0.81,
+    // 1536x384 at 90/80% 0.37/0.60, 2:4 on 384x1536 1.55; GEMV 384x1536 at 90% 0.97, 2:4 GEMV 12x dense
+    // (docs/PERFORMANCE.md, "Sparse weights", has the whole sweep).
+    /** Dense GEMM, ns per row x K x N (Sgemm, packed weight: ~200 GFLOP/s on one core). */
+    static final double DENSE_MAC = 0.0098;
+    /** SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows, its load from L2). */
+    static final double CSR_MAC = 0.031;
+    /** SpMM 2:4, ns per row x slot (the same per-slot cost as CSR in measurements). */
+    static final double TWO_FOUR_MAC = 0.030;
+    /** SpMM transposes of A in and of the output tiles out, ns per row x (K + N). */
+    static final double EDGE = 0.15;
+    /** Dense GEMV, ns per K x N (weights from cache; from DRAM it is 2-3x slower, which favours sparse). */
+    static final double DENSE_GEMV = 0.049;
+    /** Sparse GEMV, ns per nonzero (CSR) and per slot (2:4). */
+    static final double SPARSE_GEMV = 0.47;
+    static final double SPARSE_GEMV_TWO_FOUR = 1.3;
+    /** How much faster than dense an estimate must be for auto to choose it. */
+    static final double MARGIN = 1.1;
+    /** Weights below this sparsity are not examined further (auto). */
+    static final double MIN_SPARSITY = 0.3;
+    /** Weights smaller than this (K x N) stay dense: too little work to gain anything. */
+    static final long MIN_ELEMENTS = 4096;
+
+    private SparsePlanner() {}
+
+    /** The mode the property asks for. */
+    public static Mode mode() {
+        String v = System.getProperty(PROPERTY, "auto").trim().toLowerCase(Locale.ROOT);
+        return switch (v) {
+            case "", "auto" -> Mode.AUTO;
+            case "off", "false", "dense" -> Mode.OFF;
+            case "force", "on", "true" -> Mode.FORCE;
+            default -> throw new EngineException(EngineException.Kind.RUNTIME, "-D" + PROPERTY + "=" + v + ": expected auto, off or force");
+        };
+    }
+
+    /**
+     * A weight planned sparse for some M: the packed sparse form, whether it runs one-row products ({@code gemv}) and
+     * many-row products ({@code gemm}), and the dense packed form for the other case (null when both are sparse).
+     */
+    public record Choice(SparseB sparse, boolean gemv, boolean gemm, PackedB dense, String description) {
+        /** {@code C = epi(A x op(B))} for {@code m} rows on the path chosen for that M. */
+        public void multiply(KernelContext ctx, int m, MemorySegment a, long aOff, int lda, MemorySegment c, long cOff,
+                             int ldc, Epilogue epi) {
+            if (m == 1 ? gemv : gemm) {
+                Spmm.multiply(ctx, m, a, aOff, lda, sparse, c, cOff, ldc, epi);
+            } else {
+                Sgemm.sgemm(ctx, false, m, 1f, a, aOff, lda, dense, 0f, c, cOff, ldc, epi);
+            }
+        }
+    }
+
+    /**
+     * The sparse plan for constant weight {@code w} ({@code op(B)[k, n]}: w is [k, n], or [n, k] with transB), or
+     * null for dense; either way notes the choice on the node. {@code dense} packs the dense form when needed.
+     */
+    public static Choice plan(NodeSpec node, Tensor w, boolean transB, Supplier<PackedB> dense) {
+        if (w == null || w.dtype() != DType.FLOAT || w.shape().rank() != 2) {
+            return null;
+        }
+        int k = MatMulOps.toInt(node, w.shape().dim(transB ? 1 : 0));
+        int n = MatMulOps.toInt(node, w.shape().dim(transB ? 0 : 1));
+        Mode mode = mode();
+        if (mode == Mode.OFF || k == 0 || n <= 1 || k > SparseB.MAX_K || (long) k * n < MIN_ELEMENTS) {
+            return null;
+        }
+        int ld = MatMulOps.toInt(node, w.shape().dim(1));
+        SparseB.Stats st = node.prepack().get("sparse-stats", w, (transB ? "T" : "N") + k + "x" + n,
+                arena -> SparseB.stats(transB, k, n, w.data(), 0, ld));
+        double sparsity = st.sparsity();
+        String pct = String.format(Locale.ROOT, "%.1f%%", 100 * sparsity);
+        if (st.nonzeros() == (long) k * n || (mode == Mode.AUTO && sparsity < MIN_SPARSITY)) {
+            node.noteKernel("dense (weight " + pct + " zeros)");
+            return null;
+        }
+        long slots = 2L * ((k + 3) / 4) * n;
+        double denseRow = DENSE_MAC * k * n;
+        double csrRow = CSR_MAC * st.nonzeros() + EDGE * (k + n);
+        double tfRow = st.twoFour() ? TWO_FOUR_MAC * slots + EDGE * (k + n) : Double.POSITIVE_INFINITY;
+        // 2:4 when within 10% of CSR: a third less memory (4.25 bytes per slot pair against 12 for two CSR nonzeros)
+        SparseB.Format format = tfRow <= 1.1 * csrRow ? SparseB.Format.TWO_FOUR : SparseB.Format.CSR;
+        double gemmGain = denseRow / Math.min(csrRow, tfRow);
+        double gemvGain = DENSE_GEMV * k * n
+                / (format == SparseB.Format.CSR ? SPARSE_GEMV * st.nonzeros() : SPARSE_GEMV_TWO_FOUR * slots);
+        boolean gemm = mode == Mode.FORCE || gemmGain >= MARGIN;
+        boolean gemv = mode == Mode.FORCE || gemvGain >= MARGIN;
+        String est = String.format(Locale.ROOT, "est %.1fx at M>1, %.1fx at M=1", gemmGain, gemvGain);
+        if (!gemm && !gemv) {
+            node.noteKernel("dense (weight " + pct + " zeros; sparse " + est + ")");
+            return null;
+        }
+        SparseB sparse = node.prepack().get("sparse-" + format.label(), w, (transB ? "T" : "N") + k + "x" + n,
+                arena -> SparseB.pack(format, transB, k, n, w.data(), 0, ld));
+        String where = gemm && gemv ? "" : gemm ? ", dense at M=1" : ", dense at M>1";
+        String description = "sparse " + format.label() + " " + pct + " (" + est + where + (mode == Mode.FORCE ? ", forced" : "") + ")";
+        node.noteKernel(description);
+        return new Choice(sparse, gemv, gemm, gemm && gemv ? null : dense.get(), description);
+    }
+}
