@@ -237,6 +237,7 @@ final class ModelRepository implements AutoCloseable {
             String why = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
             s.fingerprint = print;
             s.reason = (reload ? "reload failed (the previous load keeps serving): " : "") + why;
+            metrics.forModel(f.name(), Long.toString(s.version)).loadFailed();
             if (s.live == null) {
                 s.state = State.UNAVAILABLE;
                 metrics.forModel(f.name(), Long.toString(s.version)).loaded(0, false);
