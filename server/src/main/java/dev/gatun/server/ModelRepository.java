@@ -74,6 +74,7 @@ final class ModelRepository implements AutoCloseable {
     private final Metrics metrics;
     private final ConcurrentHashMap<String, Entry> models = new ConcurrentHashMap<>();
     private final ReentrantLock syncLock = new ReentrantLock();
+    private final java.util.Set<String> refusedLinks = ConcurrentHashMap.newKeySet();
     private volatile boolean initialDone;
     private ScheduledExecutorService poller;
 
@@ -147,17 +148,34 @@ final class ModelRepository implements AutoCloseable {
         return out;
     }
 
-    private static Found found(String name, Path dir) throws IOException {
+    private Found found(String name, Path dir) throws IOException {
         Map<Long, Path> files = new TreeMap<>();
         try (DirectoryStream<Path> vs = Files.newDirectoryStream(dir)) {
             for (Path v : vs) {
                 String vn = v.getFileName().toString();
-                if (vn.matches("[0-9]{1,18}") && Long.parseLong(vn) > 0 && Files.isRegularFile(v.resolve(MODEL_FILE))) {
+                if (vn.matches("[0-9]{1,18}") && Long.parseLong(vn) > 0 && Files.isRegularFile(v.resolve(MODEL_FILE))
+                        && confined(v.resolve(MODEL_FILE))) {
                     files.put(Long.parseLong(vn), v.resolve(MODEL_FILE));
                 }
             }
         }
         return new Found(name, dir, dir.resolve(CONFIG_FILE), null, files);
+    }
+
+    /**
+     * Whether {@code file} (after following symlinks) lies inside the repository folder: a model file, a version
+     * folder or a model folder that links outside it is not served (and is logged once).
+     */
+    private boolean confined(Path file) throws IOException {
+        Path real = file.toRealPath();
+        if (real.startsWith(root.toRealPath())) {
+            return true;
+        }
+        if (refusedLinks.add(file.toString())) {
+            Log.error(file + " resolves (through a symlink) to " + real + ", outside the model repository " + root
+                    + "; not served", null);
+        }
+        return false;
     }
 
     private void syncModel(Found f, boolean force) {
