@@ -75,6 +75,8 @@ final class ModelRepository implements AutoCloseable {
     private final ConcurrentHashMap<String, Entry> models = new ConcurrentHashMap<>();
     private final ReentrantLock syncLock = new ReentrantLock();
     private final java.util.Set<String> refusedLinks = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.ExecutorService loader = Executors.newSingleThreadExecutor(
+            r -> Thread.ofPlatform().name("gatun-load").daemon().unstarted(r));
     private volatile boolean initialDone;
     private ScheduledExecutorService poller;
 
@@ -238,7 +240,7 @@ final class ModelRepository implements AutoCloseable {
         boolean reload = s.live != null;
         Log.info("model '" + f.name() + "' v" + s.version + ": " + (reload ? "reloading " : "loading ") + file);
         try {
-            ModelVersion mv = ModelVersion.load(f.name(), s.version, file, config, f.base(), server, metrics);
+            ModelVersion mv = loadOnLoaderThread(f.name(), s.version, file, config, f.base());
             ModelVersion old = s.live;
             s.live = mv;
             s.state = State.READY;
@@ -263,6 +265,32 @@ final class ModelRepository implements AutoCloseable {
             Log.error("model '" + f.name() + "' v" + s.version + ": failed to load: " + why,
                     ex instanceof RuntimeException && !(ex instanceof dev.gatun.engine.EngineException)
                             && !(ex instanceof IllegalArgumentException) ? ex : null);
+        }
+    }
+
+    /**
+     * Loads (and warms up) a version on the repository's one loader thread: the warm-up runs kernels on the loading
+     * thread, whose per-thread kernel scratch then stays with it, so loads asked for by requests (admin API) must not
+     * leave that scratch behind on every HTTP worker thread.
+     */
+    private ModelVersion loadOnLoaderThread(String name, long version, Path file, ModelConfig config, Path base)
+            throws Exception {
+        java.util.concurrent.Future<ModelVersion> f = loader.submit(() -> ModelVersion.load(name, version, file, config, base,
+                server, metrics));
+        try {
+            return f.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof Exception ex) {
+                throw ex;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            Thread.currentThread().interrupt();
+            throw e;
         }
     }
 
@@ -510,6 +538,7 @@ final class ModelRepository implements AutoCloseable {
         if (poller != null) {
             poller.shutdownNow();
         }
+        loader.shutdown();
         syncLock.lock();
         try {
             for (Entry e : models.values()) {

@@ -56,7 +56,7 @@ class SoakTest {
     /** One measurement of what the process holds. */
     record Footprint(long engineNative, long engineScratch, long mappedPool, long nmtOther, long heap, long rss) {
         String line(String what) {
-            return String.format("%-9s engine native %,d B (scratch %,d B), JVM mapped pool %,d B, NMT Other %s, heap after GC"
+            return String.format("%-9s engine native %,d B (scratch %,d B), JVM mapped pool %,d B, NMT Other less direct buffers %s, heap after GC"
                     + " %,d B, RSS %,d B", what, engineNative, engineScratch, mappedPool,
                     nmtOther < 0 ? "n/a" : String.format("%,d B", nmtOther), heap, rss);
         }
@@ -78,14 +78,22 @@ class SoakTest {
         try (TestServer s = new TestServer(c, dir, List.of())) {
             float[][] ref = Traffic.reference(s, "minilm");
             // warm up every path (JIT, lazily created classes and metric labels) before the baseline
+            // (workspaces and staging buffers grow to the largest merged batches they see, then stay: the baseline is
+            // the steady state after a tenth of the traffic)
             Clients warm = new Clients(s.base, ref, deadline);
-            warm.run(3_000);
+            warm.run(Math.max(5_000, REQUESTS / 10));
             warm.assertClean("warm-up");
-            for (int i = 0; i < 3; i++) {
+            for (int i = 0; i < 5; i++) {
                 cycle(s, ref, i);
             }
+            sweepShapes(s);
             Footprint base = settle(null);
             line(report, base.line("baseline"));
+            nmt("baseline");
+            var baseKinds = NativeMemory.snapshot();
+            // kept in a file, not on the heap being measured
+            Path histogramFile = Path.of("target", "soak-histogram-baseline.txt");
+            Files.writeString(histogramFile, histogramText(histogram()));
 
             long t0 = System.nanoTime();
             AtomicReference<Throwable> cycleError = new AtomicReference<>();
@@ -117,6 +125,12 @@ class SoakTest {
 
             Footprint end = settle(base);
             line(report, end.line("after"));
+            line(report, "engine native by kind: baseline " + baseKinds + ", after " + NativeMemory.snapshot());
+            line(report, "heap growth by class (bytes): " + growth(fromText(Files.readString(histogramFile)), histogram()));
+            String diff = nmt(System.getProperty("gatun.soak.nmt", "summary.diff"));
+            if (diff != null) {
+                System.out.println("SOAK native memory tracker, growth since the baseline:\n" + diff);
+            }
             line(report, String.format("after / baseline: engine native %.4f, mapped pool %.4f, NMT Other %s, heap %.4f,"
                     + " RSS %.4f", ratio(end.engineNative, base.engineNative), ratio(end.mappedPool, base.mappedPool),
                     base.nmtOther < 0 ? "n/a" : String.format("%.4f", ratio(end.nmtOther, base.nmtOther)),
@@ -124,7 +138,7 @@ class SoakTest {
             assertWithin(end.engineNative, base.engineNative, "engine native memory");
             assertWithin(end.mappedPool, base.mappedPool, "mapped files");
             if (base.nmtOther >= 0) {
-                assertWithin(end.nmtOther, base.nmtOther, "NMT Other (FFM allocations)");
+                assertWithin(end.nmtOther, base.nmtOther, "NMT Other less direct buffers (FFM allocations)");
             }
             assertWithin(end.heap, base.heap, "heap after GC");
             assertEquals(200, s.get("/v2/health/ready").status());
@@ -132,6 +146,76 @@ class SoakTest {
             Files.writeString(Path.of("target", "soak-results.txt"), report.toString(), StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         }
+    }
+
+    /**
+     * Every batch shape the traffic can produce, a few times over: k of 1..CLIENTS sentences led by each of the
+     * texts (the longest sets the padded length) to {@code minilm}, k rows to {@code add}. Session workspaces keep
+     * the buffers of the shapes they have run (a bounded cache that levels off), so the baseline is taken once they
+     * have seen them all.
+     */
+    static void sweepShapes(TestServer s) throws Exception {
+        Random rnd = new Random(42);
+        for (int rep = 0; rep < 2; rep++) {
+            for (int k = 1; k <= CLIENTS; k++) {
+                for (String lead : Traffic.TEXTS) {
+                    StringBuilder b = new StringBuilder("{\"text\": [\"" + lead + "\"");
+                    for (int i = 1; i < k; i++) {
+                        b.append(", \"").append(Traffic.TEXTS[rnd.nextInt(Traffic.TEXTS.length)]).append('"');
+                    }
+                    var r = s.post("/predict/minilm", b.append("]}").toString());
+                    assertEquals(200, r.status(), r.text());
+                }
+                StringBuilder a = new StringBuilder("{\"inputs\": [{\"name\": \"x\", \"shape\": [" + k + ", " + WIDTH
+                        + "], \"datatype\": \"FP32\", \"data\": [");
+                for (int i = 0; i < k * WIDTH; i++) {
+                    a.append(i == 0 ? "" : ",").append(i);
+                }
+                assertEquals(200, s.post("/v2/models/add/infer", a.append("]}]}").toString()).status());
+            }
+        }
+    }
+
+    /** Live heap bytes per class (a full GC first), from the class histogram. */
+    static java.util.Map<String, Long> histogram() {
+        java.util.Map<String, Long> m = new java.util.HashMap<>();
+        try {
+            Object out = ManagementFactory.getPlatformMBeanServer().invoke(
+                    new ObjectName("com.sun.management:type=DiagnosticCommand"), "gcClassHistogram",
+                    new Object[] {new String[0]}, new String[] {String[].class.getName()});
+            Matcher x = Pattern.compile("(?m)^\\s*\\d+:\\s+(\\d+)\\s+(\\d+)\\s+(\\S+)").matcher(out.toString());
+            while (x.find()) {
+                m.merge(x.group(3), Long.parseLong(x.group(2)), Long::sum);
+            }
+        } catch (Exception e) {
+            m.put("(no histogram: " + e + ")", 0L);
+        }
+        return m;
+    }
+
+    static String histogramText(java.util.Map<String, Long> m) {
+        StringBuilder b = new StringBuilder();
+        m.forEach((k, v) -> b.append(k).append(' ').append(v).append('\n'));
+        return b.toString();
+    }
+
+    static java.util.Map<String, Long> fromText(String text) {
+        java.util.Map<String, Long> m = new java.util.HashMap<>();
+        for (String l : text.split("\n")) {
+            int sp = l.lastIndexOf(' ');
+            if (sp > 0) {
+                m.put(l.substring(0, sp), Long.parseLong(l.substring(sp + 1)));
+            }
+        }
+        return m;
+    }
+
+    /** The ten classes whose live bytes grew most. */
+    static String growth(java.util.Map<String, Long> before, java.util.Map<String, Long> after) {
+        return after.entrySet().stream()
+                .map(e -> java.util.Map.entry(e.getKey(), e.getValue() - before.getOrDefault(e.getKey(), 0L)))
+                .sorted((a, b) -> Long.compare(b.getValue(), a.getValue())).limit(10)
+                .map(e -> e.getKey() + " +" + e.getValue()).toList().toString();
     }
 
     /** Load, one checked request, unload. */
@@ -181,26 +265,41 @@ class SoakTest {
             Thread.sleep(50);
         }
         long mapped = 0;
+        long direct = 0;
         for (BufferPoolMXBean b : ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)) {
             if (b.getName().equals("mapped")) {
                 mapped = b.getMemoryUsed();
+            } else if (b.getName().equals("direct")) {
+                direct = b.getMemoryUsed();
             }
         }
         long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
-        return new Footprint(NativeMemory.totalBytes(), NativeMemory.bytes(NativeMemory.Kind.SCRATCH), mapped, nmtOther(),
-                heap, rss());
+        long other = nmtOther();
+        // NMT's Other holds FFM allocations and direct byte buffers (the HTTP stack's pools): the buffers are left out
+        return new Footprint(NativeMemory.totalBytes(), NativeMemory.bytes(NativeMemory.Kind.SCRATCH), mapped,
+                other < 0 ? -1 : other - direct, heap, rss());
     }
 
     /** Committed bytes of the native memory tracker's "Other" category (FFM allocations), or -1 when NMT is off. */
     static long nmtOther() {
+        String out = nmt("summary");
+        if (out == null) {
+            return -1;
+        }
+        Matcher m = Pattern.compile("-\\s+Other \\(reserved=(\\d+), committed=(\\d+)\\)").matcher(out);
+        return m.find() ? Long.parseLong(m.group(2)) : -1;
+    }
+
+    /** The native memory tracker's answer to {@code command} (summary, baseline, summary.diff ...), or null when off. */
+    static String nmt(String command) {
         try {
             Object out = ManagementFactory.getPlatformMBeanServer().invoke(
                     new ObjectName("com.sun.management:type=DiagnosticCommand"), "vmNativeMemory",
-                    new Object[] {new String[] {"summary", "scale=b"}}, new String[] {String[].class.getName()});
-            Matcher m = Pattern.compile("-\\s+Other \\(reserved=(\\d+), committed=(\\d+)\\)").matcher(out.toString());
-            return m.find() ? Long.parseLong(m.group(2)) : -1;
+                    new Object[] {new String[] {command, "scale=b"}}, new String[] {String[].class.getName()});
+            String s = out.toString();
+            return s.contains("not enabled") ? null : s;
         } catch (Exception e) {
-            return -1;
+            return null;
         }
     }
 
