@@ -126,7 +126,8 @@ class SoakTest {
             Footprint end = settle(base);
             line(report, end.line("after"));
             line(report, "engine native by kind: baseline " + baseKinds + ", after " + NativeMemory.snapshot());
-            line(report, "heap growth by class (bytes): " + growth(fromText(Files.readString(histogramFile)), histogram()));
+            var endHistogram = histogram();
+            line(report, "heap growth by class (bytes): " + growth(fromText(Files.readString(histogramFile)), endHistogram));
             String diff = nmt(System.getProperty("gatun.soak.nmt", "summary.diff"));
             if (diff != null) {
                 System.out.println("SOAK native memory tracker, growth since the baseline:\n" + diff);
