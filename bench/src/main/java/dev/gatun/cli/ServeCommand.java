@@ -100,7 +100,7 @@ final class ServeCommand extends GatunCommand {
             Path tokenizer = ModelFiles.miniLmTokenizer(err);
             ObjectNode config = c.model != null && c.model.isObject() ? ((ObjectNode) c.model).deepCopy() : Json.object();
             if (!config.has("pipeline")) {
-                config.putObject("pipeline").put("type", "text-embedding").put("tokenizer", tokenizer.toString())
+                config.putObject("pipeline").put("type", "text-embedding").put("tokenizer", tokenizer.getFileName().toString())
                         .put("max_length", 256);
             }
             file = new GatunServer.ModelFile(name == null ? ModelFiles.MINILM : name, onnx, config, onnx.getParent());

@@ -10,7 +10,6 @@ import dev.gatun.engine.graph.passes.Optimizer;
 import dev.gatun.engine.onnx.OnnxLoader;
 import dev.gatun.engine.ops.OpRegistry;
 import dev.gatun.engine.tensor.Tensor;
-import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,7 +33,7 @@ import java.util.Map;
  */
 public final class Model implements AutoCloseable {
     private final String name;
-    private final Arena arena;
+    private final NativeMemory.Tracked arena;
     private final Graph original;
     private final Graph graph;
     private final List<TensorInfo> outputInfo;
@@ -42,9 +41,10 @@ public final class Model implements AutoCloseable {
     private final String producer;
     private final Map<String, String> metadata;
     private final PrepackCache prepack;
+    private final java.util.Set<Session> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
-    private Model(String name, Arena arena, OnnxLoader.Loaded loaded, long maxTensorBytes) {
+    private Model(String name, NativeMemory.Tracked arena, OnnxLoader.Loaded loaded, long maxTensorBytes) {
         this.name = name;
         this.arena = arena;
         this.original = loaded.graph();
@@ -68,7 +68,7 @@ public final class Model implements AutoCloseable {
 
     /** As {@link #load(Path)}, refusing constants larger than {@code maxTensorBytes} while folding. */
     public static Model load(Path path, long maxTensorBytes) {
-        Arena arena = Arena.ofShared();
+        NativeMemory.Tracked arena = NativeMemory.newArena(NativeMemory.Kind.MODEL);
         try {
             return new Model(path.getFileName().toString(), arena, OnnxLoader.load(path, arena), maxTensorBytes);
         } catch (RuntimeException | Error e) {
@@ -79,7 +79,7 @@ public final class Model implements AutoCloseable {
 
     /** Loads a model from bytes (copied once into the model's memory); external data is refused. */
     public static Model load(byte[] bytes, String name) {
-        Arena arena = Arena.ofShared();
+        NativeMemory.Tracked arena = NativeMemory.newArena(NativeMemory.Kind.MODEL);
         try {
             return new Model(name, arena, OnnxLoader.load(bytes, name, arena), SessionOptions.DEFAULT_MAX_TENSOR_BYTES);
         } catch (RuntimeException | Error e) {
@@ -100,7 +100,18 @@ public final class Model implements AutoCloseable {
      */
     public Session newSession(SessionOptions options) {
         checkOpen();
-        return new Session(this, ExecutionPlan.build(graph, prepack), options);
+        Session s = new Session(this, ExecutionPlan.build(graph, prepack), options);
+        sessions.add(s);
+        if (closed) {
+            s.close();
+            checkOpen();
+        }
+        return s;
+    }
+
+    /** A session closed itself: the model no longer closes it. */
+    void sessionClosed(Session s) {
+        sessions.remove(s);
     }
 
     /** The file name (or the name given for in-memory models). */
@@ -180,17 +191,43 @@ public final class Model implements AutoCloseable {
         return original.constants().values().stream().mapToLong(Tensor::byteSize).sum();
     }
 
+    /**
+     * Native bytes this model holds: its mapped file(s) and its own allocations (decoded and folded constants,
+     * weights repacked for kernels, shared by its sessions). Sessions count their workspaces apart
+     * ({@link Session#nativeBytes()}). 0 once closed.
+     */
+    public long nativeBytes() {
+        return arena.bytes();
+    }
+
+    /** The part of {@link #nativeBytes()} that is mapped from files (0 once closed). */
+    public long mappedBytes() {
+        return arena.mappedBytes();
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        return closed;
+    }
+
     void checkOpen() {
         if (closed) {
             throw new EngineException(EngineException.Kind.CLOSED, "model '" + name + "' is closed");
         }
     }
 
-    /** Unmaps the weights. Sessions of this model must not be used afterwards (they refuse to run). */
+    /**
+     * Closes the sessions still open (each after the run in progress, if any, finishes), then unmaps and frees the
+     * weights. Sessions of a closed model refuse to run ({@link EngineException.Kind#CLOSED}); results already
+     * returned stay valid until they are closed.
+     */
     @Override
-    public void close() {
+    public synchronized void close() {
         if (!closed) {
             closed = true;
+            for (Session s : sessions.toArray(Session[]::new)) {
+                s.close();
+            }
             arena.close();
         }
     }

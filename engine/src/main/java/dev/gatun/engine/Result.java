@@ -1,7 +1,6 @@
 package dev.gatun.engine;
 
 import dev.gatun.engine.tensor.Tensor;
-import java.lang.foreign.Arena;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -12,11 +11,11 @@ import java.util.Map;
  * the tensors are invalid (reading one throws, it never reads freed memory).
  */
 public final class Result implements AutoCloseable {
-    private final Arena arena;
+    private final NativeMemory.Tracked arena;
     private final Map<String, Tensor> outputs;
     private volatile boolean closed;
 
-    Result(Arena arena, Map<String, Tensor> outputs) {
+    Result(NativeMemory.Tracked arena, Map<String, Tensor> outputs) {
         this.arena = arena;
         this.outputs = Collections.unmodifiableMap(new LinkedHashMap<>(outputs));
     }
@@ -46,6 +45,16 @@ public final class Result implements AutoCloseable {
     public Map<String, Tensor> asMap() {
         checkOpen();
         return outputs;
+    }
+
+    /** Native bytes the outputs occupy (0 once closed). */
+    public long nativeBytes() {
+        return arena.bytes();
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        return closed;
     }
 
     private void checkOpen() {

@@ -6,7 +6,6 @@ import dev.gatun.engine.graph.Workspace;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -24,7 +23,7 @@ public final class Session implements AutoCloseable {
     private final Model model;
     private final ExecutionPlan plan;
     private final SessionOptions options;
-    private final Arena arena = Arena.ofShared();
+    private final NativeMemory.Tracked arena = NativeMemory.newArena(NativeMemory.Kind.SESSION);
     private final Workspace workspace;
     private final ReentrantLock lock = new ReentrantLock();
     private volatile boolean closed;
@@ -138,6 +137,19 @@ public final class Session implements AutoCloseable {
     }
 
     /**
+     * Native bytes this session holds: its workspace (activations, per-run kernel scratch), 0 once closed. The
+     * model's weights are counted by {@link Model#nativeBytes()}, results by {@link Result#nativeBytes()}.
+     */
+    public long nativeBytes() {
+        return arena.bytes();
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /**
      * Runs the model on named inputs and returns every output in a {@link Result} the caller closes.
      *
      * @throws EngineException INVALID_INPUT when names, dtypes, ranks or fixed dims do not match the model (the
@@ -145,7 +157,7 @@ public final class Session implements AutoCloseable {
      */
     public Result run(Map<String, Tensor> inputs) {
         return execute(inputs, outs -> {
-            Arena resultArena = Arena.ofShared();
+            NativeMemory.Tracked resultArena = NativeMemory.newArena(NativeMemory.Kind.RESULT);
             Map<String, Tensor> named = new LinkedHashMap<>();
             List<TensorInfo> outInfo = model.outputs();
             try {
@@ -300,11 +312,16 @@ public final class Session implements AutoCloseable {
 
     private void checkOpen() {
         if (closed) {
-            throw new EngineException(EngineException.Kind.CLOSED, "session is closed");
+            throw new EngineException(EngineException.Kind.CLOSED, "session is closed"
+                    + (model.isClosed() ? " (its model '" + model.name() + "' was closed)" : ""));
         }
         model.checkOpen();
     }
 
+    /**
+     * Frees the workspace and stops the intra-op threads, after the run in progress (if any) finishes. Later
+     * runs throw {@link EngineException.Kind#CLOSED}; results already returned stay valid until they are closed.
+     */
     @Override
     public void close() {
         lock.lock();
@@ -316,6 +333,7 @@ public final class Session implements AutoCloseable {
                 }
                 workspace.close();
                 arena.close();
+                model.sessionClosed(this);
             }
         } finally {
             lock.unlock();

@@ -60,11 +60,11 @@ final class Batcher {
         lock.lock();
         try {
             if (closed) {
-                throw new HttpError(503, "the model version is unloading; retry", Map.of("Retry-After", "1"));
+                throw new HttpError(503, "the model version is unloading; retry", Map.of("Retry-After", "1"), "unloading");
             }
             if (queue.size() >= capacity) {
                 throw new HttpError(503, "the model's queue is full (" + capacity + " requests waiting); retry later",
-                        Map.of("Retry-After", "1"));
+                        Map.of("Retry-After", "1"), "queue_full");
             }
             queue.addLast(job);
             metrics.depth.set(queue.size());

@@ -131,6 +131,7 @@ final class Endpoints {
         ModelVersion.Lease lease = repo.lease(model, version);
         ModelVersion mv = lease.version();
         String outcome = "server_error";
+        String failure = "internal";
         try (lease) {
             tag(ex, model, Long.toString(mv.version));
             byte[] body = Exchange.body(ex, config.maxBodyBytes);
@@ -140,12 +141,22 @@ final class Endpoints {
                 predict(ex, mv, lease, body, deadline, info);
             }
             outcome = "success";
+            failure = info.disconnected ? "disconnect" : null;
         } catch (HttpError e) {
             outcome = e.status() == 504 ? "timeout" : e.status() == 503 ? "rejected" : e.status() < 500 ? "client_error"
                     : "server_error";
+            failure = e.kind();
             throw e;
+        } catch (RuntimeException | Error e) {
+            HttpError h = Errors.toHttp(e);
+            outcome = h.status() == 503 ? "rejected" : h.status() < 500 ? "client_error" : "server_error";
+            failure = h.kind();
+            throw h;
         } finally {
             mv.metrics.outcome(outcome);
+            if (failure != null) {
+                mv.metrics.error(failure);
+            }
             mv.metrics.request.observe((System.nanoTime() - info.startNanos) / 1e9);
         }
     }
@@ -219,6 +230,7 @@ final class Endpoints {
     }
 
     void metrics(HttpServerExchange ex, Map<String, String> p) throws java.io.IOException {
+        // the native memory gauges are read at scrape time (Metrics.write)
         ByteArrayOutputStream out = new ByteArrayOutputStream(32 << 10);
         metrics.write(out);
         Exchange.send(ex, 200, metrics.contentType(), out.toByteArray(), Map.of());

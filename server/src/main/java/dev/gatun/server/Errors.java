@@ -19,7 +19,8 @@ final class Errors {
                 case INVALID_INPUT -> HttpError.badRequest("invalid input: " + ee.getMessage());
                 case RUNTIME -> new HttpError(422, "the model cannot run on this input: " + ee.getMessage());
                 case LIMIT -> new HttpError(413, "the request is too large for the model: " + ee.getMessage());
-                case CLOSED -> new HttpError(503, "the model version is unloading; retry", java.util.Map.of("Retry-After", "1"));
+                case CLOSED -> new HttpError(503, "the model version is unloading; retry", java.util.Map.of("Retry-After", "1"),
+                        "unloading");
                 default -> {
                     Log.error("engine failure: " + ee.getMessage(), ee);
                     yield new HttpError(500, "engine failure: " + ee.getMessage());
@@ -27,7 +28,8 @@ final class Errors {
             };
         }
         if (e instanceof OutOfMemoryError) {
-            return new HttpError(503, "the server is out of memory; retry later", java.util.Map.of("Retry-After", "5"));
+            return new HttpError(503, "the server is out of memory; retry later", java.util.Map.of("Retry-After", "5"),
+                    "out_of_memory");
         }
         Log.error("internal error: " + e, e);
         return new HttpError(500, "internal error: " + e.getClass().getSimpleName()

@@ -21,6 +21,8 @@ final class Exchange {
         String model;
         String version;
         long bytesIn;
+        /** The client went away: the body ended early or the response could not be written. */
+        volatile boolean disconnected;
     }
 
     private Exchange() {}
@@ -49,7 +51,9 @@ final class Exchange {
                 b = in.readNBytes((int) len);
                 if (b.length < len) {
                     ex.setPersistent(false);
-                    throw HttpError.badRequest("the request body ended after " + b.length + " of " + len + " bytes");
+                    info(ex).disconnected = true;
+                    throw new HttpError(400, "the request body ended after " + b.length + " of " + len + " bytes", Map.of(),
+                            "disconnect");
                 }
             } else {
                 ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -68,7 +72,8 @@ final class Exchange {
             return b;
         } catch (IOException e) {
             ex.setPersistent(false);
-            throw HttpError.badRequest("could not read the request body: " + e.getMessage());
+            info(ex).disconnected = true;
+            throw new HttpError(400, "could not read the request body: " + e.getMessage(), Map.of(), "disconnect");
         }
     }
 
@@ -91,6 +96,10 @@ final class Exchange {
             out.close();
         } catch (IOException e) {
             ex.setPersistent(false);
+            Info i = info(ex);
+            if (i != null) {
+                i.disconnected = true;
+            }
         }
     }
 

@@ -7,8 +7,17 @@ import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import dev.gatun.engine.NativeMemory;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 
 /**
  * The server's Prometheus metrics (names documented in the README's "Serving" section), in a registry of its
@@ -24,6 +33,14 @@ import java.io.OutputStream;
  *       requests merged per run (histograms);</li>
  *   <li>{@code gatun_queue_depth{model,version}}, {@code gatun_inflight_requests}: gauges;</li>
  *   <li>{@code gatun_model_load_duration_seconds{model,version}}, {@code gatun_model_ready{model,version}}: gauges;</li>
+ *   <li>{@code gatun_errors_total{model,version,kind}}: failed inference requests by failure kind (see
+ *       {@link HttpError#kind()}: {@code bad_request}, {@code too_large}, {@code model_error}, {@code queue_full},
+ *       {@code unloading}, {@code unavailable}, {@code timeout}, {@code disconnect}, {@code internal} ...);</li>
+ *   <li>{@code gatun_model_load_failures_total{model,version}}: loads and reloads that failed;</li>
+ *   <li>{@code gatun_model_native_bytes{model,version,kind}}: native memory a loaded version holds ({@code mapped}
+ *       model files, {@code model} constants and packed weights, {@code sessions} workspaces, {@code staging}
+ *       batch buffers), until it closes;</li>
+ *   <li>{@code gatun_native_bytes{kind}}: the engine's native memory in the whole process ({@link NativeMemory});</li>
  *   <li>{@code jvm_*} and {@code process_*}: the client library's JVM and process metrics (memory, GC, threads, CPU).</li>
  * </ul>
  */
@@ -45,6 +62,15 @@ public final class Metrics {
     final Gauge inflight;
     final Gauge loadDuration;
     final Gauge modelReady;
+    final Counter errors;
+    final Counter loadFailures;
+    final Gauge modelNative;
+    final Gauge processNative;
+    /** Open model versions' native memory, by kind, read at each scrape. */
+    private final Map<Object, NativeSource> nativeSources = new ConcurrentHashMap<>();
+    private Set<List<String>> nativeLabels = new HashSet<>();
+
+    private record NativeSource(String model, String version, Supplier<Map<String, Long>> bytes) {}
 
     public Metrics() {
         httpRequests = Counter.builder().name("gatun_http_requests_total").help("HTTP requests by route and status code")
@@ -66,7 +92,47 @@ public final class Metrics {
                 .help("Time to load, plan and warm up a model version").labelNames("model", "version").register(registry);
         modelReady = Gauge.builder().name("gatun_model_ready").help("1 when the model version serves requests, else 0")
                 .labelNames("model", "version").register(registry);
+        errors = Counter.builder().name("gatun_errors_total").help("Failed inference requests by model, version and kind")
+                .labelNames("model", "version", "kind").register(registry);
+        loadFailures = Counter.builder().name("gatun_model_load_failures_total")
+                .help("Model version loads and reloads that failed").labelNames("model", "version").register(registry);
+        modelNative = Gauge.builder().name("gatun_model_native_bytes")
+                .help("Native memory held by a loaded model version, by kind (mapped, model, sessions, staging)")
+                .labelNames("model", "version", "kind").register(registry);
+        processNative = Gauge.builder().name("gatun_native_bytes")
+                .help("Native memory held by the engine in this process, by kind").labelNames("kind").register(registry);
         JvmMetrics.builder().register(registry);
+    }
+
+    /** Reports {@code owner}'s native memory under the version's labels until {@link #untrackNative}. */
+    void trackNative(Object owner, String model, String version, Supplier<Map<String, Long>> bytes) {
+        nativeSources.put(owner, new NativeSource(model, version, bytes));
+    }
+
+    void untrackNative(Object owner) {
+        nativeSources.remove(owner);
+    }
+
+    /** Sets the native memory gauges from the open versions (summed per labels) and the engine's totals. */
+    private synchronized void refreshNative() {
+        Map<List<String>, Long> sums = new TreeMap<>((a, b) -> String.join("\0", a).compareTo(String.join("\0", b)));
+        for (NativeSource src : nativeSources.values()) {
+            for (Map.Entry<String, Long> e : src.bytes().get().entrySet()) {
+                sums.merge(List.of(src.model(), src.version(), e.getKey()), e.getValue(), Long::sum);
+            }
+        }
+        for (List<String> gone : nativeLabels) {
+            if (!sums.containsKey(gone)) {
+                modelNative.remove(gone.toArray(String[]::new));
+            }
+        }
+        for (Map.Entry<List<String>, Long> e : sums.entrySet()) {
+            modelNative.labelValues(e.getKey().toArray(String[]::new)).set(e.getValue());
+        }
+        nativeLabels = new HashSet<>(sums.keySet());
+        for (Map.Entry<NativeMemory.Kind, Long> e : NativeMemory.snapshot().entrySet()) {
+            processNative.labelValues(e.getKey().name().toLowerCase(Locale.ROOT)).set(e.getValue());
+        }
     }
 
     private Histogram histogram(String name, String help, double[] buckets) {
@@ -81,6 +147,7 @@ public final class Metrics {
 
     /** Writes every metric in the Prometheus text format. */
     public void write(OutputStream out) throws IOException {
+        refreshNative();
         writer.write(out, registry.scrape());
     }
 
@@ -112,6 +179,15 @@ public final class Metrics {
 
         void outcome(String outcome) {
             inferenceRequests.labelValues(model, version, outcome).inc();
+        }
+
+        /** One failed request of this kind ({@link HttpError#kind()}). */
+        void error(String kind) {
+            errors.labelValues(model, version, kind).inc();
+        }
+
+        void loadFailed() {
+            loadFailures.labelValues(model, version).inc();
         }
 
         void loaded(double seconds, boolean ready) {

@@ -74,6 +74,9 @@ final class ModelRepository implements AutoCloseable {
     private final Metrics metrics;
     private final ConcurrentHashMap<String, Entry> models = new ConcurrentHashMap<>();
     private final ReentrantLock syncLock = new ReentrantLock();
+    private final java.util.Set<String> refusedLinks = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.ExecutorService loader = Executors.newSingleThreadExecutor(
+            r -> Thread.ofPlatform().name("gatun-load").daemon().unstarted(r));
     private volatile boolean initialDone;
     private ScheduledExecutorService poller;
 
@@ -147,17 +150,34 @@ final class ModelRepository implements AutoCloseable {
         return out;
     }
 
-    private static Found found(String name, Path dir) throws IOException {
+    private Found found(String name, Path dir) throws IOException {
         Map<Long, Path> files = new TreeMap<>();
         try (DirectoryStream<Path> vs = Files.newDirectoryStream(dir)) {
             for (Path v : vs) {
                 String vn = v.getFileName().toString();
-                if (vn.matches("[0-9]{1,18}") && Long.parseLong(vn) > 0 && Files.isRegularFile(v.resolve(MODEL_FILE))) {
+                if (vn.matches("[0-9]{1,18}") && Long.parseLong(vn) > 0 && Files.isRegularFile(v.resolve(MODEL_FILE))
+                        && confined(v.resolve(MODEL_FILE))) {
                     files.put(Long.parseLong(vn), v.resolve(MODEL_FILE));
                 }
             }
         }
         return new Found(name, dir, dir.resolve(CONFIG_FILE), null, files);
+    }
+
+    /**
+     * Whether {@code file} (after following symlinks) lies inside the repository folder: a model file, a version
+     * folder or a model folder that links outside it is not served (and is logged once).
+     */
+    private boolean confined(Path file) throws IOException {
+        Path real = file.toRealPath();
+        if (real.startsWith(root.toRealPath())) {
+            return true;
+        }
+        if (refusedLinks.add(file.toString())) {
+            Log.error(file + " resolves (through a symlink) to " + real + ", outside the model repository " + root
+                    + "; not served", null);
+        }
+        return false;
     }
 
     private void syncModel(Found f, boolean force) {
@@ -220,7 +240,7 @@ final class ModelRepository implements AutoCloseable {
         boolean reload = s.live != null;
         Log.info("model '" + f.name() + "' v" + s.version + ": " + (reload ? "reloading " : "loading ") + file);
         try {
-            ModelVersion mv = ModelVersion.load(f.name(), s.version, file, config, f.base(), server, metrics);
+            ModelVersion mv = loadOnLoaderThread(f.name(), s.version, file, config, f.base());
             ModelVersion old = s.live;
             s.live = mv;
             s.state = State.READY;
@@ -237,6 +257,7 @@ final class ModelRepository implements AutoCloseable {
             String why = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
             s.fingerprint = print;
             s.reason = (reload ? "reload failed (the previous load keeps serving): " : "") + why;
+            metrics.forModel(f.name(), Long.toString(s.version)).loadFailed();
             if (s.live == null) {
                 s.state = State.UNAVAILABLE;
                 metrics.forModel(f.name(), Long.toString(s.version)).loaded(0, false);
@@ -244,6 +265,32 @@ final class ModelRepository implements AutoCloseable {
             Log.error("model '" + f.name() + "' v" + s.version + ": failed to load: " + why,
                     ex instanceof RuntimeException && !(ex instanceof dev.gatun.engine.EngineException)
                             && !(ex instanceof IllegalArgumentException) ? ex : null);
+        }
+    }
+
+    /**
+     * Loads (and warms up) a version on the repository's one loader thread: the warm-up runs kernels on the loading
+     * thread, whose per-thread kernel scratch then stays with it, so loads asked for by requests (admin API) must not
+     * leave that scratch behind on every HTTP worker thread.
+     */
+    private ModelVersion loadOnLoaderThread(String name, long version, Path file, ModelConfig config, Path base)
+            throws Exception {
+        java.util.concurrent.Future<ModelVersion> f = loader.submit(() -> ModelVersion.load(name, version, file, config, base,
+                server, metrics));
+        try {
+            return f.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof Exception ex) {
+                throw ex;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            Thread.currentThread().interrupt();
+            throw e;
         }
     }
 
@@ -491,6 +538,7 @@ final class ModelRepository implements AutoCloseable {
         if (poller != null) {
             poller.shutdownNow();
         }
+        loader.shutdown();
         syncLock.lock();
         try {
             for (Entry e : models.values()) {

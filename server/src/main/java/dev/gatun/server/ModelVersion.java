@@ -2,6 +2,7 @@ package dev.gatun.server;
 
 import dev.gatun.engine.EngineException;
 import dev.gatun.engine.Model;
+import dev.gatun.engine.NativeMemory;
 import dev.gatun.engine.Result;
 import dev.gatun.engine.Session;
 import dev.gatun.engine.SessionOptions;
@@ -51,6 +52,7 @@ final class ModelVersion {
     private final ServerConfig server;
     private final Batcher batcher;
     private final AtomicInteger leases = new AtomicInteger();
+    private Metrics metricsRoot;
     private volatile boolean retired;
 
     private ModelVersion(String name, long version, Path file, ModelConfig config, Path pipelineBase, ServerConfig server,
@@ -101,6 +103,8 @@ final class ModelVersion {
         }
         this.loadSeconds = (System.nanoTime() - t0) / 1e9;
         this.metrics.loaded(loadSeconds, true);
+        metrics.trackNative(this, name, Long.toString(version), this::nativeBytes);
+        this.metricsRoot = metrics;
     }
 
     /**
@@ -512,11 +516,40 @@ final class ModelVersion {
             s.close();
         }
         model.close();
+        if (metricsRoot != null) {
+            metricsRoot.untrackNative(this);
+        }
+    }
+
+    /**
+     * Native bytes this version holds, by kind: {@code mapped} (the model file), {@code model} (constants, packed
+     * weights), {@code sessions} (the instances' workspaces), {@code staging} (merged-input buffers). All 0 once closed.
+     */
+    Map<String, Long> nativeBytes() {
+        long sess = 0;
+        for (Session s : sessions) {
+            sess += s.nativeBytes();
+        }
+        long stage = 0;
+        for (Staging s : staging) {
+            stage += s.arena.bytes();
+        }
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("mapped", model.mappedBytes());
+        m.put("model", Math.max(0, model.nativeBytes() - model.mappedBytes()));
+        m.put("sessions", sess);
+        m.put("staging", stage);
+        return m;
+    }
+
+    /** Whether the version has closed (its memory is freed). */
+    boolean closed() {
+        return model.isClosed();
     }
 
     /** Per-instance native buffers that merged inputs are copied into (they grow, never shrink). */
     private static final class Staging {
-        private final Arena arena = Arena.ofShared();
+        private final NativeMemory.Tracked arena = NativeMemory.newArena(NativeMemory.Kind.OTHER);
         private final Map<String, MemorySegment> buffers = new HashMap<>();
 
         MemorySegment get(String name, long bytes) {

@@ -31,7 +31,7 @@ class DefaultModelServingTest {
             Files.copy(t, tokenizer);
         }
         ObjectNode config = Json.object();
-        config.putObject("pipeline").put("type", "text-embedding").put("tokenizer", tokenizer.toString()).put("max_length", 256);
+        config.putObject("pipeline").put("type", "text-embedding").put("tokenizer", tokenizer.getFileName().toString()).put("max_length", 256);
         s = new TestServer(TestServer.config(), null, List.of(new GatunServer.ModelFile(DefaultModel.NAME, onnx, config, dir)));
     }
 

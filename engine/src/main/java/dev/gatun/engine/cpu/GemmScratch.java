@@ -1,6 +1,6 @@
 package dev.gatun.engine.cpu;
 
-import java.lang.foreign.Arena;
+import dev.gatun.engine.NativeMemory;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -16,7 +16,7 @@ final class GemmScratch {
     /** One vector's lanes, for fixed-order lane sums. */
     final float[] lanes = new float[SgemmKernel.VL];
     /** An edge A panel, MR x KC floats (zero-padded rows). */
-    final MemorySegment edgeA = Arena.ofAuto().allocate((long) SgemmKernel.MR * SgemmKernel.KC * 4, 64);
+    final MemorySegment edgeA = NativeMemory.allocateScratch((long) SgemmKernel.MR * SgemmKernel.KC * 4);
     private float[] row = new float[0];
     private float[] vector = new float[0];
     private MemorySegment packedB = MemorySegment.NULL;
@@ -44,7 +44,7 @@ final class GemmScratch {
     /** Native memory for {@code floats} floats, 64-byte aligned (contents undefined). */
     MemorySegment packedB(long floats) {
         if (packedB.byteSize() < floats * 4) {
-            packedB = Arena.ofAuto().allocate(floats * 4, 64);
+            packedB = NativeMemory.allocateScratch(floats * 4);
         }
         return packedB;
     }

@@ -1,7 +1,7 @@
 package dev.gatun.engine.cpu;
 
+import dev.gatun.engine.NativeMemory;
 import dev.gatun.engine.tensor.Tensor;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -90,10 +90,10 @@ final class IgemmPortable {
         // Native scratch, as Sgemm's operands are: a heap segment here would make the shared micro-kernel see two
         // segment classes and lose its specialisation for both callers.
         if (!direct && s.bSeg.byteSize() < 4L * kcMax * ncMax) {
-            s.bSeg = Arena.ofAuto().allocate(4L * kcMax * ncMax, 64);
+            s.bSeg = NativeMemory.allocateScratch(4L * kcMax * ncMax);
         }
         if (s.aSeg.byteSize() < 4L * kcMax * MC) {
-            s.aSeg = Arena.ofAuto().allocate(4L * kcMax * MC, 64);
+            s.aSeg = NativeMemory.allocateScratch(4L * kcMax * MC);
         }
         if (s.acc.length < rows * ncMax) {
             s.acc = new int[rows * ncMax];

@@ -4,6 +4,7 @@ import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.gatun.engine.EngineException;
+import dev.gatun.engine.NativeMemory;
 import dev.gatun.engine.graph.Attribute;
 import dev.gatun.engine.graph.Attributes;
 import dev.gatun.engine.graph.Graph;
@@ -71,6 +72,7 @@ public final class OnnxLoader {
                         + " bytes is over protobuf's 2 GiB limit; store the weights as external data");
             }
             mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            NativeMemory.mapped(arena, size);
         } catch (NoSuchFileException e) {
             throw new EngineException(EngineException.Kind.MODEL_LOAD, path + ": no such file");
         } catch (IOException e) {

@@ -2,6 +2,7 @@ package dev.gatun.engine.onnx;
 
 import com.google.protobuf.ByteString;
 import dev.gatun.engine.EngineException;
+import dev.gatun.engine.NativeMemory;
 import dev.gatun.engine.onnx.proto.Onnx.SparseTensorProto;
 import dev.gatun.engine.onnx.proto.Onnx.StringStringEntryProto;
 import dev.gatun.engine.onnx.proto.Onnx.TensorProto;
@@ -237,6 +238,7 @@ public final class TensorDecoder {
         if (seg == null) {
             try (FileChannel ch = FileChannel.open(real, StandardOpenOption.READ)) {
                 seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+                NativeMemory.mapped(arena, seg.byteSize());
             } catch (IOException e) {
                 throw bad(what, "external data file '" + location + "' cannot be mapped: " + e.getMessage());
             }

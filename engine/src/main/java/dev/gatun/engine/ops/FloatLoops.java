@@ -164,7 +164,7 @@ final class FloatLoops {
     }
 
     private static final ThreadLocal<MemorySegment[]> BROADCAST = ThreadLocal.withInitial(() -> new MemorySegment[] {
-        java.lang.foreign.Arena.ofAuto().allocate(S.vectorByteSize(), 64), java.lang.foreign.Arena.ofAuto().allocate(S.vectorByteSize(), 64)});
+        dev.gatun.engine.NativeMemory.allocateScratch(S.vectorByteSize()), dev.gatun.engine.NativeMemory.allocateScratch(S.vectorByteSize())});
 
     /** The scalar float32 binary op. */
     static float binary(int op, float x, float y) {

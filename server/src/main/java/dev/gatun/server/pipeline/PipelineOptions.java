@@ -86,14 +86,40 @@ final class PipelineOptions {
         return s;
     }
 
-    /** A file path, resolved against {@code dir} when relative; null when absent and {@code dflt} is null. */
+    /**
+     * A file inside the model's folder {@code dir}, named relative to it; null when absent and {@code dflt} is null.
+     * Absolute names, names that climb out ({@code ..}) and symlinks that resolve outside the folder are refused.
+     */
     Path getPath(String key, Path dir, String dflt) {
         String s = getString(key, dflt);
         if (s == null) {
             return null;
         }
-        Path p = Path.of(s);
-        return dir == null || p.isAbsolute() ? p : dir.resolve(p);
+        Path p;
+        try {
+            p = Path.of(s);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw bad(key, "'" + s + "' is not a valid file name");
+        }
+        if (dir == null) {
+            return p;
+        }
+        if (p.isAbsolute() || s.startsWith("/") || s.startsWith("\\")) {
+            throw bad(key, "'" + s + "' is absolute; pipeline files are named relative to the model's folder");
+        }
+        Path base = dir.toAbsolutePath().normalize();
+        Path target = base.resolve(p).normalize();
+        if (!target.startsWith(base)) {
+            throw bad(key, "'" + s + "' escapes the model's folder");
+        }
+        try {
+            if (!target.toRealPath().startsWith(base.toRealPath())) {
+                throw bad(key, "'" + s + "' resolves (through a symlink) outside the model's folder");
+            }
+        } catch (java.io.IOException e) {
+            // a missing or unreadable file is reported by the pipeline that reads it, with its own message
+        }
+        return target;
     }
 
     /** Exactly {@code n} finite numbers. */

@@ -78,11 +78,27 @@ public final class WordPieceTokenizer {
     /** Reads a {@code tokenizer.json} file. */
     public static WordPieceTokenizer load(Path file) {
         try {
-            return fromJson(Files.readString(file, StandardCharsets.UTF_8));
+            return fromJson(new String(readChunked(file), StandardCharsets.UTF_8));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the tokenizer file " + file + ": " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("tokenizer file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * A file's bytes, read 64 KiB at a time: the JDK keeps a per-thread native buffer as large as the largest read
+     * into a heap array, so reading a tokenizer (hundreds of KB) whole would leave that much native memory behind on
+     * every thread that ever loads a model.
+     */
+    public static byte[] readChunked(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            byte[] buf = new byte[64 << 10];
+            for (int n; (n = in.read(buf, 0, buf.length)) > 0; ) {
+                out.write(buf, 0, n);
+            }
+            return out.toByteArray();
         }
     }
 
