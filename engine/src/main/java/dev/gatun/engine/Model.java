@@ -47,7 +47,7 @@ public final class Model implements AutoCloseable {
         this.name = name;
         this.arena = arena;
         this.original = loaded.graph();
-        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes), arena);
+        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes, Optimizer.quantizedWeightsKept()), arena);
         this.irVersion = loaded.irVersion();
         this.producer = loaded.producer();
         this.metadata = Map.copyOf(loaded.metadata());
