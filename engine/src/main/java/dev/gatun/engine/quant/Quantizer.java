@@ -137,9 +137,11 @@ public final class Quantizer {
     /**
      * A node to quantize: its weight as float, laid out [K, N] for MatMul / Gemm (transposed from Gemm's
      * transB form) and as stored ([M, C/group, k...]) for Conv, and its bias (Gemm's C when [N], Conv's B) or null.
+     * A MatMul whose only reader is an Add of a constant float32 [N] has that node in {@code biasAdd} and its values
+     * in {@code addBias} (static mode treats the pair as one layer).
      */
     record Target(NodeProto node, Kind kind, String input, float[] weight, long[] weightDims, String bias, float[] biasValues,
-                  String originalWeightShape) {
+                  String originalWeightShape, NodeProto biasAdd, float[] addBias) {
         String name() {
             return node.getName();
         }
@@ -265,7 +267,21 @@ public final class Quantizer {
             bias = n.getInput(2);
             bv = g.constant(bias).toFloatArray();
         }
-        return new Target(n, kind, n.getInput(0), wf, dims, bias, bv, shape);
+        NodeProto add = null;
+        float[] addBias = null;
+        if (kind == Kind.MATMUL && !g.graphOutputs.contains(n.getOutput(0))) {
+            List<NodeProto> readers = g.consumers().getOrDefault(n.getOutput(0), List.of());
+            NodeProto r = readers.size() == 1 ? readers.get(0) : null;
+            if (r != null && r.getOpType().equals("Add") && r.getDomain().isEmpty() && r.getInputCount() == 2) {
+                String other = r.getInput(0).equals(n.getOutput(0)) ? r.getInput(1) : r.getInput(0);
+                Tensor c = other.equals(n.getOutput(0)) ? null : g.constant(other);
+                if (c != null && c.dtype() == DType.FLOAT && c.shape().rank() == 1 && c.size() == dims[1]) {
+                    add = r;
+                    addBias = c.toFloatArray();
+                }
+            }
+        }
+        return new Target(n, kind, n.getInput(0), wf, dims, bias, bv, shape, add, addBias);
     }
 
     static QuantReport.Layer layer(Target t, QuantMath.Weights q, boolean perChannel) {

@@ -18,7 +18,8 @@ import java.util.Map;
  * Static quantization (see {@link Quantizer}): calibrates the input and output of every target, then writes QDQ or
  * QOperator nodes.
  *
- * <p>Which activations: each target's input x, and its output y unless y is a graph output. When y's only reader is
+ * <p>Which activations: each target's input x, and its output y unless y is a graph output (for a MatMul followed by
+ * the Add of a constant bias, y is the Add's output: the pair is one layer). When y's only reader is
  * a Relu, or a Clip with min 0, that node is absorbed: the range is the activation's output, whose zero point is
  * then 0 (uint8 0 = real 0), so quantization itself clamps at 0 (and at the Clip's max, which the range does not
  * exceed) and the activation node goes away.
@@ -56,11 +57,12 @@ final class StaticPass {
         List<Planned> plan = new ArrayList<>();
         List<String> tensors = new ArrayList<>();
         for (Quantizer.Target t : targets) {
-            NodeProto act = absorbable(g, consumers, t.output());
+            String y0 = t.biasAdd() != null ? t.biasAdd().getOutput(0) : t.output();
+            NodeProto act = absorbable(g, consumers, y0);
             if (act != null && g.graphOutputs.contains(act.getOutput(0))) {
                 act = null;
             }
-            String y = act != null ? act.getOutput(0) : t.output();
+            String y = act != null ? act.getOutput(0) : y0;
             String outQ = g.graphOutputs.contains(y) ? null : y;
             plan.add(new Planned(t, act, outQ));
             tensors.add(t.input());
@@ -142,9 +144,13 @@ final class StaticPass {
             if (t.bias() != null) {
                 nb.setInput(2, bias(g, t, xa.scale(), w[1], o));
             }
-            if (p.act != null) {
+            if (p.act != null && t.biasAdd() == null) {
                 // The target now writes the activation's output (renamed below like any produced tensor).
                 nb.setOutput(0, p.act.getOutput(0));
+            } else if (p.act != null) {
+                g.nodes.set(g.nodes.indexOf(t.biasAdd()), t.biasAdd().toBuilder().setOutput(0, p.act.getOutput(0)).build());
+            }
+            if (p.act != null) {
                 g.nodes.remove(p.act);
             }
             g.nodes.set(g.nodes.indexOf(t.node()), nb.build());
@@ -254,7 +260,7 @@ final class StaticPass {
             });
             String base = t.name();
             List<NodeProto> chain = new ArrayList<>();
-            boolean linear = p.outQ != null && t.kind() != Quantizer.Kind.GEMM;
+            boolean linear = p.outQ != null && t.kind() != Quantizer.Kind.GEMM && t.biasAdd() == null;
             if (linear) {
                 String[] w = weight(g, t, o, layers, true);
                 String[] ys = paramNames(g, names, p.outQ, params.get(p.outQ));
@@ -275,7 +281,11 @@ final class StaticPass {
                         List.of(p.outQ)));
                 quantized.put(p.outQ, yq);
             } else {
-                integerChain(g, t, o, layers, xq, xa, xs, chain, p.act == null ? t.output() : p.act.getOutput(0), p.act);
+                String y = p.act != null ? p.act.getOutput(0) : t.biasAdd() != null ? t.biasAdd().getOutput(0) : t.output();
+                integerChain(g, t, o, layers, xq, xa, xs, chain, y, p.act);
+            }
+            if (t.biasAdd() != null) {
+                g.nodes.remove(t.biasAdd());
             }
             if (p.act != null) {
                 g.nodes.remove(p.act);
@@ -318,11 +328,12 @@ final class StaticPass {
         String f = g.fresh(base + "_float");
         chain.add(ProtoGraph.node(g.fresh(base + "_Cast"), "Cast", List.of(p), List.of(f), ProtoGraph.intAttr("to", DType.FLOAT.onnxId())));
         String scale = g.addFloats(base + "_scale", s, sd);
-        String last = act == null && t.bias() == null ? y : g.fresh(base + "_scaled");
+        String last = act == null && t.bias() == null && t.addBias() == null ? y : g.fresh(base + "_scaled");
         chain.add(ProtoGraph.node(g.fresh(base + "_Mul"), "Mul", List.of(f, scale), List.of(last)));
-        if (t.bias() != null) {
-            String b = conv ? g.addFloats(base + "_bias", t.biasValues(), channelDims(t)) : g.addFloats(base + "_bias", t.biasValues(),
-                    t.biasValues().length);
+        float[] biasValues = t.bias() != null ? t.biasValues() : t.addBias();
+        if (biasValues != null) {
+            String b = conv ? g.addFloats(base + "_bias", biasValues, channelDims(t)) : g.addFloats(base + "_bias", biasValues,
+                    biasValues.length);
             String out = act == null ? y : g.fresh(base + "_biased");
             chain.add(ProtoGraph.node(g.fresh(base + "_bias_Add"), "Add", List.of(last, b), List.of(out)));
             last = out;

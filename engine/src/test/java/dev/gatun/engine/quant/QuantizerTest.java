@@ -196,10 +196,13 @@ class QuantizerTest {
 
     @Test
     void staticQOperatorMatMulPerTensorOnOldOpset() throws Exception {
-        byte[] fp32 = TestModels.mlp(11, 5);
+        byte[] fp32 = TestModels.mlp(11, 5, false);
         QuantOptions o = QuantOptions.staticInt8().withFormat(QuantOptions.Format.QOPERATOR).withPerChannel(false);
         Quantizer.Quantized q = Quantizer.quantize(fp32, "mlp", o, null);
-        assertTrue(ops(q.bytes()).contains("QLinearMatMul"));
+        List<String> ops = ops(q.bytes());
+        assertEquals(1, ops.stream().filter("QLinearMatMul"::equals).count(), "fc1 (its Relu absorbed): " + ops);
+        assertEquals(2, ops.stream().filter("MatMulInteger"::equals).count(), "fc2 + bias, head: " + ops);
+        assertFalse(ops.contains("Relu"), ops.toString());
         try (Arena arena = Arena.ofShared()) {
             Tensor x = input(arena, 10, 5, 24);
             float[] got = run(q.bytes(), x);

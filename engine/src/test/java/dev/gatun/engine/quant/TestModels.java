@@ -24,12 +24,20 @@ final class TestModels {
      * [6, 10] with C -> y [batch, 6]; node names "fc1", "fc2", "head".
      */
     static byte[] mlp(int opset, long seed) {
+        return mlp(opset, seed, true);
+    }
+
+    /** {@link #mlp(int, long)}; without {@code bias1}, fc1 has no bias Add (Relu reads it directly). */
+    static byte[] mlp(int opset, long seed, boolean bias1) {
         Random r = new Random(seed);
         GraphProto.Builder g = GraphProto.newBuilder().setName("mlp");
         g.addInitializer(floats("W1", r, 0.3f, 24, 40)).addInitializer(floats("b1", r, 0.1f, 40));
         g.addInitializer(floats("W2", r, 0.3f, 40, 10)).addInitializer(floats("b2", r, 0.1f, 10));
         g.addInitializer(floats("W3", r, 0.3f, 6, 10)).addInitializer(floats("b3", r, 0.1f, 6));
-        g.addNode(node("fc1", "MatMul", List.of("x", "W1"), "h1")).addNode(node("add1", "Add", List.of("h1", "b1"), "a1"));
+        g.addNode(node("fc1", "MatMul", List.of("x", "W1"), bias1 ? "h1" : "a1"));
+        if (bias1) {
+            g.addNode(node("add1", "Add", List.of("h1", "b1"), "a1"));
+        }
         g.addNode(node("relu1", "Relu", List.of("a1"), "r1"));
         g.addNode(node("fc2", "MatMul", List.of("r1", "W2"), "h2")).addNode(node("add2", "Add", List.of("h2", "b2"), "a2"));
         g.addNode(node("head", "Gemm", List.of("a2", "W3", "b3"), "y", intAttr("transB", 1)));
