@@ -179,7 +179,8 @@ final class BenchCommand extends GatunCommand {
     private void check() {
         if (compare != null && !compare.equals("ort") && !compare.equals(ModelFiles.MINILM) && !compare.equals(ModelFiles.MINILM_Q)
                 && !Files.isRegularFile(Path.of(compare))) {
-            throw new UsageException("--compare " + compare + ": expected 'ort' (ONNX Runtime) or a model to run on Gatun (an .onnx file, minilm, minilm-q)");
+            throw new UsageException("--compare " + compare + ": no such model file, and the only runtime to compare with is 'ort' "
+                    + "(ONNX Runtime); a model to run on Gatun is an .onnx file, minilm or minilm-q");
         }
         if (threads < 1) {
             throw new UsageException("--threads " + threads + ": must be >= 1");

@@ -10,6 +10,7 @@ import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Tensor;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -128,6 +129,10 @@ final class VerifyCommand extends GatunCommand {
         }
         if (threads < 1) {
             throw new UsageException("--threads " + threads + ": must be >= 1");
+        }
+        if (!against.equals(ModelFiles.MINILM) && !against.equals(ModelFiles.MINILM_Q) && !Files.isRegularFile(Path.of(against))) {
+            throw new UsageException("--against " + against + ": no such model file; the reference is 'ort' (ONNX Runtime) or a model "
+                    + "to run on Gatun (an .onnx file, minilm, minilm-q)");
         }
         PrintWriter out = out();
         Path file = ModelFiles.resolve(model, err());

@@ -45,12 +45,20 @@ public record QuantReport(String mode, List<Layer> layers, List<Skipped> keptFlo
     /** The report as text, one line per layer. */
     public String format() {
         StringBuilder b = new StringBuilder();
+        int w = 4;
+        for (Layer l : layers) {
+            w = Math.max(w, l.node().length());
+        }
+        for (Skipped s : keptFloat) {
+            w = Math.max(w, s.node().length());
+        }
+        String name = "%-" + w + "s";
         b.append(String.format(Locale.ROOT, "quantized %d nodes (%s)%n", layers.size(), mode));
         if (!layers.isEmpty()) {
-            b.append(String.format(Locale.ROOT, "  %-44s %-8s %-18s %-11s %9s %8s %11s%n", "node", "op", "weight", "scales",
+            b.append(String.format(Locale.ROOT, "  " + name + " %-8s %-18s %-11s %9s %8s %11s%n", "node", "op", "weight", "scales",
                     "rel err", "SQNR dB", "max abs err"));
             for (Layer l : layers) {
-                b.append(String.format(Locale.ROOT, "  %-44s %-8s %-18s %-11s %9.5f %8.1f %11.3g%n", l.node(), l.op(), l.weightShape(),
+                b.append(String.format(Locale.ROOT, "  " + name + " %-8s %-18s %-11s %9.5f %8.1f %11.3g%n", l.node(), l.op(), l.weightShape(),
                         l.perChannel() ? "per-channel" : "per-tensor", l.relError(), l.sqnrDb(), l.maxAbsError()));
             }
             double worst = layers.stream().mapToDouble(Layer::relError).max().orElse(0);
@@ -62,7 +70,7 @@ public record QuantReport(String mode, List<Layer> layers, List<Skipped> keptFlo
         }
         b.append(String.format(Locale.ROOT, "left in float: %d%n", keptFloat.size()));
         for (Skipped s : keptFloat) {
-            b.append(String.format(Locale.ROOT, "  %-44s %-8s %s%n", s.node(), s.op(), s.reason()));
+            b.append(String.format(Locale.ROOT, "  " + name + " %-8s %s%n", s.node(), s.op(), s.reason()));
         }
         b.append(String.format(Locale.ROOT, "size: %s -> %s (%.2fx smaller)%n", size(bytesBefore), size(bytesAfter),
                 bytesAfter == 0 ? 0.0 : (double) bytesBefore / bytesAfter));
