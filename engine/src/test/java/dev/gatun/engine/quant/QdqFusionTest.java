@@ -6,6 +6,7 @@ import dev.gatun.engine.SessionOptions;
 import dev.gatun.engine.graph.ConstantFolder;
 import dev.gatun.engine.graph.Graph;
 import dev.gatun.engine.graph.Node;
+import dev.gatun.engine.graph.passes.Optimizer;
 import dev.gatun.engine.graph.passes.QdqFusion;
 import dev.gatun.engine.onnx.OnnxLoader;
 import dev.gatun.engine.tensor.Tensor;
@@ -84,6 +85,27 @@ class QdqFusionTest {
             float[][] r = withAndWithout(q, x);
             assertTrue(QuantizerTest.cosine(r[0], r[1]) > 0.9995);
         }
+    }
+
+    /** The node ops after folding and every default optimiser pass. */
+    static List<String> optimizedOps(byte[] model) {
+        try (Arena arena = Arena.ofConfined()) {
+            Graph g = OnnxLoader.load(model, "m", arena).graph();
+            g = ConstantFolder.fold(g, arena, SessionOptions.DEFAULT_MAX_TENSOR_BYTES, true);
+            return new Optimizer(Optimizer.defaultPasses(arena)).run(g).nodes().stream().map(Node::opType).toList();
+        }
+    }
+
+    @Test
+    void dynamicAndStaticMatMulIntegerChainsFuseIntoQuantMatMul() {
+        byte[] dynamic = Quantizer.quantize(TestModels.mlp(17, 1), "mlp", QuantOptions.dynamic(), null).bytes();
+        List<String> ops = optimizedOps(dynamic);
+        assertEquals(3, ops.stream().filter("QuantMatMul"::equals).count(), ops.toString());
+        assertFalse(ops.contains("MatMulInteger") || ops.contains("Cast") || ops.contains("Mul"), ops.toString());
+        byte[] qop = Quantizer.quantize(TestModels.mlp(17, 1), "mlp", STATIC.withFormat(QuantOptions.Format.QOPERATOR), null).bytes();
+        ops = optimizedOps(qop);
+        assertEquals(3, ops.stream().filter("QuantMatMul"::equals).count(), ops.toString());
+        assertFalse(ops.contains("MatMulInteger") || ops.contains("Cast"), ops.toString());
     }
 
     @Test
