@@ -46,6 +46,9 @@ import picocli.CommandLine.Parameters;
                 "(above 1 Gatun is faster). Before each measured run, bench waits until the",
                 "process is idle (ONNX Runtime's workers spin ~10 ms after a run and would",
                 "take a core from the next one), at most 100 ms; --no-settle skips that.",
+                "With --compare FILE.onnx, that model runs on Gatun instead, interleaved the",
+                "same way (e.g. a quantized MODEL against its fp32 original); the JSON then",
+                "has \"reference_model\" and \"reference\" in place of \"ort\".",
                 "--verbose prints every run's latency (warm-up included) on stderr. The",
                 "1-minute load average before and after tells how busy the machine was.",
                 "",
@@ -57,12 +60,14 @@ import picocli.CommandLine.Parameters;
                 ""},
         footer = {"", "Examples:", "  gatun bench minilm --dim batch_size=1 --dim sequence_length=128 --compare ort",
                 "  gatun bench resnet18.onnx --dim batch=8 --threads 2 --compare ort --json > r18-b8.json",
+                "  gatun bench minilm-int8.onnx --compare minilm --dim batch_size=32 --dim sequence_length=128",
                 "  gatun bench model.onnx --iterations 1000 --time-limit 20"})
 final class BenchCommand extends GatunCommand {
     @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or a built-in name: minilm, minilm-q.")
     String model;
 
-    @Option(names = "--compare", paramLabel = "RUNTIME", description = "Also measure 'ort' (ONNX Runtime), interleaved.")
+    @Option(names = "--compare", paramLabel = "REFERENCE",
+            description = "Also measure 'ort' (ONNX Runtime on MODEL), or another model on Gatun (FILE.onnx, e.g. the fp32 original of a quantized MODEL), interleaved.")
     String compare;
 
     @Option(names = "--threads", paramLabel = "T", defaultValue = "1", description = "Intra-op threads for both (default: ${DEFAULT-VALUE}).")
@@ -117,8 +122,15 @@ final class BenchCommand extends GatunCommand {
             runners.add(() -> session.run(feed).close());
             OrtSession ort = null;
             Map<String, OnnxTensor> ortFeed = Map.of();
+            List<AutoCloseable> toClose = new ArrayList<>();
             try {
-                if (compare != null) {
+                if (compare != null && !compare.equals("ort")) {
+                    Model refModel = Model.load(ModelFiles.resolve(compare, err()));
+                    toClose.add(refModel);
+                    Session ref = refModel.newSession(SessionOptions.defaults().withThreads(threads));
+                    toClose.add(ref);
+                    runners.add(() -> ref.run(feed).close());
+                } else if (compare != null) {
                     ort = OrtRunner.open(file, threads);
                     ortFeed = OrtRunner.feed(feed, arena);
                     OrtSession s = ort;
@@ -130,12 +142,15 @@ final class BenchCommand extends GatunCommand {
                     for (String d : described) {
                         out.println("input     " + d);
                     }
-                    out.println("threads   " + threads + (compare == null ? "" : " (ONNX Runtime: intra-op " + threads
-                            + ", inter-op 1, sequential, optimisation level ALL)"));
+                    out.println("threads   " + threads + (compare == null || !compare.equals("ort") ? "" : " (ONNX Runtime: intra-op "
+                            + threads + ", inter-op 1, sequential, optimisation level ALL)"));
+                    if (compare != null && !compare.equals("ort")) {
+                        out.println("reference " + compare + " on Gatun, same inputs");
+                    }
                     out.println("device    " + (options.isCuda() ? session.deviceDescription() + ", cuda math " + options.cudaMath()
                             : device()));
                     out.printf(Locale.ROOT, "runs      %d warm-up, then %d measured%s%n", warmup, iterations,
-                            compare == null ? "" : " of each, interleaved Gatun / ONNX Runtime");
+                            compare == null ? "" : " of each, interleaved" + (compare.equals("ort") ? " Gatun / ONNX Runtime" : ""));
                     out.flush();
                 }
                 Double loadBefore = loadAverage();
@@ -144,7 +159,7 @@ final class BenchCommand extends GatunCommand {
                 Double loadAfter = loadAverage();
                 BenchReport report = new BenchReport(label(model, file), options.isCuda() ? session.deviceDescription() : device(), threads, dims, batch, warmup, iterations,
                         BenchReport.Stats.of(ms[0], batch), compare == null ? null : BenchReport.Stats.of(ms[1], batch),
-                        loadBefore, loadAfter);
+                        loadBefore, loadAfter, compare == null || compare.equals("ort") ? BenchReport.ONNX_RUNTIME : label(compare, Path.of(compare)));
                 if (json) {
                     out.println(report.json());
                 } else {
@@ -158,14 +173,19 @@ final class BenchCommand extends GatunCommand {
                 if (ort != null) {
                     ort.close();
                 }
+                for (int i = toClose.size() - 1; i >= 0; i--) {
+                    toClose.get(i).close();
+                }
             }
         }
         return 0;
     }
 
     private void check() {
-        if (compare != null && !compare.equals("ort")) {
-            throw new UsageException("--compare " + compare + ": the only runtime to compare with is 'ort' (ONNX Runtime)");
+        if (compare != null && !compare.equals("ort") && !compare.equals(ModelFiles.MINILM) && !compare.equals(ModelFiles.MINILM_Q)
+                && !Files.isRegularFile(Path.of(compare))) {
+            throw new UsageException("--compare " + compare + ": no such model file, and the only runtime to compare with is 'ort' "
+                    + "(ONNX Runtime); a model to run on Gatun is an .onnx file, minilm or minilm-q");
         }
         if (threads < 1) {
             throw new UsageException("--threads " + threads + ": must be >= 1");

@@ -18,7 +18,14 @@ import java.util.Map;
  * The load average tells how busy the machine was: above its core count, both engines were slowed down.
  */
 record BenchReport(String model, String device, int threads, Map<String, Long> dims, Long batch, int warmup,
-                   int iterations, Stats gatun, Stats ort, Double loadBefore, Double loadAfter) {
+                   int iterations, Stats gatun, Stats ort, Double loadBefore, Double loadAfter, String reference) {
+    /** The engine {@code ort} measured: ONNX Runtime, or another model on Gatun ({@code --compare FILE.onnx}). */
+    static final String ONNX_RUNTIME = "onnxruntime";
+
+    BenchReport(String model, String device, int threads, Map<String, Long> dims, Long batch, int warmup, int iterations, Stats gatun,
+                Stats ort, Double loadBefore, Double loadAfter) {
+        this(model, device, threads, dims, batch, warmup, iterations, gatun, ort, loadBefore, loadAfter, ONNX_RUNTIME);
+    }
 
     /**
      * Latency statistics of one engine's measured runs.
@@ -77,7 +84,11 @@ record BenchReport(String model, String device, int threads, Map<String, Long> d
         b.append(", \"warmup\": ").append(warmup);
         b.append(", \"iterations\": ").append(iterations);
         b.append(", \"gatun\": ").append(json(gatun));
-        b.append(", \"ort\": ").append(ort == null ? "null" : json(ort));
+        if (reference.equals(ONNX_RUNTIME)) {
+            b.append(", \"ort\": ").append(ort == null ? "null" : json(ort));
+        } else {
+            b.append(", \"reference_model\": ").append(quote(reference)).append(", \"reference\": ").append(json(ort));
+        }
         b.append(", \"speedup_p50\": ").append(num(speedupP50()));
         b.append(", \"load_avg\": ").append(loadBefore == null || loadAfter == null ? "null"
                 : "{\"before\": " + num(loadBefore) + ", \"after\": " + num(loadAfter) + "}");
@@ -128,9 +139,10 @@ record BenchReport(String model, String device, int threads, Map<String, Long> d
                 "runs/s", batch == null ? "" : "items/s"));
         row(b, "gatun", gatun);
         if (ort != null) {
-            row(b, "onnxruntime", ort);
-            b.append(String.format(Locale.ROOT, "speedup   %.2fx  (ONNX Runtime p50 / Gatun p50; above 1 Gatun is faster)%n",
-                    speedupP50()));
+            boolean o = reference.equals(ONNX_RUNTIME);
+            row(b, o ? ONNX_RUNTIME : "reference", ort);
+            b.append(String.format(Locale.ROOT, "speedup   %.2fx  (%s p50 / Gatun p50; above 1 Gatun is faster)%n",
+                    speedupP50(), o ? "ONNX Runtime" : "Gatun on " + reference));
         }
         if (loadBefore != null && loadAfter != null) {
             b.append(String.format(Locale.ROOT, "load      %.2f before, %.2f after (1-minute load average; %d cores)%n",

@@ -28,7 +28,7 @@ import picocli.CommandLine.Spec;
                 "Exit codes: 0 success; 1 model or runtime error, or verify FAIL, or a",
                 "failed conformance test; 2 usage error.",
                 "Run 'gatun COMMAND --help' for a command's options."},
-        subcommands = {RunCommand.class, VerifyCommand.class, BenchCommand.class, InspectCommand.class, ConformanceCommand.class, ServeCommand.class,
+        subcommands = {RunCommand.class, VerifyCommand.class, BenchCommand.class, QuantizeCommand.class, InspectCommand.class, ConformanceCommand.class, ServeCommand.class,
                 PruneCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Gatun implements Callable<Integer> {

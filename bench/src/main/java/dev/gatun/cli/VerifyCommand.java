@@ -5,12 +5,15 @@ import dev.gatun.engine.Result;
 import dev.gatun.engine.Session;
 import dev.gatun.engine.SessionOptions;
 import dev.gatun.engine.io.Compare;
+import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Tensor;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -19,7 +22,11 @@ import picocli.CommandLine.Parameters;
 
 /** {@code gatun verify}: runs a model on Gatun and on ONNX Runtime with the same inputs and compares every output. */
 @Command(name = "verify", usageHelpWidth = 100, mixinStandardHelpOptions = true, versionProvider = Gatun.Version.class, sortOptions = false,
-        description = {"Compare a model's outputs on Gatun with ONNX Runtime's.",
+        description = {"Compare a model's outputs on Gatun with ONNX Runtime's, or with another model's.",
+                "",
+                "--against FILE.onnx runs both models on Gatun with the same inputs and prints,",
+                "per float output, the cosine similarity, max and mean abs error (a quantized",
+                "model against its fp32 original); PASS when every cosine >= --min-cosine.",
                 "",
                 "Runs the model on Gatun and on ONNX Runtime (in-process, CPU, graph",
                 "optimisation level ALL) with the same inputs (chosen as for 'gatun run'),",
@@ -38,14 +45,21 @@ import picocli.CommandLine.Parameters;
                 "tolerance' is the largest |a - e| / (atol * max|e| + rtol * |e|).",
                 ""},
         footer = {"", "Examples:", "  gatun verify minilm --against ort --dim batch_size=2 --dim sequence_length=64",
-                "  gatun verify resnet18.onnx --against ort --dim batch=2 --rtol 1e-4"})
+                "  gatun verify resnet18.onnx --against ort --dim batch=2 --rtol 1e-4",
+                "  gatun verify resnet18-int8.onnx --against resnet18.onnx --dim batch=8"})
 final class VerifyCommand extends GatunCommand {
     @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file, or a built-in name: minilm, minilm-q.")
     String model;
 
     @Option(names = "--against", paramLabel = "REFERENCE", required = true,
-            description = "The reference: 'ort' (ONNX Runtime) or 'cpu' (Gatun on the CPU, with --device cuda).")
+            description = "The reference: 'ort' (ONNX Runtime on MODEL), 'cpu' (Gatun on the CPU, with --device cuda), or "
+                    + "another model (FILE.onnx, minilm) run on Gatun, e.g. the fp32 original of a quantized MODEL: then each "
+                    + "float output is compared by cosine similarity.")
     String against;
+
+    @Option(names = "--min-cosine", paramLabel = "C", defaultValue = "0.99",
+            description = "With --against FILE: the least cosine similarity per float output for PASS (default: ${DEFAULT-VALUE}).")
+    double minCosine;
 
     @Mixin
     InputOptions inputs;
@@ -66,7 +80,7 @@ final class VerifyCommand extends GatunCommand {
     @Override
     int execute() throws Exception {
         if (!against.equals("ort") && !against.equals("cpu")) {
-            throw new UsageException("--against " + against + ": the references are 'ort' (ONNX Runtime) and 'cpu' (Gatun on the CPU)");
+            return againstModel();
         }
         if (threads < 1) {
             throw new UsageException("--threads " + threads + ": must be >= 1");
@@ -118,5 +132,92 @@ final class VerifyCommand extends GatunCommand {
             }
         }
         return out;
+    }
+
+    /**
+     * {@code --against FILE}: MODEL and FILE on Gatun with the same inputs. Float outputs: cosine similarity (over
+     * the whole tensor), max and mean abs error, PASS when the cosine is at least --min-cosine; other outputs must
+     * be equal.
+     */
+    private int againstModel() {
+        if (!(minCosine >= -1 && minCosine <= 1)) {
+            throw new UsageException("--min-cosine " + minCosine + ": must be in [-1, 1]");
+        }
+        if (threads < 1) {
+            throw new UsageException("--threads " + threads + ": must be >= 1");
+        }
+        if (!against.equals(ModelFiles.MINILM) && !against.equals(ModelFiles.MINILM_Q) && !Files.isRegularFile(Path.of(against))) {
+            throw new UsageException("--against " + against + ": no such model file; the reference is 'ort' (ONNX Runtime) or a model "
+                    + "to run on Gatun (an .onnx file, minilm, minilm-q)");
+        }
+        PrintWriter out = out();
+        Path file = ModelFiles.resolve(model, err());
+        Path refFile = ModelFiles.resolve(against, err());
+        SessionOptions so = SessionOptions.defaults().withThreads(threads);
+        try (Model m = Model.load(file);
+             Model ref = Model.load(refFile);
+             Session session = m.newSession(so);
+             Session refSession = ref.newSession(so);
+             Arena arena = Arena.ofShared()) {
+            List<String> described = new ArrayList<>();
+            Map<String, Tensor> feed = inputs.make(m.inputs(), arena, err(), described);
+            for (String d : described) {
+                out.println("input   " + d);
+            }
+            boolean pass = true;
+            try (Result r = session.run(feed); Result e = refSession.run(feed)) {
+                for (Map.Entry<String, Tensor> o : r.asMap().entrySet()) {
+                    Tensor exp = e.asMap().get(o.getKey());
+                    if (exp == null) {
+                        out.println(o.getKey() + "  FAIL: " + against + " has no output '" + o.getKey() + "' (it has " + e.names() + ")");
+                        pass = false;
+                        continue;
+                    }
+                    Tensor act = o.getValue();
+                    if (act.dtype() != DType.FLOAT || exp.dtype() != DType.FLOAT) {
+                        Compare.Report rep = Compare.compare(o.getKey(), act, exp, Compare.Tolerance.defaultFor(exp.dtype()));
+                        out.println(rep.line());
+                        pass &= rep.pass();
+                        continue;
+                    }
+                    if (!act.shape().equals(exp.shape())) {
+                        out.println(o.getKey() + "  FAIL: shape " + act.shape() + ", reference " + exp.shape());
+                        pass = false;
+                        continue;
+                    }
+                    double[] st = cosine(act, exp);
+                    boolean ok = st[0] >= minCosine;
+                    out.println(String.format(Locale.ROOT, "%s  float%s  cosine %.6f  max abs err %.4g  mean abs err %.4g  (max|ref| %.4g)  %s",
+                            o.getKey(), act.shape(), st[0], st[1], st[2], st[3], ok ? "ok" : "FAIL: cosine below " + minCosine));
+                    pass &= ok;
+                }
+            }
+            out.println(pass ? "PASS" : "FAIL");
+            return pass ? 0 : 1;
+        }
+    }
+
+    /** {cosine similarity, max |a - e|, mean |a - e|, max |e|} of two float tensors of one shape. */
+    static double[] cosine(Tensor a, Tensor e) {
+        double dot = 0;
+        double na = 0;
+        double ne = 0;
+        double maxErr = 0;
+        double sumErr = 0;
+        double maxRef = 0;
+        long n = a.size();
+        for (long i = 0; i < n; i++) {
+            double x = a.getFloat(i);
+            double y = e.getFloat(i);
+            dot += x * y;
+            na += x * x;
+            ne += y * y;
+            double d = Math.abs(x - y);
+            maxErr = Math.max(maxErr, d);
+            sumErr += d;
+            maxRef = Math.max(maxRef, Math.abs(y));
+        }
+        double cos = na == 0 && ne == 0 ? 1 : dot / Math.sqrt(na * ne);
+        return new double[] {cos, maxErr, n == 0 ? 0 : sumErr / n, maxRef};
     }
 }

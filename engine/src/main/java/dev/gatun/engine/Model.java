@@ -48,7 +48,7 @@ public final class Model implements AutoCloseable {
         this.name = name;
         this.arena = arena;
         this.original = loaded.graph();
-        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes), arena);
+        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes, Optimizer.quantizedWeightsKept()), arena);
         this.outputInfo = info(graph.outputs());
         this.irVersion = loaded.irVersion();
         this.producer = loaded.producer();

@@ -29,11 +29,21 @@ public final class ConstantFolder {
 
     /** The graph with foldable nodes evaluated into {@code arena}; tensors over {@code maxTensorBytes} are refused. */
     public static Graph fold(Graph g, Arena arena, long maxTensorBytes) {
+        return fold(g, arena, maxTensorBytes, false);
+    }
+
+    /**
+     * As {@link #fold(Graph, Arena, long)}; with {@code keepQuantizedWeights}, a DequantizeLinear of an integer
+     * constant (a QDQ model's int8 weight or int32 bias) is left in place, so that the optimiser's
+     * {@link dev.gatun.engine.graph.passes.QdqFusion} can hand the integer weight to an integer kernel (it folds
+     * the ones it does not use).
+     */
+    public static Graph fold(Graph g, Arena arena, long maxTensorBytes, boolean keepQuantizedWeights) {
         Map<String, Tensor> constants = new HashMap<>(g.constants());
         List<Node> kept = new ArrayList<>();
         ArenaContext ctx = new ArenaContext(arena, maxTensorBytes);
         for (Node n : g.nodes()) {
-            if (!foldable(n, constants)) {
+            if (!foldable(n, constants) || (keepQuantizedWeights && isQuantizedWeight(n, constants))) {
                 kept.add(n);
                 continue;
             }
@@ -70,6 +80,14 @@ public final class ConstantFolder {
             }
         }
         return new Graph(g.name(), kept, g.inputs(), g.outputs(), constants, g.valueInfo(), g.opsets());
+    }
+
+    private static boolean isQuantizedWeight(Node n, Map<String, Tensor> constants) {
+        if (!n.opType().equals("DequantizeLinear") || !n.domain().isEmpty()) {
+            return false;
+        }
+        Tensor x = constants.get(n.inputs().get(0));
+        return x != null && (x.dtype() == DType.INT8 || x.dtype() == DType.UINT8 || x.dtype() == DType.INT32);
     }
 
     private static boolean foldable(Node n, Map<String, Tensor> constants) {

@@ -231,47 +231,57 @@ public final class QuantConvOps implements OpFamily {
         int za = xZp == null ? 0 : (int) xZp.getAsLong(0);
         boolean signed = x.dtype() == DType.INT8;
         int chunk = (int) Math.max(1, Math.min(outPix, COL_BYTES / Math.max(1, kc)));
-        MemorySegment xt = ctx.allocate(DType.UINT8, Shape.of(inPix * c)).data();
+        // The byte shuffling (transpose, im2col, the channel-major store) runs on heap arrays, where the JIT drops
+        // the bounds checks; the GEMM reads and writes native scratch, one bulk copy each way.
+        byte[] xt = new byte[Math.toIntExact(inPix * c)];
+        byte[] colsH = new byte[chunk * kc];
+        int[] accH = new int[chunk * mg];
         MemorySegment cols = ctx.allocate(DType.UINT8, Shape.of((long) chunk * kc)).data();
         MemorySegment acc = ctx.allocate(DType.INT32, Shape.of((long) chunk * mg)).data();
         for (long n = 0; n < g.n(); n++) {
-            toChannelsLast(x.data(), n * c * inPix, c, inPix, xt);
+            toChannelsLast(x.data(), n * c * inPix, c, (int) inPix, xt);
             for (int grp = 0; grp < g.group(); grp++) {
                 Igemm.Weights wg = packed != null ? packed[grp] : packGroup(kernel, QuantGemmOps.scratch(ctx), w, grp, mg, cg, kk, zb);
                 for (long p0 = 0; p0 < outPix; p0 += chunk) {
                     int rows = (int) Math.min(chunk, outPix - p0);
-                    im2col(g3, xt, c, grp * cg, cg, xz, p0, rows, cols);
+                    im2col(g3, xt, c, grp * cg, cg, xz, p0, rows, colsH);
+                    MemorySegment.copy(colsH, 0, cols, ValueLayout.JAVA_BYTE, 0, rows * kc);
                     Igemm.gemm(ctx, rows, new Igemm.Lhs(cols, 0, kc, signed, za, null), wg, Igemm.Output.int32(acc, 0, mg));
-                    store(acc, rows, mg, y, (n * g.m() + (long) grp * mg) * outPix + p0, outPix, grp * mg, bias, mult, yZp);
+                    MemorySegment.copy(acc, Tensor.I32, 0, accH, 0, rows * mg);
+                    store(accH, rows, mg, y, (n * g.m() + (long) grp * mg) * outPix + p0, outPix, grp * mg, bias, mult, yZp);
                 }
             }
         }
         return y;
     }
 
-    /** x [c, pix] bytes (from element {@code off}) to xt [pix, c]. */
-    private static void toChannelsLast(MemorySegment x, long off, int c, long pix, MemorySegment xt) {
-        for (int ch = 0; ch < c; ch++) {
-            long src = off + ch * pix;
-            for (long p = 0; p < pix; p++) {
-                xt.set(ValueLayout.JAVA_BYTE, p * c + ch, x.get(ValueLayout.JAVA_BYTE, src + p));
+    /** x [c, pix] bytes (from element {@code off}) to xt [pix, c], in blocks of 64 positions (cache-sized). */
+    private static void toChannelsLast(MemorySegment x, long off, int c, int pix, byte[] xt) {
+        byte[] src = new byte[c * pix];
+        MemorySegment.copy(x, ValueLayout.JAVA_BYTE, off, src, 0, src.length);
+        for (int p0 = 0; p0 < pix; p0 += 64) {
+            int p1 = Math.min(pix, p0 + 64);
+            for (int ch = 0; ch < c; ch++) {
+                int s = ch * pix;
+                for (int p = p0; p < p1; p++) {
+                    xt[p * c + ch] = src[s + p];
+                }
             }
         }
     }
 
     /** Rows [p0, p0 + rows) of the im2col matrix of channels [c0, c0 + cg): row p = (kd, kh, kw, c) patch bytes. */
-    private static void im2col(ConvKernels.Geometry g, MemorySegment xt, int c, int c0, int cg, byte xz, long p0, int rows,
-                               MemorySegment cols) {
+    private static void im2col(ConvKernels.Geometry g, byte[] xt, int c, int c0, int cg, byte xz, long p0, int rows, byte[] cols) {
         long[] in = g.in();
         long[] k = g.k();
         long[] out = g.out();
-        long kc = k[0] * k[1] * k[2] * cg;
+        int kc = (int) (k[0] * k[1] * k[2] * cg);
         for (int r = 0; r < rows; r++) {
             long p = p0 + r;
             long ow = p % out[2];
             long oh = (p / out[2]) % out[1];
             long od = p / (out[2] * out[1]);
-            long dst = r * kc;
+            int dst = r * kc;
             for (long kd = 0; kd < k[0]; kd++) {
                 long id = od * g.s()[0] - g.pb()[0] + kd * g.d()[0];
                 for (long kh = 0; kh < k[1]; kh++) {
@@ -279,9 +289,16 @@ public final class QuantConvOps implements OpFamily {
                     for (long kw = 0; kw < k[2]; kw++, dst += cg) {
                         long iw = ow * g.s()[2] - g.pb()[2] + kw * g.d()[2];
                         if (id < 0 || id >= in[0] || ih < 0 || ih >= in[1] || iw < 0 || iw >= in[2]) {
-                            cols.asSlice(dst, cg).fill(xz);
+                            java.util.Arrays.fill(cols, dst, dst + cg, xz);
                         } else {
-                            MemorySegment.copy(xt, ((id * in[1] + ih) * in[2] + iw) * c + c0, cols, dst, cg);
+                            int src = (int) (((id * in[1] + ih) * in[2] + iw) * c + c0);
+                            if (cg >= 32) {
+                                System.arraycopy(xt, src, cols, dst, cg);
+                            } else {
+                                for (int q = 0; q < cg; q++) {
+                                    cols[dst + q] = xt[src + q];
+                                }
+                            }
                         }
                     }
                 }
@@ -290,26 +307,30 @@ public final class QuantConvOps implements OpFamily {
     }
 
     /** acc [rows, mg] (int32) to y's channels m0.. at positions from {@code yOff}, stride {@code outPix} per channel. */
-    private static void store(MemorySegment acc, int rows, int mg, Tensor y, long yOff, long outPix, int m0, Tensor bias,
+    private static void store(int[] acc, int rows, int mg, Tensor y, long yOff, long outPix, int m0, Tensor bias,
                               double[] mult, int yZp) {
         MemorySegment ys = y.data();
         if (mult == null) {
+            int[] line = new int[rows];
             for (int j = 0; j < mg; j++) {
                 for (int r = 0; r < rows; r++) {
-                    ys.setAtIndex(Tensor.I32, yOff + j * outPix + r, acc.getAtIndex(Tensor.I32, (long) r * mg + j));
+                    line[r] = acc[r * mg + j];
                 }
+                MemorySegment.copy(line, 0, ys, Tensor.I32, (yOff + j * outPix) * 4, rows);
             }
             return;
         }
         int lo = QuantOps.qmin(y.dtype());
         int hi = QuantOps.qmax(y.dtype());
+        byte[] line = new byte[rows];
         for (int j = 0; j < mg; j++) {
             int b = bias == null ? 0 : bias.getInt(m0 + j);
             double mj = mult[m0 + j];
             for (int r = 0; r < rows; r++) {
-                double v = Math.rint((acc.getAtIndex(Tensor.I32, (long) r * mg + j) + b) * mj) + yZp;
-                ys.set(ValueLayout.JAVA_BYTE, yOff + j * outPix + r, (byte) Math.max(lo, Math.min(hi, v)));
+                double v = Math.rint((acc[r * mg + j] + b) * mj) + yZp;
+                line[r] = (byte) Math.max(lo, Math.min(hi, v));
             }
+            MemorySegment.copy(line, 0, ys, ValueLayout.JAVA_BYTE, yOff + j * outPix, rows);
         }
     }
 }

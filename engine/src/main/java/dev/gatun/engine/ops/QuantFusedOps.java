@@ -16,13 +16,14 @@ import java.util.List;
  * the scales, Add of the bias). Related specs: https://onnx.ai/onnx/operators/onnx__MatMulInteger.html,
  * https://onnx.ai/onnx/operators/onnx__DynamicQuantizeLinear.html.
  *
- * <p>{@code QuantMatMul(A, a_scale, a_zero_point?, B, b_zero_point?, b_scale, bias?, residual?)}, attribute
+ * <p>{@code QuantMatMul(A, a_scale?, a_zero_point?, B, b_zero_point?, b_scale, bias?, residual?)}, attribute
  * {@code activation} ("", "Relu", "Gelu", "GeluTanh"):
  * <pre>
  *   Y[..., i, j] = act((float) sum_k (A[..., i, k] - azp) (B[k, j] - bzp_j) * (a_scale * b_scale_j) + bias_j) + residual
  * </pre>
  * A [..., M, K] uint8/int8 (its batch dims fold into M), a_scale and a_zero_point scalars (run-time values: the
- * outputs of a DynamicQuantizeLinear), B [K, N] uint8/int8 constant, packed once per model for the session's
+ * outputs of a DynamicQuantizeLinear; an absent a_scale is 1, for static chains whose b_scale already holds
+ * a_scale * b_scale), B [K, N] uint8/int8 constant, packed once per model for the session's
  * integer kernel, b_zero_point and b_scale scalars or [N], bias [N] float, residual of Y's shape. The product,
  * zero-point correction, scaling and bias happen in the integer kernel's epilogue ({@link Igemm}); the
  * activation and residual right after, on each block of rows while it is in cache (a residual that only
@@ -41,7 +42,9 @@ public final class QuantFusedOps implements OpFamily {
             throw node.unsupported("operator " + node.opType());
         }
         DType at = node.requireType(0, QuantGemmOps.BYTES);
-        node.requireType(1, DType.FLOAT);
+        if (node.hasInput(1)) {
+            node.requireType(1, DType.FLOAT);
+        }
         if (node.hasInput(2)) {
             node.requireType(2, at);
         }
@@ -93,7 +96,7 @@ public final class QuantFusedOps implements OpFamily {
     /** The product with its epilogue; a residual that does not have Y's shape is left to the caller (broadcast Add). */
     private static Tensor run(KernelContext ctx, NodeSpec node, Tensor[] in, Igemm.Weights w, Epilogue.Activation act) {
         Tensor a = in[0];
-        Tensor aScale = in[1];
+        Tensor aScale = QuantGemmOps.input(in, 1);
         Tensor aZp = QuantGemmOps.input(in, 2);
         Tensor bScale = in[5];
         Tensor bias = QuantGemmOps.input(in, 6);
@@ -104,7 +107,7 @@ public final class QuantFusedOps implements OpFamily {
         if (as.rank() < 1 || as.dim(as.rank() - 1) != k) {
             throw node.error("inner dims differ: A " + as + " x B [" + k + "," + n + "]");
         }
-        if (aScale.size() != 1 || (aZp != null && aZp.size() != 1)) {
+        if ((aScale != null && aScale.size() != 1) || (aZp != null && aZp.size() != 1)) {
             throw node.error("a_scale " + aScale.shape() + " and a_zero_point must be scalars");
         }
         if (bScale.size() != 1 && bScale.size() != n) {
@@ -141,7 +144,7 @@ public final class QuantFusedOps implements OpFamily {
         }
         int za = aZp == null ? 0 : (int) aZp.getAsLong(0);
         Igemm.gemm(ctx, rows, new Igemm.Lhs(a.data(), 0, k, a.dtype() == DType.INT8, za, null), w,
-                new Igemm.Output(mode, y.data(), 0, n, aScale.getFloat(0), colScale, bias == null ? null : bias.data(), post));
+                new Igemm.Output(mode, y.data(), 0, n, aScale == null ? 1f : aScale.getFloat(0), colScale, bias == null ? null : bias.data(), post));
         return y;
     }
 }

@@ -21,10 +21,10 @@ import java.util.Map;
  * handed over as direct buffers over the Gatun tensors' memory, the outputs copied into Gatun tensors. The CLI's
  * {@code verify} has its own copy in the bench module (ONNX Runtime is only a test dependency of the engine).
  */
-final class OrtReference {
+public final class OrtReference {
     private OrtReference() {}
 
-    static Map<String, Tensor> run(Path model, Map<String, Tensor> inputs, Arena arena) throws OrtException {
+    public static Map<String, Tensor> run(Path model, Map<String, Tensor> inputs, Arena arena) throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);

@@ -30,6 +30,7 @@ public final class Optimizer {
     /** The default passes, in the order they must run; weights they fold are allocated in {@code arena} (the model's). */
     public static List<GraphPass> defaultPasses(Arena arena) {
         return List.of(
+                new QdqFusion(arena),
                 new ConvFusion(arena),
                 new LayerNormFusion(),
                 new GeluFusion(),
@@ -40,6 +41,15 @@ public final class Optimizer {
                 new MatMulResidualFusion(),
                 new SkipLayerNormFusion(),
                 new DeadNodeElimination());
+    }
+
+    /**
+     * Whether constant folding should leave DequantizeLinear of integer weights for {@link QdqFusion}: when the
+     * optimiser runs with that pass.
+     */
+    public static boolean quantizedWeightsKept() {
+        Optimizer o = fromSystemProperties();
+        return o != null && o.passes.stream().anyMatch(p -> p instanceof QdqFusion);
     }
 
     /** Whether the system properties leave the optimiser on. */

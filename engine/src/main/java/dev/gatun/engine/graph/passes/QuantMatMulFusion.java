@@ -17,6 +17,8 @@ import java.util.List;
  *   f = Cast(p, to float)
  *   m = Mul(s, Ws)  (either order)                      Ws a float32 constant, scalar or [N]
  *   y = Mul(f, m)   (either order)
+ *     (or, static quantization: q from any node, z a constant scalar or absent, and m itself a float32
+ *      constant, scalar or [N], holding a_scale * Ws: fused with no a_scale)
  *   y = Add(y, bias) (either order, optional)           bias a float32 constant [N]
  *   y = Relu(y) | Gelu(y) | dev.gatun:Gelu(y)  (optional)
  *   y = Add(y, r)   (either order, optional)            the residual of a transformer block
@@ -51,14 +53,13 @@ public final class QuantMatMulFusion implements GraphPass {
             return;
         }
         Node dql = ix.producer(in.get(0), "DynamicQuantizeLinear");
-        if (dql == null || !dql.outputs().get(0).equals(in.get(0)) || dql.outputs().size() < 3) {
-            return;
-        }
-        String scale = dql.outputs().get(1);
         String zp = in.size() > 2 ? in.get(2) : "";
-        if (!zp.equals(dql.outputs().get(2))) {
+        boolean dynamic = dql != null && dql.outputs().get(0).equals(in.get(0)) && dql.outputs().size() >= 3;
+        Tensor zpT = zp.isEmpty() ? null : ix.constant(zp);
+        if (dynamic ? !zp.equals(dql.outputs().get(2)) : !zp.isEmpty() && (zpT == null || zpT.size() != 1)) {
             return;
         }
+        String scale = dynamic ? dql.outputs().get(1) : "";
         Node cast = ix.soleConsumer(mi.outputs().get(0), "Cast");
         if (cast == null || cast.attrs().getInt("to", 0) != DType.FLOAT.onnxId()) {
             return;
@@ -66,14 +67,16 @@ public final class QuantMatMulFusion implements GraphPass {
         String f = cast.outputs().get(0);
         Node mul = ix.soleConsumer(f, "Mul");
         String m = mul == null ? null : GraphIndex.other(mul, f);
-        Node scales = m == null ? null : ix.producer(m, "Mul");
-        String ws = scales == null ? null : GraphIndex.other(scales, scale);
+        // Dynamic: m = Mul(a_scale, W_scale). Static (a QuantizeLinear with constant parameters before): m is
+        // the constant a_scale * W_scale itself, and the fused node has no a_scale (1).
+        Node scales = m == null || !dynamic ? null : ix.producer(m, "Mul");
+        String ws = dynamic ? (scales == null ? null : GraphIndex.other(scales, scale)) : m;
         Tensor wsT = ws == null ? null : ix.constant(ws);
         if (wsT == null || wsT.dtype() != DType.FLOAT || (wsT.size() != 1 && wsT.size() != n) || wsT.shape().rank() > 1) {
             return;
         }
         List<Node> group = new ArrayList<>(List.of(mi, cast, mul));
-        if (ix.soleConsumer(m) == mul) {
+        if (dynamic && ix.soleConsumer(m) == mul) {
             group.add(scales);
         }
         String y = mul.outputs().get(0);
