@@ -4,7 +4,6 @@ import dev.gatun.engine.EngineException;
 import dev.gatun.engine.Model;
 import dev.gatun.engine.Result;
 import dev.gatun.engine.Session;
-import dev.gatun.engine.SessionOptions;
 import dev.gatun.engine.TensorInfo;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
@@ -61,7 +60,7 @@ final class ModelVersion {
         this.config = config;
         this.server = server;
         this.metrics = metrics.forModel(name, Long.toString(version));
-        this.model = Model.load(file);
+        this.model = Model.load(file, server.loadOptions());
         Batcher b = null;
         try {
             this.inputs = model.inputs();
@@ -83,7 +82,7 @@ final class ModelVersion {
             this.instances = inst;
             this.threadsPerInstance = thr;
             for (int i = 0; i < inst; i++) {
-                sessions.add(model.newSession(SessionOptions.defaults().withThreads(thr)));
+                sessions.add(model.newSession(server.sessionOptions().withThreads(thr)));
                 staging.add(new Staging());
             }
             this.pipeline = config.pipeline() == null ? null : Pipelines.create(new Pipelines.Spec(

@@ -29,9 +29,14 @@ public final class ConstantFolder {
 
     /** The graph with foldable nodes evaluated into {@code arena}; tensors over {@code maxTensorBytes} are refused. */
     public static Graph fold(Graph g, Arena arena, long maxTensorBytes) {
+        return fold(g, arena, maxTensorBytes, Long.MAX_VALUE);
+    }
+
+    /** As {@link #fold(Graph, Arena, long)}, refusing to allocate more than {@code maxTotalBytes} in all. */
+    public static Graph fold(Graph g, Arena arena, long maxTensorBytes, long maxTotalBytes) {
         Map<String, Tensor> constants = new HashMap<>(g.constants());
         List<Node> kept = new ArrayList<>();
-        ArenaContext ctx = new ArenaContext(arena, maxTensorBytes);
+        ArenaContext ctx = new ArenaContext(arena, maxTensorBytes, maxTotalBytes);
         for (Node n : g.nodes()) {
             if (!foldable(n, constants)) {
                 kept.add(n);
