@@ -27,4 +27,4 @@ case "$target" in
 esac
 export JAZZER_FUZZ=1
 exec ./mvnw -o -B --no-transfer-progress -pl "$module" -am test -Dtest="$test" -Dsurefire.failIfNoSpecifiedTests=false \
-  -Djazzer.max_duration="${minutes}m" -Dgatun.test.heap="1g -XX:+EnableDynamicAgentLoading" -Djazzer.instrument='dev.gatun.**'
+  -Djazzer.max_duration="${minutes}m" -Dgatun.test.heap="1g -XX:+EnableDynamicAgentLoading" -Djazzer.instrument='dev.gatun.**' -Dgatun.fuzz.quietReplay=false

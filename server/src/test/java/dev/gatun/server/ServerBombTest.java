@@ -78,6 +78,27 @@ class ServerBombTest {
     }
 
     @Test
+    void runPastTheSessionMemoryLimit(@TempDir Path small) throws Exception {
+        TestModels.write(small, "add", 1, TestModels.add(8192, 1));
+        TestModels.config(small, "add", "{\"max_batch_size\": 0}");
+        ServerConfig c = TestServer.config();
+        c.maxSessionBytes = 64 << 10;
+        try (TestServer t = new TestServer(c, small, List.of())) {
+            String one = "{\"inputs\": {\"x\": {\"shape\": [1, 8192], \"data\": " + zeros(8192) + "}}}";
+            TestServer.Resp ok = t.post("/predict/add", one);
+            assertEquals(200, ok.status(), ok.text());
+            String four = "{\"inputs\": {\"x\": {\"shape\": [4, 8192], \"data\": " + zeros(4 * 8192) + "}}}";
+            refused("session memory", 413, "node 'add'", "SessionOptions.maxSessionBytes", "65536", t, "/predict/add", json(four));
+            TestServer.Resp again = t.post("/predict/add", one);
+            assertEquals(200, again.status(), "the session that refused a run serves the next: " + again.text());
+        }
+    }
+
+    private static String zeros(int n) {
+        return "[" + "0,".repeat(n - 1) + "0]";
+    }
+
+    @Test
     void modelsOverTheLoaderLimitsAreUnavailableAndTheOthersServe() throws Exception {
         assertEquals(503, s.get("/v2/models/nodes/ready").status());
         assertEquals(503, s.get("/v2/models/nested/ready").status());
