@@ -14,7 +14,7 @@ package dev.gatun.engine;
  *                            protobuf bytes before any node is built
  * @param maxNestingDepth     deepest nesting of sub-graphs (If/Loop/Scan bodies inside bodies); the main graph is
  *                            depth 0. Also bounds protobuf message nesting (type protos, attributes) to
- *                            {@code 3 * maxNestingDepth + 16} levels, so parsing cannot overflow the stack
+ *                            {@code 3 * maxNestingDepth + 16} levels, so parsing cannot overflow the stack (at most 100)
  */
 public record LoadOptions(long maxTensorBytes, long maxInitializerBytes, int maxNodes, int maxNestingDepth) {
     /** 8 GiB of allocated constants. */
@@ -34,8 +34,8 @@ public record LoadOptions(long maxTensorBytes, long maxInitializerBytes, int max
         if (maxNodes < 0) {
             throw new IllegalArgumentException("maxNodes must be >= 0, got " + maxNodes);
         }
-        if (maxNestingDepth < 0 || maxNestingDepth > 1000) {
-            throw new IllegalArgumentException("maxNestingDepth must be in [0, 1000], got " + maxNestingDepth);
+        if (maxNestingDepth < 0 || maxNestingDepth > 100) {
+            throw new IllegalArgumentException("maxNestingDepth must be in [0, 100], got " + maxNestingDepth);
         }
     }
 

@@ -124,7 +124,7 @@ public final class ServerConfig {
         maxTensorBytes = l.number("max_tensor_bytes", maxTensorBytes, 1, Long.MAX_VALUE);
         maxSessionBytes = l.number("max_session_bytes", maxSessionBytes, 1, Long.MAX_VALUE);
         maxModelNodes = l.integer("max_model_nodes", maxModelNodes, 0, Integer.MAX_VALUE);
-        maxGraphDepth = l.integer("max_graph_depth", maxGraphDepth, 0, 1000);
+        maxGraphDepth = l.integer("max_graph_depth", maxGraphDepth, 0, 100);
         maxInitializerBytes = l.number("max_initializer_bytes", maxInitializerBytes, 0, Long.MAX_VALUE);
         ConfigReader a = r.object("auth").only("tokens_file", "tokens_env", "admin_tokens_file", "admin_tokens_env");
         String tf = a.string("tokens_file", null);

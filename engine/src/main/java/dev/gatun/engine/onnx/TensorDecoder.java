@@ -122,6 +122,9 @@ public final class TensorDecoder {
             return Tensor.of(dtype, shape, view(raw));
         }
         int count = typedCount(p, dtype);
+        if (count < 0) {
+            throw bad(what, "has no data for type " + dtype);
+        }
         if (count != n) {
             throw bad(what, typedField(dtype) + " holds " + count + " values, but its dims need " + n);
         }
@@ -179,7 +182,7 @@ public final class TensorDecoder {
             case INT64 -> "int64_data";
             case UINT32, UINT64 -> "uint64_data";
             case INT32, INT16, UINT16, INT8, UINT8, BOOL, FLOAT16, BFLOAT16 -> "int32_data";
-            default -> "no field for " + dtype;
+            default -> "no typed field";
         };
     }
 
