@@ -9,9 +9,9 @@ package dev.gatun.engine;
  *                            ({@code float_data}, ...), densified sparse initializers, and values computed by constant
  *                            folding. Weights in {@code raw_data} or external data are mapped from their files, not
  *                            allocated, and are bounded by the files' sizes instead
- * @param maxNodes            most nodes in the model (main graph, sub-graphs and functions together); the same bound
- *                            applies to the number of initializers and of declared values. Checked on the raw
- *                            protobuf bytes before any node is built
+ * @param maxNodes            most nodes in the model (main graph, sub-graphs and functions together); initializers,
+ *                            and declared values (inputs, outputs, value_info), may number up to
+ *                            {@code 2 * maxNodes + 1024} each. Checked on the raw protobuf bytes before any node is built
  * @param maxNestingDepth     deepest nesting of sub-graphs (If/Loop/Scan bodies inside bodies); the main graph is
  *                            depth 0. Also bounds protobuf message nesting (type protos, attributes) to
  *                            {@code 3 * maxNestingDepth + 16} levels, so parsing cannot overflow the stack (at most 100)

@@ -107,6 +107,23 @@ class ServerBombTest {
         assertEquals(200, ok.status(), ok.text());
     }
 
+    @Test
+    void modelLimitsComeFromTheConfigFile() {
+        ServerConfig c = new ServerConfig();
+        c.apply(tree("{\"limits\": {\"max_tensor_bytes\": 1024, \"max_session_bytes\": 4096, \"max_model_nodes\": 10,"
+                + " \"max_graph_depth\": 2, \"max_initializer_bytes\": 2048}}"), "config.json", null);
+        assertEquals(new dev.gatun.engine.LoadOptions(1024, 2048, 10, 2), c.loadOptions());
+        assertEquals(new dev.gatun.engine.SessionOptions(1, 1024, 4096), c.sessionOptions());
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new ServerConfig().apply(tree("{\"limits\": {\"max_graph_depth\": 1000}}"), "config.json", null));
+        assertTrue(e.getMessage().contains("max_graph_depth"), e.getMessage());
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode tree(String json) {
+        byte[] b = json.getBytes(StandardCharsets.UTF_8);
+        return Json.tree(b, 0, b.length);
+    }
+
     /** A request body and its extra headers. */
     record Request(byte[] body, String... headers) {}
 

@@ -89,11 +89,11 @@ final class ModelScan {
             switch (field(tag)) {
                 case 1 -> nested(in, tag, () -> node(in, depth));
                 case 5, 15 -> {
-                    count("initializers", ++initializers);
+                    count("initializers", ++initializers, others());
                     in.skipField(tag);
                 }
                 case 11, 12, 13 -> {
-                    count("declared values (inputs, outputs, value_info)", ++values);
+                    count("declared values (inputs, outputs, value_info)", ++values, others());
                     in.skipField(tag);
                 }
                 default -> in.skipField(tag);
@@ -102,7 +102,7 @@ final class ModelScan {
     }
 
     private void node(CodedInputStream in, int depth) throws IOException {
-        count("nodes", ++nodes);
+        count("nodes", ++nodes, limits.maxNodes());
         int tag;
         while ((tag = in.readTag()) != 0) {
             if (field(tag) == 5) {
@@ -123,10 +123,15 @@ final class ModelScan {
         }
     }
 
-    private void count(String what, long n) {
-        if (n > limits.maxNodes()) {
-            throw new EngineException(EngineException.Kind.LIMIT, file + ": the model has more than " + limits.maxNodes()
-                    + " " + what + " (the limit; LoadOptions.maxNodes)");
+    /** The bound on initializers, and on declared values: twice the node limit, plus 1024. */
+    private long others() {
+        return 2L * limits.maxNodes() + 1024;
+    }
+
+    private void count(String what, long n, long max) {
+        if (n > max) {
+            throw new EngineException(EngineException.Kind.LIMIT, file + ": the model has more than " + max
+                    + " " + what + " (the limit; from LoadOptions.maxNodes)");
         }
     }
 

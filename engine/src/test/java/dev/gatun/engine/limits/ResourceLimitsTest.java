@@ -184,6 +184,28 @@ class ResourceLimitsTest {
         assertMessage(e, Kind.LIMIT, "needs " + (TWO_40 * 4), "over the limit of");
     }
 
+    @Test
+    void loadLimitsAreConfigurable() {
+        byte[] twoNodes = model(addGraph().addNode(Onnx.NodeProto.newBuilder().setOpType("Relu").addInput("y").addOutput("z"))
+                .addOutput(value("z", FLOAT, 2))).build().toByteArray();
+        Model.load(twoNodes, "two.onnx", LoadOptions.defaults().withMaxNodes(2)).close();
+        EngineException nodes = assertThrows(EngineException.class,
+                () -> Model.load(twoNodes, "two.onnx", LoadOptions.defaults().withMaxNodes(1)).close());
+        assertMessage(nodes, Kind.LIMIT, "two.onnx", "more than 1 nodes");
+        byte[] init = model(graphWithInit(raw("w", 64, 16))).build().toByteArray();
+        EngineException tensor = assertThrows(EngineException.class,
+                () -> Model.load(init, "w.onnx", LoadOptions.defaults().withMaxTensorBytes(32)).close());
+        assertMessage(tensor, Kind.LIMIT, "initializer 'w'", "needs 64 bytes", "over the limit of 32");
+        Onnx.GraphProto.Builder leaf = Onnx.GraphProto.newBuilder().setName("leaf").addOutput(value("c", FLOAT));
+        Onnx.GraphProto.Builder oneIf = Onnx.GraphProto.newBuilder().setName("g").addInput(value("c", 9)).addOutput(value("o", FLOAT))
+                .addNode(Onnx.NodeProto.newBuilder().setOpType("If").addInput("c").addOutput("o")
+                        .addAttribute(Onnx.AttributeProto.newBuilder().setName("then_branch").setType(Onnx.AttributeProto.AttributeType.GRAPH).setG(leaf)));
+        EngineException depth = assertThrows(EngineException.class,
+                () -> Model.load(model(oneIf).build().toByteArray(), "if.onnx", LoadOptions.defaults().withMaxNestingDepth(0)).close());
+        assertMessage(depth, Kind.LIMIT, "nested more than 0 levels");
+        assertThrows(IllegalArgumentException.class, () -> LoadOptions.defaults().withMaxNestingDepth(101));
+    }
+
     // ---- run-time shapes computed from data ----
 
     @Test
