@@ -44,11 +44,12 @@ public final class Model implements AutoCloseable {
     private final java.util.Set<Session> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
-    private Model(String name, NativeMemory.Tracked arena, OnnxLoader.Loaded loaded, long maxTensorBytes) {
+    private Model(String name, NativeMemory.Tracked arena, OnnxLoader.Loaded loaded, LoadOptions limits) {
         this.name = name;
         this.arena = arena;
         this.original = loaded.graph();
-        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, maxTensorBytes, Optimizer.quantizedWeightsKept()), arena);
+        this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, limits.maxTensorBytes(),
+                loaded.constantBytesLeft(), Optimizer.quantizedWeightsKept()), arena);
         this.outputInfo = info(graph.outputs());
         this.irVersion = loaded.irVersion();
         this.producer = loaded.producer();
@@ -63,14 +64,24 @@ public final class Model implements AutoCloseable {
      *                         opsets or data types Gatun does not have; the message names the file and what is wrong
      */
     public static Model load(Path path) {
-        return load(path, SessionOptions.DEFAULT_MAX_TENSOR_BYTES);
+        return load(path, LoadOptions.defaults());
     }
 
-    /** As {@link #load(Path)}, refusing constants larger than {@code maxTensorBytes} while folding. */
+    /** As {@link #load(Path)}, refusing constants larger than {@code maxTensorBytes}. */
     public static Model load(Path path, long maxTensorBytes) {
+        return load(path, LoadOptions.defaults().withMaxTensorBytes(maxTensorBytes));
+    }
+
+    /**
+     * As {@link #load(Path)}, within {@code limits}: node count and sub-graph depth are checked on the file's bytes
+     * before parsing, every constant's size before it is allocated.
+     *
+     * @throws EngineException LIMIT naming the limit a model exceeds
+     */
+    public static Model load(Path path, LoadOptions limits) {
         NativeMemory.Tracked arena = NativeMemory.newArena(NativeMemory.Kind.MODEL);
         try {
-            return new Model(path.getFileName().toString(), arena, OnnxLoader.load(path, arena), maxTensorBytes);
+            return new Model(path.getFileName().toString(), arena, OnnxLoader.load(path, arena, limits), limits);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -79,9 +90,14 @@ public final class Model implements AutoCloseable {
 
     /** Loads a model from bytes (copied once into the model's memory); external data is refused. */
     public static Model load(byte[] bytes, String name) {
+        return load(bytes, name, LoadOptions.defaults());
+    }
+
+    /** As {@link #load(byte[], String)}, within {@code limits}. */
+    public static Model load(byte[] bytes, String name, LoadOptions limits) {
         NativeMemory.Tracked arena = NativeMemory.newArena(NativeMemory.Kind.MODEL);
         try {
-            return new Model(name, arena, OnnxLoader.load(bytes, name, arena), SessionOptions.DEFAULT_MAX_TENSOR_BYTES);
+            return new Model(name, arena, OnnxLoader.load(bytes, name, arena, limits), limits);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;

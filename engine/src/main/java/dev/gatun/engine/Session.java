@@ -38,7 +38,7 @@ public final class Session implements AutoCloseable {
         this.model = model;
         this.plan = plan;
         this.options = options;
-        this.workspace = new Workspace(arena, options.maxTensorBytes(), options.threads());
+        this.workspace = new Workspace(arena, options.maxTensorBytes(), options.maxSessionBytes(), options.threads());
         this.ordered = new Tensor[plan.graph().inputs().size()];
         int dims = 0;
         for (ValueInfo v : plan.graph().inputs()) {

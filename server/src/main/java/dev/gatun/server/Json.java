@@ -34,12 +34,15 @@ public final class Json {
 
     private Json() {}
 
-    /** A parser over {@code bytes[offset, offset+length)}. */
+    /**
+     * A parser over {@code bytes[offset, offset+length)}. Jackson detects the encoding (UTF-8, -16, -32) from the
+     * first bytes; bytes it cannot make sense of are a 400, like any other malformed JSON.
+     */
     public static JsonParser parser(byte[] bytes, int offset, int length) {
         try {
             return FACTORY.createParser(bytes, offset, length);
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw malformed(e);
         }
     }
 
@@ -62,7 +65,7 @@ public final class Json {
     /** Reads a JSON file (configuration) into a tree. */
     public static JsonNode readFile(Path file) throws IOException {
         byte[] b = Files.readAllBytes(file);
-        try (JsonParser p = parser(b, 0, b.length)) {
+        try (JsonParser p = FACTORY.createParser(b, 0, b.length)) {
             JsonNode n = MAPPER.readTree(p);
             if (n == null) {
                 throw new IOException(file + ": empty file");
@@ -70,6 +73,8 @@ public final class Json {
             return n;
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             throw new IOException(file + ": invalid JSON: " + e.getOriginalMessage(), e);
+        } catch (java.io.CharConversionException e) {
+            throw new IOException(file + ": invalid JSON: " + e.getMessage(), e);
         }
     }
 

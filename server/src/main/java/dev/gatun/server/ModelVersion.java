@@ -5,7 +5,6 @@ import dev.gatun.engine.Model;
 import dev.gatun.engine.NativeMemory;
 import dev.gatun.engine.Result;
 import dev.gatun.engine.Session;
-import dev.gatun.engine.SessionOptions;
 import dev.gatun.engine.TensorInfo;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
@@ -63,7 +62,7 @@ final class ModelVersion {
         this.config = config;
         this.server = server;
         this.metrics = metrics.forModel(name, Long.toString(version));
-        this.model = Model.load(file);
+        this.model = Model.load(file, server.loadOptions());
         Batcher b = null;
         try {
             this.inputs = model.inputs();
@@ -86,7 +85,7 @@ final class ModelVersion {
             this.threadsPerInstance = thr;
             for (int i = 0; i < inst; i++) {
                 String dev = !config.device().equals("cpu") ? config.device() : server.device;
-                sessions.add(model.newSession(SessionOptions.defaults().withThreads(thr).withDevice(dev)));
+                sessions.add(model.newSession(server.sessionOptions().withThreads(thr).withDevice(dev)));
                 staging.add(new Staging());
             }
             this.pipeline = config.pipeline() == null ? null : Pipelines.create(new Pipelines.Spec(

@@ -1,6 +1,8 @@
 package dev.gatun.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.gatun.engine.LoadOptions;
+import dev.gatun.engine.SessionOptions;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,7 +17,8 @@ import java.util.List;
  *   "host": "127.0.0.1", "port": 8080, "io_threads": 2, "http_threads": 64, "threads": 8, "device": "cpu",
  *   "poll": false, "poll_interval_ms": 2000, "default_model": "minilm", "strict_readiness": false,
  *   "limits": {"max_body_bytes": 67108864, "max_elements_per_tensor": 16777216, "max_batch": 64,
- *              "request_timeout_ms": 30000},
+ *              "request_timeout_ms": 30000, "max_tensor_bytes": 4294967296, "max_session_bytes": 17179869184,
+ *              "max_model_nodes": 1000000, "max_graph_depth": 16, "max_initializer_bytes": 8589934592},
  *   "auth": {"tokens_file": "tokens.txt", "tokens_env": "GATUN_TOKENS",
  *            "admin_tokens_file": "admin.txt", "admin_tokens_env": "GATUN_ADMIN_TOKENS"},
  *   "admin": {"enabled": false},
@@ -49,6 +52,16 @@ public final class ServerConfig {
     public int maxBatch = 64;
     /** Longest a request may wait for its result; then 504. */
     public long requestTimeoutMs = 30_000;
+    /** Largest tensor a model may hold or a run may create (constants and activations). */
+    public long maxTensorBytes = SessionOptions.DEFAULT_MAX_TENSOR_BYTES;
+    /** Most native memory one session instance may reserve. */
+    public long maxSessionBytes = SessionOptions.DEFAULT_MAX_SESSION_BYTES;
+    /** Most nodes in a model (sub-graphs and functions included). */
+    public int maxModelNodes = LoadOptions.DEFAULT_MAX_NODES;
+    /** Deepest sub-graph nesting in a model. */
+    public int maxGraphDepth = LoadOptions.DEFAULT_MAX_NESTING_DEPTH;
+    /** Most bytes a model load may allocate for constants (typed-field initializers, densified sparse, folded). */
+    public long maxInitializerBytes = LoadOptions.DEFAULT_MAX_INITIALIZER_BYTES;
     /** Bearer tokens for inference and metadata: a file (one token per line) and/or an environment variable (comma separated). */
     public Path tokensFile;
     public String tokensEnv = "GATUN_TOKENS";
@@ -69,6 +82,16 @@ public final class ServerConfig {
     public boolean strictReadiness;
     /** The config.json for a single served file (or the built-in model). */
     public JsonNode model;
+
+    /** The engine's load limits these settings give. */
+    public LoadOptions loadOptions() {
+        return new LoadOptions(maxTensorBytes, maxInitializerBytes, maxModelNodes, maxGraphDepth);
+    }
+
+    /** The engine's session limits these settings give (one thread; the caller sets its count). */
+    public SessionOptions sessionOptions() {
+        return new SessionOptions(1, maxTensorBytes, maxSessionBytes);
+    }
 
     /** Reads a server configuration file; relative paths in it resolve against its folder. */
     public static ServerConfig read(Path file) throws IOException {
@@ -92,11 +115,17 @@ public final class ServerConfig {
         ModelConfig.checkDevice(device, where + ".device");
         poll = r.bool("poll", poll);
         pollIntervalMs = r.number("poll_interval_ms", pollIntervalMs, 10, 86_400_000);
-        ConfigReader l = r.object("limits").only("max_body_bytes", "max_elements_per_tensor", "max_batch", "request_timeout_ms");
+        ConfigReader l = r.object("limits").only("max_body_bytes", "max_elements_per_tensor", "max_batch", "request_timeout_ms",
+                "max_tensor_bytes", "max_session_bytes", "max_model_nodes", "max_graph_depth", "max_initializer_bytes");
         maxBodyBytes = l.number("max_body_bytes", maxBodyBytes, 1, Integer.MAX_VALUE - 64);
         maxElementsPerTensor = l.number("max_elements_per_tensor", maxElementsPerTensor, 1, Integer.MAX_VALUE);
         maxBatch = l.integer("max_batch", maxBatch, 1, 1 << 20);
         requestTimeoutMs = l.number("request_timeout_ms", requestTimeoutMs, 1, 86_400_000);
+        maxTensorBytes = l.number("max_tensor_bytes", maxTensorBytes, 1, Long.MAX_VALUE);
+        maxSessionBytes = l.number("max_session_bytes", maxSessionBytes, 1, Long.MAX_VALUE);
+        maxModelNodes = l.integer("max_model_nodes", maxModelNodes, 0, Integer.MAX_VALUE);
+        maxGraphDepth = l.integer("max_graph_depth", maxGraphDepth, 0, 100);
+        maxInitializerBytes = l.number("max_initializer_bytes", maxInitializerBytes, 0, Long.MAX_VALUE);
         ConfigReader a = r.object("auth").only("tokens_file", "tokens_env", "admin_tokens_file", "admin_tokens_env");
         String tf = a.string("tokens_file", null);
         if (tf != null) {

@@ -29,7 +29,12 @@ public final class ConstantFolder {
 
     /** The graph with foldable nodes evaluated into {@code arena}; tensors over {@code maxTensorBytes} are refused. */
     public static Graph fold(Graph g, Arena arena, long maxTensorBytes) {
-        return fold(g, arena, maxTensorBytes, false);
+        return fold(g, arena, maxTensorBytes, Long.MAX_VALUE, false);
+    }
+
+    /** As {@link #fold(Graph, Arena, long)}, refusing to allocate more than {@code maxTotalBytes} in all. */
+    public static Graph fold(Graph g, Arena arena, long maxTensorBytes, long maxTotalBytes) {
+        return fold(g, arena, maxTensorBytes, maxTotalBytes, false);
     }
 
     /**
@@ -39,9 +44,14 @@ public final class ConstantFolder {
      * the ones it does not use).
      */
     public static Graph fold(Graph g, Arena arena, long maxTensorBytes, boolean keepQuantizedWeights) {
+        return fold(g, arena, maxTensorBytes, Long.MAX_VALUE, keepQuantizedWeights);
+    }
+
+    /** Both of the above: at most {@code maxTotalBytes} allocated in all, quantized weights kept when asked. */
+    public static Graph fold(Graph g, Arena arena, long maxTensorBytes, long maxTotalBytes, boolean keepQuantizedWeights) {
         Map<String, Tensor> constants = new HashMap<>(g.constants());
         List<Node> kept = new ArrayList<>();
-        ArenaContext ctx = new ArenaContext(arena, maxTensorBytes);
+        ArenaContext ctx = new ArenaContext(arena, maxTensorBytes, maxTotalBytes);
         for (Node n : g.nodes()) {
             if (!foldable(n, constants) || (keepQuantizedWeights && isQuantizedWeight(n, constants))) {
                 kept.add(n);

@@ -223,7 +223,10 @@ public final class ExecutionPlan {
             try {
                 outs = s.kernel().run(ws, ins);
             } catch (EngineException e) {
-                throw e;
+                if (e.getMessage() != null && e.getMessage().contains(s.spec().where())) {
+                    throw e;
+                }
+                throw new EngineException(e.kind(), s.spec().where() + ": " + e.getMessage(), e);
             } catch (IllegalStateException e) {
                 throw new EngineException(EngineException.Kind.CLOSED, s.spec().where() + ": " + e.getMessage(), e);
             } catch (RuntimeException | StackOverflowError e) {

@@ -1,5 +1,6 @@
 package dev.gatun.engine.graph;
 
+import dev.gatun.engine.EngineException;
 import dev.gatun.engine.cpu.IntraOpPool;
 import dev.gatun.engine.ops.ArenaContext;
 import dev.gatun.engine.ops.KernelContext;
@@ -42,6 +43,7 @@ public final class Workspace implements KernelContext {
 
     private final Arena arena;
     private final long maxTensorBytes;
+    private final long maxReservedBytes;
     private final int threads;
     private final IntraOpPool pool;
     private final TreeMap<Long, ArrayDeque<MemorySegment>> free = new TreeMap<>();
@@ -95,8 +97,14 @@ public final class Workspace implements KernelContext {
     private final ArrayList<MemorySegment> divergedBuffers = new ArrayList<>();
 
     public Workspace(Arena arena, long maxTensorBytes, int threads) {
+        this(arena, maxTensorBytes, Long.MAX_VALUE, threads);
+    }
+
+    /** A workspace that refuses to reserve more than {@code maxReservedBytes} of native memory in all. */
+    public Workspace(Arena arena, long maxTensorBytes, long maxReservedBytes, int threads) {
         this.arena = arena;
         this.maxTensorBytes = maxTensorBytes;
+        this.maxReservedBytes = maxReservedBytes;
         this.threads = threads;
         this.pool = threads > 1 ? new IntraOpPool(threads, "session") : null;
     }
@@ -161,6 +169,7 @@ public final class Workspace implements KernelContext {
             mode = Mode.DIVERGED;
         }
         if (mode == Mode.DIVERGED) {
+            reserve(Math.max(64, (bytes + 63) & ~63L), dtype, shape);
             MemorySegment b = arena.allocate(Math.max(64, (bytes + 63) & ~63L), Tensor.ALIGNMENT);
             reservedBytes += b.byteSize();
             divergedBuffers.add(b);
@@ -176,6 +185,7 @@ public final class Workspace implements KernelContext {
             }
         }
         if (whole == null) {
+            reserve(want, dtype, shape);
             whole = arena.allocate(want, Tensor.ALIGNMENT);
             reservedBytes += want;
         }
@@ -256,6 +266,15 @@ public final class Workspace implements KernelContext {
         }
         live.clear();
         fresh.clear();
+    }
+
+    /** Refuses a new buffer of {@code bytes} that would take the reserved total past the session's limit. */
+    private void reserve(long bytes, DType dtype, Shape shape) {
+        if (bytes > maxReservedBytes - reservedBytes) {
+            throw new EngineException(EngineException.Kind.LIMIT, "tensor " + dtype + shape + " needs " + bytes
+                    + " more bytes, but the session holds " + reservedBytes + " of its limit of " + maxReservedBytes
+                    + " bytes (SessionOptions.maxSessionBytes)");
+        }
     }
 
     /** Bytes of native memory this workspace has reserved so far. */

@@ -4,6 +4,7 @@ import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.gatun.engine.EngineException;
+import dev.gatun.engine.LoadOptions;
 import dev.gatun.engine.NativeMemory;
 import dev.gatun.engine.graph.Attribute;
 import dev.gatun.engine.graph.Attributes;
@@ -53,13 +54,25 @@ public final class OnnxLoader {
     /** Domains whose opsets Gatun accepts in a model ("" is ai.onnx). */
     public static final Set<String> KNOWN_DOMAINS = Set.of("", "ai.onnx", "ai.onnx.ml", "dev.gatun");
 
-    /** What a load yields: the graph and the model's metadata. */
-    public record Loaded(Graph graph, long irVersion, String producer, Map<String, String> metadata) {}
+    /**
+     * What a load yields: the graph and the model's metadata.
+     *
+     * @param constantBytesLeft what is left of {@link LoadOptions#maxInitializerBytes()} after decoding (for folding)
+     */
+    public record Loaded(Graph graph, long irVersion, String producer, Map<String, String> metadata, long constantBytesLeft) {}
 
     private OnnxLoader() {}
 
-    /** Maps and parses a model file; {@code arena} owns the mapping and everything decoded. */
+    /** Maps and parses a model file with the default {@link LoadOptions}. */
     public static Loaded load(Path path, Arena arena) {
+        return load(path, arena, LoadOptions.defaults());
+    }
+
+    /**
+     * Maps and parses a model file; {@code arena} owns the mapping and everything decoded. The node count and
+     * sub-graph depth are checked on the raw bytes before parsing, constants' sizes before they are allocated.
+     */
+    public static Loaded load(Path path, Arena arena, LoadOptions limits) {
         MemorySegment mapped;
         long size;
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
@@ -79,25 +92,36 @@ public final class OnnxLoader {
             throw new EngineException(EngineException.Kind.MODEL_LOAD, path + ": cannot read: " + e.getMessage(), e);
         }
         Path dir = path.toAbsolutePath().getParent();
-        return parse(mapped.asByteBuffer(), path.getFileName().toString(), dir, arena);
+        return parse(mapped.asByteBuffer(), path.getFileName().toString(), dir, arena, limits);
+    }
+
+    /** Parses a model held in memory (copied into {@code arena} first) with the default {@link LoadOptions}. */
+    public static Loaded load(byte[] bytes, String name, Arena arena) {
+        return load(bytes, name, arena, LoadOptions.defaults());
     }
 
     /** Parses a model held in memory (copied into {@code arena} first); external data is refused. */
-    public static Loaded load(byte[] bytes, String name, Arena arena) {
+    public static Loaded load(byte[] bytes, String name, Arena arena, LoadOptions limits) {
         MemorySegment seg = arena.allocate(Math.max(1, bytes.length), Tensor.ALIGNMENT).asSlice(0, bytes.length);
         MemorySegment.copy(MemorySegment.ofArray(bytes), 0, seg, 0, bytes.length);
-        return parse(seg.asByteBuffer(), name, null, arena);
+        return parse(seg.asByteBuffer(), name, null, arena, limits);
     }
 
-    private static Loaded parse(ByteBuffer buf, String name, Path dir, Arena arena) {
+    private static Loaded parse(ByteBuffer buf, String name, Path dir, Arena arena, LoadOptions limits) {
+        ModelScan.check(buf, limits, name);
         ModelProto model;
         try {
             CodedInputStream in = UnsafeByteOperations.unsafeWrap(buf).newCodedInput();
             in.enableAliasing(true);
-            in.setRecursionLimit(64);
+            in.setRecursionLimit(limits.protobufRecursionLimit());
             in.setSizeLimit(Integer.MAX_VALUE);
             model = ModelProto.parseFrom(in);
         } catch (InvalidProtocolBufferException e) {
+            if (String.valueOf(e.getMessage()).contains("too many levels of nesting")) {
+                throw new EngineException(EngineException.Kind.LIMIT, name + ": protobuf messages are nested more than "
+                        + limits.protobufRecursionLimit() + " levels deep (from LoadOptions.maxNestingDepth "
+                        + limits.maxNestingDepth() + ")", e);
+            }
             throw new EngineException(EngineException.Kind.MODEL_LOAD, name + ": not a valid ONNX model (protobuf: "
                     + e.getMessage() + ")" + truncationHint(e), e);
         } catch (IOException | RuntimeException e) {
@@ -107,12 +131,12 @@ public final class OnnxLoader {
             throw new EngineException(EngineException.Kind.MODEL_LOAD, name + ": not an ONNX model (no graph or opset import)");
         }
         Map<String, Integer> opsets = opsets(model, name);
-        TensorDecoder decoder = new TensorDecoder(arena, dir);
+        TensorDecoder decoder = new TensorDecoder(arena, dir, limits.maxTensorBytes(), limits.maxInitializerBytes());
         Graph graph = convert(model.getGraph(), opsets, decoder, name);
         Map<String, String> meta = new LinkedHashMap<>();
         model.getMetadataPropsList().forEach(e -> meta.put(e.getKey(), e.getValue()));
         String producer = (model.getProducerName() + " " + model.getProducerVersion()).trim();
-        return new Loaded(graph, model.getIrVersion(), producer, meta);
+        return new Loaded(graph, model.getIrVersion(), producer, meta, decoder.remainingBytes());
     }
 
     private static String truncationHint(InvalidProtocolBufferException e) {

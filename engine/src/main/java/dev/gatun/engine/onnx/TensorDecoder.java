@@ -38,14 +38,46 @@ public final class TensorDecoder {
     private final Arena arena;
     private final Path baseDir;
     private final Map<Path, MemorySegment> mappedFiles = new HashMap<>();
+    private final long maxTensorBytes;
+    private long budget;
 
     /**
-     * @param arena   owns decoded data and external-data mappings
-     * @param baseDir the model's folder, for external data; null when external data is not allowed
+     * @param arena          owns decoded data and external-data mappings
+     * @param baseDir        the model's folder, for external data; null when external data is not allowed
+     * @param maxTensorBytes largest tensor (decoded or mapped) in bytes
+     * @param maxAllocated   most bytes this decoder may allocate in all (typed fields, densified sparse tensors)
      */
-    public TensorDecoder(Arena arena, Path baseDir) {
+    public TensorDecoder(Arena arena, Path baseDir, long maxTensorBytes, long maxAllocated) {
         this.arena = arena;
         this.baseDir = baseDir;
+        this.maxTensorBytes = maxTensorBytes;
+        this.budget = maxAllocated;
+    }
+
+    /** A decoder with the default per-tensor limit and no total limit. */
+    public TensorDecoder(Arena arena, Path baseDir) {
+        this(arena, baseDir, dev.gatun.engine.SessionOptions.DEFAULT_MAX_TENSOR_BYTES, Long.MAX_VALUE);
+    }
+
+    /** Bytes this decoder may still allocate. */
+    public long remainingBytes() {
+        return budget;
+    }
+
+    /** Refuses a tensor over the per-tensor limit and, when it is to be allocated, over the remaining total; then charges it. */
+    private void reserve(long bytes, boolean allocated, DType dtype, Shape shape, String what) {
+        if (bytes > maxTensorBytes) {
+            throw new EngineException(EngineException.Kind.LIMIT, what + ": " + dtype + shape + " needs " + bytes
+                    + " bytes, over the limit of " + maxTensorBytes + " bytes per tensor (LoadOptions.maxTensorBytes)");
+        }
+        if (allocated) {
+            if (bytes > budget) {
+                throw new EngineException(EngineException.Kind.LIMIT, what + ": " + dtype + shape + " needs " + bytes
+                        + " bytes, over the " + budget + " bytes left of the model's constant memory limit"
+                        + " (LoadOptions.maxInitializerBytes)");
+            }
+            budget -= bytes;
+        }
     }
 
     /** Decodes a tensor; {@code what} names it in errors ("initializer 'w'", "attribute 'value' of node 'n'"). */
@@ -71,8 +103,14 @@ public final class TensorDecoder {
             }
             return Tensor.ofStrings(shape, s);
         }
-        long bytes = Math.multiplyExact(n, (long) dtype.byteSize());
+        long bytes;
+        try {
+            bytes = Math.multiplyExact(n, (long) dtype.byteSize());
+        } catch (ArithmeticException e) {
+            throw new EngineException(EngineException.Kind.LIMIT, what + ": " + dtype + shape + " has more bytes than fit in memory");
+        }
         if (p.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+            reserve(bytes, false, dtype, shape, what);
             return Tensor.of(dtype, shape, external(p, bytes, what));
         }
         if (p.hasRawData()) {
@@ -80,8 +118,18 @@ public final class TensorDecoder {
             if (raw.size() != bytes) {
                 throw bad(what, "raw_data holds " + raw.size() + " bytes, but " + dtype + shape + " needs " + bytes);
             }
+            ByteBuffer bb = raw.asReadOnlyByteBuffer();
+            reserve(bytes, !bb.isDirect(), dtype, shape, what);
             return Tensor.of(dtype, shape, view(raw));
         }
+        int count = typedCount(p, dtype);
+        if (count < 0) {
+            throw bad(what, "has no data for type " + dtype);
+        }
+        if (count != n) {
+            throw bad(what, typedField(dtype) + " holds " + count + " values, but its dims need " + n);
+        }
+        reserve(bytes, true, dtype, shape, what);
         return typed(p, dtype, shape, n, what);
     }
 
@@ -116,6 +164,30 @@ public final class TensorDecoder {
         return seg;
     }
 
+    /** The number of values in the typed field that holds {@code dtype}'s elements (-1: no such field). */
+    private static int typedCount(TensorProto p, DType dtype) {
+        return switch (dtype) {
+            case FLOAT -> p.getFloatDataCount();
+            case DOUBLE -> p.getDoubleDataCount();
+            case INT64 -> p.getInt64DataCount();
+            case UINT32, UINT64 -> p.getUint64DataCount();
+            case INT32, INT16, UINT16, INT8, UINT8, BOOL, FLOAT16, BFLOAT16 -> p.getInt32DataCount();
+            default -> -1;
+        };
+    }
+
+    private static String typedField(DType dtype) {
+        return switch (dtype) {
+            case FLOAT -> "float_data";
+            case DOUBLE -> "double_data";
+            case INT64 -> "int64_data";
+            case UINT32, UINT64 -> "uint64_data";
+            case INT32, INT16, UINT16, INT8, UINT8, BOOL, FLOAT16, BFLOAT16 -> "int32_data";
+            default -> "no typed field";
+        };
+    }
+
+    /** Copies the typed field's values (their count already checked against {@code n}) into a new tensor. */
     private Tensor typed(TensorProto p, DType dtype, Shape shape, long n, String what) {
         Tensor t = Tensor.allocate(arena, dtype, shape);
         MemorySegment d = t.data();
@@ -282,6 +354,13 @@ public final class TensorDecoder {
         if (nnz > total) {
             throw bad(what, "has " + nnz + " values, more than the " + total + " elements of its dims " + shape);
         }
+        long denseBytes;
+        try {
+            denseBytes = Math.multiplyExact(total, (long) values.dtype().byteSize());
+        } catch (ArithmeticException e) {
+            throw new EngineException(EngineException.Kind.LIMIT, what + ": " + values.dtype() + shape + " has more bytes than fit in memory");
+        }
+        reserve(denseBytes, true, values.dtype(), shape, what);
         Tensor dense = Tensor.allocate(arena, values.dtype(), shape);
         dense.data().fill((byte) 0);
         if (!sp.hasIndices()) {

@@ -13,10 +13,20 @@ import java.lang.foreign.Arena;
 public final class ArenaContext implements KernelContext {
     private final Arena arena;
     private final long maxTensorBytes;
+    private long budget;
 
-    public ArenaContext(Arena arena, long maxTensorBytes) {
+    /**
+     * @param maxTensorBytes largest tensor
+     * @param maxTotalBytes  most bytes allocated in all (constant folding's share of LoadOptions.maxInitializerBytes)
+     */
+    public ArenaContext(Arena arena, long maxTensorBytes, long maxTotalBytes) {
         this.arena = arena;
         this.maxTensorBytes = maxTensorBytes;
+        this.budget = maxTotalBytes;
+    }
+
+    public ArenaContext(Arena arena, long maxTensorBytes) {
+        this(arena, maxTensorBytes, Long.MAX_VALUE);
     }
 
     public ArenaContext(Arena arena) {
@@ -25,7 +35,12 @@ public final class ArenaContext implements KernelContext {
 
     @Override
     public Tensor allocate(DType dtype, Shape shape) {
-        checkedBytes(dtype, shape, maxTensorBytes);
+        long bytes = checkedBytes(dtype, shape, maxTensorBytes);
+        if (bytes > budget) {
+            throw new EngineException(EngineException.Kind.LIMIT, "tensor " + dtype + shape + " needs " + bytes
+                    + " bytes, over the " + budget + " bytes left of the constant memory limit (LoadOptions.maxInitializerBytes)");
+        }
+        budget -= bytes;
         return Tensor.allocate(arena, dtype, shape);
     }
 
@@ -34,11 +49,11 @@ public final class ArenaContext implements KernelContext {
         return allocate(dtype, shape);
     }
 
-    /** Bytes a tensor needs, refusing overflow and sizes beyond {@code limit} before anything is allocated. */
+    /** Bytes a tensor needs (a string element counts as its 8-byte reference), refusing overflow and sizes beyond {@code limit} before anything is allocated. */
     public static long checkedBytes(DType dtype, Shape shape, long limit) {
         long bytes;
         try {
-            bytes = Math.multiplyExact(shape.size(), (long) Math.max(dtype.byteSize(), 1));
+            bytes = Math.multiplyExact(shape.size(), dtype == DType.STRING ? 8L : dtype.byteSize());
         } catch (ArithmeticException e) {
             throw new EngineException(EngineException.Kind.LIMIT, "tensor " + dtype + shape + " has more elements than fit in memory");
         }

@@ -1,5 +1,6 @@
 package dev.gatun.engine.ops;
 
+import dev.gatun.engine.EngineException;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
@@ -354,7 +355,12 @@ public final class LayoutOps implements OpFamily {
                 if (reps[k] < 0) {
                     throw node.error("negative repeat in " + Arrays.toString(reps));
                 }
-                outDims[k] = Math.multiplyExact(dims[k], reps[k]);
+                try {
+                    outDims[k] = Math.multiplyExact(dims[k], reps[k]);
+                } catch (ArithmeticException e) {
+                    throw new EngineException(EngineException.Kind.LIMIT, node.where() + ": repeats " + Arrays.toString(reps)
+                            + " of input " + s + " make more elements than fit in memory");
+                }
             }
             Tensor out = StridedCopy.allocate(ctx, in[0].dtype(), Shape.of(outDims));
             if (out.size() == 0) {

@@ -46,7 +46,11 @@ public final class NormOps implements OpFamily {
         }
         return switch (node.opType()) {
             case "BatchNormalization" -> BatchNorm.plan(node, t);
-            case "InstanceNormalization" -> Planned.of(f32Kernel(node, t, NormOps::instanceNorm), t);
+            case "InstanceNormalization" -> {
+                node.requireType(1, TYPES);
+                node.requireType(2, TYPES);
+                yield Planned.of(f32Kernel(node, t, NormOps::instanceNorm), t);
+            }
             case "LayerNormalization" -> RowNorm.plan(node, t, false);
             case "RMSNormalization" -> RowNorm.plan(node, t, true);
             case "GroupNormalization" -> planGroupNorm(node, t);

@@ -89,6 +89,10 @@ public final class OpRegistry {
             throw new EngineException(EngineException.Kind.UNSUPPORTED, node.where() + ": opset " + node.opset()
                     + " is not supported for " + node.opType() + " (supported: " + e.info().fromOpset() + " to " + MAX_OPSET + ")");
         }
+        if (!node.hasInput(0)) {
+            // every op Gatun runs reads its first input; the families may rely on it being there
+            throw new EngineException(EngineException.Kind.UNSUPPORTED, node.where() + ": input 0 is missing or of unknown type");
+        }
         try {
             return e.family().plan(node);
         } catch (IllegalArgumentException ex) {

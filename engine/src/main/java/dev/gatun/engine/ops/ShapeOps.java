@@ -143,11 +143,15 @@ public final class ShapeOps implements OpFamily {
                             + " copies a dim the input does not have");
                 }
                 out[i] = in.dim(i);
-                known = Math.multiplyExact(known, out[i]);
             } else if (out[i] < 0) {
                 throw node.error("cannot reshape " + in + " to " + Arrays.toString(req) + ": negative dim " + out[i]);
-            } else {
-                known = Math.multiplyExact(known, out[i]);
+            }
+            if (i != infer) {
+                try {
+                    known = Math.multiplyExact(known, out[i]);
+                } catch (ArithmeticException e) {
+                    throw node.error("cannot reshape " + in + " to " + Arrays.toString(req) + ": its element count overflows");
+                }
             }
         }
         long size = in.size();

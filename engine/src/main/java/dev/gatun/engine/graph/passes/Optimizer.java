@@ -78,10 +78,18 @@ public final class Optimizer {
         return o == null ? g : o.run(g);
     }
 
-    /** Applies every pass in order. */
+    /**
+     * Applies every pass in order. A pass that meets an attribute of the wrong type on a node it inspects (the
+     * typed getters of {@link dev.gatun.engine.graph.Attributes} throw IllegalArgumentException) leaves the graph
+     * as it was: such a node matches no pattern, and planning then refuses it with an error naming the node.
+     */
     public Graph run(Graph g) {
         for (GraphPass p : passes) {
-            g = p.apply(g);
+            try {
+                g = p.apply(g);
+            } catch (IllegalArgumentException malformedAttribute) {
+                // g is unchanged: passes build a new graph and return it only when done
+            }
         }
         return g;
     }
