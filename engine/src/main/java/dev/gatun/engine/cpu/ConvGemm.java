@@ -132,10 +132,13 @@ public final class ConvGemm {
             // Enough jobs for every task to be a whole job (batch > 1): each task fills its own image's planes into a
             // per-thread buffer just before using them, so that they are still in cache.
             boolean local = !packed && !batched && perJob == 1 && jobs > 1;
-            float[] buf = local ? null : PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
+            // A 1x1 stride-1 convolution of one image: B is X itself ([C][P] rows); each task packs its tiles straight
+            // from X, with no fill pass.
+            boolean fromX = packed && !batched && lay.identity() && imgs == 1;
+            float[] buf = local || fromX ? null : PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
                     : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
             int planes = imgs * c;
-            int fillTasks = local ? 0 : tasks(ctx, planes, (long) planes * imgFloats, 1 << 16);
+            int fillTasks = local || fromX ? 0 : tasks(ctx, planes, (long) planes * imgFloats, 1 << 16);
             ctx.parallelFor(fillTasks, t -> {
                 for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
                     int img = i / c;
@@ -164,6 +167,9 @@ public final class ConvGemm {
             long total = y.byteSize() / 4;
             int blocks = Math.ceilDiv(kdim, KC);
             float[] shared = buf;
+            // The clamp as bounds (none: the infinities, which leave every value, NaN and -0 included, as it is).
+            float lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
+            float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
             ctx.parallelFor(jobs * perJob, t -> {
                 int job = t / perJob;
                 int ps = t % perJob / mSplit;
@@ -188,7 +194,7 @@ public final class ConvGemm {
                 int p1 = tiles * (ps + 1) / pSplit;
                 // Partial sums of the tiles of one chunk across K blocks: at most ACC_TILES tiles of MR x NR.
                 int span = blocks == 1 ? p1 - p0 : Math.max(1, ACC_TILES / (q1 - q0));
-                float[] bp = packed ? null : PhaseLayout.scratch(BPACK, KC * NR);
+                float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, KC * NR);
                 float[] acc = PhaseLayout.scratch(ACC, Math.max(1, blocks == 1 ? 1 : Math.min(span, p1 - p0) * (q1 - q0)) * MR * NR + VL);
                 for (int pc = p0; pc < p1; pc += span) {
                     int pe = Math.min(p1, pc + span);
@@ -199,7 +205,11 @@ public final class ConvGemm {
                         for (int p = pc; p < pe; p++) {
                             float[] b;
                             int bo;
-                            if (packed) {
+                            if (fromX) {
+                                packFromX(x, ((long) first * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
+                                b = bp;
+                                bo = 0;
+                            } else if (packed) {
                                 b = phase;
                                 bo = bBase + p * tileStride + k0 * NR;
                             } else {
@@ -220,6 +230,16 @@ public final class ConvGemm {
                                     direct = base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total
                                             ? base : -1;
                                 }
+                                if (blocks == 1 && direct >= 0 && rows == MR && segs.whole[p]) {
+                                    // One K block, a full tile, one run of outputs: registers straight to Y.
+                                    long at = direct + segs.off[segs.first[p]];
+                                    if (ep.residual() == null) {
+                                        kernelStore(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, y, at, plane, lo, hi);
+                                    } else {
+                                        kernelStoreResidual(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, y, at, plane, lo, hi, ep.residual());
+                                    }
+                                    continue;
+                                }
                                 if (kb == 0) {
                                     initTile(pw.bias(), panel * MR, acc, co);
                                 }
@@ -234,6 +254,23 @@ public final class ConvGemm {
                     }
                 }
             });
+        }
+    }
+
+    /**
+     * Copies columns [j0, j0 + NR) of rows [k0, k0 + kc) of the row-major {@code [K][P]} matrix at float index
+     * {@code base} of {@code x} to {@code bp[(k - k0)*NR + j]}; columns past P are left as they were (never stored).
+     */
+    private static void packFromX(MemorySegment x, long base, int pCount, int j0, int k0, int kc, float[] bp) {
+        int n = Math.min(NR, pCount - j0);
+        for (int k = 0; k < kc; k++) {
+            long src = (base + (long) (k0 + k) * pCount + j0) * 4;
+            if (n == NR) {
+                FloatVector.fromMemorySegment(S, x, src, LE).intoArray(bp, k * NR);
+                FloatVector.fromMemorySegment(S, x, src + 4L * VL, LE).intoArray(bp, k * NR + VL);
+            } else {
+                MemorySegment.copy(x, Tensor.F32, src, bp, k * NR, n);
+            }
         }
     }
 
@@ -312,6 +349,8 @@ public final class ConvGemm {
         final long[] off;
         final long[] minOff;
         final long[] maxOff;
+        /** Whether all NR lanes of the tile are one run of consecutive outputs. */
+        final boolean[] whole;
 
         Segments(PhaseLayout lay, boolean batched, int imgFloats, int wide, int tiles, long imgStride) {
             first = new int[tiles + 1];
@@ -357,6 +396,10 @@ public final class ConvGemm {
                 maxOff[t] = count == first[t] ? 0 : mx;
             }
             first[tiles] = count;
+            whole = new boolean[tiles];
+            for (int t = 0; t < tiles; t++) {
+                whole[t] = first[t + 1] == first[t] + 1 && l[first[t]] == 0 && h[first[t]] == NR;
+            }
             lo = l;
             hi = h;
             off = o;
@@ -470,6 +513,172 @@ public final class ConvGemm {
         c61.intoArray(tile, to + 6 * NR + VL);
         c70.intoArray(tile, to + 7 * NR);
         c71.intoArray(tile, to + 7 * NR + VL);
+    }
+
+    /**
+     * The micro-kernel for a whole K in one block and a tile whose lanes are one run of outputs:
+     * {@code y[at + r*plane + j] = clamp(bias[bo2 + r] + sum_k a[ao + k*MR + r] * b[bo + k*NR + j], lo, hi)} for all
+     * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}).
+     */
+    private static void kernelStore(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
+                                    long plane, float lo, float hi) {
+        FloatVector c00 = FloatVector.broadcast(S, bias[bo2 + 0]);
+        FloatVector c01 = c00;
+        FloatVector c10 = FloatVector.broadcast(S, bias[bo2 + 1]);
+        FloatVector c11 = c10;
+        FloatVector c20 = FloatVector.broadcast(S, bias[bo2 + 2]);
+        FloatVector c21 = c20;
+        FloatVector c30 = FloatVector.broadcast(S, bias[bo2 + 3]);
+        FloatVector c31 = c30;
+        FloatVector c40 = FloatVector.broadcast(S, bias[bo2 + 4]);
+        FloatVector c41 = c40;
+        FloatVector c50 = FloatVector.broadcast(S, bias[bo2 + 5]);
+        FloatVector c51 = c50;
+        FloatVector c60 = FloatVector.broadcast(S, bias[bo2 + 6]);
+        FloatVector c61 = c60;
+        FloatVector c70 = FloatVector.broadcast(S, bias[bo2 + 7]);
+        FloatVector c71 = c70;
+        for (int k = 0; k < kc; k++) {
+            int ak = ao + k * MR;
+            int bk = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + VL);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ak + 0]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ak + 1]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ak + 2]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ak + 3]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ak + 4]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ak + 5]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            av = FloatVector.broadcast(S, a[ak + 6]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
+        }
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        long row = at * 4;
+        long step = plane * 4;
+        c00.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c01.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c10.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c11.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c20.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c21.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c30.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c31.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c40.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c41.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c50.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c51.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c60.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c61.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c70.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c71.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+    }
+
+    /**
+     * The micro-kernel for a whole K in one block and a tile whose lanes are one run of outputs:
+     * {@code y[at + r*plane + j] = clamp(bias[bo2 + r] + sum_k a[ao + k*MR + r] * b[bo + k*NR + j] + res[same], lo, hi)} for all
+     * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}).
+     */
+    private static void kernelStoreResidual(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
+                                    long plane, float lo, float hi, MemorySegment res) {
+        FloatVector c00 = FloatVector.broadcast(S, bias[bo2 + 0]);
+        FloatVector c01 = c00;
+        FloatVector c10 = FloatVector.broadcast(S, bias[bo2 + 1]);
+        FloatVector c11 = c10;
+        FloatVector c20 = FloatVector.broadcast(S, bias[bo2 + 2]);
+        FloatVector c21 = c20;
+        FloatVector c30 = FloatVector.broadcast(S, bias[bo2 + 3]);
+        FloatVector c31 = c30;
+        FloatVector c40 = FloatVector.broadcast(S, bias[bo2 + 4]);
+        FloatVector c41 = c40;
+        FloatVector c50 = FloatVector.broadcast(S, bias[bo2 + 5]);
+        FloatVector c51 = c50;
+        FloatVector c60 = FloatVector.broadcast(S, bias[bo2 + 6]);
+        FloatVector c61 = c60;
+        FloatVector c70 = FloatVector.broadcast(S, bias[bo2 + 7]);
+        FloatVector c71 = c70;
+        for (int k = 0; k < kc; k++) {
+            int ak = ao + k * MR;
+            int bk = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + VL);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ak + 0]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ak + 1]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ak + 2]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ak + 3]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ak + 4]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ak + 5]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            av = FloatVector.broadcast(S, a[ak + 6]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
+        }
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        long row = at * 4;
+        long step = plane * 4;
+        c00.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c01.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c10.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c11.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c20.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c21.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c30.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c31.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c40.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c41.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c50.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c51.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c60.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c61.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c70.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c71.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
     }
 
     /** Sets the MR x NR tile at {@code to} to the bias of its rows, {@code bias[bo + r]}. */
