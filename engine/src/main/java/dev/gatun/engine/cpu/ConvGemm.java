@@ -134,7 +134,7 @@ public final class ConvGemm {
             boolean local = !packed && !batched && perJob == 1 && jobs > 1;
             // A 1x1 stride-1 convolution of one image: B is X itself ([C][P] rows); each task packs its tiles straight
             // from X, with no fill pass.
-            boolean fromX = packed && !batched && lay.identity() && imgs == 1;
+            boolean fromX = packed && !batched && lay.identity() && imgs == 1 && cg > 16;
             float[] buf = local || fromX ? null : PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
                     : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
             int planes = imgs * c;
@@ -520,7 +520,7 @@ public final class ConvGemm {
      * {@code y[at + r*plane + j] = clamp(bias[bo2 + r] + sum_k a[ao + k*MR + r] * b[bo + k*NR + j], lo, hi)} for all
      * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}).
      */
-    private static void kernelStore(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
+    static void kernelStore(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
                                     long plane, float lo, float hi) {
         FloatVector c00 = FloatVector.broadcast(S, bias[bo2 + 0]);
         FloatVector c01 = c00;
