@@ -132,9 +132,10 @@ public final class ConvGemm {
             // Enough jobs for every task to be a whole job (batch > 1): each task fills its own image's planes into a
             // per-thread buffer just before using them, so that they are still in cache.
             boolean local = !packed && !batched && perJob == 1 && jobs > 1;
-            // A 1x1 stride-1 convolution of one image: B is X itself ([C][P] rows); each task packs its tiles straight
-            // from X, with no fill pass.
-            boolean fromX = packed && !batched && lay.identity() && imgs == 1 && cg > 16;
+            // A 1x1 stride-1 convolution of one image whose tasks own disjoint tiles: B is X itself ([C][P] rows); each
+            // task packs its tiles straight from X, with no fill pass. (Tasks sharing tiles over panel ranges would
+            // each pack them again: the fill packs them once instead.)
+            boolean fromX = packed && !batched && lay.identity() && imgs == 1 && cg >= 32 && mSplit == 1;
             float[] buf = local || fromX ? null : PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
                     : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
             int planes = imgs * c;
