@@ -55,7 +55,7 @@ public final class ConvGemm {
     private static final ThreadLocal<float[]> LOCAL = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
     /** Depth of a K block: a packed B tile of KC x NR floats (32 KB) stays in L1 while the panels stream over it. */
-    static int KC = Integer.getInteger("gatun.conv.kc", 256);
+    static final int KC = 256;
     /** Most MR x NR tiles of partial sums a task keeps across K blocks (1 KB each). */
     static final int ACC_TILES = 128;
 
@@ -450,7 +450,7 @@ public final class ConvGemm {
      * per element in increasing k. Kept small and branch-free so that both JIT tiers compile it (a method the JIT
      * gives up on runs interpreted, a thousand times slower).
      */
-    static void kernel(float[] a, int ao, float[] b, int bo, int kc, float[] tile, int to) {
+    private static void kernel(float[] a, int ao, float[] b, int bo, int kc, float[] tile, int to) {
         FloatVector c00 = FloatVector.fromArray(S, tile, to + 0 * NR);
         FloatVector c01 = FloatVector.fromArray(S, tile, to + 0 * NR + VL);
         FloatVector c10 = FloatVector.fromArray(S, tile, to + 1 * NR);
@@ -521,7 +521,7 @@ public final class ConvGemm {
      * {@code y[at + r*plane + j] = clamp(bias[bo2 + r] + sum_k a[ao + k*MR + r] * b[bo + k*NR + j], lo, hi)} for all
      * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}).
      */
-    static void kernelStore(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
+    private static void kernelStore(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
                                     long plane, float lo, float hi) {
         FloatVector c00 = FloatVector.broadcast(S, bias[bo2 + 0]);
         FloatVector c01 = c00;
