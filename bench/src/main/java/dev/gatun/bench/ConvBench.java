@@ -26,6 +26,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  *   <li>{@code r18_3x3_64_56}: 3x3 stride 1 pad 1, 64 -> 64 channels, 56x56 (ResNet-18 layer1);</li>
  *   <li>{@code r18_1x1s2_64to128_56}: 1x1 stride 2, 64 -> 128, 56x56 -> 28x28 (layer2 downsample);</li>
+ *   <li>{@code r18_3x3_512_7}: 3x3 stride 1 pad 1, 512 -> 512, 7x7 (layer4: small plane, 9.4 MB of weights);</li>
+ *   <li>{@code mnv2_1x1_160to960_7}: 1x1 expansion, 160 -> 960, 7x7;</li>
  *   <li>{@code mnv2_1x1_24to144_56}: 1x1 expansion, 24 -> 144, 56x56;</li>
  *   <li>{@code mnv2_dw3x3_144_56}: depthwise 3x3 stride 1 pad 1, 144 channels, 56x56;</li>
  *   <li>{@code mnv2_dw3x3s2_144_56}: depthwise 3x3 stride 2 pad 1, 144 channels, 56x56 -> 28x28.</li>
@@ -39,7 +41,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = {BenchSupport.VECTOR, BenchSupport.NATIVE})
 @State(Scope.Benchmark)
 public class ConvBench {
-    @Param({"r18_3x3_64_56", "r18_1x1s2_64to128_56", "mnv2_1x1_24to144_56", "mnv2_dw3x3_144_56", "mnv2_dw3x3s2_144_56"})
+    @Param({"r18_3x3_64_56", "r18_1x1s2_64to128_56", "r18_3x3_512_7", "mnv2_1x1_24to144_56", "mnv2_1x1_160to960_7", "mnv2_dw3x3_144_56", "mnv2_dw3x3s2_144_56"})
     public String layer;
 
     @Param({"1"})
@@ -65,6 +67,8 @@ public class ConvBench {
         return switch (name) {
             case "r18_3x3_64_56" -> new Layer(64, 64, 56, 3, 1, 1, 1);
             case "r18_1x1s2_64to128_56" -> new Layer(64, 128, 56, 1, 2, 0, 1);
+            case "r18_3x3_512_7" -> new Layer(512, 512, 7, 3, 1, 1, 1);
+            case "mnv2_1x1_160to960_7" -> new Layer(160, 960, 7, 1, 1, 0, 1);
             case "mnv2_1x1_24to144_56" -> new Layer(24, 144, 56, 1, 1, 0, 1);
             case "mnv2_dw3x3_144_56" -> new Layer(144, 144, 56, 3, 1, 1, 144);
             case "mnv2_dw3x3s2_144_56" -> new Layer(144, 144, 56, 3, 2, 1, 144);

@@ -20,14 +20,20 @@ import jdk.incubator.vector.VectorSpecies;
  * <ul>
  *   <li>Weights are packed once ({@link #pack}, prepacked at plan time for constant weights) into panels of
  *       {@link #MR} output channels, {@code a[panel][k][r]}, zero rows past M/G; the bias is packed alike.</li>
- *   <li>The {@link #MR} x {@link #NR} micro-kernel starts its accumulators at the bias and runs the whole K in
- *       registers, so every output is one fixed-order sum whatever the thread count or tiling.</li>
- *   <li>The store applies the {@link ConvEpilogue} (residual add, clamp) and drops garbage positions.</li>
+ *   <li>K is cut into blocks of at most {@link #KC} (fixed by K alone). Per block, a tile's B rows are packed into a
+ *       contiguous {@code KC x NR} array (32 KB, in L1) that every weight panel of the task streams over; 1x1
+ *       convolutions have B packed in that layout by the fill already.</li>
+ *   <li>The {@link #MR} x {@link #NR} micro-kernel (8 x 2 vectors: 16 accumulators) runs one K block; partial sums
+ *       wait in a per-thread array between blocks (started at the bias), so every output is one fixed-order chain
+ *       whatever the thread count or tiling.</li>
+ *   <li>The last block's store applies the {@link ConvEpilogue} (residual add, clamp) and drops garbage positions.</li>
  *   <li>Pointwise-like convolutions (one slot, no vertical shift) put all images of the batch side by side in the
  *       buffer ({@code [c][image][plane]}), so that small planes (7x7) fill whole tiles at batch &gt; 1.</li>
- *   <li>Threads: the phase fill splits over channels, the GEMM over (image, group, tile range, panel range).</li>
+ *   <li>Threads: the phase fill splits over channels, the GEMM over (image, group, tile range, panel range), panels
+ *       first when the weights outweigh a job's input (small planes: each weight is read by one task). With at
+ *       least as many jobs as tasks (batch &gt; 1), each task fills its own image's planes just before using them.</li>
  * </ul>
- * The phase buffer is a heap array owned by the calling thread and reused across runs (the micro-kernel reads heap
+ * Buffers are heap arrays owned by the calling thread and reused across runs (the micro-kernel reads heap
  * arrays ~10% faster than native segments).
  */
 public final class ConvGemm {
@@ -35,7 +41,7 @@ public final class ConvGemm {
     private static final int VL = S.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Output channels per micro-tile. */
-    public static final int MR = 6;
+    public static final int MR = 8;
     /** Output positions per micro-tile: two vectors. */
     public static final int NR = 2 * VL;
     /** All lanes of one vector, as mask bits. */
@@ -45,6 +51,13 @@ public final class ConvGemm {
 
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> STAGE = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> BPACK = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> LOCAL = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
+    /** Depth of a K block: a packed B tile of KC x NR floats (32 KB) stays in L1 while the panels stream over it. */
+    static final int KC = 256;
+    /** Most MR x NR tiles of partial sums a task keeps across K blocks (1 KB each). */
+    static final int ACC_TILES = 128;
 
     private ConvGemm() {}
 
@@ -97,14 +110,36 @@ public final class ConvGemm {
             int wide = batched ? imgs * imgFloats : lay.wide();
             int tiles = Math.ceilDiv(wide, NR);
             int jobFloats = Math.multiplyExact(tiles * NR, cg);
-            float[] buf = PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
-                    : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
             // Unpacked buffer layout: batched [c][image][plane], else [image][c][plane].
             int chanStride = batched ? imgs * imgFloats : imgFloats;
             int imgStride = batched ? imgFloats : perImage;
             int first = n0;
+            int kdim = pw.kdim();
+            // Tasks: weights larger than a job's input (small planes, many channels) split over the panels first, so
+            // that each weight is read by one task; otherwise over the tiles first (each task packs its own B tiles).
+            int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
+            boolean panelsFirst = (long) pw.panels() * MR * kdim > (long) cg * chanStride;
+            int pSplit;
+            int mSplit;
+            if (panelsFirst) {
+                mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
+                pSplit = Math.min(tiles, Math.ceilDiv(target, jobs * mSplit));
+            } else {
+                pSplit = Math.min(tiles, Math.ceilDiv(target, jobs));
+                mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs * pSplit));
+            }
+            int perJob = pSplit * mSplit;
+            // Enough jobs for every task to be a whole job (batch > 1): each task fills its own image's planes into a
+            // per-thread buffer just before using them, so that they are still in cache.
+            boolean local = !packed && !batched && perJob == 1 && jobs > 1;
+            // A 1x1 stride-1 convolution of one image whose tasks own disjoint tiles: B is X itself ([C][P] rows); each
+            // task packs its tiles straight from X, with no fill pass. (Tasks sharing tiles over panel ranges would
+            // each pack them again: the fill packs them once instead.)
+            boolean fromX = packed && !batched && lay.identity() && imgs == 1 && cg >= 32 && mSplit == 1;
+            float[] buf = local || fromX ? null : PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
+                    : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
             int planes = imgs * c;
-            int fillTasks = tasks(ctx, planes, (long) planes * imgFloats, 1 << 16);
+            int fillTasks = local || fromX ? 0 : tasks(ctx, planes, (long) planes * imgFloats, 1 << 16);
             ctx.parallelFor(fillTasks, t -> {
                 for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
                     int img = i / c;
@@ -131,20 +166,11 @@ public final class ConvGemm {
             Segments segs = lay.memo(PhaseLayout.key("segments", batched, imgFloats, wide, tiles, m),
                     () -> new Segments(lay, batched, imgFloats, wide, tiles, (long) m * lay.oh * lay.ow));
             long total = y.byteSize() / 4;
-            // Weights larger than the job's input: stream each weight panel once over all tiles (panel loop outside),
-            // and split tasks over panels; otherwise keep a tile of input hot over all panels.
-            boolean panelsOuter = (long) cg * chanStride < (long) pw.panels() * MR * pw.kdim();
-            int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
-            int pSplit;
-            int mSplit;
-            if (panelsOuter) {
-                mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
-                pSplit = Math.min(tiles, Math.ceilDiv(target, jobs * mSplit));
-            } else {
-                pSplit = Math.min(tiles, Math.ceilDiv(target, jobs));
-                mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs * pSplit));
-            }
-            int perJob = pSplit * mSplit;
+            int blocks = Math.ceilDiv(kdim, KC);
+            float[] shared = buf;
+            // The clamp as bounds (none: the infinities, which leave every value, NaN and -0 included, as it is).
+            float lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
+            float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
             ctx.parallelFor(jobs * perJob, t -> {
                 int job = t / perJob;
                 int ps = t % perJob / mSplit;
@@ -152,34 +178,109 @@ public final class ConvGemm {
                 int grp = job % group;
                 int img = job / group;
                 int bBase = packed ? job * jobFloats : batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
+                float[] phase = shared;
+                if (local) {
+                    phase = PhaseLayout.scratch(LOCAL, Math.addExact(cg * chanStride, slack));
+                    for (int ci = 0; ci < cg; ci++) {
+                        lay.fillPlane(x, ((long) (first + img) * c + grp * cg + ci) * lay.ih * lay.iw, phase, ci * chanStride, 0f);
+                    }
+                    bBase = 0;
+                }
                 int tileStride = packed ? cg * NR : NR;
                 long yImg = batched ? (long) first * m : (long) (first + img) * m;
-                float[] tile = new float[MR * NR + VL];
                 long plane = (long) lay.oh * lay.ow;
                 int q0 = pw.panels() * ms / mSplit;
                 int q1 = pw.panels() * (ms + 1) / mSplit;
                 int p0 = tiles * ps / pSplit;
                 int p1 = tiles * (ps + 1) / pSplit;
-                int outer = panelsOuter ? q1 - q0 : p1 - p0;
-                int inner = panelsOuter ? p1 - p0 : q1 - q0;
-                for (int i = 0; i < outer; i++) {
-                    for (int j = 0; j < inner; j++) {
-                        int p = p0 + (panelsOuter ? j : i);
-                        int q = q0 + (panelsOuter ? i : j);
-                        int panel = grp * pw.panels() + q;
-                        int rows = Math.min(MR, pw.mg() - q * MR);
-                        long ch0 = grp * pw.mg() + q * MR;
-                        // Row 0's plane; the tile goes straight to Y when every masked vector it stores lies inside Y.
-                        long base = (yImg + ch0) * plane;
-                        boolean direct = base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total;
-                        kernel(pw.a(), panel * pw.kdim() * MR, pw.bias(), panel * MR, buf, bBase + p * tileStride, koff, pw.kdim(), tile,
-                                y, direct ? base : -1, plane, rows, segs, p, ep);
-                        if (!direct) {
-                            store(lay, batched, imgFloats, tile, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
+                // Partial sums of the tiles of one chunk across K blocks: at most ACC_TILES tiles of MR x NR.
+                int span = blocks == 1 ? p1 - p0 : Math.max(1, ACC_TILES / (q1 - q0));
+                float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, KC * NR);
+                float[] acc = PhaseLayout.scratch(ACC, Math.max(1, blocks == 1 ? 1 : Math.min(span, p1 - p0) * (q1 - q0)) * MR * NR + VL);
+                for (int pc = p0; pc < p1; pc += span) {
+                    int pe = Math.min(p1, pc + span);
+                    for (int kb = 0; kb < blocks; kb++) {
+                        int k0 = kdim * kb / blocks;
+                        int kc = kdim * (kb + 1) / blocks - k0;
+                        boolean last = kb == blocks - 1;
+                        for (int p = pc; p < pe; p++) {
+                            float[] b;
+                            int bo;
+                            if (fromX) {
+                                packFromX(x, ((long) first * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
+                                b = bp;
+                                bo = 0;
+                            } else if (packed) {
+                                b = phase;
+                                bo = bBase + p * tileStride + k0 * NR;
+                            } else {
+                                packTile(phase, bBase + p * NR, koff, k0, kc, bp);
+                                b = bp;
+                                bo = 0;
+                            }
+                            for (int q = q0; q < q1; q++) {
+                                int panel = grp * pw.panels() + q;
+                                int rows = Math.min(MR, pw.mg() - q * MR);
+                                long ch0 = grp * pw.mg() + q * MR;
+                                int ao = (panel * kdim + k0) * MR;
+                                int co = blocks == 1 ? 0 : ((q - q0) * (pe - pc) + p - pc) * MR * NR;
+                                long direct = -1;
+                                if (last) {
+                                    // Row 0's plane; the tile goes straight to Y when every masked vector it stores lies inside Y.
+                                    long base = (yImg + ch0) * plane;
+                                    direct = base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total
+                                            ? base : -1;
+                                }
+                                if (blocks == 1 && direct >= 0 && rows == MR && segs.whole[p]) {
+                                    // One K block, a full tile, one run of outputs: registers straight to Y.
+                                    long at = direct + segs.off[segs.first[p]];
+                                    if (ep.residual() == null) {
+                                        kernelStore(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, y, at, plane, lo, hi);
+                                    } else {
+                                        kernelStoreResidual(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, y, at, plane, lo, hi, ep.residual());
+                                    }
+                                    continue;
+                                }
+                                if (kb == 0) {
+                                    initTile(pw.bias(), panel * MR, acc, co);
+                                }
+                                kernel(pw.a(), ao, b, bo, kc, acc, co);
+                                if (last && direct >= 0) {
+                                    storeDirect(acc, co, y, direct, plane, rows, segs, p, ep);
+                                } else if (last) {
+                                    store(lay, batched, imgFloats, acc, co, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
+                                }
+                            }
                         }
                     }
                 }
             });
+        }
+    }
+
+    /**
+     * Copies columns [j0, j0 + NR) of rows [k0, k0 + kc) of the row-major {@code [K][P]} matrix at float index
+     * {@code base} of {@code x} to {@code bp[(k - k0)*NR + j]}; columns past P are left as they were (never stored).
+     */
+    private static void packFromX(MemorySegment x, long base, int pCount, int j0, int k0, int kc, float[] bp) {
+        int n = Math.min(NR, pCount - j0);
+        for (int k = 0; k < kc; k++) {
+            long src = (base + (long) (k0 + k) * pCount + j0) * 4;
+            if (n == NR) {
+                FloatVector.fromMemorySegment(S, x, src, LE).intoArray(bp, k * NR);
+                FloatVector.fromMemorySegment(S, x, src + 4L * VL, LE).intoArray(bp, k * NR + VL);
+            } else {
+                MemorySegment.copy(x, Tensor.F32, src, bp, k * NR, n);
+            }
+        }
+    }
+
+    /** Copies rows [k0, k0 + kc) of B's tile at {@code at} ({@code b[at + koff[k] + j]}, j &lt; NR) to {@code bp[(k - k0)*NR + j]}. */
+    private static void packTile(float[] b, int at, int[] koff, int k0, int kc, float[] bp) {
+        for (int k = 0; k < kc; k++) {
+            int src = at + koff[k0 + k];
+            FloatVector.fromArray(S, b, src).intoArray(bp, k * NR);
+            FloatVector.fromArray(S, b, src + VL).intoArray(bp, k * NR + VL);
         }
     }
 
@@ -214,7 +315,7 @@ public final class ConvGemm {
      * Stores the valid part of a tile: lanes [0, len) are wide positions j0.. of the job; a position maps to
      * (image, oy, ox) and is kept when oy &lt; oh and ox &lt; ow.
      */
-    private static void store(PhaseLayout lay, boolean batched, int imgFloats, float[] tile, int rows, int j0, int len,
+    private static void store(PhaseLayout lay, boolean batched, int imgFloats, float[] tile, int to, int rows, int j0, int len,
                               MemorySegment y, long yImg, int m, long ch0, ConvEpilogue ep) {
         int wq = lay.wq;
         long plane = (long) lay.oh * lay.ow;
@@ -230,7 +331,7 @@ public final class ConvGemm {
             if (valid > 0) {
                 long dst = ((yImg + (long) img * m + ch0) * plane + (long) oy * lay.ow + ox);
                 for (int r = 0; r < rows; r++) {
-                    storeRun(tile, r * NR + p - j0, valid, y, dst + r * plane, ep);
+                    storeRun(tile, to + r * NR + p - j0, valid, y, dst + r * plane, ep);
                 }
             }
             p += run;
@@ -249,6 +350,8 @@ public final class ConvGemm {
         final long[] off;
         final long[] minOff;
         final long[] maxOff;
+        /** Whether all NR lanes of the tile are one run of consecutive outputs. */
+        final boolean[] whole;
 
         Segments(PhaseLayout lay, boolean batched, int imgFloats, int wide, int tiles, long imgStride) {
             first = new int[tiles + 1];
@@ -294,6 +397,10 @@ public final class ConvGemm {
                 maxOff[t] = count == first[t] ? 0 : mx;
             }
             first[tiles] = count;
+            whole = new boolean[tiles];
+            for (int t = 0; t < tiles; t++) {
+                whole[t] = first[t + 1] == first[t] + 1 && l[first[t]] == 0 && h[first[t]] == NR;
+            }
             lo = l;
             hi = h;
             off = o;
@@ -338,106 +445,295 @@ public final class ConvGemm {
     }
 
     /**
-     * The MR x NR micro-kernel: {@code tile[r][j] = bias[bo + r] + sum_k a[ao + k*MR + r] * b[bBase + koff[k] + j]}.
-     * When {@code direct >= 0} the tile is instead stored with the epilogue to Y, row r of it at
-     * {@code direct + r*plane} plus the offsets of tile {@code t}'s {@link Segments}, for r &lt; rows. The accumulators never leave this method as vectors (a vector passed to a call that is not inlined
-     * is boxed).
+     * The MR x NR micro-kernel over one K block:
+     * {@code tile[to + r*NR + j] += sum_{k < kc} a[ao + k*MR + r] * b[bo + k*NR + j]}, one fused multiply-add chain
+     * per element in increasing k. Kept small and branch-free so that both JIT tiers compile it (a method the JIT
+     * gives up on runs interpreted, a thousand times slower).
      */
-    private static void kernel(float[] a, int ao, float[] bias, int bo, float[] b, int bBase, int[] koff, int kdim, float[] tile,
-                               MemorySegment y, long direct, long plane, int rows, Segments segs, int t, ConvEpilogue ep) {
-        FloatVector c00 = FloatVector.broadcast(S, bias[bo]), c01 = c00;
-        FloatVector c10 = FloatVector.broadcast(S, bias[bo + 1]), c11 = c10;
-        FloatVector c20 = FloatVector.broadcast(S, bias[bo + 2]), c21 = c20;
-        FloatVector c30 = FloatVector.broadcast(S, bias[bo + 3]), c31 = c30;
-        FloatVector c40 = FloatVector.broadcast(S, bias[bo + 4]), c41 = c40;
-        FloatVector c50 = FloatVector.broadcast(S, bias[bo + 5]), c51 = c50;
-        for (int k = 0; k < kdim; k++) {
-            int at = bBase + koff[k];
-            FloatVector b0 = FloatVector.fromArray(S, b, at);
-            FloatVector b1 = FloatVector.fromArray(S, b, at + VL);
-            FloatVector av = FloatVector.broadcast(S, a[ao]);
+    private static void kernel(float[] a, int ao, float[] b, int bo, int kc, float[] tile, int to) {
+        FloatVector c00 = FloatVector.fromArray(S, tile, to + 0 * NR);
+        FloatVector c01 = FloatVector.fromArray(S, tile, to + 0 * NR + VL);
+        FloatVector c10 = FloatVector.fromArray(S, tile, to + 1 * NR);
+        FloatVector c11 = FloatVector.fromArray(S, tile, to + 1 * NR + VL);
+        FloatVector c20 = FloatVector.fromArray(S, tile, to + 2 * NR);
+        FloatVector c21 = FloatVector.fromArray(S, tile, to + 2 * NR + VL);
+        FloatVector c30 = FloatVector.fromArray(S, tile, to + 3 * NR);
+        FloatVector c31 = FloatVector.fromArray(S, tile, to + 3 * NR + VL);
+        FloatVector c40 = FloatVector.fromArray(S, tile, to + 4 * NR);
+        FloatVector c41 = FloatVector.fromArray(S, tile, to + 4 * NR + VL);
+        FloatVector c50 = FloatVector.fromArray(S, tile, to + 5 * NR);
+        FloatVector c51 = FloatVector.fromArray(S, tile, to + 5 * NR + VL);
+        FloatVector c60 = FloatVector.fromArray(S, tile, to + 6 * NR);
+        FloatVector c61 = FloatVector.fromArray(S, tile, to + 6 * NR + VL);
+        FloatVector c70 = FloatVector.fromArray(S, tile, to + 7 * NR);
+        FloatVector c71 = FloatVector.fromArray(S, tile, to + 7 * NR + VL);
+        for (int k = 0; k < kc; k++) {
+            int ak = ao + k * MR;
+            int bk = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + VL);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ak + 0]);
             c00 = av.fma(b0, c00);
             c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, a[ao + 1]);
+            av = FloatVector.broadcast(S, a[ak + 1]);
             c10 = av.fma(b0, c10);
             c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, a[ao + 2]);
+            av = FloatVector.broadcast(S, a[ak + 2]);
             c20 = av.fma(b0, c20);
             c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, a[ao + 3]);
+            av = FloatVector.broadcast(S, a[ak + 3]);
             c30 = av.fma(b0, c30);
             c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, a[ao + 4]);
+            av = FloatVector.broadcast(S, a[ak + 4]);
             c40 = av.fma(b0, c40);
             c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, a[ao + 5]);
+            av = FloatVector.broadcast(S, a[ak + 5]);
             c50 = av.fma(b0, c50);
             c51 = av.fma(b1, c51);
-            ao += MR;
+            av = FloatVector.broadcast(S, a[ak + 6]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
         }
-        if (direct >= 0) {
-            // Straight from the registers: per row, each run of valid outputs is one masked store per vector.
-            MemorySegment res = ep.residual();
-            boolean clamp = ep.clamp();
-            FloatVector lo = FloatVector.broadcast(S, ep.lo());
-            FloatVector hi = FloatVector.broadcast(S, ep.hi());
-            int s0 = segs.first[t];
-            int s1 = segs.first[t + 1];
-            for (int r = 0; r < rows; r++) {
-                FloatVector v0 = r == 0 ? c00 : r == 1 ? c10 : r == 2 ? c20 : r == 3 ? c30 : r == 4 ? c40 : c50;
-                FloatVector v1 = r == 0 ? c01 : r == 1 ? c11 : r == 2 ? c21 : r == 3 ? c31 : r == 4 ? c41 : c51;
-                if (clamp && res == null) {
-                    v0 = v0.max(lo).min(hi);
-                    v1 = v1.max(lo).min(hi);
-                }
-                long row = direct + r * plane;
-                for (int sg = s0; sg < s1; sg++) {
-                    long at = (row + segs.off[sg]) * 4;
-                    long bits = (1L << segs.hi[sg]) - (1L << segs.lo[sg]);
-                    long bits0 = bits & LANES;
-                    long bits1 = bits >>> VL & LANES;
-                    if (bits0 != 0) {
-                        VectorMask<Float> m0 = VectorMask.fromLong(S, bits0);
-                        FloatVector v = v0;
-                        if (res != null) {
-                            v = v.add(FloatVector.fromMemorySegment(S, res, at, LE, m0));
-                            v = clamp ? v.max(lo).min(hi) : v;
-                        }
-                        if (bits0 == LANES) {
-                            v.intoMemorySegment(y, at, LE);
-                        } else {
-                            v.intoMemorySegment(y, at, LE, m0);
-                        }
+        c00.intoArray(tile, to + 0 * NR);
+        c01.intoArray(tile, to + 0 * NR + VL);
+        c10.intoArray(tile, to + 1 * NR);
+        c11.intoArray(tile, to + 1 * NR + VL);
+        c20.intoArray(tile, to + 2 * NR);
+        c21.intoArray(tile, to + 2 * NR + VL);
+        c30.intoArray(tile, to + 3 * NR);
+        c31.intoArray(tile, to + 3 * NR + VL);
+        c40.intoArray(tile, to + 4 * NR);
+        c41.intoArray(tile, to + 4 * NR + VL);
+        c50.intoArray(tile, to + 5 * NR);
+        c51.intoArray(tile, to + 5 * NR + VL);
+        c60.intoArray(tile, to + 6 * NR);
+        c61.intoArray(tile, to + 6 * NR + VL);
+        c70.intoArray(tile, to + 7 * NR);
+        c71.intoArray(tile, to + 7 * NR + VL);
+    }
+
+    /**
+     * The micro-kernel for a whole K in one block and a tile whose lanes are one run of outputs:
+     * {@code y[at + r*plane + j] = clamp(bias[bo2 + r] + sum_k a[ao + k*MR + r] * b[bo + k*NR + j], lo, hi)} for all
+     * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}).
+     */
+    private static void kernelStore(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
+                                    long plane, float lo, float hi) {
+        FloatVector c00 = FloatVector.broadcast(S, bias[bo2 + 0]);
+        FloatVector c01 = c00;
+        FloatVector c10 = FloatVector.broadcast(S, bias[bo2 + 1]);
+        FloatVector c11 = c10;
+        FloatVector c20 = FloatVector.broadcast(S, bias[bo2 + 2]);
+        FloatVector c21 = c20;
+        FloatVector c30 = FloatVector.broadcast(S, bias[bo2 + 3]);
+        FloatVector c31 = c30;
+        FloatVector c40 = FloatVector.broadcast(S, bias[bo2 + 4]);
+        FloatVector c41 = c40;
+        FloatVector c50 = FloatVector.broadcast(S, bias[bo2 + 5]);
+        FloatVector c51 = c50;
+        FloatVector c60 = FloatVector.broadcast(S, bias[bo2 + 6]);
+        FloatVector c61 = c60;
+        FloatVector c70 = FloatVector.broadcast(S, bias[bo2 + 7]);
+        FloatVector c71 = c70;
+        for (int k = 0; k < kc; k++) {
+            int ak = ao + k * MR;
+            int bk = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + VL);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ak + 0]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ak + 1]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ak + 2]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ak + 3]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ak + 4]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ak + 5]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            av = FloatVector.broadcast(S, a[ak + 6]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
+        }
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        long row = at * 4;
+        long step = plane * 4;
+        c00.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c01.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c10.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c11.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c20.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c21.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c30.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c31.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c40.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c41.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c50.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c51.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c60.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c61.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c70.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c71.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+    }
+
+    /**
+     * The micro-kernel for a whole K in one block and a tile whose lanes are one run of outputs:
+     * {@code y[at + r*plane + j] = clamp(bias[bo2 + r] + sum_k a[ao + k*MR + r] * b[bo + k*NR + j] + res[same], lo, hi)} for all
+     * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}).
+     */
+    private static void kernelStoreResidual(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
+                                    long plane, float lo, float hi, MemorySegment res) {
+        FloatVector c00 = FloatVector.broadcast(S, bias[bo2 + 0]);
+        FloatVector c01 = c00;
+        FloatVector c10 = FloatVector.broadcast(S, bias[bo2 + 1]);
+        FloatVector c11 = c10;
+        FloatVector c20 = FloatVector.broadcast(S, bias[bo2 + 2]);
+        FloatVector c21 = c20;
+        FloatVector c30 = FloatVector.broadcast(S, bias[bo2 + 3]);
+        FloatVector c31 = c30;
+        FloatVector c40 = FloatVector.broadcast(S, bias[bo2 + 4]);
+        FloatVector c41 = c40;
+        FloatVector c50 = FloatVector.broadcast(S, bias[bo2 + 5]);
+        FloatVector c51 = c50;
+        FloatVector c60 = FloatVector.broadcast(S, bias[bo2 + 6]);
+        FloatVector c61 = c60;
+        FloatVector c70 = FloatVector.broadcast(S, bias[bo2 + 7]);
+        FloatVector c71 = c70;
+        for (int k = 0; k < kc; k++) {
+            int ak = ao + k * MR;
+            int bk = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + VL);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ak + 0]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ak + 1]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ak + 2]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ak + 3]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ak + 4]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ak + 5]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            av = FloatVector.broadcast(S, a[ak + 6]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
+        }
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        long row = at * 4;
+        long step = plane * 4;
+        c00.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c01.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c10.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c11.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c20.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c21.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c30.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c31.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c40.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c41.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c50.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c51.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c60.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c61.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        row += step;
+        c70.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c71.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+    }
+
+    /** Sets the MR x NR tile at {@code to} to the bias of its rows, {@code bias[bo + r]}. */
+    private static void initTile(float[] bias, int bo, float[] tile, int to) {
+        for (int r = 0; r < MR; r++) {
+            FloatVector v = FloatVector.broadcast(S, bias[bo + r]);
+            v.intoArray(tile, to + r * NR);
+            v.intoArray(tile, to + r * NR + VL);
+        }
+    }
+
+    /**
+     * Stores a finished tile with the epilogue straight to Y: row r (r &lt; rows) at {@code direct + r*plane} plus the
+     * offsets of tile {@code t}'s {@link Segments}, each run of valid outputs one masked store per vector.
+     */
+    private static void storeDirect(float[] tile, int to, MemorySegment y, long direct, long plane, int rows, Segments segs,
+                                    int t, ConvEpilogue ep) {
+        MemorySegment res = ep.residual();
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int s0 = segs.first[t];
+        int s1 = segs.first[t + 1];
+        for (int r = 0; r < rows; r++) {
+            long row = direct + r * plane;
+            for (int sg = s0; sg < s1; sg++) {
+                long at = (row + segs.off[sg]) * 4;
+                long bits = (1L << segs.hi[sg]) - (1L << segs.lo[sg]);
+                for (int v = 0; v < 2; v++, at += 4L * VL) {
+                    long lanes = bits >>> (v * VL) & LANES;
+                    if (lanes == 0) {
+                        continue;
                     }
-                    if (bits1 != 0) {
-                        long at1 = at + 4L * VL;
-                        VectorMask<Float> m1 = VectorMask.fromLong(S, bits1);
-                        FloatVector v = v1;
+                    FloatVector x = FloatVector.fromArray(S, tile, to + r * NR + v * VL);
+                    if (lanes == LANES) {
                         if (res != null) {
-                            v = v.add(FloatVector.fromMemorySegment(S, res, at1, LE, m1));
-                            v = clamp ? v.max(lo).min(hi) : v;
+                            x = x.add(FloatVector.fromMemorySegment(S, res, at, LE));
                         }
-                        if (bits1 == LANES) {
-                            v.intoMemorySegment(y, at1, LE);
-                        } else {
-                            v.intoMemorySegment(y, at1, LE, m1);
+                        if (clamp) {
+                            x = x.max(lo).min(hi);
                         }
+                        x.intoMemorySegment(y, at, LE);
+                    } else {
+                        VectorMask<Float> mk = VectorMask.fromLong(S, lanes);
+                        if (res != null) {
+                            x = x.add(FloatVector.fromMemorySegment(S, res, at, LE, mk));
+                        }
+                        if (clamp) {
+                            x = x.max(lo).min(hi);
+                        }
+                        x.intoMemorySegment(y, at, LE, mk);
                     }
                 }
             }
-            return;
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, VL);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + VL);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + VL);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + VL);
-        c40.intoArray(tile, 4 * NR);
-        c41.intoArray(tile, 4 * NR + VL);
-        c50.intoArray(tile, 5 * NR);
-        c51.intoArray(tile, 5 * NR + VL);
     }
 }

@@ -108,6 +108,10 @@ public final class PoolOps implements OpFamily {
             PoolGeometry g = PoolGeometry.of(node, attrs, x.shape());
             Shape outShape = g.outputShape(x.shape());
             Tensor y = ctx.allocate(x.dtype(), outShape);
+            if (fast && kind == Kind.MAX && MaxPoolStride2.applies(g)) {
+                parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(), (from, to) -> MaxPoolStride2.pool(g, x.data(), y.data(), from, to));
+                return new Tensor[] {y};
+            }
             if (fast) {
                 parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(),
                         (from, to) -> poolF32(g, kind, inc, (float) p, x.data(), y.data(), from, to));

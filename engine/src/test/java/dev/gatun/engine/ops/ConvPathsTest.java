@@ -203,6 +203,26 @@ class ConvPathsTest {
     }
 
     @Test
+    void kBlocksPanelSplitsAndPerImageBuffers() {
+        Random rnd = new Random(36);
+        // K of many blocks (c*9 = 2700 terms), output channels not a multiple of the panel height, small plane:
+        // the weights outweigh the input, so tasks split over panels.
+        check(rnd, geo(1, 300, 7, 7, 19, 3, 1, 1, 1, 1), true, false, null);
+        check(rnd, geo(1, 131, 9, 8, 45, 3, 1, 2, 1, 1), true, true, "Relu");
+        // More images than tasks: each task fills its own image's phase planes (with groups, K over two blocks).
+        check(rnd, geo(13, 8, 11, 9, 6, 3, 1, 1, 1, 1), true, false, null);
+        check(rnd, geo(7, 70, 6, 7, 10, 3, 2, 1, 1, 1), true, true, "Clip");
+        // 1x1 stride 1, one image, at least 32 channels: B tiles packed straight from X (a partial last tile; K in
+        // one and in two blocks; with a residual through the register store).
+        check(rnd, geo(1, 33, 20, 19, 10, 1, 1, 1, 1, 0), true, false, null);
+        check(rnd, geo(1, 300, 19, 20, 17, 1, 1, 1, 1, 0), true, false, null);
+        check(rnd, geo(1, 40, 13, 11, 16, 1, 1, 1, 1, 0), true, true, "Relu");
+        // 1x1 with K over two blocks, batched images and strided.
+        check(rnd, geo(3, 301, 5, 5, 17, 1, 1, 1, 1, 0), true, false, null);
+        check(rnd, geo(13, 290, 6, 6, 9, 1, 1, 2, 1, 0), false, false, null);
+    }
+
+    @Test
     void randomGeometriesMatchReference() {
         Random rnd = new Random(32);
         int[] sizes = {1, 5, 7, 13, 17, 33};

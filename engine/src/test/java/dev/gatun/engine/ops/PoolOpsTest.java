@@ -245,6 +245,26 @@ class PoolOpsTest {
         assertTrue(ran > 150, "only " + ran + " random cases ran");
     }
 
+    /** The 3x3 stride-2 float MaxPool kernel (ResNet's stem) against the reference: odd sizes, pads 0-2, ceil mode. */
+    @Test
+    void maxPool3x3Stride2MatchesReference() {
+        int[] sizes = {3, 4, 5, 17, 33, 34, 56};
+        for (int trial = 0; trial < 60; trial++) {
+            int[] pads = {rnd.nextInt(3), rnd.nextInt(3), rnd.nextInt(3), rnd.nextInt(3)};
+            Params q = new Params("MaxPool", new int[] {3, 3}, new int[] {2, 2}, new int[] {1, 1}, pads, "NOTSET",
+                    rnd.nextBoolean(), false, 0);
+            long[] dims = {1 + rnd.nextInt(2), 1 + rnd.nextInt(5), sizes[rnd.nextInt(sizes.length)], sizes[rnd.nextInt(sizes.length)]};
+            if (Arrays.stream(geometry(q, dims)[0]).anyMatch(o -> o <= 0)) {
+                continue;
+            }
+            double[] x = randomValues((int) Shape.of(dims).size(), DType.FLOAT);
+            Object[] ref = reference(q, x, dims);
+            Tensor y = run1(arena, "MaxPool", 22, attributes(q), tensor(DType.FLOAT, x, dims));
+            assertEquals(Shape.of((long[]) ref[2]), y.shape(), "shape for " + describe(q) + " " + Arrays.toString(dims));
+            assertClose((double[]) ref[0], y, 0, "MaxPool 3x3/2 " + Arrays.toString(dims) + " " + describe(q));
+        }
+    }
+
     private static String describe(Params q) {
         return "k" + Arrays.toString(q.kernel) + " s" + Arrays.toString(q.strides) + " d" + Arrays.toString(q.dil)
                 + " p" + Arrays.toString(q.pads) + " " + q.autoPad + " ceil=" + q.ceil + " incl=" + q.includePad + " p=" + q.p;
