@@ -51,19 +51,19 @@ public final class QuantMatMulFusion implements GraphPass {
             return;
         }
         Node dql = ix.producer(in.get(0), "DynamicQuantizeLinear");
-        if (dql == null || !dql.outputs().get(0).equals(in.get(0)) || dql.outputs().size() < 3) {
+        if (dql == null || !dql.output(0).equals(in.get(0)) || dql.outputs().size() < 3) {
             return;
         }
-        String scale = dql.outputs().get(1);
+        String scale = dql.output(1);
         String zp = in.size() > 2 ? in.get(2) : "";
-        if (!zp.equals(dql.outputs().get(2))) {
+        if (!zp.equals(dql.output(2))) {
             return;
         }
-        Node cast = ix.soleConsumer(mi.outputs().get(0), "Cast");
+        Node cast = ix.soleConsumer(mi.output(0), "Cast");
         if (cast == null || cast.attrs().getInt("to", 0) != DType.FLOAT.onnxId()) {
             return;
         }
-        String f = cast.outputs().get(0);
+        String f = cast.output(0);
         Node mul = ix.soleConsumer(f, "Mul");
         String m = mul == null ? null : GraphIndex.other(mul, f);
         Node scales = m == null ? null : ix.producer(m, "Mul");
@@ -76,7 +76,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (ix.soleConsumer(m) == mul) {
             group.add(scales);
         }
-        String y = mul.outputs().get(0);
+        String y = mul.output(0);
         String bias = "";
         Node add = ix.soleConsumer(y, "Add");
         String b = add == null ? null : GraphIndex.other(add, y);
@@ -84,7 +84,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (bT != null && bT.dtype() == DType.FLOAT && bT.shape().rank() == 1 && bT.size() == n) {
             bias = b;
             group.add(add);
-            y = add.outputs().get(0);
+            y = add.output(0);
         }
         String activation = "";
         Node act = ix.soleConsumer(y);
@@ -92,7 +92,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (name != null) {
             activation = name;
             group.add(act);
-            y = act.outputs().get(0);
+            y = act.output(0);
         }
         String residual = "";
         Node radd = ix.soleConsumer(y, "Add");
@@ -100,7 +100,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (r != null && !r.isEmpty() && ix.constant(r) == null) {
             residual = r;
             group.add(radd);
-            y = radd.outputs().get(0);
+            y = radd.output(0);
         }
         if (!ix.removable(group, List.of(y))) {
             return;
