@@ -191,6 +191,9 @@ public final class OnnxLoader {
         Map<String, ValueInfo> valueInfo = new HashMap<>();
         List<ValueInfo> inputs = new ArrayList<>();
         for (ValueInfoProto v : g.getInputList()) {
+            if (v.getName().isEmpty()) {
+                throw new EngineException(EngineException.Kind.MODEL_LOAD, file + ": a graph input has no name");
+            }
             ValueInfo vi = valueInfo(v);
             valueInfo.put(vi.name(), vi);
             if (!constants.containsKey(vi.name())) {
@@ -199,6 +202,9 @@ public final class OnnxLoader {
         }
         List<ValueInfo> outputs = new ArrayList<>();
         for (ValueInfoProto v : g.getOutputList()) {
+            if (v.getName().isEmpty()) {
+                throw new EngineException(EngineException.Kind.MODEL_LOAD, file + ": graph output " + outputs.size() + " has no name");
+            }
             ValueInfo vi = valueInfo(v);
             valueInfo.put(vi.name(), vi);
             outputs.add(vi);

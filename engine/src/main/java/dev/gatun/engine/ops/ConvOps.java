@@ -189,6 +189,11 @@ public final class ConvOps implements OpFamily {
         if (a.kernelShape != null && !Arrays.equals(a.kernelShape, k)) {
             throw node.error("kernel_shape " + Arrays.toString(a.kernelShape) + " differs from W " + w);
         }
+        for (long kd : k) {
+            if (kd < 1) {
+                throw node.error("W " + w + " has an empty kernel (every spatial dim must be at least 1)");
+            }
+        }
         return perDim(node, k, nd, 1, "kernel");
     }
 

@@ -48,16 +48,16 @@ public final class AttentionFusion implements GraphPass {
 
     private static void match(GraphIndex ix, Rewriter rw, Node sm) {
         List<Node> group = new ArrayList<>();
-        String in = sm.inputs().get(0);
+        String in = sm.input(0);
         String mask = "";
         Node maskAdd = ix.producer(in, "Add");
         String scaled = in;
         if (maskAdd != null && maskAdd.inputs().size() == 2) {
             for (int i = 0; i < 2 && mask.isEmpty(); i++) {
-                String s = maskAdd.inputs().get(i);
+                String s = maskAdd.input(i);
                 if (scoreSource(ix, s) != null) {
                     scaled = s;
-                    mask = maskAdd.inputs().get(1 - i);
+                    mask = maskAdd.input(1 - i);
                 }
             }
             if (mask.isEmpty()) {
@@ -72,11 +72,11 @@ public final class AttentionFusion implements GraphPass {
         float scale = 1f;
         Node qk = scaleNode;
         if (!scaleNode.opType().equals("MatMul")) {
-            String scores = scaleNode.inputs().get(0);
-            Float c = ix.scalarFloat(scaleNode.inputs().get(1), 1);
+            String scores = scaleNode.input(0);
+            Float c = ix.scalarFloat(scaleNode.input(1), 1);
             if (scaleNode.opType().equals("Mul") && ix.producer(scores, "MatMul") == null) {
-                scores = scaleNode.inputs().get(1);
-                c = ix.scalarFloat(scaleNode.inputs().get(0), 1);
+                scores = scaleNode.input(1);
+                c = ix.scalarFloat(scaleNode.input(0), 1);
             }
             qk = ix.producer(scores, "MatMul");
             if (qk == null || c == null) {
@@ -87,24 +87,24 @@ public final class AttentionFusion implements GraphPass {
         }
         group.add(qk);
         group.add(sm);
-        Split q = split(ix, qk.inputs().get(0), PERM_SPLIT);
-        Split k = split(ix, qk.inputs().get(1), PERM_KEY);
-        Node pv = ix.soleConsumer(sm.outputs().get(0), "MatMul");
-        if (q == null || k == null || pv == null || !pv.inputs().get(0).equals(sm.outputs().get(0))) {
+        Split q = split(ix, qk.input(0), PERM_SPLIT);
+        Split k = split(ix, qk.input(1), PERM_KEY);
+        Node pv = ix.soleConsumer(sm.output(0), "MatMul");
+        if (q == null || k == null || pv == null || !pv.input(0).equals(sm.output(0))) {
             return;
         }
-        Split v = split(ix, pv.inputs().get(1), PERM_SPLIT);
+        Split v = split(ix, pv.input(1), PERM_SPLIT);
         if (v == null || q.heads != k.heads || q.heads != v.heads || q.size != k.size || q.size != v.size) {
             return;
         }
-        Node merge = ix.soleConsumer(pv.outputs().get(0), "Transpose");
+        Node merge = ix.soleConsumer(pv.output(0), "Transpose");
         if (merge == null || !Arrays.equals(merge.attrs().getInts("perm", null), PERM_SPLIT)) {
             return;
         }
-        String ctx = merge.outputs().get(0);
+        String ctx = merge.output(0);
         Node out = null;
         for (Node c : ix.consumers(ctx)) {
-            if (c.opType().equals("Reshape") && c.domain().isEmpty() && c.inputs().get(0).equals(ctx)) {
+            if (c.opType().equals("Reshape") && c.domain().isEmpty() && c.input(0).equals(ctx)) {
                 out = c;
             }
         }
@@ -121,7 +121,7 @@ public final class AttentionFusion implements GraphPass {
         }
         group.addAll(List.of(pv, merge, out));
         group.addAll(chain);
-        String y = out.outputs().get(0);
+        String y = out.output(0);
         if (!ix.removable(group, List.of(y))) {
             return;
         }
@@ -138,10 +138,10 @@ public final class AttentionFusion implements GraphPass {
         }
         return switch (n.opType()) {
             case "MatMul" -> n;
-            case "Div" -> ix.producer(n.inputs().get(0), "MatMul") != null && ix.scalarFloat(n.inputs().get(1), 1) != null ? n : null;
+            case "Div" -> ix.producer(n.input(0), "MatMul") != null && ix.scalarFloat(n.input(1), 1) != null ? n : null;
             case "Mul" -> {
                 for (int i = 0; i < 2; i++) {
-                    if (ix.producer(n.inputs().get(i), "MatMul") != null && ix.scalarFloat(n.inputs().get(1 - i), 1) != null) {
+                    if (ix.producer(n.input(i), "MatMul") != null && ix.scalarFloat(n.input(1 - i), 1) != null) {
                         yield n;
                     }
                 }
@@ -157,12 +157,12 @@ public final class AttentionFusion implements GraphPass {
         if (t == null || !Arrays.equals(t.attrs().getInts("perm", null), perm)) {
             return null;
         }
-        Node r = ix.producer(t.inputs().get(0), "Reshape");
+        Node r = ix.producer(t.input(0), "Reshape");
         if (r == null || r.inputs().size() != 2) {
             return null;
         }
-        String x = r.inputs().get(0);
-        String shape = r.inputs().get(1);
+        String x = r.input(0);
+        String shape = r.input(1);
         long[] c = ix.ints(shape);
         if (c != null) {
             if (c.length == 4 && c[0] == 0 && c[1] == 0 && c[2] > 0 && c[3] > 0 && r.attrs().getInt("allowzero", 0) == 0) {
@@ -172,11 +172,11 @@ public final class AttentionFusion implements GraphPass {
         }
         Node concat = ix.producer(shape, "Concat");
         if (concat == null || concat.inputs().size() != 4 || concat.attrs().getInt("axis", 0) != 0
-                || dimOf(ix, concat.inputs().get(0), 0, Set.of(x)) == null || dimOf(ix, concat.inputs().get(1), 1, Set.of(x)) == null) {
+                || dimOf(ix, concat.input(0), 0, Set.of(x)) == null || dimOf(ix, concat.input(1), 1, Set.of(x)) == null) {
             return null;
         }
-        long[] h = ix.ints(concat.inputs().get(2));
-        long[] d = ix.ints(concat.inputs().get(3));
+        long[] h = ix.ints(concat.input(2));
+        long[] d = ix.ints(concat.input(3));
         if (h == null || d == null || h.length != 1 || d.length != 1 || h[0] <= 0 || d[0] <= 0) {
             return null;
         }
@@ -191,7 +191,7 @@ public final class AttentionFusion implements GraphPass {
         if (out.inputs().size() != 2) {
             return null;
         }
-        String shape = out.inputs().get(1);
+        String shape = out.input(1);
         long[] c = ix.ints(shape);
         if (c != null) {
             return c.length == 3 && c[0] == 0 && c[1] == 0 && c[2] == hd && out.attrs().getInt("allowzero", 0) == 0 ? List.of() : null;
@@ -200,17 +200,17 @@ public final class AttentionFusion implements GraphPass {
         if (concat == null || concat.inputs().size() != 3 || concat.attrs().getInt("axis", 0) != 0) {
             return null;
         }
-        long[] last = ix.ints(concat.inputs().get(2));
+        long[] last = ix.ints(concat.input(2));
         if (last == null || last.length != 1 || last[0] != hd) {
             return null;
         }
         List<Node> chain = new ArrayList<>();
         for (int i = 0; i < 2; i++) {
-            List<Node> dim = dimOf(ix, concat.inputs().get(i), i, Set.of(ctx, q));
+            List<Node> dim = dimOf(ix, concat.input(i), i, Set.of(ctx, q));
             if (dim == null) {
                 return null;
             }
-            if (dim.get(2).inputs().get(0).equals(ctx)) {
+            if (dim.get(2).input(0).equals(ctx)) {
                 chain.addAll(dim);
             }
         }
@@ -226,21 +226,21 @@ public final class AttentionFusion implements GraphPass {
         if (u == null) {
             return null;
         }
-        long[] axes = u.attrs().has("axes") ? u.attrs().getInts("axes", null) : u.inputs().size() > 1 ? ix.ints(u.inputs().get(1)) : null;
+        long[] axes = u.attrs().has("axes") ? u.attrs().getInts("axes", null) : u.inputs().size() > 1 ? ix.ints(u.input(1)) : null;
         if (axes == null || axes.length != 1 || axes[0] != 0) {
             return null;
         }
-        Node gather = ix.producer(u.inputs().get(0), "Gather");
+        Node gather = ix.producer(u.input(0), "Gather");
         if (gather == null || gather.attrs().getInt("axis", 0) != 0) {
             return null;
         }
-        var idx = ix.constant(gather.inputs().get(1));
-        long[] iv = ix.ints(gather.inputs().get(1));
+        var idx = ix.constant(gather.input(1));
+        long[] iv = ix.ints(gather.input(1));
         if (idx == null || iv == null || idx.shape().rank() != 0 || iv[0] != index) {
             return null;
         }
-        Node shape = ix.producer(gather.inputs().get(0), "Shape");
-        if (shape == null || shape.attrs().has("start") || shape.attrs().has("end") || !from.contains(shape.inputs().get(0))) {
+        Node shape = ix.producer(gather.input(0), "Shape");
+        if (shape == null || shape.attrs().has("start") || shape.attrs().has("end") || !from.contains(shape.input(0))) {
             return null;
         }
         return List.of(u, gather, shape);

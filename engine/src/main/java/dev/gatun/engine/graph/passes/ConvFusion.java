@@ -49,10 +49,10 @@ public final class ConvFusion implements GraphPass {
     }
 
     private static Tensor floatConst(Graph g, Node n, int i) {
-        if (i >= n.inputs().size() || n.inputs().get(i).isEmpty()) {
+        if (i >= n.inputs().size() || n.input(i).isEmpty()) {
             return null;
         }
-        Tensor t = g.constants().get(n.inputs().get(i));
+        Tensor t = g.constants().get(n.input(i));
         return t != null && t.dtype() == DType.FLOAT ? t : null;
     }
 
@@ -67,12 +67,12 @@ public final class ConvFusion implements GraphPass {
             if (!is(bn, "BatchNormalization") || !inferenceBatchNorm(g, bn)) {
                 continue;
             }
-            Node conv = idx.producer(bn.inputs().get(0), "Conv");
-            if (conv == null || idx.soleConsumer(conv.outputs().get(0)) != bn || replaced.containsKey(conv)) {
+            Node conv = idx.producer(bn.input(0), "Conv");
+            if (conv == null || idx.soleConsumer(conv.output(0)) != bn || replaced.containsKey(conv)) {
                 continue;
             }
             Tensor w = floatConst(g, conv, 1);
-            boolean hasBias = conv.inputs().size() > 2 && !conv.inputs().get(2).isEmpty();
+            boolean hasBias = conv.inputs().size() > 2 && !conv.input(2).isEmpty();
             Tensor b = hasBias ? floatConst(g, conv, 2) : null;
             if (w == null || w.shape().rank() < 3 || (hasBias && b == null)) {
                 continue;
@@ -104,8 +104,8 @@ public final class ConvFusion implements GraphPass {
             constants.put(wName, w2);
             String bName = fresh(constants, idx, conv.name() + "_bn_folded_B");
             constants.put(bName, b2);
-            Node folded = new Node(conv.name(), "Conv", "", List.of(conv.inputs().get(0), wName, bName),
-                    List.of(bn.outputs().get(0)), conv.attrs());
+            Node folded = new Node(conv.name(), "Conv", "", List.of(conv.input(0), wName, bName),
+                    List.of(bn.output(0)), conv.attrs());
             replaced.put(conv, folded);
             removed.add(bn);
         }
@@ -155,7 +155,7 @@ public final class ConvFusion implements GraphPass {
                 continue;
             }
             List<Node> group = new ArrayList<>(List.of(conv));
-            String out = conv.outputs().get(0);
+            String out = conv.output(0);
             String residual = null;
             Node next = idx.soleConsumer(out);
             if (is(next, "Add") && !rw.isReplaced(next) && addFusable(g, next, out)) {
@@ -167,13 +167,13 @@ public final class ConvFusion implements GraphPass {
                     continue;
                 }
                 group.add(next);
-                out = next.outputs().get(0);
+                out = next.output(0);
                 next = idx.soleConsumer(out);
             }
             float[] bounds = next != null && !rw.isReplaced(next) ? activation(g, next) : null;
             if (bounds != null) {
                 group.add(next);
-                out = next.outputs().get(0);
+                out = next.output(0);
             }
             if (group.size() == 1) {
                 continue;
@@ -221,10 +221,10 @@ public final class ConvFusion implements GraphPass {
         }
         float[] b = {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY};
         for (int i = 1; i < n.inputs().size(); i++) {
-            if (n.inputs().get(i).isEmpty()) {
+            if (n.input(i).isEmpty()) {
                 continue;
             }
-            Tensor t = g.constants().get(n.inputs().get(i));
+            Tensor t = g.constants().get(n.input(i));
             if (t == null || t.dtype() != DType.FLOAT || t.size() != 1) {
                 return null;
             }

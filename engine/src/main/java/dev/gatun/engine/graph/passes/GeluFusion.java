@@ -29,14 +29,14 @@ public final class GeluFusion implements GraphPass {
     }
 
     private static void match(GraphIndex ix, Rewriter rw, Node erf) {
-        Node scale = ix.producer(erf.inputs().get(0));
-        if (scale == null || !scale.domain().isEmpty() || scale.inputs().size() != 2 || ix.soleConsumer(scale.outputs().get(0)) != erf) {
+        Node scale = ix.producer(erf.input(0));
+        if (scale == null || !scale.domain().isEmpty() || scale.inputs().size() != 2 || ix.soleConsumer(scale.output(0)) != erf) {
             return;
         }
         String x;
         if (scale.opType().equals("Div")) {
-            x = scale.inputs().get(0);
-            if (!near(ix.scalarFloat(scale.inputs().get(1), 1), SQRT2)) {
+            x = scale.input(0);
+            if (!near(ix.scalarFloat(scale.input(1), 1), SQRT2)) {
                 return;
             }
         } else if (scale.opType().equals("Mul")) {
@@ -47,11 +47,11 @@ public final class GeluFusion implements GraphPass {
         } else {
             return;
         }
-        Node add = ix.soleConsumer(erf.outputs().get(0), "Add");
-        if (add == null || !is(ix, GraphIndex.other(add, erf.outputs().get(0)), 1.0)) {
+        Node add = ix.soleConsumer(erf.output(0), "Add");
+        if (add == null || !is(ix, GraphIndex.other(add, erf.output(0)), 1.0)) {
             return;
         }
-        String a = add.outputs().get(0);
+        String a = add.output(0);
         Node m1 = ix.soleConsumer(a, "Mul");
         String p = m1 == null ? null : GraphIndex.other(m1, a);
         if (p == null) {
@@ -60,8 +60,8 @@ public final class GeluFusion implements GraphPass {
         List<Node> group = new ArrayList<>(List.of(scale, erf, add, m1));
         Node last;
         if (p.equals(x) || is(ix, p, 0.5)) {
-            Node m2 = ix.soleConsumer(m1.outputs().get(0), "Mul");
-            String q = m2 == null ? null : GraphIndex.other(m2, m1.outputs().get(0));
+            Node m2 = ix.soleConsumer(m1.output(0), "Mul");
+            String q = m2 == null ? null : GraphIndex.other(m2, m1.output(0));
             if (q == null || !(p.equals(x) ? is(ix, q, 0.5) : q.equals(x))) {
                 return;
             }
@@ -75,7 +75,7 @@ public final class GeluFusion implements GraphPass {
             group.add(half);
             last = m1;
         }
-        String y = last.outputs().get(0);
+        String y = last.output(0);
         if (!ix.removable(group, List.of(y))) {
             return;
         }
@@ -88,9 +88,9 @@ public final class GeluFusion implements GraphPass {
             return null;
         }
         for (int i = 0; i < 2; i++) {
-            Float v = ix.scalarFloat(n.inputs().get(1 - i), 1);
-            if (v != null && Math.abs(v - c) <= rel * Math.abs(c) && ix.constant(n.inputs().get(i)) == null) {
-                return n.inputs().get(i);
+            Float v = ix.scalarFloat(n.input(1 - i), 1);
+            if (v != null && Math.abs(v - c) <= rel * Math.abs(c) && ix.constant(n.input(i)) == null) {
+                return n.input(i);
             }
         }
         return null;

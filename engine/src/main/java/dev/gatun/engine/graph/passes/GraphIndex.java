@@ -131,8 +131,8 @@ public final class GraphIndex {
         if (n.inputs().size() != 2) {
             return null;
         }
-        String a = n.inputs().get(0);
-        String b = n.inputs().get(1);
+        String a = n.input(0);
+        String b = n.input(1);
         if (a.equals(value) && !b.equals(value)) {
             return b;
         }

@@ -38,18 +38,18 @@ public final class LayerNormFusion implements GraphPass {
             return false;
         }
         long[] axes = n.attrs().has("axes") ? n.attrs().getInts("axes", null)
-                : n.inputs().size() > 1 ? ix.ints(n.inputs().get(1)) : null;
+                : n.inputs().size() > 1 ? ix.ints(n.input(1)) : null;
         return axes != null && axes.length == 1 && axes[0] == -1;
     }
 
     private static void match(GraphIndex ix, Rewriter rw, Node rm) {
-        String x = rm.inputs().get(0);
-        String mean = rm.outputs().get(0);
+        String x = rm.input(0);
+        String mean = rm.output(0);
         Node sub = ix.soleConsumer(mean, "Sub");
-        if (sub == null || !sub.inputs().get(0).equals(x) || !sub.inputs().get(1).equals(mean)) {
+        if (sub == null || !sub.input(0).equals(x) || !sub.input(1).equals(mean)) {
             return;
         }
-        String d = sub.outputs().get(0);
+        String d = sub.output(0);
         List<Node> dUsers = ix.consumers(d);
         if (dUsers.size() != 2 || ix.isGraphOutput(d)) {
             return;
@@ -66,29 +66,29 @@ public final class LayerNormFusion implements GraphPass {
         if (sq == null || norm == null) {
             return;
         }
-        Node rm2 = ix.soleConsumer(sq.outputs().get(0));
+        Node rm2 = ix.soleConsumer(sq.output(0));
         if (rm2 == null || !isMeanOverLastAxis(ix, rm2)) {
             return;
         }
-        Node addEps = ix.soleConsumer(rm2.outputs().get(0), "Add");
-        String epsName = addEps == null ? null : GraphIndex.other(addEps, rm2.outputs().get(0));
+        Node addEps = ix.soleConsumer(rm2.output(0), "Add");
+        String epsName = addEps == null ? null : GraphIndex.other(addEps, rm2.output(0));
         Float eps = epsName == null ? null : ix.scalarFloat(epsName, 1);
         if (eps == null) {
             return;
         }
-        Node sqrt = ix.soleConsumer(addEps.outputs().get(0), "Sqrt");
+        Node sqrt = ix.soleConsumer(addEps.output(0), "Sqrt");
         if (sqrt == null) {
             return;
         }
         List<Node> group = new ArrayList<>(List.of(rm, sub, sq, rm2, addEps, sqrt));
-        String s = sqrt.outputs().get(0);
+        String s = sqrt.output(0);
         if (norm.opType().equals("Div") && norm.domain().isEmpty()) {
             if (!norm.inputs().equals(List.of(d, s))) {
                 return;
             }
         } else if (norm.opType().equals("Mul") && norm.domain().isEmpty()) {
             Node recip = ix.soleConsumer(s, "Reciprocal");
-            if (recip == null || !d.equals(GraphIndex.other(norm, recip.outputs().get(0)))) {
+            if (recip == null || !d.equals(GraphIndex.other(norm, recip.output(0)))) {
                 return;
             }
             group.add(recip);
@@ -96,20 +96,20 @@ public final class LayerNormFusion implements GraphPass {
             return;
         }
         group.add(norm);
-        Node mulG = ix.soleConsumer(norm.outputs().get(0), "Mul");
-        String gamma = mulG == null ? null : GraphIndex.other(mulG, norm.outputs().get(0));
+        Node mulG = ix.soleConsumer(norm.output(0), "Mul");
+        String gamma = mulG == null ? null : GraphIndex.other(mulG, norm.output(0));
         if (gamma == null || !isVector(ix.constant(gamma))) {
             return;
         }
         group.add(mulG);
-        String y = mulG.outputs().get(0);
+        String y = mulG.output(0);
         String beta = "";
         Node addB = ix.soleConsumer(y, "Add");
         String b = addB == null ? null : GraphIndex.other(addB, y);
         if (b != null && isVector(ix.constant(b))) {
             group.add(addB);
             beta = b;
-            y = addB.outputs().get(0);
+            y = addB.output(0);
         }
         if (!ix.removable(group, List.of(y))) {
             return;
@@ -121,16 +121,16 @@ public final class LayerNormFusion implements GraphPass {
 
     /** Pow(d, 2) or Mul(d, d). */
     private static boolean isSquare(GraphIndex ix, Node n, String d) {
-        if (!n.domain().isEmpty() || n.inputs().size() != 2 || !n.inputs().get(0).equals(d)) {
+        if (!n.domain().isEmpty() || n.inputs().size() != 2 || !n.input(0).equals(d)) {
             return false;
         }
         if (n.opType().equals("Mul")) {
-            return n.inputs().get(1).equals(d);
+            return n.input(1).equals(d);
         }
         if (!n.opType().equals("Pow")) {
             return false;
         }
-        Tensor e = ix.constant(n.inputs().get(1));
+        Tensor e = ix.constant(n.input(1));
         return e != null && e.size() == 1 && e.shape().rank() <= 1 && e.dtype() != DType.STRING && e.getDouble(0) == 2.0;
     }
 

@@ -19,7 +19,7 @@ public final class MatMulActivationFusion implements GraphPass {
             if (!isPlainFusedMatMul(mm)) {
                 continue;
             }
-            Node act = ix.soleConsumer(mm.outputs().get(0));
+            Node act = ix.soleConsumer(mm.output(0));
             String name = act == null ? null : activation(act);
             if (name == null) {
                 continue;

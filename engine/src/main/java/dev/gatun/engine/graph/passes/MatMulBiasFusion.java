@@ -22,17 +22,17 @@ public final class MatMulBiasFusion implements GraphPass {
             if (!mm.opType().equals("MatMul") || !mm.domain().isEmpty() || mm.inputs().size() != 2) {
                 continue;
             }
-            Tensor w = ix.constant(mm.inputs().get(1));
-            if (w == null || w.dtype() != DType.FLOAT || w.shape().rank() != 2 || ix.constant(mm.inputs().get(0)) != null) {
+            Tensor w = ix.constant(mm.input(1));
+            if (w == null || w.dtype() != DType.FLOAT || w.shape().rank() != 2 || ix.constant(mm.input(0)) != null) {
                 continue;
             }
-            String y = mm.outputs().get(0);
+            String y = mm.output(0);
             Node add = ix.soleConsumer(y, "Add");
             String bias = add == null ? null : GraphIndex.other(add, y);
             Tensor b = bias == null ? null : ix.constant(bias);
             boolean withBias = b != null && b.dtype() == DType.FLOAT && b.shape().rank() == 1 && b.shape().dim(0) == w.shape().dim(1);
-            List<String> inputs = withBias ? List.of(mm.inputs().get(0), mm.inputs().get(1), bias) : mm.inputs();
-            String out = withBias ? add.outputs().get(0) : y;
+            List<String> inputs = withBias ? List.of(mm.input(0), mm.input(1), bias) : mm.inputs();
+            String out = withBias ? add.output(0) : y;
             rw.replace(withBias ? List.of(mm, add) : List.of(mm),
                     new Node(mm.name() + "/FusedMatMul", "FusedMatMul", FusedOps.DOMAIN, inputs, List.of(out), FusedOps.attributes()));
         }

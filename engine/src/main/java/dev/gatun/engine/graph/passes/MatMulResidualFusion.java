@@ -20,7 +20,7 @@ public final class MatMulResidualFusion implements GraphPass {
             if (!mm.opType().equals("FusedMatMul") || !mm.domain().equals(FusedOps.DOMAIN) || mm.inputs().size() > 3) {
                 continue;
             }
-            String y = mm.outputs().get(0);
+            String y = mm.output(0);
             Node add = ix.soleConsumer(y, "Add");
             String r = add == null ? null : GraphIndex.other(add, y);
             if (r == null || r.isEmpty()) {

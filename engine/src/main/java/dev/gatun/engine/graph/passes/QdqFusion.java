@@ -74,13 +74,13 @@ public final class QdqFusion implements GraphPass {
         if (d == null || !d.domain().isEmpty() || d.attrs().getInt("block_size", 0) != 0) {
             return null;
         }
-        Tensor s = ix.constant(d.inputs().get(1));
-        String zp = d.inputs().size() > 2 ? d.inputs().get(2) : "";
+        Tensor s = ix.constant(d.input(1));
+        String zp = d.inputs().size() > 2 ? d.input(2) : "";
         Tensor z = zp.isEmpty() ? null : ix.constant(zp);
         if (s == null || s.dtype() != DType.FLOAT || (!zp.isEmpty() && z == null)) {
             return null;
         }
-        return new Dq(d, d.inputs().get(0), s, zp.isEmpty() ? null : zp, z);
+        return new Dq(d, d.input(0), s, zp.isEmpty() ? null : zp, z);
     }
 
     /** A per-tensor uint8/int8 activation DequantizeLinear, or null. */
@@ -124,21 +124,21 @@ public final class QdqFusion implements GraphPass {
         }
         float xs = x.scale.getFloat(0);
         float[] ws = w.scale.toFloatArray();
-        String y = conv.outputs().get(0);
+        String y = conv.output(0);
         List<Node> group = new ArrayList<>(List.of(conv));
         Node act = ix.soleConsumer(y);
         float clipMax = Float.POSITIVE_INFINITY;
         if (act != null && act.domain().isEmpty() && (act.opType().equals("Relu") || act.opType().equals("Clip"))) {
             if (act.opType().equals("Clip")) {
-                Float lo = act.inputs().size() > 1 && !act.inputs().get(1).isEmpty() ? ix.scalarFloat(act.inputs().get(1), 1) : null;
-                Float hi = act.inputs().size() > 2 && !act.inputs().get(2).isEmpty() ? ix.scalarFloat(act.inputs().get(2), 1) : null;
-                if (ix.graph().opset("") < 11 || lo == null || lo != 0f || (act.inputs().size() > 2 && !act.inputs().get(2).isEmpty() && hi == null)) {
+                Float lo = act.inputs().size() > 1 && !act.input(1).isEmpty() ? ix.scalarFloat(act.input(1), 1) : null;
+                Float hi = act.inputs().size() > 2 && !act.input(2).isEmpty() ? ix.scalarFloat(act.input(2), 1) : null;
+                if (ix.graph().opset("") < 11 || lo == null || lo != 0f || (act.inputs().size() > 2 && !act.input(2).isEmpty() && hi == null)) {
                     return;
                 }
                 clipMax = hi == null ? Float.POSITIVE_INFINITY : hi;
             }
             group.add(act);
-            y = act.outputs().get(0);
+            y = act.output(0);
         } else {
             act = null;
         }
@@ -146,8 +146,8 @@ public final class QdqFusion implements GraphPass {
         if (q == null || !q.domain().isEmpty() || q.inputs().size() < 2) {
             return;
         }
-        Tensor ys = ix.constant(q.inputs().get(1));
-        String yzName = q.inputs().size() > 2 ? q.inputs().get(2) : "";
+        Tensor ys = ix.constant(q.input(1));
+        String yzName = q.inputs().size() > 2 ? q.input(2) : "";
         Tensor yz = yzName.isEmpty() ? null : ix.constant(yzName);
         if (ys == null || ys.dtype() != DType.FLOAT || ys.size() != 1 || (!yzName.isEmpty() && (yz == null || yz.size() != 1))
                 || (yz != null && yz.dtype() != DType.UINT8 && yz.dtype() != DType.INT8)) {
@@ -166,7 +166,7 @@ public final class QdqFusion implements GraphPass {
             }
         }
         group.add(q);
-        String out = q.outputs().get(0);
+        String out = q.output(0);
         if (!ix.removable(group, List.of(out))) {
             return;
         }
@@ -186,8 +186,8 @@ public final class QdqFusion implements GraphPass {
         String xz = x.zp;
         String wz = w.zp != null ? w.zp : zero(constants, conv.name() + "/w_zero_point", ix.constant(w.q).dtype());
         String yzIn = !yzName.isEmpty() ? yzName : zero(constants, conv.name() + "/y_zero_point", DType.UINT8);
-        List<String> inputs = new ArrayList<>(List.of(x.q, x.node.inputs().get(1), xz, w.q, w.node.inputs().get(1), wz,
-                q.inputs().get(1), yzIn));
+        List<String> inputs = new ArrayList<>(List.of(x.q, x.node.input(1), xz, w.q, w.node.input(1), wz,
+                q.input(1), yzIn));
         if (!bias.isEmpty()) {
             inputs.add(bias);
         }
@@ -197,7 +197,7 @@ public final class QdqFusion implements GraphPass {
     /** The input of the DequantizeLinear producing {@code value} (its quantized constant), or "". */
     private static String dqInput(GraphIndex ix, String value) {
         Node d = ix.producer(value, "DequantizeLinear");
-        return d == null ? "" : d.inputs().get(0);
+        return d == null ? "" : d.input(0);
     }
 
     /**
@@ -276,7 +276,7 @@ public final class QdqFusion implements GraphPass {
         if (w == null) {
             return;
         }
-        String y = mm.outputs().get(0);
+        String y = mm.output(0);
         List<Node> group = new ArrayList<>(List.of(mm));
         String bias = "";
         float[] b = null;
@@ -292,7 +292,7 @@ public final class QdqFusion implements GraphPass {
             if (c != null && c.dtype() == DType.FLOAT && c.shape().rank() == 1 && c.size() == n) {
                 bias = other;
                 group.add(add);
-                y = add.outputs().get(0);
+                y = add.output(0);
             }
         }
         if (!ix.removable(group, List.of(y))) {
@@ -313,8 +313,8 @@ public final class QdqFusion implements GraphPass {
             wName = fresh(constants, mm.name() + "/W_transposed");
             constants.put(wName, t);
         }
-        List<String> inputs = List.of(x.q, x.node.inputs().get(1), x.zp == null ? "" : x.zp, wName, w.zp == null ? "" : w.zp,
-                w.node.inputs().get(1), bias);
+        List<String> inputs = List.of(x.q, x.node.input(1), x.zp == null ? "" : x.zp, wName, w.zp == null ? "" : w.zp,
+                w.node.input(1), bias);
         rw.replace(group, new Node(mm.name() + "/QuantMatMul", "QuantMatMul", FusedOps.DOMAIN, inputs, List.of(y),
                 FusedOps.attributes("activation", "")));
     }

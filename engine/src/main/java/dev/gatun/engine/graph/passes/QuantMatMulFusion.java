@@ -54,17 +54,17 @@ public final class QuantMatMulFusion implements GraphPass {
         }
         Node dql = ix.producer(in.get(0), "DynamicQuantizeLinear");
         String zp = in.size() > 2 ? in.get(2) : "";
-        boolean dynamic = dql != null && dql.outputs().get(0).equals(in.get(0)) && dql.outputs().size() >= 3;
+        boolean dynamic = dql != null && dql.output(0).equals(in.get(0)) && dql.outputs().size() >= 3;
         Tensor zpT = zp.isEmpty() ? null : ix.constant(zp);
-        if (dynamic ? !zp.equals(dql.outputs().get(2)) : !zp.isEmpty() && (zpT == null || zpT.size() != 1)) {
+        if (dynamic ? !zp.equals(dql.output(2)) : !zp.isEmpty() && (zpT == null || zpT.size() != 1)) {
             return;
         }
-        String scale = dynamic ? dql.outputs().get(1) : "";
-        Node cast = ix.soleConsumer(mi.outputs().get(0), "Cast");
+        String scale = dynamic ? dql.output(1) : "";
+        Node cast = ix.soleConsumer(mi.output(0), "Cast");
         if (cast == null || cast.attrs().getInt("to", 0) != DType.FLOAT.onnxId()) {
             return;
         }
-        String f = cast.outputs().get(0);
+        String f = cast.output(0);
         Node mul = ix.soleConsumer(f, "Mul");
         String m = mul == null ? null : GraphIndex.other(mul, f);
         // Dynamic: m = Mul(a_scale, W_scale). Static (a QuantizeLinear with constant parameters before): m is
@@ -79,7 +79,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (dynamic && ix.soleConsumer(m) == mul) {
             group.add(scales);
         }
-        String y = mul.outputs().get(0);
+        String y = mul.output(0);
         String bias = "";
         Node add = ix.soleConsumer(y, "Add");
         String b = add == null ? null : GraphIndex.other(add, y);
@@ -87,7 +87,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (bT != null && bT.dtype() == DType.FLOAT && bT.shape().rank() == 1 && bT.size() == n) {
             bias = b;
             group.add(add);
-            y = add.outputs().get(0);
+            y = add.output(0);
         }
         String activation = "";
         Node act = ix.soleConsumer(y);
@@ -95,7 +95,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (name != null) {
             activation = name;
             group.add(act);
-            y = act.outputs().get(0);
+            y = act.output(0);
         }
         String residual = "";
         Node radd = ix.soleConsumer(y, "Add");
@@ -103,7 +103,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (r != null && !r.isEmpty() && ix.constant(r) == null) {
             residual = r;
             group.add(radd);
-            y = radd.outputs().get(0);
+            y = radd.output(0);
         }
         if (!ix.removable(group, List.of(y))) {
             return;

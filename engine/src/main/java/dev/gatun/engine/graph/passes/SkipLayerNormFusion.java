@@ -22,9 +22,9 @@ public final class SkipLayerNormFusion implements GraphPass {
                     || ln.attrs().getInt("axis", -1) != -1) {
                 continue;
             }
-            Node add = ix.producer(ln.inputs().get(0), "Add");
-            if (add == null || ix.soleConsumer(add.outputs().get(0)) != ln || add.inputs().size() != 2
-                    || add.inputs().get(0).isEmpty() || add.inputs().get(1).isEmpty()) {
+            Node add = ix.producer(ln.input(0), "Add");
+            if (add == null || ix.soleConsumer(add.output(0)) != ln || add.inputs().size() != 2
+                    || add.input(0).isEmpty() || add.input(1).isEmpty()) {
                 continue;
             }
             List<String> inputs = new ArrayList<>(add.inputs());
