@@ -194,6 +194,9 @@ public final class OnnxLoader {
             if (v.getName().isEmpty()) {
                 throw new EngineException(EngineException.Kind.MODEL_LOAD, file + ": a graph input has no name");
             }
+            if (valueInfo.containsKey(v.getName())) {
+                throw new EngineException(EngineException.Kind.MODEL_LOAD, file + ": graph input '" + v.getName() + "' is declared twice");
+            }
             ValueInfo vi = valueInfo(v);
             valueInfo.put(vi.name(), vi);
             if (!constants.containsKey(vi.name())) {
