@@ -89,6 +89,13 @@ final class BenchCommand extends GatunCommand {
     @Option(names = "--no-settle", description = "Do not wait for the process to go idle before each measured run.")
     boolean noSettle;
 
+    @Option(names = "--profile", paramLabel = "N", arity = "0..1", fallbackValue = "20",
+            description = "After the measured runs, run Gatun N more times (default 20) timing every node, and print the mean ms per op type and of the slowest nodes (on stderr with --json).")
+    Integer profile;
+
+    @Option(names = "--top", paramLabel = "N", defaultValue = "15", description = "With --profile: how many of the slowest nodes to list (default: ${DEFAULT-VALUE}).")
+    int top;
+
     @Mixin
     InputOptions inputs;
 
@@ -168,6 +175,9 @@ final class BenchCommand extends GatunCommand {
                     }
                     out.print(report.table());
                 }
+                if (profile != null) {
+                    printProfile(session, () -> session.run(feed).close(), profile, top, json ? err() : out);
+                }
             } finally {
                 ortFeed.values().forEach(OnnxTensor::close);
                 if (ort != null) {
@@ -195,6 +205,12 @@ final class BenchCommand extends GatunCommand {
         }
         if (iterations < 1) {
             throw new UsageException("--iterations " + iterations + ": must be >= 1");
+        }
+        if (profile != null && profile < 1) {
+            throw new UsageException("--profile " + profile + ": must be >= 1 run");
+        }
+        if (top < 0) {
+            throw new UsageException("--top " + top + ": must be >= 0");
         }
         if (timeLimit != null && !(timeLimit > 0)) {
             throw new UsageException("--time-limit " + timeLimit + ": must be > 0 seconds");
@@ -239,6 +255,50 @@ final class BenchCommand extends GatunCommand {
             ms[k] = Arrays.copyOf(ms[k], done);
         }
         return ms;
+    }
+
+    /**
+     * Runs {@code run} {@code runs} times with the session's per-node profiling on, then prints the mean ms per run of
+     * every op type (with its node count and share of the summed node time) and of the {@code top} slowest nodes.
+     */
+    static void printProfile(Session session, Runner run, int runs, int top, PrintWriter out) throws Exception {
+        session.enableProfiling();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < runs; i++) {
+            run.run();
+        }
+        double wall = (System.nanoTime() - t0) / 1e6 / runs;
+        List<Session.NodeTime> nodes = session.profile();
+        out.println(profileTable(nodes, wall, runs, top));
+        out.flush();
+    }
+
+    /** The profile as text: per op type (slowest first), then the {@code top} slowest nodes. */
+    static String profileTable(List<Session.NodeTime> nodes, double wallMs, int runs, int top) {
+        Map<String, double[]> byType = new LinkedHashMap<>();
+        double total = 0;
+        for (Session.NodeTime n : nodes) {
+            double[] a = byType.computeIfAbsent(n.opType(), k -> new double[2]);
+            a[0] += n.meanMs();
+            a[1]++;
+            total += n.meanMs();
+        }
+        StringBuilder b = new StringBuilder();
+        b.append(String.format(Locale.ROOT, "%nprofile   %d runs, mean %.3f ms per run, of which %.3f ms in nodes%n", runs, wallMs, total));
+        b.append(String.format(Locale.ROOT, "%-32s %6s %10s %7s%n", "op type", "nodes", "ms/run", "share"));
+        List<Map.Entry<String, double[]>> types = new ArrayList<>(byType.entrySet());
+        types.sort((x, y) -> Double.compare(y.getValue()[0], x.getValue()[0]));
+        for (Map.Entry<String, double[]> e : types) {
+            b.append(String.format(Locale.ROOT, "%-32s %6d %10.3f %6.1f%%%n", e.getKey(), (int) e.getValue()[1], e.getValue()[0],
+                    total > 0 ? 100 * e.getValue()[0] / total : 0));
+        }
+        if (top > 0 && !nodes.isEmpty()) {
+            b.append(String.format(Locale.ROOT, "%n%-48s %-24s %10s%n", "slowest nodes", "op type", "ms/run"));
+            for (Session.NodeTime n : nodes.subList(0, Math.min(top, nodes.size()))) {
+                b.append(String.format(Locale.ROOT, "%-48s %-24s %10.3f%n", n.node(), n.opType(), n.meanMs()));
+            }
+        }
+        return b.toString();
     }
 
     private static void trace(PrintWriter trace, String what, int i, double[] ms) {

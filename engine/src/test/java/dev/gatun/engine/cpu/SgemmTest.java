@@ -275,4 +275,35 @@ class SgemmTest {
                 MemorySegment.NULL, 0, 1, MemorySegment.NULL, 0, 1, 0f, MemorySegment.NULL, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> PackedB.pack(ARENA, false, 0, 3, MemorySegment.NULL, 0, 3));
     }
+
+    @Test
+    void microKernelChecksItsOperandsBoundsOncePerCall() {
+        int kc = 5;
+        try (Arena arena = Arena.ofConfined()) {
+            float[] tile = new float[SgemmKernel.MR * SgemmKernel.NR];
+            MemorySegment a = arena.allocate((long) SgemmKernel.MR * kc * 4, 64);
+            MemorySegment b = arena.allocate((long) kc * SgemmKernel.NR * 4, 64);
+            for (int i = 0; i < SgemmKernel.MR * kc; i++) {
+                a.setAtIndex(Tensor.F32, i, i % 7 - 3);
+            }
+            for (int i = 0; i < kc * SgemmKernel.NR; i++) {
+                b.setAtIndex(Tensor.F32, i, i % 5 - 2);
+            }
+            SgemmKernel.kernel(a, 0, kc * 4L, 4, b, 0, kc, SgemmKernel.NR, tile);
+            for (int r = 0; r < SgemmKernel.MR; r++) {
+                for (int j = 0; j < SgemmKernel.NR; j++) {
+                    float want = 0;
+                    for (int p = 0; p < kc; p++) {
+                        want += a.getAtIndex(Tensor.F32, (long) r * kc + p) * b.getAtIndex(Tensor.F32, (long) p * SgemmKernel.NR + j);
+                    }
+                    assertEquals(want, tile[r * SgemmKernel.NR + j], 1e-5f, "tile[" + r + "," + j + "]");
+                }
+            }
+            // One float past A's last row, or B one row short: rejected before any read.
+            assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(a, 4, kc * 4L, 4, b, 0, kc, SgemmKernel.NR, tile));
+            assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(a, 0, kc * 4L, 4, b, 0, kc + 1, SgemmKernel.NR, tile));
+            assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(MemorySegment.ofArray(new float[SgemmKernel.MR * kc]),
+                    0, kc * 4L, 4, b, 0, kc, SgemmKernel.NR, tile));
+        }
+    }
 }
