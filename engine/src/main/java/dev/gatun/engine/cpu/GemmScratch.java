@@ -15,14 +15,22 @@ final class GemmScratch {
     final float[] tile = new float[SgemmKernel.MR * SgemmKernel.NR];
     /** One vector's lanes, for fixed-order lane sums. */
     final float[] lanes = new float[SgemmKernel.VL];
-    /** An edge A panel, MR x KC floats (zero-padded rows). */
-    final MemorySegment edgeA = NativeMemory.allocateScratch((long) SgemmKernel.MR * SgemmKernel.KC * 4);
+    /** A block of op(A) copied for the micro-kernel (rows of kc floats, see {@link SgemmKernel#packA}). */
+    private float[] packA = new float[0];
     private float[] row = new float[0];
     private float[] vector = new float[0];
     private MemorySegment packedB = MemorySegment.NULL;
 
     static GemmScratch get() {
         return LOCAL.get();
+    }
+
+    /** The A-block array, at least {@code n} floats (contents undefined). */
+    float[] packA(int n) {
+        if (packA.length < n) {
+            packA = new float[Math.max(n, SgemmKernel.MC * SgemmKernel.KC)];
+        }
+        return packA;
     }
 
     /** A float array of at least {@code n} elements (contents undefined). */

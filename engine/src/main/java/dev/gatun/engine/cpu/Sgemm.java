@@ -26,8 +26,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Algorithm: B is packed into panels of {@link SgemmKernel#NR} columns per K block ({@link PackedB}); the
  * output is split into a grid of row x column ranges, one task each ({@link KernelContext#parallelFor});
- * a task walks K blocks, then A blocks of MC rows, then B panels, then MR-row panels, running the
- * {@link SgemmKernel} micro-kernel on A read in place. A product with one output row or column, or with fewer than
+ * a task walks K blocks, then A blocks of MC rows (copied to a per-thread array), then B panels, then MR-row
+ * panels, running the {@link SgemmKernel} micro-kernel. A product with one output row or column, or with fewer than
  * {@link #SMALL_M} rows and B unpacked, is a matrix-vector product ({@link Sgemv}) that streams B unpacked.
  *
  * <p>Determinism: each output element is the same sequence of operations whatever the thread count and the
@@ -181,30 +181,21 @@ public final class Sgemm {
         }
         GemmScratch s = GemmScratch.get();
         float[] tile = s.tile;
+        float[] ap = s.packA(MC * Math.min(KC, k));
         MemorySegment bData = b.data();
-        long rs = transA ? 4 : lda * 4L;
-        long cs = transA ? lda * 4L : 4;
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             boolean first = pc == 0;
             Epilogue ek = pc + kc >= k ? e : null;
             for (int ic = i0; ic < i1; ic += MC) {
                 int mc = Math.min(MC, i1 - ic);
-                int full = mc / MR * MR;
-                if (full < mc) {
-                    SgemmKernel.packEdgeA(transA, a, aOff, lda, ic + full, mc - full, pc, kc, s.edgeA);
-                }
+                SgemmKernel.packA(transA, a, aOff, lda, ic, mc, pc, kc, ap, 0);
                 for (int jr = j0; jr < j1; jr += NR) {
                     int nr = Math.min(NR, j1 - jr);
                     long bAt = b.panelAt(pc, jr);
                     for (int ir = ic; ir < ic + mc; ir += MR) {
                         int mr = Math.min(MR, ic + mc - ir);
-                        if (mr == MR) {
-                            long aAt = (aOff + (transA ? (long) pc * lda + ir : (long) ir * lda + pc)) * 4;
-                            SgemmKernel.kernel(a, aAt, rs, cs, bData, bAt, kc, nr, tile);
-                        } else {
-                            SgemmKernel.kernel(s.edgeA, 0, 4, MR * 4L, bData, bAt, kc, nr, tile);
-                        }
+                        SgemmKernel.kernel(ap, (ir - ic) * kc, kc, bData, bAt, kc, nr, tile);
                         SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
                     }
                 }

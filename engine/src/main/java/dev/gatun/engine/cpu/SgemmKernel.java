@@ -18,8 +18,9 @@ import jdk.incubator.vector.VectorSpecies;
  * element of a K block is one fused multiply-add chain in increasing p, whatever the tile's position, so results
  * do not depend on the partitioning or the thread count.
  *
- * <p>A is read in place (row stride {@code rs}, column stride {@code cs} in bytes, which covers both A and A^T)
- * except edge panels of fewer than MR rows, packed zero-padded by {@link #packEdgeA}. B is a {@link PackedB} panel
+ * <p>A is copied per A block into a per-thread {@code float[]} ({@link #packA}: rows of kc floats, edge rows zero)
+ * and read from there; B through {@link #ALL} at absolute addresses (see there why neither is read through its own
+ * segment). B is a {@link PackedB} panel
  * read as one contiguous stream. The accumulators go to a per-thread tile array ({@code MR*NR} floats, in L1)
  * before {@link #store} combines them with C: keeping vectors inside the kernel method (they would be boxed if
  * passed to a call the JIT does not inline) and giving one store path for full and edge tiles.
@@ -31,12 +32,13 @@ import jdk.incubator.vector.VectorSpecies;
 final class SgemmKernel {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /**
-     * All of memory as one segment: the micro-kernels read A and B through this constant at absolute addresses.
-     * The operands live in segments of several kinds (workspace, prepack cache, scratch: different arenas); read
-     * through them directly, the kernel's loads are compiled for whatever mix of segment classes and scopes the
-     * JVM has seen, which measured 120-145 GFLOP/s in a whole model against 190-210 for the same product alone.
-     * Through one constant segment every load compiles to a plain vector load. {@link #kernel} checks the bounds of
-     * the real segments once per call instead.
+     * All of memory as one constant segment: the micro-kernels read B through it at absolute addresses, and A from a
+     * heap array. Read through their own segments, the kernel's loads are compiled from the JDK's shared access code
+     * and its type profile: once any heap segment has been accessed anywhere in the JVM (a loader, a test), that
+     * profile is polluted and the same kernel measured 150-157 GFLOP/s against 227-231 unpolluted (4096x384x1536, one
+     * thread, CPU time). Vector loads through this constant and scalar loads from a float[] stay at 249 either way.
+     * (Scalar loads through this constant are pathological, 36-40 GFLOP/s: hence A on the heap.) {@link #kernel}
+     * checks B's bounds against its real segment once per call.
      */
     static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
     static final int VL = S.length();
@@ -59,31 +61,67 @@ final class SgemmKernel {
 
     /**
      * {@code tile = A[MR rows, kc] x B[kc, NR]} on the first {@code nr} columns (rounded up to whole vectors: an
-     * edge panel runs a narrower kernel, the columns' chains unchanged): A(r, p) at byte {@code aAt + r*rs + p*cs}
-     * of {@code a}, B row p at byte {@code bAt + p*NR*4} of {@code b}.
+     * edge panel runs a narrower kernel, the columns' chains unchanged): A(r, p) at {@code ap[aAt + r*ars + p]},
+     * B row p at byte {@code bAt + p*NR*4} of {@code b}.
      */
-    static void kernel(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, int nr, float[] tile) {
+    static void kernel(float[] ap, int aAt, int ars, MemorySegment b, long bAt, int kc, int nr, float[] tile) {
         if (kc <= 0) {
             java.util.Arrays.fill(tile, 0, MR * NR, 0f);
             return;
         }
-        checkBounds(a, aAt, (MR - 1) * rs + (kc - 1) * cs + 4, "A");
+        java.util.Objects.checkFromIndexSize(aAt, (MR - 1) * ars + kc, ap.length);
         checkBounds(b, bAt, (long) kc * NR * 4, "B");
-        long aAddr = a.address() + aAt;
         long bAddr = b.address() + bAt;
         if (nr > NR - VL) {
             if (WIDE) {
-                kernel8x3(ALL, aAddr, rs, cs, bAddr, kc, tile);
+                kernel8x3(ap, aAt, ars, bAddr, kc, tile);
             } else {
-                kernel6x2(ALL, aAddr, rs, cs, bAddr, kc, tile);
+                kernel6x2(ap, aAt, ars, bAddr, kc, tile);
             }
         } else if (WIDE && nr > VL) {
-            kernel8x2(ALL, aAddr, rs, cs, bAddr, kc, tile);
+            kernel8x2(ap, aAt, ars, bAddr, kc, tile);
         } else if (WIDE) {
-            kernel8x1(ALL, aAddr, rs, cs, bAddr, kc, tile);
+            kernel8x1(ap, aAt, ars, bAddr, kc, tile);
         } else {
-            kernel6x1(ALL, aAddr, rs, cs, bAddr, kc, tile);
+            kernel6x1(ap, aAt, ars, bAddr, kc, tile);
         }
+    }
+
+    /**
+     * As {@link #kernel(float[], int, int, MemorySegment, long, int, int, float[])} with A(r, p) at byte
+     * {@code aAt + r*rs + p*cs} of the segment {@code a}: copies the MR x kc panel to a per-thread array first.
+     */
+    static void kernel(MemorySegment a, long aAt, long rs, long cs, MemorySegment b, long bAt, int kc, int nr, float[] tile) {
+        float[] ap = GemmScratch.get().packA(MR * Math.max(kc, 0));
+        for (int r = 0; r < MR; r++) {
+            for (int p = 0; p < kc; p++) {
+                ap[r * kc + p] = a.get(Tensor.F32, aAt + r * rs + p * cs);
+            }
+        }
+        kernel(ap, 0, kc, b, bAt, kc, nr, tile);
+    }
+
+    /**
+     * Copies rows [row, row + mr) x columns [pc, pc + kc) of op(A) ({@code op(A)[i, p]} = {@code a[aOff + i*lda + p]},
+     * or with {@code transA} {@code a[aOff + p*lda + i]}) into {@code ap} as rows of kc floats from {@code apOff},
+     * then zero rows up to the next multiple of MR.
+     */
+    static void packA(boolean transA, MemorySegment a, long aOff, int lda, int row, int mr, int pc, int kc, float[] ap, int apOff) {
+        int padded = (mr + MR - 1) / MR * MR;
+        java.util.Objects.checkFromIndexSize(apOff, padded * kc, ap.length);
+        if (!transA) {
+            for (int r = 0; r < mr; r++) {
+                MemorySegment.copy(a, Tensor.F32, (aOff + (long) (row + r) * lda + pc) * 4, ap, apOff + r * kc, kc);
+            }
+        } else {
+            for (int p = 0; p < kc; p++) {
+                long at = aOff + (long) (pc + p) * lda + row;
+                for (int r = 0; r < mr; r++) {
+                    ap[apOff + r * kc + p] = a.getAtIndex(Tensor.F32, at + r);
+                }
+            }
+        }
+        java.util.Arrays.fill(ap, apOff + mr * kc, apOff + padded * kc, 0f);
     }
 
     /** Bytes [at, at + span) must lie inside the native segment {@code s} (which must be alive): checked once per call. */
@@ -94,7 +132,7 @@ final class SgemmKernel {
         }
     }
 
-    private static void kernel8x3(MemorySegment mem, long aAt, long rs, long cs, long bAt, int kc, float[] t) {
+    private static void kernel8x3(float[] ap, int aAt, int ars, long bAt, int kc, float[] t) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c02 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S), c12 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c22 = FloatVector.zero(S);
@@ -103,30 +141,29 @@ final class SgemmKernel {
         FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S), c52 = FloatVector.zero(S);
         FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S), c62 = FloatVector.zero(S);
         FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S), c72 = FloatVector.zero(S);
-        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs, a6 = a5 + rs, a7 = a6 + rs;
+        int a0 = aAt, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars, a4 = a3 + ars, a5 = a4 + ars, a6 = a5 + ars, a7 = a6 + ars;
         long vb = VL * 4L;
         for (int p = 0; p < kc; p++) {
             long bq = bAt + p * (long) (NR * 4);
-            long aq = p * cs;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, mem, bq, LE);
-            FloatVector b1 = FloatVector.fromMemorySegment(S, mem, bq + vb, LE);
-            FloatVector b2 = FloatVector.fromMemorySegment(S, mem, bq + 2 * vb, LE);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, ALL, bq, LE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, ALL, bq + vb, LE);
+            FloatVector b2 = FloatVector.fromMemorySegment(S, ALL, bq + 2 * vb, LE);
             FloatVector x;
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a0 + aq));
+            x = FloatVector.broadcast(S, ap[a0 + p]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a1 + aq));
+            x = FloatVector.broadcast(S, ap[a1 + p]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a2 + aq));
+            x = FloatVector.broadcast(S, ap[a2 + p]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a3 + aq));
+            x = FloatVector.broadcast(S, ap[a3 + p]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a4 + aq));
+            x = FloatVector.broadcast(S, ap[a4 + p]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41); c42 = x.fma(b2, c42);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a5 + aq));
+            x = FloatVector.broadcast(S, ap[a5 + p]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51); c52 = x.fma(b2, c52);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a6 + aq));
+            x = FloatVector.broadcast(S, ap[a6 + p]);
             c60 = x.fma(b0, c60); c61 = x.fma(b1, c61); c62 = x.fma(b2, c62);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a7 + aq));
+            x = FloatVector.broadcast(S, ap[a7 + p]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71); c72 = x.fma(b2, c72);
         }
         int v = VL;
@@ -140,32 +177,31 @@ final class SgemmKernel {
         c70.intoArray(t, 21 * v); c71.intoArray(t, 22 * v); c72.intoArray(t, 23 * v);
     }
 
-    private static void kernel6x2(MemorySegment mem, long aAt, long rs, long cs, long bAt, int kc, float[] t) {
+    private static void kernel6x2(float[] ap, int aAt, int ars, long bAt, int kc, float[] t) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
         FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
         FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
         FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
-        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs;
+        int a0 = aAt, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars, a4 = a3 + ars, a5 = a4 + ars;
         long vb = VL * 4L;
         for (int p = 0; p < kc; p++) {
             long bq = bAt + p * (long) (NR * 4);
-            long aq = p * cs;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, mem, bq, LE);
-            FloatVector b1 = FloatVector.fromMemorySegment(S, mem, bq + vb, LE);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, ALL, bq, LE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, ALL, bq + vb, LE);
             FloatVector x;
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a0 + aq));
+            x = FloatVector.broadcast(S, ap[a0 + p]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a1 + aq));
+            x = FloatVector.broadcast(S, ap[a1 + p]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a2 + aq));
+            x = FloatVector.broadcast(S, ap[a2 + p]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a3 + aq));
+            x = FloatVector.broadcast(S, ap[a3 + p]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a4 + aq));
+            x = FloatVector.broadcast(S, ap[a4 + p]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a5 + aq));
+            x = FloatVector.broadcast(S, ap[a5 + p]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
         int v = VL;
@@ -177,7 +213,7 @@ final class SgemmKernel {
         c50.intoArray(t, 10 * v); c51.intoArray(t, 11 * v);
     }
 
-    private static void kernel8x2(MemorySegment mem, long aAt, long rs, long cs, long bAt, int kc, float[] t) {
+    private static void kernel8x2(float[] ap, int aAt, int ars, long bAt, int kc, float[] t) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
@@ -186,28 +222,27 @@ final class SgemmKernel {
         FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
         FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S);
         FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S);
-        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs, a6 = a5 + rs, a7 = a6 + rs;
+        int a0 = aAt, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars, a4 = a3 + ars, a5 = a4 + ars, a6 = a5 + ars, a7 = a6 + ars;
         for (int p = 0; p < kc; p++) {
             long bq = bAt + p * (long) (NR * 4);
-            long aq = p * cs;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, mem, bq, LE);
-            FloatVector b1 = FloatVector.fromMemorySegment(S, mem, bq + VL * 4L, LE);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, ALL, bq, LE);
+            FloatVector b1 = FloatVector.fromMemorySegment(S, ALL, bq + VL * 4L, LE);
             FloatVector x;
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a0 + aq));
+            x = FloatVector.broadcast(S, ap[a0 + p]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a1 + aq));
+            x = FloatVector.broadcast(S, ap[a1 + p]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a2 + aq));
+            x = FloatVector.broadcast(S, ap[a2 + p]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a3 + aq));
+            x = FloatVector.broadcast(S, ap[a3 + p]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a4 + aq));
+            x = FloatVector.broadcast(S, ap[a4 + p]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a5 + aq));
+            x = FloatVector.broadcast(S, ap[a5 + p]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a6 + aq));
+            x = FloatVector.broadcast(S, ap[a6 + p]);
             c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
-            x = FloatVector.broadcast(S, mem.get(Tensor.F32, a7 + aq));
+            x = FloatVector.broadcast(S, ap[a7 + p]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
         }
         int v = VL;
@@ -221,21 +256,20 @@ final class SgemmKernel {
         c70.intoArray(t, 21 * v); c71.intoArray(t, 22 * v);
     }
 
-    private static void kernel8x1(MemorySegment mem, long aAt, long rs, long cs, long bAt, int kc, float[] t) {
+    private static void kernel8x1(float[] ap, int aAt, int ars, long bAt, int kc, float[] t) {
         FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S), c3 = FloatVector.zero(S);
         FloatVector c4 = FloatVector.zero(S), c5 = FloatVector.zero(S), c6 = FloatVector.zero(S), c7 = FloatVector.zero(S);
-        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs, a6 = a5 + rs, a7 = a6 + rs;
+        int a0 = aAt, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars, a4 = a3 + ars, a5 = a4 + ars, a6 = a5 + ars, a7 = a6 + ars;
         for (int p = 0; p < kc; p++) {
-            long aq = p * cs;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, mem, bAt + p * (long) (NR * 4), LE);
-            c0 = FloatVector.broadcast(S, mem.get(Tensor.F32, a0 + aq)).fma(b0, c0);
-            c1 = FloatVector.broadcast(S, mem.get(Tensor.F32, a1 + aq)).fma(b0, c1);
-            c2 = FloatVector.broadcast(S, mem.get(Tensor.F32, a2 + aq)).fma(b0, c2);
-            c3 = FloatVector.broadcast(S, mem.get(Tensor.F32, a3 + aq)).fma(b0, c3);
-            c4 = FloatVector.broadcast(S, mem.get(Tensor.F32, a4 + aq)).fma(b0, c4);
-            c5 = FloatVector.broadcast(S, mem.get(Tensor.F32, a5 + aq)).fma(b0, c5);
-            c6 = FloatVector.broadcast(S, mem.get(Tensor.F32, a6 + aq)).fma(b0, c6);
-            c7 = FloatVector.broadcast(S, mem.get(Tensor.F32, a7 + aq)).fma(b0, c7);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, ALL, bAt + p * (long) (NR * 4), LE);
+            c0 = FloatVector.broadcast(S, ap[a0 + p]).fma(b0, c0);
+            c1 = FloatVector.broadcast(S, ap[a1 + p]).fma(b0, c1);
+            c2 = FloatVector.broadcast(S, ap[a2 + p]).fma(b0, c2);
+            c3 = FloatVector.broadcast(S, ap[a3 + p]).fma(b0, c3);
+            c4 = FloatVector.broadcast(S, ap[a4 + p]).fma(b0, c4);
+            c5 = FloatVector.broadcast(S, ap[a5 + p]).fma(b0, c5);
+            c6 = FloatVector.broadcast(S, ap[a6 + p]).fma(b0, c6);
+            c7 = FloatVector.broadcast(S, ap[a7 + p]).fma(b0, c7);
         }
         c0.intoArray(t, 0);
         c1.intoArray(t, NR);
@@ -247,19 +281,18 @@ final class SgemmKernel {
         c7.intoArray(t, 7 * NR);
     }
 
-    private static void kernel6x1(MemorySegment mem, long aAt, long rs, long cs, long bAt, int kc, float[] t) {
+    private static void kernel6x1(float[] ap, int aAt, int ars, long bAt, int kc, float[] t) {
         FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S);
         FloatVector c3 = FloatVector.zero(S), c4 = FloatVector.zero(S), c5 = FloatVector.zero(S);
-        long a0 = aAt, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs;
+        int a0 = aAt, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars, a4 = a3 + ars, a5 = a4 + ars;
         for (int p = 0; p < kc; p++) {
-            long aq = p * cs;
-            FloatVector b0 = FloatVector.fromMemorySegment(S, mem, bAt + p * (long) (NR * 4), LE);
-            c0 = FloatVector.broadcast(S, mem.get(Tensor.F32, a0 + aq)).fma(b0, c0);
-            c1 = FloatVector.broadcast(S, mem.get(Tensor.F32, a1 + aq)).fma(b0, c1);
-            c2 = FloatVector.broadcast(S, mem.get(Tensor.F32, a2 + aq)).fma(b0, c2);
-            c3 = FloatVector.broadcast(S, mem.get(Tensor.F32, a3 + aq)).fma(b0, c3);
-            c4 = FloatVector.broadcast(S, mem.get(Tensor.F32, a4 + aq)).fma(b0, c4);
-            c5 = FloatVector.broadcast(S, mem.get(Tensor.F32, a5 + aq)).fma(b0, c5);
+            FloatVector b0 = FloatVector.fromMemorySegment(S, ALL, bAt + p * (long) (NR * 4), LE);
+            c0 = FloatVector.broadcast(S, ap[a0 + p]).fma(b0, c0);
+            c1 = FloatVector.broadcast(S, ap[a1 + p]).fma(b0, c1);
+            c2 = FloatVector.broadcast(S, ap[a2 + p]).fma(b0, c2);
+            c3 = FloatVector.broadcast(S, ap[a3 + p]).fma(b0, c3);
+            c4 = FloatVector.broadcast(S, ap[a4 + p]).fma(b0, c4);
+            c5 = FloatVector.broadcast(S, ap[a5 + p]).fma(b0, c5);
         }
         c0.intoArray(t, 0);
         c1.intoArray(t, NR);
@@ -267,23 +300,6 @@ final class SgemmKernel {
         c3.intoArray(t, 3 * NR);
         c4.intoArray(t, 4 * NR);
         c5.intoArray(t, 5 * NR);
-    }
-
-    /**
-     * Packs rows [row, row + mr) of op(A), columns [pc, pc + kc), zero-padded to MR rows, into {@code dst} as
-     * MR-float groups per column (read back with rs = 4, cs = MR*4).
-     */
-    static void packEdgeA(boolean transA, MemorySegment a, long aOff, int lda, int row, int mr, int pc, int kc, MemorySegment dst) {
-        for (int p = 0; p < kc; p++) {
-            for (int r = 0; r < MR; r++) {
-                float v = 0f;
-                if (r < mr) {
-                    long at = transA ? aOff + (long) (pc + p) * lda + row + r : aOff + (long) (row + r) * lda + pc + p;
-                    v = a.getAtIndex(Tensor.F32, at);
-                }
-                dst.setAtIndex(Tensor.F32, (long) p * MR + r, v);
-            }
-        }
     }
 
     /**

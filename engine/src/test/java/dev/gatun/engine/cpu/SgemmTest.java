@@ -299,11 +299,13 @@ class SgemmTest {
                     assertEquals(want, tile[r * SgemmKernel.NR + j], 1e-5f, "tile[" + r + "," + j + "]");
                 }
             }
-            // One float past A's last row, or B one row short: rejected before any read.
+            // One float past A's last row, B one row short, B on the heap: rejected before any read.
             assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(a, 4, kc * 4L, 4, b, 0, kc, SgemmKernel.NR, tile));
             assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(a, 0, kc * 4L, 4, b, 0, kc + 1, SgemmKernel.NR, tile));
-            assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(MemorySegment.ofArray(new float[SgemmKernel.MR * kc]),
-                    0, kc * 4L, 4, b, 0, kc, SgemmKernel.NR, tile));
+            assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(a, 0, kc * 4L, 4,
+                    MemorySegment.ofArray(new float[kc * SgemmKernel.NR]), 0, kc, SgemmKernel.NR, tile));
+            float[] ap = new float[SgemmKernel.MR * kc];
+            assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(ap, 1, kc, b, 0, kc, SgemmKernel.NR, tile));
         }
     }
 }
