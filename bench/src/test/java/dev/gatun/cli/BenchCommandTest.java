@@ -83,6 +83,31 @@ class BenchCommandTest {
     }
 
     @Test
+    void profilePrintsOpTypesAndSlowestNodes() throws IOException {
+        Outcome o = gatun("bench", addRelu(true).toString(), "--warmup", "0", "--iterations", "2", "--profile", "3", "--top", "1");
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.out().contains("profile   3 runs"), o.out());
+        assertTrue(o.out().lines().anyMatch(l -> l.matches("\\S+\\s+\\d+\\s+\\d+\\.\\d{3}\\s+\\d+\\.\\d%")), o.out());
+        assertTrue(o.out().contains("slowest nodes"), o.out());
+        Outcome json = gatun("bench", addRelu(true).toString(), "--json", "--warmup", "0", "--iterations", "1", "--profile");
+        assertEquals(0, json.code(), json.err());
+        Json.object(json.out().strip());
+        assertTrue(json.err().contains("profile   20 runs"), "the profile goes to stderr with --json: " + json.err());
+        assertEquals(2, gatun("bench", addRelu(true).toString(), "--profile", "0").code());
+    }
+
+    @Test
+    void profileTableSumsPerOpType() {
+        String t = BenchCommand.profileTable(List.of(new dev.gatun.engine.Session.NodeTime("a", "MatMul", 3.0),
+                new dev.gatun.engine.Session.NodeTime("b", "Add", 1.0), new dev.gatun.engine.Session.NodeTime("c", "MatMul", 1.0)), 6.0, 4, 2);
+        assertTrue(t.contains("of which 5.000 ms in nodes"), t);
+        assertTrue(t.lines().anyMatch(l -> l.matches("MatMul\\s+2\\s+4\\.000\\s+80\\.0%")), t);
+        assertTrue(t.lines().anyMatch(l -> l.matches("Add\\s+1\\s+1\\.000\\s+20\\.0%")), t);
+        assertTrue(t.indexOf("MatMul") < t.indexOf("Add"), "slowest type first: " + t);
+        assertEquals(2, t.lines().dropWhile(l -> !l.startsWith("slowest nodes")).skip(1).filter(l -> !l.isBlank()).count(), t);
+    }
+
+    @Test
     void jsonWithoutCompareHasNullOrtAndRatio() throws IOException {
         Outcome o = gatun("bench", addRelu(true).toString(), "--json", "--warmup", "0", "--iterations", "2");
         assertEquals(0, o.code(), o.err());
