@@ -29,11 +29,14 @@ import jdk.incubator.vector.VectorSpecies;
  * (see {@code ops/SparsePlanner} for the measured cost model).
  *
  * <p>M = 1, the sparse GEMV: {@code y[j] = sum w * x[p]} gathering x (copied once into a per-thread array) by the
- * nonzeros' int16 row indices; four columns are interleaved so that four independent chains are in flight.
+ * nonzeros' int16 row indices; each CSR column runs four chains over its nonzeros (round robin), summed at the end,
+ * so long columns (K in the thousands) are not one latency-bound chain. About 0.45 ns per nonzero on the reference
+ * machine, whether the x values are loaded one by one or gathered VL at a time (Zen 5's gathers are no faster).
  *
- * <p>Each output element is one fused multiply-add chain over its column's nonzeros in increasing k (2:4: over the
- * slots in order, empty slots adding 0 x A[4g]), whatever M, the row block size, the tasks and the thread count: a row
- * of A gives the same bits alone (GEMV) or inside a batch (SpMM). {@link SpmmReference} is the scalar twin.
+ * <p>In the SpMM each output element is one fused multiply-add chain over its column's nonzeros in increasing k (2:4:
+ * over the slots in order, empty slots adding 0 x A[4g]), whatever M, the row block size, the tasks and the thread
+ * count; the CSR GEMV sums four chains, so a row alone and the same row inside a batch agree to rounding, not bit for
+ * bit (2:4 GEMV: one chain, the same bits). {@link SpmmReference} is the scalar twin.
  */
 public final class Spmm {
     private static final VectorSpecies<Float> S = SgemmKernel.S;
@@ -585,46 +588,34 @@ public final class Spmm {
         });
     }
 
-    /** acc[to + q] = sum over column j+q's nonzeros of w * x[p], q < cols (at most 4), four chains interleaved. */
+    /**
+     * acc[to + q] = sum over column j+q's nonzeros of w * x[p], q < cols: four chains per column over its nonzeros
+     * (i, i+1, i+2, i+3 round robin, the rest on the first), summed (s0 + s1) + (s2 + s3). Measured as fast as
+     * gathering VL x values per vector FMA (about 0.45 ns per nonzero either way on the reference machine) and
+     * faster on short columns.
+     */
     private static void dotsCsr(SparseB b, int j, int cols, float[] x, float[] acc, int to) {
         int[] start = b.start();
         short[] rows = b.rows();
         float[] values = b.values();
-        if (cols < 4) {
-            for (int q = 0; q < cols; q++) {
-                float s = 0f;
-                for (int i = start[j + q]; i < start[j + q + 1]; i++) {
-                    s = Math.fma(values[i], x[rows[i]], s);
-                }
-                acc[to + q] = s;
+        for (int q = 0; q < cols; q++) {
+            int i1 = start[j + q + 1];
+            int i = start[j + q];
+            float s0 = 0f;
+            float s1 = 0f;
+            float s2 = 0f;
+            float s3 = 0f;
+            for (; i + 4 <= i1; i += 4) {
+                s0 = Math.fma(values[i], x[rows[i]], s0);
+                s1 = Math.fma(values[i + 1], x[rows[i + 1]], s1);
+                s2 = Math.fma(values[i + 2], x[rows[i + 2]], s2);
+                s3 = Math.fma(values[i + 3], x[rows[i + 3]], s3);
             }
-            return;
+            for (; i < i1; i++) {
+                s0 = Math.fma(values[i], x[rows[i]], s0);
+            }
+            acc[to + q] = (s0 + s1) + (s2 + s3);
         }
-        int a0 = start[j], a1 = start[j + 1], a2 = start[j + 2], a3 = start[j + 3];
-        int len = Math.min(Math.min(a1 - a0, a2 - a1), Math.min(a3 - a2, start[j + 4] - a3));
-        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
-        for (int i = 0; i < len; i++) {
-            s0 = Math.fma(values[a0 + i], x[rows[a0 + i]], s0);
-            s1 = Math.fma(values[a1 + i], x[rows[a1 + i]], s1);
-            s2 = Math.fma(values[a2 + i], x[rows[a2 + i]], s2);
-            s3 = Math.fma(values[a3 + i], x[rows[a3 + i]], s3);
-        }
-        for (int i = a0 + len; i < a1; i++) {
-            s0 = Math.fma(values[i], x[rows[i]], s0);
-        }
-        for (int i = a1 + len; i < a2; i++) {
-            s1 = Math.fma(values[i], x[rows[i]], s1);
-        }
-        for (int i = a2 + len; i < a3; i++) {
-            s2 = Math.fma(values[i], x[rows[i]], s2);
-        }
-        for (int i = a3 + len; i < start[j + 4]; i++) {
-            s3 = Math.fma(values[i], x[rows[i]], s3);
-        }
-        acc[to] = s0;
-        acc[to + 1] = s1;
-        acc[to + 2] = s2;
-        acc[to + 3] = s3;
     }
 
     /** As {@link #dotsCsr} for a 2:4 weight. */
