@@ -130,10 +130,11 @@ public final class ConvGemm {
             int imgStride = batched ? imgFloats : perImage;
             int first = n0;
             int kdim = pw.kdim();
-            // Tasks: weights larger than a job's input (small planes, many channels) split over the panels first, so
-            // that each weight is read by one task; otherwise over the tiles first (each task packs its own B tiles).
+            // Tasks: weights much larger than a job's input (small planes, many channels) split over the panels first, so
+            // that each weight is read by one task; otherwise over the tiles first (each task packs its own B tiles once;
+            // split over panels, every task would pack all tiles again: 28x28 3x3 layers ran 17% slower on 2 threads).
             int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
-            boolean panelsFirst = (long) pw.panels() * MR * kdim > (long) cg * chanStride;
+            boolean panelsFirst = (long) pw.panels() * MR * kdim > 4L * cg * chanStride;
             int pSplit;
             int mSplit;
             if (panelsFirst) {

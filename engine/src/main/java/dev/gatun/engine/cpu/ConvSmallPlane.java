@@ -94,7 +94,7 @@ public final class ConvSmallPlane {
             int first = n0;
             float[] buf = PhaseLayout.scratch(BUFFER, Math.addExact(Math.multiplyExact(imgs, perImage), TP + VL));
             int planes = imgs * c;
-            int fillTasks = ConvGemm.tasks(ctx, planes, (long) planes * chanStride, 1 << 16);
+            int fillTasks = ConvGemm.tasks(ctx, planes, (long) planes * chanStride, 1 << 12);
             ctx.parallelFor(fillTasks, t -> {
                 for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
                     lay.fillPlane(x, ((long) first * c + i) * lay.ih * lay.iw, buf, i * chanStride, 0f);
