@@ -2,6 +2,7 @@ package dev.gatun.engine.ops;
 
 import dev.gatun.engine.cpu.ConvEpilogue;
 import dev.gatun.engine.cpu.ConvGemm;
+import dev.gatun.engine.cpu.ConvSmallPlane;
 import dev.gatun.engine.cpu.ConvKernels;
 import dev.gatun.engine.cpu.DepthwiseConv;
 import dev.gatun.engine.cpu.PhaseLayout;
@@ -140,8 +141,54 @@ public final class ConvOps implements OpFamily {
         return Planned.of((ctx, in) -> new Tensor[] {convTranspose(ctx, node, a, in)}, t);
     }
 
-    /** Constant float32 weights (and bias) packed for {@link ConvGemm}, with what they were packed from. */
-    private record Prepacked(Tensor w, Tensor b, ConvGemm.Packed packed) {}
+    /**
+     * Constant float32 weights (and bias) packed for {@link ConvGemm} or {@link ConvSmallPlane}, with what they were
+     * packed from. The panel width depends on the output plane: when X's spatial dims are known at plan time the
+     * weights are packed then, otherwise by the first run (through the model's prepack cache, so once per model);
+     * later runs of other plane sizes keep that packing (both kernels compute the same results).
+     */
+    private static final class Prepacked {
+        private final NodeSpec node;
+        private final Tensor w;
+        private final Tensor b;
+        private final long group;
+        private volatile ConvGemm.Packed packed;
+
+        Prepacked(NodeSpec node, Tensor w, Tensor b, long group, ConvGemm.Packed packed) {
+            this.node = node;
+            this.w = w;
+            this.b = b;
+            this.group = group;
+            this.packed = packed;
+        }
+
+        Tensor w() {
+            return w;
+        }
+
+        Tensor b() {
+            return b;
+        }
+
+        /** The packed weights, packed now for {@code lay} if they were not at plan time. */
+        ConvGemm.Packed packed(PhaseLayout lay) {
+            ConvGemm.Packed p = packed;
+            if (p == null) {
+                int kdim = Math.toIntExact(w.size() / w.shape().dim(0));
+                p = pack(node, w, b, group, ConvSmallPlane.suits(lay, kdim) ? ConvSmallPlane.MR : ConvGemm.MR);
+                packed = p;
+            }
+            return p;
+        }
+
+        static ConvGemm.Packed pack(NodeSpec node, Tensor w, Tensor b, long group, int mr) {
+            long m = w.shape().dim(0);
+            int kdim = Math.toIntExact(w.size() / m);
+            String detail = "group=" + group + ",bias=" + (b == null ? "none" : b.data().address() + "/" + b.byteSize()) + ",mr=" + mr;
+            return node.prepack().get("conv-gemm", w, detail,
+                    arena -> ConvGemm.pack(w.data(), b == null ? null : b.data(), (int) group, (int) (m / group), kdim, mr));
+        }
+    }
 
     /** Packs constant 1-D/2-D non-depthwise weights once per model; null when the weights are not constant. */
     private static Prepacked prepack(NodeSpec node, Attrs a) {
@@ -156,10 +203,37 @@ public final class ConvOps implements OpFamily {
             return null;
         }
         int kdim = Math.toIntExact(w.size() / m);
-        String detail = "group=" + a.group + ",bias=" + (b == null ? "none" : b.data().address() + "/" + b.byteSize());
-        ConvGemm.Packed p = node.prepack().get("conv-gemm", w, detail,
-                arena -> ConvGemm.pack(w.data(), b == null ? null : b.data(), (int) a.group, (int) (m / a.group), kdim));
-        return new Prepacked(w, b, p);
+        Boolean small = smallPlane(node, a, w.shape(), kdim);
+        ConvGemm.Packed p = small == null ? null : Prepacked.pack(node, w, b, a.group, small ? ConvSmallPlane.MR : ConvGemm.MR);
+        return new Prepacked(node, w, b, a.group, p);
+    }
+
+    /**
+     * Whether X's plan-time shape gives a layout that {@link ConvSmallPlane} suits better, so that the weights are
+     * prepacked for it; null when X's spatial dims are unknown (the first run decides), false for 1-D convolutions or
+     * when anything about the shape is off (the run then reports the error).
+     */
+    private static Boolean smallPlane(NodeSpec node, Attrs a, Shape w, int kdim) {
+        Shape xs = node.inputShape(0);
+        if (xs == null || xs.rank() == 4 && (xs.dim(2) == Shape.UNKNOWN || xs.dim(3) == Shape.UNKNOWN)) {
+            return null;
+        }
+        if (xs.rank() != 4 || w.rank() != 4 || xs.dim(2) < 1 || xs.dim(3) < 1) {
+            return false;
+        }
+        try {
+            long[] k = kernel(node, a, w, 2);
+            long[] s = perDim(node, a.strides, 2, 1, "strides");
+            long[] d = perDim(node, a.dilations, 2, 1, "dilations");
+            long[] pads = a.pads == null ? new long[4] : a.pads;
+            long[] inDims = {xs.dim(2), xs.dim(3)};
+            long[][] geo = outputAndPads(node, a.autoPad, inDims, k, s, d, pads, "X " + xs);
+            ConvKernels.Geometry g = new ConvKernels.Geometry(1, w.dim(1) * a.group, w.dim(0), a.group, inDims, k, geo[0], s, d, geo[1]);
+            PhaseLayout lay = layout(g.to3d());
+            return lay != null && lay.efficiency() >= 0.5 && ConvSmallPlane.suits(lay, kdim);
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     private static long[] positive(NodeSpec node, Attributes at, String name) {
@@ -290,8 +364,9 @@ public final class ConvOps implements OpFamily {
                     w.data(), bias, y.data(), ep);
         } else if (lay != null && lay.efficiency() >= 0.5 && (long) c * lay.channelFloats() < Integer.MAX_VALUE / 4) {
             ConvGemm.Packed p = pre != null && pre.w().data() == w.data() && (pre.b() == null ? b == null : b != null && pre.b().data() == b.data())
-                    ? pre.packed()
-                    : ConvGemm.pack(w.data(), bias, (int) a.group, (int) (m / a.group), Math.toIntExact(w.size() / m));
+                    ? pre.packed(lay)
+                    : ConvGemm.pack(w.data(), bias, (int) a.group, (int) (m / a.group), Math.toIntExact(w.size() / m),
+                            ConvSmallPlane.suits(lay, Math.toIntExact(w.size() / m)) ? ConvSmallPlane.MR : ConvGemm.MR);
             ConvGemm.conv(ctx, lay, (int) n, (int) c, p, (int) Shape.of(k).size(), x.data(), y.data(), ep);
         } else {
             ConvKernels.conv(ctx, scratch(ctx), g3, x.data(), w.data(), bias, y.data(), ep);
