@@ -46,6 +46,10 @@ final class QuantizeCommand extends GatunCommand {
     @Option(names = "--per-channel", description = "One weight scale per output channel (default: one per tensor).")
     boolean perChannel;
 
+    @Option(names = "--per-tensor-activations", description = "Dynamic mode: one activation scale per tensor, ONNX Runtime's "
+            + "quantize_dynamic chain (default: one scale and zero point per row, i.e. per token).")
+    boolean perTensorActivations;
+
     @Option(names = "--conv", description = "Dynamic mode: quantize Conv too (static mode always does).")
     boolean conv;
 
@@ -124,7 +128,7 @@ final class QuantizeCommand extends GatunCommand {
         if (calibration != null && !Files.isDirectory(calibration)) {
             throw new UsageException("--calibration " + calibration + ": not a folder");
         }
-        return o.withPerChannel(perChannel).withConv(conv).withCalibrationDir(calibration).withCalibrationSamples(samples)
+        return o.withPerChannel(perChannel).withPerRowActivations(!perTensorActivations).withConv(conv).withCalibrationDir(calibration).withCalibrationSamples(samples)
                 .withPercentile(percentile).withExclude(new LinkedHashSet<>(exclude)).withDims(dims).withSeed(seed).withThreads(threads);
     }
 

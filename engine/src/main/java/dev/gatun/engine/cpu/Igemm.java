@@ -16,7 +16,8 @@ import java.util.function.LongFunction;
  * <pre>
  *   x[i][j] = sum_p (A[i][p] - za_i) * (B[p][j] - zb_j)        (int32, wrapping like C)
  *   out     = x                                                  (Mode.INT32)
- *           | (float) x * (aScale * colScale[j]) + bias[j]       (Mode.FLOAT; the multiply and the add round apart)
+ *           | (float) x * (aScale * colScale[j]) + bias[j]       (Mode.FLOAT; the multiply and the add round apart;
+ *                                                                aScale is rowScale[i] when A has per-row scales)
  *           | max(that, 0)                                       (Mode.FLOAT_RELU)
  * </pre>
  * A (activations) is u8 or s8, row-major with a row stride, per-tensor or per-row zero point; B (weights) is u8
@@ -137,13 +138,15 @@ public final class Igemm {
      * Where the result goes: element (i, j) at element index {@code offset + i * rowStride + j} of {@code data}
      * (int32 or float by mode). Float modes need {@code colScale} (float[n]); {@code bias} (float[n]) may be null;
      * {@code post} (float modes, may be null) is applied to each block of rows right after the kernel wrote it,
-     * while it is in cache (activations such as Gelu, residual adds; its indices are the output's).
+     * while it is in cache (activations such as Gelu, residual adds; its indices are the output's);
+     * {@code rowScale} (float[m], may be NULL) replaces {@code aScale} by one scale per row (per-row quantized A).
      */
     public record Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
-                         MemorySegment bias, Epilogue post) {
+                         MemorySegment bias, Epilogue post, MemorySegment rowScale) {
         public Output {
             colScale = colScale == null ? MemorySegment.NULL : colScale;
             bias = bias == null ? MemorySegment.NULL : bias;
+            rowScale = rowScale == null ? MemorySegment.NULL : rowScale;
             if (mode != Mode.INT32 && colScale.equals(MemorySegment.NULL)) {
                 throw new IllegalArgumentException("a float epilogue needs column scales");
             }
@@ -153,8 +156,18 @@ public final class Igemm {
         }
 
         public Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
+                      MemorySegment bias, Epilogue post) {
+            this(mode, data, offset, rowStride, aScale, colScale, bias, post, null);
+        }
+
+        public Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
                       MemorySegment bias) {
-            this(mode, data, offset, rowStride, aScale, colScale, bias, null);
+            this(mode, data, offset, rowStride, aScale, colScale, bias, null, null);
+        }
+
+        /** Row i's A scale: {@code rowScale[i]}, or {@code aScale} when there are no row scales. */
+        float aScale(int i) {
+            return rowScale.equals(MemorySegment.NULL) ? aScale : rowScale.getAtIndex(Tensor.F32, i);
         }
 
         /** int32 output. */
@@ -339,8 +352,9 @@ public final class Igemm {
         MemorySegment colScale = out.colScale().equals(MemorySegment.NULL) ? MemorySegment.NULL : out.colScale().asSlice(4L * j0);
         MemorySegment bias = out.bias().equals(MemorySegment.NULL) ? MemorySegment.NULL : out.bias().asSlice(4L * j0);
         MemorySegment o = out.data().asSlice((out.offset() + i0 * out.rowStride() + j0) * 4L);
+        MemorySegment rowScale = out.rowScale().equals(MemorySegment.NULL) ? MemorySegment.NULL : out.rowScale().asSlice(4L * i0);
         IgemmNative.gemm(w.kernel == Kernel.AVX512_VNNI, i1 - i0, j1 - j0, w.k, aSeg, a.rowStride(), a.signed() ? 0x80 : 0, bp,
-                w.colSum.asSlice(4L * j0), colZb, za, rowZa, out.aScale(), MemorySegment.NULL, colScale, bias,
+                w.colSum.asSlice(4L * j0), colZb, za, rowZa, out.aScale(), rowScale, colScale, bias,
                 out.mode().code(), o, out.rowStride(), work);
     }
 

@@ -306,7 +306,8 @@ final class IgemmPortable {
         MemorySegment bias = out.bias();
         boolean hasBias = !bias.equals(MemorySegment.NULL);
         boolean relu = out.mode() == Igemm.Mode.FLOAT_RELU;
-        FloatVector as = FloatVector.broadcast(S, out.aScale());
+        float rowScale = out.aScale(i);
+        FloatVector as = FloatVector.broadcast(S, rowScale);
         FloatVector zero = FloatVector.zero(S);
         for (; c <= count - VL; c += VL) {
             FloatVector scale = as.mul(FloatVector.fromMemorySegment(S, cs, (j + c) * 4L, LE));
@@ -320,7 +321,7 @@ final class IgemmPortable {
             y.intoMemorySegment(o, (base + c) * 4, LE);
         }
         for (; c < count; c++) {
-            float y = (float) x[xOff + c] * (out.aScale() * cs.getAtIndex(Tensor.F32, j + c));
+            float y = (float) x[xOff + c] * (rowScale * cs.getAtIndex(Tensor.F32, j + c));
             if (hasBias) {
                 y = y + bias.getAtIndex(Tensor.F32, j + c);
             }

@@ -33,11 +33,15 @@ import java.util.List;
 public final class QuantFusedOps implements OpFamily {
     @Override
     public List<OpInfo> ops() {
-        return List.of(new OpInfo(FusedOps.DOMAIN, "QuantMatMul", FusedOps.OPSET, List.of(DType.UINT8, DType.INT8)));
+        return List.of(new OpInfo(FusedOps.DOMAIN, "QuantMatMul", FusedOps.OPSET, List.of(DType.UINT8, DType.INT8)),
+                new OpInfo(FusedOps.DOMAIN, "DynamicQuantizeRows", FusedOps.OPSET, List.of(DType.FLOAT)));
     }
 
     @Override
     public Planned plan(NodeSpec node) {
+        if (node.opType().equals("DynamicQuantizeRows")) {
+            return planRows(node);
+        }
         if (!node.opType().equals("QuantMatMul")) {
             throw node.unsupported("operator " + node.opType());
         }
@@ -45,7 +49,7 @@ public final class QuantFusedOps implements OpFamily {
         if (node.hasInput(1)) {
             node.requireType(1, DType.FLOAT);
         }
-        if (node.hasInput(2)) {
+        if (node.hasInput(2) && node.inputType(2) != DType.INT32) {
             node.requireType(2, at);
         }
         DType bt = node.requireType(3, QuantGemmOps.BYTES);
@@ -93,6 +97,74 @@ public final class QuantFusedOps implements OpFamily {
         }, DType.FLOAT);
     }
 
+    /**
+     * {@code DynamicQuantizeRows(x) -> (y, y_scale, y_zero_point)}, attribute {@code min_scale} (float > 0): each row
+     * r of x [..., K] float32 quantized to uint8 by DynamicQuantizeLinear's rule with a floor on the scale, in the
+     * float operations of the chain {@link dev.gatun.engine.graph.passes.DynamicQuantizeRowsFusion} replaces:
+     * <pre>
+     *   hi = max(max_k x[r, k], 0)   lo = min(min_k x[r, k], 0)
+     *   s[r] = max((hi - lo) / 255, min_scale)          zf[r] = rint(-lo / s[r])
+     *   y[r, k] = clamp(rint(x[r, k] / s[r]) + zf[r], 0, 255)
+     * </pre>
+     * y_scale and y_zero_point (float32) have x's shape with a last dim of 1. Rows run in parallel.
+     */
+    private static Planned planRows(NodeSpec node) {
+        node.requireType(0, DType.FLOAT);
+        float minScale = node.attrs().getFloat("min_scale", Float.MIN_NORMAL);
+        if (!(minScale > 0)) {
+            throw node.unsupported("min_scale " + minScale + " (must be > 0)");
+        }
+        return Planned.of((ctx, in) -> {
+            Tensor x = in[0];
+            Shape xs = x.shape();
+            if (xs.rank() < 1) {
+                throw node.error("x must have rank >= 1, got " + xs);
+            }
+            long k = xs.dim(xs.rank() - 1);
+            long rows = k == 0 ? 0 : x.size() / k;
+            long[] sd = xs.dims();
+            sd[sd.length - 1] = 1;
+            Tensor y = ctx.allocate(DType.UINT8, xs);
+            Tensor scale = ctx.allocate(DType.FLOAT, Shape.of(sd));
+            Tensor zero = ctx.allocate(DType.FLOAT, Shape.of(sd));
+            if (k == 0) {
+                for (long r = 0; r < scale.size(); r++) {
+                    scale.data().setAtIndex(Tensor.F32, r, minScale);
+                    zero.data().setAtIndex(Tensor.F32, r, 0f);
+                }
+                return new Tensor[] {y, scale, zero};
+            }
+            int tasks = (int) Math.min(rows, Math.max(1, 4L * ctx.threads()));
+            ctx.parallelFor(tasks, t -> {
+                long r1 = rows * (t + 1) / tasks;
+                for (long r = rows * t / tasks; r < r1; r++) {
+                    quantizeRow(x.data(), y.data(), r, k, minScale, scale.data(), zero.data());
+                }
+            });
+            return new Tensor[] {y, scale, zero};
+        }, DType.UINT8, DType.FLOAT, DType.FLOAT);
+    }
+
+    /** Row r of {@link #planRows}. */
+    static void quantizeRow(MemorySegment x, MemorySegment y, long r, long k, float minScale, MemorySegment scales, MemorySegment zeros) {
+        float[] range = QuantOps.minMax(x.asSlice(r * k * 4, k * 4), k);
+        float hi = Math.max(range[1], 0f);
+        float lo = Math.min(range[0], 0f);
+        float s = Math.max((hi - lo) / 255f, minScale);
+        float zf = (float) Math.rint(-lo / s);
+        scales.setAtIndex(Tensor.F32, r, s);
+        zeros.setAtIndex(Tensor.F32, r, zf);
+        int zp = (int) zf;
+        long e = k >= VL ? QuantOps.quantizeFloatBytes(x, r * k, y, r * k, k, s, zp, 0, 255) : 0;
+        for (; e < k; e++) {
+            float q = x.getAtIndex(Tensor.F32, r * k + e) / s;
+            double v = Math.rint(q) + zp;
+            y.set(java.lang.foreign.ValueLayout.JAVA_BYTE, r * k + e, (byte) (int) Math.max(0, Math.min(255, v)));
+        }
+    }
+
+    private static final int VL = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+
     /** The product with its epilogue; a residual that does not have Y's shape is left to the caller (broadcast Add). */
     private static Tensor run(KernelContext ctx, NodeSpec node, Tensor[] in, Igemm.Weights w, Epilogue.Activation act) {
         Tensor a = in[0];
@@ -107,8 +179,12 @@ public final class QuantFusedOps implements OpFamily {
         if (as.rank() < 1 || as.dim(as.rank() - 1) != k) {
             throw node.error("inner dims differ: A " + as + " x B [" + k + "," + n + "]");
         }
-        if ((aScale != null && aScale.size() != 1) || (aZp != null && aZp.size() != 1)) {
-            throw node.error("a_scale " + aScale.shape() + " and a_zero_point must be scalars");
+        int rows = MatMulOps.toInt(node, as.sizeOf(0, as.rank() - 1));
+        boolean rowScales = aScale != null && aScale.size() != 1;
+        boolean rowZps = aZp != null && aZp.dtype() == DType.INT32;
+        if ((rowScales && aScale.size() != rows) || (aZp != null && (rowZps ? aZp.size() != rows : aZp.size() != 1))) {
+            throw node.error("a_scale " + aScale.shape() + " and a_zero_point " + (aZp == null ? "" : aZp.shape() + " ")
+                    + "must be scalars, or hold one value per row of A " + as + " (" + rows + ")");
         }
         if (bScale.size() != 1 && bScale.size() != n) {
             throw node.error("b_scale " + bScale.shape() + " must be a scalar or [" + n + "]");
@@ -122,7 +198,6 @@ public final class QuantFusedOps implements OpFamily {
         if (res != null && !res.shape().equals(y.shape())) {
             res = null;
         }
-        int rows = MatMulOps.toInt(node, as.sizeOf(0, as.rank() - 1));
         if (rows == 0 || n == 0) {
             return y;
         }
@@ -142,9 +217,10 @@ public final class QuantFusedOps implements OpFamily {
         if (mode == Igemm.Mode.FLOAT_RELU) {
             post = null;
         }
-        int za = aZp == null ? 0 : (int) aZp.getAsLong(0);
-        Igemm.gemm(ctx, rows, new Igemm.Lhs(a.data(), 0, k, a.dtype() == DType.INT8, za, null), w,
-                new Igemm.Output(mode, y.data(), 0, n, aScale == null ? 1f : aScale.getFloat(0), colScale, bias == null ? null : bias.data(), post));
+        int za = aZp == null || rowZps ? 0 : (int) aZp.getAsLong(0);
+        Igemm.gemm(ctx, rows, new Igemm.Lhs(a.data(), 0, k, a.dtype() == DType.INT8, za, rowZps ? aZp.data() : null), w,
+                new Igemm.Output(mode, y.data(), 0, n, aScale == null || rowScales ? 1f : aScale.getFloat(0), colScale,
+                        bias == null ? null : bias.data(), post, rowScales ? aScale.data() : null));
         return y;
     }
 }

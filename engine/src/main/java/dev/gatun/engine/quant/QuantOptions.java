@@ -23,10 +23,12 @@ import java.util.Set;
  * @param dims               values of symbolic input dims for random inputs (absent ones are 1)
  * @param exclude            node names left in float
  * @param threads            intra-op threads for calibration runs
+ * @param perRowActivations  dynamic mode: each row of a MatMul / Gemm input (each token of a transformer) gets its
+ *                           own scale and zero point at run time, instead of one per tensor (see {@link DynamicPass})
  */
 public record QuantOptions(Mode mode, boolean perChannel, boolean conv, Format format, Method method, double percentile,
                            Path calibrationDir, int calibrationSamples, long seed, Map<String, Long> dims, Set<String> exclude,
-                           int threads) {
+                           int threads, boolean perRowActivations) {
     /** Dynamic or static quantization. */
     public enum Mode { DYNAMIC, STATIC }
 
@@ -57,9 +59,9 @@ public record QuantOptions(Mode mode, boolean perChannel, boolean conv, Format f
         }
     }
 
-    /** Dynamic, per-channel, MatMul/Gemm only. */
+    /** Dynamic, per-channel weights, per-row activations, MatMul/Gemm only. */
     public static QuantOptions dynamic() {
-        return new QuantOptions(Mode.DYNAMIC, true, false, Format.QDQ, Method.MINMAX, 99.999, null, 32, 1, Map.of(), Set.of(), 1);
+        return new QuantOptions(Mode.DYNAMIC, true, false, Format.QDQ, Method.MINMAX, 99.999, null, 32, 1, Map.of(), Set.of(), 1, true);
     }
 
     /** Static, per-channel, QDQ, min-max over 32 random inputs. */
@@ -68,50 +70,54 @@ public record QuantOptions(Mode mode, boolean perChannel, boolean conv, Format f
     }
 
     public QuantOptions withMode(Mode m) {
-        return new QuantOptions(m, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads);
+        return new QuantOptions(m, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withPerChannel(boolean v) {
-        return new QuantOptions(mode, v, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads);
+        return new QuantOptions(mode, v, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withConv(boolean v) {
-        return new QuantOptions(mode, perChannel, v, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads);
+        return new QuantOptions(mode, perChannel, v, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withFormat(Format f) {
-        return new QuantOptions(mode, perChannel, conv, f, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads);
+        return new QuantOptions(mode, perChannel, conv, f, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withMethod(Method m) {
-        return new QuantOptions(mode, perChannel, conv, format, m, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads);
+        return new QuantOptions(mode, perChannel, conv, format, m, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withPercentile(double p) {
-        return new QuantOptions(mode, perChannel, conv, format, method, p, calibrationDir, calibrationSamples, seed, dims, exclude, threads);
+        return new QuantOptions(mode, perChannel, conv, format, method, p, calibrationDir, calibrationSamples, seed, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withCalibrationDir(Path dir) {
-        return new QuantOptions(mode, perChannel, conv, format, method, percentile, dir, calibrationSamples, seed, dims, exclude, threads);
+        return new QuantOptions(mode, perChannel, conv, format, method, percentile, dir, calibrationSamples, seed, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withCalibrationSamples(int n) {
-        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, n, seed, dims, exclude, threads);
+        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, n, seed, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withSeed(long s) {
-        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, s, dims, exclude, threads);
+        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, s, dims, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withDims(Map<String, Long> d) {
-        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, d, exclude, threads);
+        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, d, exclude, threads, perRowActivations);
     }
 
     public QuantOptions withExclude(Set<String> names) {
-        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, names, threads);
+        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, names, threads, perRowActivations);
+    }
+
+    public QuantOptions withPerRowActivations(boolean v) {
+        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, threads, v);
     }
 
     public QuantOptions withThreads(int t) {
-        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, t);
+        return new QuantOptions(mode, perChannel, conv, format, method, percentile, calibrationDir, calibrationSamples, seed, dims, exclude, t, perRowActivations);
     }
 }

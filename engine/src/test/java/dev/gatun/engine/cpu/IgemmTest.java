@@ -206,9 +206,22 @@ class IgemmTest {
                 int m = SIZES[rnd.nextInt(SIZES.length)];
                 int n = SIZES[rnd.nextInt(SIZES.length)] + rnd.nextInt(70);
                 int k = 1 + rnd.nextInt(500);
-                Problem p = new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 0, false), false, new int[] {rnd.nextInt(256)},
+                // Every third trial: per-row A zero points and scales (per-token dynamic quantization).
+                boolean perRow = trial % 3 == 1;
+                int[] za = perRow ? zeroPoints(rnd, m, false, null) : new int[] {rnd.nextInt(256)};
+                Problem p = new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 0, false), false, za,
                         bytes(arena, rnd, (long) k * n, 0, true), true, zeroPoints(rnd, n, true, null), k);
                 int[] ref = reference(p);
+                MemorySegment rowZa = null;
+                MemorySegment rowScale = null;
+                if (perRow) {
+                    rowZa = arena.allocate(4L * m, 4);
+                    rowScale = arena.allocate(4L * m, 4);
+                    for (int i = 0; i < m; i++) {
+                        rowZa.setAtIndex(ValueLayout.JAVA_INT, i, za[i]);
+                        rowScale.setAtIndex(Tensor.F32, i, 0.02f + rnd.nextFloat());
+                    }
+                }
                 MemorySegment colScale = arena.allocate(4L * n, 4);
                 MemorySegment bias = arena.allocate(4L * n, 4);
                 for (int j = 0; j < n; j++) {
@@ -221,11 +234,12 @@ class IgemmTest {
                 for (Igemm.Kernel kernel : kernels()) {
                     Igemm.Weights w = Igemm.pack(kernel, arena, p.b, 0, n, 1, false, k, n, p.zb);
                     MemorySegment out = arena.allocate(4L * m * n, 4);
-                    Igemm.gemm(two, m, new Igemm.Lhs(p.a, 0, k, false, p.za[0], null), w, new Igemm.Output(
-                            relu ? Igemm.Mode.FLOAT_RELU : Igemm.Mode.FLOAT, out, 0, n, aScale, colScale, withBias ? bias : null));
+                    Igemm.gemm(two, m, new Igemm.Lhs(p.a, 0, k, false, p.za[0], rowZa), w, new Igemm.Output(
+                            relu ? Igemm.Mode.FLOAT_RELU : Igemm.Mode.FLOAT, out, 0, n, aScale, colScale, withBias ? bias : null, null, rowScale));
                     for (int i = 0; i < m; i++) {
+                        float as = perRow ? rowScale.getAtIndex(Tensor.F32, i) : aScale;
                         for (int j = 0; j < n; j++) {
-                            float y = (float) ref[i * n + j] * (aScale * colScale.getAtIndex(Tensor.F32, j));
+                            float y = (float) ref[i * n + j] * (as * colScale.getAtIndex(Tensor.F32, j));
                             if (withBias) {
                                 y = y + bias.getAtIndex(Tensor.F32, j);
                             }
@@ -234,7 +248,7 @@ class IgemmTest {
                             }
                             float got = out.getAtIndex(Tensor.F32, (long) i * n + j);
                             if (Float.floatToIntBits(y) != Float.floatToIntBits(got) && !(y == 0f && got == 0f)) {
-                                fail(kernel + " float epilogue " + m + "x" + n + "x" + k + " at (" + i + "," + j + "): " + got + " vs " + y);
+                                fail(kernel + (perRow ? " per-row" : "") + " float epilogue " + m + "x" + n + "x" + k + " at (" + i + "," + j + "): " + got + " vs " + y);
                             }
                         }
                     }

@@ -98,10 +98,20 @@ class QdqFusionTest {
 
     @Test
     void dynamicAndStaticMatMulIntegerChainsFuseIntoQuantMatMul() {
-        byte[] dynamic = Quantizer.quantize(TestModels.mlp(17, 1), "mlp", QuantOptions.dynamic(), null).bytes();
+        byte[] dynamic = Quantizer.quantize(TestModels.mlp(17, 1), "mlp", QuantOptions.dynamic().withPerRowActivations(false), null).bytes();
         List<String> ops = optimizedOps(dynamic);
         assertEquals(3, ops.stream().filter("QuantMatMul"::equals).count(), ops.toString());
         assertFalse(ops.contains("MatMulInteger") || ops.contains("Cast") || ops.contains("Mul"), ops.toString());
+        for (int opset : new int[] {17, 18}) {
+            // Per-row: each row quantization one DynamicQuantizeRows, each product one QuantMatMul; the three Casts
+            // of the row zero points to int32 stay (M values each).
+            byte[] rows = Quantizer.quantize(TestModels.mlp(opset, 1), "mlp", QuantOptions.dynamic(), null).bytes();
+            ops = optimizedOps(rows);
+            assertEquals(3, ops.stream().filter("QuantMatMul"::equals).count(), ops.toString());
+            assertEquals(3, ops.stream().filter("DynamicQuantizeRows"::equals).count(), ops.toString());
+            assertEquals(3, ops.stream().filter("Cast"::equals).count(), ops.toString());
+            assertFalse(ops.contains("MatMulInteger") || ops.contains("Mul") || ops.contains("Sub") || ops.contains("Round"), ops.toString());
+        }
         byte[] qop = Quantizer.quantize(TestModels.mlp(17, 1), "mlp", STATIC.withFormat(QuantOptions.Format.QOPERATOR), null).bytes();
         ops = optimizedOps(qop);
         assertEquals(3, ops.stream().filter("QuantMatMul"::equals).count(), ops.toString());

@@ -97,7 +97,10 @@ class QuantizerTest {
         assertEquals(List.of(40L), initializer(q.bytes(), "fc1_W_scale").getDimsList());
         assertEquals(3, q.report().layers().size());
         assertTrue(q.report().layers().stream().allMatch(l -> l.perChannel() && l.relError() < 0.02), q.report().format());
-        assertTrue(q.report().bytesAfter() < q.report().bytesBefore());
+        // Per-tensor activations: the int8 weights make the file smaller (per row, this tiny model's extra constants,
+        // the column sums and the row-quantization nodes, outweigh what its 1,300 weights save).
+        Quantizer.Quantized perTensor = Quantizer.quantize(fp32, "mlp", QuantOptions.dynamic().withPerRowActivations(false), null);
+        assertTrue(perTensor.report().bytesAfter() < perTensor.report().bytesBefore());
         try (Arena arena = Arena.ofShared()) {
             Tensor x = input(arena, 5, 7, 24);
             float[] ref = run(fp32, x);
@@ -112,9 +115,56 @@ class QuantizerTest {
 
     @Test
     void dynamicShareOneDynamicQuantizeLinearPerActivation() throws Exception {
-        Quantizer.Quantized q = Quantizer.quantize(TestModels.mlp(17, 1), "mlp", QuantOptions.dynamic(), null);
+        Quantizer.Quantized q = Quantizer.quantize(TestModels.mlp(17, 1), "mlp", QuantOptions.dynamic().withPerRowActivations(false), null);
         // fc1 reads x, fc2 reads r1, head reads a2: three distinct activations.
         assertEquals(3, ops(q.bytes()).stream().filter("DynamicQuantizeLinear"::equals).count());
+        List<String> rows = ops(Quantizer.quantize(TestModels.mlp(17, 1), "mlp", QuantOptions.dynamic(), null).bytes());
+        assertEquals(3, rows.stream().filter("ReduceMax"::equals).count(), rows.toString());
+        assertFalse(rows.contains("DynamicQuantizeLinear"), rows.toString());
+    }
+
+    @Test
+    void dynamicPerRowRunsFusedLikeItsStandardOpsAndLikeOnnxRuntime() throws Exception {
+        for (int opset : new int[] {17, 18}) {
+            byte[] fp32 = TestModels.mlp(opset, 4);
+            byte[] q = Quantizer.quantize(fp32, "mlp", QuantOptions.dynamic(), null).bytes();
+            try (Arena arena = Arena.ofShared()) {
+                Tensor x = input(arena, 9, 11, 24);
+                // Row 3 all zeros (the scale floor), row 4 all negative, row 5 one outlier.
+                for (int c = 0; c < 24; c++) {
+                    x.data().setAtIndex(Tensor.F32, 3 * 24 + c, 0f);
+                    x.data().setAtIndex(Tensor.F32, 4 * 24 + c, -1f - c);
+                }
+                x.data().setAtIndex(Tensor.F32, 5 * 24 + 7, 300f);
+                float[] fused = run(q, x);
+                float[] unfused = withPassesSkipped("DynamicQuantizeRowsFusion,QuantMatMulFusion", () -> run(q, x));
+                for (int i = 0; i < fused.length; i++) {
+                    assertEquals(Float.floatToIntBits(unfused[i]), Float.floatToIntBits(fused[i]),
+                            "opset " + opset + " element " + i + ": fused " + fused[i] + " vs standard ops " + unfused[i]);
+                }
+                float[] ref = run(fp32, x);
+                assertTrue(cosine(ref, fused) > 0.999, "cosine " + cosine(ref, fused));
+                float[] ort = ort(q, x, arena);
+                for (int i = 0; i < fused.length; i++) {
+                    assertEquals(ort[i], fused[i], 1e-5 * maxAbs(ort), "opset " + opset + " element " + i + " vs ONNX Runtime");
+                }
+            }
+        }
+    }
+
+    /** {@code body} run with the optimiser passes {@code skip} (comma-separated) left out. */
+    static float[] withPassesSkipped(String skip, java.util.function.Supplier<float[]> body) {
+        String before = System.getProperty("gatun.optimize.skip");
+        System.setProperty("gatun.optimize.skip", skip);
+        try {
+            return body.get();
+        } finally {
+            if (before == null) {
+                System.clearProperty("gatun.optimize.skip");
+            } else {
+                System.setProperty("gatun.optimize.skip", before);
+            }
+        }
     }
 
     @Test

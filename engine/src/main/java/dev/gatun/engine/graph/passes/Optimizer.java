@@ -35,6 +35,7 @@ public final class Optimizer {
                 new LayerNormFusion(),
                 new GeluFusion(),
                 new MatMulBiasFusion(),
+                new DynamicQuantizeRowsFusion(),
                 new QuantMatMulFusion(),
                 new AttentionFusion(),
                 new MatMulActivationFusion(),

@@ -23,6 +23,14 @@ import java.util.List;
  *   y = Relu(y) | Gelu(y) | dev.gatun:Gelu(y)  (optional)
  *   y = Add(y, r)   (either order, optional)            the residual of a transformer block
  * </pre>
+ * or, per-row dynamic quantization (the quantizer's default, see {@link DynamicQuantizeRowsFusion}):
+ * <pre>
+ *   q, s, zf = dev.gatun:DynamicQuantizeRows(x)          s, zf [..., M, 1]
+ *   zi = Cast(zf, to INT32)                               (kept: shared by the products of x)
+ *   p = Sub(MatMulInteger(q, W), Mul(zi, colsum))         colsum an int32 constant [N] equal to W's column sums
+ *   f = Cast(p, to float), then the Mul(s, Ws), bias, activation and residual as above
+ * </pre>
+ * into {@code QuantMatMul(q, s, zi, W, "", Ws, bias, r)} with per-row a_scale and a_zero_point.
  * into {@code QuantMatMul(q, s, z, W, Wz, Ws, bias, r)} with the activation as attribute. Each intermediate value
  * must be read only inside the chain (the scales' Mul may also be read elsewhere: it is then kept). It runs
  * after {@link GeluFusion} (so that the erf GELU is one node) and before {@link SkipLayerNormFusion}.
@@ -54,13 +62,35 @@ public final class QuantMatMulFusion implements GraphPass {
         }
         Node dql = ix.producer(in.get(0), "DynamicQuantizeLinear");
         String zp = in.size() > 2 ? in.get(2) : "";
-        boolean dynamic = dql != null && dql.output(0).equals(in.get(0)) && dql.outputs().size() >= 3;
-        Tensor zpT = zp.isEmpty() ? null : ix.constant(zp);
-        if (dynamic ? !zp.equals(dql.output(2)) : !zp.isEmpty() && (zpT == null || zpT.size() != 1)) {
-            return;
+        Node rowsQ = ix.producer(in.get(0));
+        List<Node> group = new ArrayList<>(List.of(mi));
+        String product = mi.output(0);
+        boolean dynamic;
+        String scale;
+        if (rowsQ != null && rowsQ.opType().equals("DynamicQuantizeRows") && rowsQ.domain().equals(FusedOps.DOMAIN)
+                && rowsQ.output(0).equals(in.get(0)) && zp.isEmpty() && wz.isEmpty()) {
+            // Per-row: p = Sub(MatMulInteger(q, W), Mul(Cast(zf, INT32), colsum(W))).
+            Node sub = ix.soleConsumer(product, "Sub");
+            Node corr = sub == null || !sub.input(0).equals(product) ? null : ix.producer(sub.input(1), "Mul");
+            String sums = corr == null ? null : columnSums(ix, corr, w);
+            Node zi = sums == null ? null : ix.producer(GraphIndex.other(corr, sums), "Cast");
+            if (zi == null || !zi.input(0).equals(rowsQ.output(2)) || zi.attrs().getInt("to", 0) != DType.INT32.onnxId()) {
+                return;
+            }
+            group.addAll(List.of(sub, corr));
+            product = sub.output(0);
+            zp = zi.output(0);
+            scale = rowsQ.output(1);
+            dynamic = true;
+        } else {
+            dynamic = dql != null && dql.output(0).equals(in.get(0)) && dql.outputs().size() >= 3;
+            Tensor zpT = zp.isEmpty() ? null : ix.constant(zp);
+            if (dynamic ? !zp.equals(dql.output(2)) : !zp.isEmpty() && (zpT == null || zpT.size() != 1)) {
+                return;
+            }
+            scale = dynamic ? dql.output(1) : "";
         }
-        String scale = dynamic ? dql.output(1) : "";
-        Node cast = ix.soleConsumer(mi.output(0), "Cast");
+        Node cast = ix.soleConsumer(product, "Cast");
         if (cast == null || cast.attrs().getInt("to", 0) != DType.FLOAT.onnxId()) {
             return;
         }
@@ -75,7 +105,7 @@ public final class QuantMatMulFusion implements GraphPass {
         if (wsT == null || wsT.dtype() != DType.FLOAT || (wsT.size() != 1 && wsT.size() != n) || wsT.shape().rank() > 1) {
             return;
         }
-        List<Node> group = new ArrayList<>(List.of(mi, cast, mul));
+        group.addAll(List.of(cast, mul));
         if (dynamic && ix.soleConsumer(m) == mul) {
             group.add(scales);
         }
@@ -114,6 +144,33 @@ public final class QuantMatMulFusion implements GraphPass {
         }
         rw.replace(group, new Node(mi.name() + "/QuantMatMul", "QuantMatMul", FusedOps.DOMAIN, inputs, List.of(y),
                 FusedOps.attributes("activation", activation)));
+    }
+
+    /**
+     * The input of {@code corr} that is an int32 constant [N] holding the column sums of W (2-D, int8 or uint8, read
+     * in its own domain), or null.
+     */
+    private static String columnSums(GraphIndex ix, Node corr, Tensor w) {
+        int k = (int) w.shape().dim(0);
+        int n = (int) w.shape().dim(1);
+        for (String c : corr.inputs()) {
+            Tensor t = ix.constant(c);
+            if (t == null || t.dtype() != DType.INT32 || t.size() != n || t.shape().rank() != 1) {
+                continue;
+            }
+            int[] sums = new int[n];
+            for (int p = 0; p < k; p++) {
+                for (int j = 0; j < n; j++) {
+                    sums[j] += (int) w.getAsLong((long) p * n + j);
+                }
+            }
+            boolean equal = true;
+            for (int j = 0; j < n && equal; j++) {
+                equal = sums[j] == t.getAsLong(j);
+            }
+            return equal && GraphIndex.other(corr, c) != null ? c : null;
+        }
+        return null;
     }
 
     /** The QuantMatMul activation equal to node {@code n}, or null. */
