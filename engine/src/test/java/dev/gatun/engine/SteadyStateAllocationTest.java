@@ -69,7 +69,10 @@ class SteadyStateAllocationTest {
             long workspace = session.workspaceBytes();
             long thread = Thread.currentThread().threadId();
             long best = Long.MAX_VALUE;
-            for (int w = 0; w < 3; w++) {
+            // Up to 10 windows, stopping at the first under the limit: on a loaded machine the JIT's compile queue
+            // can lag past the warm-up, and code not yet compiled by C2 allocates what escape analysis later removes.
+            // An allocation in the executor or a kernel shows in every window, so this still fails on one.
+            for (int w = 0; w < 10 && best >= LIMIT_BYTES_PER_RUN; w++) {
                 long before = threads.getThreadAllocatedBytes(thread);
                 for (int i = 0; i < WINDOW_RUNS; i++) {
                     session.run(inputs, outputs);
