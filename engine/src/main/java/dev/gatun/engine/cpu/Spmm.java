@@ -42,6 +42,8 @@ public final class Spmm {
     private static final VectorSpecies<Float> S = SgemmKernel.S;
     private static final int VL = SgemmKernel.VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** All of memory: the transposed A is read and written through it at absolute addresses (see the class comment). */
+    private static final MemorySegment ALL = SgemmKernel.ALL;
     /** Output columns per tile. */
     static final int NB = VL;
     /** Rows of A transposed per task unit of the transpose: p chunk length. */
@@ -150,13 +152,15 @@ public final class Spmm {
         int mb = nv * VL;
         int blocks = (m + mb - 1) / mb;
         MemorySegment at = ctx.allocate(DType.FLOAT, Shape.of((long) blocks * k * mb)).data();
+        long atAddr = checkedAddress(at, (long) blocks * k * mb * 4);
+        checkA(a, aOff, lda, m, k);
         int kChunks = (k + T_CHUNK - 1) / T_CHUNK;
         int tUnits = blocks * kChunks;
         run(ctx, threads == 1 ? 1 : Math.min(tUnits, 4 * threads), tUnits, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int blk = u / kChunks;
                 int p0 = (u % kChunks) * T_CHUNK;
-                transpose(a, aOff, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), at, (long) blk * k * mb);
+                transpose(a, aOff, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), atAddr + (long) blk * k * mb * 4);
             }
         });
         int nChunks = (n + NB - 1) / NB;
@@ -169,14 +173,14 @@ public final class Spmm {
                 int j0 = (u % nChunks) * NB;
                 int nb = Math.min(NB, n - j0);
                 int m0 = blk * mb;
-                long base = (long) blk * k * mb * 4;
+                long base = atAddr + (long) blk * k * mb * 4;
                 for (int p0 = 0; p0 < k; p0 += kc) {
                     int p1 = Math.min(k, p0 + kc);
                     for (int j = 0; j < nb; j++) {
                         if (b.format() == SparseB.Format.CSR) {
-                            columnCsr(nv, b, j0 + j, p0, p1, at, base, s.yt, j * mb);
+                            columnCsr(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
                         } else {
-                            columnTwoFour(nv, b, j0 + j, p0, p1, at, base, s.yt, j * mb);
+                            columnTwoFour(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
                         }
                     }
                 }
@@ -204,11 +208,32 @@ public final class Spmm {
     }
 
     /**
-     * At[base + p*mb + r] = A[m0 + r, p] for p in [p0, p1), r < mb (0 for rows at or past m): VL x VL squares of A
-     * loaded by rows, transposed in registers, stored by rows of At.
+     * The absolute address of the native segment {@code s}, which must be alive and hold {@code bytes}: checked once
+     * per call, as the loads through {@link #ALL} are not.
      */
-    private static void transpose(MemorySegment a, long aOff, int lda, int m, int m0, int mb, int p0, int p1,
-                                  MemorySegment at, long base) {
+    private static long checkedAddress(MemorySegment s, long bytes) {
+        if (!s.isNative() || !s.scope().isAlive() || s.byteSize() < bytes) {
+            throw new IllegalStateException("SpMM scratch: need a live native segment of " + bytes + " bytes, got "
+                    + (s.isNative() ? "" : "non-native ") + s.byteSize());
+        }
+        return s.address();
+    }
+
+    /** A's m rows of k floats at {@code aOff + r*lda} must lie inside {@code a}. */
+    private static void checkA(MemorySegment a, long aOff, int lda, int m, int k) {
+        long last = aOff + (long) (m - 1) * lda + k;
+        if (aOff < 0 || lda < k || last * 4 > a.byteSize()) {
+            throw new IndexOutOfBoundsException("SpMM: A rows [" + aOff + ", " + last + ") (lda " + lda
+                    + ") outside a segment of " + a.byteSize() / 4 + " floats");
+        }
+    }
+
+    /**
+     * At[p*mb + r] (floats from the absolute address {@code atAt}) = A[m0 + r, p] for p in [p0, p1), r < mb (0 for
+     * rows at or past m): VL x VL squares of A copied by rows into a per-thread array, transposed in registers,
+     * stored by rows of At.
+     */
+    private static void transpose(MemorySegment a, long aOff, int lda, int m, int m0, int mb, int p0, int p1, long atAt) {
         Scratch s = SCRATCH.get();
         float[] sq = s.square;
         float[] sq2 = s.square2;
@@ -217,19 +242,18 @@ public final class Spmm {
                 int len = Math.min(VL, p1 - q0);
                 for (int i = 0; i < VL; i++) {
                     int row = m0 + r0 + i;
-                    FloatVector v;
                     if (row >= m) {
-                        v = FloatVector.zero(S);
-                    } else if (len == VL) {
-                        v = FloatVector.fromMemorySegment(S, a, (aOff + (long) row * lda + q0) * 4, LE);
-                    } else {
-                        v = FloatVector.fromMemorySegment(S, a, (aOff + (long) row * lda + q0) * 4, LE, S.indexInRange(0, len));
+                        java.util.Arrays.fill(sq, i * VL, i * VL + VL, 0f);
+                        continue;
                     }
-                    v.intoArray(sq, i * VL);
+                    MemorySegment.copy(a, Tensor.F32, (aOff + (long) row * lda + q0) * 4, sq, i * VL, len);
+                    if (len < VL) {
+                        java.util.Arrays.fill(sq, i * VL + len, i * VL + VL, 0f);
+                    }
                 }
                 transposeSquare(sq, 0, VL, sq, VL * VL, VL, sq2);
                 for (int q = 0; q < len; q++) {
-                    FloatVector.fromArray(S, sq, VL * VL + q * VL).intoMemorySegment(at, (base + (long) (q0 + q) * mb + r0) * 4, LE);
+                    FloatVector.fromArray(S, sq, VL * VL + q * VL).intoMemorySegment(ALL, atAt + ((long) (q0 + q) * mb + r0) * 4, LE);
                 }
             }
         }
@@ -352,21 +376,21 @@ public final class Spmm {
      * yt[to .. + nv*VL) = column j of the row block whose transposed A starts at byte {@code base}, over the nonzeros
      * in rows [p0, p1) (continuing the previous block's sums unless p0 is 0): CSR.
      */
-    private static void columnCsr(int nv, SparseB b, int j, int p0, int p1, MemorySegment at, long base, float[] yt, int to) {
+    private static void columnCsr(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
         short[] rows = b.rows();
         float[] values = b.values();
         int i0 = b.blockStart(j, p0);
         int i1 = b.blockStart(j, p1);
         boolean first = p0 == 0;
         switch (nv) {
-            case 8 -> csr8(rows, values, i0, i1, at, base, yt, to, first);
-            case 4 -> csr4(rows, values, i0, i1, at, base, yt, to, first);
-            case 2 -> csr2(rows, values, i0, i1, at, base, yt, to, first);
-            default -> csr1(rows, values, i0, i1, at, base, yt, to, first);
+            case 8 -> csr8(rows, values, i0, i1, base, yt, to, first);
+            case 4 -> csr4(rows, values, i0, i1, base, yt, to, first);
+            case 2 -> csr2(rows, values, i0, i1, base, yt, to, first);
+            default -> csr1(rows, values, i0, i1, base, yt, to, first);
         }
     }
 
-    private static void csr8(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+    private static void csr8(short[] rows, float[] values, int i0, int i1, long base, float[] yt, int to,
                              boolean first) {
         FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
         FloatVector c4 = acc(first, yt, to + 4 * VL), c5 = acc(first, yt, to + 5 * VL), c6 = acc(first, yt, to + 6 * VL), c7 = acc(first, yt, to + 7 * VL);
@@ -375,14 +399,14 @@ public final class Spmm {
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
             long o = base + rows[i] * stride;
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
-            c4 = w.fma(FloatVector.fromMemorySegment(S, at, o + 4 * vb, LE), c4);
-            c5 = w.fma(FloatVector.fromMemorySegment(S, at, o + 5 * vb, LE), c5);
-            c6 = w.fma(FloatVector.fromMemorySegment(S, at, o + 6 * vb, LE), c6);
-            c7 = w.fma(FloatVector.fromMemorySegment(S, at, o + 7 * vb, LE), c7);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
+            c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
+            c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
+            c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
+            c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
@@ -394,7 +418,7 @@ public final class Spmm {
         c7.intoArray(yt, to + 7 * VL);
     }
 
-    private static void csr4(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+    private static void csr4(short[] rows, float[] values, int i0, int i1, long base, float[] yt, int to,
                              boolean first) {
         FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
         long stride = 4L * VL * 4;
@@ -402,10 +426,10 @@ public final class Spmm {
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
             long o = base + rows[i] * stride;
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
@@ -413,7 +437,7 @@ public final class Spmm {
         c3.intoArray(yt, to + 3 * VL);
     }
 
-    private static void csr2(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+    private static void csr2(short[] rows, float[] values, int i0, int i1, long base, float[] yt, int to,
                              boolean first) {
         FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL);
         long stride = 2L * VL * 4;
@@ -421,37 +445,37 @@ public final class Spmm {
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
             long o = base + rows[i] * stride;
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
     }
 
-    private static void csr1(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+    private static void csr1(short[] rows, float[] values, int i0, int i1, long base, float[] yt, int to,
                              boolean first) {
         FloatVector c0 = acc(first, yt, to);
         long stride = VL * 4L;
         for (int i = i0; i < i1; i++) {
-            c0 = FloatVector.broadcast(S, values[i]).fma(FloatVector.fromMemorySegment(S, at, base + rows[i] * stride, LE), c0);
+            c0 = FloatVector.broadcast(S, values[i]).fma(FloatVector.fromMemorySegment(S, ALL, base + rows[i] * stride, LE), c0);
         }
         c0.intoArray(yt, to);
     }
 
     /** As {@link #columnCsr} for a 2:4 weight: two slots per group of 4 rows. */
-    private static void columnTwoFour(int nv, SparseB b, int j, int p0, int p1, MemorySegment at, long base, float[] yt, int to) {
+    private static void columnTwoFour(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
         int g0 = p0 / 4;
         int g1 = Math.min(b.groups(), (p1 + 3) / 4);
         boolean first = p0 == 0;
         switch (nv) {
-            case 8 -> twoFour8(b, j, g0, g1, at, base, yt, to, first);
-            case 4 -> twoFour4(b, j, g0, g1, at, base, yt, to, first);
-            case 2 -> twoFour2(b, j, g0, g1, at, base, yt, to, first);
-            default -> twoFour1(b, j, g0, g1, at, base, yt, to, first);
+            case 8 -> twoFour8(b, j, g0, g1, base, yt, to, first);
+            case 4 -> twoFour4(b, j, g0, g1, base, yt, to, first);
+            case 2 -> twoFour2(b, j, g0, g1, base, yt, to, first);
+            default -> twoFour1(b, j, g0, g1, base, yt, to, first);
         }
     }
 
-    private static void twoFour8(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+    private static void twoFour8(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
                                  boolean first) {
         float[] values = b.values();
         byte[] meta = b.meta();
@@ -467,14 +491,14 @@ public final class Spmm {
             for (int slot = 0; slot < 2; slot++) {
                 long o = base + (4L * g + ((nib >> (2 * slot)) & 3)) * stride;
                 FloatVector w = FloatVector.broadcast(S, values[v + slot]);
-                c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-                c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-                c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-                c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
-                c4 = w.fma(FloatVector.fromMemorySegment(S, at, o + 4 * vb, LE), c4);
-                c5 = w.fma(FloatVector.fromMemorySegment(S, at, o + 5 * vb, LE), c5);
-                c6 = w.fma(FloatVector.fromMemorySegment(S, at, o + 6 * vb, LE), c6);
-                c7 = w.fma(FloatVector.fromMemorySegment(S, at, o + 7 * vb, LE), c7);
+                c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+                c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+                c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+                c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
+                c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
+                c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
+                c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
+                c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
             }
         }
         c0.intoArray(yt, to);
@@ -487,7 +511,7 @@ public final class Spmm {
         c7.intoArray(yt, to + 7 * VL);
     }
 
-    private static void twoFour4(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+    private static void twoFour4(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
                                  boolean first) {
         float[] values = b.values();
         byte[] meta = b.meta();
@@ -501,16 +525,16 @@ public final class Spmm {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
             long o = base + (4L * g + (nib & 3)) * stride;
             FloatVector w = FloatVector.broadcast(S, values[v]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
             o = base + (4L * g + ((nib >> 2) & 3)) * stride;
             w = FloatVector.broadcast(S, values[v + 1]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
@@ -518,7 +542,7 @@ public final class Spmm {
         c3.intoArray(yt, to + 3 * VL);
     }
 
-    private static void twoFour2(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+    private static void twoFour2(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
                                  boolean first) {
         float[] values = b.values();
         byte[] meta = b.meta();
@@ -532,18 +556,18 @@ public final class Spmm {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
             long o = base + (4L * g + (nib & 3)) * stride;
             FloatVector w = FloatVector.broadcast(S, values[v]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
             o = base + (4L * g + ((nib >> 2) & 3)) * stride;
             w = FloatVector.broadcast(S, values[v + 1]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
     }
 
-    private static void twoFour1(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+    private static void twoFour1(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
                                  boolean first) {
         float[] values = b.values();
         byte[] meta = b.meta();
@@ -556,8 +580,8 @@ public final class Spmm {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
             long o0 = base + (4L * g + (nib & 3)) * stride;
             long o1 = base + (4L * g + ((nib >> 2) & 3)) * stride;
-            c0 = FloatVector.broadcast(S, values[v]).fma(FloatVector.fromMemorySegment(S, at, o0, LE), c0);
-            c0 = FloatVector.broadcast(S, values[v + 1]).fma(FloatVector.fromMemorySegment(S, at, o1, LE), c0);
+            c0 = FloatVector.broadcast(S, values[v]).fma(FloatVector.fromMemorySegment(S, ALL, o0, LE), c0);
+            c0 = FloatVector.broadcast(S, values[v + 1]).fma(FloatVector.fromMemorySegment(S, ALL, o1, LE), c0);
         }
         c0.intoArray(yt, to);
     }
