@@ -1,5 +1,6 @@
 package dev.gatun.engine.cpu;
 
+import dev.gatun.engine.NativeMemory;
 import dev.gatun.engine.ops.KernelContext;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
@@ -94,6 +95,16 @@ public final class Spmm {
         final float[] tile = new float[8 * VL * NB];
         final float[] acc = new float[NB];
         float[] x = new float[0];
+        /** A row block's transposed A (the row-block path), native: read through {@link #ALL}. */
+        private MemorySegment at = MemorySegment.NULL;
+
+        /** The absolute address of this thread's transposed-A buffer of at least {@code bytes} bytes. */
+        long at(long bytes) {
+            if (at.byteSize() < bytes) {
+                at = NativeMemory.allocateScratch(bytes);
+            }
+            return at.address();
+        }
 
         float[] x(int k) {
             if (x.length < k) {
@@ -151,46 +162,67 @@ public final class Spmm {
         int nv = vectorsPerBlock(m);
         int mb = nv * VL;
         int blocks = (m + mb - 1) / mb;
+        checkA(a, aOff, lda, m, k);
+        int nChunks = (n + NB - 1) / NB;
+        if (threads == 1 || blocks >= 2 * threads) {
+            // one task per range of row blocks: each block transposed into the thread's own scratch, used while in L2
+            run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, (b0, b1) -> {
+                Scratch s = SCRATCH.get();
+                long atAddr = s.at((long) k * mb * 4);
+                for (int blk = b0; blk < b1; blk++) {
+                    transpose(a, aOff, lda, m, blk * mb, mb, 0, k, atAddr);
+                    for (int ch = 0; ch < nChunks; ch++) {
+                        columns(nv, b, m, blk * mb, mb, ch * NB, atAddr, s, c, cOff, ldc, e);
+                    }
+                }
+            });
+            return;
+        }
         MemorySegment at = ctx.allocate(DType.FLOAT, Shape.of((long) blocks * k * mb)).data();
         long atAddr = checkedAddress(at, (long) blocks * k * mb * 4);
-        checkA(a, aOff, lda, m, k);
         int kChunks = (k + T_CHUNK - 1) / T_CHUNK;
         int tUnits = blocks * kChunks;
-        run(ctx, threads == 1 ? 1 : Math.min(tUnits, 4 * threads), tUnits, (u0, u1) -> {
+        run(ctx, Math.min(tUnits, 4 * threads), tUnits, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int blk = u / kChunks;
                 int p0 = (u % kChunks) * T_CHUNK;
                 transpose(a, aOff, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), atAddr + (long) blk * k * mb * 4);
             }
         });
-        int nChunks = (n + NB - 1) / NB;
         int units = blocks * nChunks;
-        int kc = kBlock(mb);
-        run(ctx, threads == 1 ? 1 : Math.min(units, 4 * threads), units, (u0, u1) -> {
+        run(ctx, Math.min(units, 4 * threads), units, (u0, u1) -> {
             Scratch s = SCRATCH.get();
             for (int u = u0; u < u1; u++) {
                 int blk = u / nChunks;
-                int j0 = (u % nChunks) * NB;
-                int nb = Math.min(NB, n - j0);
-                int m0 = blk * mb;
-                long base = atAddr + (long) blk * k * mb * 4;
-                for (int p0 = 0; p0 < k; p0 += kc) {
-                    int p1 = Math.min(k, p0 + kc);
-                    for (int j = 0; j < nb; j++) {
-                        if (b.format() == SparseB.Format.CSR) {
-                            columnCsr(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
-                        } else {
-                            columnTwoFour(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
-                        }
-                    }
-                }
-                int rows = Math.min(mb, m - m0);
-                for (int r0 = 0; r0 < rows; r0 += VL) {
-                    transposeSquare(s.yt, r0, mb, s.tile, r0 * NB, NB, s.square);
-                }
-                SgemmKernel.store(s.tile, 0, NB, rows, nb, 1f, 0f, true, e, c, cOff + (long) m0 * ldc + j0, ldc, m0, j0);
+                columns(nv, b, m, blk * mb, mb, (u % nChunks) * NB, atAddr + (long) blk * k * mb * 4, s, c, cOff, ldc, e);
             }
         });
+    }
+
+    /**
+     * Columns [j0, j0 + NB) of the row block at m0 (mb rows, its transposed A at the absolute address {@code base}):
+     * computed into the thread's tile, transposed, stored into C with the epilogue.
+     */
+    private static void columns(int nv, SparseB b, int m, int m0, int mb, int j0, long base, Scratch s,
+                                MemorySegment c, long cOff, int ldc, Epilogue e) {
+        int k = b.k();
+        int nb = Math.min(NB, b.n() - j0);
+        int kc = kBlock(mb);
+        for (int p0 = 0; p0 < k; p0 += kc) {
+            int p1 = Math.min(k, p0 + kc);
+            for (int j = 0; j < nb; j++) {
+                if (b.format() == SparseB.Format.CSR) {
+                    columnCsr(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
+                } else {
+                    columnTwoFour(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
+                }
+            }
+        }
+        int rows = Math.min(mb, m - m0);
+        for (int r0 = 0; r0 < rows; r0 += VL) {
+            transposeSquare(s.yt, r0, mb, s.tile, r0 * NB, NB, s.square);
+        }
+        SgemmKernel.store(s.tile, 0, NB, rows, nb, 1f, 0f, true, e, c, cOff + (long) m0 * ldc + j0, ldc, m0, j0);
     }
 
     /** Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges. */
