@@ -17,12 +17,18 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>M > 1, the SpMM (XNNPACK's design): A is transposed, per block of {@code mb} rows ({@code mb} = 16, 32, 64 or 128
  * with 16-float vectors: 1, 2, 4 or 8 vectors), into a K-major scratch {@code At[block][p][r] = A[m0 + r, p]} (rows past
- * M are 0), allocated from the context. Output column j of a row block is then {@code mb/VL} vector accumulators
+ * M are 0). With one thread or at least two row blocks per thread, tasks own ranges of row blocks and each block
+ * is transposed into the thread's own native buffer just before its columns use it (in L2); otherwise (M = 128 on 2
+ * threads: one block) all of At is allocated from the context and transposed by K chunks first. At is written and
+ * read through {@link SgemmKernel#ALL} at absolute addresses (bounds checked once per call) and A copied by rows into
+ * a per-thread array, never loaded through its own segment: the JDK's shared segment-access code, once its type
+ * profile has seen heap segments (as in any real model's JVM), made the SpMM 2x slower (docs/ARCHITECTURE.md "GEMM
+ * memory access"). Output column j of a row block is then {@code mb/VL} vector accumulators
  * in registers: for each nonzero (p, w) of column j, {@code acc += broadcast(w) * At[p][0..mb)}. Columns are done
  * {@link #NB} at a time into a per-thread tile [NB][mb], which is transposed (VL x VL squares in registers,
  * {@link #transposeSquare}; A's transpose works the same way) into a row-major [mb][NB] tile and stored through
- * the GEMM's tile store with the epilogue. Tasks are (row block, NB columns) units, row block major, split over
- * {@link KernelContext#parallelFor}. Optionally ({@link #kBlockBytes}) K is cut into blocks whose transposed A fits
+ * the GEMM's tile store with the epilogue. In the shared-At case tasks are (row block, NB columns) units, row block
+ * major, split over {@link KernelContext#parallelFor}. Optionally ({@link #kBlockBytes}) K is cut into blocks whose transposed A fits
  * L1, the partial sums carried through the tile.
  *
  * <p>Speed: one activation load per vector FMA (the dense GEMM reuses each loaded B vector over 8 rows), so the
