@@ -11,9 +11,12 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 
 /**
  * The sparse/dense calibration loop behind docs/PERFORMANCE.md "Sparse weights" and the constants of
@@ -22,8 +25,11 @@ import java.util.Locale;
  * round by round on the same pruned weights, and prints medians (us per product) and the ratio dense/sparse.
  *
  * <p>Usage: {@code java ... dev.gatun.bench.SparseCalibration [--shapes 384x1536,...] [--m 1,32,128]
- * [--sparsity 50,70,80,90,95,2:4] [--rounds 7] [--copies C] [--threads T]}; with T > 1 times are wall-clock. {@code --copies} keeps C copies of every weight (dense
- * and sparse) and cycles through them, so that a product reads its weight from DRAM rather than cache (GEMV).
+ * [--sparsity 50,70,80,90,95,2:4] [--rounds 7] [--copies C] [--threads T] [--pollute]}; with T > 1 times are
+ * wall-clock. {@code --copies} keeps C copies of every weight (dense and sparse) and cycles through them, so that a
+ * product reads its weight from DRAM rather than cache (GEMV). {@code --pollute} first reads heap memory segments
+ * (scalar and vector loads, 200k times), as a model's loader does, so that the JDK's shared segment-access code
+ * carries the type profile it has inside a real model (docs/ARCHITECTURE.md "GEMM memory access").
  */
 public final class SparseCalibration {
     private static final ThreadMXBean MX = ManagementFactory.getThreadMXBean();
@@ -48,7 +54,13 @@ public final class SparseCalibration {
         int rounds = 7;
         int copies = 1;
         int threads = 1;
+        boolean pollute = false;
         for (int i = 0; i < args.length; i += 2) {
+            if (args[i].equals("--pollute")) {
+                pollute = true;
+                i--;
+                continue;
+            }
             String v = args[i + 1];
             switch (args[i]) {
                 case "--shapes" -> shapes = List.of(v.split(","));
@@ -59,6 +71,9 @@ public final class SparseCalibration {
                 case "--threads" -> threads = Integer.parseInt(v);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
+        }
+        if (pollute) {
+            System.out.println("heap-segment reads: checksum " + pollute());
         }
         System.out.println("KxN, M, sparsity: dense us / sparse us = dense/sparse (median of " + rounds + " rounds, thread CPU time)");
         for (String kn : shapes) {
@@ -126,6 +141,25 @@ public final class SparseCalibration {
             }
             System.out.printf(Locale.ROOT, "%dx%d, %d, %s: %.1f / %.1f = %.2fx%n", k, n, m, sp, median(d), median(s), median(r));
         }
+    }
+
+    /**
+     * Scalar and vector loads through heap segments ({@code MemorySegment.ofArray}), 200k of each, so that the JDK's
+     * shared access code has seen heap segments as it has in a whole model's JVM; returns a checksum (kept live).
+     */
+    private static double pollute() {
+        float[] heap = new float[4096];
+        Arrays.fill(heap, 1f);
+        MemorySegment seg = MemorySegment.ofArray(heap);
+        double sum = 0;
+        for (int i = 0; i < 200_000; i++) {
+            int at = (i * 16) % (heap.length - 16);
+            sum += seg.getAtIndex(Tensor.F32, at);
+            sum += FloatVector.fromMemorySegment(FloatVector.SPECIES_PREFERRED, seg, at * 4L, ByteOrder.LITTLE_ENDIAN).reduceLanes(VectorOperators.ADD);
+            FloatVector.broadcast(FloatVector.SPECIES_PREFERRED, 2f).intoMemorySegment(seg, at * 4L, ByteOrder.LITTLE_ENDIAN);
+            seg.setAtIndex(Tensor.F32, at + 1, 1f);
+        }
+        return sum;
     }
 
     /** Thread CPU time, or with several threads (workers' time not in it) wall-clock time. */

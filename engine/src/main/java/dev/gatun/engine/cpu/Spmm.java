@@ -1,5 +1,6 @@
 package dev.gatun.engine.cpu;
 
+import dev.gatun.engine.NativeMemory;
 import dev.gatun.engine.ops.KernelContext;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
@@ -16,12 +17,18 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>M > 1, the SpMM (XNNPACK's design): A is transposed, per block of {@code mb} rows ({@code mb} = 16, 32, 64 or 128
  * with 16-float vectors: 1, 2, 4 or 8 vectors), into a K-major scratch {@code At[block][p][r] = A[m0 + r, p]} (rows past
- * M are 0), allocated from the context. Output column j of a row block is then {@code mb/VL} vector accumulators
+ * M are 0). With one thread or at least two row blocks per thread, tasks own ranges of row blocks and each block
+ * is transposed into the thread's own native buffer just before its columns use it (in L2); otherwise (M = 128 on 2
+ * threads: one block) all of At is allocated from the context and transposed by K chunks first. At is written and
+ * read through {@link SgemmKernel#ALL} at absolute addresses (bounds checked once per call) and A copied by rows into
+ * a per-thread array, never loaded through its own segment: the JDK's shared segment-access code, once its type
+ * profile has seen heap segments (as in any real model's JVM), made the SpMM 2x slower (docs/ARCHITECTURE.md "GEMM
+ * memory access"). Output column j of a row block is then {@code mb/VL} vector accumulators
  * in registers: for each nonzero (p, w) of column j, {@code acc += broadcast(w) * At[p][0..mb)}. Columns are done
  * {@link #NB} at a time into a per-thread tile [NB][mb], which is transposed (VL x VL squares in registers,
  * {@link #transposeSquare}; A's transpose works the same way) into a row-major [mb][NB] tile and stored through
- * the GEMM's tile store with the epilogue. Tasks are (row block, NB columns) units, row block major, split over
- * {@link KernelContext#parallelFor}. Optionally ({@link #kBlockBytes}) K is cut into blocks whose transposed A fits
+ * the GEMM's tile store with the epilogue. In the shared-At case tasks are (row block, NB columns) units, row block
+ * major, split over {@link KernelContext#parallelFor}. Optionally ({@link #kBlockBytes}) K is cut into blocks whose transposed A fits
  * L1, the partial sums carried through the tile.
  *
  * <p>Speed: one activation load per vector FMA (the dense GEMM reuses each loaded B vector over 8 rows), so the
@@ -42,6 +49,8 @@ public final class Spmm {
     private static final VectorSpecies<Float> S = SgemmKernel.S;
     private static final int VL = SgemmKernel.VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** All of memory: the transposed A is read and written through it at absolute addresses (see the class comment). */
+    private static final MemorySegment ALL = SgemmKernel.ALL;
     /** Output columns per tile. */
     static final int NB = VL;
     /** Rows of A transposed per task unit of the transpose: p chunk length. */
@@ -92,6 +101,16 @@ public final class Spmm {
         final float[] tile = new float[8 * VL * NB];
         final float[] acc = new float[NB];
         float[] x = new float[0];
+        /** A row block's transposed A (the row-block path), native: read through {@link #ALL}. */
+        private MemorySegment at = MemorySegment.NULL;
+
+        /** The absolute address of this thread's transposed-A buffer of at least {@code bytes} bytes. */
+        long at(long bytes) {
+            if (at.byteSize() < bytes) {
+                at = NativeMemory.allocateScratch(bytes);
+            }
+            return at.address();
+        }
 
         float[] x(int k) {
             if (x.length < k) {
@@ -149,44 +168,67 @@ public final class Spmm {
         int nv = vectorsPerBlock(m);
         int mb = nv * VL;
         int blocks = (m + mb - 1) / mb;
+        checkA(a, aOff, lda, m, k);
+        int nChunks = (n + NB - 1) / NB;
+        if (threads == 1 || blocks >= 2 * threads) {
+            // one task per range of row blocks: each block transposed into the thread's own scratch, used while in L2
+            run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, (b0, b1) -> {
+                Scratch s = SCRATCH.get();
+                long atAddr = s.at((long) k * mb * 4);
+                for (int blk = b0; blk < b1; blk++) {
+                    transpose(a, aOff, lda, m, blk * mb, mb, 0, k, atAddr);
+                    for (int ch = 0; ch < nChunks; ch++) {
+                        columns(nv, b, m, blk * mb, mb, ch * NB, atAddr, s, c, cOff, ldc, e);
+                    }
+                }
+            });
+            return;
+        }
         MemorySegment at = ctx.allocate(DType.FLOAT, Shape.of((long) blocks * k * mb)).data();
+        long atAddr = checkedAddress(at, (long) blocks * k * mb * 4);
         int kChunks = (k + T_CHUNK - 1) / T_CHUNK;
         int tUnits = blocks * kChunks;
-        run(ctx, threads == 1 ? 1 : Math.min(tUnits, 4 * threads), tUnits, (u0, u1) -> {
+        run(ctx, Math.min(tUnits, 4 * threads), tUnits, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int blk = u / kChunks;
                 int p0 = (u % kChunks) * T_CHUNK;
-                transpose(a, aOff, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), at, (long) blk * k * mb);
+                transpose(a, aOff, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), atAddr + (long) blk * k * mb * 4);
             }
         });
-        int nChunks = (n + NB - 1) / NB;
         int units = blocks * nChunks;
-        int kc = kBlock(mb);
-        run(ctx, threads == 1 ? 1 : Math.min(units, 4 * threads), units, (u0, u1) -> {
+        run(ctx, Math.min(units, 4 * threads), units, (u0, u1) -> {
             Scratch s = SCRATCH.get();
             for (int u = u0; u < u1; u++) {
                 int blk = u / nChunks;
-                int j0 = (u % nChunks) * NB;
-                int nb = Math.min(NB, n - j0);
-                int m0 = blk * mb;
-                long base = (long) blk * k * mb * 4;
-                for (int p0 = 0; p0 < k; p0 += kc) {
-                    int p1 = Math.min(k, p0 + kc);
-                    for (int j = 0; j < nb; j++) {
-                        if (b.format() == SparseB.Format.CSR) {
-                            columnCsr(nv, b, j0 + j, p0, p1, at, base, s.yt, j * mb);
-                        } else {
-                            columnTwoFour(nv, b, j0 + j, p0, p1, at, base, s.yt, j * mb);
-                        }
-                    }
-                }
-                int rows = Math.min(mb, m - m0);
-                for (int r0 = 0; r0 < rows; r0 += VL) {
-                    transposeSquare(s.yt, r0, mb, s.tile, r0 * NB, NB, s.square);
-                }
-                SgemmKernel.store(s.tile, 0, NB, rows, nb, 1f, 0f, true, e, c, cOff + (long) m0 * ldc + j0, ldc, m0, j0);
+                columns(nv, b, m, blk * mb, mb, (u % nChunks) * NB, atAddr + (long) blk * k * mb * 4, s, c, cOff, ldc, e);
             }
         });
+    }
+
+    /**
+     * Columns [j0, j0 + NB) of the row block at m0 (mb rows, its transposed A at the absolute address {@code base}):
+     * computed into the thread's tile, transposed, stored into C with the epilogue.
+     */
+    private static void columns(int nv, SparseB b, int m, int m0, int mb, int j0, long base, Scratch s,
+                                MemorySegment c, long cOff, int ldc, Epilogue e) {
+        int k = b.k();
+        int nb = Math.min(NB, b.n() - j0);
+        int kc = kBlock(mb);
+        for (int p0 = 0; p0 < k; p0 += kc) {
+            int p1 = Math.min(k, p0 + kc);
+            for (int j = 0; j < nb; j++) {
+                if (b.format() == SparseB.Format.CSR) {
+                    columnCsr(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
+                } else {
+                    columnTwoFour(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
+                }
+            }
+        }
+        int rows = Math.min(mb, m - m0);
+        for (int r0 = 0; r0 < rows; r0 += VL) {
+            transposeSquare(s.yt, r0, mb, s.tile, r0 * NB, NB, s.square);
+        }
+        SgemmKernel.store(s.tile, 0, NB, rows, nb, 1f, 0f, true, e, c, cOff + (long) m0 * ldc + j0, ldc, m0, j0);
     }
 
     /** Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges. */
@@ -204,11 +246,32 @@ public final class Spmm {
     }
 
     /**
-     * At[base + p*mb + r] = A[m0 + r, p] for p in [p0, p1), r < mb (0 for rows at or past m): VL x VL squares of A
-     * loaded by rows, transposed in registers, stored by rows of At.
+     * The absolute address of the native segment {@code s}, which must be alive and hold {@code bytes}: checked once
+     * per call, as the loads through {@link #ALL} are not.
      */
-    private static void transpose(MemorySegment a, long aOff, int lda, int m, int m0, int mb, int p0, int p1,
-                                  MemorySegment at, long base) {
+    private static long checkedAddress(MemorySegment s, long bytes) {
+        if (!s.isNative() || !s.scope().isAlive() || s.byteSize() < bytes) {
+            throw new IllegalStateException("SpMM scratch: need a live native segment of " + bytes + " bytes, got "
+                    + (s.isNative() ? "" : "non-native ") + s.byteSize());
+        }
+        return s.address();
+    }
+
+    /** A's m rows of k floats at {@code aOff + r*lda} must lie inside {@code a}. */
+    private static void checkA(MemorySegment a, long aOff, int lda, int m, int k) {
+        long last = aOff + (long) (m - 1) * lda + k;
+        if (aOff < 0 || lda < k || last * 4 > a.byteSize()) {
+            throw new IndexOutOfBoundsException("SpMM: A rows [" + aOff + ", " + last + ") (lda " + lda
+                    + ") outside a segment of " + a.byteSize() / 4 + " floats");
+        }
+    }
+
+    /**
+     * At[p*mb + r] (floats from the absolute address {@code atAt}) = A[m0 + r, p] for p in [p0, p1), r < mb (0 for
+     * rows at or past m): VL x VL squares of A copied by rows into a per-thread array, transposed in registers,
+     * stored by rows of At.
+     */
+    private static void transpose(MemorySegment a, long aOff, int lda, int m, int m0, int mb, int p0, int p1, long atAt) {
         Scratch s = SCRATCH.get();
         float[] sq = s.square;
         float[] sq2 = s.square2;
@@ -217,19 +280,18 @@ public final class Spmm {
                 int len = Math.min(VL, p1 - q0);
                 for (int i = 0; i < VL; i++) {
                     int row = m0 + r0 + i;
-                    FloatVector v;
                     if (row >= m) {
-                        v = FloatVector.zero(S);
-                    } else if (len == VL) {
-                        v = FloatVector.fromMemorySegment(S, a, (aOff + (long) row * lda + q0) * 4, LE);
-                    } else {
-                        v = FloatVector.fromMemorySegment(S, a, (aOff + (long) row * lda + q0) * 4, LE, S.indexInRange(0, len));
+                        java.util.Arrays.fill(sq, i * VL, i * VL + VL, 0f);
+                        continue;
                     }
-                    v.intoArray(sq, i * VL);
+                    MemorySegment.copy(a, Tensor.F32, (aOff + (long) row * lda + q0) * 4, sq, i * VL, len);
+                    if (len < VL) {
+                        java.util.Arrays.fill(sq, i * VL + len, i * VL + VL, 0f);
+                    }
                 }
                 transposeSquare(sq, 0, VL, sq, VL * VL, VL, sq2);
                 for (int q = 0; q < len; q++) {
-                    FloatVector.fromArray(S, sq, VL * VL + q * VL).intoMemorySegment(at, (base + (long) (q0 + q) * mb + r0) * 4, LE);
+                    FloatVector.fromArray(S, sq, VL * VL + q * VL).intoMemorySegment(ALL, atAt + ((long) (q0 + q) * mb + r0) * 4, LE);
                 }
             }
         }
@@ -352,21 +414,21 @@ public final class Spmm {
      * yt[to .. + nv*VL) = column j of the row block whose transposed A starts at byte {@code base}, over the nonzeros
      * in rows [p0, p1) (continuing the previous block's sums unless p0 is 0): CSR.
      */
-    private static void columnCsr(int nv, SparseB b, int j, int p0, int p1, MemorySegment at, long base, float[] yt, int to) {
+    private static void columnCsr(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
         short[] rows = b.rows();
         float[] values = b.values();
         int i0 = b.blockStart(j, p0);
         int i1 = b.blockStart(j, p1);
         boolean first = p0 == 0;
         switch (nv) {
-            case 8 -> csr8(rows, values, i0, i1, at, base, yt, to, first);
-            case 4 -> csr4(rows, values, i0, i1, at, base, yt, to, first);
-            case 2 -> csr2(rows, values, i0, i1, at, base, yt, to, first);
-            default -> csr1(rows, values, i0, i1, at, base, yt, to, first);
+            case 8 -> csr8(rows, values, i0, i1, base, yt, to, first);
+            case 4 -> csr4(rows, values, i0, i1, base, yt, to, first);
+            case 2 -> csr2(rows, values, i0, i1, base, yt, to, first);
+            default -> csr1(rows, values, i0, i1, base, yt, to, first);
         }
     }
 
-    private static void csr8(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+    private static void csr8(short[] rows, float[] values, int i0, int i1, long base, float[] yt, int to,
                              boolean first) {
         FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
         FloatVector c4 = acc(first, yt, to + 4 * VL), c5 = acc(first, yt, to + 5 * VL), c6 = acc(first, yt, to + 6 * VL), c7 = acc(first, yt, to + 7 * VL);
@@ -375,14 +437,14 @@ public final class Spmm {
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
             long o = base + rows[i] * stride;
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
-            c4 = w.fma(FloatVector.fromMemorySegment(S, at, o + 4 * vb, LE), c4);
-            c5 = w.fma(FloatVector.fromMemorySegment(S, at, o + 5 * vb, LE), c5);
-            c6 = w.fma(FloatVector.fromMemorySegment(S, at, o + 6 * vb, LE), c6);
-            c7 = w.fma(FloatVector.fromMemorySegment(S, at, o + 7 * vb, LE), c7);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
+            c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
+            c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
+            c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
+            c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
@@ -394,7 +456,7 @@ public final class Spmm {
         c7.intoArray(yt, to + 7 * VL);
     }
 
-    private static void csr4(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+    private static void csr4(short[] rows, float[] values, int i0, int i1, long base, float[] yt, int to,
                              boolean first) {
         FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
         long stride = 4L * VL * 4;
@@ -402,10 +464,10 @@ public final class Spmm {
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
             long o = base + rows[i] * stride;
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
@@ -413,7 +475,7 @@ public final class Spmm {
         c3.intoArray(yt, to + 3 * VL);
     }
 
-    private static void csr2(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+    private static void csr2(short[] rows, float[] values, int i0, int i1, long base, float[] yt, int to,
                              boolean first) {
         FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL);
         long stride = 2L * VL * 4;
@@ -421,37 +483,37 @@ public final class Spmm {
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
             long o = base + rows[i] * stride;
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
     }
 
-    private static void csr1(short[] rows, float[] values, int i0, int i1, MemorySegment at, long base, float[] yt, int to,
+    private static void csr1(short[] rows, float[] values, int i0, int i1, long base, float[] yt, int to,
                              boolean first) {
         FloatVector c0 = acc(first, yt, to);
         long stride = VL * 4L;
         for (int i = i0; i < i1; i++) {
-            c0 = FloatVector.broadcast(S, values[i]).fma(FloatVector.fromMemorySegment(S, at, base + rows[i] * stride, LE), c0);
+            c0 = FloatVector.broadcast(S, values[i]).fma(FloatVector.fromMemorySegment(S, ALL, base + rows[i] * stride, LE), c0);
         }
         c0.intoArray(yt, to);
     }
 
     /** As {@link #columnCsr} for a 2:4 weight: two slots per group of 4 rows. */
-    private static void columnTwoFour(int nv, SparseB b, int j, int p0, int p1, MemorySegment at, long base, float[] yt, int to) {
+    private static void columnTwoFour(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
         int g0 = p0 / 4;
         int g1 = Math.min(b.groups(), (p1 + 3) / 4);
         boolean first = p0 == 0;
         switch (nv) {
-            case 8 -> twoFour8(b, j, g0, g1, at, base, yt, to, first);
-            case 4 -> twoFour4(b, j, g0, g1, at, base, yt, to, first);
-            case 2 -> twoFour2(b, j, g0, g1, at, base, yt, to, first);
-            default -> twoFour1(b, j, g0, g1, at, base, yt, to, first);
+            case 8 -> twoFour8(b, j, g0, g1, base, yt, to, first);
+            case 4 -> twoFour4(b, j, g0, g1, base, yt, to, first);
+            case 2 -> twoFour2(b, j, g0, g1, base, yt, to, first);
+            default -> twoFour1(b, j, g0, g1, base, yt, to, first);
         }
     }
 
-    private static void twoFour8(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+    private static void twoFour8(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
                                  boolean first) {
         float[] values = b.values();
         byte[] meta = b.meta();
@@ -467,14 +529,14 @@ public final class Spmm {
             for (int slot = 0; slot < 2; slot++) {
                 long o = base + (4L * g + ((nib >> (2 * slot)) & 3)) * stride;
                 FloatVector w = FloatVector.broadcast(S, values[v + slot]);
-                c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-                c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-                c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-                c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
-                c4 = w.fma(FloatVector.fromMemorySegment(S, at, o + 4 * vb, LE), c4);
-                c5 = w.fma(FloatVector.fromMemorySegment(S, at, o + 5 * vb, LE), c5);
-                c6 = w.fma(FloatVector.fromMemorySegment(S, at, o + 6 * vb, LE), c6);
-                c7 = w.fma(FloatVector.fromMemorySegment(S, at, o + 7 * vb, LE), c7);
+                c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+                c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+                c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+                c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
+                c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
+                c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
+                c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
+                c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
             }
         }
         c0.intoArray(yt, to);
@@ -487,7 +549,7 @@ public final class Spmm {
         c7.intoArray(yt, to + 7 * VL);
     }
 
-    private static void twoFour4(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+    private static void twoFour4(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
                                  boolean first) {
         float[] values = b.values();
         byte[] meta = b.meta();
@@ -501,16 +563,16 @@ public final class Spmm {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
             long o = base + (4L * g + (nib & 3)) * stride;
             FloatVector w = FloatVector.broadcast(S, values[v]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
             o = base + (4L * g + ((nib >> 2) & 3)) * stride;
             w = FloatVector.broadcast(S, values[v + 1]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, at, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, at, o + 3 * vb, LE), c3);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
@@ -518,7 +580,7 @@ public final class Spmm {
         c3.intoArray(yt, to + 3 * VL);
     }
 
-    private static void twoFour2(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+    private static void twoFour2(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
                                  boolean first) {
         float[] values = b.values();
         byte[] meta = b.meta();
@@ -532,18 +594,18 @@ public final class Spmm {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
             long o = base + (4L * g + (nib & 3)) * stride;
             FloatVector w = FloatVector.broadcast(S, values[v]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
             o = base + (4L * g + ((nib >> 2) & 3)) * stride;
             w = FloatVector.broadcast(S, values[v + 1]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, at, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, at, o + vb, LE), c1);
+            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
         }
         c0.intoArray(yt, to);
         c1.intoArray(yt, to + VL);
     }
 
-    private static void twoFour1(SparseB b, int j, int g0, int g1, MemorySegment at, long base, float[] yt, int to,
+    private static void twoFour1(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
                                  boolean first) {
         float[] values = b.values();
         byte[] meta = b.meta();
@@ -556,8 +618,8 @@ public final class Spmm {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
             long o0 = base + (4L * g + (nib & 3)) * stride;
             long o1 = base + (4L * g + ((nib >> 2) & 3)) * stride;
-            c0 = FloatVector.broadcast(S, values[v]).fma(FloatVector.fromMemorySegment(S, at, o0, LE), c0);
-            c0 = FloatVector.broadcast(S, values[v + 1]).fma(FloatVector.fromMemorySegment(S, at, o1, LE), c0);
+            c0 = FloatVector.broadcast(S, values[v]).fma(FloatVector.fromMemorySegment(S, ALL, o0, LE), c0);
+            c0 = FloatVector.broadcast(S, values[v + 1]).fma(FloatVector.fromMemorySegment(S, ALL, o1, LE), c0);
         }
         c0.intoArray(yt, to);
     }

@@ -236,6 +236,9 @@ class SpmmTest {
         check(rnd, 3, lng, SparseB.Format.CSR, Epilogue.NONE);
         Weight t = Weight.random(rnd, false, 384, 100, SparseB.Format.TWO_FOUR, 0.5);
         check(rnd, 130, t, SparseB.Format.TWO_FOUR, Epilogue.NONE);
+        // At least 2 row blocks per thread (7 of 128 rows at 3 threads): each task transposes its own blocks.
+        check(rnd, 833, Weight.random(rnd, true, 77, 35, SparseB.Format.CSR, 0.8), SparseB.Format.CSR, Epilogue.of(Activation.RELU));
+        check(rnd, 801, Weight.random(rnd, false, 45, 19, SparseB.Format.TWO_FOUR, 0.5), SparseB.Format.TWO_FOUR, Epilogue.NONE);
         int saved = Spmm.kBlockBytes;
         try {
             Spmm.kBlockBytes = 4096; // K blocks of 64 rows: the partial sums carried through the tile
