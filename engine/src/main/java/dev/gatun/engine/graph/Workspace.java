@@ -135,6 +135,9 @@ public final class Workspace implements KernelContext {
 
     /** Ends a run; a successful recorded run becomes replayable. Then every buffer returns to the free list. */
     public void endRun(boolean success) {
+        if (pool != null) {
+            pool.rest();
+        }
         if (mode == Mode.RECORD && success) {
             current.tensors = recorded.toArray(new Tensor[0]);
             recordings.addFirst(current);
