@@ -133,6 +133,21 @@ public final class IntraOpPool implements AutoCloseable {
         }
     }
 
+    /**
+     * Wakes parked workers so that they spin, ready for the first region of a run (called as a run starts: the
+     * wake-up latency then overlaps the run's first serial nodes). They park again after {@link #IDLE_SPIN_NANOS}.
+     */
+    public void wake() {
+        if (resting) {
+            resting = false;
+        }
+        for (Worker w : workers) {
+            if (w.parked) {
+                LockSupport.unpark(w);
+            }
+        }
+    }
+
     /** Claims and runs tasks of region {@code gen} until none is left. */
     private void work(long gen) {
         for (;;) {

@@ -111,6 +111,9 @@ public final class Workspace implements KernelContext {
 
     /** Starts a run on these inputs: replays the recording for their shapes, or records this run. */
     public void beginRun(Tensor[] inputs) {
+        if (pool != null) {
+            pool.wake();
+        }
         for (int i = 0; i < recordings.size(); i++) {
             Recording r = recordings.get(i);
             if (r.matches(inputs)) {
