@@ -161,6 +161,10 @@ public final class Sgemm {
             block(transA, m, k, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, 0, m, 0, n);
             return;
         }
+        if (tm == 1) {
+            sharedA(ctx, transA, m, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, tn);
+            return;
+        }
         ctx.parallelFor(tasks, t -> {
             int ti = t / tn;
             int tj = t % tn;
@@ -169,6 +173,54 @@ public final class Sgemm {
             int j0 = (int) ((long) nPanels * tj / tn) * NR;
             int j1 = Math.min(n, (int) ((long) nPanels * (tj + 1) / tn) * NR);
             block(transA, m, k, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, i0, i1, j0, j1);
+        });
+    }
+
+    /**
+     * A product whose rows fit one A block per K block (a transformer at batch 1: M = the sequence length), on
+     * several threads: op(A) is packed once, shared by all, in one region (tasks over K blocks x row ranges), then
+     * a second region splits the columns into {@code tn} ranges of whole panels. Splitting columns with a private A
+     * copy per task would pack all of A once per task (at M = 128, K = 1536 as many floats as the task multiplies).
+     * Packed layout: K block {@code pc} holds {@code mpad * kc} floats at {@code mpad * pc}, its rows as
+     * {@link SgemmKernel#packA} writes them. The FMA chains are those of {@link #block}: results are equal bit for bit.
+     */
+    private static void sharedA(KernelContext ctx, boolean transA, int m, float alpha, MemorySegment a, long aOff, int lda,
+                                PackedB b, float beta, MemorySegment c, long cOff, int ldc, Epilogue e, int tn) {
+        int n = b.n();
+        int k = b.k();
+        int mPanels = (m + MR - 1) / MR;
+        int mpad = mPanels * MR;
+        int nPanels = b.npad() / NR;
+        int kBlocks = (k + KC - 1) / KC;
+        float[] ap = GemmScratch.get().packA(Math.multiplyExact(mpad, k));
+        int rowParts = Math.max(1, Math.min(mPanels, (2 * ctx.threads() + kBlocks - 1) / kBlocks));
+        ctx.parallelFor(kBlocks * rowParts, t -> {
+            int pc = t / rowParts * KC;
+            int kc = Math.min(KC, k - pc);
+            int r = t % rowParts;
+            int i0 = (int) ((long) mPanels * r / rowParts) * MR;
+            int i1 = Math.min(m, (int) ((long) mPanels * (r + 1) / rowParts) * MR);
+            SgemmKernel.packA(transA, a, aOff, lda, i0, i1 - i0, pc, kc, ap, mpad * pc + i0 * kc);
+        });
+        MemorySegment bData = b.data();
+        ctx.parallelFor(tn, t -> {
+            int j0 = (int) ((long) nPanels * t / tn) * NR;
+            int j1 = Math.min(n, (int) ((long) nPanels * (t + 1) / tn) * NR);
+            float[] tile = GemmScratch.get().tile;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                boolean first = pc == 0;
+                Epilogue ek = pc + kc >= k ? e : null;
+                for (int jr = j0; jr < j1; jr += NR) {
+                    int nr = Math.min(NR, j1 - jr);
+                    long bAt = b.panelAt(pc, jr);
+                    for (int ir = 0; ir < m; ir += MR) {
+                        int mr = Math.min(MR, m - ir);
+                        SgemmKernel.kernel(ap, mpad * pc + ir * kc, kc, bData, bAt, kc, nr, tile);
+                        SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                    }
+                }
+            }
         });
     }
 

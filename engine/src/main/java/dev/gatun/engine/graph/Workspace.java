@@ -111,6 +111,9 @@ public final class Workspace implements KernelContext {
 
     /** Starts a run on these inputs: replays the recording for their shapes, or records this run. */
     public void beginRun(Tensor[] inputs) {
+        if (pool != null) {
+            pool.wake();
+        }
         for (int i = 0; i < recordings.size(); i++) {
             Recording r = recordings.get(i);
             if (r.matches(inputs)) {
@@ -135,6 +138,9 @@ public final class Workspace implements KernelContext {
 
     /** Ends a run; a successful recorded run becomes replayable. Then every buffer returns to the free list. */
     public void endRun(boolean success) {
+        if (pool != null) {
+            pool.rest();
+        }
         if (mode == Mode.RECORD && success) {
             current.tensors = recorded.toArray(new Tensor[0]);
             recordings.addFirst(current);

@@ -186,6 +186,10 @@ class SgemmTest {
         // K beyond KC (several K blocks, beta applied once), M beyond MC, many panels and threads' ranges.
         check(Problem.random(rnd, false, false, SgemmKernel.MC + 5, 37, SgemmKernel.KC * 2 + 3, 1f, 0.5f), Epilogue.NONE);
         check(Problem.random(rnd, true, true, 13, 9 * SgemmKernel.NR + 3, SgemmKernel.KC + 1, 2f, 1f), Epilogue.NONE);
+        // One A block per K block, several K blocks: A packed once and shared by the column tasks.
+        check(Problem.random(rnd, false, true, 2 * SgemmKernel.MC - 1, 7 * SgemmKernel.NR + 5, 2 * SgemmKernel.KC + 9, 1f, 0f),
+                Epilogue.NONE);
+        check(Problem.random(rnd, true, false, 33, 3 * SgemmKernel.NR + 1, SgemmKernel.KC - 3, -1f, 1f), Epilogue.of(Activation.GELU));
         check(Problem.random(rnd, false, true, 300, 200, 130, 1f, 0f), Epilogue.of(Activation.RELU));
         check(Problem.random(rnd, true, false, 1, 1000, SgemmKernel.KC + 7, 1f, 0f), Epilogue.NONE);
     }
