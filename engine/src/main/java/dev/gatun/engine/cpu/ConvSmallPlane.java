@@ -26,7 +26,9 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>Chains: every output starts at its bias and adds {@code w[k] * x[k]} by one fused multiply-add per k in
  *       increasing k: the same chain as {@link ConvGemm}, so the two paths give equal results bit for bit, whatever
  *       the thread count or tiling.</li>
- *   <li>Tasks split over (image, group, panel range, tile range), panels first: each weight is read by one task.</li>
+ *   <li>Tasks split over (image, group, panel range, tile range), panels first: each weight is read by one task.
+ *       Each thread fills the phase planes of an (image, group) into its own buffer when its first task for them
+ *       starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
  *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: when output
  *       rows are whole tiles (width a multiple of 7), per channel over the task's run of positions, VL at a time by a
  *       gather from the tiles and one vector store; else element by element.</li>
@@ -44,6 +46,10 @@ public final class ConvSmallPlane {
 
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
+    /** Convolutions run so far: tells a thread whether its buffer already holds a job's planes for this call. */
+    private static final java.util.concurrent.atomic.AtomicLong CALLS = new java.util.concurrent.atomic.AtomicLong();
+    /** Per thread: the call and job whose planes {@link #BUFFER} holds. */
+    private static final ThreadLocal<long[]> FILLED = ThreadLocal.withInitial(() -> new long[] {-1, -1});
     /** Gather indices of VL consecutive positions of one channel in a tile run: {@code j * MR}. */
     private static final int[] GATHER = java.util.stream.IntStream.range(0, VL).map(j -> j * MR).toArray();
 
@@ -77,8 +83,6 @@ public final class ConvSmallPlane {
         int m = group * mg;
         int kdim = pw.kdim();
         int chanStride = lay.chanStride;
-        int perImage = Math.multiplyExact(c, chanStride);
-        int chunk = (int) Math.clamp(ConvGemm.BUFFER_BUDGET / Math.max(perImage, 1), 1, n);
         int runs = Math.ceilDiv(lay.ow, TP);
         int tiles = lay.oh * runs;
         int blocks = Math.ceilDiv(kdim, KC);
@@ -97,63 +101,63 @@ public final class ConvSmallPlane {
         MemorySegment res = ep.residual();
         // Whole rows of tiles cover consecutive outputs: the store can run per channel over a task's range.
         boolean rowStore = lay.ow % TP == 0 && y.isNative() && (res == null || res.isNative());
-        for (int n0 = 0; n0 < n; n0 += chunk) {
-            int imgs = Math.min(chunk, n - n0);
-            int first = n0;
-            float[] buf = PhaseLayout.scratch(BUFFER, Math.addExact(Math.multiplyExact(imgs, perImage), TP + VL));
-            int planes = imgs * c;
-            int fillTasks = ConvGemm.tasks(ctx, planes, (long) planes * chanStride, 1 << 12);
-            ctx.parallelFor(fillTasks, t -> {
-                for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
-                    lay.fillPlane(x, ((long) first * c + i) * lay.ih * lay.iw, buf, i * chanStride, 0f);
+        // Each thread fills the phase planes of a job (image, group) into its own buffer the first time one of its
+        // tasks needs them in this call: one parallel region per convolution, no barrier between fill and GEMM.
+        long call = CALLS.incrementAndGet();
+        int jobFloats = Math.addExact(Math.multiplyExact(cg, chanStride), TP + VL);
+        int jobs = n * group;
+        int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
+        int mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
+        int tSplit = Math.min(tiles, Math.ceilDiv(target, jobs * mSplit));
+        int perJob = mSplit * tSplit;
+        ctx.parallelFor(jobs * perJob, t -> {
+            int job = t / perJob;
+            int ms = t % perJob / tSplit;
+            int ts = t % tSplit;
+            int img = job / group;
+            int grp = job % group;
+            int q0 = pw.panels() * ms / mSplit;
+            int q1 = pw.panels() * (ms + 1) / mSplit;
+            int t0 = tiles * ts / tSplit;
+            int t1 = tiles * (ts + 1) / tSplit;
+            float[] buf = PhaseLayout.scratch(BUFFER, jobFloats);
+            long[] filled = FILLED.get();
+            if (filled[0] != call || filled[1] != job) {
+                for (int ci = 0; ci < cg; ci++) {
+                    lay.fillPlane(x, ((long) img * c + (long) grp * cg + ci) * lay.ih * lay.iw, buf, ci * chanStride, 0f);
                 }
-            });
-            int jobs = imgs * group;
-            int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
-            int mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
-            int tSplit = Math.min(tiles, Math.ceilDiv(target, jobs * mSplit));
-            int perJob = mSplit * tSplit;
-            ctx.parallelFor(jobs * perJob, t -> {
-                int job = t / perJob;
-                int ms = t % perJob / tSplit;
-                int ts = t % tSplit;
-                int img = job / group;
-                int grp = job % group;
-                int q0 = pw.panels() * ms / mSplit;
-                int q1 = pw.panels() * (ms + 1) / mSplit;
-                int t0 = tiles * ts / tSplit;
-                int t1 = tiles * (ts + 1) / tSplit;
-                int bBase = img * perImage + grp * cg * chanStride;
-                long yImg = (long) (first + img) * m;
-                float[] acc = PhaseLayout.scratch(ACC, (t1 - t0) * TP * MR + VL * MR);
-                for (int q = q0; q < q1; q++) {
-                    int panel = grp * pw.panels() + q;
-                    int rows = Math.min(MR, mg - q * MR);
-                    long ch0 = (long) grp * mg + q * MR;
-                    for (int kb = 0; kb < blocks; kb++) {
-                        int k0 = kdim * kb / blocks;
-                        int kc = kdim * (kb + 1) / blocks - k0;
-                        int ao = (panel * kdim + k0) * MR;
-                        for (int tile = t0; tile < t1; tile++) {
-                            int oy = tile / runs;
-                            int ox0 = tile % runs * TP;
-                            int to = (tile - t0) * TP * MR;
-                            if (kb == 0) {
-                                initTile(pw.bias(), panel * MR, acc, to);
-                            }
-                            kernel(pw.a(), ao, buf, bBase + oy * lay.wq + ox0, koff, k0, kc, acc, to);
-                            if (kb == blocks - 1 && !rowStore) {
-                                store(acc, to, Math.min(TP, lay.ow - ox0), rows, y, (yImg + ch0) * plane + (long) oy * lay.ow + ox0,
-                                        plane, res, lo, hi);
-                            }
+                filled[0] = call;
+                filled[1] = job;
+            }
+            long yImg = (long) img * m;
+            float[] acc = PhaseLayout.scratch(ACC, (t1 - t0) * TP * MR + VL * MR);
+            for (int q = q0; q < q1; q++) {
+                int panel = grp * pw.panels() + q;
+                int rows = Math.min(MR, mg - q * MR);
+                long ch0 = (long) grp * mg + q * MR;
+                for (int kb = 0; kb < blocks; kb++) {
+                    int k0 = kdim * kb / blocks;
+                    int kc = kdim * (kb + 1) / blocks - k0;
+                    int ao = (panel * kdim + k0) * MR;
+                    for (int tile = t0; tile < t1; tile++) {
+                        int oy = tile / runs;
+                        int ox0 = tile % runs * TP;
+                        int to = (tile - t0) * TP * MR;
+                        if (kb == 0) {
+                            initTile(pw.bias(), panel * MR, acc, to);
+                        }
+                        kernel(pw.a(), ao, buf, oy * lay.wq + ox0, koff, k0, kc, acc, to);
+                        if (kb == blocks - 1 && !rowStore) {
+                            store(acc, to, Math.min(TP, lay.ow - ox0), rows, y, (yImg + ch0) * plane + (long) oy * lay.ow + ox0,
+                                    plane, res, lo, hi);
                         }
                     }
-                    if (rowStore) {
-                        storeRows(acc, (t1 - t0) * TP, rows, y, (yImg + ch0) * plane + (long) t0 * TP, plane, res, lo, hi);
-                    }
                 }
-            });
-        }
+                if (rowStore) {
+                    storeRows(acc, (t1 - t0) * TP, rows, y, (yImg + ch0) * plane + (long) t0 * TP, plane, res, lo, hi);
+                }
+            }
+        });
     }
 
     /** Sets the TP x MR tile at {@code to} to the bias of its channels, {@code bias[bo + r]} for every position. */

@@ -101,42 +101,56 @@ public final class DepthwiseConv {
 
     /**
      * {@code y[at + i] = ep(out[from + i])} for i &lt; count: the plane (or row) is computed into a heap array first,
-     * then stored in one pass (a vector handed to a helper that is not inlined would be boxed).
+     * then stored in one pass (a vector handed to a helper that is not inlined would be boxed). Native Y and residual
+     * are accessed through {@link SgemmKernel#ALL} at absolute addresses, bounds checked here once (see there why
+     * not through their own segments).
      */
     private static void store(float[] out, int from, MemorySegment y, long at, int count, ConvEpilogue ep) {
         MemorySegment res = ep.residual();
+        long end = (at + count) * 4;
+        if (!y.isNative() || res != null && !res.isNative()) {
+            storeSlow(out, from, y, at, count, ep);
+            return;
+        }
+        if (at < 0 || end > y.byteSize() || res != null && end > res.byteSize()) {
+            throw new IndexOutOfBoundsException("DepthwiseConv store: bytes up to " + end + " outside the output or residual");
+        }
+        MemorySegment all = SgemmKernel.ALL;
+        long yAddr = y.address() + at * 4;
+        long rAddr = res == null ? 0 : res.address() + at * 4;
         boolean clamp = ep.clamp();
         FloatVector lo = FloatVector.broadcast(S, ep.lo());
         FloatVector hi = FloatVector.broadcast(S, ep.hi());
         int i = 0;
         for (; i <= count - VL; i += VL) {
-            long d = (at + i) * 4;
             FloatVector v = FloatVector.fromArray(S, out, from + i);
             if (res != null) {
-                v = v.add(FloatVector.fromMemorySegment(S, res, d, LE));
+                v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + 4L * i, LE));
             }
             if (clamp) {
                 v = v.max(lo).min(hi);
             }
-            v.intoMemorySegment(y, d, LE);
+            v.intoMemorySegment(all, yAddr + 4L * i, LE);
         }
-        if (i < count && (at + i) * 4 + S.vectorByteSize() <= y.byteSize()) {
-            long d = (at + i) * 4;
+        if (i < count) {
             VectorMask<Float> mask = S.indexInRange(i, count);
             FloatVector v = FloatVector.fromArray(S, out, from + i);
             if (res != null) {
-                v = v.add(FloatVector.fromMemorySegment(S, res, d, LE, mask));
+                v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + 4L * i, LE, mask));
             }
             if (clamp) {
                 v = v.max(lo).min(hi);
             }
-            v.intoMemorySegment(y, d, LE, mask);
-        } else {
-            // The tensor's last elements: a masked vector would reach past the segment (a slow path).
-            for (; i < count; i++) {
-                long e = at + i;
-                y.setAtIndex(Tensor.F32, e, ep.apply(out[from + i], res == null ? 0f : res.getAtIndex(Tensor.F32, e)));
-            }
+            v.intoMemorySegment(all, yAddr + 4L * i, LE, mask);
+        }
+    }
+
+    /** {@link #store} for heap segments, element by element. */
+    private static void storeSlow(float[] out, int from, MemorySegment y, long at, int count, ConvEpilogue ep) {
+        MemorySegment res = ep.residual();
+        for (int i = 0; i < count; i++) {
+            long e = at + i;
+            y.setAtIndex(Tensor.F32, e, ep.apply(out[from + i], res == null ? 0f : res.getAtIndex(Tensor.F32, e)));
         }
     }
 
