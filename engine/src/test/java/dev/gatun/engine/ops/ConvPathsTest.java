@@ -195,6 +195,9 @@ class ConvPathsTest {
         check(rnd, geo(1, 2, 13, 13, 2, 3, 2, 3, 1, 1), true, false, null);
         check(rnd, geo(1, 3, 8, 9, 6, 3, 3, 1, 1, 0), false, false, null);
         check(rnd, geo(1, 4, 5, 5, 8, 3, 4, 2, 1, 1), true, false, null);
+        // Stride-2 3x3 into narrow rows (7 and 6 wide), fused epilogues.
+        check(rnd, geo(1, 6, 14, 14, 6, 3, 6, 2, 1, 1), true, true, "Clip");
+        check(rnd, new Geo(2, 5, 13, 11, 5, 3, 3, 5, 2, 2, 1, 1, new int[] {1, 1, 0, 1}), true, true, "Relu");
         // im2col fallback: a layout mostly garbage (7x7 kernel on a 7x7 input, one output column).
         check(rnd, geo(1, 5, 7, 7, 6, 7, 1, 1, 1, 0), true, false, null);
         // 1-D convolutions (height 1): GEMM, depthwise.
