@@ -151,7 +151,7 @@ public final class ConvGemm {
             // A 1x1 stride-1 convolution of one image whose tasks own disjoint tiles: B is X itself ([C][P] rows); each
             // task packs its tiles straight from X, with no fill pass. (Tasks sharing tiles over panel ranges would
             // each pack them again: the fill packs them once instead.)
-            boolean fromX = packed && !batched && lay.identity() && imgs == 1 && cg >= 32 && mSplit == 1;
+            boolean fromX = packed && !batched && lay.identity() && imgs == 1 && mSplit == 1;
             float[] buf = local || fromX ? null : PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
                     : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
             int planes = imgs * c;
@@ -182,6 +182,14 @@ public final class ConvGemm {
             Segments segs = lay.memo(PhaseLayout.key("segments", batched, imgFloats, wide, tiles, m),
                     () -> new Segments(lay, batched, imgFloats, wide, tiles, (long) m * lay.oh * lay.ow));
             long total = y.byteSize() / 4;
+            // Register-to-Y stores go through SgemmKernel.ALL at absolute addresses (see there why not through Y's own
+            // segment); every tile they store is inside Y (checked per tile against total) and the residual, as large.
+            MemorySegment res = ep.residual();
+            boolean abs = y.isNative() && (res == null || res.isNative() && res.byteSize() >= y.byteSize());
+            MemorySegment ys = abs ? SgemmKernel.ALL : y;
+            long yAddr = abs ? y.address() : 0;
+            MemorySegment rs = abs ? SgemmKernel.ALL : res;
+            long rDelta = abs && res != null ? res.address() - yAddr : 0;
             int blocks = Math.ceilDiv(kdim, KC);
             float[] shared = buf;
             // The clamp as bounds (none: the infinities, which leave every value, NaN and -0 included, as it is).
@@ -251,9 +259,10 @@ public final class ConvGemm {
                                     // One K block, a full tile, one run of outputs: registers straight to Y.
                                     long at = direct + segs.off[segs.first[p]];
                                     if (ep.residual() == null) {
-                                        kernelStore(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, y, at, plane, lo, hi);
+                                        kernelStore(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi);
                                     } else {
-                                        kernelStoreResidual(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, y, at, plane, lo, hi, ep.residual());
+                                        kernelStoreResidual(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi,
+                                                rs, rDelta);
                                     }
                                     continue;
                                 }
@@ -535,7 +544,8 @@ public final class ConvGemm {
     /**
      * The micro-kernel for a whole K in one block and a tile whose lanes are one run of outputs:
      * {@code y[at + r*plane + j] = clamp(bias[bo2 + r] + sum_k a[ao + k*MR + r] * b[bo + k*NR + j], lo, hi)} for all
-     * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}).
+     * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}); {@code at}
+     * in bytes, here and below.
      */
     private static void kernelStore(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
                                     long plane, float lo, float hi) {
@@ -588,7 +598,7 @@ public final class ConvGemm {
         }
         FloatVector vlo = FloatVector.broadcast(S, lo);
         FloatVector vhi = FloatVector.broadcast(S, hi);
-        long row = at * 4;
+        long row = at;
         long step = plane * 4;
         c00.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
         c01.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
@@ -618,10 +628,11 @@ public final class ConvGemm {
     /**
      * The micro-kernel for a whole K in one block and a tile whose lanes are one run of outputs:
      * {@code y[at + r*plane + j] = clamp(bias[bo2 + r] + sum_k a[ao + k*MR + r] * b[bo + k*NR + j] + res[same], lo, hi)} for all
-     * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}).
+     * MR rows and NR lanes, from the registers (no tile round trip; the same chains as {@link #kernel}); the residual
+     * at byte {@code row + rDelta} of {@code res} where Y's element is at byte {@code row} of {@code y}.
      */
     private static void kernelStoreResidual(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at,
-                                    long plane, float lo, float hi, MemorySegment res) {
+                                    long plane, float lo, float hi, MemorySegment res, long rDelta) {
         FloatVector c00 = FloatVector.broadcast(S, bias[bo2 + 0]);
         FloatVector c01 = c00;
         FloatVector c10 = FloatVector.broadcast(S, bias[bo2 + 1]);
@@ -671,31 +682,31 @@ public final class ConvGemm {
         }
         FloatVector vlo = FloatVector.broadcast(S, lo);
         FloatVector vhi = FloatVector.broadcast(S, hi);
-        long row = at * 4;
+        long row = at;
         long step = plane * 4;
-        c00.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
-        c01.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        c00.add(FloatVector.fromMemorySegment(S, res, row + rDelta, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c01.add(FloatVector.fromMemorySegment(S, res, row + rDelta + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
         row += step;
-        c10.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
-        c11.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        c10.add(FloatVector.fromMemorySegment(S, res, row + rDelta, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c11.add(FloatVector.fromMemorySegment(S, res, row + rDelta + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
         row += step;
-        c20.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
-        c21.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        c20.add(FloatVector.fromMemorySegment(S, res, row + rDelta, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c21.add(FloatVector.fromMemorySegment(S, res, row + rDelta + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
         row += step;
-        c30.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
-        c31.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        c30.add(FloatVector.fromMemorySegment(S, res, row + rDelta, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c31.add(FloatVector.fromMemorySegment(S, res, row + rDelta + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
         row += step;
-        c40.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
-        c41.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        c40.add(FloatVector.fromMemorySegment(S, res, row + rDelta, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c41.add(FloatVector.fromMemorySegment(S, res, row + rDelta + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
         row += step;
-        c50.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
-        c51.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        c50.add(FloatVector.fromMemorySegment(S, res, row + rDelta, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c51.add(FloatVector.fromMemorySegment(S, res, row + rDelta + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
         row += step;
-        c60.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
-        c61.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        c60.add(FloatVector.fromMemorySegment(S, res, row + rDelta, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c61.add(FloatVector.fromMemorySegment(S, res, row + rDelta + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
         row += step;
-        c70.add(FloatVector.fromMemorySegment(S, res, row, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
-        c71.add(FloatVector.fromMemorySegment(S, res, row + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+        c70.add(FloatVector.fromMemorySegment(S, res, row + rDelta, LE)).max(vlo).min(vhi).intoMemorySegment(y, row, LE);
+        c71.add(FloatVector.fromMemorySegment(S, res, row + rDelta + 4L * VL, LE)).max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
     }
 
     /** Sets the MR x NR tile at {@code to} to the bias of its rows, {@code bias[bo + r]}. */

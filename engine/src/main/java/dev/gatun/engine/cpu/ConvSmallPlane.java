@@ -2,7 +2,9 @@ package dev.gatun.engine.cpu;
 
 import dev.gatun.engine.ops.KernelContext;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -24,8 +26,12 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>Chains: every output starts at its bias and adds {@code w[k] * x[k]} by one fused multiply-add per k in
  *       increasing k: the same chain as {@link ConvGemm}, so the two paths give equal results bit for bit, whatever
  *       the thread count or tiling.</li>
- *   <li>Tasks split over (image, group, panel range, tile range), panels first: each weight is read by one task.</li>
- *   <li>The store transposes through the tile (positions x channels) to NCHW, applying the {@link ConvEpilogue}.</li>
+ *   <li>Tasks split over (image, group, panel range, tile range), panels first: each weight is read by one task.
+ *       Each thread fills the phase planes of an (image, group) into its own buffer when its first task for them
+ *       starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
+ *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: when output
+ *       rows are whole tiles (width a multiple of 7), per channel over the task's run of positions, VL at a time by a
+ *       gather from the tiles and one vector store; else element by element.</li>
  * </ul>
  */
 public final class ConvSmallPlane {
@@ -40,6 +46,12 @@ public final class ConvSmallPlane {
 
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
+    /** Convolutions run so far: tells a thread whether its buffer already holds a job's planes for this call. */
+    private static final java.util.concurrent.atomic.AtomicLong CALLS = new java.util.concurrent.atomic.AtomicLong();
+    /** Per thread: the call and job whose planes {@link #BUFFER} holds. */
+    private static final ThreadLocal<long[]> FILLED = ThreadLocal.withInitial(() -> new long[] {-1, -1});
+    /** Gather indices of VL consecutive positions of one channel in a tile run: {@code j * MR}. */
+    private static final int[] GATHER = java.util.stream.IntStream.range(0, VL).map(j -> j * MR).toArray();
 
     private ConvSmallPlane() {}
 
@@ -71,8 +83,6 @@ public final class ConvSmallPlane {
         int m = group * mg;
         int kdim = pw.kdim();
         int chanStride = lay.chanStride;
-        int perImage = Math.multiplyExact(c, chanStride);
-        int chunk = (int) Math.clamp(ConvGemm.BUFFER_BUDGET / Math.max(perImage, 1), 1, n);
         int runs = Math.ceilDiv(lay.ow, TP);
         int tiles = lay.oh * runs;
         int blocks = Math.ceilDiv(kdim, KC);
@@ -89,60 +99,65 @@ public final class ConvSmallPlane {
         float lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
         float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
         MemorySegment res = ep.residual();
-        for (int n0 = 0; n0 < n; n0 += chunk) {
-            int imgs = Math.min(chunk, n - n0);
-            int first = n0;
-            float[] buf = PhaseLayout.scratch(BUFFER, Math.addExact(Math.multiplyExact(imgs, perImage), TP + VL));
-            int planes = imgs * c;
-            int fillTasks = ConvGemm.tasks(ctx, planes, (long) planes * chanStride, 1 << 12);
-            ctx.parallelFor(fillTasks, t -> {
-                for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
-                    lay.fillPlane(x, ((long) first * c + i) * lay.ih * lay.iw, buf, i * chanStride, 0f);
+        // Whole rows of tiles cover consecutive outputs: the store can run per channel over a task's range.
+        boolean rowStore = lay.ow % TP == 0 && y.isNative() && (res == null || res.isNative());
+        // Each thread fills the phase planes of a job (image, group) into its own buffer the first time one of its
+        // tasks needs them in this call: one parallel region per convolution, no barrier between fill and GEMM.
+        long call = CALLS.incrementAndGet();
+        int jobFloats = Math.addExact(Math.multiplyExact(cg, chanStride), TP + VL);
+        int jobs = n * group;
+        int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
+        int mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
+        int tSplit = Math.min(tiles, Math.ceilDiv(target, jobs * mSplit));
+        int perJob = mSplit * tSplit;
+        ctx.parallelFor(jobs * perJob, t -> {
+            int job = t / perJob;
+            int ms = t % perJob / tSplit;
+            int ts = t % tSplit;
+            int img = job / group;
+            int grp = job % group;
+            int q0 = pw.panels() * ms / mSplit;
+            int q1 = pw.panels() * (ms + 1) / mSplit;
+            int t0 = tiles * ts / tSplit;
+            int t1 = tiles * (ts + 1) / tSplit;
+            float[] buf = PhaseLayout.scratch(BUFFER, jobFloats);
+            long[] filled = FILLED.get();
+            if (filled[0] != call || filled[1] != job) {
+                for (int ci = 0; ci < cg; ci++) {
+                    lay.fillPlane(x, ((long) img * c + (long) grp * cg + ci) * lay.ih * lay.iw, buf, ci * chanStride, 0f);
                 }
-            });
-            int jobs = imgs * group;
-            int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
-            int mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
-            int tSplit = Math.min(tiles, Math.ceilDiv(target, jobs * mSplit));
-            int perJob = mSplit * tSplit;
-            ctx.parallelFor(jobs * perJob, t -> {
-                int job = t / perJob;
-                int ms = t % perJob / tSplit;
-                int ts = t % tSplit;
-                int img = job / group;
-                int grp = job % group;
-                int q0 = pw.panels() * ms / mSplit;
-                int q1 = pw.panels() * (ms + 1) / mSplit;
-                int t0 = tiles * ts / tSplit;
-                int t1 = tiles * (ts + 1) / tSplit;
-                int bBase = img * perImage + grp * cg * chanStride;
-                long yImg = (long) (first + img) * m;
-                float[] acc = PhaseLayout.scratch(ACC, (t1 - t0) * TP * MR);
-                for (int q = q0; q < q1; q++) {
-                    int panel = grp * pw.panels() + q;
-                    int rows = Math.min(MR, mg - q * MR);
-                    long ch0 = (long) grp * mg + q * MR;
-                    for (int kb = 0; kb < blocks; kb++) {
-                        int k0 = kdim * kb / blocks;
-                        int kc = kdim * (kb + 1) / blocks - k0;
-                        int ao = (panel * kdim + k0) * MR;
-                        for (int tile = t0; tile < t1; tile++) {
-                            int oy = tile / runs;
-                            int ox0 = tile % runs * TP;
-                            int to = (tile - t0) * TP * MR;
-                            if (kb == 0) {
-                                initTile(pw.bias(), panel * MR, acc, to);
-                            }
-                            kernel(pw.a(), ao, buf, bBase + oy * lay.wq + ox0, koff, k0, kc, acc, to);
-                            if (kb == blocks - 1) {
-                                store(acc, to, Math.min(TP, lay.ow - ox0), rows, y, (yImg + ch0) * plane + (long) oy * lay.ow + ox0,
-                                        plane, res, lo, hi);
-                            }
+                filled[0] = call;
+                filled[1] = job;
+            }
+            long yImg = (long) img * m;
+            float[] acc = PhaseLayout.scratch(ACC, (t1 - t0) * TP * MR + VL * MR);
+            for (int q = q0; q < q1; q++) {
+                int panel = grp * pw.panels() + q;
+                int rows = Math.min(MR, mg - q * MR);
+                long ch0 = (long) grp * mg + q * MR;
+                for (int kb = 0; kb < blocks; kb++) {
+                    int k0 = kdim * kb / blocks;
+                    int kc = kdim * (kb + 1) / blocks - k0;
+                    int ao = (panel * kdim + k0) * MR;
+                    for (int tile = t0; tile < t1; tile++) {
+                        int oy = tile / runs;
+                        int ox0 = tile % runs * TP;
+                        int to = (tile - t0) * TP * MR;
+                        if (kb == 0) {
+                            initTile(pw.bias(), panel * MR, acc, to);
+                        }
+                        kernel(pw.a(), ao, buf, oy * lay.wq + ox0, koff, k0, kc, acc, to);
+                        if (kb == blocks - 1 && !rowStore) {
+                            store(acc, to, Math.min(TP, lay.ow - ox0), rows, y, (yImg + ch0) * plane + (long) oy * lay.ow + ox0,
+                                    plane, res, lo, hi);
                         }
                     }
                 }
-            });
-        }
+                if (rowStore) {
+                    storeRows(acc, (t1 - t0) * TP, rows, y, (yImg + ch0) * plane + (long) t0 * TP, plane, res, lo, hi);
+                }
+            }
+        });
     }
 
     /** Sets the TP x MR tile at {@code to} to the bias of its channels, {@code bias[bo + r]} for every position. */
@@ -152,6 +167,45 @@ public final class ConvSmallPlane {
         for (int j = 0; j < TP; j++) {
             b0.intoArray(tile, to + j * MR);
             b1.intoArray(tile, to + j * MR + VL);
+        }
+    }
+
+    /**
+     * {@code y[at + r*plane + j] = clamp(acc[j*MR + r] + res[same], lo, hi)} for r &lt; rows, j &lt; count: a run of
+     * consecutive outputs per channel, VL positions at a time gathered from the tiles (stride MR) and stored as one
+     * vector. Y and the residual (native) are written and read through {@link SgemmKernel#ALL} at absolute
+     * addresses, their bounds checked here once (see there why not through their own segments). {@code acc} holds
+     * {@code VL * MR} floats of slack past the last position for the masked tail.
+     */
+    private static void storeRows(float[] acc, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
+                                  float lo, float hi) {
+        long end = (at + (rows - 1) * plane + count) * 4;
+        if (at < 0 || end > y.byteSize() || res != null && end > res.byteSize()) {
+            throw new IndexOutOfBoundsException("ConvSmallPlane store: bytes up to " + end + " outside the output or residual");
+        }
+        MemorySegment all = SgemmKernel.ALL;
+        long yAddr = y.address();
+        long rAddr = res == null ? 0 : res.address();
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        for (int r = 0; r < rows; r++) {
+            long row = (at + r * plane) * 4;
+            int j = 0;
+            for (; j <= count - VL; j += VL) {
+                FloatVector v = FloatVector.fromArray(S, acc, j * MR + r, GATHER, 0);
+                if (res != null) {
+                    v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN));
+                }
+                v.max(vlo).min(vhi).intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN);
+            }
+            if (j < count) {
+                VectorMask<Float> mask = S.indexInRange(j, count);
+                FloatVector v = FloatVector.fromArray(S, acc, j * MR + r, GATHER, 0, mask);
+                if (res != null) {
+                    v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask));
+                }
+                v.max(vlo).min(vhi).intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask);
+            }
         }
     }
 

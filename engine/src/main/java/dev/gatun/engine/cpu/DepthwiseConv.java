@@ -23,7 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       taps of each kernel column are summed apart and added under a mask of the positions whose column is inside.
  *       No per-row work at all;</li>
  *   <li>3x3 stride 2 (dilation 1): per output row, each kernel row loads two vector pairs of the input row and picks
- *       its even/odd elements ({@code selectFrom}) for the three taps; edge columns masked as above;</li>
+ *       its even/odd elements ({@code selectFrom}) for the three taps; edge columns masked as above; output rows
+ *       of at most half a vector (7x7 planes) two to a vector;</li>
  *   <li>anything else: the plane rewritten into phase planes ({@link PhaseLayout}), every tap a contiguous run.</li>
  * </ul>
  * 3x3 kernels have their nine weights hoisted into registers. Threads split the (image, group) planes.
@@ -101,42 +102,56 @@ public final class DepthwiseConv {
 
     /**
      * {@code y[at + i] = ep(out[from + i])} for i &lt; count: the plane (or row) is computed into a heap array first,
-     * then stored in one pass (a vector handed to a helper that is not inlined would be boxed).
+     * then stored in one pass (a vector handed to a helper that is not inlined would be boxed). Native Y and residual
+     * are accessed through {@link SgemmKernel#ALL} at absolute addresses, bounds checked here once (see there why
+     * not through their own segments).
      */
     private static void store(float[] out, int from, MemorySegment y, long at, int count, ConvEpilogue ep) {
         MemorySegment res = ep.residual();
+        long end = (at + count) * 4;
+        if (!y.isNative() || res != null && !res.isNative()) {
+            storeSlow(out, from, y, at, count, ep);
+            return;
+        }
+        if (at < 0 || end > y.byteSize() || res != null && end > res.byteSize()) {
+            throw new IndexOutOfBoundsException("DepthwiseConv store: bytes up to " + end + " outside the output or residual");
+        }
+        MemorySegment all = SgemmKernel.ALL;
+        long yAddr = y.address() + at * 4;
+        long rAddr = res == null ? 0 : res.address() + at * 4;
         boolean clamp = ep.clamp();
         FloatVector lo = FloatVector.broadcast(S, ep.lo());
         FloatVector hi = FloatVector.broadcast(S, ep.hi());
         int i = 0;
         for (; i <= count - VL; i += VL) {
-            long d = (at + i) * 4;
             FloatVector v = FloatVector.fromArray(S, out, from + i);
             if (res != null) {
-                v = v.add(FloatVector.fromMemorySegment(S, res, d, LE));
+                v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + 4L * i, LE));
             }
             if (clamp) {
                 v = v.max(lo).min(hi);
             }
-            v.intoMemorySegment(y, d, LE);
+            v.intoMemorySegment(all, yAddr + 4L * i, LE);
         }
-        if (i < count && (at + i) * 4 + S.vectorByteSize() <= y.byteSize()) {
-            long d = (at + i) * 4;
+        if (i < count) {
             VectorMask<Float> mask = S.indexInRange(i, count);
             FloatVector v = FloatVector.fromArray(S, out, from + i);
             if (res != null) {
-                v = v.add(FloatVector.fromMemorySegment(S, res, d, LE, mask));
+                v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + 4L * i, LE, mask));
             }
             if (clamp) {
                 v = v.max(lo).min(hi);
             }
-            v.intoMemorySegment(y, d, LE, mask);
-        } else {
-            // The tensor's last elements: a masked vector would reach past the segment (a slow path).
-            for (; i < count; i++) {
-                long e = at + i;
-                y.setAtIndex(Tensor.F32, e, ep.apply(out[from + i], res == null ? 0f : res.getAtIndex(Tensor.F32, e)));
-            }
+            v.intoMemorySegment(all, yAddr + 4L * i, LE, mask);
+        }
+    }
+
+    /** {@link #store} for heap segments, element by element. */
+    private static void storeSlow(float[] out, int from, MemorySegment y, long at, int count, ConvEpilogue ep) {
+        MemorySegment res = ep.residual();
+        for (int i = 0; i < count; i++) {
+            long e = at + i;
+            y.setAtIndex(Tensor.F32, e, ep.apply(out[from + i], res == null ? 0f : res.getAtIndex(Tensor.F32, e)));
         }
     }
 
@@ -260,11 +275,26 @@ public final class DepthwiseConv {
         final int size;
         final int base;
         final boolean[][] inside = new boolean[3][];
+        /** Output rows of at most half a vector: two rows per vector, lane i = row i / ow, column i % ow. */
+        final boolean pairs;
+        /** With pairs: lane i picks element {@code 2*(i % ow)} of the first input vector (i &lt; ow) or of the second. */
+        final FloatVector pairIndex;
+        /** With pairs: per kernel column, the lanes whose input column is inside (lanes past 2*ow: false). */
+        final boolean[][] pairInside = new boolean[3][];
 
         Stride2(PhaseLayout lay) {
             super(lay);
             size = lay.ih * lay.iw;
             base = lay.pt * lay.iw + lay.pl + 1;
+            pairs = 2 * lay.ow <= VL;
+            float[] idx = new float[VL];
+            for (int i = 0; i < 2 * lay.ow && i < VL; i++) {
+                idx[i] = i < lay.ow ? 2 * i : VL + 2 * (i - lay.ow);
+            }
+            pairIndex = FloatVector.fromArray(S, idx, 0);
+            for (int kw = 0; kw < 3; kw++) {
+                pairInside[kw] = columns(2 * lay.ow, lay.ow, 2, kw - lay.pl, lay.iw);
+            }
             for (int kw = 0; kw < 3; kw++) {
                 boolean[] m = columns(lay.ow, Integer.MAX_VALUE, 2, kw - lay.pl, lay.iw);
                 boolean all = true;
@@ -278,7 +308,8 @@ public final class DepthwiseConv {
         @Override
         int bufferFloats() {
             // The last output row's kernel rows reach input row 2*(oh-1) + 2 - pt; vectors run 2*VL past a row.
-            int rows = Math.max(lay.ih, 2 * lay.oh + 1 - lay.pt);
+            // With pairs, an odd last row's partner (never stored) reads two rows further.
+            int rows = Math.max(lay.ih, 2 * lay.oh + 3 - lay.pt);
             return base + rows * lay.iw + 2 * lay.ow + 4 * VL + 4;
         }
 
@@ -289,6 +320,10 @@ public final class DepthwiseConv {
 
         @Override
         void plane(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
+            if (pairs) {
+                planePairs(buf, out, wt, bias, y, yPlane, ep);
+                return;
+            }
             FloatVector w0 = FloatVector.broadcast(S, wt[0]);
             FloatVector w1 = FloatVector.broadcast(S, wt[1]);
             FloatVector w2 = FloatVector.broadcast(S, wt[2]);
@@ -337,6 +372,48 @@ public final class DepthwiseConv {
                     acc = right == null ? acc.add(r) : acc.add(r, VectorMask.fromArray(S, right, ox));
                     acc.intoArray(out, oy * ow + ox);
                 }
+            }
+            store(out, 0, y, yPlane, lay.oh * ow, ep);
+        }
+
+        /**
+         * Two output rows per vector (2*ow &lt;= VL): for kernel row kh and column kw, vector a is input row
+         * {@code 2*oy + kh - pt} from column {@code kw - pl}, vector b the same two rows down (output row oy + 1), and
+         * {@link #pairIndex} picks the even elements of a into lanes [0, ow) and of b into [ow, 2*ow): one vector
+         * covers outputs {@code oy*ow .. oy*ow + 2*ow - 1}, contiguous in the plane.
+         */
+        private void planePairs(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
+            FloatVector w0 = FloatVector.broadcast(S, wt[0]);
+            FloatVector w1 = FloatVector.broadcast(S, wt[1]);
+            FloatVector w2 = FloatVector.broadcast(S, wt[2]);
+            FloatVector w3 = FloatVector.broadcast(S, wt[3]);
+            FloatVector w4 = FloatVector.broadcast(S, wt[4]);
+            FloatVector w5 = FloatVector.broadcast(S, wt[5]);
+            FloatVector w6 = FloatVector.broadcast(S, wt[6]);
+            FloatVector w7 = FloatVector.broadcast(S, wt[7]);
+            FloatVector w8 = FloatVector.broadcast(S, wt[8]);
+            FloatVector bv = FloatVector.broadcast(S, bias);
+            FloatVector idx = pairIndex;
+            VectorMask<Float> left = VectorMask.fromArray(S, pairInside[0], 0);
+            VectorMask<Float> mid = VectorMask.fromArray(S, pairInside[1], 0);
+            VectorMask<Float> right = VectorMask.fromArray(S, pairInside[2], 0);
+            int iw = lay.iw;
+            int ow = lay.ow;
+            int d = 2 * iw;
+            for (int oy = 0; oy < lay.oh; oy += 2) {
+                int q0 = base + (2 * oy - lay.pt) * iw - lay.pl;
+                int q1 = q0 + iw;
+                int q2 = q1 + iw;
+                FloatVector l = idx.selectFrom(FloatVector.fromArray(S, buf, q0), FloatVector.fromArray(S, buf, q0 + d)).mul(w0);
+                FloatVector c = idx.selectFrom(FloatVector.fromArray(S, buf, q0 + 1), FloatVector.fromArray(S, buf, q0 + 1 + d)).mul(w1);
+                FloatVector r = idx.selectFrom(FloatVector.fromArray(S, buf, q0 + 2), FloatVector.fromArray(S, buf, q0 + 2 + d)).mul(w2);
+                l = idx.selectFrom(FloatVector.fromArray(S, buf, q1), FloatVector.fromArray(S, buf, q1 + d)).fma(w3, l);
+                c = idx.selectFrom(FloatVector.fromArray(S, buf, q1 + 1), FloatVector.fromArray(S, buf, q1 + 1 + d)).fma(w4, c);
+                r = idx.selectFrom(FloatVector.fromArray(S, buf, q1 + 2), FloatVector.fromArray(S, buf, q1 + 2 + d)).fma(w5, r);
+                l = idx.selectFrom(FloatVector.fromArray(S, buf, q2), FloatVector.fromArray(S, buf, q2 + d)).fma(w6, l);
+                c = idx.selectFrom(FloatVector.fromArray(S, buf, q2 + 1), FloatVector.fromArray(S, buf, q2 + 1 + d)).fma(w7, c);
+                r = idx.selectFrom(FloatVector.fromArray(S, buf, q2 + 2), FloatVector.fromArray(S, buf, q2 + 2 + d)).fma(w8, r);
+                bv.add(c, mid).add(l, left).add(r, right).intoArray(out, oy * ow);
             }
             store(out, 0, y, yPlane, lay.oh * ow, ep);
         }

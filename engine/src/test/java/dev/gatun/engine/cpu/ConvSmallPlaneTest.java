@@ -125,6 +125,10 @@ class ConvSmallPlaneTest {
         check(rnd, new Geo(1, 48, 14, 14, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), false, true);
         check(rnd, new Geo(1, 160, 7, 7, 96, 1, 1, 1, 1, 1, 0, 0, 0, 0), false, false);
         check(rnd, new Geo(1, 40, 14, 14, 33, 3, 3, 1, 2, 1, 1, 1, 1, 1), true, false);
+        // Widths a multiple of 7 (the per-channel vector store): 1x1 14x14 with a partial last panel, batch 2, groups.
+        check(rnd, new Geo(1, 64, 14, 14, 77, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, true);
+        check(rnd, new Geo(2, 96, 14, 14, 40, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, false);
+        check(rnd, new Geo(1, 64, 7, 21, 48, 1, 1, 2, 1, 1, 0, 0, 0, 0), false, true);
         // Odd widths (tail tiles of 1..6 positions), channel counts off the panel width, batch, K over several blocks.
         check(rnd, new Geo(2, 300, 5, 9, 17, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, true);
         check(rnd, new Geo(1, 37, 11, 8, 71, 3, 3, 1, 1, 1, 1, 1, 1, 1), false, false);

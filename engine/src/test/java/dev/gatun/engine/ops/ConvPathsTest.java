@@ -195,6 +195,9 @@ class ConvPathsTest {
         check(rnd, geo(1, 2, 13, 13, 2, 3, 2, 3, 1, 1), true, false, null);
         check(rnd, geo(1, 3, 8, 9, 6, 3, 3, 1, 1, 0), false, false, null);
         check(rnd, geo(1, 4, 5, 5, 8, 3, 4, 2, 1, 1), true, false, null);
+        // Stride-2 3x3 into narrow rows (7 and 6 wide), fused epilogues.
+        check(rnd, geo(1, 6, 14, 14, 6, 3, 6, 2, 1, 1), true, true, "Clip");
+        check(rnd, new Geo(2, 5, 13, 11, 5, 3, 3, 5, 2, 2, 1, 1, new int[] {1, 1, 0, 1}), true, true, "Relu");
         // im2col fallback: a layout mostly garbage (7x7 kernel on a 7x7 input, one output column).
         check(rnd, geo(1, 5, 7, 7, 6, 7, 1, 1, 1, 0), true, false, null);
         // 1-D convolutions (height 1): GEMM, depthwise.
@@ -212,9 +215,11 @@ class ConvPathsTest {
         // More images than tasks: each task fills its own image's phase planes (with groups, K over two blocks).
         check(rnd, geo(13, 8, 11, 9, 6, 3, 1, 1, 1, 1), true, false, null);
         check(rnd, geo(7, 70, 6, 7, 10, 3, 2, 1, 1, 1), true, true, "Clip");
-        // 1x1 stride 1, one image, at least 32 channels: B tiles packed straight from X (a partial last tile; K in
-        // one and in two blocks; with a residual through the register store).
+        // 1x1 stride 1, one image: B tiles packed straight from X (a partial last tile; K in one and in two blocks,
+        // and small K; with a residual through the register store).
         check(rnd, geo(1, 33, 20, 19, 10, 1, 1, 1, 1, 0), true, false, null);
+        check(rnd, geo(1, 16, 23, 21, 40, 1, 1, 1, 1, 0), true, true, "Clip");
+        check(rnd, geo(1, 5, 9, 8, 17, 1, 1, 1, 1, 0), false, true, null);
         check(rnd, geo(1, 300, 19, 20, 17, 1, 1, 1, 1, 0), true, false, null);
         check(rnd, geo(1, 40, 13, 11, 16, 1, 1, 1, 1, 0), true, true, "Relu");
         // 1x1 with K over two blocks, batched images and strided.
