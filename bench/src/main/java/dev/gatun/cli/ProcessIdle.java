@@ -10,8 +10,8 @@ import java.util.Locale;
 
 /**
  * Waits until no thread of this process is busy, so that one engine's idle threads do not take a core from the
- * other engine's next measured run. ONNX Runtime's intra-op workers spin 2^20 pause loops (about 10 ms on the
- * reference machine) after each parallel section before they block; Gatun's workers spin up to 1 ms between
+ * other engine's next measured run. ONNX Runtime's intra-op workers spin after each parallel section before they
+ * block (bench's sessions stop that when a run returns, {@code OrtRunner.open}); Gatun's workers spin up to 1 ms between
  * the regions of a run but park as the run ends ({@code IntraOpPool.rest}). On a 2-core
  * machine a spinning worker halves the cores of whatever runs next.
  *
