@@ -15,8 +15,9 @@ final class GemmScratch {
     final float[] tile = new float[SgemmKernel.MR * SgemmKernel.NR];
     /** One vector's lanes, for fixed-order lane sums. */
     final float[] lanes = new float[SgemmKernel.VL];
-    /** A block of op(A) copied for the micro-kernel (rows of kc floats, see {@link SgemmKernel#packA}). */
+    /** A block of op(A) copied for the micro-kernel (panels of MR interleaved rows, see {@link SgemmKernel#packA}). */
     private float[] packA = new float[0];
+    private float[] rowA = new float[0];
     private float[] row = new float[0];
     private float[] vector = new float[0];
     private MemorySegment packedB = MemorySegment.NULL;
@@ -31,6 +32,14 @@ final class GemmScratch {
             packA = new float[Math.max(n, SgemmKernel.MC * SgemmKernel.KC)];
         }
         return packA;
+    }
+
+    /** {@link SgemmKernel#packA}'s staging array for one row of A, at least {@code n} floats (contents undefined). */
+    float[] rowA(int n) {
+        if (rowA.length < n) {
+            rowA = new float[Math.max(n, SgemmKernel.KC)];
+        }
+        return rowA;
     }
 
     /** A float array of at least {@code n} elements (contents undefined). */

@@ -216,7 +216,7 @@ public final class Sgemm {
                     long bAt = b.panelAt(pc, jr);
                     for (int ir = 0; ir < m; ir += MR) {
                         int mr = Math.min(MR, m - ir);
-                        SgemmKernel.kernel(ap, mpad * pc + ir * kc, kc, bData, bAt, kc, nr, tile);
+                        SgemmKernel.kernel(ap, mpad * pc + ir * kc, bData, bAt, kc, nr, tile);
                         SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
                     }
                 }
@@ -247,7 +247,7 @@ public final class Sgemm {
                     long bAt = b.panelAt(pc, jr);
                     for (int ir = ic; ir < ic + mc; ir += MR) {
                         int mr = Math.min(MR, ic + mc - ir);
-                        SgemmKernel.kernel(ap, (ir - ic) * kc, kc, bData, bAt, kc, nr, tile);
+                        SgemmKernel.kernel(ap, (ir - ic) * kc, bData, bAt, kc, nr, tile);
                         SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
                     }
                 }

@@ -309,7 +309,7 @@ class SgemmTest {
             assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(a, 0, kc * 4L, 4,
                     MemorySegment.ofArray(new float[kc * SgemmKernel.NR]), 0, kc, SgemmKernel.NR, tile));
             float[] ap = new float[SgemmKernel.MR * kc];
-            assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(ap, 1, kc, b, 0, kc, SgemmKernel.NR, tile));
+            assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(ap, 1, b, 0, kc, SgemmKernel.NR, tile));
         }
     }
 }
