@@ -3,7 +3,7 @@
 # OUT_DIR/CASE.json (default docs/perf), then redraws docs/perf-chart.svg from every JSON there.
 #   bench/perf-run.sh MODELS_DIR [OUT_DIR]
 # MODELS_DIR holds resnet18.onnx and mobilenet_v2.onnx (python3 ../shared/models/make_models.py MODELS_DIR from
-# the repository root); MiniLM is the CLI's built-in 'minilm'.
+# the repository root); MiniLM is the CLI's built-in 'minilm' ('minilm-q' its int8 model).
 # Warm-up counts are long on purpose: the JIT (C2 and the Vector API intrinsics) settles only after about
 # 150 runs of a small model; shorter warm-ups measure the compiler, not the kernels.
 # PERF_CASES=REGEX runs only the cases whose name matches (e.g. PERF_CASES='^minilm-1x128').
@@ -19,6 +19,10 @@ cases=(
   "minilm-1x128-t2|minilm|--dim batch_size=1 --dim sequence_length=128 --threads 2 --warmup 200"
   "minilm-32x128-t1|minilm|--dim batch_size=32 --dim sequence_length=128 --threads 1 --warmup 10 --iterations 20 --time-limit 150"
   "minilm-32x128-t2|minilm|--dim batch_size=32 --dim sequence_length=128 --threads 2 --warmup 10 --iterations 20 --time-limit 150"
+  "minilm-q-1x128-t1|minilm-q|--dim batch_size=1 --dim sequence_length=128 --threads 1 --warmup 200"
+  "minilm-q-1x128-t2|minilm-q|--dim batch_size=1 --dim sequence_length=128 --threads 2 --warmup 200"
+  "minilm-q-32x128-t1|minilm-q|--dim batch_size=32 --dim sequence_length=128 --threads 1 --warmup 10 --iterations 20 --time-limit 120"
+  "minilm-q-32x128-t2|minilm-q|--dim batch_size=32 --dim sequence_length=128 --threads 2 --warmup 10 --iterations 20 --time-limit 120"
   "resnet18-b1-t2|$models/resnet18.onnx|--dim batch=1 --threads 2 --warmup 200"
   "resnet18-b8-t2|$models/resnet18.onnx|--dim batch=8 --threads 2 --warmup 40 --iterations 30 --time-limit 120"
   "mobilenet_v2-b1-t2|$models/mobilenet_v2.onnx|--dim batch=1 --threads 2 --warmup 200"
