@@ -79,6 +79,11 @@ public record Epilogue(Activation activation, float p, float q, MemorySegment bi
         return new Epilogue(activation, p, q, bias, biasOffset, biasPerRow, residual, offset, stride);
     }
 
+    /** Whether the segments it reads (bias, residual) are native, so kernels may read them at absolute addresses. */
+    boolean nativeOperands() {
+        return (bias == null || bias.isNative()) && (residual == null || residual.isNative());
+    }
+
     /** Whether it changes nothing. */
     public boolean isIdentity() {
         return activation == Activation.NONE && bias == null && residual == null;
@@ -104,32 +109,55 @@ public record Epilogue(Activation activation, float p, float q, MemorySegment bi
      */
     public void applyRow(MemorySegment c, long at, long row, long col0, int cols) {
         boolean light = activation.light();
-        if (bias != null || activation != Activation.NONE && light || residual != null && light) {
+        if (cols > 0 && (bias != null || activation != Activation.NONE && light || residual != null && light)) {
             long resAt = residualOffset + row * residualStride + col0;
             float rowBias = bias != null && biasPerRow ? bias.getAtIndex(Tensor.F32, biasOffset + row) : 0f;
-            for (int j = 0; j < cols; j += VL) {
-                VectorMask<Float> m = S.indexInRange(j, cols);
-                long off = (at + j) * 4;
-                FloatVector x = FloatVector.fromMemorySegment(S, c, off, LE, m);
-                if (bias != null) {
-                    x = biasPerRow ? x.add(rowBias)
-                            : x.add(FloatVector.fromMemorySegment(S, bias, (biasOffset + col0 + j) * 4, LE, m));
-                }
-                switch (activation) {
-                    case RELU -> x = x.max(0f);
-                    case CLIP -> x = x.max(p).min(q);
-                    case LEAKY_RELU -> x = x.blend(x.mul(p), x.compare(VectorOperators.LT, 0f));
-                    default -> { }
-                }
-                if (light && residual != null) {
-                    x = x.add(FloatVector.fromMemorySegment(S, residual, (resAt + j) * 4, LE, m));
-                }
-                x.intoMemorySegment(c, off, LE, m);
+            boolean colBias = bias != null && !biasPerRow;
+            boolean addRes = light && residual != null;
+            if (c.isNative() && (!colBias || bias.isNative()) && (!addRes || residual.isNative())) {
+                // Absolute addresses through one constant segment, bounds checked here once (SgemmKernel.ALL says why).
+                long cA = SgemmKernel.address(c, at * 4, cols * 4L, "GEMM output row");
+                long bA = colBias ? SgemmKernel.address(bias, (biasOffset + col0) * 4, cols * 4L, "bias") : 0;
+                long rA = addRes ? SgemmKernel.address(residual, resAt * 4, cols * 4L, "residual") : 0;
+                lightRow(SgemmKernel.ALL, cA, colBias ? SgemmKernel.ALL : null, bA, rowBias,
+                        addRes ? SgemmKernel.ALL : null, rA, cols);
+            } else {
+                lightRow(c, at * 4, colBias ? bias : null, (biasOffset + col0) * 4, rowBias, addRes ? residual : null,
+                        resAt * 4, cols);
             }
         }
         if (!light) {
             VectorMath.apply(activation == Activation.GELU_TANH ? VectorMath.GELU_TANH : VectorMath.GELU, c, at, c, at, cols,
                     residual, residualOffset + row * residualStride + col0);
+        }
+    }
+
+    /**
+     * The one-pass part of {@link #applyRow} over {@code cols} floats at byte {@code cAt} of {@code c}: the column
+     * bias from byte {@code bAt} of {@code colBias} (or the row's {@code rowBias}), a light activation, the
+     * residual from byte {@code rAt} of {@code res} (null: none).
+     */
+    private void lightRow(MemorySegment c, long cAt, MemorySegment colBias, long bAt, float rowBias, MemorySegment res,
+                          long rAt, int cols) {
+        for (int j = 0; j < cols; j += VL) {
+            VectorMask<Float> m = S.indexInRange(j, cols);
+            long off = cAt + j * 4L;
+            FloatVector x = FloatVector.fromMemorySegment(S, c, off, LE, m);
+            if (colBias != null) {
+                x = x.add(FloatVector.fromMemorySegment(S, colBias, bAt + j * 4L, LE, m));
+            } else if (bias != null) {
+                x = x.add(rowBias);
+            }
+            switch (activation) {
+                case RELU -> x = x.max(0f);
+                case CLIP -> x = x.max(p).min(q);
+                case LEAKY_RELU -> x = x.blend(x.mul(p), x.compare(VectorOperators.LT, 0f));
+                default -> { }
+            }
+            if (res != null) {
+                x = x.add(FloatVector.fromMemorySegment(S, res, rAt + j * 4L, LE, m));
+            }
+            x.intoMemorySegment(c, off, LE, m);
         }
     }
 

@@ -146,10 +146,19 @@ final class SgemmKernel {
         }
     }
 
+    /**
+     * The absolute address of byte {@code at} of the native segment {@code s}, after checking that bytes
+     * [at, at + span) lie inside it and that it is alive: for code that then reads or writes through {@link #ALL}.
+     */
+    static long address(MemorySegment s, long at, long span, String what) {
+        checkBounds(s, at, span, what);
+        return s.address() + at;
+    }
+
     /** Bytes [at, at + span) must lie inside the native segment {@code s} (which must be alive): checked once per call. */
     private static void checkBounds(MemorySegment s, long at, long span, String what) {
         if (!s.isNative() || !s.scope().isAlive() || at < 0 || span < 0 || at + span > s.byteSize()) {
-            throw new IndexOutOfBoundsException("GEMM micro-kernel: " + what + " bytes [" + at + ", " + (at + span)
+            throw new IndexOutOfBoundsException("CPU kernel: " + what + " bytes [" + at + ", " + (at + span)
                     + ") outside " + (s.isNative() ? "" : "non-native ") + "segment of " + s.byteSize() + " bytes");
         }
     }
@@ -404,13 +413,38 @@ final class SgemmKernel {
      */
     static void store(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first, Epilogue epi,
                       MemorySegment c, long cOff, long ldc, long row0, long col0) {
+        if (mr <= 0 || nr <= 0) {
+            return;
+        }
+        if (c.isNative() && (epi == null || epi.nativeOperands())) {
+            // C (and the epilogue's operands) through the constant all-memory segment, bounds checked once here.
+            long base = address(c, cOff * 4, ((mr - 1) * ldc + nr) * 4, "C tile") - cOff * 4;
+            if (epi != null) {
+                storeFused(tile, tOff, tld, mr, nr, alpha, beta, first, base, cOff, ldc, epi, row0, col0);
+                return;
+            }
+            storeRows(tile, tOff, tld, mr, nr, alpha, beta, first, ALL, base, cOff, ldc);
+        } else {
+            storeRows(tile, tOff, tld, mr, nr, alpha, beta, first, c, 0, cOff, ldc);
+        }
+        if (epi != null) {
+            for (int r = 0; r < mr; r++) {
+                // The row is in L1: the epilogue reads it back (its vectors never cross a call, see Epilogue#applyRow).
+                epi.applyRow(c, cOff + r * ldc, row0 + r, col0, nr);
+            }
+        }
+    }
+
+    /** {@link #store}'s combination with C, C(r, j) at byte {@code base + (cOff + r*ldc + j) * 4} of {@code c}. */
+    private static void storeRows(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first,
+                                  MemorySegment c, long base, long cOff, long ldc) {
         boolean scale = alpha != 1f;
         boolean readC = !first || beta != 0f;
         int full = nr / VL * VL;
         for (int r = 0; r < mr; r++) {
             long rowAt = cOff + r * ldc;
             for (int j = 0; j < full; j += VL) {
-                long at = (rowAt + j) * 4;
+                long at = base + (rowAt + j) * 4;
                 FloatVector x = FloatVector.fromArray(S, tile, tOff + r * tld + j);
                 if (scale) {
                     x = x.mul(alpha);
@@ -422,11 +456,62 @@ final class SgemmKernel {
                 x.intoMemorySegment(c, at, LE);
             }
             if (full < nr) {
-                storeTail(tile, tOff + r * tld + full, nr - full, alpha, beta, first, c, (rowAt + full) * 4);
+                storeTail(tile, tOff + r * tld + full, nr - full, alpha, beta, first, c, base + (rowAt + full) * 4);
             }
-            if (epi != null) {
-                // The row is in L1: the epilogue reads it back (its vectors never cross a call, see Epilogue#applyRow).
-                epi.applyRow(c, rowAt, row0 + r, col0, nr);
+        }
+    }
+
+    /**
+     * {@link #store} with the epilogue applied to each vector before it is written (C native, the epilogue's
+     * operands native): the same lane operations in the same order as storing and then {@link Epilogue#applyRow},
+     * so the bits are equal, without reading the row back.
+     */
+    private static void storeFused(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first,
+                                   long base, long cOff, long ldc, Epilogue epi, long row0, long col0) {
+        boolean scale = alpha != 1f;
+        boolean readC = !first || beta != 0f;
+        Epilogue.Activation act = epi.activation();
+        int heavy = act == Epilogue.Activation.GELU ? VectorMath.GELU : act == Epilogue.Activation.GELU_TANH ? VectorMath.GELU_TANH : -1;
+        float lo = epi.p();
+        float hi = epi.q();
+        MemorySegment bias = epi.bias();
+        boolean colBias = bias != null && !epi.biasPerRow();
+        long biasA = colBias ? address(bias, (epi.biasOffset() + col0) * 4, nr * 4L, "bias") : 0;
+        MemorySegment res = epi.residual();
+        long stride = epi.residualStride();
+        long resA = res == null ? 0
+                : address(res, (epi.residualOffset() + row0 * stride + col0) * 4, ((mr - 1) * stride + nr) * 4, "residual");
+        for (int r = 0; r < mr; r++) {
+            long rowAt = base + (cOff + r * ldc) * 4;
+            float rowBias = bias != null && !colBias ? bias.getAtIndex(Tensor.F32, epi.biasOffset() + row0 + r) : 0f;
+            long resRow = resA + r * stride * 4;
+            for (int j = 0; j < nr; j += VL) {
+                VectorMask<Float> m = S.indexInRange(j, nr);
+                long at = rowAt + j * 4L;
+                FloatVector x = FloatVector.fromArray(S, tile, tOff + r * tld + j, m);
+                if (scale) {
+                    x = x.mul(alpha);
+                }
+                if (readC) {
+                    FloatVector old = FloatVector.fromMemorySegment(S, ALL, at, LE, m);
+                    x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
+                }
+                if (colBias) {
+                    x = x.add(FloatVector.fromMemorySegment(S, ALL, biasA + j * 4L, LE, m));
+                } else if (bias != null) {
+                    x = x.add(rowBias);
+                }
+                switch (act) {
+                    case RELU -> x = x.max(0f);
+                    case CLIP -> x = x.max(lo).min(hi);
+                    case LEAKY_RELU -> x = x.blend(x.mul(lo), x.compare(jdk.incubator.vector.VectorOperators.LT, 0f));
+                    case GELU, GELU_TANH -> x = VectorMath.function(heavy, x);
+                    default -> { }
+                }
+                if (res != null) {
+                    x = x.add(FloatVector.fromMemorySegment(S, ALL, resRow + j * 4L, LE, m));
+                }
+                x.intoMemorySegment(ALL, at, LE, m);
             }
         }
     }
