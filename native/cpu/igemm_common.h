@@ -82,6 +82,9 @@ INLINE TGT512 void epi512(const epi_t *e, int64_t i, int64_t j, int32_t rowsum, 
     const int32_t *col_sum, const int32_t *col_zb, int32_t za, const int32_t *row_za, float a_scale, const float *row_scale, \
     const float *col_scale, const float *bias, int32_t mode, void *out, int64_t ldo, uint8_t *work
 
+/* The AVX-512 VNNI kernel (igemm_vnni.c), which the AMX one hands the calls with very few rows. */
+void gatun_igemm_avx512vnni(IGEMM_ARGS);
+
 #define FILL_EPI epi_t e = {k, za, row_za, col_sum, col_zb, mode, a_scale, row_scale, col_scale, bias, out, ldo}
 
 #endif
