@@ -25,7 +25,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Integer GEMM ({@link Igemm}: u8 activations x s8 weights -> int32, zero points applied) for each kernel:
- * {@code native} (the VNNI C kernel this CPU runs) and {@code portable} (Vector API).
+ * {@code native} (the best C kernel this CPU runs: AMX-INT8, else VNNI), {@code amx}, {@code avx512-vnni},
+ * {@code avx-vnni} (that C kernel, or an error where it does not run) and {@code portable} (Vector API).
  * <ul>
  *   <li>{@code igemm}: {@code C[M,N] = A[M,K] x B[K,N]} at 1024^3 (the issue's headline) and 128x384x1536 (a
  *       MiniLM feed-forward product at batch 1x128), weights packed once, 1 or 2 threads. Secondary results
@@ -57,8 +58,18 @@ public class IgemmBench {
     }
 
     static Igemm.Kernel kernel(String name) {
-        if (name.equals("portable")) {
-            return Igemm.Kernel.PORTABLE;
+        Igemm.Kernel forced = switch (name) {
+            case "portable" -> Igemm.Kernel.PORTABLE;
+            case "amx" -> Igemm.Kernel.AMX_INT8;
+            case "avx512-vnni" -> Igemm.Kernel.AVX512_VNNI;
+            case "avx-vnni" -> Igemm.Kernel.AVX_VNNI;
+            default -> null;
+        };
+        if (forced != null) {
+            if (Igemm.unavailableReason(forced) != null) {
+                throw new IllegalStateException("the " + forced + " kernel does not run here: " + Igemm.unavailableReason(forced));
+            }
+            return forced;
         }
         Igemm.Kernel k = Igemm.bestNative();
         if (k == null) {

@@ -40,6 +40,11 @@ public final class CpuFeatures {
         return has("avx2") && has("fma") && has("avx_vnni");
     }
 
+    /** AMX with its int8 dot products: tdpbusd on 16 x 64-byte tiles (Intel Sapphire Rapids and later). */
+    public static boolean amxInt8() {
+        return has("amx_tile") && has("amx_int8");
+    }
+
     /** The flags of the first processor in {@code cpuinfo} text (exposed for tests). */
     static Set<String> parseFlags(List<String> cpuinfo) {
         for (String line : cpuinfo) {

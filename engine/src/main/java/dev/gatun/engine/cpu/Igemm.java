@@ -24,21 +24,23 @@ import java.util.function.LongFunction;
  * or s8 with per-tensor or per-column zero points, packed once by {@link #pack} for one {@link Kernel}
  * (u8 weights become s8 by subtracting 128 from values and zero points, which changes no difference b - zb).
  *
- * <p>Kernels: {@link Kernel#AVX512_VNNI} and {@link Kernel#AVX_VNNI} call the C micro-kernels of
- * {@link IgemmNative} (vpdpbusd: u8 x s8 sums of 4 products into int32, no 16-bit saturation);
- * {@link Kernel#PORTABLE} is {@link IgemmPortable} (Vector API). The default is chosen once from the CPU
- * features, or forced with the system property {@value #PROPERTY} = {@code native | portable | auto}.
+ * <p>Kernels: {@link Kernel#AMX_INT8} (tdpbusd on AMX tiles), {@link Kernel#AVX512_VNNI} and {@link Kernel#AVX_VNNI}
+ * (vpdpbusd) call the C kernels of {@link IgemmNative} (u8 x s8 sums of 4 products into int32, no 16-bit
+ * saturation; all three read the same packed B); {@link Kernel#PORTABLE} is {@link IgemmPortable} (Vector API).
+ * The default is the best this machine runs (AMX, else AVX-512 VNNI, else AVX-VNNI, else portable), or forced
+ * with the system property {@value #PROPERTY} = {@code auto | native | portable | amx | avx512-vnni | avx-vnni}.
  * All kernels give the same int32 x, bit for bit ({@link IgemmReference} is the scalar definition).
  *
  * <p>Threads: the m x n output is cut into about 2 x threads blocks of whole 64-column panels and rows, run
  * through {@link KernelContext#parallelFor}.
  */
 public final class Igemm {
-    /** System property forcing the kernel: native, portable or auto (the default). */
+    /** System property forcing the kernel: auto (the default), native, portable, amx, avx512-vnni or avx-vnni. */
     public static final String PROPERTY = "gatun.int8.kernel";
 
     /** An integer GEMM implementation. */
     public enum Kernel {
+        AMX_INT8("native amx-int8"),
         AVX512_VNNI("native avx512-vnni"),
         AVX_VNNI("native avx-vnni"),
         PORTABLE("portable");
@@ -193,6 +195,9 @@ public final class Igemm {
         if (!IgemmNative.available()) {
             return null;
         }
+        if (IgemmNative.amxAvailable()) {
+            return Kernel.AMX_INT8;
+        }
         if (CpuFeatures.avx512Vnni()) {
             return Kernel.AVX512_VNNI;
         }
@@ -207,9 +212,39 @@ public final class Igemm {
         return bestNative() == null ? "the CPU has neither AVX-512 VNNI nor AVX-VNNI" : null;
     }
 
-    /** The kernel for a setting of {@value #PROPERTY}: native, portable or auto. */
+    /** Why {@code kernel} does not run here, or null when it does. */
+    public static String unavailableReason(Kernel kernel) {
+        if (kernel == Kernel.PORTABLE) {
+            return null;
+        }
+        if (!IgemmNative.available()) {
+            return IgemmNative.unavailableReason();
+        }
+        return switch (kernel) {
+            case AMX_INT8 -> IgemmNative.amxUnavailableReason();
+            case AVX512_VNNI -> CpuFeatures.avx512Vnni() ? null : "the CPU has no AVX-512 VNNI";
+            case AVX_VNNI -> CpuFeatures.avxVnni() ? null : "the CPU has no AVX-VNNI";
+            case PORTABLE -> null;
+        };
+    }
+
+    /** The kernel for a setting of {@value #PROPERTY}: auto, native, portable, amx, avx512-vnni or avx-vnni. */
     static Kernel choose(String setting) {
-        return switch (setting.trim().toLowerCase(Locale.ROOT)) {
+        String s = setting.trim().toLowerCase(Locale.ROOT);
+        Kernel forced = switch (s) {
+            case "amx" -> Kernel.AMX_INT8;
+            case "avx512-vnni" -> Kernel.AVX512_VNNI;
+            case "avx-vnni" -> Kernel.AVX_VNNI;
+            default -> null;
+        };
+        if (forced != null) {
+            String why = unavailableReason(forced);
+            if (why != null) {
+                throw new EngineException(EngineException.Kind.UNSUPPORTED, PROPERTY + "=" + s + ", but that kernel does not run here: " + why);
+            }
+            return forced;
+        }
+        return switch (s) {
             case "portable" -> Kernel.PORTABLE;
             case "native" -> {
                 Kernel k = bestNative();
@@ -224,7 +259,7 @@ public final class Igemm {
                 yield k == null ? Kernel.PORTABLE : k;
             }
             default -> throw new EngineException(EngineException.Kind.UNSUPPORTED, PROPERTY + "=" + setting
-                    + " is not a kernel (native, portable or auto)");
+                    + " is not a kernel (auto, native, portable, amx, avx512-vnni or avx-vnni)");
         };
     }
 
@@ -301,14 +336,15 @@ public final class Igemm {
         int panels = (n + IgemmNative.PANEL - 1) / IgemmNative.PANEL;
         int panelsPerTask = (panels + Math.min(panels, target) - 1) / Math.min(panels, target);
         int tn = (panels + panelsPerTask - 1) / panelsPerTask;
-        int rowUnit = 6;
+        // Rows per micro-tile: the VNNI kernels' 6, AMX's 16 (a task of 66 rows would run 5 tiles of 16 for 4 + 2 rows).
+        int rowUnit = w.kernel == Kernel.AMX_INT8 ? 16 : 6;
         int tmWanted = Math.max(1, Math.min((m + rowUnit - 1) / rowUnit, (target + tn - 1) / tn));
         int rows = roundUp((m + tmWanted - 1) / tmWanted, rowUnit);
         int tm = (m + rows - 1) / rows;
         int tasks = tm * tn;
         int cols = panelsPerTask * IgemmNative.PANEL;
         if (w.kernel.isNative()) {
-            long work = IgemmNative.workBytes(w.k);
+            long work = IgemmNative.workBytes(w.kernel, w.k);
             MemorySegment scratch = ctx.allocate(DType.UINT8, Shape.of(work * tasks)).data();
             ctx.parallelFor(tasks, t -> block(w, a, out, t, tn, rows, cols, m, n, scratch.asSlice(t * work, work)));
         } else {
@@ -353,7 +389,7 @@ public final class Igemm {
         MemorySegment bias = out.bias().equals(MemorySegment.NULL) ? MemorySegment.NULL : out.bias().asSlice(4L * j0);
         MemorySegment o = out.data().asSlice((out.offset() + i0 * out.rowStride() + j0) * 4L);
         MemorySegment rowScale = out.rowScale().equals(MemorySegment.NULL) ? MemorySegment.NULL : out.rowScale().asSlice(4L * i0);
-        IgemmNative.gemm(w.kernel == Kernel.AVX512_VNNI, i1 - i0, j1 - j0, w.k, aSeg, a.rowStride(), a.signed() ? 0x80 : 0, bp,
+        IgemmNative.gemm(w.kernel, i1 - i0, j1 - j0, w.k, aSeg, a.rowStride(), a.signed() ? 0x80 : 0, bp,
                 w.colSum.asSlice(4L * j0), colZb, za, rowZa, out.aScale(), rowScale, colScale, bias,
                 out.mode().code(), o, out.rowStride(), work);
     }

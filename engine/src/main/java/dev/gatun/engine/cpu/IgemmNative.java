@@ -14,10 +14,14 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * The VNNI integer GEMM of {@code native/cpu/igemm_vnni.c}, called through FFM. The Maven build compiles it into
+ * The native integer GEMMs of {@code native/cpu/}, called through FFM: the VNNI kernels of {@code igemm_vnni.c}
+ * and the AMX-INT8 one of {@code igemm_amx.c} (same signature, packed B and epilogues). The Maven build compiles it into
  * {@code native/linux-x86_64/libgatun_cpu.so} inside the engine jar (when a C compiler was present); the first
  * use copies it to a temporary file and loads it with {@link SymbolLookup#libraryLookup}. {@link #available()}
- * says whether that worked, {@link #unavailableReason()} why not.
+ * says whether that worked, {@link #unavailableReason()} why not. The AMX kernel is usable when the library has it,
+ * {@code /proc/cpuinfo} lists {@code amx_tile} and {@code amx_int8} (and the AVX-512 VNNI its epilogue uses) and
+ * Linux granted the process the tile data state ({@code gatun_amx_init}: arch_prctl ARCH_REQ_XCOMP_PERM, asked
+ * once here); {@link #amxAvailable()} says whether it is, {@link #amxUnavailableReason()} why not.
  *
  * <p>One call computes a whole block {@code out[m x n]} from u8 rows of A and B packed by {@link Igemm#pack}
  * (panels of {@link #PANEL} columns, K padded to a multiple of 4), with the zero-point correction and the
@@ -32,12 +36,18 @@ public final class IgemmNative {
     private static final String RESOURCE = "/native/linux-x86_64/libgatun_cpu.so";
     private static final MethodHandle AVX512;
     private static final MethodHandle AVX256;
+    private static final MethodHandle AMX;
+    private static final MethodHandle AMX_WORK;
     private static final String REASON;
+    private static final String AMX_REASON;
 
     static {
         MethodHandle h512 = null;
         MethodHandle h256 = null;
+        MethodHandle hAmx = null;
+        MethodHandle hAmxWork = null;
         String reason = null;
+        String amxReason = null;
         try {
             if (!CpuFeatures.linuxX86_64()) {
                 throw new IllegalStateException("the native CPU library is built for Linux x86-64 only");
@@ -56,14 +66,35 @@ public final class IgemmNative {
             if (nr != PANEL) {
                 throw new IllegalStateException("libgatun_cpu.so packs " + nr + " columns per panel, Java expects " + PANEL);
             }
+            var amx = lib.find("gatun_igemm_amx");
+            if (amx.isEmpty()) {
+                amxReason = "libgatun_cpu.so was built without the AMX kernel (its compiler lacked the AMX intrinsics)";
+            } else if (!CpuFeatures.amxInt8() || !CpuFeatures.avx512Vnni()) {
+                amxReason = "the CPU has no AMX-INT8 (amx_tile and amx_int8, with avx512_vnni, in /proc/cpuinfo)";
+            } else {
+                MethodHandle init = linker.downcallHandle(lib.findOrThrow("gatun_amx_init"), FunctionDescriptor.of(i));
+                int status = (int) init.invokeExact();
+                if (status != 0) {
+                    amxReason = "Linux did not grant the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM returned " + status + ")";
+                } else {
+                    hAmx = linker.downcallHandle(amx.get(), fd);
+                    hAmxWork = linker.downcallHandle(lib.findOrThrow("gatun_igemm_amx_work_bytes"), FunctionDescriptor.of(j, j));
+                }
+            }
         } catch (Throwable t) {
             h512 = null;
             h256 = null;
+            hAmx = null;
+            hAmxWork = null;
             reason = t.getMessage() == null ? t.toString() : t.getMessage();
+            amxReason = reason;
         }
         AVX512 = h512;
         AVX256 = h256;
+        AMX = hAmx;
+        AMX_WORK = hAmxWork;
         REASON = reason;
+        AMX_REASON = amxReason;
     }
 
     private IgemmNative() {}
@@ -78,25 +109,45 @@ public final class IgemmNative {
         return REASON;
     }
 
-    /** Bytes of scratch one call needs at depth k: the packed A block and its row sums. */
-    static long workBytes(int k) {
+    /** Whether the AMX-INT8 kernel runs here (library, CPU and kernel permission). */
+    public static boolean amxAvailable() {
+        return AMX != null;
+    }
+
+    /** Why the AMX-INT8 kernel does not run here, or null when it does. */
+    public static String amxUnavailableReason() {
+        return AMX_REASON;
+    }
+
+    /** Bytes of scratch one call of {@code kernel} needs at depth k: the packed A block and its row sums (AMX: and its tile buffers). */
+    static long workBytes(Igemm.Kernel kernel, int k) {
+        if (kernel == Igemm.Kernel.AMX_INT8) {
+            try {
+                return (long) AMX_WORK.invokeExact((long) k);
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+        }
         return (long) MC * (4L * ((k + 3) / 4)) + MC * 4L + 64;
     }
 
     /**
-     * One block through the C kernel: see igemm_vnni.c for the math. Pointers are native segments (or
+     * One block through the C kernel of {@code kernel}: see igemm_vnni.c for the math. Pointers are native segments (or
      * {@link MemorySegment#NULL}); {@code mode} 0 = int32 out, 1 = float, 2 = float with ReLU.
      */
-    static void gemm(boolean avx512, long m, long n, long k, MemorySegment a, long lda, int flip, MemorySegment bp,
+    static void gemm(Igemm.Kernel kernel, long m, long n, long k, MemorySegment a, long lda, int flip, MemorySegment bp,
                      MemorySegment colSum, MemorySegment colZb, int za, MemorySegment rowZa, float aScale, MemorySegment rowScale,
                      MemorySegment colScale, MemorySegment bias, int mode, MemorySegment out, long ldo, MemorySegment work) {
         try {
-            if (avx512) {
-                AVX512.invokeExact(m, n, k, a, lda, flip, bp, colSum, colZb, za, rowZa, aScale, rowScale, colScale, bias, mode,
-                        out, ldo, work);
-            } else {
-                AVX256.invokeExact(m, n, k, a, lda, flip, bp, colSum, colZb, za, rowZa, aScale, rowScale, colScale, bias, mode,
-                        out, ldo, work);
+            // Each handle called as the constant it is (a handle picked into a local would not be inlined).
+            switch (kernel) {
+                case AMX_INT8 -> AMX.invokeExact(m, n, k, a, lda, flip, bp, colSum, colZb, za, rowZa, aScale, rowScale, colScale, bias,
+                        mode, out, ldo, work);
+                case AVX512_VNNI -> AVX512.invokeExact(m, n, k, a, lda, flip, bp, colSum, colZb, za, rowZa, aScale, rowScale, colScale,
+                        bias, mode, out, ldo, work);
+                case AVX_VNNI -> AVX256.invokeExact(m, n, k, a, lda, flip, bp, colSum, colZb, za, rowZa, aScale, rowScale, colScale,
+                        bias, mode, out, ldo, work);
+                case PORTABLE -> throw new IllegalArgumentException("the portable kernel has no native code");
             }
         } catch (RuntimeException | Error e) {
             throw e;

@@ -18,17 +18,26 @@ import java.util.function.IntConsumer;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every integer GEMM kernel this machine runs (portable always; the native VNNI ones when the library loaded and
- * the CPU has them) against the scalar int32 reference, bit for bit: random and extreme inputs (all 255 x all
- * -128, and the largest |a - za| x |b - zb|), odd sizes, every signedness, per-tensor/per-row/per-column zero
- * points, one and two threads, and the float epilogue.
+ * Every integer GEMM kernel this machine runs (portable always; the native AMX and VNNI ones when the library
+ * loaded and the CPU has them) against the scalar int32 reference, bit for bit: random and extreme inputs (all 255
+ * x all -128, and the largest |a - za| x |b - zb|), odd sizes, every signedness, per-tensor/per-row/per-column zero
+ * points, one and two threads, threads calling at once, and the float epilogues.
  */
 class IgemmTest {
     private static final int[] SIZES = {1, 2, 7, 17, 33, 64, 100};
+    /** Sizes around the AMX tile edges (16 rows, 16 columns, 64 bytes of K) and the 64-column panels. */
+    private static final int[] ODD = {1, 3, 17, 63, 65, 130, 384};
+    private static boolean AMX_SKIP_SAID;
 
     static List<Igemm.Kernel> kernels() {
         List<Igemm.Kernel> l = new ArrayList<>();
         l.add(Igemm.Kernel.PORTABLE);
+        if (IgemmNative.amxAvailable()) {
+            l.add(Igemm.Kernel.AMX_INT8);
+        } else if (!AMX_SKIP_SAID) {
+            AMX_SKIP_SAID = true;
+            System.out.println("IgemmTest: the AMX-INT8 kernel is not tested here: " + IgemmNative.amxUnavailableReason());
+        }
         if (IgemmNative.available() && CpuFeatures.avx512Vnni()) {
             l.add(Igemm.Kernel.AVX512_VNNI);
         }
@@ -287,6 +296,124 @@ class IgemmTest {
     }
 
     @Test
+    void oddSizesAroundTheTileEdgesInEveryModeEqualTheReference() {
+        Random rnd = new Random(6);
+        try (Arena arena = Arena.ofShared(); IntraOpPool pool = new IntraOpPool(2, "igemm-test")) {
+            KernelContext one = new ArenaContext(arena);
+            KernelContext two = threaded(arena, pool);
+            int trial = 0;
+            for (int m : ODD) {
+                for (int n : ODD) {
+                    int k = ODD[rnd.nextInt(ODD.length)];
+                    boolean aSigned = rnd.nextBoolean();
+                    int lda = k + rnd.nextInt(3);
+                    Problem p = new Problem(m, n, k, bytes(arena, rnd, (long) m * lda, 0, aSigned), aSigned,
+                            zeroPoints(rnd, trial % 3 == 0 ? m : 1, aSigned, null), bytes(arena, rnd, (long) k * n, 0, true), true,
+                            zeroPoints(rnd, trial % 2 == 0 ? n : 1, true, trial % 4 == 1 ? 0 : null), lda);
+                    int[] ref = reference(p);
+                    Igemm.Mode mode = Igemm.Mode.values()[trial % 3];
+                    for (Igemm.Kernel kernel : kernels()) {
+                        String what = kernel + " " + mode + " m=" + m + " n=" + n + " k=" + k;
+                        KernelContext ctx = trial % 2 == 0 ? one : two;
+                        if (mode == Igemm.Mode.INT32) {
+                            assertSame(ref, run(kernel, ctx, arena, p), what);
+                        } else {
+                            assertFloatEpilogue(kernel, ctx, arena, rnd, p, ref, mode == Igemm.Mode.FLOAT_RELU, what);
+                        }
+                    }
+                    trial++;
+                }
+            }
+        }
+    }
+
+    @Test
+    void threadsCallingAtOnceEachGetTheirOwnResult() throws Exception {
+        // Native kernels keep per-call state (AMX: the tile configuration and registers of the calling thread).
+        Random rnd = new Random(7);
+        int callers = 4;
+        try (Arena arena = Arena.ofShared()) {
+            List<Problem> problems = new ArrayList<>();
+            List<int[]> refs = new ArrayList<>();
+            for (int t = 0; t < callers; t++) {
+                int m = ODD[1 + rnd.nextInt(ODD.length - 1)];
+                int n = ODD[1 + rnd.nextInt(ODD.length - 1)];
+                int k = ODD[1 + rnd.nextInt(ODD.length - 1)] + t;
+                Problem p = new Problem(m, n, k, bytes(arena, rnd, (long) m * k, 0, false), false, new int[] {rnd.nextInt(256)},
+                        bytes(arena, rnd, (long) k * n, 0, true), true, zeroPoints(rnd, n, true, null), k);
+                problems.add(p);
+                refs.add(reference(p));
+            }
+            for (Igemm.Kernel kernel : kernels()) {
+                List<Thread> threads = new ArrayList<>();
+                List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+                for (int t = 0; t < callers; t++) {
+                    Problem p = problems.get(t);
+                    int[] ref = refs.get(t);
+                    threads.add(Thread.ofPlatform().start(() -> {
+                        try (Arena own = Arena.ofConfined()) {
+                            KernelContext ctx = new ArenaContext(own);
+                            for (int rep = 0; rep < 20; rep++) {
+                                assertSame(ref, run(kernel, ctx, arena, p), kernel + " concurrent m=" + p.m + " n=" + p.n + " k=" + p.k);
+                            }
+                        } catch (Throwable e) {
+                            failures.add(e);
+                        }
+                    }));
+                }
+                for (Thread t : threads) {
+                    t.join();
+                }
+                if (!failures.isEmpty()) {
+                    throw new AssertionError(failures.get(0));
+                }
+            }
+        }
+    }
+
+    /** Runs p through a float epilogue (random column scales, a bias, per-row scales with per-row zero points) and checks every element. */
+    private static void assertFloatEpilogue(Igemm.Kernel kernel, KernelContext ctx, Arena arena, Random rnd, Problem p, int[] ref,
+                                            boolean relu, String what) {
+        int m = p.m;
+        int n = p.n;
+        boolean perRow = p.za.length > 1;
+        MemorySegment rowZa = null;
+        MemorySegment rowScale = null;
+        if (perRow) {
+            rowZa = arena.allocate(4L * m, 4);
+            rowScale = arena.allocate(4L * m, 4);
+            for (int i = 0; i < m; i++) {
+                rowZa.setAtIndex(ValueLayout.JAVA_INT, i, p.za[i]);
+                rowScale.setAtIndex(Tensor.F32, i, 0.02f + rnd.nextFloat());
+            }
+        }
+        MemorySegment colScale = arena.allocate(4L * n, 4);
+        MemorySegment bias = arena.allocate(4L * n, 4);
+        for (int j = 0; j < n; j++) {
+            colScale.setAtIndex(Tensor.F32, j, rnd.nextFloat() * 0.01f);
+            bias.setAtIndex(Tensor.F32, j, rnd.nextFloat() - 0.5f);
+        }
+        float aScale = 0.02f + rnd.nextFloat();
+        Igemm.Weights w = Igemm.pack(kernel, arena, p.b, 0, n, 1, !p.bSigned, p.k, n, p.zb);
+        MemorySegment out = arena.allocate(4L * m * n, 4);
+        Igemm.gemm(ctx, m, new Igemm.Lhs(p.a, 0, p.lda, p.aSigned, p.za[0], rowZa), w, new Igemm.Output(
+                relu ? Igemm.Mode.FLOAT_RELU : Igemm.Mode.FLOAT, out, 0, n, aScale, colScale, bias, null, rowScale));
+        for (int i = 0; i < m; i++) {
+            float as = perRow ? rowScale.getAtIndex(Tensor.F32, i) : aScale;
+            for (int j = 0; j < n; j++) {
+                float y = (float) ref[i * n + j] * (as * colScale.getAtIndex(Tensor.F32, j)) + bias.getAtIndex(Tensor.F32, j);
+                if (relu) {
+                    y = Math.max(y, 0f);
+                }
+                float got = out.getAtIndex(Tensor.F32, (long) i * n + j);
+                if (Float.floatToIntBits(y) != Float.floatToIntBits(got) && !(y == 0f && got == 0f)) {
+                    fail(what + " at (" + i + "," + j + "): " + got + " vs " + y);
+                }
+            }
+        }
+    }
+
+    @Test
     void kernelSettingIsParsed() {
         assertEquals(Igemm.Kernel.PORTABLE, Igemm.choose("portable"));
         Igemm.Kernel auto = Igemm.choose("auto");
@@ -298,6 +425,22 @@ class IgemmTest {
             assertTrue(Igemm.choose("native").isNative());
         }
         assertThrows(EngineException.class, () -> Igemm.choose("fast"));
+        for (String name : new String[] {"amx", "avx512-vnni", "avx-vnni"}) {
+            Igemm.Kernel k = switch (name) {
+                case "amx" -> Igemm.Kernel.AMX_INT8;
+                case "avx512-vnni" -> Igemm.Kernel.AVX512_VNNI;
+                default -> Igemm.Kernel.AVX_VNNI;
+            };
+            if (Igemm.unavailableReason(k) == null) {
+                assertEquals(k, Igemm.choose(name));
+            } else {
+                EngineException e = assertThrows(EngineException.class, () -> Igemm.choose(name));
+                assertTrue(e.getMessage().contains(Igemm.unavailableReason(k)), e.getMessage());
+            }
+        }
+        if (IgemmNative.amxAvailable()) {
+            assertEquals(Igemm.Kernel.AMX_INT8, Igemm.bestNative(), "AMX runs here, so it is the best native kernel");
+        }
     }
 
     @Test
