@@ -136,6 +136,11 @@ public final class Session implements AutoCloseable {
         return workspace.reservedBytes();
     }
 
+    /** The ids of the session's intra-op worker threads (the caller not included): tests count their allocations. */
+    long[] intraOpThreadIds() {
+        return workspace.intraOpThreadIds();
+    }
+
     /**
      * Native bytes this session holds: its workspace (activations, per-run kernel scratch), 0 once closed. The
      * model's weights are counted by {@link Model#nativeBytes()}, results by {@link Result#nativeBytes()}.

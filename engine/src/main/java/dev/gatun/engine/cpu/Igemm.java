@@ -343,14 +343,54 @@ public final class Igemm {
         int tm = (m + rows - 1) / rows;
         int tasks = tm * tn;
         int cols = panelsPerTask * IgemmNative.PANEL;
+        long work = 0;
+        MemorySegment scratch = null;
         if (w.kernel.isNative()) {
-            long work = IgemmNative.workBytes(w.kernel, w.k);
-            MemorySegment scratch = ctx.allocate(DType.UINT8, Shape.of(work * tasks)).data();
-            ctx.parallelFor(tasks, t -> block(w, a, out, t, tn, rows, cols, m, n, scratch.asSlice(t * work, work)));
-        } else {
-            ctx.parallelFor(tasks, t -> block(w, a, out, t, tn, rows, cols, m, n, null));
+            work = IgemmNative.workBytes(w.kernel, w.k);
+            scratch = ctx.allocate(DType.UINT8, Shape.of(work * tasks)).data();
+        }
+        Tasks r = TASKS.get();
+        r.set(w, a, out, tn, rows, cols, m, n, scratch, work);
+        try {
+            ctx.parallelFor(tasks, r);
+        } finally {
+            r.set(null, null, null, 0, 0, 0, 0, 0, null, 0);
         }
     }
+
+    /**
+     * The tasks of {@link #gemm}: a reused object (one per calling thread; fields set before each region and cleared
+     * after) instead of a capturing lambda. Task t works in its own {@code work} bytes of {@code scratch} (native
+     * kernel; null for the portable one).
+     */
+    private static final class Tasks implements java.util.function.IntConsumer {
+        private Weights w;
+        private Lhs a;
+        private Output out;
+        private int tn, rows, cols, m, n;
+        private MemorySegment scratch;
+        private long work;
+
+        void set(Weights w, Lhs a, Output out, int tn, int rows, int cols, int m, int n, MemorySegment scratch, long work) {
+            this.w = w;
+            this.a = a;
+            this.out = out;
+            this.tn = tn;
+            this.rows = rows;
+            this.cols = cols;
+            this.m = m;
+            this.n = n;
+            this.scratch = scratch;
+            this.work = work;
+        }
+
+        @Override
+        public void accept(int t) {
+            block(w, a, out, t, tn, rows, cols, m, n, scratch == null ? null : scratch.asSlice(t * work, work));
+        }
+    }
+
+    private static final ThreadLocal<Tasks> TASKS = ThreadLocal.withInitial(Tasks::new);
 
     /** Task t: its block of rows and columns, by kernel calls of at most POST_ROWS rows when a post-epilogue follows. */
     private static void block(Weights w, Lhs a, Output out, int t, int tn, int rows, int cols, int m, int n, MemorySegment work) {

@@ -72,6 +72,15 @@ public final class IntraOpPool implements AutoCloseable {
         return threads;
     }
 
+    /** The worker threads' ids (not the callers'), for per-thread accounting such as allocated bytes. */
+    public long[] workerThreadIds() {
+        long[] ids = new long[workers.length];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = workers[i].threadId();
+        }
+        return ids;
+    }
+
     /**
      * Runs {@code body.accept(i)} for every i in [0, n), spread over the pool and the calling thread; returns when
      * all are done. An exception thrown by a task is rethrown here (the remaining tasks are skipped).

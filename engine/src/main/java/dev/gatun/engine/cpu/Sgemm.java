@@ -8,6 +8,7 @@ import static dev.gatun.engine.cpu.SgemmKernel.NR;
 import dev.gatun.engine.ops.KernelContext;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.util.function.IntConsumer;
 
 /**
  * Single-precision GEMM: {@code C[M,N] = epi(alpha * op(A)[M,K] x op(B)[K,N] + beta * C)}, row-major with row strides.
@@ -103,8 +104,13 @@ public final class Sgemm {
         if (tasks == 1) {
             packed.packPanels(transB, b, bOff, ldb, 0, units);
         } else {
-            ctx.parallelFor(tasks, t -> packed.packPanels(transB, b, bOff, ldb,
-                    (int) ((long) units * t / tasks), (int) ((long) units * (t + 1) / tasks)));
+            PackTasks r = REGIONS.get().pack;
+            r.set(packed, transB, b, bOff, ldb, units, tasks);
+            try {
+                ctx.parallelFor(tasks, r);
+            } finally {
+                r.set(null, false, null, 0, 0, 0, 0);
+            }
         }
         multiply(ctx, transA, m, alpha, a, aOff, lda, packed, beta, c, cOff, ldc, e);
     }
@@ -165,7 +171,53 @@ public final class Sgemm {
             sharedA(ctx, transA, m, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, tn);
             return;
         }
-        ctx.parallelFor(tasks, t -> {
+        GridTasks r = REGIONS.get().grid;
+        r.set(transA, m, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, mPanels, tm, tn);
+        try {
+            ctx.parallelFor(tasks, r);
+        } finally {
+            r.set(false, 0, 0f, null, 0, 0, null, 0f, null, 0, 0, null, 0, 0, 0);
+        }
+    }
+
+    /**
+     * The tasks of {@link #multiply}'s grid: {@code tm} row ranges x {@code tn} column ranges. A reused object (one
+     * per calling thread, fields set before each region and cleared after) instead of a capturing lambda, so that
+     * a steady-state run allocates nothing.
+     */
+    private static final class GridTasks implements IntConsumer {
+        private boolean transA;
+        private int m, k, n, lda, ldc, mPanels, nPanels, tm, tn;
+        private float alpha, beta;
+        private MemorySegment a, c;
+        private long aOff, cOff;
+        private PackedB b;
+        private Epilogue e;
+
+        void set(boolean transA, int m, float alpha, MemorySegment a, long aOff, int lda, PackedB b, float beta,
+                 MemorySegment c, long cOff, int ldc, Epilogue e, int mPanels, int tm, int tn) {
+            this.transA = transA;
+            this.m = m;
+            this.k = b == null ? 0 : b.k();
+            this.n = b == null ? 0 : b.n();
+            this.nPanels = b == null ? 0 : b.npad() / NR;
+            this.alpha = alpha;
+            this.a = a;
+            this.aOff = aOff;
+            this.lda = lda;
+            this.b = b;
+            this.beta = beta;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            this.e = e;
+            this.mPanels = mPanels;
+            this.tm = tm;
+            this.tn = tn;
+        }
+
+        @Override
+        public void accept(int t) {
             int ti = t / tn;
             int tj = t % tn;
             int i0 = (int) ((long) mPanels * ti / tm) * MR;
@@ -173,7 +225,7 @@ public final class Sgemm {
             int j0 = (int) ((long) nPanels * tj / tn) * NR;
             int j1 = Math.min(n, (int) ((long) nPanels * (tj + 1) / tn) * NR);
             block(transA, m, k, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, i0, i1, j0, j1);
-        });
+        }
     }
 
     /**
@@ -194,16 +246,77 @@ public final class Sgemm {
         int kBlocks = (k + KC - 1) / KC;
         float[] ap = GemmScratch.get().packA(Math.multiplyExact(mpad, k));
         int rowParts = Math.max(1, Math.min(mPanels, (2 * ctx.threads() + kBlocks - 1) / kBlocks));
-        ctx.parallelFor(kBlocks * rowParts, t -> {
+        SharedTasks r = REGIONS.get().shared;
+        r.set(transA, m, alpha, a, aOff, lda, b, beta, c, cOff, ldc, e, tn, ap, rowParts);
+        try {
+            r.packing = true;
+            ctx.parallelFor(kBlocks * rowParts, r);
+            r.packing = false;
+            ctx.parallelFor(tn, r);
+        } finally {
+            r.set(false, 0, 0f, null, 0, 0, null, 0f, null, 0, 0, null, 0, null, 0);
+        }
+    }
+
+    /**
+     * The two regions of {@link #sharedA}: packing op(A) (tasks over K blocks x row ranges) while {@code packing},
+     * then the column ranges. A reused object (one per calling thread, fields set before the regions and cleared
+     * after) instead of capturing lambdas, so that a steady-state run allocates nothing.
+     */
+    private static final class SharedTasks implements IntConsumer {
+        private boolean transA, packing;
+        private int m, k, n, lda, ldc, mPanels, mpad, nPanels, tn, rowParts;
+        private float alpha, beta;
+        private MemorySegment a, c, bData;
+        private long aOff, cOff;
+        private PackedB b;
+        private Epilogue e;
+        private float[] ap;
+
+        void set(boolean transA, int m, float alpha, MemorySegment a, long aOff, int lda, PackedB b, float beta,
+                 MemorySegment c, long cOff, int ldc, Epilogue e, int tn, float[] ap, int rowParts) {
+            this.transA = transA;
+            this.m = m;
+            this.k = b == null ? 0 : b.k();
+            this.n = b == null ? 0 : b.n();
+            this.nPanels = b == null ? 0 : b.npad() / NR;
+            this.bData = b == null ? null : b.data();
+            this.mPanels = (m + MR - 1) / MR;
+            this.mpad = mPanels * MR;
+            this.alpha = alpha;
+            this.a = a;
+            this.aOff = aOff;
+            this.lda = lda;
+            this.b = b;
+            this.beta = beta;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            this.e = e;
+            this.tn = tn;
+            this.ap = ap;
+            this.rowParts = rowParts;
+        }
+
+        @Override
+        public void accept(int t) {
+            if (packing) {
+                pack(t);
+            } else {
+                columns(t);
+            }
+        }
+
+        private void pack(int t) {
             int pc = t / rowParts * KC;
             int kc = Math.min(KC, k - pc);
             int r = t % rowParts;
             int i0 = (int) ((long) mPanels * r / rowParts) * MR;
             int i1 = Math.min(m, (int) ((long) mPanels * (r + 1) / rowParts) * MR);
             SgemmKernel.packA(transA, a, aOff, lda, i0, i1 - i0, pc, kc, ap, mpad * pc + i0 * kc);
-        });
-        MemorySegment bData = b.data();
-        ctx.parallelFor(tn, t -> {
+        }
+
+        private void columns(int t) {
             int j0 = (int) ((long) nPanels * t / tn) * NR;
             int j1 = Math.min(n, (int) ((long) nPanels * (t + 1) / tn) * NR);
             float[] tile = GemmScratch.get().tile;
@@ -221,8 +334,41 @@ public final class Sgemm {
                     }
                 }
             }
-        });
+        }
     }
+
+    /** The tasks of packing B per call: panel ranges. Reused like {@link GridTasks}. */
+    private static final class PackTasks implements IntConsumer {
+        private PackedB packed;
+        private boolean transB;
+        private MemorySegment b;
+        private long bOff;
+        private int ldb, units, tasks;
+
+        void set(PackedB packed, boolean transB, MemorySegment b, long bOff, int ldb, int units, int tasks) {
+            this.packed = packed;
+            this.transB = transB;
+            this.b = b;
+            this.bOff = bOff;
+            this.ldb = ldb;
+            this.units = units;
+            this.tasks = tasks;
+        }
+
+        @Override
+        public void accept(int t) {
+            packed.packPanels(transB, b, bOff, ldb, (int) ((long) units * t / tasks), (int) ((long) units * (t + 1) / tasks));
+        }
+    }
+
+    /** A calling thread's region objects (a nested product on a worker uses that worker's own). */
+    private static final class Regions {
+        final PackTasks pack = new PackTasks();
+        final GridTasks grid = new GridTasks();
+        final SharedTasks shared = new SharedTasks();
+    }
+
+    private static final ThreadLocal<Regions> REGIONS = ThreadLocal.withInitial(Regions::new);
 
     /** Output rows [i0, i1) x columns [j0, j1) (i0 a multiple of MR, j0 of NR) on the calling thread. */
     private static void block(boolean transA, int m, int k, float alpha, MemorySegment a, long aOff, int lda,

@@ -219,6 +219,11 @@ public final class Workspace implements KernelContext {
         }
     }
 
+    /** The ids of the intra-op pool's worker threads (none with one thread), for per-thread accounting. */
+    public long[] intraOpThreadIds() {
+        return pool == null ? new long[0] : pool.workerThreadIds();
+    }
+
     /** Stops the intra-op threads. */
     public void close() {
         if (pool != null) {

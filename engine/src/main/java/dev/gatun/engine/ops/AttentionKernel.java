@@ -58,6 +58,7 @@ final class AttentionKernel {
         float scaleAttr = node.attrs().getFloat("scale", 1f);
         Memo<Geometry> geometries = new Memo<>();
         Memo<Tensor[]> outputs = new Memo<>();
+        Tasks region = new Tasks();
         return Planned.of((ctx, in) -> {
             Tensor m = in.length > 3 ? in[3] : null;
             Shape ms = m == null ? null : m.shape();
@@ -88,15 +89,50 @@ final class AttentionKernel {
             int tiles = (geo.sq + TQ - 1) / TQ;
             int parts = Math.min(tiles, Math.max(1, (want + units - 1) / units));
             int rows = (tiles + parts - 1) / parts * TQ;
-            ctx.parallelFor(units * parts, t -> {
-                int u = t / parts;
-                int h0 = (u % groups) * perGroup;
-                int i0 = (t % parts) * rows;
-                group(geo, in[0].data(), in[1].data(), in[2].data(), mask == null ? null : mask.data(), out.data(),
-                        u / groups, h0, Math.min(geo.h, h0 + perGroup), i0, Math.min(geo.sq, i0 + rows), scale);
-            });
+            region.set(geo, in[0].data(), in[1].data(), in[2].data(), mask == null ? null : mask.data(), out.data(),
+                    parts, groups, perGroup, rows, scale);
+            try {
+                ctx.parallelFor(units * parts, region);
+            } finally {
+                region.set(null, null, null, null, null, null, 0, 0, 0, 0, 0f);
+            }
             return Memo.outputs(outputs, out);
         }, DType.FLOAT);
+    }
+
+    /**
+     * One Attention node's region: task t is query rows [i0, i0 + rows) of the heads of group u (t = u * parts +
+     * part). A reused object (one per planned node; fields set before each region and cleared after) instead of a
+     * capturing lambda, so that a steady-state run allocates nothing.
+     */
+    private static final class Tasks implements java.util.function.IntConsumer {
+        private Geometry geo;
+        private MemorySegment q, k, v, mask, out;
+        private int parts, groups, perGroup, rows;
+        private float scale;
+
+        void set(Geometry geo, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
+                 int parts, int groups, int perGroup, int rows, float scale) {
+            this.geo = geo;
+            this.q = q;
+            this.k = k;
+            this.v = v;
+            this.mask = mask;
+            this.out = out;
+            this.parts = parts;
+            this.groups = groups;
+            this.perGroup = perGroup;
+            this.rows = rows;
+            this.scale = scale;
+        }
+
+        @Override
+        public void accept(int t) {
+            int u = t / parts;
+            int h0 = (u % groups) * perGroup;
+            int i0 = (t % parts) * rows;
+            group(geo, q, k, v, mask, out, u / groups, h0, Math.min(geo.h, h0 + perGroup), i0, Math.min(geo.sq, i0 + rows), scale);
+        }
     }
 
     /** Sizes of one call: batch, heads, query and key lengths, head size, row stride, and the mask's strides. */

@@ -254,6 +254,7 @@ public final class FusedOps implements OpFamily {
         Kernel add = skip ? addKernel() : null;
         Memo<Tensor[]> outputs = new Memo<>();
         Memo<long[][]> geometry = new Memo<>();
+        LayerNormTasks region = new LayerNormTasks();
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
             Shape s = x.shape();
@@ -296,22 +297,58 @@ public final class FusedOps implements OpFamily {
             }
             long[] mainDims = dimsAndStrides[0];
             long[] skStrides = dimsAndStrides[1];
-            ctx.parallelFor(tasks, t -> {
-                long r0 = (long) rows * t / tasks;
-                long r1 = (long) rows * (t + 1) / tasks;
-                for (long r = r0; r < r1; r++) {
-                    long off = r * d;
-                    if (sk == null) {
-                        normalizeRow(main.data(), off, y.data(), off, d, eps, scale, bias);
-                    } else {
-                        long so = skStrides == null ? off : skipRowOffset(r, mainDims, skStrides);
-                        addRows(y.data(), off, main.data(), off, sk.data(), so, d);
-                        normalizeRow(y.data(), off, y.data(), off, d, eps, scale, bias);
-                    }
-                }
-            });
+            region.set(rows, tasks, d, eps, scale, bias, main.data(), sk == null ? null : sk.data(), y.data(), mainDims, skStrides);
+            try {
+                ctx.parallelFor(tasks, region);
+            } finally {
+                region.set(0, 0, 0, 0f, null, null, null, null, null, null, null);
+            }
             return Memo.outputs(outputs, y);
         }, DType.FLOAT);
+    }
+
+    /**
+     * The rows of one LayerNorm node's region, split into {@code tasks} ranges: a reused object (one per planned
+     * node; fields set before each region and cleared after) instead of a capturing lambda, so that a steady-state
+     * run allocates nothing. {@code sk} null: plain LayerNorm of {@code main}; else the skip sum is normalized in y.
+     */
+    private static final class LayerNormTasks implements java.util.function.IntConsumer {
+        private int rows, tasks, d;
+        private float eps;
+        private float[] scale, bias;
+        private MemorySegment main, sk, y;
+        private long[] mainDims, skStrides;
+
+        void set(int rows, int tasks, int d, float eps, float[] scale, float[] bias, MemorySegment main,
+                 MemorySegment sk, MemorySegment y, long[] mainDims, long[] skStrides) {
+            this.rows = rows;
+            this.tasks = tasks;
+            this.d = d;
+            this.eps = eps;
+            this.scale = scale;
+            this.bias = bias;
+            this.main = main;
+            this.sk = sk;
+            this.y = y;
+            this.mainDims = mainDims;
+            this.skStrides = skStrides;
+        }
+
+        @Override
+        public void accept(int t) {
+            long r0 = (long) rows * t / tasks;
+            long r1 = (long) rows * (t + 1) / tasks;
+            for (long r = r0; r < r1; r++) {
+                long off = r * d;
+                if (sk == null) {
+                    normalizeRow(main, off, y, off, d, eps, scale, bias);
+                } else {
+                    long so = skStrides == null ? off : skipRowOffset(r, mainDims, skStrides);
+                    addRows(y, off, main, off, sk, so, d);
+                    normalizeRow(y, off, y, off, d, eps, scale, bias);
+                }
+            }
+        }
     }
 
     /** LayerNorm of one row of {@code d} floats: statistics as {@link RowNorm} computes them. */
@@ -405,19 +442,47 @@ public final class FusedOps implements OpFamily {
             case "tanh" -> FloatLoops.GELU_TANH;
             default -> throw node.unsupported("approximate='" + approx + "' (must be none or tanh)");
         };
+        GeluTasks region = new GeluTasks(code);
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
             Tensor y = ctx.allocate(DType.FLOAT, x.shape());
             long n = x.size();
             int tasks = ctx.threads() == 1 ? 1 : (int) Math.max(1, Math.min(4L * ctx.threads(), n / 4096));
-            long chunk = (n / tasks + 63) & ~63L;
-            ctx.parallelFor(tasks, t -> {
-                long from = Math.min(n, t * chunk);
-                long to = t == tasks - 1 ? n : Math.min(n, from + chunk);
-                FloatLoops.unary(code, 0, 0, x.data(), from, y.data(), from, to - from);
-            });
+            region.set(x.data(), y.data(), n, tasks, (n / tasks + 63) & ~63L);
+            try {
+                ctx.parallelFor(tasks, region);
+            } finally {
+                region.set(null, null, 0, 0, 0);
+            }
             return new Tensor[] {y};
         }, DType.FLOAT);
+    }
+
+    /** One Gelu node's region: chunks of 64-float multiples. Reused like {@link LayerNormTasks}. */
+    private static final class GeluTasks implements java.util.function.IntConsumer {
+        private final int code;
+        private MemorySegment x, y;
+        private long n, chunk;
+        private int tasks;
+
+        GeluTasks(int code) {
+            this.code = code;
+        }
+
+        void set(MemorySegment x, MemorySegment y, long n, int tasks, long chunk) {
+            this.x = x;
+            this.y = y;
+            this.n = n;
+            this.tasks = tasks;
+            this.chunk = chunk;
+        }
+
+        @Override
+        public void accept(int t) {
+            long from = Math.min(n, t * chunk);
+            long to = t == tasks - 1 ? n : Math.min(n, from + chunk);
+            FloatLoops.unary(code, 0, 0, x, from, y, from, to - from);
+        }
     }
 
     /** Attributes of a fused node, for the passes: name/value pairs (Long, Float, String). */

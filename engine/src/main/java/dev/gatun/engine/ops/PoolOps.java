@@ -464,6 +464,10 @@ public final class PoolOps implements OpFamily {
         return Planned.of(k, dtype);
     }
 
+    /** Per-thread arrays of {@link #globalF32}: the planes' copy, the results, one vector's lanes (grown, reused). */
+    private static final ThreadLocal<float[][]> GLOBAL_SCRATCH =
+            ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[L]});
+
     /**
      * Max or mean of each plane of {@code size} floats, planes [from, to): chunks of planes are copied to the heap
      * in one bulk copy, each plane folded in vectors (lanes combined in a fixed order, so that equal planes give
@@ -471,9 +475,16 @@ public final class PoolOps implements OpFamily {
      */
     static void globalF32(Kind kind, MemorySegment x, MemorySegment y, long from, long to, int size) {
         int per = Math.max(1, (1 << 14) / size);
-        float[] buf = new float[per * size];
-        float[] res = new float[per];
-        float[] lanes = new float[L];
+        float[][] scratch = GLOBAL_SCRATCH.get();
+        if (scratch[0].length < per * size) {
+            scratch[0] = new float[per * size];
+        }
+        if (scratch[1].length < per) {
+            scratch[1] = new float[per];
+        }
+        float[] buf = scratch[0];
+        float[] res = scratch[1];
+        float[] lanes = scratch[2];
         boolean max = kind == Kind.MAX;
         for (long p0 = from; p0 < to; p0 += per) {
             int count = (int) Math.min(per, to - p0);
