@@ -346,24 +346,73 @@ final class AttentionKernel {
         return m;
     }
 
-    /** sc[row + j] = exp(sc[row + j] - shift) for j < n; returns their sum. */
-    private static float expInPlace(float[] sc, int row, int n, float shift) {
+    /*
+     * exp for the softmax, inline (the lanewise EXP stub is a call per vector): Cephes' expf. With x clamped to
+     * [EXP_LO, +), n = round(x * log2 e) by the 1.5 * 2^23 trick (t = x * log2 e + MAGIC, n = t - MAGIC, and the
+     * low bits of t hold n), r = x - n * ln 2 in two parts (|r| <= ln2 / 2), exp(r) = 1 + r + r^2 * P(r) (degree 5,
+     * about 1 ulp), times 2^n built from n's bits; 0 below EXP_LO (where 2^n would leave the normal range).
+     * {@link #exp} is the scalar twin, the same operations (fused where the vector code fuses): bit-identical.
+     */
+    private static final float EXP_LO = -87.33654f;
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float MAGIC = 12582912f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float P0 = 1.9875691500e-4f;
+    private static final float P1 = 1.3981999507e-3f;
+    private static final float P2 = 8.3334519073e-3f;
+    private static final float P3 = 4.1665795894e-2f;
+    private static final float P4 = 1.6666665459e-1f;
+    private static final float P5 = 5.0000001201e-1f;
+
+    /** sc[row + j] = exp(sc[row + j] - shift) for j < n (the polynomial above); returns their sum. */
+    static float expInPlace(float[] sc, int row, int n, float shift) {
         int bound = S.loopBound(n);
         int j = 0;
         FloatVector vs = FloatVector.broadcast(S, shift);
         FloatVector acc = FloatVector.zero(S);
         for (; j < bound; j += VL) {
-            FloatVector e = FloatVector.fromArray(S, sc, row + j).sub(vs).lanewise(VectorOperators.EXP);
+            FloatVector x = FloatVector.fromArray(S, sc, row + j).sub(vs);
+            FloatVector xc = x.max(EXP_LO);
+            FloatVector t = xc.fma(LOG2E, MAGIC);
+            FloatVector nf = t.sub(MAGIC);
+            FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+            r = nf.fma(FloatVector.broadcast(S, -LN2_LO), r);
+            FloatVector p = r.fma(P0, P1);
+            p = p.fma(r, FloatVector.broadcast(S, P2));
+            p = p.fma(r, FloatVector.broadcast(S, P3));
+            p = p.fma(r, FloatVector.broadcast(S, P4));
+            p = p.fma(r, FloatVector.broadcast(S, P5));
+            FloatVector y = p.fma(r.mul(r), r.add(1f));
+            FloatVector pow2 = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23).add(127 << 23).reinterpretAsFloats();
+            FloatVector e = y.mul(pow2).blend(0f, x.lt(EXP_LO));
             e.intoArray(sc, row + j);
             acc = acc.add(e);
         }
         float sum = acc.reduceLanes(VectorOperators.ADD);
         for (; j < n; j++) {
-            float e = (float) Math.exp(sc[row + j] - shift);
+            float e = exp(sc[row + j] - shift);
             sc[row + j] = e;
             sum += e;
         }
         return sum;
+    }
+
+    /** The scalar twin of {@link #expInPlace}'s exp (for x <= 0; bit-identical to a vector lane). */
+    static float exp(float x) {
+        float xc = Math.max(x, EXP_LO);
+        float t = Math.fma(xc, LOG2E, MAGIC);
+        float nf = t - MAGIC;
+        float r = Math.fma(nf, -LN2_HI, xc);
+        r = Math.fma(nf, -LN2_LO, r);
+        float p = Math.fma(r, P0, P1);
+        p = Math.fma(p, r, P2);
+        p = Math.fma(p, r, P3);
+        p = Math.fma(p, r, P4);
+        p = Math.fma(p, r, P5);
+        float y = Math.fma(p, r * r, r + 1f);
+        float pow2 = Float.intBitsToFloat((Float.floatToRawIntBits(t) << 23) + (127 << 23));
+        return x < EXP_LO ? 0f : y * pow2;
     }
 
     /**
