@@ -248,7 +248,11 @@ final class AttentionKernel {
                 for (int i = 0; i < nq; i++) {
                     float inv = 1f / l[i];
                     int at = (i0 + i) * w + hh * d;
-                    for (int c = 0; c < d; c++) {
+                    int c = 0;
+                    for (int bound = S.loopBound(d); c < bound; c += VL) {
+                        FloatVector.fromArray(S, o, i * dPad + c).mul(inv).intoArray(oa, at + c);
+                    }
+                    for (; c < d; c++) {
                         oa[at + c] = o[i * dPad + c] * inv;
                     }
                 }
