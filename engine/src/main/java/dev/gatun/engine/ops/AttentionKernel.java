@@ -22,18 +22,18 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Kernel: one task per (batch, group of heads) on the session's threads (the groups as wide as the thread
  * count allows; query tiles split too when there are fewer heads than two per thread). A task reads its group's
- * columns of the Q, K and V rows once, row by row (no transposes of the tensors), into per-head K transposed
- * [D, Sk], V [Sk, D] and scaled Q; then for each head and tile of {@value #TQ} query rows walks the keys in
- * blocks of {@value #TK}: scores = Q K^T for 4 rows x 2 vectors
- * at a time, mask added, and the online (streaming) softmax: the running row max m and sum l,
+ * columns of the Q, K and V rows once, row by row (no transposes of the tensors), into per-head K and V panels
+ * and scaled Q (layouts in {@link AttentionTiles}); then for each head and tile of {@value #TQ} query rows walks
+ * the keys in blocks of {@value #TK}: scores = Q K^T by the 8 x 2-vector micro-kernel of {@link AttentionTiles},
+ * mask added, and the online (streaming) softmax: the running row max m and sum l,
  * {@code l = l * exp(m_old - m) + sum exp(s - m)}, the output accumulator rescaled by {@code exp(m_old - m)}
- * before adding P V. The S x S score matrix is never formed: memory per task is O(TQ * TK + S * H * D).
- * {@link #reference} is the scalar twin.
+ * before adding P V (the same micro-kernel shape). The S x S score matrix is never formed: memory per task is
+ * O(TQ * TK + S * H * D). {@link #reference} is the scalar twin.
  */
 final class AttentionKernel {
     /** Query rows per task. */
     static final int TQ = 32;
-    /** Keys per block (a multiple of two vectors). */
+    /** Keys per block (a multiple of {@link AttentionTiles#NC}). */
     static final int TK = 128;
     /** Q, K and V sizes up to which heads are packed one by one (they are in cache anyway). */
     static final long CACHED_BYTES = 1L << 20;
@@ -183,9 +183,9 @@ final class AttentionKernel {
 
     /**
      * Queries [q0, q1) of heads [h0, h1) of batch b. The group's columns of the K, V and Q rows are read once, row
-     * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into K transposed,
-     * V and scaled Q per head; then each head's query tiles stream over the key blocks, and the output rows are
-     * written back whole.
+     * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into the K and V
+     * panels of {@link AttentionTiles} per head and scaled Q rows; then each head's query tiles (packed as Q
+     * panels) stream over the key blocks, and the output rows are written back whole.
      */
     static void group(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
                       int b, int h0, int h1, int q0, int q1, float scale) {
@@ -195,14 +195,18 @@ final class AttentionKernel {
         int d = g.d;
         int hd = g.hd;
         int sk = g.sk;
-        int w = (h1 - h0) * d;
+        int nh = h1 - h0;
+        int w = nh * d;
         int nrows = q1 - q0;
-        int dPad = (d + VL - 1) / VL * VL;
-        int skPad = (sk + 2 * VL - 1) / (2 * VL) * (2 * VL);
+        int nc = AttentionTiles.NC;
+        int dPad = AttentionTiles.roundUp(d, nc);
+        int skPad = AttentionTiles.roundUp(sk, nc);
+        int kHead = skPad * d;
+        int vHead = dPad * sk;
         float[][] s = SCRATCH.get();
-        float[] qt = scratch(s, 0, TQ * d);
-        float[] kt = scratch(s, 1, w * skPad);
-        float[] vb = scratch(s, 2, (h1 - h0) * sk * dPad);
+        float[] qp = scratch(s, 0, TQ * d);
+        float[] kp = scratch(s, 1, nh * kHead);
+        float[] vp = scratch(s, 2, nh * vHead);
         float[] sc = scratch(s, 3, TQ * TK);
         float[] o = scratch(s, 4, TQ * dPad);
         float[] m = scratch(s, 5, TQ);
@@ -210,44 +214,51 @@ final class AttentionKernel {
         float[] rowBuf = scratch(s, 7, w);
         float[] qa = scratch(s, 8, nrows * w);
         float[] oa = scratch(s, 9, nrows * w);
+        for (int hh = 0; hh < nh; hh++) {
+            java.util.Arrays.fill(kp, hh * kHead + (skPad - nc) * d, (hh + 1) * kHead, 0f);
+        }
         long kvBase = (long) b * sk * hd + (long) h0 * d;
         for (int j = 0; j < sk; j++) {
             long row = kvBase + (long) j * hd;
             copyRow(k, row, rowBuf, 0, w, 1f);
-            for (int c = 0; c < w; c++) {
-                kt[c * skPad + j] = rowBuf[c];
+            int kAt = j / nc * d * nc + j % nc;
+            for (int hh = 0; hh < nh; hh++) {
+                int at = hh * kHead + kAt;
+                int from = hh * d;
+                for (int c = 0; c < d; c++) {
+                    kp[at + c * nc] = rowBuf[from + c];
+                }
             }
             copyRow(v, row, rowBuf, 0, w, 1f);
-            for (int hh = 0; hh < h1 - h0; hh++) {
-                int at = (hh * sk + j) * dPad;
-                System.arraycopy(rowBuf, hh * d, vb, at, d);
-                java.util.Arrays.fill(vb, at + d, at + dPad, 0f);
+            for (int hh = 0; hh < nh; hh++) {
+                for (int c = 0; c < dPad; c += nc) {
+                    int at = hh * vHead + (c / nc * sk + j) * nc;
+                    int n = Math.min(nc, d - c);
+                    System.arraycopy(rowBuf, hh * d + c, vp, at, n);
+                    java.util.Arrays.fill(vp, at + n, at + nc, 0f);
+                }
             }
-        }
-        for (int c = 0; c < w; c++) {
-            java.util.Arrays.fill(kt, c * skPad + sk, (c + 1) * skPad, 0f);
         }
         long qBase = ((long) b * g.sq + q0) * hd + (long) h0 * d;
         for (int i = 0; i < nrows; i++) {
             copyRow(q, qBase + (long) i * hd, qa, i * w, w, scale);
         }
         long[] ms = g.maskStrides;
-        for (int hh = 0; hh < h1 - h0; hh++) {
+        for (int hh = 0; hh < nh; hh++) {
             int h = h0 + hh;
-            int ko = hh * d * skPad;
-            int vo = hh * sk * dPad;
             for (int i0 = 0; i0 < nrows; i0 += TQ) {
                 int nq = Math.min(TQ, nrows - i0);
+                int nqPad = AttentionTiles.roundUp(nq, AttentionTiles.R);
+                packQ(qa, i0, w, hh * d, d, nq, nqPad, qp);
                 for (int i = 0; i < nq; i++) {
-                    System.arraycopy(qa, (i0 + i) * w + hh * d, qt, i * d, d);
                     m[i] = Float.NEGATIVE_INFINITY;
                     l[i] = 0f;
                 }
-                java.util.Arrays.fill(o, 0, nq * dPad, 0f);
+                java.util.Arrays.fill(o, 0, nqPad * dPad, 0f);
                 for (int j0 = 0; j0 < sk; j0 += TK) {
                     int nk = Math.min(TK, sk - j0);
-                    int nkPad = (nk + 2 * VL - 1) / (2 * VL) * (2 * VL);
-                    scores(qt, kt, ko, skPad, j0, sc, nq, d, nkPad);
+                    int nkPad = AttentionTiles.roundUp(nk, nc);
+                    AttentionTiles.scores(qp, kp, hh * kHead, j0, sc, nqPad, d, nkPad);
                     for (int i = 0; i < nq; i++) {
                         int row = i * TK;
                         if (mask != null) {
@@ -265,17 +276,19 @@ final class AttentionKernel {
                         l[i] = l[i] * corr + sum;
                         m[i] = mNew;
                         if (j0 > 0 && corr != 1f) {
-                            for (int c = 0; c < dPad; c++) {
-                                o[i * dPad + c] *= corr;
-                            }
+                            scaleRow(o, i * dPad, dPad, corr);
                         }
                     }
-                    accumulatePV(sc, vb, vo + j0 * dPad, o, nq, nk, dPad);
+                    AttentionTiles.accumulatePV(sc, vp, hh * vHead, sk, j0, o, nqPad, nk, dPad);
                 }
                 for (int i = 0; i < nq; i++) {
                     float inv = 1f / l[i];
                     int at = (i0 + i) * w + hh * d;
-                    for (int c = 0; c < d; c++) {
+                    int c = 0;
+                    for (int bound = S.loopBound(d); c < bound; c += VL) {
+                        FloatVector.fromArray(S, o, i * dPad + c).mul(inv).intoArray(oa, at + c);
+                    }
+                    for (; c < d; c++) {
                         oa[at + c] = o[i * dPad + c] * inv;
                     }
                 }
@@ -283,6 +296,34 @@ final class AttentionKernel {
         }
         for (int i = 0; i < nrows; i++) {
             storeRow(oa, i * w, 1f, out, qBase + (long) i * hd, w);
+        }
+    }
+
+    /**
+     * Q panels of one tile: {@code qp[(i/R*d + c)*R + i%R] = qa[(i0 + i)*w + col + c]} for i < nq, zero for
+     * nq <= i < nqPad.
+     */
+    private static void packQ(float[] qa, int i0, int w, int col, int d, int nq, int nqPad, float[] qp) {
+        int r = AttentionTiles.R;
+        for (int i = 0; i < nqPad; i++) {
+            int at = i / r * d * r + i % r;
+            if (i < nq) {
+                int from = (i0 + i) * w + col;
+                for (int c = 0; c < d; c++) {
+                    qp[at + c * r] = qa[from + c];
+                }
+            } else {
+                for (int c = 0; c < d; c++) {
+                    qp[at + c * r] = 0f;
+                }
+            }
+        }
+    }
+
+    /** x[at + c] *= f for c < n (a multiple of the vector length). */
+    private static void scaleRow(float[] x, int at, int n, float f) {
+        for (int c = 0; c < n; c += VL) {
+            FloatVector.fromArray(S, x, at + c).mul(f).intoArray(x, at + c);
         }
     }
 
@@ -307,56 +348,6 @@ final class AttentionKernel {
         }
         for (; c < n; c++) {
             dst.setAtIndex(F32, off + c, src[at + c] * mul);
-        }
-    }
-
-    /** sc[i*TK + j] = sum_c qt[i*d + c] * kt[ko + c*ks + j0 + j] for i < nq, j < nkPad (a multiple of 2 vectors). */
-    private static void scores(float[] qt, float[] kt, int ko, int ks, int j0, float[] sc, int nq, int d, int nkPad) {
-        int i = 0;
-        for (; i + 4 <= nq; i += 4) {
-            int q0 = i * d;
-            for (int j = 0; j < nkPad; j += 2 * VL) {
-                FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
-                FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
-                for (int c = 0; c < d; c++) {
-                    FloatVector k0 = FloatVector.fromArray(S, kt, ko + c * ks + j0 + j);
-                    FloatVector k1 = FloatVector.fromArray(S, kt, ko + c * ks + j0 + j + VL);
-                    FloatVector x = FloatVector.broadcast(S, qt[q0 + c]);
-                    a0 = x.fma(k0, a0);
-                    b0 = x.fma(k1, b0);
-                    x = FloatVector.broadcast(S, qt[q0 + d + c]);
-                    a1 = x.fma(k0, a1);
-                    b1 = x.fma(k1, b1);
-                    x = FloatVector.broadcast(S, qt[q0 + 2 * d + c]);
-                    a2 = x.fma(k0, a2);
-                    b2 = x.fma(k1, b2);
-                    x = FloatVector.broadcast(S, qt[q0 + 3 * d + c]);
-                    a3 = x.fma(k0, a3);
-                    b3 = x.fma(k1, b3);
-                }
-                int r = i * TK + j;
-                a0.intoArray(sc, r);
-                b0.intoArray(sc, r + VL);
-                a1.intoArray(sc, r + TK);
-                b1.intoArray(sc, r + TK + VL);
-                a2.intoArray(sc, r + 2 * TK);
-                b2.intoArray(sc, r + 2 * TK + VL);
-                a3.intoArray(sc, r + 3 * TK);
-                b3.intoArray(sc, r + 3 * TK + VL);
-            }
-        }
-        for (; i < nq; i++) {
-            int q0 = i * d;
-            for (int j = 0; j < nkPad; j += 2 * VL) {
-                FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S);
-                for (int c = 0; c < d; c++) {
-                    FloatVector x = FloatVector.broadcast(S, qt[q0 + c]);
-                    a0 = x.fma(FloatVector.fromArray(S, kt, ko + c * ks + j0 + j), a0);
-                    b0 = x.fma(FloatVector.fromArray(S, kt, ko + c * ks + j0 + j + VL), b0);
-                }
-                a0.intoArray(sc, i * TK + j);
-                b0.intoArray(sc, i * TK + j + VL);
-            }
         }
     }
 
@@ -395,86 +386,73 @@ final class AttentionKernel {
         return m;
     }
 
-    /** sc[row + j] = exp(sc[row + j] - shift) for j < n; returns their sum. */
-    private static float expInPlace(float[] sc, int row, int n, float shift) {
+    /*
+     * exp for the softmax, inline (the lanewise EXP stub is a call per vector): Cephes' expf. With x clamped to
+     * [EXP_LO, +), n = round(x * log2 e) by the 1.5 * 2^23 trick (t = x * log2 e + MAGIC, n = t - MAGIC, and the
+     * low bits of t hold n), r = x - n * ln 2 in two parts (|r| <= ln2 / 2), exp(r) = 1 + r + r^2 * P(r) (degree 5,
+     * about 1 ulp), times 2^n built from n's bits; 0 below EXP_LO (where 2^n would leave the normal range).
+     * {@link #exp} is the scalar twin, the same operations (fused where the vector code fuses): bit-identical.
+     */
+    private static final float EXP_LO = -87.33654f;
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float MAGIC = 12582912f;
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float P0 = 1.9875691500e-4f;
+    private static final float P1 = 1.3981999507e-3f;
+    private static final float P2 = 8.3334519073e-3f;
+    private static final float P3 = 4.1665795894e-2f;
+    private static final float P4 = 1.6666665459e-1f;
+    private static final float P5 = 5.0000001201e-1f;
+
+    /** sc[row + j] = exp(sc[row + j] - shift) for j < n (the polynomial above); returns their sum. */
+    static float expInPlace(float[] sc, int row, int n, float shift) {
         int bound = S.loopBound(n);
         int j = 0;
         FloatVector vs = FloatVector.broadcast(S, shift);
         FloatVector acc = FloatVector.zero(S);
         for (; j < bound; j += VL) {
-            FloatVector e = FloatVector.fromArray(S, sc, row + j).sub(vs).lanewise(VectorOperators.EXP);
+            FloatVector x = FloatVector.fromArray(S, sc, row + j).sub(vs);
+            FloatVector xc = x.max(EXP_LO);
+            FloatVector t = xc.fma(LOG2E, MAGIC);
+            FloatVector nf = t.sub(MAGIC);
+            FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+            r = nf.fma(FloatVector.broadcast(S, -LN2_LO), r);
+            FloatVector p = r.fma(P0, P1);
+            p = p.fma(r, FloatVector.broadcast(S, P2));
+            p = p.fma(r, FloatVector.broadcast(S, P3));
+            p = p.fma(r, FloatVector.broadcast(S, P4));
+            p = p.fma(r, FloatVector.broadcast(S, P5));
+            FloatVector y = p.fma(r.mul(r), r.add(1f));
+            FloatVector pow2 = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23).add(127 << 23).reinterpretAsFloats();
+            FloatVector e = y.mul(pow2).blend(0f, x.lt(EXP_LO));
             e.intoArray(sc, row + j);
             acc = acc.add(e);
         }
         float sum = acc.reduceLanes(VectorOperators.ADD);
         for (; j < n; j++) {
-            float e = (float) Math.exp(sc[row + j] - shift);
+            float e = exp(sc[row + j] - shift);
             sc[row + j] = e;
             sum += e;
         }
         return sum;
     }
 
-    /** o[i*dPad + c] += sum_j sc[i*TK + j] * vb[vo + j*dPad + c] for i < nq, j < nk, c < dPad. */
-    private static void accumulatePV(float[] sc, float[] vb, int vo, float[] o, int nq, int nk, int dPad) {
-        int i = 0;
-        for (; i + 4 <= nq; i += 4) {
-            int c = 0;
-            for (; c + 2 * VL <= dPad; c += 2 * VL) {
-                pv4x2(sc, i * TK, vb, vo + c, o, i * dPad + c, nk, dPad);
-            }
-            for (; c < dPad; c += VL) {
-                for (int r = 0; r < 4; r++) {
-                    pv1(sc, (i + r) * TK, vb, vo + c, o, (i + r) * dPad + c, nk, dPad);
-                }
-            }
-        }
-        for (; i < nq; i++) {
-            for (int c = 0; c < dPad; c += VL) {
-                pv1(sc, i * TK, vb, vo + c, o, i * dPad + c, nk, dPad);
-            }
-        }
-    }
-
-    /** Four rows of P times two vectors of V columns: eight independent accumulators. */
-    private static void pv4x2(float[] sc, int p, float[] vb, int v, float[] o, int o0, int nk, int dPad) {
-        FloatVector a0 = FloatVector.fromArray(S, o, o0), b0 = FloatVector.fromArray(S, o, o0 + VL);
-        FloatVector a1 = FloatVector.fromArray(S, o, o0 + dPad), b1 = FloatVector.fromArray(S, o, o0 + dPad + VL);
-        FloatVector a2 = FloatVector.fromArray(S, o, o0 + 2 * dPad), b2 = FloatVector.fromArray(S, o, o0 + 2 * dPad + VL);
-        FloatVector a3 = FloatVector.fromArray(S, o, o0 + 3 * dPad), b3 = FloatVector.fromArray(S, o, o0 + 3 * dPad + VL);
-        for (int j = 0; j < nk; j++) {
-            FloatVector x = FloatVector.fromArray(S, vb, v + j * dPad);
-            FloatVector y = FloatVector.fromArray(S, vb, v + j * dPad + VL);
-            FloatVector w = FloatVector.broadcast(S, sc[p + j]);
-            a0 = w.fma(x, a0);
-            b0 = w.fma(y, b0);
-            w = FloatVector.broadcast(S, sc[p + TK + j]);
-            a1 = w.fma(x, a1);
-            b1 = w.fma(y, b1);
-            w = FloatVector.broadcast(S, sc[p + 2 * TK + j]);
-            a2 = w.fma(x, a2);
-            b2 = w.fma(y, b2);
-            w = FloatVector.broadcast(S, sc[p + 3 * TK + j]);
-            a3 = w.fma(x, a3);
-            b3 = w.fma(y, b3);
-        }
-        a0.intoArray(o, o0);
-        b0.intoArray(o, o0 + VL);
-        a1.intoArray(o, o0 + dPad);
-        b1.intoArray(o, o0 + dPad + VL);
-        a2.intoArray(o, o0 + 2 * dPad);
-        b2.intoArray(o, o0 + 2 * dPad + VL);
-        a3.intoArray(o, o0 + 3 * dPad);
-        b3.intoArray(o, o0 + 3 * dPad + VL);
-    }
-
-    /** One row of P times one vector of V columns. */
-    private static void pv1(float[] sc, int p, float[] vb, int v, float[] o, int o0, int nk, int dPad) {
-        FloatVector a = FloatVector.fromArray(S, o, o0);
-        for (int j = 0; j < nk; j++) {
-            a = FloatVector.broadcast(S, sc[p + j]).fma(FloatVector.fromArray(S, vb, v + j * dPad), a);
-        }
-        a.intoArray(o, o0);
+    /** The scalar twin of {@link #expInPlace}'s exp (for x <= 0; bit-identical to a vector lane). */
+    static float exp(float x) {
+        float xc = Math.max(x, EXP_LO);
+        float t = Math.fma(xc, LOG2E, MAGIC);
+        float nf = t - MAGIC;
+        float r = Math.fma(nf, -LN2_HI, xc);
+        r = Math.fma(nf, -LN2_LO, r);
+        float p = Math.fma(r, P0, P1);
+        p = Math.fma(p, r, P2);
+        p = Math.fma(p, r, P3);
+        p = Math.fma(p, r, P4);
+        p = Math.fma(p, r, P5);
+        float y = Math.fma(p, r * r, r + 1f);
+        float pow2 = Float.intBitsToFloat((Float.floatToRawIntBits(t) << 23) + (127 << 23));
+        return x < EXP_LO ? 0f : y * pow2;
     }
 
     /**

@@ -117,6 +117,39 @@ class AttentionTest {
     }
 
     @Test
+    void softmaxExpMatchesItsScalarTwinAndMathExp() {
+        Random rnd = new Random(14);
+        for (int n : new int[] {1, 5, 16, 31, 128, 133}) {
+            float[] x = new float[n + 3];
+            for (int j = 0; j < x.length; j++) {
+                x[j] = switch (rnd.nextInt(8)) {
+                    case 0 -> Float.NEGATIVE_INFINITY;
+                    case 1 -> -Float.MAX_VALUE;
+                    case 2 -> -87.33654f - rnd.nextFloat();
+                    case 3 -> 0f;
+                    default -> (float) (-rnd.nextDouble() * 90);
+                };
+            }
+            float shift = (float) rnd.nextGaussian();
+            float[] got = x.clone();
+            float sum = AttentionKernel.expInPlace(got, 2, n, shift);
+            double want = 0;
+            for (int j = 0; j < x.length; j++) {
+                if (j < 2 || j >= n + 2) {
+                    assertEquals(x[j], got[j], "outside the row: " + j);
+                    continue;
+                }
+                float e = AttentionKernel.exp(x[j] - shift);
+                assertEquals(Float.floatToIntBits(e), Float.floatToIntBits(got[j]), "n=" + n + " x=" + (x[j] - shift));
+                double m = Math.exp(x[j] - shift);
+                assertTrue(Math.abs(e - m) <= 3e-7 * m + 1e-37, "exp(" + (x[j] - shift) + ") = " + e + ", Math.exp " + m);
+                want += e;
+            }
+            assertEquals(want, sum, 1e-5 * Math.max(1, want));
+        }
+    }
+
+    @Test
     void refusesBadHeadsAndShapes() {
         assertThrows(EngineException.class, () -> OpRegistry.plan(new NodeSpec("attn", "Attention", FusedOps.DOMAIN, 1,
                 Attributes.empty(), new DType[] {DType.FLOAT, DType.FLOAT, DType.FLOAT}, null, null, 1)));
