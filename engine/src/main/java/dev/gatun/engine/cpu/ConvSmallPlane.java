@@ -1,6 +1,7 @@
 package dev.gatun.engine.cpu;
 
 import dev.gatun.engine.ops.KernelContext;
+import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -13,25 +14,27 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@link PhaseLayout}), with the micro-kernel transposed: output channels along the vectors, positions broadcast.
  *
  * <p>Why: {@link ConvGemm} puts {@code 2 * VL} consecutive "wide" positions in a tile, so a 7x7 plane (63 wide
- * positions, 49 real) fills 64 lanes of which 49 are useful, and a 14x14 3x3 plane 196 of 224. Here a tile is a run
- * of at most {@link #TP} real outputs of one output row, each broadcast from the phase buffer
- * ({@code B[k][p] = buf[koff[k] + wide(p)]}), against {@link #MR} output channels loaded as two vectors from weights
- * packed {@code a[panel][k][MR]} (contiguous per k). Planes whose width is a multiple of 7 (7, 14, 28, 56, 112) waste
- * no lane; other widths compute the tail tile's missing positions from garbage buffer elements and never store them.
+ * positions, 49 real) fills 64 lanes of which 49 are useful, and a 14x14 3x3 plane 196 of 224. Here a tile is
+ * {@link #TP} consecutive real outputs of the plane (in row-major order, across output rows), against {@link #MR}
+ * output channels loaded as two vectors from weights packed {@code a[panel][k][MR]} (contiguous per k).
  *
  * <ul>
- *   <li>Accumulators: {@code acc[j][v]}, j &lt; TP positions, v &lt; 2 vectors of VL channels (14 zmm on AVX-512).</li>
- *   <li>Order per task: panel, then K block (at most {@link #KC} rows: the block of weights, KC x MR floats, stays in
- *       L1 while the task's tiles stream over it), then tile; partial sums wait in a per-thread array between blocks.</li>
+ *   <li>Packed B: per K block, each tile's rows are copied from the phase buffer
+ *       ({@code B[k][p] = buf[koff[k] + wide(p)]}) into {@code bp[tile][k][TS]}, one vector per run of the tile's
+ *       positions that lies in one output row (one run for 14-wide planes, two for 7-wide); the micro-kernel then
+ *       reads both operands linearly. Lanes past the plane's last output hold garbage and are never stored.</li>
+ *   <li>Accumulators: {@code acc[j][v]}, j &lt; TP positions, v &lt; 2 vectors of VL channels (28 zmm on AVX-512).</li>
+ *   <li>Order per task: K block (at most {@link #KC} rows), then panel (its KC x MR weights stay in L1), then tile;
+ *       the packed block is shared by all panels of the task, partial sums wait in a per-thread array between
+ *       blocks.</li>
  *   <li>Chains: every output starts at its bias and adds {@code w[k] * x[k]} by one fused multiply-add per k in
  *       increasing k: the same chain as {@link ConvGemm}, so the two paths give equal results bit for bit, whatever
  *       the thread count or tiling.</li>
  *   <li>Tasks split over (image, group, panel range, tile range), panels first: each weight is read by one task.
  *       Each thread fills the phase planes of an (image, group) into its own buffer when its first task for them
  *       starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
- *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: when output
- *       rows are whole tiles (width a multiple of 7), per channel over the task's run of positions, VL at a time by a
- *       gather from the tiles and one vector store; else element by element.</li>
+ *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: per channel
+ *       over the task's run of positions, VL at a time by a gather from the tiles and one vector store.</li>
  * </ul>
  */
 public final class ConvSmallPlane {
@@ -39,13 +42,16 @@ public final class ConvSmallPlane {
     private static final int VL = S.length();
     /** Output channels per tile: two vectors. */
     public static final int MR = 2 * VL;
-    /** Output positions per tile (one run of an output row). */
-    static final int TP = 7;
+    /** Output positions per tile: consecutive outputs of the plane. */
+    static final int TP = 14;
+    /** Floats per k of a packed B tile: TP rounded up to 16. */
+    static final int TS = 16;
     /** Depth of a K block: KC x MR floats of weights (16 KB on AVX-512). */
     static final int KC = 128;
 
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> BPACK = ThreadLocal.withInitial(() -> new float[0]);
     /** Convolutions run so far: tells a thread whether its buffer already holds a job's planes for this call. */
     private static final java.util.concurrent.atomic.AtomicLong CALLS = new java.util.concurrent.atomic.AtomicLong();
     /** Per thread: the call and job whose planes {@link #BUFFER} holds. */
@@ -67,6 +73,35 @@ public final class ConvSmallPlane {
     }
 
     /**
+     * Where a tile's positions come from: tile t's runs are {@code [first[t], first[t+1])}, run i copying phase
+     * buffer positions {@code src[i] .. src[i] + len} (wide index {@code oy*wq + ox}) to lanes {@code lane[i]..}.
+     */
+    private record Runs(int[] first, int[] lane, int[] src) {
+        static Runs of(PhaseLayout lay, int tiles) {
+            int plane = lay.oh * lay.ow;
+            int[] first = new int[tiles + 1];
+            int[] lane = new int[tiles * (TP + 1)];
+            int[] src = new int[tiles * (TP + 1)];
+            int n = 0;
+            for (int t = 0; t < tiles; t++) {
+                first[t] = n;
+                for (int l = 0, p = t * TP; l < TP && p < plane; ) {
+                    int oy = p / lay.ow;
+                    int ox = p - oy * lay.ow;
+                    int len = Math.min(Math.min(lay.ow - ox, TP - l), plane - p);
+                    lane[n] = l;
+                    src[n] = oy * lay.wq + ox;
+                    n++;
+                    l += len;
+                    p += len;
+                }
+            }
+            first[tiles] = n;
+            return new Runs(first, lane, src);
+        }
+    }
+
+    /**
      * Y [n, G*mg, oh, ow] = epilogue(conv(X [n, C, ih, iw], packed W) + bias); {@code pw} packed with panels of
      * {@link #MR} channels.
      *
@@ -83,10 +118,9 @@ public final class ConvSmallPlane {
         int m = group * mg;
         int kdim = pw.kdim();
         int chanStride = lay.chanStride;
-        int runs = Math.ceilDiv(lay.ow, TP);
-        int tiles = lay.oh * runs;
+        int plane = lay.oh * lay.ow;
+        int tiles = Math.ceilDiv(plane, TP);
         int blocks = Math.ceilDiv(kdim, KC);
-        long plane = (long) lay.oh * lay.ow;
         int[] koff = lay.memo(PhaseLayout.key("small-koff", cg, taps), () -> {
             int[] o = new int[cg * taps];
             for (int ci = 0; ci < cg; ci++) {
@@ -96,15 +130,16 @@ public final class ConvSmallPlane {
             }
             return o;
         });
+        Runs runs = lay.memo(PhaseLayout.key("small-runs", TP), () -> Runs.of(lay, tiles));
         float lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
         float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
         MemorySegment res = ep.residual();
-        // Whole rows of tiles cover consecutive outputs: the store can run per channel over a task's range.
-        boolean rowStore = lay.ow % TP == 0 && y.isNative() && (res == null || res.isNative());
+        boolean vectorStore = y.isNative() && (res == null || res.isNative());
         // Each thread fills the phase planes of a job (image, group) into its own buffer the first time one of its
         // tasks needs them in this call: one parallel region per convolution, no barrier between fill and GEMM.
         long call = CALLS.incrementAndGet();
-        int jobFloats = Math.addExact(Math.multiplyExact(cg, chanStride), TP + VL);
+        // Slack past the last plane: a run's vector copy reads TS floats from any position of a plane.
+        int jobFloats = Math.addExact(Math.multiplyExact(cg, chanStride), TS + VL);
         int jobs = n * group;
         int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
         int mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
@@ -129,35 +164,63 @@ public final class ConvSmallPlane {
                 filled[0] = call;
                 filled[1] = job;
             }
-            long yImg = (long) img * m;
-            float[] acc = PhaseLayout.scratch(ACC, (t1 - t0) * TP * MR + VL * MR);
-            for (int q = q0; q < q1; q++) {
-                int panel = grp * pw.panels() + q;
-                int rows = Math.min(MR, mg - q * MR);
-                long ch0 = (long) grp * mg + q * MR;
-                for (int kb = 0; kb < blocks; kb++) {
-                    int k0 = kdim * kb / blocks;
-                    int kc = kdim * (kb + 1) / blocks - k0;
+            int nt = t1 - t0;
+            int panelFloats = nt * TP * MR;
+            float[] acc = PhaseLayout.scratch(ACC, (q1 - q0) * panelFloats + VL * MR);
+            float[] bp = PhaseLayout.scratch(BPACK, nt * KC * TS + TS);
+            for (int kb = 0; kb < blocks; kb++) {
+                int k0 = kdim * kb / blocks;
+                int kc = kdim * (kb + 1) / blocks - k0;
+                for (int tile = t0; tile < t1; tile++) {
+                    packTile(buf, koff, k0, kc, runs, tile, bp, (tile - t0) * kc * TS);
+                }
+                for (int q = q0; q < q1; q++) {
+                    int panel = grp * pw.panels() + q;
                     int ao = (panel * kdim + k0) * MR;
                     for (int tile = t0; tile < t1; tile++) {
-                        int oy = tile / runs;
-                        int ox0 = tile % runs * TP;
-                        int to = (tile - t0) * TP * MR;
+                        int to = (q - q0) * panelFloats + (tile - t0) * TP * MR;
                         if (kb == 0) {
                             initTile(pw.bias(), panel * MR, acc, to);
                         }
-                        kernel(pw.a(), ao, buf, oy * lay.wq + ox0, koff, k0, kc, acc, to);
-                        if (kb == blocks - 1 && !rowStore) {
-                            store(acc, to, Math.min(TP, lay.ow - ox0), rows, y, (yImg + ch0) * plane + (long) oy * lay.ow + ox0,
-                                    plane, res, lo, hi);
-                        }
+                        kernel(pw.a(), ao, bp, (tile - t0) * kc * TS, kc, acc, to);
                     }
                 }
-                if (rowStore) {
-                    storeRows(acc, (t1 - t0) * TP, rows, y, (yImg + ch0) * plane + (long) t0 * TP, plane, res, lo, hi);
+            }
+            long yImg = (long) img * m;
+            int p0 = t0 * TP;
+            int count = Math.min(t1 * TP, plane) - p0;
+            for (int q = q0; q < q1; q++) {
+                int rows = Math.min(MR, mg - q * MR);
+                long at = (yImg + (long) grp * mg + q * MR) * plane + p0;
+                if (vectorStore) {
+                    storeRows(acc, (q - q0) * panelFloats, count, rows, y, at, plane, res, lo, hi);
+                } else {
+                    store(acc, (q - q0) * panelFloats, count, rows, y, at, plane, res, lo, hi);
                 }
             }
         });
+    }
+
+    /**
+     * Packs rows [k0, k0 + kc) of tile {@code tile}'s B into {@code bp[at + k*TS + lane]}: per k and run, one vector
+     * copy of VL floats from the phase buffer ({@code buf[koff[k0 + k] + src]}) to the run's first lane. A copy
+     * writes past its run (into the next run's lanes or the next k's row), which a later copy overwrites: runs and
+     * rows go in increasing order, and the last copy of the tile writes at most VL floats past it.
+     */
+    private static void packTile(float[] buf, int[] koff, int k0, int kc, Runs runs, int tile, float[] bp, int at) {
+        int r0 = runs.first()[tile];
+        int r1 = runs.first()[tile + 1];
+        for (int k = 0; k < kc; k++) {
+            int s = koff[k0 + k];
+            int d = at + k * TS;
+            for (int r = r0; r < r1; r++) {
+                int lane = runs.lane()[r];
+                int len = (r + 1 < r1 ? runs.lane()[r + 1] : TP) - lane;
+                for (int v = 0; v < len; v += VL) {
+                    FloatVector.fromArray(S, buf, s + runs.src()[r] + v).intoArray(bp, d + lane + v);
+                }
+            }
+        }
     }
 
     /** Sets the TP x MR tile at {@code to} to the bias of its channels, {@code bias[bo + r]} for every position. */
@@ -171,13 +234,13 @@ public final class ConvSmallPlane {
     }
 
     /**
-     * {@code y[at + r*plane + j] = clamp(acc[j*MR + r] + res[same], lo, hi)} for r &lt; rows, j &lt; count: a run of
+     * {@code y[at + r*plane + j] = clamp(acc[from + j*MR + r] + res[same], lo, hi)} for r &lt; rows, j &lt; count: a run of
      * consecutive outputs per channel, VL positions at a time gathered from the tiles (stride MR) and stored as one
      * vector. Y and the residual (native) are written and read through {@link SgemmKernel#ALL} at absolute
      * addresses, their bounds checked here once (see there why not through their own segments). {@code acc} holds
      * {@code VL * MR} floats of slack past the last position for the masked tail.
      */
-    private static void storeRows(float[] acc, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
+    private static void storeRows(float[] acc, int from, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
                                   float lo, float hi) {
         long end = (at + (rows - 1) * plane + count) * 4;
         if (at < 0 || end > y.byteSize() || res != null && end > res.byteSize()) {
@@ -192,7 +255,7 @@ public final class ConvSmallPlane {
             long row = (at + r * plane) * 4;
             int j = 0;
             for (; j <= count - VL; j += VL) {
-                FloatVector v = FloatVector.fromArray(S, acc, j * MR + r, GATHER, 0);
+                FloatVector v = FloatVector.fromArray(S, acc, from + j * MR + r, GATHER, 0);
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN));
                 }
@@ -200,7 +263,7 @@ public final class ConvSmallPlane {
             }
             if (j < count) {
                 VectorMask<Float> mask = S.indexInRange(j, count);
-                FloatVector v = FloatVector.fromArray(S, acc, j * MR + r, GATHER, 0, mask);
+                FloatVector v = FloatVector.fromArray(S, acc, from + j * MR + r, GATHER, 0, mask);
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask));
                 }
@@ -220,74 +283,125 @@ public final class ConvSmallPlane {
             for (int j = 0; j < count; j++) {
                 float v = tile[to + j * MR + r];
                 if (res != null) {
-                    v += res.getAtIndex(dev.gatun.engine.tensor.Tensor.F32, row + j);
+                    v += res.getAtIndex(Tensor.F32, row + j);
                 }
-                y.setAtIndex(dev.gatun.engine.tensor.Tensor.F32, row + j, Math.min(Math.max(v, lo), hi));
+                y.setAtIndex(Tensor.F32, row + j, Math.min(Math.max(v, lo), hi));
             }
         }
     }
 
+
     /**
      * The TP x MR micro-kernel over one K block:
-     * {@code tile[to + j*MR + r] += sum_{k < kc} a[ao + k*MR + r] * b[bo + koff[k0 + k] + j]}, one fused multiply-add
-     * chain per element in increasing k. Kept small and branch-free so that both JIT tiers compile it.
+     * {@code tile[to + j*MR + r] += sum_{k < kc} a[ao + k*MR + r] * b[bo + k*TS + j]}, one fused multiply-add chain
+     * per element in increasing k: 28 accumulators, per k two weight vectors and TP broadcasts. Both operands are
+     * contiguous and indexed linearly by k alone, so the JIT hoists every bounds check out of the loop (the former
+     * kernel broadcast from the phase buffer through an offset table: two checks, spills and table loads per k).
      */
-    private static void kernel(float[] a, int ao, float[] b, int bo, int[] koff, int k0, int kc, float[] tile, int to) {
-        FloatVector c00 = FloatVector.fromArray(S, tile, to);
-        FloatVector c01 = FloatVector.fromArray(S, tile, to + VL);
-        FloatVector c10 = FloatVector.fromArray(S, tile, to + MR);
-        FloatVector c11 = FloatVector.fromArray(S, tile, to + MR + VL);
-        FloatVector c20 = FloatVector.fromArray(S, tile, to + 2 * MR);
-        FloatVector c21 = FloatVector.fromArray(S, tile, to + 2 * MR + VL);
-        FloatVector c30 = FloatVector.fromArray(S, tile, to + 3 * MR);
-        FloatVector c31 = FloatVector.fromArray(S, tile, to + 3 * MR + VL);
-        FloatVector c40 = FloatVector.fromArray(S, tile, to + 4 * MR);
-        FloatVector c41 = FloatVector.fromArray(S, tile, to + 4 * MR + VL);
-        FloatVector c50 = FloatVector.fromArray(S, tile, to + 5 * MR);
-        FloatVector c51 = FloatVector.fromArray(S, tile, to + 5 * MR + VL);
-        FloatVector c60 = FloatVector.fromArray(S, tile, to + 6 * MR);
-        FloatVector c61 = FloatVector.fromArray(S, tile, to + 6 * MR + VL);
+    private static void kernel(float[] a, int ao, float[] b, int bo, int kc, float[] tile, int to) {
+        FloatVector c000 = FloatVector.fromArray(S, tile, to + 0 * MR);
+        FloatVector c001 = FloatVector.fromArray(S, tile, to + 0 * MR + VL);
+        FloatVector c010 = FloatVector.fromArray(S, tile, to + 1 * MR);
+        FloatVector c011 = FloatVector.fromArray(S, tile, to + 1 * MR + VL);
+        FloatVector c020 = FloatVector.fromArray(S, tile, to + 2 * MR);
+        FloatVector c021 = FloatVector.fromArray(S, tile, to + 2 * MR + VL);
+        FloatVector c030 = FloatVector.fromArray(S, tile, to + 3 * MR);
+        FloatVector c031 = FloatVector.fromArray(S, tile, to + 3 * MR + VL);
+        FloatVector c040 = FloatVector.fromArray(S, tile, to + 4 * MR);
+        FloatVector c041 = FloatVector.fromArray(S, tile, to + 4 * MR + VL);
+        FloatVector c050 = FloatVector.fromArray(S, tile, to + 5 * MR);
+        FloatVector c051 = FloatVector.fromArray(S, tile, to + 5 * MR + VL);
+        FloatVector c060 = FloatVector.fromArray(S, tile, to + 6 * MR);
+        FloatVector c061 = FloatVector.fromArray(S, tile, to + 6 * MR + VL);
+        FloatVector c070 = FloatVector.fromArray(S, tile, to + 7 * MR);
+        FloatVector c071 = FloatVector.fromArray(S, tile, to + 7 * MR + VL);
+        FloatVector c080 = FloatVector.fromArray(S, tile, to + 8 * MR);
+        FloatVector c081 = FloatVector.fromArray(S, tile, to + 8 * MR + VL);
+        FloatVector c090 = FloatVector.fromArray(S, tile, to + 9 * MR);
+        FloatVector c091 = FloatVector.fromArray(S, tile, to + 9 * MR + VL);
+        FloatVector c100 = FloatVector.fromArray(S, tile, to + 10 * MR);
+        FloatVector c101 = FloatVector.fromArray(S, tile, to + 10 * MR + VL);
+        FloatVector c110 = FloatVector.fromArray(S, tile, to + 11 * MR);
+        FloatVector c111 = FloatVector.fromArray(S, tile, to + 11 * MR + VL);
+        FloatVector c120 = FloatVector.fromArray(S, tile, to + 12 * MR);
+        FloatVector c121 = FloatVector.fromArray(S, tile, to + 12 * MR + VL);
+        FloatVector c130 = FloatVector.fromArray(S, tile, to + 13 * MR);
+        FloatVector c131 = FloatVector.fromArray(S, tile, to + 13 * MR + VL);
         for (int k = 0; k < kc; k++) {
-            int ak = ao + k * MR;
-            int bk = bo + koff[k0 + k];
-            FloatVector w0 = FloatVector.fromArray(S, a, ak);
-            FloatVector w1 = FloatVector.fromArray(S, a, ak + VL);
-            FloatVector xv;
-            xv = FloatVector.broadcast(S, b[bk]);
-            c00 = w0.fma(xv, c00);
-            c01 = w1.fma(xv, c01);
-            xv = FloatVector.broadcast(S, b[bk + 1]);
-            c10 = w0.fma(xv, c10);
-            c11 = w1.fma(xv, c11);
-            xv = FloatVector.broadcast(S, b[bk + 2]);
-            c20 = w0.fma(xv, c20);
-            c21 = w1.fma(xv, c21);
-            xv = FloatVector.broadcast(S, b[bk + 3]);
-            c30 = w0.fma(xv, c30);
-            c31 = w1.fma(xv, c31);
-            xv = FloatVector.broadcast(S, b[bk + 4]);
-            c40 = w0.fma(xv, c40);
-            c41 = w1.fma(xv, c41);
-            xv = FloatVector.broadcast(S, b[bk + 5]);
-            c50 = w0.fma(xv, c50);
-            c51 = w1.fma(xv, c51);
-            xv = FloatVector.broadcast(S, b[bk + 6]);
-            c60 = w0.fma(xv, c60);
-            c61 = w1.fma(xv, c61);
+            FloatVector w0 = FloatVector.fromArray(S, a, ao + k * MR);
+            FloatVector w1 = FloatVector.fromArray(S, a, ao + k * MR + VL);
+            int bk = bo + k * TS;
+            FloatVector x;
+            x = FloatVector.broadcast(S, b[bk + 0]);
+            c000 = w0.fma(x, c000);
+            c001 = w1.fma(x, c001);
+            x = FloatVector.broadcast(S, b[bk + 1]);
+            c010 = w0.fma(x, c010);
+            c011 = w1.fma(x, c011);
+            x = FloatVector.broadcast(S, b[bk + 2]);
+            c020 = w0.fma(x, c020);
+            c021 = w1.fma(x, c021);
+            x = FloatVector.broadcast(S, b[bk + 3]);
+            c030 = w0.fma(x, c030);
+            c031 = w1.fma(x, c031);
+            x = FloatVector.broadcast(S, b[bk + 4]);
+            c040 = w0.fma(x, c040);
+            c041 = w1.fma(x, c041);
+            x = FloatVector.broadcast(S, b[bk + 5]);
+            c050 = w0.fma(x, c050);
+            c051 = w1.fma(x, c051);
+            x = FloatVector.broadcast(S, b[bk + 6]);
+            c060 = w0.fma(x, c060);
+            c061 = w1.fma(x, c061);
+            x = FloatVector.broadcast(S, b[bk + 7]);
+            c070 = w0.fma(x, c070);
+            c071 = w1.fma(x, c071);
+            x = FloatVector.broadcast(S, b[bk + 8]);
+            c080 = w0.fma(x, c080);
+            c081 = w1.fma(x, c081);
+            x = FloatVector.broadcast(S, b[bk + 9]);
+            c090 = w0.fma(x, c090);
+            c091 = w1.fma(x, c091);
+            x = FloatVector.broadcast(S, b[bk + 10]);
+            c100 = w0.fma(x, c100);
+            c101 = w1.fma(x, c101);
+            x = FloatVector.broadcast(S, b[bk + 11]);
+            c110 = w0.fma(x, c110);
+            c111 = w1.fma(x, c111);
+            x = FloatVector.broadcast(S, b[bk + 12]);
+            c120 = w0.fma(x, c120);
+            c121 = w1.fma(x, c121);
+            x = FloatVector.broadcast(S, b[bk + 13]);
+            c130 = w0.fma(x, c130);
+            c131 = w1.fma(x, c131);
         }
-        c00.intoArray(tile, to);
-        c01.intoArray(tile, to + VL);
-        c10.intoArray(tile, to + MR);
-        c11.intoArray(tile, to + MR + VL);
-        c20.intoArray(tile, to + 2 * MR);
-        c21.intoArray(tile, to + 2 * MR + VL);
-        c30.intoArray(tile, to + 3 * MR);
-        c31.intoArray(tile, to + 3 * MR + VL);
-        c40.intoArray(tile, to + 4 * MR);
-        c41.intoArray(tile, to + 4 * MR + VL);
-        c50.intoArray(tile, to + 5 * MR);
-        c51.intoArray(tile, to + 5 * MR + VL);
-        c60.intoArray(tile, to + 6 * MR);
-        c61.intoArray(tile, to + 6 * MR + VL);
+        c000.intoArray(tile, to + 0 * MR);
+        c001.intoArray(tile, to + 0 * MR + VL);
+        c010.intoArray(tile, to + 1 * MR);
+        c011.intoArray(tile, to + 1 * MR + VL);
+        c020.intoArray(tile, to + 2 * MR);
+        c021.intoArray(tile, to + 2 * MR + VL);
+        c030.intoArray(tile, to + 3 * MR);
+        c031.intoArray(tile, to + 3 * MR + VL);
+        c040.intoArray(tile, to + 4 * MR);
+        c041.intoArray(tile, to + 4 * MR + VL);
+        c050.intoArray(tile, to + 5 * MR);
+        c051.intoArray(tile, to + 5 * MR + VL);
+        c060.intoArray(tile, to + 6 * MR);
+        c061.intoArray(tile, to + 6 * MR + VL);
+        c070.intoArray(tile, to + 7 * MR);
+        c071.intoArray(tile, to + 7 * MR + VL);
+        c080.intoArray(tile, to + 8 * MR);
+        c081.intoArray(tile, to + 8 * MR + VL);
+        c090.intoArray(tile, to + 9 * MR);
+        c091.intoArray(tile, to + 9 * MR + VL);
+        c100.intoArray(tile, to + 10 * MR);
+        c101.intoArray(tile, to + 10 * MR + VL);
+        c110.intoArray(tile, to + 11 * MR);
+        c111.intoArray(tile, to + 11 * MR + VL);
+        c120.intoArray(tile, to + 12 * MR);
+        c121.intoArray(tile, to + 12 * MR + VL);
+        c130.intoArray(tile, to + 13 * MR);
+        c131.intoArray(tile, to + 13 * MR + VL);
     }
 }
