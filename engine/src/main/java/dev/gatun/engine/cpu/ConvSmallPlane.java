@@ -30,9 +30,9 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>Chains: every output starts at its bias and adds {@code w[k] * x[k]} by one fused multiply-add per k in
  *       increasing k: the same chain as {@link ConvGemm}, so the two paths give equal results bit for bit, whatever
  *       the thread count or tiling.</li>
- *   <li>Tasks split over (image, group, panel range, tile range), panels first: each weight is read by one task.
- *       Each thread fills the phase planes of an (image, group) into its own buffer when its first task for them
- *       starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
+ *   <li>Tasks split over (group, panel range, tile range), panels first: each weight is read by one task.
+ *       Each thread fills the phase planes of a group (every image of the batch chunk) into its own buffer when its
+ *       first task for them starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
  *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: per channel
  *       over the task's run of positions, VL at a time by a gather from the tiles and one vector store.</li>
  * </ul>
@@ -48,13 +48,17 @@ public final class ConvSmallPlane {
     static final int TS = 16;
     /** Depth of a K block: KC x MR floats of weights (16 KB on AVX-512). */
     static final int KC = 128;
+    /** Most floats of phase planes one pass holds; larger batches run in chunks of images. */
+    static final long BUFFER_BUDGET = 1L << 21;
+    /** Most floats of partial sums a task keeps across K blocks (512 KB): its tiles go in spans below it. */
+    static final int ACC_FLOATS = 1 << 17;
 
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> BPACK = ThreadLocal.withInitial(() -> new float[0]);
-    /** Convolutions run so far: tells a thread whether its buffer already holds a job's planes for this call. */
+    /** Passes run so far: tells a thread whether its buffer already holds a group's planes for this pass. */
     private static final java.util.concurrent.atomic.AtomicLong CALLS = new java.util.concurrent.atomic.AtomicLong();
-    /** Per thread: the call and job whose planes {@link #BUFFER} holds. */
+    /** Per thread: the call and group whose planes {@link #BUFFER} holds. */
     private static final ThreadLocal<long[]> FILLED = ThreadLocal.withInitial(() -> new long[] {-1, -1});
     /** Gather indices of VL consecutive positions of one channel in a tile run: {@code j * MR}. */
     private static final int[] GATHER = java.util.stream.IntStream.range(0, VL).map(j -> j * MR).toArray();
@@ -74,23 +78,27 @@ public final class ConvSmallPlane {
 
     /**
      * Where a tile's positions come from: tile t's runs are {@code [first[t], first[t+1])}, run i copying phase
-     * buffer positions {@code src[i] .. src[i] + len} (wide index {@code oy*wq + ox}) to lanes {@code lane[i]..}.
+     * buffer positions {@code src[i] ..} (image {@code img} at {@code img * imgFloats}, then wide index
+     * {@code oy*wq + ox}) to lanes {@code lane[i]..}; a run ends at its output row's end, the tile's or the last image's.
      */
     private record Runs(int[] first, int[] lane, int[] src) {
-        static Runs of(PhaseLayout lay, int tiles) {
+        static Runs of(PhaseLayout lay, int imgs, int imgFloats) {
             int plane = lay.oh * lay.ow;
+            int total = imgs * plane;
+            int tiles = Math.ceilDiv(total, TP);
             int[] first = new int[tiles + 1];
             int[] lane = new int[tiles * (TP + 1)];
             int[] src = new int[tiles * (TP + 1)];
             int n = 0;
             for (int t = 0; t < tiles; t++) {
                 first[t] = n;
-                for (int l = 0, p = t * TP; l < TP && p < plane; ) {
-                    int oy = p / lay.ow;
-                    int ox = p - oy * lay.ow;
-                    int len = Math.min(Math.min(lay.ow - ox, TP - l), plane - p);
+                for (int l = 0, p = t * TP; l < TP && p < total; ) {
+                    int img = p / plane;
+                    int oy = (p - img * plane) / lay.ow;
+                    int ox = p - img * plane - oy * lay.ow;
+                    int len = Math.min(Math.min(lay.ow - ox, TP - l), total - p);
                     lane[n] = l;
-                    src[n] = oy * lay.wq + ox;
+                    src[n] = img * imgFloats + oy * lay.wq + ox;
                     n++;
                     l += len;
                     p += len;
@@ -103,7 +111,8 @@ public final class ConvSmallPlane {
 
     /**
      * Y [n, G*mg, oh, ow] = epilogue(conv(X [n, C, ih, iw], packed W) + bias); {@code pw} packed with panels of
-     * {@link #MR} channels.
+     * {@link #MR} channels. The positions of all images of the batch (in chunks of at most {@link #BUFFER_BUDGET}
+     * floats of phase planes) are one run of tiles, so that each weight is read once per chunk, not once per image.
      *
      * @param taps kernel taps KH*KW (kdim / (C/G))
      */
@@ -119,7 +128,6 @@ public final class ConvSmallPlane {
         int kdim = pw.kdim();
         int chanStride = lay.chanStride;
         int plane = lay.oh * lay.ow;
-        int tiles = Math.ceilDiv(plane, TP);
         int blocks = Math.ceilDiv(kdim, KC);
         int[] koff = lay.memo(PhaseLayout.key("small-koff", cg, taps), () -> {
             int[] o = new int[cg * taps];
@@ -130,75 +138,93 @@ public final class ConvSmallPlane {
             }
             return o;
         });
-        Runs runs = lay.memo(PhaseLayout.key("small-runs", TP), () -> Runs.of(lay, tiles));
         float lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
         float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
         MemorySegment res = ep.residual();
         boolean vectorStore = y.isNative() && (res == null || res.isNative());
-        // Each thread fills the phase planes of a job (image, group) into its own buffer the first time one of its
-        // tasks needs them in this call: one parallel region per convolution, no barrier between fill and GEMM.
-        long call = CALLS.incrementAndGet();
-        // Slack past the last plane: a run's vector copy reads TS floats from any position of a plane.
-        int jobFloats = Math.addExact(Math.multiplyExact(cg, chanStride), TS + VL);
-        int jobs = n * group;
+        int imgFloats = Math.multiplyExact(cg, chanStride);
+        int chunk = (int) Math.clamp(BUFFER_BUDGET / Math.max(imgFloats, 1), 1, n);
         int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
-        int mSplit = Math.min(pw.panels(), Math.ceilDiv(target, jobs));
-        int tSplit = Math.min(tiles, Math.ceilDiv(target, jobs * mSplit));
-        int perJob = mSplit * tSplit;
-        ctx.parallelFor(jobs * perJob, t -> {
-            int job = t / perJob;
-            int ms = t % perJob / tSplit;
-            int ts = t % tSplit;
-            int img = job / group;
-            int grp = job % group;
-            int q0 = pw.panels() * ms / mSplit;
-            int q1 = pw.panels() * (ms + 1) / mSplit;
-            int t0 = tiles * ts / tSplit;
-            int t1 = tiles * (ts + 1) / tSplit;
-            float[] buf = PhaseLayout.scratch(BUFFER, jobFloats);
-            long[] filled = FILLED.get();
-            if (filled[0] != call || filled[1] != job) {
-                for (int ci = 0; ci < cg; ci++) {
-                    lay.fillPlane(x, ((long) img * c + (long) grp * cg + ci) * lay.ih * lay.iw, buf, ci * chanStride, 0f);
-                }
-                filled[0] = call;
-                filled[1] = job;
-            }
-            int nt = t1 - t0;
-            int panelFloats = nt * TP * MR;
-            float[] acc = PhaseLayout.scratch(ACC, (q1 - q0) * panelFloats + VL * MR);
-            float[] bp = PhaseLayout.scratch(BPACK, nt * KC * TS + TS);
-            for (int kb = 0; kb < blocks; kb++) {
-                int k0 = kdim * kb / blocks;
-                int kc = kdim * (kb + 1) / blocks - k0;
-                for (int tile = t0; tile < t1; tile++) {
-                    packTile(buf, koff, k0, kc, runs, tile, bp, (tile - t0) * kc * TS);
-                }
-                for (int q = q0; q < q1; q++) {
-                    int panel = grp * pw.panels() + q;
-                    int ao = (panel * kdim + k0) * MR;
-                    for (int tile = t0; tile < t1; tile++) {
-                        int to = (q - q0) * panelFloats + (tile - t0) * TP * MR;
-                        if (kb == 0) {
-                            initTile(pw.bias(), panel * MR, acc, to);
+        for (int n0 = 0; n0 < n; n0 += chunk) {
+            int imgs = Math.min(chunk, n - n0);
+            int first = n0;
+            int total = imgs * plane;
+            int tiles = Math.ceilDiv(total, TP);
+            Runs runs = lay.memo(PhaseLayout.key("small-runs", imgs, imgFloats), () -> Runs.of(lay, imgs, imgFloats));
+            // Each thread fills the phase planes of a group (all images of the chunk) into its own buffer the first
+            // time one of its tasks needs them in this call: one parallel region per chunk, no barrier between fill
+            // and GEMM. Slack past the last plane: a run's vector copy reads TS floats from any position of a plane.
+            long call = CALLS.incrementAndGet();
+            int jobFloats = Math.addExact(Math.multiplyExact(imgs, imgFloats), TS + VL);
+            int mSplit = Math.min(pw.panels(), Math.ceilDiv(target, group));
+            int tSplit = Math.min(tiles, Math.ceilDiv(target, group * mSplit));
+            int perJob = mSplit * tSplit;
+            ctx.parallelFor(group * perJob, t -> {
+                int grp = t / perJob;
+                int ms = t % perJob / tSplit;
+                int ts = t % tSplit;
+                int q0 = pw.panels() * ms / mSplit;
+                int q1 = pw.panels() * (ms + 1) / mSplit;
+                int t0 = tiles * ts / tSplit;
+                int t1 = tiles * (ts + 1) / tSplit;
+                float[] buf = PhaseLayout.scratch(BUFFER, jobFloats);
+                long[] filled = FILLED.get();
+                if (filled[0] != call || filled[1] != grp) {
+                    for (int img = 0; img < imgs; img++) {
+                        for (int ci = 0; ci < cg; ci++) {
+                            lay.fillPlane(x, ((long) (first + img) * c + (long) grp * cg + ci) * lay.ih * lay.iw, buf,
+                                    img * imgFloats + ci * chanStride, 0f);
                         }
-                        kernel(pw.a(), ao, bp, (tile - t0) * kc * TS, kc, acc, to);
+                    }
+                    filled[0] = call;
+                    filled[1] = grp;
+                }
+                // Tiles in spans whose partial sums (all panels of the task) fit ACC_FLOATS.
+                int span = Math.max(1, ACC_FLOATS / ((q1 - q0) * TP * MR));
+                for (int c0 = t0; c0 < t1; c0 += span) {
+                    int nt = Math.min(span, t1 - c0);
+                    int panelFloats = nt * TP * MR;
+                    float[] acc = PhaseLayout.scratch(ACC, (q1 - q0) * panelFloats + VL * MR);
+                    float[] bp = PhaseLayout.scratch(BPACK, nt * KC * TS + TS);
+                    for (int kb = 0; kb < blocks; kb++) {
+                        int k0 = kdim * kb / blocks;
+                        int kc = kdim * (kb + 1) / blocks - k0;
+                        for (int i = 0; i < nt; i++) {
+                            packTile(buf, koff, k0, kc, runs, c0 + i, bp, i * kc * TS);
+                        }
+                        for (int q = q0; q < q1; q++) {
+                            int panel = grp * pw.panels() + q;
+                            int ao = (panel * kdim + k0) * MR;
+                            for (int i = 0; i < nt; i++) {
+                                int to = (q - q0) * panelFloats + i * TP * MR;
+                                if (kb == 0) {
+                                    initTile(pw.bias(), panel * MR, acc, to);
+                                }
+                                kernel(pw.a(), ao, bp, i * kc * TS, kc, acc, to);
+                            }
+                        }
+                    }
+                    // Store per image: the span's positions [pa, pb) are consecutive within each image's planes.
+                    int pa = c0 * TP;
+                    int pb = Math.min((c0 + nt) * TP, total);
+                    for (int p = pa; p < pb; ) {
+                        int img = p / plane;
+                        int pe = Math.min(pb, (img + 1) * plane);
+                        for (int q = q0; q < q1; q++) {
+                            int rows = Math.min(MR, mg - q * MR);
+                            long at = ((long) (first + img) * m + (long) grp * mg + q * MR) * plane + p - img * plane;
+                            int from = (q - q0) * panelFloats + (p - pa) * MR;
+                            if (vectorStore) {
+                                storeRows(acc, from, pe - p, rows, y, at, plane, res, lo, hi);
+                            } else {
+                                store(acc, from, pe - p, rows, y, at, plane, res, lo, hi);
+                            }
+                        }
+                        p = pe;
                     }
                 }
-            }
-            long yImg = (long) img * m;
-            int p0 = t0 * TP;
-            int count = Math.min(t1 * TP, plane) - p0;
-            for (int q = q0; q < q1; q++) {
-                int rows = Math.min(MR, mg - q * MR);
-                long at = (yImg + (long) grp * mg + q * MR) * plane + p0;
-                if (vectorStore) {
-                    storeRows(acc, (q - q0) * panelFloats, count, rows, y, at, plane, res, lo, hi);
-                } else {
-                    store(acc, (q - q0) * panelFloats, count, rows, y, at, plane, res, lo, hi);
-                }
-            }
-        });
+            });
+        }
     }
 
     /**
