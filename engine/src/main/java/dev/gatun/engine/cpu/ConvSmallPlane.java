@@ -236,6 +236,28 @@ public final class ConvSmallPlane {
     private static void packTile(float[] buf, int[] koff, int k0, int kc, Runs runs, int tile, float[] bp, int at) {
         int r0 = runs.first()[tile];
         int r1 = runs.first()[tile + 1];
+        if (VL >= TP && r1 - r0 == 1) {
+            // One run (14-wide planes, or a 7-wide plane's last tile): one vector per k.
+            int src = runs.src()[r0];
+            int d = at + runs.lane()[r0];
+            for (int k = 0; k < kc; k++) {
+                FloatVector.fromArray(S, buf, koff[k0 + k] + src).intoArray(bp, d + k * TS);
+            }
+            return;
+        }
+        if (VL >= TP && r1 - r0 == 2) {
+            // Two runs (7-wide planes): two vectors per k, the second overwriting the first's tail.
+            int src0 = runs.src()[r0];
+            int src1 = runs.src()[r0 + 1];
+            int d0 = at + runs.lane()[r0];
+            int d1 = at + runs.lane()[r0 + 1];
+            for (int k = 0; k < kc; k++) {
+                int s = koff[k0 + k];
+                FloatVector.fromArray(S, buf, s + src0).intoArray(bp, d0 + k * TS);
+                FloatVector.fromArray(S, buf, s + src1).intoArray(bp, d1 + k * TS);
+            }
+            return;
+        }
         for (int k = 0; k < kc; k++) {
             int s = koff[k0 + k];
             int d = at + k * TS;
