@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Float32 2-D convolution for small output planes (7x7 and 14x14 at batch 1): the same implicit GEMM as
+ * Float32 2-D convolution for small output planes (7x7 and 14x14, any batch): the same implicit GEMM as
  * {@link ConvGemm}, {@code Y_g[M/G, P] = W_g[M/G, K] x B[K, P]} over a phase-plane copy of the input
  * ({@link PhaseLayout}), with the micro-kernel transposed: output channels along the vectors, positions broadcast.
  *
