@@ -137,6 +137,8 @@ class ConvSmallPlaneTest {
         check(rnd, new Geo(1, 36, 9, 9, 24, 3, 3, 3, 1, 2, 2, 2, 2, 2), false, true);
         check(rnd, new Geo(2, 20, 10, 7, 34, 2, 3, 2, 1, 1, 1, 0, 0, 2), true, true);
         check(rnd, new Geo(1, 16, 17, 15, 9, 3, 3, 1, 3, 1, 1, 1, 1, 1), false, false);
+        // A batch whose tiles straddle images and whose partial sums outgrow one span (tiles in several spans).
+        check(rnd, new Geo(8, 32, 7, 7, 520, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, true);
     }
 
     @Test
