@@ -416,7 +416,8 @@ final class SgemmKernel {
         if (mr <= 0 || nr <= 0) {
             return;
         }
-        if (c.isNative() && (epi == null || epi.nativeOperands())) {
+        if (c.isNative() && (epi == null || epi.nativeOperands() && c.address() % 4 == 0
+                && (epi.residual() == null || epi.residual().address() % 4 == 0))) {
             // C (and the epilogue's operands) through the constant all-memory segment, bounds checked once here.
             long base = address(c, cOff * 4, ((mr - 1) * ldc + nr) * 4, "C tile") - cOff * 4;
             if (epi != null) {
@@ -464,7 +465,7 @@ final class SgemmKernel {
     /**
      * {@link #store} with the epilogue applied to each vector before it is written (C native, the epilogue's
      * operands native): the same lane operations in the same order as storing and then {@link Epilogue#applyRow},
-     * so the bits are equal, without reading the row back.
+     * so the bits are equal; only a heavy activation (Gelu) reads the row back.
      */
     private static void storeFused(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first,
                                    long base, long cOff, long ldc, Epilogue epi, long row0, long col0) {
@@ -505,13 +506,17 @@ final class SgemmKernel {
                     case RELU -> x = x.max(0f);
                     case CLIP -> x = x.max(lo).min(hi);
                     case LEAKY_RELU -> x = x.blend(x.mul(lo), x.compare(jdk.incubator.vector.VectorOperators.LT, 0f));
-                    case GELU, GELU_TANH -> x = VectorMath.function(heavy, x);
                     default -> { }
                 }
-                if (res != null) {
+                if (res != null && heavy < 0) {
                     x = x.add(FloatVector.fromMemorySegment(S, ALL, resRow + j * 4L, LE, m));
                 }
                 x.intoMemorySegment(ALL, at, LE, m);
+            }
+            if (heavy >= 0) {
+                // Gelu in a second pass over the row (in L1), as Epilogue#applyRow does: a vector passed to a
+                // function the JIT does not inline here would be boxed.
+                VectorMath.apply(heavy, ALL, rowAt / 4, ALL, rowAt / 4, nr, res == null ? null : ALL, resRow / 4);
             }
         }
     }

@@ -76,50 +76,41 @@ public final class VectorMath {
         for (long i = 0; i < n; i += VL) {
             VectorMask<Float> m = S.indexInRange(i, n);
             FloatVector x = FloatVector.fromMemorySegment(S, src, srcAt + i * 4, LE, m);
-            FloatVector y = function(f, x);
+            FloatVector y;
+            if (f == GELU_TANH) {
+                FloatVector t = x.mul(x).mul(0.044715f).fma(x, x).mul(SQRT_2_OVER_PI).max(-TANH_CLAMP).min(TANH_CLAMP);
+                FloatVector t2 = t.mul(t);
+                FloatVector p = t2.fma(TANH_P[6], TANH_P[5]);
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[4]));
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[3]));
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[2]));
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[1]));
+                p = t2.fma(p, FloatVector.broadcast(S, TANH_P[0]));
+                FloatVector q = t2.fma(TANH_Q[3], TANH_Q[2]);
+                q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[1]));
+                q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[0]));
+                y = x.mul(0.5f).mul(t.mul(p).div(q).add(1f));
+            } else {
+                FloatVector e = (f == GELU ? x.mul(INV_SQRT_2) : x).max(-4f).min(4f);
+                FloatVector e2 = e.mul(e);
+                FloatVector p = e2.fma(ERF_P[6], ERF_P[5]);
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[4]));
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[3]));
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[2]));
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[1]));
+                p = e2.fma(p, FloatVector.broadcast(S, ERF_P[0]));
+                FloatVector q = e2.fma(ERF_Q[4], ERF_Q[3]);
+                q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[2]));
+                q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[1]));
+                q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[0]));
+                FloatVector erf = e.mul(p).div(q);
+                y = f == GELU ? x.mul(0.5f).mul(erf.add(1f)) : erf;
+            }
             if (res != null) {
                 y = y.add(FloatVector.fromMemorySegment(S, res, resAt + i * 4, LE, m));
             }
             y.intoMemorySegment(dst, dstAt + i * 4, LE, m);
         }
-    }
-
-    /**
-     * {@code f} (ERF, GELU or GELU_TANH) of every lane of {@code x}: the arithmetic of {@link #apply}, for kernels
-     * that apply it to values in registers (small enough that the JIT inlines it, so the vector is not boxed).
-     */
-    static FloatVector function(int f, FloatVector x) {
-        FloatVector y;
-        if (f == GELU_TANH) {
-            FloatVector t = x.mul(x).mul(0.044715f).fma(x, x).mul(SQRT_2_OVER_PI).max(-TANH_CLAMP).min(TANH_CLAMP);
-            FloatVector t2 = t.mul(t);
-            FloatVector p = t2.fma(TANH_P[6], TANH_P[5]);
-            p = t2.fma(p, FloatVector.broadcast(S, TANH_P[4]));
-            p = t2.fma(p, FloatVector.broadcast(S, TANH_P[3]));
-            p = t2.fma(p, FloatVector.broadcast(S, TANH_P[2]));
-            p = t2.fma(p, FloatVector.broadcast(S, TANH_P[1]));
-            p = t2.fma(p, FloatVector.broadcast(S, TANH_P[0]));
-            FloatVector q = t2.fma(TANH_Q[3], TANH_Q[2]);
-            q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[1]));
-            q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[0]));
-            y = x.mul(0.5f).mul(t.mul(p).div(q).add(1f));
-        } else {
-            FloatVector e = (f == GELU ? x.mul(INV_SQRT_2) : x).max(-4f).min(4f);
-            FloatVector e2 = e.mul(e);
-            FloatVector p = e2.fma(ERF_P[6], ERF_P[5]);
-            p = e2.fma(p, FloatVector.broadcast(S, ERF_P[4]));
-            p = e2.fma(p, FloatVector.broadcast(S, ERF_P[3]));
-            p = e2.fma(p, FloatVector.broadcast(S, ERF_P[2]));
-            p = e2.fma(p, FloatVector.broadcast(S, ERF_P[1]));
-            p = e2.fma(p, FloatVector.broadcast(S, ERF_P[0]));
-            FloatVector q = e2.fma(ERF_Q[4], ERF_Q[3]);
-            q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[2]));
-            q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[1]));
-            q = e2.fma(q, FloatVector.broadcast(S, ERF_Q[0]));
-            FloatVector erf = e.mul(p).div(q);
-            y = f == GELU ? x.mul(0.5f).mul(erf.add(1f)) : erf;
-        }
-        return y;
     }
 
     /**
