@@ -235,6 +235,30 @@ public final class Sgemm {
         float[] tile = s.tile;
         float[] ap = s.packA(MC * Math.min(KC, k));
         MemorySegment bData = b.data();
+        if (SgemmKernel.variant >= 2) {
+            int nc = SgemmKernel.variant == 2 ? 8 * NR : SgemmKernel.variant == 3 ? 4 * NR : 16 * NR;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                boolean first = pc == 0;
+                Epilogue ek = pc + kc >= k ? e : null;
+                for (int ic = i0; ic < i1; ic += MC) {
+                    int mc = Math.min(MC, i1 - ic);
+                    SgemmKernel.packA(transA, a, aOff, lda, ic, mc, pc, kc, ap, 0);
+                    for (int jc = j0; jc < j1; jc += nc) {
+                        int jEnd = Math.min(j1, jc + nc);
+                        for (int ir = ic; ir < ic + mc; ir += MR) {
+                            int mr = Math.min(MR, ic + mc - ir);
+                            for (int jr = jc; jr < jEnd; jr += NR) {
+                                int nr = Math.min(NR, jEnd - jr);
+                                SgemmKernel.kernel(ap, (ir - ic) * kc, bData, b.panelAt(pc, jr), kc, nr, tile);
+                                SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                            }
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             boolean first = pc == 0;

@@ -402,8 +402,17 @@ final class SgemmKernel {
      * {@code C = beta == 0 ? v : fma(C, beta, v)}, on later blocks {@code C = C + v}; with {@code epi} (last K block
      * only) the epilogue follows. Partial vectors are masked; every lane runs the same operations.
      */
+    static int variant = 0;
+
     static void store(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first, Epilogue epi,
                       MemorySegment c, long cOff, long ldc, long row0, long col0) {
+        if (variant == 9) {
+            return;
+        }
+        if (variant >= 1 && c.isNative()) {
+            storeAbs(tile, tOff, tld, mr, nr, alpha, beta, first, epi, c, cOff, ldc, row0, col0);
+            return;
+        }
         boolean scale = alpha != 1f;
         boolean readC = !first || beta != 0f;
         int full = nr / VL * VL;
@@ -427,6 +436,37 @@ final class SgemmKernel {
             if (epi != null) {
                 // The row is in L1: the epilogue reads it back (its vectors never cross a call, see Epilogue#applyRow).
                 epi.applyRow(c, rowAt, row0 + r, col0, nr);
+            }
+        }
+    }
+
+    static void storeAbs(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first, Epilogue epi,
+                         MemorySegment c, long cOff, long ldc, long row0, long col0) {
+        checkBounds(c, cOff * 4, ((mr - 1) * ldc + nr) * 4, "C");
+        long base = c.address() + cOff * 4;
+        boolean scale = alpha != 1f;
+        boolean readC = !first || beta != 0f;
+        int full = nr / VL * VL;
+        for (int r = 0; r < mr; r++) {
+            long rowAt = base + r * ldc * 4;
+            int tr = tOff + r * tld;
+            for (int j = 0; j < full; j += VL) {
+                long at = rowAt + j * 4L;
+                FloatVector x = FloatVector.fromArray(S, tile, tr + j);
+                if (scale) {
+                    x = x.mul(alpha);
+                }
+                if (readC) {
+                    FloatVector old = FloatVector.fromMemorySegment(S, ALL, at, LE);
+                    x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
+                }
+                x.intoMemorySegment(ALL, at, LE);
+            }
+            if (full < nr) {
+                storeTail(tile, tr + full, nr - full, alpha, beta, first, ALL, rowAt + full * 4L);
+            }
+            if (epi != null) {
+                epi.applyRow(c, cOff + r * ldc, row0 + r, col0, nr);
             }
         }
     }
