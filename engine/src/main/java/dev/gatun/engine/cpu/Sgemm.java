@@ -3,6 +3,7 @@ package dev.gatun.engine.cpu;
 import static dev.gatun.engine.cpu.SgemmKernel.KC;
 import static dev.gatun.engine.cpu.SgemmKernel.MC;
 import static dev.gatun.engine.cpu.SgemmKernel.MR;
+import static dev.gatun.engine.cpu.SgemmKernel.NC;
 import static dev.gatun.engine.cpu.SgemmKernel.NR;
 
 import dev.gatun.engine.ops.KernelContext;
@@ -26,8 +27,10 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Algorithm: B is packed into panels of {@link SgemmKernel#NR} columns per K block ({@link PackedB}); the
  * output is split into a grid of row x column ranges, one task each ({@link KernelContext#parallelFor});
- * a task walks K blocks, then A blocks of MC rows (copied to a per-thread array), then B panels, then MR-row
- * panels, running the {@link SgemmKernel} micro-kernel. A product with one output row or column, or with fewer than
+ * a task walks K blocks, then A blocks of MC rows (copied to a per-thread array), then blocks of NC columns of B
+ * (KC x NC floats, kept in L2), then MR-row panels of the A block (each kept in L1), then the NR-column B panels of
+ * the column block, running the {@link SgemmKernel} micro-kernel: a row panel of A is reused from L1 by NC/NR
+ * panels, C is written along its rows (sequential lines the hardware prefetcher follows). A product with one output row or column, or with fewer than
  * {@link #SMALL_M} rows and B unpacked, is a matrix-vector product ({@link Sgemv}) that streams B unpacked.
  *
  * <p>Determinism: each output element is the same sequence of operations whatever the thread count and the
@@ -211,13 +214,15 @@ public final class Sgemm {
                 int kc = Math.min(KC, k - pc);
                 boolean first = pc == 0;
                 Epilogue ek = pc + kc >= k ? e : null;
-                for (int jr = j0; jr < j1; jr += NR) {
-                    int nr = Math.min(NR, j1 - jr);
-                    long bAt = b.panelAt(pc, jr);
+                for (int jc = j0; jc < j1; jc += NC) {
+                    int jEnd = Math.min(j1, jc + NC);
                     for (int ir = 0; ir < m; ir += MR) {
                         int mr = Math.min(MR, m - ir);
-                        SgemmKernel.kernel(ap, mpad * pc + ir * kc, bData, bAt, kc, nr, tile);
-                        SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                        for (int jr = jc; jr < jEnd; jr += NR) {
+                            int nr = Math.min(NR, jEnd - jr);
+                            SgemmKernel.kernel(ap, mpad * pc + ir * kc, bData, b.panelAt(pc, jr), kc, nr, tile);
+                            SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                        }
                     }
                 }
             }
@@ -235,30 +240,6 @@ public final class Sgemm {
         float[] tile = s.tile;
         float[] ap = s.packA(MC * Math.min(KC, k));
         MemorySegment bData = b.data();
-        if (SgemmKernel.variant >= 2) {
-            int nc = SgemmKernel.variant == 2 ? 8 * NR : SgemmKernel.variant == 3 ? 4 * NR : 16 * NR;
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
-                boolean first = pc == 0;
-                Epilogue ek = pc + kc >= k ? e : null;
-                for (int ic = i0; ic < i1; ic += MC) {
-                    int mc = Math.min(MC, i1 - ic);
-                    SgemmKernel.packA(transA, a, aOff, lda, ic, mc, pc, kc, ap, 0);
-                    for (int jc = j0; jc < j1; jc += nc) {
-                        int jEnd = Math.min(j1, jc + nc);
-                        for (int ir = ic; ir < ic + mc; ir += MR) {
-                            int mr = Math.min(MR, ic + mc - ir);
-                            for (int jr = jc; jr < jEnd; jr += NR) {
-                                int nr = Math.min(NR, jEnd - jr);
-                                SgemmKernel.kernel(ap, (ir - ic) * kc, bData, b.panelAt(pc, jr), kc, nr, tile);
-                                SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
-                            }
-                        }
-                    }
-                }
-            }
-            return;
-        }
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             boolean first = pc == 0;
@@ -266,13 +247,15 @@ public final class Sgemm {
             for (int ic = i0; ic < i1; ic += MC) {
                 int mc = Math.min(MC, i1 - ic);
                 SgemmKernel.packA(transA, a, aOff, lda, ic, mc, pc, kc, ap, 0);
-                for (int jr = j0; jr < j1; jr += NR) {
-                    int nr = Math.min(NR, j1 - jr);
-                    long bAt = b.panelAt(pc, jr);
+                for (int jc = j0; jc < j1; jc += NC) {
+                    int jEnd = Math.min(j1, jc + NC);
                     for (int ir = ic; ir < ic + mc; ir += MR) {
                         int mr = Math.min(MR, ic + mc - ir);
-                        SgemmKernel.kernel(ap, (ir - ic) * kc, bData, bAt, kc, nr, tile);
-                        SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                        for (int jr = jc; jr < jEnd; jr += NR) {
+                            int nr = Math.min(NR, jEnd - jr);
+                            SgemmKernel.kernel(ap, (ir - ic) * kc, bData, b.panelAt(pc, jr), kc, nr, tile);
+                            SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                        }
                     }
                 }
             }

@@ -61,8 +61,10 @@ final class SgemmKernel {
     static final int NR = NV * VL;
     /** Depth of a K block (the chains restart per block; fixed, so results do not depend on the shape split). */
     static final int KC = 512;
-    /** Rows of an A block sharing each B panel from L2 (a multiple of MR). */
+    /** Rows of an A block (a multiple of MR): packed once per K block, its MR-row panels each reused from L1. */
     static final int MC = 16 * MR;
+    /** Columns of a B block (a multiple of NR): KC x NC floats (768 KB with 512-bit vectors) reused from L2. */
+    static final int NC = 8 * NR;
     /** Bytes of a B panel per float of a packed A panel (a K step is MR floats of A, NR * 4 bytes of B). */
     private static final long B_PER_A = NR * 4L / MR;
     /** Bytes of one vector. */
@@ -121,7 +123,37 @@ final class SgemmKernel {
     static void packA(boolean transA, MemorySegment a, long aOff, int lda, int row, int mr, int pc, int kc, float[] ap, int apOff) {
         int padded = (mr + MR - 1) / MR * MR;
         java.util.Objects.checkFromIndexSize(apOff, padded * kc, ap.length);
-        if (!transA) {
+        int whole = mr / MR * MR;
+        if (!transA && VL % MR == 0 && whole > 0) {
+            GemmScratch g = GemmScratch.get();
+            float[] stage = g.rowA(MR * kc);
+            int[] idx = g.packIndex(kc);
+            int steps = kc / (VL / MR) * (VL / MR);
+            for (int i = 0; i < whole; i += MR) {
+                for (int r = 0; r < MR; r++) {
+                    MemorySegment.copy(a, Tensor.F32, (aOff + (long) (row + i + r) * lda + pc) * 4, stage, r * kc, kc);
+                }
+                int at = apOff + i * kc;
+                for (int p = 0; p < steps; p += VL / MR) {
+                    FloatVector.fromArray(S, stage, p, idx, 0).intoArray(ap, at + p * MR);
+                }
+                for (int p = steps; p < kc; p++) {
+                    for (int r = 0; r < MR; r++) {
+                        ap[at + p * MR + r] = stage[r * kc + p];
+                    }
+                }
+            }
+            if (whole < mr) {
+                float[] rowBuf = stage;
+                for (int r = whole; r < mr; r++) {
+                    MemorySegment.copy(a, Tensor.F32, (aOff + (long) (row + r) * lda + pc) * 4, rowBuf, 0, kc);
+                    int at = apOff + r / MR * MR * kc + r % MR;
+                    for (int p = 0; p < kc; p++) {
+                        ap[at + p * MR] = rowBuf[p];
+                    }
+                }
+            }
+        } else if (!transA) {
             float[] rowBuf = GemmScratch.get().rowA(kc);
             for (int r = 0; r < mr; r++) {
                 MemorySegment.copy(a, Tensor.F32, (aOff + (long) (row + r) * lda + pc) * 4, rowBuf, 0, kc);
@@ -402,15 +434,10 @@ final class SgemmKernel {
      * {@code C = beta == 0 ? v : fma(C, beta, v)}, on later blocks {@code C = C + v}; with {@code epi} (last K block
      * only) the epilogue follows. Partial vectors are masked; every lane runs the same operations.
      */
-    static int variant = 0;
-
     static void store(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first, Epilogue epi,
                       MemorySegment c, long cOff, long ldc, long row0, long col0) {
-        if (variant == 9) {
-            return;
-        }
-        if (variant >= 1 && c.isNative()) {
-            storeAbs(tile, tOff, tld, mr, nr, alpha, beta, first, epi, c, cOff, ldc, row0, col0);
+        if (c.isNative()) {
+            storeNative(tile, tOff, tld, mr, nr, alpha, beta, first, epi, c, cOff, ldc, row0, col0);
             return;
         }
         boolean scale = alpha != 1f;
@@ -440,7 +467,11 @@ final class SgemmKernel {
         }
     }
 
-    static void storeAbs(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first, Epilogue epi,
+    /**
+     * {@link #store} for a native C: read and written through {@link #ALL} at absolute addresses (bounds checked once
+     * per tile), so these accesses do not go through the JDK's shared segment-access code and its type profile.
+     */
+    private static void storeNative(float[] tile, int tOff, int tld, int mr, int nr, float alpha, float beta, boolean first, Epilogue epi,
                          MemorySegment c, long cOff, long ldc, long row0, long col0) {
         checkBounds(c, cOff * 4, ((mr - 1) * ldc + nr) * 4, "C");
         long base = c.address() + cOff * 4;
