@@ -107,10 +107,19 @@ public record Epilogue(Activation activation, float p, float q, MemorySegment bi
         if (bias != null || activation != Activation.NONE && light || residual != null && light) {
             long resAt = residualOffset + row * residualStride + col0;
             float rowBias = bias != null && biasPerRow ? bias.getAtIndex(Tensor.F32, biasOffset + row) : 0f;
+            // A native C row is read and written through the constant all-memory segment at absolute addresses
+            // (bounds checked here once), off the JDK's shared segment-access profile (see SgemmKernel#ALL).
+            MemorySegment cs = c;
+            long base = 0;
+            if (c.isNative() && c.scope().isAlive()) {
+                java.util.Objects.checkFromIndexSize(at * 4, cols * 4L, c.byteSize());
+                cs = SgemmKernel.ALL;
+                base = c.address();
+            }
             for (int j = 0; j < cols; j += VL) {
                 VectorMask<Float> m = S.indexInRange(j, cols);
-                long off = (at + j) * 4;
-                FloatVector x = FloatVector.fromMemorySegment(S, c, off, LE, m);
+                long off = base + (at + j) * 4;
+                FloatVector x = FloatVector.fromMemorySegment(S, cs, off, LE, m);
                 if (bias != null) {
                     x = biasPerRow ? x.add(rowBias)
                             : x.add(FloatVector.fromMemorySegment(S, bias, (biasOffset + col0 + j) * 4, LE, m));
@@ -124,7 +133,7 @@ public record Epilogue(Activation activation, float p, float q, MemorySegment bi
                 if (light && residual != null) {
                     x = x.add(FloatVector.fromMemorySegment(S, residual, (resAt + j) * 4, LE, m));
                 }
-                x.intoMemorySegment(c, off, LE, m);
+                x.intoMemorySegment(cs, off, LE, m);
             }
         }
         if (!light) {
