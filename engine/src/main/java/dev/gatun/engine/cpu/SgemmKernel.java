@@ -32,9 +32,16 @@ import jdk.incubator.vector.VectorSpecies;
  * uop); the 8 x 3 kernel is unrolled by two steps. Measured in-cache on a Sapphire-Rapids-class Xeon (one thread):
  * 126-150 GFLOP/s with rows of A apart and a K index, 198 with this form (peak 222).
  *
- * <p>Blocking (Zen 5: 48 KB L1D, 1 MB L2): B panels of KC x NR (96 KB at KC = 512) are reused by the MC/MR row
- * panels of an A block (MC x KC, 256 KB) from L2, A rows stream from L1/L2; measured best among KC in 128..1024
- * and MC in 64..512 on 1024^3 and the BERT shapes.
+ * <p>Blocking (48 KB L1D; L2 1 MB on Zen 5, 2 MB on Sapphire Rapids): {@link Sgemm} walks a block of NC columns of
+ * B (KC x NC, 768 KB at KC = 512) from L2 once per MR-row panel of the A block (MR x KC, 16 KB, kept in L1 across
+ * the NC/NR panels), so C tiles are visited along their rows. KC = 512 and MC = 128 were measured best among KC in
+ * 128..1024 and MC in 64..512 on 1024^3 and the BERT shapes (with the former panel-outer order). On the Xeon the
+ * 8 x 3 kernel streaming a 768 KB B block from L2 ran as fast as on an L1-resident panel (177 GFLOP/s each under
+ * load), and a 12 x 2 shape (fewer B bytes per FMA) measured no faster, so 8 x 3 stays.
+ *
+ * <p>packA: for whole MR-row panels of a row-major A the MR rows are bulk-copied to a staging array and interleaved
+ * by 16-lane gathers (two K steps per vector, {@link GemmScratch#packIndex}); edge rows and transposed A are
+ * copied element by element. The tile store ({@link #store}) reads and writes a native C through {@link #ALL}.
  */
 final class SgemmKernel {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
