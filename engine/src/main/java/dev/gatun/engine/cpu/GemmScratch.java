@@ -42,6 +42,23 @@ final class GemmScratch {
         return rowA;
     }
 
+    private int[] packIndex = new int[SgemmKernel.VL];
+    private int packIndexKc = -1;
+
+    /**
+     * Gather indices for {@link SgemmKernel#packA}: lane l reads row {@code l % MR}, step {@code l / MR} of MR rows
+     * staged {@code kc} floats apart ({@code (l % MR) * kc + l / MR}).
+     */
+    int[] packIndex(int kc) {
+        if (packIndexKc != kc) {
+            for (int l = 0; l < packIndex.length; l++) {
+                packIndex[l] = l % SgemmKernel.MR * kc + l / SgemmKernel.MR;
+            }
+            packIndexKc = kc;
+        }
+        return packIndex;
+    }
+
     /** A float array of at least {@code n} elements (contents undefined). */
     float[] row(int n) {
         if (row.length < n) {

@@ -3,6 +3,7 @@ package dev.gatun.engine.cpu;
 import static dev.gatun.engine.cpu.SgemmKernel.KC;
 import static dev.gatun.engine.cpu.SgemmKernel.MC;
 import static dev.gatun.engine.cpu.SgemmKernel.MR;
+import static dev.gatun.engine.cpu.SgemmKernel.NC;
 import static dev.gatun.engine.cpu.SgemmKernel.NR;
 
 import dev.gatun.engine.ops.KernelContext;
@@ -27,8 +28,10 @@ import java.util.function.IntConsumer;
  *
  * <p>Algorithm: B is packed into panels of {@link SgemmKernel#NR} columns per K block ({@link PackedB}); the
  * output is split into a grid of row x column ranges, one task each ({@link KernelContext#parallelFor});
- * a task walks K blocks, then A blocks of MC rows (copied to a per-thread array), then B panels, then MR-row
- * panels, running the {@link SgemmKernel} micro-kernel. A product with one output row or column, or with fewer than
+ * a task walks K blocks, then A blocks of MC rows (copied to a per-thread array), then blocks of NC columns of B
+ * (KC x NC floats, kept in L2), then MR-row panels of the A block (each kept in L1), then the NR-column B panels of
+ * the column block, running the {@link SgemmKernel} micro-kernel: a row panel of A is reused from L1 by NC/NR
+ * panels, C is written along its rows (sequential lines the hardware prefetcher follows). A product with one output row or column, or with fewer than
  * {@link #SMALL_M} rows and B unpacked, is a matrix-vector product ({@link Sgemv}) that streams B unpacked.
  *
  * <p>Determinism: each output element is the same sequence of operations whatever the thread count and the
@@ -324,13 +327,15 @@ public final class Sgemm {
                 int kc = Math.min(KC, k - pc);
                 boolean first = pc == 0;
                 Epilogue ek = pc + kc >= k ? e : null;
-                for (int jr = j0; jr < j1; jr += NR) {
-                    int nr = Math.min(NR, j1 - jr);
-                    long bAt = b.panelAt(pc, jr);
+                for (int jc = j0; jc < j1; jc += NC) {
+                    int jEnd = Math.min(j1, jc + NC);
                     for (int ir = 0; ir < m; ir += MR) {
                         int mr = Math.min(MR, m - ir);
-                        SgemmKernel.kernel(ap, mpad * pc + ir * kc, bData, bAt, kc, nr, tile);
-                        SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                        for (int jr = jc; jr < jEnd; jr += NR) {
+                            int nr = Math.min(NR, jEnd - jr);
+                            SgemmKernel.kernel(ap, mpad * pc + ir * kc, bData, b.panelAt(pc, jr), kc, nr, tile);
+                            SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                        }
                     }
                 }
             }
@@ -388,13 +393,15 @@ public final class Sgemm {
             for (int ic = i0; ic < i1; ic += MC) {
                 int mc = Math.min(MC, i1 - ic);
                 SgemmKernel.packA(transA, a, aOff, lda, ic, mc, pc, kc, ap, 0);
-                for (int jr = j0; jr < j1; jr += NR) {
-                    int nr = Math.min(NR, j1 - jr);
-                    long bAt = b.panelAt(pc, jr);
+                for (int jc = j0; jc < j1; jc += NC) {
+                    int jEnd = Math.min(j1, jc + NC);
                     for (int ir = ic; ir < ic + mc; ir += MR) {
                         int mr = Math.min(MR, ic + mc - ir);
-                        SgemmKernel.kernel(ap, (ir - ic) * kc, bData, bAt, kc, nr, tile);
-                        SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                        for (int jr = jc; jr < jEnd; jr += NR) {
+                            int nr = Math.min(NR, jEnd - jr);
+                            SgemmKernel.kernel(ap, (ir - ic) * kc, bData, b.panelAt(pc, jr), kc, nr, tile);
+                            SgemmKernel.store(tile, 0, NR, mr, nr, alpha, beta, first, ek, c, cOff + (long) ir * ldc + jr, ldc, ir, jr);
+                        }
                     }
                 }
             }

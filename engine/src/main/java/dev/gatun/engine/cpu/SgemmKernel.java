@@ -32,9 +32,16 @@ import jdk.incubator.vector.VectorSpecies;
  * uop); the 8 x 3 kernel is unrolled by two steps. Measured in-cache on a Sapphire-Rapids-class Xeon (one thread):
  * 126-150 GFLOP/s with rows of A apart and a K index, 198 with this form (peak 222).
  *
- * <p>Blocking (Zen 5: 48 KB L1D, 1 MB L2): B panels of KC x NR (96 KB at KC = 512) are reused by the MC/MR row
- * panels of an A block (MC x KC, 256 KB) from L2, A rows stream from L1/L2; measured best among KC in 128..1024
- * and MC in 64..512 on 1024^3 and the BERT shapes.
+ * <p>Blocking (48 KB L1D; L2 1 MB on Zen 5, 2 MB on Sapphire Rapids): {@link Sgemm} walks a block of NC columns of
+ * B (KC x NC, 768 KB at KC = 512) from L2 once per MR-row panel of the A block (MR x KC, 16 KB, kept in L1 across
+ * the NC/NR panels), so C tiles are visited along their rows. KC = 512 and MC = 128 were measured best among KC in
+ * 128..1024 and MC in 64..512 on 1024^3 and the BERT shapes (with the former panel-outer order). On the Xeon the
+ * 8 x 3 kernel streaming a 768 KB B block from L2 ran as fast as on an L1-resident panel (177 GFLOP/s each under
+ * load), and a 12 x 2 shape (fewer B bytes per FMA) measured no faster, so 8 x 3 stays.
+ *
+ * <p>packA: for whole MR-row panels of a row-major A the MR rows are bulk-copied to a staging array and interleaved
+ * by 16-lane gathers (two K steps per vector, {@link GemmScratch#packIndex}); edge rows and transposed A are
+ * copied element by element. The tile store ({@link #store}) reads and writes a native C through {@link #ALL}.
  */
 final class SgemmKernel {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -61,8 +68,10 @@ final class SgemmKernel {
     static final int NR = NV * VL;
     /** Depth of a K block (the chains restart per block; fixed, so results do not depend on the shape split). */
     static final int KC = 512;
-    /** Rows of an A block sharing each B panel from L2 (a multiple of MR). */
+    /** Rows of an A block (a multiple of MR): packed once per K block, its MR-row panels each reused from L1. */
     static final int MC = 16 * MR;
+    /** Columns of a B block (a multiple of NR): KC x NC floats (768 KB with 512-bit vectors) reused from L2. */
+    static final int NC = 8 * NR;
     /** Bytes of a B panel per float of a packed A panel (a K step is MR floats of A, NR * 4 bytes of B). */
     private static final long B_PER_A = NR * 4L / MR;
     /** Bytes of one vector. */
@@ -121,7 +130,37 @@ final class SgemmKernel {
     static void packA(boolean transA, MemorySegment a, long aOff, int lda, int row, int mr, int pc, int kc, float[] ap, int apOff) {
         int padded = (mr + MR - 1) / MR * MR;
         java.util.Objects.checkFromIndexSize(apOff, padded * kc, ap.length);
-        if (!transA) {
+        int whole = mr / MR * MR;
+        if (!transA && VL % MR == 0 && whole > 0) {
+            GemmScratch g = GemmScratch.get();
+            float[] stage = g.rowA(MR * kc);
+            int[] idx = g.packIndex(kc);
+            int steps = kc / (VL / MR) * (VL / MR);
+            for (int i = 0; i < whole; i += MR) {
+                for (int r = 0; r < MR; r++) {
+                    MemorySegment.copy(a, Tensor.F32, (aOff + (long) (row + i + r) * lda + pc) * 4, stage, r * kc, kc);
+                }
+                int at = apOff + i * kc;
+                for (int p = 0; p < steps; p += VL / MR) {
+                    FloatVector.fromArray(S, stage, p, idx, 0).intoArray(ap, at + p * MR);
+                }
+                for (int p = steps; p < kc; p++) {
+                    for (int r = 0; r < MR; r++) {
+                        ap[at + p * MR + r] = stage[r * kc + p];
+                    }
+                }
+            }
+            if (whole < mr) {
+                float[] rowBuf = stage;
+                for (int r = whole; r < mr; r++) {
+                    MemorySegment.copy(a, Tensor.F32, (aOff + (long) (row + r) * lda + pc) * 4, rowBuf, 0, kc);
+                    int at = apOff + r / MR * MR * kc + r % MR;
+                    for (int p = 0; p < kc; p++) {
+                        ap[at + p * MR] = rowBuf[p];
+                    }
+                }
+            }
+        } else if (!transA) {
             float[] rowBuf = GemmScratch.get().rowA(kc);
             for (int r = 0; r < mr; r++) {
                 MemorySegment.copy(a, Tensor.F32, (aOff + (long) (row + r) * lda + pc) * 4, rowBuf, 0, kc);

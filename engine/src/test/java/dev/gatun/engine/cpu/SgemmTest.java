@@ -312,4 +312,52 @@ class SgemmTest {
             assertThrows(IndexOutOfBoundsException.class, () -> SgemmKernel.kernel(ap, 1, b, 0, kc, SgemmKernel.NR, tile));
         }
     }
+
+    @Test
+    void packedAPanelsMatchTheirDefinition() {
+        Random rnd = new Random(13);
+        int mr = SgemmKernel.MR;
+        for (int t = 0; t < 40; t++) {
+            boolean transA = t % 4 == 3;
+            int rows = 1 + rnd.nextInt(3 * mr + 3);
+            int kc = 1 + rnd.nextInt(70);
+            int row = rnd.nextInt(4);
+            int pc = rnd.nextInt(5);
+            int lda = (transA ? row + rows : pc + kc) + rnd.nextInt(3);
+            int depth = transA ? pc + kc : row + rows;
+            MemorySegment a = random(rnd, 2 + (long) lda * depth);
+            int padded = (rows + mr - 1) / mr * mr;
+            int apOff = rnd.nextInt(9);
+            float[] ap = new float[apOff + padded * kc + 3];
+            java.util.Arrays.fill(ap, Float.NaN);
+            SgemmKernel.packA(transA, a, 2, lda, row, rows, pc, kc, ap, apOff);
+            for (int i = 0; i < padded; i++) {
+                for (int p = 0; p < kc; p++) {
+                    float want = i >= rows ? 0f : a.getAtIndex(Tensor.F32,
+                            2 + (transA ? (long) (pc + p) * lda + row + i : (long) (row + i) * lda + pc + p));
+                    assertEquals(want, ap[apOff + i / mr * mr * kc + p * mr + i % mr], "row " + i + " step " + p + " trial " + t);
+                }
+            }
+        }
+    }
+
+    @Test
+    void heapAndNativeCGiveEqualBits() {
+        Random rnd = new Random(17);
+        int m = 2 * SgemmKernel.MR + 3;
+        int n = SgemmKernel.NR + 7;
+        int k = 45;
+        MemorySegment a = random(rnd, (long) m * k);
+        MemorySegment b = random(rnd, (long) k * n);
+        MemorySegment c0 = random(rnd, (long) m * n);
+        float[] heap = new float[m * n];
+        MemorySegment.copy(c0, Tensor.F32, 0, heap, 0, m * n);
+        MemorySegment onHeap = MemorySegment.ofArray(heap);
+        Epilogue e = Epilogue.of(Activation.RELU).withBias(random(rnd, n), 0);
+        Sgemm.sgemm(null, false, false, m, n, k, 0.5f, a, 0, k, b, 0, n, 0.75f, c0, 0, n, e);
+        Sgemm.sgemm(null, false, false, m, n, k, 0.5f, a, 0, k, b, 0, n, 0.75f, onHeap, 0, n, e);
+        for (int i = 0; i < m * n; i++) {
+            assertEquals(Float.floatToRawIntBits(c0.getAtIndex(Tensor.F32, i)), Float.floatToRawIntBits(heap[i]), "at " + i);
+        }
+    }
 }
