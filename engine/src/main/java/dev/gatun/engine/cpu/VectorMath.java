@@ -4,13 +4,14 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Transcendental functions on float vectors built from plain lane-wise arithmetic (min, max, fma, div), so a
  * lane's result depends only on its input: the same in every lane, whatever the JIT state (unlike
  * {@code lanewise(VectorOperators.TANH)}, whose interpreted fallback and compiled stub round differently),
- * plus double-precision scalar references for tests.
+ * plus double-precision scalar references for tests; and {@link #FOLD1} and its siblings, a lane sum in one fixed order.
  */
 public final class VectorMath {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -34,6 +35,46 @@ public final class VectorMath {
     public static final float INV_SQRT_2 = (float) (1 / Math.sqrt(2));
 
     private VectorMath() {}
+
+    /** Lanes of the preferred float species, the one the fold shuffles below are for. */
+    public static final int LANES = VL;
+
+    /*
+     * Lane sums in one fixed order, written out at each use (a vector handed to a call the JIT does not inline is
+     * boxed on the heap; a shuffle read from an array is not a constant and is not compiled to one permute):
+     *   v = LANES > 8 ? v.add(v.rearrange(FOLD8)) : v;
+     *   v = LANES > 4 ? v.add(v.rearrange(FOLD4)) : v;
+     *   v = LANES > 2 ? v.add(v.rearrange(FOLD2)) : v;
+     *   float sum = v.add(v.rearrange(FOLD1)).lane(0);
+     * Each step adds the upper half of the remaining lanes onto the lower half, so for 16 lanes lane 0 ends as
+     * ((v0 + v8) + (v4 + v12)) + ((v2 + v10) + (v6 + v14)) + ..., whatever the JIT state; sumLanes(float[], int)
+     * is the scalar twin. reduceLanes(ADD) on floats does not fix its order: its interpreted fallback adds lane
+     * after lane and its compiled form in a tree, so a sum taken before and after the JIT compiled the caller
+     * differed in the last bits (measured: 685 of 1000 random 16-lane sums), and a model's output depended on when
+     * C2 finished compiling.
+     */
+    /** Lane i takes lane i ^ 8 (identity below 16 lanes: unused there). */
+    public static final VectorShuffle<Float> FOLD8 = fold(8);
+    /** Lane i takes lane i ^ 4 (identity below 8 lanes: unused there). */
+    public static final VectorShuffle<Float> FOLD4 = fold(4);
+    /** Lane i takes lane i ^ 2 (identity below 4 lanes: unused there). */
+    public static final VectorShuffle<Float> FOLD2 = fold(2);
+    /** Lane i takes lane i ^ 1. */
+    public static final VectorShuffle<Float> FOLD1 = fold(1);
+
+    private static VectorShuffle<Float> fold(int half) {
+        return VectorShuffle.fromOp(S, i -> half < VL ? i ^ half : i);
+    }
+
+    /** The scalar twin of the {@link #FOLD1} lane sum: the same tree over {@code lanes[0 .. n)}, n a power of two; overwrites lanes. */
+    public static float sumLanes(float[] lanes, int n) {
+        for (int half = n / 2; half >= 1; half /= 2) {
+            for (int i = 0; i < half; i++) {
+                lanes[i] += lanes[i + half];
+            }
+        }
+        return lanes[0];
+    }
 
     /** {@link #apply} function: erf. */
     public static final int ERF = 0;

@@ -2,6 +2,7 @@ package dev.gatun.engine.ops;
 
 import static dev.gatun.engine.tensor.Tensor.F32;
 
+import dev.gatun.engine.cpu.VectorMath;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
@@ -41,7 +42,7 @@ final class AttentionKernel {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[10][]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[11][]);
 
     private AttentionKernel() {}
 
@@ -214,6 +215,7 @@ final class AttentionKernel {
         float[] rowBuf = scratch(s, 7, w);
         float[] qa = scratch(s, 8, nrows * w);
         float[] oa = scratch(s, 9, nrows * w);
+        float[] lanes = scratch(s, 10, VL);
         for (int hh = 0; hh < nh; hh++) {
             java.util.Arrays.fill(kp, hh * kHead + (skPad - nc) * d, (hh + 1) * kHead, 0f);
         }
@@ -272,7 +274,7 @@ final class AttentionKernel {
                             continue;
                         }
                         float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                        float sum = expInPlace(sc, row, nk, mNew);
+                        float sum = expInPlace(sc, row, nk, mNew, lanes);
                         l[i] = l[i] * corr + sum;
                         m[i] = mNew;
                         if (j0 > 0 && corr != 1f) {
@@ -405,8 +407,13 @@ final class AttentionKernel {
     private static final float P4 = 1.6666665459e-1f;
     private static final float P5 = 5.0000001201e-1f;
 
-    /** sc[row + j] = exp(sc[row + j] - shift) for j < n (the polynomial above); returns their sum. */
-    static float expInPlace(float[] sc, int row, int n, float shift) {
+    /**
+     * sc[row + j] = exp(sc[row + j] - shift) for j < n (the polynomial above); returns their sum, the vector
+     * lanes' partial sums added in {@link VectorMath#sumLanes(float[], int)}'s fixed order through {@code lanes}
+     * (at least one vector long): in the JIT's large compiled attention loop the in-register fold of VectorMath
+     * was not compiled to permutes and allocated, and reduceLanes(ADD) changes its order with the JIT tier.
+     */
+    static float expInPlace(float[] sc, int row, int n, float shift, float[] lanes) {
         int bound = S.loopBound(n);
         int j = 0;
         FloatVector vs = FloatVector.broadcast(S, shift);
@@ -429,7 +436,8 @@ final class AttentionKernel {
             e.intoArray(sc, row + j);
             acc = acc.add(e);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        acc.intoArray(lanes, 0);
+        float sum = VectorMath.sumLanes(lanes, VL);
         for (; j < n; j++) {
             float e = exp(sc[row + j] - shift);
             sc[row + j] = e;

@@ -9,6 +9,7 @@ import static dev.gatun.engine.tensor.DType.INT8;
 import static dev.gatun.engine.tensor.DType.UINT8;
 
 import dev.gatun.engine.cpu.PhaseLayout;
+import dev.gatun.engine.cpu.VectorMath;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
@@ -541,7 +542,15 @@ public final class PoolOps implements OpFamily {
                 case LP -> v.fma(v, a);
             };
         }
-        float r = a.reduceLanes(kind == Kind.MAX ? VectorOperators.MAX : VectorOperators.ADD);
+        float r;
+        if (kind == Kind.MAX) {
+            r = a.reduceLanes(VectorOperators.MAX);
+        } else {
+            a = VectorMath.LANES > 8 ? a.add(a.rearrange(VectorMath.FOLD8)) : a;
+            a = VectorMath.LANES > 4 ? a.add(a.rearrange(VectorMath.FOLD4)) : a;
+            a = VectorMath.LANES > 2 ? a.add(a.rearrange(VectorMath.FOLD2)) : a;
+            r = a.add(a.rearrange(VectorMath.FOLD1)).lane(0);
+        }
         for (; i < n; i++) {
             float v = x.get(Tensor.F32, b + 4 * i);
             r = switch (kind) {

@@ -2,6 +2,7 @@ package dev.gatun.engine.ops;
 
 import static dev.gatun.engine.tensor.Tensor.F32;
 
+import dev.gatun.engine.cpu.VectorMath;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -44,7 +45,10 @@ final class ReduceKernels {
             for (; i < bound; i += LANES) {
                 acc = acc.add(load(s, base + i));
             }
-            float t = acc.reduceLanes(VectorOperators.ADD);
+            acc = VectorMath.LANES > 8 ? acc.add(acc.rearrange(VectorMath.FOLD8)) : acc;
+            acc = VectorMath.LANES > 4 ? acc.add(acc.rearrange(VectorMath.FOLD4)) : acc;
+            acc = VectorMath.LANES > 2 ? acc.add(acc.rearrange(VectorMath.FOLD2)) : acc;
+            float t = acc.add(acc.rearrange(VectorMath.FOLD1)).lane(0);
             for (; i < len; i++) {
                 t += s.getAtIndex(F32, base + i);
             }
@@ -65,7 +69,10 @@ final class ReduceKernels {
             for (; i < bound; i += LANES) {
                 acc = acc.add(load(s, base + i).abs());
             }
-            float t = acc.reduceLanes(VectorOperators.ADD);
+            acc = VectorMath.LANES > 8 ? acc.add(acc.rearrange(VectorMath.FOLD8)) : acc;
+            acc = VectorMath.LANES > 4 ? acc.add(acc.rearrange(VectorMath.FOLD4)) : acc;
+            acc = VectorMath.LANES > 2 ? acc.add(acc.rearrange(VectorMath.FOLD2)) : acc;
+            float t = acc.add(acc.rearrange(VectorMath.FOLD1)).lane(0);
             for (; i < len; i++) {
                 t += Math.abs(s.getAtIndex(F32, base + i));
             }
@@ -88,7 +95,10 @@ final class ReduceKernels {
                 FloatVector d = load(s, base + i).sub(vc);
                 acc = d.fma(d, acc);
             }
-            float t = acc.reduceLanes(VectorOperators.ADD);
+            acc = VectorMath.LANES > 8 ? acc.add(acc.rearrange(VectorMath.FOLD8)) : acc;
+            acc = VectorMath.LANES > 4 ? acc.add(acc.rearrange(VectorMath.FOLD4)) : acc;
+            acc = VectorMath.LANES > 2 ? acc.add(acc.rearrange(VectorMath.FOLD2)) : acc;
+            float t = acc.add(acc.rearrange(VectorMath.FOLD1)).lane(0);
             for (; i < len; i++) {
                 float d = s.getAtIndex(F32, base + i) - c;
                 t += d * d;
@@ -150,7 +160,10 @@ final class ReduceKernels {
                     acc = acc.add(e);
                 }
             }
-            float t = acc.reduceLanes(VectorOperators.ADD);
+            acc = VectorMath.LANES > 8 ? acc.add(acc.rearrange(VectorMath.FOLD8)) : acc;
+            acc = VectorMath.LANES > 4 ? acc.add(acc.rearrange(VectorMath.FOLD4)) : acc;
+            acc = VectorMath.LANES > 2 ? acc.add(acc.rearrange(VectorMath.FOLD2)) : acc;
+            float t = acc.add(acc.rearrange(VectorMath.FOLD1)).lane(0);
             for (; i < len; i++) {
                 float e = (float) Math.exp(s.getAtIndex(F32, base + i) - shift);
                 if (dst != null) {

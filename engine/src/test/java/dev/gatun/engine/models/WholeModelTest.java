@@ -68,6 +68,49 @@ class WholeModelTest {
         }
     }
 
+    /**
+     * The same inputs give the same bits on a session's first run (mostly interpreted code) and after 30 runs
+     * (compiled): a kernel whose float results depend on the JIT state (reduceLanes(ADD)'s order did) made
+     * MiniLM's output differ from process to process at batch 4 and above. Meaningful in a fresh JVM; in one
+     * that already compiled the kernels it still checks that repeated runs agree.
+     */
+    @Test
+    void allMiniLmL6V2GivesTheSameBitsColdAndWarm() throws Exception {
+        Path model = tmp.resolve("all-minilm-l6-v2.onnx");
+        try (InputStream in = WholeModelTest.class.getResourceAsStream("/all-minilm-l6-v2.onnx")) {
+            assertNotNull(in, "the all-minilm-l6-v2.onnx resource (langchain4j jar) is not on the test classpath");
+            Files.copy(in, model, StandardCopyOption.REPLACE_EXISTING);
+        }
+        try (Arena arena = Arena.ofShared(); Model m = Model.load(model); Session session = m.newSession()) {
+            Random rnd = new Random(3);
+            long[] ids = new long[4 * 48];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = rnd.nextInt(30522);
+            }
+            long[] ones = new long[ids.length];
+            java.util.Arrays.fill(ones, 1);
+            Map<String, Tensor> inputs = new LinkedHashMap<>();
+            inputs.put("input_ids", Tensor.ofLongs(arena, ids, 4, 48));
+            inputs.put("attention_mask", Tensor.ofLongs(arena, ones, 4, 48));
+            inputs.put("token_type_ids", Tensor.ofLongs(arena, new long[ids.length], 4, 48));
+            float[] first;
+            try (Result r = session.run(inputs)) {
+                first = r.get("last_hidden_state").toFloatArray();
+            }
+            for (int i = 0; i < 29; i++) {
+                session.run(inputs).close();
+            }
+            try (Result r = session.run(inputs)) {
+                float[] last = r.get("last_hidden_state").toFloatArray();
+                for (int i = 0; i < first.length; i++) {
+                    if (Float.floatToRawIntBits(first[i]) != Float.floatToRawIntBits(last[i])) {
+                        fail("element " + i + ": first run " + first[i] + ", 31st run " + last[i]);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void resnet18MatchesOnnxRuntime() throws Exception {
         assertImageModelMatches(GeneratedModels.get("resnet18.onnx"));
