@@ -3,7 +3,9 @@ package dev.gatun.engine.cpu;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -74,6 +76,100 @@ public final class VectorMath {
             }
         }
         return lanes[0];
+    }
+
+    /*
+     * exp, Cephes' expf over the whole float range: x clamped to [-104, 89] (exp is 0 below -103.97 and +inf above
+     * 88.73 in float; NaN stays NaN through min/max), n = round(x * log2 e) by the 1.5 * 2^23 trick (t = x * log2 e
+     * + MAGIC, n = t - MAGIC, and t's bits minus MAGIC's are n), r = x - n * ln 2 in two parts (exact products for
+     * |n| <= 150), exp(r) = 1 + r + r^2 * P(r) (degree 5, about 1 ulp), times 2^(n/2) and 2^(n - n/2), two normal
+     * powers, so results near the overflow and in the subnormal range round once. exp(float) is the scalar twin,
+     * the same operations (fused where the vector code fuses): bit-identical to a lane.
+     */
+    private static final float EXP_MIN = -104f;
+    private static final float EXP_MAX = 89f;
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float MAGIC = 12582912f;
+    private static final int MAGIC_BITS = Float.floatToRawIntBits(MAGIC);
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float[] EXP_P = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+        1.6666665459e-1f, 5.0000001201e-1f};
+
+    /**
+     * e^x per lane (the polynomial above), the same bits whatever the JIT state (lanewise(EXP)'s interpreted
+     * fallback and compiled stub differ in about 1% of lanes). For hot loops of small methods, where the JIT
+     * inlines it: a vector handed to a call it does not inline is boxed on the heap.
+     */
+    public static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(EXP_MIN).min(EXP_MAX);
+        FloatVector t = xc.fma(LOG2E, MAGIC);
+        FloatVector nf = t.sub(MAGIC);
+        FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+        r = nf.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        FloatVector p = r.fma(EXP_P[0], EXP_P[1]);
+        p = p.fma(r, FloatVector.broadcast(S, EXP_P[2]));
+        p = p.fma(r, FloatVector.broadcast(S, EXP_P[3]));
+        p = p.fma(r, FloatVector.broadcast(S, EXP_P[4]));
+        p = p.fma(r, FloatVector.broadcast(S, EXP_P[5]));
+        FloatVector y = p.fma(r.mul(r), r.add(1f));
+        IntVector n = t.reinterpretAsInts().sub(MAGIC_BITS);
+        IntVector h = n.lanewise(VectorOperators.ASHR, 1);
+        FloatVector s1 = h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector s2 = n.sub(h).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return y.mul(s1).mul(s2);
+    }
+
+    /** The scalar twin of {@link #exp(FloatVector)}: bit-identical to a lane. */
+    public static float exp(float x) {
+        float xc = Math.min(Math.max(x, EXP_MIN), EXP_MAX);
+        float t = Math.fma(xc, LOG2E, MAGIC);
+        float nf = t - MAGIC;
+        float r = Math.fma(nf, -LN2_HI, xc);
+        r = Math.fma(nf, -LN2_LO, r);
+        float p = Math.fma(r, EXP_P[0], EXP_P[1]);
+        p = Math.fma(p, r, EXP_P[2]);
+        p = Math.fma(p, r, EXP_P[3]);
+        p = Math.fma(p, r, EXP_P[4]);
+        p = Math.fma(p, r, EXP_P[5]);
+        float y = Math.fma(p, r * r, r + 1f);
+        int n = Float.floatToRawIntBits(t) - MAGIC_BITS;
+        int h = n >> 1;
+        return y * Float.intBitsToFloat((h + 127) << 23) * Float.intBitsToFloat((n - h + 127) << 23);
+    }
+
+    /**
+     * tanh per lane: x·P(x²)/Q(x²) on x clamped to ±7.905 (±1 in float beyond), the approximation Eigen and MLAS
+     * use, the same bits whatever the JIT state; inline use only, as {@link #exp(FloatVector)}.
+     */
+    public static FloatVector tanh(FloatVector x) {
+        FloatVector t = x.max(-TANH_CLAMP).min(TANH_CLAMP);
+        FloatVector t2 = t.mul(t);
+        FloatVector p = t2.fma(TANH_P[6], TANH_P[5]);
+        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[4]));
+        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[3]));
+        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[2]));
+        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[1]));
+        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[0]));
+        FloatVector q = t2.fma(TANH_Q[3], TANH_Q[2]);
+        q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[1]));
+        q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[0]));
+        return t.mul(p).div(q);
+    }
+
+    /** The scalar twin of {@link #tanh(FloatVector)}: bit-identical to a lane. */
+    public static float tanh(float x) {
+        float t = Math.min(Math.max(x, -TANH_CLAMP), TANH_CLAMP);
+        float t2 = t * t;
+        float p = Math.fma(t2, TANH_P[6], TANH_P[5]);
+        for (int i = 4; i >= 0; i--) {
+            p = Math.fma(t2, p, TANH_P[i]);
+        }
+        float q = Math.fma(t2, TANH_Q[3], TANH_Q[2]);
+        for (int i = 1; i >= 0; i--) {
+            q = Math.fma(t2, q, TANH_Q[i]);
+        }
+        return t * p / q;
     }
 
     /** {@link #apply} function: erf. */

@@ -262,7 +262,7 @@ final class FloatLoops {
     private static void uExp(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
         for (long i = 0; i < b; i += L) {
             FloatVector x = get(in, io, i);
-            put(x.lanewise(VectorOperators.EXP), out, oo, i);
+            put(VectorMath.exp(x), out, oo, i);
         }
     }
 
@@ -276,7 +276,7 @@ final class FloatLoops {
     private static void uTanh(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
         for (long i = 0; i < b; i += L) {
             FloatVector x = get(in, io, i);
-            put(x.lanewise(VectorOperators.TANH), out, oo, i);
+            put(VectorMath.tanh(x), out, oo, i);
         }
     }
 
@@ -310,10 +310,7 @@ final class FloatLoops {
     }
 
     private static void uGeluTanh(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
-        for (long i = 0; i < b; i += L) {
-            FloatVector x = get(in, io, i);
-            put(x.mul(0.5f).mul(x.mul(x).mul(x).mul(0.044715f).add(x).mul((float) SQRT_2_OVER_PI).lanewise(VectorOperators.TANH).add(1f)), out, oo, i);
-        }
+        VectorMath.apply(VectorMath.GELU_TANH, in, io, out, oo, b, null, 0);
     }
 
     private static void uHardSigmoid(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
@@ -380,9 +377,9 @@ final class FloatLoops {
         v.intoMemorySegment(s, (off + i) * 4, ORDER);
     }
 
-    /** 1 / (1 + e^-x): e^-x overflows to +inf for very negative x, giving 0 as it should. */
+    /** 1 / (1 + e^-x) ({@link VectorMath#exp(FloatVector)}): e^-x overflows to +inf for very negative x, giving 0 as it should. */
     private static FloatVector sigmoid(FloatVector x) {
-        return FloatVector.broadcast(S, 1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+        return FloatVector.broadcast(S, 1f).div(VectorMath.exp(x.neg()).add(1f));
     }
 
     /** The scalar unary op in double; p and q are its attributes. */

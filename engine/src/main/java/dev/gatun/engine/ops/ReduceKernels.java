@@ -151,11 +151,11 @@ final class ReduceKernels {
             int i = 0;
             if (dst == null) {
                 for (; i < bound; i += LANES) {
-                    acc = acc.add(load(s, base + i).sub(vs).lanewise(VectorOperators.EXP));
+                    acc = acc.add(VectorMath.exp(load(s, base + i).sub(vs)));
                 }
             } else {
                 for (; i < bound; i += LANES) {
-                    FloatVector e = load(s, base + i).sub(vs).lanewise(VectorOperators.EXP);
+                    FloatVector e = VectorMath.exp(load(s, base + i).sub(vs));
                     store(e, dst, dBase + i);
                     acc = acc.add(e);
                 }
@@ -299,7 +299,7 @@ final class ReduceKernels {
         int bound = SPECIES.loopBound(n);
         int j = 0;
         for (; j < bound; j += LANES) {
-            FloatVector e = load(x, off + j).sub(FloatVector.fromArray(SPECIES, shift, j)).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(load(x, off + j).sub(FloatVector.fromArray(SPECIES, shift, j)));
             if (dst != null) {
                 store(e, dst, dOff + j);
             }

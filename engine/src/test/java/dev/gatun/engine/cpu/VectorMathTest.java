@@ -1,6 +1,7 @@
 package dev.gatun.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
 import jdk.incubator.vector.FloatVector;
@@ -44,6 +45,60 @@ class VectorMathTest {
         float[] lanes = {1e8f, 1f, -1e8f, 1f};
         // (1e8 + -1e8) + (1 + 1): lane 0 with lane 2, lane 1 with lane 3, then the two.
         assertEquals(2f, VectorMath.sumLanes(lanes, 4));
+    }
+
+    @Test
+    void expAndTanhLanesEqualTheirScalarTwinsColdAndWarmAndStayAccurate() {
+        int vl = S.length();
+        Random rnd = new Random(11);
+        float[] x = new float[4096 * vl];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = switch (i % 8) {
+                case 0 -> (float) (rnd.nextDouble() * 210 - 110);
+                case 1 -> 88f + rnd.nextFloat();
+                case 2 -> -87f - rnd.nextFloat() * 17;
+                default -> (float) (rnd.nextGaussian() * 4);
+            };
+        }
+        float[] specials = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 0f, -0f, 88.72283f, 88.72284f,
+            -103.9720f, -103.9721f, Float.MAX_VALUE, -Float.MAX_VALUE, Float.MIN_VALUE, 1e-8f, -1e-8f};
+        System.arraycopy(specials, 0, x, 0, specials.length);
+        float[][] cold = {map(x, true), map(x, false)};
+        for (int round = 0; round < 300; round++) {
+            map(x, round % 2 == 0);
+        }
+        float[][] warm = {map(x, true), map(x, false)};
+        for (int i = 0; i < x.length; i++) {
+            float e = VectorMath.exp(x[i]);
+            float t = VectorMath.tanh(x[i]);
+            assertEquals(Float.floatToRawIntBits(e), Float.floatToRawIntBits(cold[0][i]), "exp, first calls, x = " + x[i]);
+            assertEquals(Float.floatToRawIntBits(e), Float.floatToRawIntBits(warm[0][i]), "exp, compiled, x = " + x[i]);
+            assertEquals(Float.floatToRawIntBits(t), Float.floatToRawIntBits(cold[1][i]), "tanh, first calls, x = " + x[i]);
+            assertEquals(Float.floatToRawIntBits(t), Float.floatToRawIntBits(warm[1][i]), "tanh, compiled, x = " + x[i]);
+            double me = Math.exp(x[i]);
+            float want = (float) me;
+            if (Float.isNaN(x[i])) {
+                assertTrue(Float.isNaN(e) && Float.isNaN(t), "NaN in, NaN out");
+            } else if (Float.isInfinite(want) || want == 0f) {
+                assertEquals(want, e, "exp(" + x[i] + ") out of float range");
+            } else {
+                // About 1 ulp over the normal range; in the subnormal range the ulp is absolute (2^-149).
+                assertTrue(Math.abs(e - me) <= 2 * Math.ulp(want) + 0x1p-149, "exp(" + x[i] + ") = " + e + ", Math.exp " + me);
+            }
+            if (!Float.isNaN(x[i])) {
+                double mt = Math.tanh(x[i]);
+                assertTrue(Math.abs(t - mt) <= 6 * Math.ulp((float) mt) + 1e-30, "tanh(" + x[i] + ") = " + t + ", Math.tanh " + mt);
+            }
+        }
+    }
+
+    private static float[] map(float[] x, boolean exp) {
+        float[] out = new float[x.length];
+        for (int i = 0; i < x.length; i += S.length()) {
+            FloatVector v = FloatVector.fromArray(S, x, i);
+            (exp ? VectorMath.exp(v) : VectorMath.tanh(v)).intoArray(out, i);
+        }
+        return out;
     }
 
     private static float[] sums(float[] a, int n) {
