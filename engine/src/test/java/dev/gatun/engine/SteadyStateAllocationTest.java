@@ -21,10 +21,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Issue #3's memory line on real models: once warm, a {@link Session#run(Map, Map)} into the caller's output tensors
  * reserves no new native memory (the workspace does not grow) and allocates less than 1 KB of Java heap per run,
  * counted over every thread of the session: the caller and the intra-op pool's workers (so a parallel region that
- * builds a capturing lambda, or a worker that boxes, shows). Models: all-MiniLM-L6-v2 fp32 (the langchain4j jar's
- * resource) at 1 and 2 intra-op threads. Not in the default build: its int8 version under the tag {@code alloc-open}
- * (TODO #3: about 20 KB per run, from per-call objects of the QuantMatMul path: Igemm's segment slices,
- * {@code Igemm.Lhs}/{@code Output}, epilogues, shapes, output arrays), and ResNet-18 and MobileNetV2 at 2 threads
+ * builds a capturing lambda, or a worker that boxes, shows). Models: all-MiniLM-L6-v2 fp32 and int8 (the langchain4j
+ * jars' resources) at 1 and 2 intra-op threads. Not in the default build: ResNet-18 and MobileNetV2 at 2 threads
  * under the tag {@code slow-alloc} (a CNN run is 10-50 ms: their warm-up takes tens of seconds). Run them with
  * {@code ./mvnw -o -pl engine -am verify -Dgatun.alloc.excludedGroups=jazzer}.
  *
@@ -48,7 +46,6 @@ class SteadyStateAllocationTest {
 
     @ParameterizedTest(name = "all-minilm-l6-v2-q, {0} thread(s)")
     @ValueSource(ints = {1, 2})
-    @Tag("alloc-open")
     void warmInt8MiniLmRunsAllocateNoNativeMemoryAndUnderOneKilobyteOfHeap(int threads) throws Exception {
         miniLm("all-minilm-l6-v2-q.onnx", threads);
     }
