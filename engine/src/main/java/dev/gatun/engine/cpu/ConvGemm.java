@@ -156,31 +156,25 @@ public final class ConvGemm {
                     : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
             int planes = imgs * c;
             int fillTasks = local || fromX ? 0 : tasks(ctx, planes, (long) planes * imgFloats, 1 << 16);
-            ctx.parallelFor(fillTasks, t -> {
-                for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
-                    int img = i / c;
-                    int ch = i % c;
-                    long src = ((long) (first + img) * c + ch) * lay.ih * lay.iw;
-                    if (packed) {
-                        int grp = ch / cg;
-                        int job = batched ? grp : img * group + grp;
-                        packPlane(lay, x, src, buf, job * jobFloats + ch % cg * NR, cg, batched ? img * imgFloats : 0);
-                    } else {
-                        lay.fillPlane(x, src, buf, img * imgStride + ch * chanStride, 0f);
-                    }
-                }
-            });
-            int[] koff = lay.memo(PhaseLayout.key("koff", packed, chanStride, cg, taps), () -> {
-                int[] o = new int[cg * taps];
-                for (int ci = 0; ci < cg; ci++) {
-                    for (int t = 0; t < taps; t++) {
-                        o[ci * taps + t] = packed ? ci * NR : ci * chanStride + lay.tapOff[t];
+            Regions regions = REGIONS.get();
+            Fill fill = regions.fill;
+            fill.set(lay, x, buf, packed, batched, planes, fillTasks, c, cg, group, first, jobFloats, imgFloats, imgStride, chanStride);
+            try {
+                ctx.parallelFor(fillTasks, fill);
+            } finally {
+                fill.clear();
+            }
+            int[] koff = lay.table("koff", packed ? 1 : 0, chanStride, cg, taps, 0, (l, pk, cs, ng, nt, unused) -> {
+                int[] o = new int[ng * nt];
+                for (int ci = 0; ci < ng; ci++) {
+                    for (int t = 0; t < nt; t++) {
+                        o[ci * nt + t] = pk != 0 ? ci * NR : ci * cs + l.tapOff[t];
                     }
                 }
                 return o;
             });
-            Segments segs = lay.memo(PhaseLayout.key("segments", batched, imgFloats, wide, tiles, m),
-                    () -> new Segments(lay, batched, imgFloats, wide, tiles, (long) m * lay.oh * lay.ow));
+            Segments segs = lay.table("segments", batched ? 1 : 0, imgFloats, wide, tiles, m,
+                    (l, bt, img, wd, tl, mm) -> new Segments(l, bt != 0, img, wd, tl, (long) mm * l.oh * l.ow));
             long total = y.byteSize() / 4;
             // Register-to-Y stores go through SgemmKernel.ALL at absolute addresses (see there why not through Y's own
             // segment); every tile they store is inside Y (checked per tile against total) and the residual, as large.
@@ -195,93 +189,237 @@ public final class ConvGemm {
             // The clamp as bounds (none: the infinities, which leave every value, NaN and -0 included, as it is).
             float lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
             float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
-            ctx.parallelFor(jobs * perJob, t -> {
-                int job = t / perJob;
-                int ps = t % perJob / mSplit;
-                int ms = t % mSplit;
-                int grp = job % group;
-                int img = job / group;
-                int bBase = packed ? job * jobFloats : batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
-                float[] phase = shared;
-                if (local) {
-                    phase = PhaseLayout.scratch(LOCAL, Math.addExact(cg * chanStride, slack));
-                    for (int ci = 0; ci < cg; ci++) {
-                        lay.fillPlane(x, ((long) (first + img) * c + grp * cg + ci) * lay.ih * lay.iw, phase, ci * chanStride, 0f);
-                    }
-                    bBase = 0;
+            Tasks region = regions.tasks;
+            region.set(lay, pw, x, y, ep, shared, koff, segs, ys, rs, packed, batched, local, fromX, perJob, pSplit, mSplit, group, cg, c, m,
+                    first, tiles, wide, jobFloats, imgFloats, imgStride, chanStride, slack, kdim, blocks, total, yAddr, rDelta, lo, hi);
+            try {
+                ctx.parallelFor(jobs * perJob, region);
+            } finally {
+                region.clear();
+            }
+        }
+    }
+
+    /**
+     * The fill of {@link #conv}: task t writes planes [planes * t / fillTasks, planes * (t + 1) / fillTasks) of the
+     * chunk into the shared buffer. A reused object (one per calling thread, fields set before the region and
+     * cleared after) instead of a capturing lambda, so that a warm run allocates nothing; likewise {@link Tasks}.
+     */
+    private static final class Fill implements java.util.function.IntConsumer {
+        private PhaseLayout lay;
+        private MemorySegment x;
+        private float[] buf;
+        private boolean packed, batched;
+        private int planes, fillTasks, c, cg, group, first, jobFloats, imgFloats, imgStride, chanStride;
+
+        void set(PhaseLayout lay, MemorySegment x, float[] buf, boolean packed, boolean batched, int planes, int fillTasks, int c,
+                 int cg, int group, int first, int jobFloats, int imgFloats, int imgStride, int chanStride) {
+            this.lay = lay;
+            this.x = x;
+            this.buf = buf;
+            this.packed = packed;
+            this.batched = batched;
+            this.planes = planes;
+            this.fillTasks = fillTasks;
+            this.c = c;
+            this.cg = cg;
+            this.group = group;
+            this.first = first;
+            this.jobFloats = jobFloats;
+            this.imgFloats = imgFloats;
+            this.imgStride = imgStride;
+            this.chanStride = chanStride;
+        }
+
+        void clear() {
+            lay = null;
+            x = null;
+            buf = null;
+        }
+
+        @Override
+        public void accept(int t) {
+            for (int i = planes * t / fillTasks, end = planes * (t + 1) / fillTasks; i < end; i++) {
+                int img = i / c;
+                int ch = i % c;
+                long src = ((long) (first + img) * c + ch) * lay.ih * lay.iw;
+                if (packed) {
+                    int grp = ch / cg;
+                    int job = batched ? grp : img * group + grp;
+                    packPlane(lay, x, src, buf, job * jobFloats + ch % cg * NR, cg, batched ? img * imgFloats : 0);
+                } else {
+                    lay.fillPlane(x, src, buf, img * imgStride + ch * chanStride, 0f);
                 }
-                int tileStride = packed ? cg * NR : NR;
-                long yImg = batched ? (long) first * m : (long) (first + img) * m;
-                long plane = (long) lay.oh * lay.ow;
-                int q0 = pw.panels() * ms / mSplit;
-                int q1 = pw.panels() * (ms + 1) / mSplit;
-                int p0 = tiles * ps / pSplit;
-                int p1 = tiles * (ps + 1) / pSplit;
-                // Partial sums of the tiles of one chunk across K blocks: at most ACC_TILES tiles of MR x NR.
-                int span = blocks == 1 ? p1 - p0 : Math.max(1, ACC_TILES / (q1 - q0));
-                float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, KC * NR);
-                float[] acc = PhaseLayout.scratch(ACC, Math.max(1, blocks == 1 ? 1 : Math.min(span, p1 - p0) * (q1 - q0)) * MR * NR + VL);
-                for (int pc = p0; pc < p1; pc += span) {
-                    int pe = Math.min(p1, pc + span);
-                    for (int kb = 0; kb < blocks; kb++) {
-                        int k0 = kdim * kb / blocks;
-                        int kc = kdim * (kb + 1) / blocks - k0;
-                        boolean last = kb == blocks - 1;
-                        for (int p = pc; p < pe; p++) {
-                            float[] b;
-                            int bo;
-                            if (fromX) {
-                                packFromX(x, ((long) first * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
-                                b = bp;
-                                bo = 0;
-                            } else if (packed) {
-                                b = phase;
-                                bo = bBase + p * tileStride + k0 * NR;
-                            } else {
-                                packTile(phase, bBase + p * NR, koff, k0, kc, bp);
-                                b = bp;
-                                bo = 0;
+            }
+        }
+    }
+
+    /** The tiles of {@link #conv}: task t is (job, tile range, panel range); reused like {@link Fill}. */
+    private static final class Tasks implements java.util.function.IntConsumer {
+        private PhaseLayout lay;
+        private Packed pw;
+        private MemorySegment x, y, ys, rs;
+        private ConvEpilogue ep;
+        private float[] shared;
+        private int[] koff;
+        private Segments segs;
+        private boolean packed, batched, local, fromX;
+        private int perJob, pSplit, mSplit, group, cg, c, m, first, tiles, wide, jobFloats, imgFloats, imgStride, chanStride, slack,
+                kdim, blocks;
+        private long total, yAddr, rDelta;
+        private float lo, hi;
+
+        void set(PhaseLayout lay, Packed pw, MemorySegment x, MemorySegment y, ConvEpilogue ep, float[] shared, int[] koff,
+                 Segments segs, MemorySegment ys, MemorySegment rs, boolean packed, boolean batched, boolean local, boolean fromX,
+                 int perJob, int pSplit, int mSplit, int group, int cg, int c, int m, int first, int tiles, int wide, int jobFloats,
+                 int imgFloats, int imgStride, int chanStride, int slack, int kdim, int blocks, long total, long yAddr, long rDelta,
+                 float lo, float hi) {
+            this.lay = lay;
+            this.pw = pw;
+            this.x = x;
+            this.y = y;
+            this.ep = ep;
+            this.shared = shared;
+            this.koff = koff;
+            this.segs = segs;
+            this.ys = ys;
+            this.rs = rs;
+            this.packed = packed;
+            this.batched = batched;
+            this.local = local;
+            this.fromX = fromX;
+            this.perJob = perJob;
+            this.pSplit = pSplit;
+            this.mSplit = mSplit;
+            this.group = group;
+            this.cg = cg;
+            this.c = c;
+            this.m = m;
+            this.first = first;
+            this.tiles = tiles;
+            this.wide = wide;
+            this.jobFloats = jobFloats;
+            this.imgFloats = imgFloats;
+            this.imgStride = imgStride;
+            this.chanStride = chanStride;
+            this.slack = slack;
+            this.kdim = kdim;
+            this.blocks = blocks;
+            this.total = total;
+            this.yAddr = yAddr;
+            this.rDelta = rDelta;
+            this.lo = lo;
+            this.hi = hi;
+        }
+
+        void clear() {
+            lay = null;
+            pw = null;
+            x = null;
+            y = null;
+            ys = null;
+            rs = null;
+            ep = null;
+            shared = null;
+            koff = null;
+            segs = null;
+        }
+
+        @Override
+        public void accept(int t) {
+            int job = t / perJob;
+            int ps = t % perJob / mSplit;
+            int ms = t % mSplit;
+            int grp = job % group;
+            int img = job / group;
+            int bBase = packed ? job * jobFloats : batched ? grp * cg * chanStride : img * imgStride + grp * cg * chanStride;
+            float[] phase = shared;
+            if (local) {
+                phase = PhaseLayout.scratch(LOCAL, Math.addExact(cg * chanStride, slack));
+                for (int ci = 0; ci < cg; ci++) {
+                    lay.fillPlane(x, ((long) (first + img) * c + grp * cg + ci) * lay.ih * lay.iw, phase, ci * chanStride, 0f);
+                }
+                bBase = 0;
+            }
+            int tileStride = packed ? cg * NR : NR;
+            long yImg = batched ? (long) first * m : (long) (first + img) * m;
+            long plane = (long) lay.oh * lay.ow;
+            int q0 = pw.panels() * ms / mSplit;
+            int q1 = pw.panels() * (ms + 1) / mSplit;
+            int p0 = tiles * ps / pSplit;
+            int p1 = tiles * (ps + 1) / pSplit;
+            // Partial sums of the tiles of one chunk across K blocks: at most ACC_TILES tiles of MR x NR.
+            int span = blocks == 1 ? p1 - p0 : Math.max(1, ACC_TILES / (q1 - q0));
+            float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, KC * NR);
+            float[] acc = PhaseLayout.scratch(ACC, Math.max(1, blocks == 1 ? 1 : Math.min(span, p1 - p0) * (q1 - q0)) * MR * NR + VL);
+            for (int pc = p0; pc < p1; pc += span) {
+                int pe = Math.min(p1, pc + span);
+                for (int kb = 0; kb < blocks; kb++) {
+                    int k0 = kdim * kb / blocks;
+                    int kc = kdim * (kb + 1) / blocks - k0;
+                    boolean last = kb == blocks - 1;
+                    for (int p = pc; p < pe; p++) {
+                        float[] b;
+                        int bo;
+                        if (fromX) {
+                            packFromX(x, ((long) first * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
+                            b = bp;
+                            bo = 0;
+                        } else if (packed) {
+                            b = phase;
+                            bo = bBase + p * tileStride + k0 * NR;
+                        } else {
+                            packTile(phase, bBase + p * NR, koff, k0, kc, bp);
+                            b = bp;
+                            bo = 0;
+                        }
+                        for (int q = q0; q < q1; q++) {
+                            int panel = grp * pw.panels() + q;
+                            int rows = Math.min(MR, pw.mg() - q * MR);
+                            long ch0 = grp * pw.mg() + q * MR;
+                            int ao = (panel * kdim + k0) * MR;
+                            int co = blocks == 1 ? 0 : ((q - q0) * (pe - pc) + p - pc) * MR * NR;
+                            long direct = -1;
+                            if (last) {
+                                // Row 0's plane; the tile goes straight to Y when every masked vector it stores lies inside Y.
+                                long base = (yImg + ch0) * plane;
+                                direct = base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total
+                                        ? base : -1;
                             }
-                            for (int q = q0; q < q1; q++) {
-                                int panel = grp * pw.panels() + q;
-                                int rows = Math.min(MR, pw.mg() - q * MR);
-                                long ch0 = grp * pw.mg() + q * MR;
-                                int ao = (panel * kdim + k0) * MR;
-                                int co = blocks == 1 ? 0 : ((q - q0) * (pe - pc) + p - pc) * MR * NR;
-                                long direct = -1;
-                                if (last) {
-                                    // Row 0's plane; the tile goes straight to Y when every masked vector it stores lies inside Y.
-                                    long base = (yImg + ch0) * plane;
-                                    direct = base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total
-                                            ? base : -1;
+                            if (blocks == 1 && direct >= 0 && rows == MR && segs.whole[p]) {
+                                // One K block, a full tile, one run of outputs: registers straight to Y.
+                                long at = direct + segs.off[segs.first[p]];
+                                if (ep.residual() == null) {
+                                    kernelStore(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi);
+                                } else {
+                                    kernelStoreResidual(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi,
+                                            rs, rDelta);
                                 }
-                                if (blocks == 1 && direct >= 0 && rows == MR && segs.whole[p]) {
-                                    // One K block, a full tile, one run of outputs: registers straight to Y.
-                                    long at = direct + segs.off[segs.first[p]];
-                                    if (ep.residual() == null) {
-                                        kernelStore(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi);
-                                    } else {
-                                        kernelStoreResidual(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi,
-                                                rs, rDelta);
-                                    }
-                                    continue;
-                                }
-                                if (kb == 0) {
-                                    initTile(pw.bias(), panel * MR, acc, co);
-                                }
-                                kernel(pw.a(), ao, b, bo, kc, acc, co);
-                                if (last && direct >= 0) {
-                                    storeDirect(acc, co, y, direct, plane, rows, segs, p, ep);
-                                } else if (last) {
-                                    store(lay, batched, imgFloats, acc, co, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
-                                }
+                                continue;
+                            }
+                            if (kb == 0) {
+                                initTile(pw.bias(), panel * MR, acc, co);
+                            }
+                            kernel(pw.a(), ao, b, bo, kc, acc, co);
+                            if (last && direct >= 0) {
+                                storeDirect(acc, co, y, direct, plane, rows, segs, p, ep);
+                            } else if (last) {
+                                store(lay, batched, imgFloats, acc, co, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
                             }
                         }
                     }
                 }
-            });
+            }
         }
     }
+
+    /** A calling thread's region objects (a convolution run on a worker uses that worker's own). */
+    private static final class Regions {
+        final Fill fill = new Fill();
+        final Tasks tasks = new Tasks();
+    }
+
+    private static final ThreadLocal<Regions> REGIONS = ThreadLocal.withInitial(Regions::new);
 
     /**
      * Copies columns [j0, j0 + NR) of rows [k0, k0 + kc) of the row-major {@code [K][P]} matrix at float index

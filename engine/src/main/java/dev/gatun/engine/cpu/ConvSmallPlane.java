@@ -132,11 +132,11 @@ public final class ConvSmallPlane {
         int chanStride = lay.chanStride;
         int plane = lay.oh * lay.ow;
         int blocks = Math.ceilDiv(kdim, KC);
-        int[] koff = lay.memo(PhaseLayout.key("small-koff", cg, taps), () -> {
-            int[] o = new int[cg * taps];
-            for (int ci = 0; ci < cg; ci++) {
-                for (int t = 0; t < taps; t++) {
-                    o[ci * taps + t] = ci * chanStride + lay.tapOff[t];
+        int[] koff = lay.table("small-koff", cg, taps, 0, 0, 0, (l, ng, nt, u1, u2, u3) -> {
+            int[] o = new int[ng * nt];
+            for (int ci = 0; ci < ng; ci++) {
+                for (int t = 0; t < nt; t++) {
+                    o[ci * nt + t] = ci * l.chanStride + l.tapOff[t];
                 }
             }
             return o;
@@ -153,7 +153,7 @@ public final class ConvSmallPlane {
             int first = n0;
             int total = imgs * plane;
             int tiles = Math.ceilDiv(total, TP);
-            Runs runs = lay.memo(PhaseLayout.key("small-runs", imgs, imgFloats), () -> Runs.of(lay, imgs, imgFloats));
+            Runs runs = lay.table("small-runs", imgs, imgFloats, 0, 0, 0, (l, ni, nf, u1, u2, u3) -> Runs.of(l, ni, nf));
             // Each thread fills the phase planes of a group (all images of the chunk) into its own buffer the first
             // time one of its tasks needs them in this call: one parallel region per chunk, no barrier between fill
             // and GEMM. Slack past the last plane: a run's vector copy reads TS floats from any position of a plane.
@@ -164,73 +164,146 @@ public final class ConvSmallPlane {
             int mSplit = Math.min(Math.max(1, pw.panels() / MIN_PANELS), Math.ceilDiv(target, group));
             int tSplit = Math.min(tiles, Math.ceilDiv(target, group * mSplit));
             int perJob = mSplit * tSplit;
-            ctx.parallelFor(group * perJob, t -> {
-                int grp = t / perJob;
-                int ms = t % perJob / tSplit;
-                int ts = t % tSplit;
-                int q0 = pw.panels() * ms / mSplit;
-                int q1 = pw.panels() * (ms + 1) / mSplit;
-                int t0 = tiles * ts / tSplit;
-                int t1 = tiles * (ts + 1) / tSplit;
-                float[] buf = PhaseLayout.scratch(BUFFER, jobFloats);
-                long[] filled = FILLED.get();
-                if (filled[0] != call || filled[1] != grp) {
-                    for (int img = 0; img < imgs; img++) {
-                        for (int ci = 0; ci < cg; ci++) {
-                            lay.fillPlane(x, ((long) (first + img) * c + (long) grp * cg + ci) * lay.ih * lay.iw, buf,
-                                    img * imgFloats + ci * chanStride, 0f);
-                        }
-                    }
-                    filled[0] = call;
-                    filled[1] = grp;
-                }
-                // Tiles in spans whose partial sums (all panels of the task) fit ACC_FLOATS.
-                int span = Math.max(1, ACC_FLOATS / ((q1 - q0) * TP * MR));
-                for (int c0 = t0; c0 < t1; c0 += span) {
-                    int nt = Math.min(span, t1 - c0);
-                    int panelFloats = nt * TP * MR;
-                    float[] acc = PhaseLayout.scratch(ACC, (q1 - q0) * panelFloats + VL * MR);
-                    float[] bp = PhaseLayout.scratch(BPACK, nt * KC * TS + TS);
-                    for (int kb = 0; kb < blocks; kb++) {
-                        int k0 = kdim * kb / blocks;
-                        int kc = kdim * (kb + 1) / blocks - k0;
-                        for (int i = 0; i < nt; i++) {
-                            packTile(buf, koff, k0, kc, runs, c0 + i, bp, i * kc * TS);
-                        }
-                        for (int q = q0; q < q1; q++) {
-                            int panel = grp * pw.panels() + q;
-                            int ao = (panel * kdim + k0) * MR;
-                            for (int i = 0; i < nt; i++) {
-                                int to = (q - q0) * panelFloats + i * TP * MR;
-                                if (kb == 0) {
-                                    initTile(pw.bias(), panel * MR, acc, to);
-                                }
-                                kernel(pw.a(), ao, bp, i * kc * TS, kc, acc, to);
-                            }
-                        }
-                    }
-                    // Store per image: the span's positions [pa, pb) are consecutive within each image's planes.
-                    int pa = c0 * TP;
-                    int pb = Math.min((c0 + nt) * TP, total);
-                    for (int p = pa; p < pb; ) {
-                        int img = p / plane;
-                        int pe = Math.min(pb, (img + 1) * plane);
-                        for (int q = q0; q < q1; q++) {
-                            int rows = Math.min(MR, mg - q * MR);
-                            long at = ((long) (first + img) * m + (long) grp * mg + q * MR) * plane + p - img * plane;
-                            int from = (q - q0) * panelFloats + (p - pa) * MR;
-                            if (vectorStore) {
-                                storeRows(acc, from, pe - p, rows, y, at, plane, res, lo, hi);
-                            } else {
-                                store(acc, from, pe - p, rows, y, at, plane, res, lo, hi);
-                            }
-                        }
-                        p = pe;
-                    }
-                }
-            });
+            Tasks region = REGION.get();
+            region.set(lay, pw, x, y, res, koff, runs, vectorStore, call, perJob, tSplit, mSplit, tiles, jobFloats, imgs, cg, c, first, imgFloats,
+                    chanStride, blocks, kdim, total, plane, mg, m, lo, hi);
+            try {
+                ctx.parallelFor(group * perJob, region);
+            } finally {
+                region.clear();
+            }
         }
     }
+
+    /**
+     * The tasks of {@link #conv}: task t is (group, panel range, tile range). A reused object (one per calling thread,
+     * fields set before the region and cleared after) instead of a capturing lambda, so that a warm run allocates
+     * nothing.
+     */
+    private static final class Tasks implements java.util.function.IntConsumer {
+        private PhaseLayout lay;
+        private ConvGemm.Packed pw;
+        private MemorySegment x, y, res;
+        private int[] koff;
+        private Runs runs;
+        private boolean vectorStore;
+        private long call;
+        private int perJob, tSplit, mSplit, tiles, jobFloats, imgs, cg, c, first, imgFloats, chanStride, blocks, kdim, total, plane,
+                mg, m;
+        private float lo, hi;
+
+        void set(PhaseLayout lay, ConvGemm.Packed pw, MemorySegment x, MemorySegment y, MemorySegment res, int[] koff, Runs runs,
+                 boolean vectorStore, long call, int perJob, int tSplit, int mSplit, int tiles, int jobFloats, int imgs, int cg, int c,
+                 int first, int imgFloats, int chanStride, int blocks, int kdim, int total, int plane, int mg, int m, float lo, float hi) {
+            this.lay = lay;
+            this.pw = pw;
+            this.x = x;
+            this.y = y;
+            this.res = res;
+            this.koff = koff;
+            this.runs = runs;
+            this.vectorStore = vectorStore;
+            this.call = call;
+            this.perJob = perJob;
+            this.tSplit = tSplit;
+            this.mSplit = mSplit;
+            this.tiles = tiles;
+            this.jobFloats = jobFloats;
+            this.imgs = imgs;
+            this.cg = cg;
+            this.c = c;
+            this.first = first;
+            this.imgFloats = imgFloats;
+            this.chanStride = chanStride;
+            this.blocks = blocks;
+            this.kdim = kdim;
+            this.total = total;
+            this.plane = plane;
+            this.mg = mg;
+            this.m = m;
+            this.lo = lo;
+            this.hi = hi;
+        }
+
+        void clear() {
+            lay = null;
+            pw = null;
+            x = null;
+            y = null;
+            res = null;
+            koff = null;
+            runs = null;
+        }
+
+        @Override
+        public void accept(int t) {
+            int grp = t / perJob;
+            int ms = t % perJob / tSplit;
+            int ts = t % tSplit;
+            int q0 = pw.panels() * ms / mSplit;
+            int q1 = pw.panels() * (ms + 1) / mSplit;
+            int t0 = tiles * ts / tSplit;
+            int t1 = tiles * (ts + 1) / tSplit;
+            float[] buf = PhaseLayout.scratch(BUFFER, jobFloats);
+            long[] filled = FILLED.get();
+            if (filled[0] != call || filled[1] != grp) {
+                for (int img = 0; img < imgs; img++) {
+                    for (int ci = 0; ci < cg; ci++) {
+                        lay.fillPlane(x, ((long) (first + img) * c + (long) grp * cg + ci) * lay.ih * lay.iw, buf,
+                                img * imgFloats + ci * chanStride, 0f);
+                    }
+                }
+                filled[0] = call;
+                filled[1] = grp;
+            }
+            // Tiles in spans whose partial sums (all panels of the task) fit ACC_FLOATS.
+            int span = Math.max(1, ACC_FLOATS / ((q1 - q0) * TP * MR));
+            for (int c0 = t0; c0 < t1; c0 += span) {
+                int nt = Math.min(span, t1 - c0);
+                int panelFloats = nt * TP * MR;
+                float[] acc = PhaseLayout.scratch(ACC, (q1 - q0) * panelFloats + VL * MR);
+                float[] bp = PhaseLayout.scratch(BPACK, nt * KC * TS + TS);
+                for (int kb = 0; kb < blocks; kb++) {
+                    int k0 = kdim * kb / blocks;
+                    int kc = kdim * (kb + 1) / blocks - k0;
+                    for (int i = 0; i < nt; i++) {
+                        packTile(buf, koff, k0, kc, runs, c0 + i, bp, i * kc * TS);
+                    }
+                    for (int q = q0; q < q1; q++) {
+                        int panel = grp * pw.panels() + q;
+                        int ao = (panel * kdim + k0) * MR;
+                        for (int i = 0; i < nt; i++) {
+                            int to = (q - q0) * panelFloats + i * TP * MR;
+                            if (kb == 0) {
+                                initTile(pw.bias(), panel * MR, acc, to);
+                            }
+                            kernel(pw.a(), ao, bp, i * kc * TS, kc, acc, to);
+                        }
+                    }
+                }
+                // Store per image: the span's positions [pa, pb) are consecutive within each image's planes.
+                int pa = c0 * TP;
+                int pb = Math.min((c0 + nt) * TP, total);
+                for (int p = pa; p < pb; ) {
+                    int img = p / plane;
+                    int pe = Math.min(pb, (img + 1) * plane);
+                    for (int q = q0; q < q1; q++) {
+                        int rows = Math.min(MR, mg - q * MR);
+                        long at = ((long) (first + img) * m + (long) grp * mg + q * MR) * plane + p - img * plane;
+                        int from = (q - q0) * panelFloats + (p - pa) * MR;
+                        if (vectorStore) {
+                            storeRows(acc, from, pe - p, rows, y, at, plane, res, lo, hi);
+                        } else {
+                            store(acc, from, pe - p, rows, y, at, plane, res, lo, hi);
+                        }
+                    }
+                    p = pe;
+                }
+            }
+        }
+    }
+
+    private static final ThreadLocal<Tasks> REGION = ThreadLocal.withInitial(Tasks::new);
 
     /**
      * Packs rows [k0, k0 + kc) of tile {@code tile}'s B into {@code bp[at + k*TS + lane]}: per k and run, one vector

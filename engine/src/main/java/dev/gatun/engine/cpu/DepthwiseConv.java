@@ -35,6 +35,7 @@ public final class DepthwiseConv {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> WEIGHTS = ThreadLocal.withInitial(() -> new float[0]);
     private static final FloatVector EVEN = indices(0);
     private static final FloatVector ODD = indices(1);
 
@@ -57,14 +58,53 @@ public final class DepthwiseConv {
         int planes = n * group;
         long work = (long) planes * mg * lay.oh * lay.ow * taps;
         int tasks = ConvGemm.tasks(ctx, planes, work, 1 << 15);
-        Loop loop = lay.memo("depthwise", () -> lay.sh == 1 && lay.sw == 1 && lay.oh == lay.ih && lay.ow == lay.iw ? new Flat(lay)
-                : lay.sh == 2 && lay.sw == 2 && lay.kh0 == 3 && lay.kw0 == 3 && lay.dh == 1 && lay.dw == 1 ? new Stride2(lay)
-                : new Phased(lay));
-        ctx.parallelFor(tasks, t -> {
+        Loop loop = lay.table("depthwise", 0, 0, 0, 0, 0, (l, u1, u2, u3, u4, u5) ->
+                l.sh == 1 && l.sw == 1 && l.oh == l.ih && l.ow == l.iw ? new Flat(l)
+                : l.sh == 2 && l.sw == 2 && l.kh0 == 3 && l.kw0 == 3 && l.dh == 1 && l.dw == 1 ? new Stride2(l)
+                : new Phased(l));
+        Tasks region = REGION.get();
+        region.set(lay, loop, x, w, bias, y, ep, planes, tasks, group, mg, taps);
+        try {
+            ctx.parallelFor(tasks, region);
+        } finally {
+            region.set(null, null, null, null, null, null, null, 0, 0, 0, 0, 0);
+        }
+    }
+
+    /**
+     * The tasks of {@link #conv}: task t runs planes [planes * t / tasks, planes * (t + 1) / tasks). A reused object
+     * (one per calling thread, fields set before the region and cleared after) instead of a capturing lambda, so
+     * that a warm run allocates nothing.
+     */
+    private static final class Tasks implements java.util.function.IntConsumer {
+        private PhaseLayout lay;
+        private Loop loop;
+        private MemorySegment x, w, bias, y;
+        private ConvEpilogue ep;
+        private int planes, tasks, group, mg, taps;
+
+        void set(PhaseLayout lay, Loop loop, MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment y, ConvEpilogue ep,
+                 int planes, int tasks, int group, int mg, int taps) {
+            this.lay = lay;
+            this.loop = loop;
+            this.x = x;
+            this.w = w;
+            this.bias = bias;
+            this.y = y;
+            this.ep = ep;
+            this.planes = planes;
+            this.tasks = tasks;
+            this.group = group;
+            this.mg = mg;
+            this.taps = taps;
+        }
+
+        @Override
+        public void accept(int t) {
             int floats = loop.bufferFloats();
             float[] buf = PhaseLayout.scratch(BUFFER, floats);
             Arrays.fill(buf, 0, floats, 0f);
-            float[] wt = new float[taps];
+            float[] wt = PhaseLayout.scratch(WEIGHTS, taps);
             float[] out = PhaseLayout.scratch(OUT, lay.oh * lay.ow + VL);
             for (int i = planes * t / tasks, end = planes * (t + 1) / tasks; i < end; i++) {
                 loop.load(x, (long) i * lay.ih * lay.iw, buf);
@@ -77,8 +117,10 @@ public final class DepthwiseConv {
                     loop.plane(buf, out, wt, b, y, ((long) img * group * mg + m) * lay.oh * lay.ow, ep);
                 }
             }
-        });
+        }
     }
+
+    private static final ThreadLocal<Tasks> REGION = ThreadLocal.withInitial(Tasks::new);
 
     /** One way of running the per-plane loop. */
     private abstract static class Loop {
@@ -95,7 +137,8 @@ public final class DepthwiseConv {
 
         /**
          * One output plane of {@code oh*ow} floats at float index {@code yPlane}, computed into {@code out}
-         * ({@code oh*ow + VL} floats) and then stored.
+         * ({@code oh*ow + VL} floats) and then stored; {@code wt} holds the channel's taps first (a per-thread
+         * array, possibly longer).
          */
         abstract void plane(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep);
     }
@@ -172,6 +215,8 @@ public final class DepthwiseConv {
         final int[] off;
         /** Per kernel column: positions whose shifted column is inside, or null when the shift is 0. */
         final boolean[][] inside;
+        /** The buffer's length: the largest tap offset, a plane and a vector. */
+        final int floats;
 
         Flat(PhaseLayout lay) {
             super(lay);
@@ -189,11 +234,12 @@ public final class DepthwiseConv {
                 int cs = kw * lay.dw - lay.pl;
                 inside[kw] = cs == 0 ? null : columns(size, iw, 1, cs, iw);
             }
+            floats = Arrays.stream(off).max().orElse(0) + size + VL;
         }
 
         @Override
         int bufferFloats() {
-            return Arrays.stream(off).max().orElse(0) + size + VL;
+            return floats;
         }
 
         @Override
@@ -439,7 +485,7 @@ public final class DepthwiseConv {
         void plane(float[] buf, float[] out, float[] wt, float bias, MemorySegment y, long yPlane, ConvEpilogue ep) {
             int ow = lay.ow;
             int[] off = lay.tapOff;
-            int taps = wt.length;
+            int taps = off.length;
             FloatVector bv = FloatVector.broadcast(S, bias);
             for (int oy = 0; oy < lay.oh; oy++) {
                 int src = oy * lay.wq;

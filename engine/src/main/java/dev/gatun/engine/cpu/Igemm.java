@@ -125,10 +125,55 @@ public final class Igemm {
     /**
      * The A side: element (i, p) is the byte at {@code offset + i * rowStride + p} of {@code data}, read as u8 or
      * s8; its zero point is {@code zeroPoint}, or {@code rowZeroPoints[i]} (int32, native memory) when not NULL.
+     * Immutable to its users; {@link #gemm(KernelContext, int, MemorySegment, long, long, boolean, int, MemorySegment,
+     * Weights, Mode, MemorySegment, long, long, float, MemorySegment, MemorySegment, Epilogue, MemorySegment)} refills
+     * one of its own per calling thread, so that a steady-state product allocates nothing.
      */
-    public record Lhs(MemorySegment data, long offset, long rowStride, boolean signed, int zeroPoint, MemorySegment rowZeroPoints) {
-        public Lhs {
-            rowZeroPoints = rowZeroPoints == null ? MemorySegment.NULL : rowZeroPoints;
+    public static final class Lhs {
+        private MemorySegment data;
+        private long offset;
+        private long rowStride;
+        private boolean signed;
+        private int zeroPoint;
+        private MemorySegment rowZeroPoints;
+
+        public Lhs(MemorySegment data, long offset, long rowStride, boolean signed, int zeroPoint, MemorySegment rowZeroPoints) {
+            set(data, offset, rowStride, signed, zeroPoint, rowZeroPoints);
+        }
+
+        private Lhs() {}
+
+        private void set(MemorySegment data, long offset, long rowStride, boolean signed, int zeroPoint, MemorySegment rowZeroPoints) {
+            this.data = data;
+            this.offset = offset;
+            this.rowStride = rowStride;
+            this.signed = signed;
+            this.zeroPoint = zeroPoint;
+            this.rowZeroPoints = rowZeroPoints == null ? MemorySegment.NULL : rowZeroPoints;
+        }
+
+        public MemorySegment data() {
+            return data;
+        }
+
+        public long offset() {
+            return offset;
+        }
+
+        public long rowStride() {
+            return rowStride;
+        }
+
+        public boolean signed() {
+            return signed;
+        }
+
+        public int zeroPoint() {
+            return zeroPoint;
+        }
+
+        public MemorySegment rowZeroPoints() {
+            return rowZeroPoints;
         }
 
         int zeroPoint(int i) {
@@ -142,19 +187,22 @@ public final class Igemm {
      * {@code post} (float modes, may be null) is applied to each block of rows right after the kernel wrote it,
      * while it is in cache (activations such as Gelu, residual adds; its indices are the output's);
      * {@code rowScale} (float[m], may be NULL) replaces {@code aScale} by one scale per row (per-row quantized A).
+     * Immutable to its users; reused per calling thread like {@link Lhs}.
      */
-    public record Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
-                         MemorySegment bias, Epilogue post, MemorySegment rowScale) {
-        public Output {
-            colScale = colScale == null ? MemorySegment.NULL : colScale;
-            bias = bias == null ? MemorySegment.NULL : bias;
-            rowScale = rowScale == null ? MemorySegment.NULL : rowScale;
-            if (mode != Mode.INT32 && colScale.equals(MemorySegment.NULL)) {
-                throw new IllegalArgumentException("a float epilogue needs column scales");
-            }
-            if (post != null && (mode == Mode.INT32 || post.isIdentity())) {
-                post = null;
-            }
+    public static final class Output {
+        private Mode mode;
+        private MemorySegment data;
+        private long offset;
+        private long rowStride;
+        private float aScale;
+        private MemorySegment colScale;
+        private MemorySegment bias;
+        private Epilogue post;
+        private MemorySegment rowScale;
+
+        public Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
+                      MemorySegment bias, Epilogue post, MemorySegment rowScale) {
+            set(mode, data, offset, rowStride, aScale, colScale, bias, post, rowScale);
         }
 
         public Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
@@ -165,6 +213,61 @@ public final class Igemm {
         public Output(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
                       MemorySegment bias) {
             this(mode, data, offset, rowStride, aScale, colScale, bias, null, null);
+        }
+
+        private Output() {}
+
+        private void set(Mode mode, MemorySegment data, long offset, long rowStride, float aScale, MemorySegment colScale,
+                         MemorySegment bias, Epilogue post, MemorySegment rowScale) {
+            colScale = colScale == null ? MemorySegment.NULL : colScale;
+            if (mode != Mode.INT32 && colScale.equals(MemorySegment.NULL)) {
+                throw new IllegalArgumentException("a float epilogue needs column scales");
+            }
+            this.mode = mode;
+            this.data = data;
+            this.offset = offset;
+            this.rowStride = rowStride;
+            this.aScale = aScale;
+            this.colScale = colScale;
+            this.bias = bias == null ? MemorySegment.NULL : bias;
+            this.post = post != null && (mode == Mode.INT32 || post.isIdentity()) ? null : post;
+            this.rowScale = rowScale == null ? MemorySegment.NULL : rowScale;
+        }
+
+        public Mode mode() {
+            return mode;
+        }
+
+        public MemorySegment data() {
+            return data;
+        }
+
+        public long offset() {
+            return offset;
+        }
+
+        public long rowStride() {
+            return rowStride;
+        }
+
+        public float aScale() {
+            return aScale;
+        }
+
+        public MemorySegment colScale() {
+            return colScale;
+        }
+
+        public MemorySegment bias() {
+            return bias;
+        }
+
+        public Epilogue post() {
+            return post;
+        }
+
+        public MemorySegment rowScale() {
+            return rowScale;
         }
 
         /** Row i's A scale: {@code rowScale[i]}, or {@code aScale} when there are no row scales. */
@@ -327,6 +430,31 @@ public final class Igemm {
 
     /** {@code out = epilogue(A[m x k] x B[k x n])}; see the class comment. */
     public static void gemm(KernelContext ctx, int m, Lhs a, Weights w, Output out) {
+        Tasks r = TASKS.get();
+        run(ctx, r, m, a, w, out);
+    }
+
+    /**
+     * As {@link #gemm(KernelContext, int, Lhs, Weights, Output)} with the {@link Lhs} and {@link Output} given by
+     * their parts (same meanings; null segments for absent ones), which fill objects reused by the calling thread:
+     * the form for kernels that run every request, since it allocates nothing.
+     */
+    public static void gemm(KernelContext ctx, int m, MemorySegment a, long aOffset, long aRowStride, boolean aSigned,
+                            int aZeroPoint, MemorySegment aRowZeroPoints, Weights w, Mode mode, MemorySegment out,
+                            long outOffset, long outRowStride, float aScale, MemorySegment colScale, MemorySegment bias,
+                            Epilogue post, MemorySegment rowScale) {
+        Tasks r = TASKS.get();
+        r.lhs.set(a, aOffset, aRowStride, aSigned, aZeroPoint, aRowZeroPoints);
+        r.output.set(mode, out, outOffset, outRowStride, aScale, colScale, bias, post, rowScale);
+        try {
+            run(ctx, r, m, r.lhs, w, r.output);
+        } finally {
+            r.lhs.set(null, 0, 0, false, 0, null);
+            r.output.set(Mode.INT32, null, 0, 0, 0f, null, null, null, null);
+        }
+    }
+
+    private static void run(KernelContext ctx, Tasks r, int m, Lhs a, Weights w, Output out) {
         int n = w.n;
         if (m <= 0 || n <= 0) {
             return;
@@ -347,9 +475,8 @@ public final class Igemm {
         MemorySegment scratch = null;
         if (w.kernel.isNative()) {
             work = IgemmNative.workBytes(w.kernel, w.k);
-            scratch = ctx.allocate(DType.UINT8, Shape.of(work * tasks)).data();
+            scratch = ctx.allocate(DType.UINT8, r.scratchShape(work * tasks)).data();
         }
-        Tasks r = TASKS.get();
         r.set(w, a, out, tn, rows, cols, m, n, scratch, work);
         try {
             ctx.parallelFor(tasks, r);
@@ -360,16 +487,37 @@ public final class Igemm {
 
     /**
      * The tasks of {@link #gemm}: a reused object (one per calling thread; fields set before each region and cleared
-     * after) instead of a capturing lambda. Task t works in its own {@code work} bytes of {@code scratch} (native
+     * after) instead of a capturing lambda, with the {@link Lhs} and {@link Output} that the by-parts form fills and
+     * the shapes of recent scratch requests. Task t works in its own {@code work} bytes of {@code scratch} (native
      * kernel; null for the portable one).
      */
     private static final class Tasks implements java.util.function.IntConsumer {
+        final Lhs lhs = new Lhs();
+        final Output output = new Output();
+        private final Shape[] scratchShapes = new Shape[8];
+        private int nextShape;
         private Weights w;
         private Lhs a;
         private Output out;
         private int tn, rows, cols, m, n;
         private MemorySegment scratch;
         private long work;
+
+        /**
+         * [bytes], the same instance as before for any of the last 8 sizes asked (the products of a model's layers
+         * have a few depths), so that the workspace replays its request without a new Shape.
+         */
+        Shape scratchShape(long bytes) {
+            for (Shape s : scratchShapes) {
+                if (s != null && s.dim(0) == bytes) {
+                    return s;
+                }
+            }
+            Shape s = Shape.of(bytes);
+            scratchShapes[nextShape] = s;
+            nextShape = (nextShape + 1) % scratchShapes.length;
+            return s;
+        }
 
         void set(Weights w, Lhs a, Output out, int tn, int rows, int cols, int m, int n, MemorySegment scratch, long work) {
             this.w = w;
@@ -386,14 +534,18 @@ public final class Igemm {
 
         @Override
         public void accept(int t) {
-            block(w, a, out, t, tn, rows, cols, m, n, scratch == null ? null : scratch.asSlice(t * work, work));
+            block(w, a, out, t, tn, rows, cols, m, n, scratch, t * work);
         }
     }
 
     private static final ThreadLocal<Tasks> TASKS = ThreadLocal.withInitial(Tasks::new);
 
-    /** Task t: its block of rows and columns, by kernel calls of at most POST_ROWS rows when a post-epilogue follows. */
-    private static void block(Weights w, Lhs a, Output out, int t, int tn, int rows, int cols, int m, int n, MemorySegment work) {
+    /**
+     * Task t: its block of rows and columns, by kernel calls of at most POST_ROWS rows when a post-epilogue follows;
+     * the native kernel works at byte {@code workAt} of {@code work} (null: the portable kernel).
+     */
+    private static void block(Weights w, Lhs a, Output out, int t, int tn, int rows, int cols, int m, int n,
+                              MemorySegment work, long workAt) {
         int i0 = (t / tn) * rows;
         int i1 = Math.min(m, i0 + rows);
         int j0 = (t % tn) * cols;
@@ -407,31 +559,45 @@ public final class Igemm {
         int step = out.post() == null ? i1 - i0 : POST_ROWS;
         for (int r0 = i0; r0 < i1; r0 += step) {
             int r1 = Math.min(i1, r0 + step);
-            runNative(w, a, out, r0, r1, j0, j1, work);
+            runNative(w, a, out, r0, r1, j0, j1, work, workAt);
             if (out.post() != null) {
                 out.post().apply(out.data(), out.offset() + r0 * out.rowStride() + j0, out.rowStride(), r1 - r0, j1 - j0, r0, j0);
             }
         }
     }
 
-    private static void runNative(Weights w, Lhs a, Output out, int i0, int i1, int j0, int j1, MemorySegment work) {
+    /**
+     * Rows [i0, i1) x columns [j0, j1) through the C kernel, which gets absolute addresses (no segment slices, so
+     * nothing is allocated per call). Each operand is checked to be native and to hold the first element the
+     * kernel reads, as a slice there would; the extents are the caller's contract, as with any GEMM's strides.
+     */
+    private static void runNative(Weights w, Lhs a, Output out, int i0, int i1, int j0, int j1, MemorySegment work, long workAt) {
         int kp = 4 * ((w.k + 3) / 4);
-        MemorySegment aSeg = a.data().asSlice(a.offset() + i0 * a.rowStride());
         // int8 activations are read as u8 (byte ^ 0x80 = value + 128), so their zero points move up by 128; with
         // per-row zero points the C code adds za to each.
         int shift = a.signed() ? 128 : 0;
         boolean perRow = !a.rowZeroPoints().equals(MemorySegment.NULL);
         int za = perRow ? shift : a.zeroPoint() + shift;
-        MemorySegment rowZa = perRow ? a.rowZeroPoints().asSlice(4L * i0) : MemorySegment.NULL;
-        MemorySegment bp = w.packed.asSlice((long) (j0 / IgemmNative.PANEL) * kp * IgemmNative.PANEL);
-        MemorySegment colZb = w.colZb.equals(MemorySegment.NULL) ? MemorySegment.NULL : w.colZb.asSlice(4L * j0);
-        MemorySegment colScale = out.colScale().equals(MemorySegment.NULL) ? MemorySegment.NULL : out.colScale().asSlice(4L * j0);
-        MemorySegment bias = out.bias().equals(MemorySegment.NULL) ? MemorySegment.NULL : out.bias().asSlice(4L * j0);
-        MemorySegment o = out.data().asSlice((out.offset() + i0 * out.rowStride() + j0) * 4L);
-        MemorySegment rowScale = out.rowScale().equals(MemorySegment.NULL) ? MemorySegment.NULL : out.rowScale().asSlice(4L * i0);
-        IgemmNative.gemm(w.kernel, i1 - i0, j1 - j0, w.k, aSeg, a.rowStride(), a.signed() ? 0x80 : 0, bp,
-                w.colSum.asSlice(4L * j0), colZb, za, rowZa, out.aScale(), rowScale, colScale, bias,
-                out.mode().code(), o, out.rowStride(), work);
+        long aAt = address(a.data(), a.offset() + i0 * a.rowStride(), "A");
+        long rowZa = perRow ? address(a.rowZeroPoints(), 4L * i0, "A zero points") : 0;
+        long bp = address(w.packed, (long) (j0 / IgemmNative.PANEL) * kp * IgemmNative.PANEL, "packed B");
+        long colZb = w.colZb.equals(MemorySegment.NULL) ? 0 : address(w.colZb, 4L * j0, "B zero points");
+        long colScale = out.colScale().equals(MemorySegment.NULL) ? 0 : address(out.colScale(), 4L * j0, "column scales");
+        long bias = out.bias().equals(MemorySegment.NULL) ? 0 : address(out.bias(), 4L * j0, "bias");
+        long o = address(out.data(), (out.offset() + i0 * out.rowStride() + j0) * 4L, "output");
+        long rowScale = out.rowScale().equals(MemorySegment.NULL) ? 0 : address(out.rowScale(), 4L * i0, "row scales");
+        IgemmNative.gemm(w.kernel, i1 - i0, j1 - j0, w.k, aAt, a.rowStride(), a.signed() ? 0x80 : 0, bp,
+                address(w.colSum, 4L * j0, "column sums"), colZb, za, rowZa, out.aScale(), rowScale, colScale, bias,
+                out.mode().code(), o, out.rowStride(), address(work, workAt, "scratch"));
+    }
+
+    /** The address of byte {@code offset} of native segment {@code s}, checked like {@code s.asSlice(offset)}. */
+    private static long address(MemorySegment s, long offset, String what) {
+        if (!s.isNative() || offset < 0 || offset > s.byteSize()) {
+            throw new IndexOutOfBoundsException("integer GEMM " + what + ": byte " + offset + " of a "
+                    + (s.isNative() ? "" : "heap ") + "segment of " + s.byteSize() + " bytes");
+        }
+        return s.address() + offset;
     }
 
     static int roundUp(int x, int to) {

@@ -5,7 +5,6 @@ import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -57,7 +56,9 @@ public final class IgemmNative {
             ValueLayout.OfLong j = ValueLayout.JAVA_LONG;
             ValueLayout.OfInt i = ValueLayout.JAVA_INT;
             ValueLayout.OfFloat f = ValueLayout.JAVA_FLOAT;
-            var p = ValueLayout.ADDRESS;
+            // Pointers travel as 64-bit integers (the same register or stack slot in the x86-64 System V ABI), so that
+            // a call passes addresses computed from offsets instead of allocating a segment slice per pointer.
+            var p = ValueLayout.JAVA_LONG;
             FunctionDescriptor fd = FunctionDescriptor.ofVoid(j, j, j, p, j, i, p, p, p, i, p, f, p, p, p, i, p, j, p);
             h512 = linker.downcallHandle(lib.findOrThrow("gatun_igemm_avx512vnni"), fd);
             h256 = linker.downcallHandle(lib.findOrThrow("gatun_igemm_avxvnni"), fd);
@@ -132,12 +133,13 @@ public final class IgemmNative {
     }
 
     /**
-     * One block through the C kernel of {@code kernel}: see igemm_vnni.c for the math. Pointers are native segments (or
-     * {@link MemorySegment#NULL}); {@code mode} 0 = int32 out, 1 = float, 2 = float with ReLU.
+     * One block through the C kernel of {@code kernel}: see igemm_vnni.c for the math. Pointers are absolute addresses
+     * of native memory that stays alive during the call (0 for NULL); {@code mode} 0 = int32 out, 1 = float, 2 = float
+     * with ReLU.
      */
-    static void gemm(Igemm.Kernel kernel, long m, long n, long k, MemorySegment a, long lda, int flip, MemorySegment bp,
-                     MemorySegment colSum, MemorySegment colZb, int za, MemorySegment rowZa, float aScale, MemorySegment rowScale,
-                     MemorySegment colScale, MemorySegment bias, int mode, MemorySegment out, long ldo, MemorySegment work) {
+    static void gemm(Igemm.Kernel kernel, long m, long n, long k, long a, long lda, int flip, long bp, long colSum,
+                     long colZb, int za, long rowZa, float aScale, long rowScale, long colScale, long bias, int mode,
+                     long out, long ldo, long work) {
         try {
             // Each handle called as the constant it is (a handle picked into a local would not be inlined).
             switch (kernel) {

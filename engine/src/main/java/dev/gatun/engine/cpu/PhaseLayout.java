@@ -3,9 +3,6 @@ package dev.gatun.engine.cpu;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
-import java.util.List;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Supplier;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -78,8 +75,17 @@ public final class PhaseLayout {
     final int[] tapOff;
     /** Floats per channel: slots * hq * wq. */
     final int chanStride;
-    /** Tables kernels derive from this layout (offsets, store runs, masks), built once per layout. */
-    private final ConcurrentHashMap<Object, Object> memo = new ConcurrentHashMap<>();
+    /** Tables kernels derive from this layout (offsets, store runs, loops), built once per layout: {@link #table}. */
+    private volatile Table[] tables = new Table[0];
+
+    /** A table named by a tag and five ints, and what it holds. */
+    private record Table(String tag, int a, int b, int c, int d, int e, Object value) {}
+
+    /** Builds a table of a layout from the ints that name it (a non-capturing lambda, so that passing it allocates nothing). */
+    @FunctionalInterface
+    interface Builder<T> {
+        T build(PhaseLayout lay, int a, int b, int c, int d, int e);
+    }
 
     /** The layout of a 2-D window geometry: input ih x iw, output oh x ow, kernel kh0 x kw0. */
     public PhaseLayout(int ih, int iw, int oh, int ow, int kh0, int kw0, int sh, int sw, int dh, int dw, int pt, int pl) {
@@ -139,20 +145,36 @@ public final class PhaseLayout {
         return b;
     }
 
-    /** A memo key of values. */
-    static Object key(Object... parts) {
-        return List.of(parts);
-    }
-
     /** Wide output positions per image: oh * wq. */
     public int wide() {
         return oh * wq;
     }
 
-    /** The table {@code key} names, built by {@code build} on first use and kept with the layout. */
+    /**
+     * The table named {@code tag} and {@code a..e} (unused ones 0), built by {@code build} on first use and kept with
+     * the layout. A lookup allocates nothing (no key object, no boxing, and no lambda when {@code build} captures
+     * nothing), so kernels look their tables up on every run.
+     */
     @SuppressWarnings("unchecked")
-    <T> T memo(Object key, Supplier<T> build) {
-        return (T) memo.computeIfAbsent(key, k -> build.get());
+    <T> T table(String tag, int a, int b, int c, int d, int e, Builder<T> build) {
+        for (Table t : tables) {
+            if (t.tag.equals(tag) && t.a == a && t.b == b && t.c == c && t.d == d && t.e == e) {
+                return (T) t.value;
+            }
+        }
+        synchronized (this) {
+            Table[] old = tables;
+            for (Table t : old) {
+                if (t.tag.equals(tag) && t.a == a && t.b == b && t.c == c && t.d == d && t.e == e) {
+                    return (T) t.value;
+                }
+            }
+            T value = build.build(this, a, b, c, d, e);
+            Table[] grown = Arrays.copyOf(old, old.length + 1);
+            grown[old.length] = new Table(tag, a, b, c, d, e, value);
+            tables = grown;
+            return value;
+        }
     }
 
     /** Floats of buffer per channel (slots * hq * wq). */

@@ -496,7 +496,20 @@ final class SgemmKernel {
                 x.intoMemorySegment(c, at, LE);
             }
             if (full < nr) {
-                storeTail(tile, tOff + r * tld + full, nr - full, alpha, beta, first, c, base + (rowAt + full) * 4);
+                // The masked last vector, here rather than in a helper: a helper called once per row end stays
+                // un-compiled where only a GEMV's last panel reaches it (a CNN's classifier), and boxes its vectors.
+                // Its mask is made and used in this block only, so the loop above carries no mask phi.
+                long at = base + (rowAt + full) * 4;
+                VectorMask<Float> m = S.indexInRange(0, nr - full);
+                FloatVector x = FloatVector.fromArray(S, tile, tOff + r * tld + full);
+                if (scale) {
+                    x = x.mul(alpha);
+                }
+                if (readC) {
+                    FloatVector old = FloatVector.fromMemorySegment(S, c, at, LE, m);
+                    x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
+                }
+                x.intoMemorySegment(c, at, LE, m);
             }
         }
     }
@@ -558,19 +571,5 @@ final class SgemmKernel {
                 VectorMath.apply(heavy, ALL, rowAt / 4, ALL, rowAt / 4, nr, res == null ? null : ALL, resRow / 4);
             }
         }
-    }
-
-    /** The masked last vector of a tile row (kept out of {@link #store}'s loop so that loop has no mask phi). */
-    private static void storeTail(float[] tile, int tAt, int n, float alpha, float beta, boolean first, MemorySegment c, long at) {
-        VectorMask<Float> m = S.indexInRange(0, n);
-        FloatVector x = FloatVector.fromArray(S, tile, tAt);
-        if (alpha != 1f) {
-            x = x.mul(alpha);
-        }
-        if (!first || beta != 0f) {
-            FloatVector old = FloatVector.fromMemorySegment(S, c, at, LE, m);
-            x = first ? old.fma(FloatVector.broadcast(S, beta), x) : old.add(x);
-        }
-        x.intoMemorySegment(c, at, LE, m);
     }
 }

@@ -59,12 +59,48 @@ final class Sgemv {
     /** {@code y[0, j] = alpha * sum_p x[p] * B[p, j] (+ beta y) -> epi}, for j < n; y contiguous. */
     static void rowPacked(KernelContext ctx, float[] x, float alpha, PackedB b, float beta,
                           MemorySegment y, long yOff, Epilogue epi) {
-        int n = b.n();
-        int k = b.k();
         int panels = b.npad() / NR;
         int tasks = tasks(ctx, panels, MIN_TASK_COLUMNS / NR);
-        MemorySegment data = b.data();
-        run(ctx, tasks, t -> {
+        RowPacked region = ROW_PACKED.get();
+        region.set(x, alpha, b, beta, y, yOff, epi, panels, tasks);
+        try {
+            run(ctx, tasks, region);
+        } finally {
+            region.set(null, 0f, null, 0f, null, 0, null, 0, 0);
+        }
+    }
+
+    /**
+     * The tasks of {@link #rowPacked}: task t runs panels [panels * t / tasks, panels * (t + 1) / tasks). A reused
+     * object (one per calling thread, fields set before the region and cleared after) instead of a capturing
+     * lambda, so that a warm run allocates nothing.
+     */
+    private static final class RowPacked implements IntConsumer {
+        private float[] x;
+        private float alpha, beta;
+        private PackedB b;
+        private MemorySegment y;
+        private long yOff;
+        private Epilogue epi;
+        private int panels, tasks;
+
+        void set(float[] x, float alpha, PackedB b, float beta, MemorySegment y, long yOff, Epilogue epi, int panels, int tasks) {
+            this.x = x;
+            this.alpha = alpha;
+            this.b = b;
+            this.beta = beta;
+            this.y = y;
+            this.yOff = yOff;
+            this.epi = epi;
+            this.panels = panels;
+            this.tasks = tasks;
+        }
+
+        @Override
+        public void accept(int t) {
+            int n = b.n();
+            int k = b.k();
+            MemorySegment data = b.data();
             float[] tile = GemmScratch.get().tile;
             int q0 = (int) ((long) panels * t / tasks);
             int q1 = (int) ((long) panels * (t + 1) / tasks);
@@ -78,8 +114,10 @@ final class Sgemv {
                             pc + kc >= k ? epi : null, y, yOff + jr, 0, 0, jr);
                 }
             }
-        });
+        }
     }
+
+    private static final ThreadLocal<RowPacked> ROW_PACKED = ThreadLocal.withInitial(RowPacked::new);
 
     /** One packed panel times x[pc, pc + kc): NR chains (one per column) into tile[0, NR). */
     private static void panel(float[] x, int pc, MemorySegment b, long bAt, int kc, float[] tile) {

@@ -154,7 +154,8 @@ public final class Workspace implements KernelContext {
         current = null;
         mode = Mode.NORMAL;
         reset();
-        for (MemorySegment b : divergedBuffers) {
+        for (int i = 0; i < divergedBuffers.size(); i++) {
+            MemorySegment b = divergedBuffers.get(i);
             free.computeIfAbsent(b.byteSize(), k -> new ArrayDeque<>()).push(b);
         }
         divergedBuffers.clear();
@@ -269,6 +270,9 @@ public final class Workspace implements KernelContext {
 
     /** After a run (or a failed one): every buffer returns to the free list. */
     public void reset() {
+        if (live.isEmpty() && fresh.isEmpty()) {
+            return; // a replayed run took nothing from the free list (and iterating would allocate an iterator)
+        }
         for (Buf b : live.values()) {
             if (b.refs != Integer.MIN_VALUE) {
                 free.computeIfAbsent(b.whole.byteSize(), k -> new ArrayDeque<>()).push(b.whole);

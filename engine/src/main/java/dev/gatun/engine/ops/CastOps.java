@@ -53,6 +53,7 @@ public final class CastOps implements OpFamily {
             throw node.unsupported("round_mode (only used for float8e8m0 targets)");
         }
         DType target = to;
+        Memo<Tensor[]> outputs = new Memo<>();
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
             if (x.dtype() == target) {
@@ -60,7 +61,7 @@ public final class CastOps implements OpFamily {
             }
             Tensor o = ctx.allocate(target, x.shape());
             convert(x, o);
-            return new Tensor[] {o};
+            return Memo.outputs(outputs, o);
         }, to);
     }
 

@@ -113,18 +113,52 @@ public final class ConvOps implements OpFamily {
         }
         Attrs a = attrs(node);
         Prepacked pre = t == DType.FLOAT ? prepack(node, a) : null;
-        LayoutCache layouts = new LayoutCache();
+        State state = new State(act);
         if (MatMulOps.isHalf(t)) {
             return Planned.of((ctx, in) -> {
                 Tensor[] wide = new Tensor[in.length];
                 for (int i = 0; i < in.length; i++) {
                     wide[i] = MatMulOps.widen(ctx, in[i]);
                 }
-                return new Tensor[] {MatMulOps.narrow(ctx, conv(ctx, node, a, wide, null, layouts, act, residual ? wide[3] : null), t)};
+                return new Tensor[] {MatMulOps.narrow(ctx, conv(ctx, node, a, wide, null, state, residual ? wide[3] : null), t)};
             }, t);
         }
-        return Planned.of((ctx, in) -> new Tensor[] {conv(ctx, node, a, in, pre, layouts, act, residual ? in[3] : null)}, t);
+        return Planned.of((ctx, in) -> Memo.outputs(state.outputs, conv(ctx, node, a, in, pre, state, residual ? in[3] : null)), t);
     }
+
+    /**
+     * One Conv node's per-run derivations, kept across replayed runs ({@link Memo}) so that a warm run allocates
+     * nothing: the checked geometry per input shapes, the store's epilogue per residual buffer, the returned array;
+     * plus the phase layouts by value ({@link LayoutCache}, for inputs whose shape objects change between runs).
+     */
+    private static final class State {
+        final Act act;
+        final ConvEpilogue bare;
+        final LayoutCache layouts = new LayoutCache();
+        final Memo<Dims> dims = new Memo<>();
+        final Memo<ConvEpilogue> epilogues = new Memo<>();
+        final Memo<Tensor[]> outputs = new Memo<>();
+
+        State(Act act) {
+            this.act = act;
+            this.bare = act.epilogue();
+        }
+
+        /** The store's epilogue: the activation, adding {@code res} first when not null. */
+        ConvEpilogue epilogue(MemorySegment res) {
+            if (res == null) {
+                return bare;
+            }
+            ConvEpilogue e = epilogues.get(res);
+            return e != null ? e : epilogues.put(res, bare.withResidual(res));
+        }
+    }
+
+    /**
+     * A Conv's checked sizes for one set of input shapes: Y's shape, the geometry (and lifted to 3-D), the phase
+     * layout of a 1-D/2-D float convolution (null otherwise) and the number of kernel taps.
+     */
+    private record Dims(Shape y, ConvKernels.Geometry g, ConvKernels.Geometry g3, PhaseLayout lay, int taps) {}
 
     private Planned planTranspose(NodeSpec node) {
         DType t = types(node);
@@ -285,11 +319,35 @@ public final class ConvOps implements OpFamily {
 
     // ---------------------------------------------------------------- Conv
 
-    private static Tensor conv(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in, Prepacked pre, LayoutCache layouts,
-                               Act act, Tensor res) {
+    private static Tensor conv(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in, Prepacked pre, State state, Tensor res) {
         Tensor x = in[0];
         Tensor w = in[1];
         Tensor b = in.length > 2 ? in[2] : null;
+        Shape bs = b == null ? null : b.shape();
+        Dims dims = state.dims.get(x.shape(), w.shape(), bs);
+        if (dims == null) {
+            dims = state.dims.put(x.shape(), w.shape(), bs, dims(node, a, x, w, b, state.layouts));
+        }
+        Tensor y = ctx.allocate(x.dtype(), dims.y);
+        if (y.size() == 0) {
+            return y;
+        }
+        int nd = dims.g.in().length;
+        boolean fused = x.dtype() == DType.FLOAT && nd <= 3 && (res == null || res.shape().equals(y.shape()));
+        if (!fused) {
+            if (x.dtype() == DType.FLOAT && nd <= 3) {
+                convFloat(ctx, a, dims, x, w, b, y, pre, ConvEpilogue.NONE);
+            } else {
+                convScalar(dims.g, x, w, b, y);
+            }
+            return unfusedTail(ctx, node, y, state.act, res);
+        }
+        convFloat(ctx, a, dims, x, w, b, y, pre, state.epilogue(res == null ? null : res.data()));
+        return y;
+    }
+
+    /** Checks X, W and B against the attributes and derives the {@link Dims} of a Conv of them. */
+    private static Dims dims(NodeSpec node, Attrs a, Tensor x, Tensor w, Tensor b, LayoutCache layouts) {
         checkInputs(node, x, w);
         int nd = x.shape().rank() - 2;
         long n = x.shape().dim(0);
@@ -316,23 +374,10 @@ public final class ConvOps implements OpFamily {
         yDims[0] = n;
         yDims[1] = m;
         System.arraycopy(out, 0, yDims, 2, nd);
-        Tensor y = ctx.allocate(x.dtype(), Shape.of(yDims));
-        if (y.size() == 0) {
-            return y;
-        }
         ConvKernels.Geometry g = new ConvKernels.Geometry(n, c, m, a.group, inDims, k, out, s, d, pb);
-        boolean fused = x.dtype() == DType.FLOAT && nd <= 3 && (res == null || res.shape().equals(y.shape()));
-        if (!fused) {
-            if (x.dtype() == DType.FLOAT && nd <= 3) {
-                convFloat(ctx, a, g, x, w, b, y, pre, layouts, ConvEpilogue.NONE);
-            } else {
-                convScalar(g, x, w, b, y);
-            }
-            return unfusedTail(ctx, node, y, act, res);
-        }
-        ConvEpilogue ep = res == null ? act.epilogue() : act.epilogue().withResidual(res.data());
-        convFloat(ctx, a, g, x, w, b, y, pre, layouts, ep);
-        return y;
+        ConvKernels.Geometry g3 = nd <= 3 ? g.to3d() : null;
+        PhaseLayout lay = nd <= 2 && x.dtype() == DType.FLOAT ? layouts.get(g3) : null;
+        return new Dims(Shape.of(yDims), g, g3, lay, (int) Shape.of(k).size());
     }
 
     /** Y = act(Y + res) as Add (broadcasting) and Clip would compute them. */
@@ -348,28 +393,26 @@ public final class ConvOps implements OpFamily {
     }
 
     /** The float32 paths (see the class comment); {@code y} is allocated, non-empty. */
-    private static void convFloat(KernelContext ctx, Attrs a, ConvKernels.Geometry g, Tensor x, Tensor w,
-                                  Tensor b, Tensor y, Prepacked pre, LayoutCache layouts, ConvEpilogue ep) {
-        int nd = g.in().length;
+    private static void convFloat(KernelContext ctx, Attrs a, Dims dims, Tensor x, Tensor w, Tensor b, Tensor y, Prepacked pre,
+                                  ConvEpilogue ep) {
+        ConvKernels.Geometry g = dims.g;
         long n = g.n();
         long c = g.c();
         long m = g.m();
         long cg = c / a.group;
-        long[] k = g.k();
-        ConvKernels.Geometry g3 = g.to3d();
-        PhaseLayout lay = nd <= 2 ? layouts.get(g3) : null;
+        PhaseLayout lay = dims.lay;
         MemorySegment bias = b == null ? null : b.data();
         if (lay != null && cg == 1) {
-            DepthwiseConv.conv(ctx, lay, (int) n, (int) a.group, (int) (m / a.group), (int) Shape.of(k).size(), x.data(),
-                    w.data(), bias, y.data(), ep);
+            DepthwiseConv.conv(ctx, lay, (int) n, (int) a.group, (int) (m / a.group), dims.taps, x.data(), w.data(), bias,
+                    y.data(), ep);
         } else if (lay != null && lay.efficiency() >= 0.5 && (long) c * lay.channelFloats() < Integer.MAX_VALUE / 4) {
             ConvGemm.Packed p = pre != null && pre.w().data() == w.data() && (pre.b() == null ? b == null : b != null && pre.b().data() == b.data())
                     ? pre.packed(lay)
                     : ConvGemm.pack(w.data(), bias, (int) a.group, (int) (m / a.group), Math.toIntExact(w.size() / m),
                             ConvSmallPlane.suits(lay, Math.toIntExact(w.size() / m)) ? ConvSmallPlane.MR : ConvGemm.MR);
-            ConvGemm.conv(ctx, lay, (int) n, (int) c, p, (int) Shape.of(k).size(), x.data(), y.data(), ep);
+            ConvGemm.conv(ctx, lay, (int) n, (int) c, p, dims.taps, x.data(), y.data(), ep);
         } else {
-            ConvKernels.conv(ctx, scratch(ctx), g3, x.data(), w.data(), bias, y.data(), ep);
+            ConvKernels.conv(ctx, scratch(ctx), dims.g3, x.data(), w.data(), bias, y.data(), ep);
         }
     }
 

@@ -77,6 +77,13 @@ final class Elementwise {
         long as = p.innerStride(0);
         long bs = p.innerStride(1);
         long n = p.inner();
+        if (p.rows() == 1) {
+            // Equal shapes, or a scalar operand: one row from offset 0, without a capturing visitor.
+            if (o.size() != 0) {
+                op.row(a, 0, as, b, 0, bs, o, 0, n);
+            }
+            return;
+        }
         p.forEachRow((oo, off) -> op.row(a, off[0], as, b, off[1], bs, o, oo, n));
     }
 

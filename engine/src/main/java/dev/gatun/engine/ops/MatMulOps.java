@@ -245,6 +245,9 @@ public final class MatMulOps implements OpFamily {
         PackedB packed = t == DType.FLOAT ? prepack(node, node.constant(1), transB) : null;
         SparsePlanner.Choice sparse = t == DType.FLOAT && !transA && alpha == 1f && packed != null
                 ? SparsePlanner.plan(node, node.constant(1), transB, () -> packed) : null;
+        Memo<Shape> shapes = new Memo<>();
+        Memo<Epilogue> biases = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
         return Planned.of((ctx, in) -> {
             Tensor a = widen(ctx, in[0]);
             Tensor b = widen(ctx, in[1]);
@@ -260,15 +263,22 @@ public final class MatMulOps implements OpFamily {
                 throw node.error("Gemm inner dims differ: A " + a.shape() + (transA ? " (transposed)" : "")
                         + " x B " + b.shape() + (transB ? " (transposed)" : ""));
             }
-            Tensor y = ctx.allocate(a.dtype(), Shape.of(m, n));
+            Shape ys = shapes.get(a.shape(), b.shape(), null);
+            if (ys == null) {
+                ys = shapes.put(a.shape(), b.shape(), null, Shape.of(m, n));
+            }
+            Tensor y = ctx.allocate(a.dtype(), ys);
             float betaRun = 0f;
             Epilogue epi = Epilogue.NONE;
             if (c != null && beta != 0f) {
-                if (strictC && !c.shape().equals(Shape.of(m, n))) {
+                if (strictC && !c.shape().equals(ys)) {
                     throw node.error("C " + c.shape() + " must be [" + m + "," + n + "] when broadcast=0 (opset " + node.opset() + ")");
                 }
                 if (beta == 1f && y.dtype() == DType.FLOAT && isRowVector(c.shape(), n)) {
-                    epi = epi.withBias(c.data(), 0); // the bias is added as each output tile is stored
+                    epi = biases.get(c.data());
+                    if (epi == null) {
+                        epi = biases.put(c.data(), Epilogue.NONE.withBias(c.data(), 0)); // added as each output tile is stored
+                    }
                 } else {
                     fillBroadcast(node, c, y, m, n);
                     betaRun = beta;
@@ -291,7 +301,7 @@ public final class MatMulOps implements OpFamily {
             } else {
                 gemm(ctx, transA, transB, m, n, k, alpha, a, 0, lda, b, 0, transB ? k : n, betaRun, y, 0, n);
             }
-            return new Tensor[] {isHalf(t) ? narrow(ctx, y, t) : y};
+            return isHalf(t) ? new Tensor[] {narrow(ctx, y, t)} : Memo.outputs(outputs, y);
         }, t);
     }
 

@@ -104,26 +104,75 @@ public final class PoolOps implements OpFamily {
         boolean inc = includePad;
         int storageOrder = (int) order;
         boolean fast = dtype == FLOAT && !withIndices;
+        Memo<Sized> sizes = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
+        PoolRegion region = new PoolRegion(kind, inc, p, storageOrder);
         Kernel k = (ctx, in) -> {
             Tensor x = in[0];
-            PoolGeometry g = PoolGeometry.of(node, attrs, x.shape());
-            Shape outShape = g.outputShape(x.shape());
+            Sized sized = sizes.get(x.shape());
+            if (sized == null) {
+                PoolGeometry pg = PoolGeometry.of(node, attrs, x.shape());
+                sized = sizes.put(x.shape(), new Sized(pg, pg.outputShape(x.shape())));
+            }
+            PoolGeometry g = sized.g;
+            Shape outShape = sized.out;
             Tensor y = ctx.allocate(x.dtype(), outShape);
-            if (fast && kind == Kind.MAX && MaxPoolStride2.applies(g)) {
-                parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(), (from, to) -> MaxPoolStride2.pool(g, x.data(), y.data(), from, to));
-                return new Tensor[] {y};
-            }
-            if (fast) {
-                parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(),
-                        (from, to) -> poolF32(g, kind, inc, (float) p, x.data(), y.data(), from, to));
-                return new Tensor[] {y};
-            }
             Tensor idx = withIndices ? ctx.allocate(INT64, outShape) : null;
-            parallelRanges(ctx, g.planes, g.outPlane * g.kernelSize(),
-                    (from, to) -> poolGeneric(g, kind, inc, p, x, y, idx, storageOrder, from, to));
-            return withIndices ? new Tensor[] {y, idx} : new Tensor[] {y};
+            int mode = !fast ? PoolRegion.GENERIC : kind == Kind.MAX && MaxPoolStride2.applies(g) ? PoolRegion.MAX_STRIDE2 : PoolRegion.F32;
+            region.set(mode, g, x, y, idx);
+            try {
+                region.run(ctx, g.planes, g.outPlane * g.kernelSize());
+            } finally {
+                region.set(0, null, null, null, null);
+            }
+            if (!withIndices) {
+                return Memo.outputs(outputs, y);
+            }
+            Tensor[] out = outputs.get(y, idx, null);
+            return out != null ? out : outputs.put(y, idx, null, new Tensor[] {y, idx});
         };
         return withIndices ? Planned.of(k, dtype, INT64) : Planned.of(k, dtype);
+    }
+
+    /** A pooling node's geometry and output shape for one input shape (kept across replayed runs in a {@link Memo}). */
+    private record Sized(PoolGeometry g, Shape out) {}
+
+    /** One MaxPool / AveragePool / LpPool node's region over planes: a reused object instead of capturing lambdas. */
+    private static final class PoolRegion extends Ranges {
+        static final int MAX_STRIDE2 = 0;
+        static final int F32 = 1;
+        static final int GENERIC = 2;
+        private final Kind kind;
+        private final boolean includePad;
+        private final double p;
+        private final int storageOrder;
+        private int mode;
+        private PoolGeometry g;
+        private Tensor x, y, idx;
+
+        PoolRegion(Kind kind, boolean includePad, double p, int storageOrder) {
+            this.kind = kind;
+            this.includePad = includePad;
+            this.p = p;
+            this.storageOrder = storageOrder;
+        }
+
+        void set(int mode, PoolGeometry g, Tensor x, Tensor y, Tensor idx) {
+            this.mode = mode;
+            this.g = g;
+            this.x = x;
+            this.y = y;
+            this.idx = idx;
+        }
+
+        @Override
+        public void run(long from, long to) {
+            switch (mode) {
+                case MAX_STRIDE2 -> MaxPoolStride2.pool(g, x.data(), y.data(), from, to);
+                case F32 -> poolF32(g, kind, includePad, (float) p, x.data(), y.data(), from, to);
+                default -> poolGeneric(g, kind, includePad, p, x, y, idx, storageOrder, from, to);
+            }
+        }
     }
 
     private static double readP(NodeSpec node) {
@@ -145,13 +194,44 @@ public final class PoolOps implements OpFamily {
      * per item, so that small jobs stay on the calling thread).
      */
     static void parallelRanges(KernelContext ctx, long n, long cost, RangeBody body) {
-        int threads = ctx.threads();
-        int tasks = threads <= 1 || n * Math.max(1, cost) < (1 << 15) ? 1 : (int) Math.min(n, 4L * threads);
+        int tasks = rangeTasks(ctx, n, cost);
         if (tasks <= 1) {
             body.run(0, n);
             return;
         }
         ctx.parallelFor(tasks, i -> body.run(n * i / tasks, n * (i + 1) / tasks));
+    }
+
+    /** How many ranges {@link #parallelRanges} cuts [0, n) into. */
+    private static int rangeTasks(KernelContext ctx, long n, long cost) {
+        int threads = ctx.threads();
+        return threads <= 1 || n * Math.max(1, cost) < (1 << 15) ? 1 : (int) Math.min(n, 4L * threads);
+    }
+
+    /**
+     * A {@link RangeBody} that is its own region: reused across runs (one per planned node, its fields set before
+     * {@link #run(KernelContext, long, long)} and cleared after), so that a warm run allocates no lambdas.
+     */
+    abstract static class Ranges implements RangeBody, java.util.function.IntConsumer {
+        private long n;
+        private int tasks;
+
+        /** {@link #parallelRanges} with this as the body. */
+        final void run(KernelContext ctx, long n, long cost) {
+            int t = rangeTasks(ctx, n, cost);
+            if (t <= 1) {
+                run(0, n);
+                return;
+            }
+            this.n = n;
+            this.tasks = t;
+            ctx.parallelFor(t, this);
+        }
+
+        @Override
+        public final void accept(int i) {
+            run(n * i / tasks, n * (i + 1) / tasks);
+        }
     }
 
     // ---------------------------------------------------------------- float32 row-accumulating kernel
@@ -430,39 +510,75 @@ public final class PoolOps implements OpFamily {
     private static Planned planGlobal(NodeSpec node, Kind kind) {
         DType dtype = node.requireType(0, FLOATS);
         double p = kind == Kind.LP ? readP(node) : 0;
+        Memo<Shape> shapes = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
+        GlobalRegion region = new GlobalRegion(kind, dtype, p);
         Kernel k = (ctx, in) -> {
             Tensor x = in[0];
             Shape s = x.shape();
             if (s.rank() < 2) {
                 throw node.error("input of shape " + s + " has no channel dim (expected [N, C, ...])");
             }
-            long[] od = s.dims();
-            for (int i = 2; i < od.length; i++) {
-                od[i] = 1;
+            Shape ys = shapes.get(s);
+            if (ys == null) {
+                long[] od = s.dims();
+                for (int i = 2; i < od.length; i++) {
+                    od[i] = 1;
+                }
+                ys = shapes.put(s, Shape.of(od));
             }
-            Tensor y = ctx.allocate(x.dtype(), Shape.of(od));
+            Tensor y = ctx.allocate(x.dtype(), ys);
             long planes = s.dim(0) * s.dim(1);
             long size = s.sizeOf(2, s.rank());
-            parallelRanges(ctx, planes, size, (from, to) -> {
-                if (dtype == FLOAT && kind != Kind.LP && size <= 1 << 16) {
-                    globalF32(kind, x.data(), y.data(), from, to, (int) size);
-                } else if (dtype == FLOAT) {
-                    for (long pl = from; pl < to; pl++) {
-                        y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
-                    }
-                } else {
-                    double[] buf = new double[Math.toIntExact(size)];
-                    double[] one = new double[1];
-                    for (long pl = from; pl < to; pl++) {
-                        DoubleBuffers.read(x, pl * size, buf, buf.length);
-                        one[0] = globalDouble(kind, p, buf);
-                        DoubleBuffers.write(y, pl, one, 1);
-                    }
-                }
-            });
-            return new Tensor[] {y};
+            region.set(x, y, size);
+            try {
+                region.run(ctx, planes, size);
+            } finally {
+                region.set(null, null, 0);
+            }
+            return Memo.outputs(outputs, y);
         };
         return Planned.of(k, dtype);
+    }
+
+    /** One GlobalMax/Average/LpPool node's region over planes of {@code size} values (reused like {@link PoolRegion}). */
+    private static final class GlobalRegion extends Ranges {
+        private final Kind kind;
+        private final DType dtype;
+        private final double p;
+        private Tensor x, y;
+        private long size;
+
+        GlobalRegion(Kind kind, DType dtype, double p) {
+            this.kind = kind;
+            this.dtype = dtype;
+            this.p = p;
+        }
+
+        void set(Tensor x, Tensor y, long size) {
+            this.x = x;
+            this.y = y;
+            this.size = size;
+        }
+
+        @Override
+        public void run(long from, long to) {
+            if (dtype == FLOAT && kind != Kind.LP && size <= 1 << 16) {
+                globalF32(kind, x.data(), y.data(), from, to, (int) size);
+            } else if (dtype == FLOAT) {
+                for (long pl = from; pl < to; pl++) {
+                    y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
+                }
+            } else {
+                double[] buf = new double[Math.toIntExact(size)];
+                double[] one = new double[1];
+                for (long pl = from; pl < to; pl++) {
+                    DoubleBuffers.read(x, pl * size, buf, buf.length);
+                    one[0] = globalDouble(kind, p, buf);
+                    DoubleBuffers.write(y, pl, one, 1);
+                }
+            }
+        }
     }
 
     /** Per-thread arrays of {@link #globalF32}: the planes' copy, the results, one vector's lanes (grown, reused). */

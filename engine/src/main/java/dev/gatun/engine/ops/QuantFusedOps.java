@@ -87,14 +87,32 @@ public final class QuantFusedOps implements OpFamily {
         Kernel add = node.hasInput(7)
                 ? OpRegistry.plan(NodeSpec.of("Add", 14, dev.gatun.engine.graph.Attributes.empty(), 1, DType.FLOAT, DType.FLOAT)).kernel()
                 : null;
+        RunMemo memo = new RunMemo(n, Epilogue.of(act));
         return Planned.of((ctx, in) -> {
             Tensor res = QuantGemmOps.input(in, 7);
-            Tensor y = run(ctx, node, in, w, act);
+            Tensor y = run(ctx, node, in, w, act, memo);
             if (res != null && !res.shape().equals(y.shape())) {
                 return add.run(ctx, new Tensor[] {y, res});
             }
-            return new Tensor[] {y};
+            return Memo.outputs(memo.outputs, y);
         }, DType.FLOAT);
+    }
+
+    /**
+     * What a QuantMatMul kernel derives per run, kept across replayed runs ({@link Memo}): Y's shape per A shape, the
+     * epilogue per residual buffer, the returned array; {@code columns} is [N] and {@code act} the bare activation.
+     */
+    private static final class RunMemo {
+        final Shape columns;
+        final Epilogue act;
+        final Memo<Shape> shape = new Memo<>();
+        final Memo<Epilogue> post = new Memo<>();
+        final Memo<Tensor[]> outputs = new Memo<>();
+
+        RunMemo(int n, Epilogue act) {
+            this.columns = Shape.of(n);
+            this.act = act;
+        }
     }
 
     /**
@@ -114,6 +132,9 @@ public final class QuantFusedOps implements OpFamily {
         if (!(minScale > 0)) {
             throw node.unsupported("min_scale " + minScale + " (must be > 0)");
         }
+        Memo<Shape> scaleShapes = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
+        RowTasks region = new RowTasks();
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
             Shape xs = x.shape();
@@ -122,34 +143,70 @@ public final class QuantFusedOps implements OpFamily {
             }
             long k = xs.dim(xs.rank() - 1);
             long rows = k == 0 ? 0 : x.size() / k;
-            long[] sd = xs.dims();
-            sd[sd.length - 1] = 1;
+            Shape ss = scaleShapes.get(xs);
+            if (ss == null) {
+                long[] sd = xs.dims();
+                sd[sd.length - 1] = 1;
+                ss = scaleShapes.put(xs, Shape.of(sd));
+            }
             Tensor y = ctx.allocate(DType.UINT8, xs);
-            Tensor scale = ctx.allocate(DType.FLOAT, Shape.of(sd));
-            Tensor zero = ctx.allocate(DType.FLOAT, Shape.of(sd));
+            Tensor scale = ctx.allocate(DType.FLOAT, ss);
+            Tensor zero = ctx.allocate(DType.FLOAT, ss);
             if (k == 0) {
                 for (long r = 0; r < scale.size(); r++) {
                     scale.data().setAtIndex(Tensor.F32, r, minScale);
                     zero.data().setAtIndex(Tensor.F32, r, 0f);
                 }
-                return new Tensor[] {y, scale, zero};
-            }
-            int tasks = (int) Math.min(rows, Math.max(1, 4L * ctx.threads()));
-            ctx.parallelFor(tasks, t -> {
-                long r1 = rows * (t + 1) / tasks;
-                for (long r = rows * t / tasks; r < r1; r++) {
-                    quantizeRow(x.data(), y.data(), r, k, minScale, scale.data(), zero.data());
+            } else {
+                int tasks = (int) Math.min(rows, Math.max(1, 4L * ctx.threads()));
+                region.set(x.data(), y.data(), rows, k, tasks, minScale, scale.data(), zero.data());
+                try {
+                    ctx.parallelFor(tasks, region);
+                } finally {
+                    region.set(null, null, 0, 0, 0, 0f, null, null);
                 }
-            });
-            return new Tensor[] {y, scale, zero};
+            }
+            Tensor[] out = outputs.get(y, scale, zero);
+            return out != null ? out : outputs.put(y, scale, zero, new Tensor[] {y, scale, zero});
         }, DType.UINT8, DType.FLOAT, DType.FLOAT);
+    }
+
+    /**
+     * One DynamicQuantizeRows node's region: task t quantizes rows [rows * t / tasks, rows * (t + 1) / tasks). A
+     * reused object (fields set before each region and cleared after) instead of a capturing lambda.
+     */
+    private static final class RowTasks implements java.util.function.IntConsumer {
+        private MemorySegment x, y, scales, zeros;
+        private long rows, k;
+        private int tasks;
+        private float minScale;
+
+        void set(MemorySegment x, MemorySegment y, long rows, long k, int tasks, float minScale, MemorySegment scales,
+                 MemorySegment zeros) {
+            this.x = x;
+            this.y = y;
+            this.rows = rows;
+            this.k = k;
+            this.tasks = tasks;
+            this.minScale = minScale;
+            this.scales = scales;
+            this.zeros = zeros;
+        }
+
+        @Override
+        public void accept(int t) {
+            long r1 = rows * (t + 1) / tasks;
+            for (long r = rows * t / tasks; r < r1; r++) {
+                quantizeRow(x, y, r, k, minScale, scales, zeros);
+            }
+        }
     }
 
     /** Row r of {@link #planRows}. */
     static void quantizeRow(MemorySegment x, MemorySegment y, long r, long k, float minScale, MemorySegment scales, MemorySegment zeros) {
-        float[] range = QuantOps.minMax(x.asSlice(r * k * 4, k * 4), k);
-        float hi = Math.max(range[1], 0f);
-        float lo = Math.min(range[0], 0f);
+        long range = QuantOps.minMax(x, r * k, k);
+        float hi = Math.max(QuantOps.hi(range), 0f);
+        float lo = Math.min(QuantOps.lo(range), 0f);
         float s = Math.max((hi - lo) / 255f, minScale);
         float zf = (float) Math.rint(-lo / s);
         scales.setAtIndex(Tensor.F32, r, s);
@@ -166,7 +223,7 @@ public final class QuantFusedOps implements OpFamily {
     private static final int VL = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
 
     /** The product with its epilogue; a residual that does not have Y's shape is left to the caller (broadcast Add). */
-    private static Tensor run(KernelContext ctx, NodeSpec node, Tensor[] in, Igemm.Weights w, Epilogue.Activation act) {
+    private static Tensor run(KernelContext ctx, NodeSpec node, Tensor[] in, Igemm.Weights w, Epilogue.Activation act, RunMemo memo) {
         Tensor a = in[0];
         Tensor aScale = QuantGemmOps.input(in, 1);
         Tensor aZp = QuantGemmOps.input(in, 2);
@@ -192,10 +249,14 @@ public final class QuantFusedOps implements OpFamily {
         if (bias != null && bias.size() != n) {
             throw node.error("bias " + bias.shape() + " must be [" + n + "]");
         }
-        long[] dims = as.dims();
-        dims[dims.length - 1] = n;
-        Tensor y = ctx.allocate(DType.FLOAT, Shape.of(dims));
-        if (res != null && !res.shape().equals(y.shape())) {
+        Shape ys = memo.shape.get(as);
+        if (ys == null) {
+            long[] dims = as.dims();
+            dims[dims.length - 1] = n;
+            ys = memo.shape.put(as, Shape.of(dims));
+        }
+        Tensor y = ctx.allocate(DType.FLOAT, ys);
+        if (res != null && !res.shape().equals(ys)) {
             res = null;
         }
         if (rows == 0 || n == 0) {
@@ -203,24 +264,25 @@ public final class QuantFusedOps implements OpFamily {
         }
         MemorySegment colScale = bScale.data();
         if (bScale.size() == 1) {
-            colScale = ctx.allocate(DType.FLOAT, Shape.of(n)).data();
+            colScale = ctx.allocate(DType.FLOAT, memo.columns).data();
             float s = bScale.getFloat(0);
             for (int j = 0; j < n; j++) {
                 colScale.setAtIndex(Tensor.F32, j, s);
             }
         }
-        Epilogue post = Epilogue.of(act);
-        if (res != null) {
-            post = post.withResidual(res.data(), 0, n);
-        }
         Igemm.Mode mode = act == Epilogue.Activation.RELU && res == null ? Igemm.Mode.FLOAT_RELU : Igemm.Mode.FLOAT;
-        if (mode == Igemm.Mode.FLOAT_RELU) {
-            post = null;
+        Epilogue post = null;
+        if (mode != Igemm.Mode.FLOAT_RELU) {
+            MemorySegment resData = res == null ? null : res.data();
+            post = memo.post.get(resData);
+            if (post == null) {
+                post = memo.post.put(resData, resData == null ? memo.act : memo.act.withResidual(resData, 0, n));
+            }
         }
         int za = aZp == null || rowZps ? 0 : (int) aZp.getAsLong(0);
-        Igemm.gemm(ctx, rows, new Igemm.Lhs(a.data(), 0, k, a.dtype() == DType.INT8, za, rowZps ? aZp.data() : null), w,
-                new Igemm.Output(mode, y.data(), 0, n, aScale == null || rowScales ? 1f : aScale.getFloat(0), colScale,
-                        bias == null ? null : bias.data(), post, rowScales ? aScale.data() : null));
+        Igemm.gemm(ctx, rows, a.data(), 0, k, a.dtype() == DType.INT8, za, rowZps ? aZp.data() : null, w, mode, y.data(), 0, n,
+                aScale == null || rowScales ? 1f : aScale.getFloat(0), colScale, bias == null ? null : bias.data(), post,
+                rowScales ? aScale.data() : null);
         return y;
     }
 }

@@ -112,12 +112,14 @@ public final class QuantOps implements OpFamily {
         Precision prec = precision(node, xt, st);
         Granularity g = Granularity.of(node);
         DType outType = out;
+        Memo<Runs> runs = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
             Tensor s = in[1];
             Tensor z = in.length > 2 ? in[2] : null;
             Tensor y = ctx.allocate(outType, x.shape());
-            Runs r = g.runs(node, x.shape(), s, z);
+            Runs r = g.runs(node, x.shape(), s, z, runs);
             for (long run = 0; run < r.count(); run++) {
                 long xi = run * r.inner;
                 if (r.blocked) {
@@ -130,7 +132,7 @@ public final class QuantOps implements OpFamily {
                     quantize(x, xi, y, xi, r.inner, (float) s.getDouble(si), z == null ? 0 : (int) z.getAsLong(si), prec);
                 }
             }
-            return new Tensor[] {y};
+            return Memo.outputs(outputs, y);
         }, out);
     }
 
@@ -235,12 +237,14 @@ public final class QuantOps implements OpFamily {
         }
         Granularity g = Granularity.of(node);
         DType outType = out;
+        Memo<Runs> runs = new Memo<>();
+        Memo<Tensor[]> outputs = new Memo<>();
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
             Tensor s = in[1];
             Tensor z = in.length > 2 ? in[2] : null;
             Tensor y = ctx.allocate(outType, x.shape());
-            Runs r = g.runs(node, x.shape(), s, z);
+            Runs r = g.runs(node, x.shape(), s, z, runs);
             for (long run = 0; run < r.count(); run++) {
                 long xi = run * r.inner;
                 if (r.blocked) {
@@ -253,7 +257,7 @@ public final class QuantOps implements OpFamily {
                     dequantize(x, xi, y, xi, r.inner, (float) s.getDouble(si), z == null ? 0 : z.getAsLong(si));
                 }
             }
-            return new Tensor[] {y};
+            return Memo.outputs(outputs, y);
         }, out);
     }
 
@@ -289,36 +293,40 @@ public final class QuantOps implements OpFamily {
 
     private static Planned planDynamic(NodeSpec node) {
         node.requireType(0, DType.FLOAT);
+        Memo<Tensor[]> outputs = new Memo<>();
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
-            float[] range = minMax(x.data(), x.size());
-            float lo = Math.min(0f, range[0]);
-            float hi = Math.max(0f, range[1]);
+            long range = minMax(x.data(), 0, x.size());
+            float lo = Math.min(0f, lo(range));
+            float hi = Math.max(0f, hi(range));
             float scale = (hi == lo ? 1f : hi - lo) / 255f;
             int zp = (int) Math.rint(Math.max(0f, Math.min(255f, 0f - lo / scale)));
             Tensor y = ctx.allocate(DType.UINT8, x.shape());
             quantize(x, 0, y, 0, x.size(), scale, zp, Precision.FLOAT);
-            Tensor ys = ctx.allocate(DType.FLOAT, Shape.of());
+            Tensor ys = ctx.allocate(DType.FLOAT, Shape.scalar());
             ys.data().setAtIndex(Tensor.F32, 0, scale);
-            Tensor yz = ctx.allocate(DType.UINT8, Shape.of());
+            Tensor yz = ctx.allocate(DType.UINT8, Shape.scalar());
             yz.data().set(ValueLayout.JAVA_BYTE, 0, (byte) zp);
-            return new Tensor[] {y, ys, yz};
+            Tensor[] out = outputs.get(y, ys, yz);
+            return out != null ? out : outputs.put(y, ys, yz, new Tensor[] {y, ys, yz});
         }, DType.UINT8, DType.FLOAT, DType.UINT8);
     }
 
     /**
-     * {min, max} of n floats; {+inf, -inf} when n is 0. NaN elements are skipped (a compare-and-blend per lane, four
-     * independent accumulators: Java's min/max with their NaN and signed-zero rules cost several times more).
+     * min and max of the n floats from element {@code from} of x, packed in one long (read them with {@link #lo} and
+     * {@link #hi}, so that nothing is allocated); +inf and -inf when n is 0. NaN elements are skipped (a
+     * compare-and-blend per lane, four independent accumulators: Java's min/max with their NaN and signed-zero rules
+     * cost several times more).
      */
-    static float[] minMax(MemorySegment x, long n) {
+    static long minMax(MemorySegment x, long from, long n) {
         FloatVector lo0 = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
         FloatVector lo1 = lo0;
         FloatVector hi0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         FloatVector hi1 = hi0;
         long i = 0;
         for (; i <= n - 2 * VL; i += 2 * VL) {
-            FloatVector v0 = FloatVector.fromMemorySegment(S, x, i * 4, LE);
-            FloatVector v1 = FloatVector.fromMemorySegment(S, x, (i + VL) * 4, LE);
+            FloatVector v0 = FloatVector.fromMemorySegment(S, x, (from + i) * 4, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(S, x, (from + i + VL) * 4, LE);
             lo0 = lo0.blend(v0, v0.lt(lo0));
             hi0 = hi0.blend(v0, v0.compare(VectorOperators.GT, hi0));
             lo1 = lo1.blend(v1, v1.lt(lo1));
@@ -333,7 +341,7 @@ public final class QuantOps implements OpFamily {
             hi = Math.max(hi, hi0.lane(l));
         }
         for (; i < n; i++) {
-            float v = x.getAtIndex(Tensor.F32, i);
+            float v = x.getAtIndex(Tensor.F32, from + i);
             if (v < lo) {
                 lo = v;
             }
@@ -341,7 +349,17 @@ public final class QuantOps implements OpFamily {
                 hi = v;
             }
         }
-        return new float[] {lo, hi};
+        return (long) Float.floatToRawIntBits(lo) << 32 | Float.floatToRawIntBits(hi) & 0xffffffffL;
+    }
+
+    /** The min of a {@link #minMax} result. */
+    static float lo(long minMax) {
+        return Float.intBitsToFloat((int) (minMax >>> 32));
+    }
+
+    /** The max of a {@link #minMax} result. */
+    static float hi(long minMax) {
+        return Float.intBitsToFloat((int) minMax);
     }
 
     // ---------------------------------------------------------------- granularity
@@ -355,6 +373,13 @@ public final class QuantOps implements OpFamily {
                 throw node.unsupported("block_size " + bs + " (must be >= 0)");
             }
             return new Granularity(axis, bs);
+        }
+
+        /** As {@link #runs(NodeSpec, Shape, Tensor, Tensor)}, kept in {@code memo} per shape of x, scale and zero point. */
+        Runs runs(NodeSpec node, Shape xs, Tensor s, Tensor z, Memo<Runs> memo) {
+            Shape zs = z == null ? null : z.shape();
+            Runs r = memo.get(xs, s.shape(), zs);
+            return r != null ? r : memo.put(xs, s.shape(), zs, runs(node, xs, s, z));
         }
 
         Runs runs(NodeSpec node, Shape xs, Tensor s, Tensor z) {

@@ -173,14 +173,19 @@ public final class ShapeOps implements OpFamily {
         if (axis < 0 && node.opset() < 11) {
             throw node.unsupported("negative axis " + axis + " before opset 11");
         }
+        Memo<Tensor[]> views = new Memo<>();
         return Planned.of((ctx, in) -> {
+            Tensor[] same = views.get(in[0]);
+            if (same != null) {
+                return same;
+            }
             Shape s = in[0].shape();
             int r = s.rank();
             if (axis < -r || axis > r) {
                 throw node.error("axis " + axis + " is out of range for input " + s);
             }
             int a = (int) (axis < 0 ? axis + r : axis);
-            return new Tensor[] {in[0].reshape(Shape.of(s.sizeOf(0, a), s.sizeOf(a, r)))};
+            return views.put(in[0], new Tensor[] {in[0].reshape(Shape.of(s.sizeOf(0, a), s.sizeOf(a, r)))});
         }, node.inputType(0));
     }
 

@@ -25,12 +25,39 @@ final class StridedCopy {
 
     private StridedCopy() {}
 
+    /**
+     * A thread's index arrays and staging buffers, grown to the largest rank seen, so that a copy allocates nothing
+     * (copies do not nest: nothing runs inside one).
+     */
+    private static final class Scratch {
+        long[] d = new long[8];
+        long[] ss = new long[8];
+        long[] ds = new long[8];
+        long[] idx = new long[8];
+        int[] outer = new int[8];
+        final int[][] staged = {new int[BLOCK * BLOCK * 2], new int[BLOCK * BLOCK * 2]};
+
+        void fit(int n) {
+            if (d.length < n) {
+                d = new long[n];
+                ss = new long[n];
+                ds = new long[n];
+                idx = new long[n];
+                outer = new int[n];
+            }
+        }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
     /** Copies with strides as described in the class comment; src and dst have the same dtype. */
     static void copy(Tensor src, long srcOff, long[] srcStrides, Tensor dst, long dstOff, long[] dstStrides, long[] dims) {
         int n = dims.length;
-        long[] d = new long[n];
-        long[] ss = new long[n];
-        long[] ds = new long[n];
+        Scratch sc = SCRATCH.get();
+        sc.fit(n);
+        long[] d = sc.d;
+        long[] ss = sc.ss;
+        long[] ds = sc.ds;
         int r = 0;
         for (int k = 0; k < n; k++) {
             if (dims[k] == 0) {
@@ -74,16 +101,16 @@ final class StridedCopy {
         }
         // odometer over the outer dims (all but the inner one and the blocked one)
         int no = 0;
-        int[] outer = new int[r];
+        int[] outer = sc.outer;
         for (int k = 0; k < inner; k++) {
             if (k != block) {
                 outer[no++] = k;
             }
         }
         // 4- and 8-byte elements written contiguously: transpose tiles through int[] staging buffers
-        int[][] staged = block >= 0 && ds[inner] == 1 && (esz == 4 || esz == 8)
-                ? new int[][] {new int[BLOCK * BLOCK * esz / 4], new int[BLOCK * BLOCK * esz / 4]} : null;
-        long[] idx = new long[no];
+        int[][] staged = block >= 0 && ds[inner] == 1 && (esz == 4 || esz == 8) ? sc.staged : null;
+        long[] idx = sc.idx;
+        java.util.Arrays.fill(idx, 0, no, 0);
         long so = srcOff;
         long dof = dstOff;
         while (true) {
