@@ -8,6 +8,8 @@ import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -170,16 +172,19 @@ public final class Spmm {
         int blocks = (m + mb - 1) / mb;
         checkA(a, aOff, lda, m, k);
         int nChunks = (n + NB - 1) / NB;
+        long aAt = a.isNative() && a.scope().isAlive() ? a.address() + aOff * 4 : -1;
+        long cAt = directC(c, cOff, ldc, m, n, e);
         if (threads == 1 || blocks >= 2 * threads) {
             // one task per range of row blocks: each block transposed into the thread's own scratch, used while in L2
             run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, (b0, b1) -> {
                 Scratch s = SCRATCH.get();
                 long atAddr = s.at((long) k * mb * 4);
                 for (int blk = b0; blk < b1; blk++) {
-                    transpose(a, aOff, lda, m, blk * mb, mb, 0, k, atAddr);
+                    transpose(a, aOff, aAt, lda, m, blk * mb, mb, 0, k, atAddr);
                     for (int ch = 0; ch < nChunks; ch++) {
-                        columns(nv, b, m, blk * mb, mb, ch * NB, atAddr, s, c, cOff, ldc, e);
+                        columns(nv, b, m, blk * mb, mb, ch * NB, atAddr, s, c, cOff, cAt, ldc, e);
                     }
+                    heavyPass(cAt, ldc, e, blk * mb, Math.min(mb, m - blk * mb), 0, n);
                 }
             });
             return;
@@ -192,7 +197,7 @@ public final class Spmm {
             for (int u = u0; u < u1; u++) {
                 int blk = u / kChunks;
                 int p0 = (u % kChunks) * T_CHUNK;
-                transpose(a, aOff, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), atAddr + (long) blk * k * mb * 4);
+                transpose(a, aOff, aAt, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), atAddr + (long) blk * k * mb * 4);
             }
         });
         int units = blocks * nChunks;
@@ -200,17 +205,20 @@ public final class Spmm {
             Scratch s = SCRATCH.get();
             for (int u = u0; u < u1; u++) {
                 int blk = u / nChunks;
-                columns(nv, b, m, blk * mb, mb, (u % nChunks) * NB, atAddr + (long) blk * k * mb * 4, s, c, cOff, ldc, e);
+                int j0 = (u % nChunks) * NB;
+                columns(nv, b, m, blk * mb, mb, j0, atAddr + (long) blk * k * mb * 4, s, c, cOff, cAt, ldc, e);
+                heavyPass(cAt, ldc, e, blk * mb, Math.min(mb, m - blk * mb), j0, Math.min(NB, n - j0));
             }
         });
     }
 
     /**
      * Columns [j0, j0 + NB) of the row block at m0 (mb rows, its transposed A at the absolute address {@code base}):
-     * computed into the thread's tile, transposed, stored into C with the epilogue.
+     * computed into the thread's tile, transposed, stored into C with the epilogue: straight into C at the absolute
+     * address {@code cAt} ({@link #storeChunk}) when it is not -1, else through a row-major tile and the GEMM's store.
      */
     private static void columns(int nv, SparseB b, int m, int m0, int mb, int j0, long base, Scratch s,
-                                MemorySegment c, long cOff, int ldc, Epilogue e) {
+                                MemorySegment c, long cOff, long cAt, int ldc, Epilogue e) {
         int k = b.k();
         int nb = Math.min(NB, b.n() - j0);
         int kc = kBlock(mb);
@@ -225,10 +233,112 @@ public final class Spmm {
             }
         }
         int rows = Math.min(mb, m - m0);
+        if (cAt != -1) {
+            storeChunk(s.yt, mb, rows, nb, cAt, ldc, m0, j0, e, s.square, s.square2);
+            return;
+        }
         for (int r0 = 0; r0 < rows; r0 += VL) {
             transposeSquare(s.yt, r0, mb, s.tile, r0 * NB, NB, s.square);
         }
         SgemmKernel.store(s.tile, 0, NB, rows, nb, 1f, 0f, true, e, c, cOff + (long) m0 * ldc + j0, ldc, m0, j0);
+    }
+
+    /**
+     * The absolute address of C[0, 0] ({@code c} at float {@code cOff}) when the output can be stored straight into
+     * it through {@link #ALL} (C, the bias and the residual native and alive, the m x n outputs and the operands the
+     * epilogue reads inside their segments: checked here once per call), else -1.
+     */
+    private static long directC(MemorySegment c, long cOff, int ldc, int m, int n, Epilogue e) {
+        if (!c.isNative() || !c.scope().isAlive() || ldc < n || cOff < 0
+                || (cOff + (long) (m - 1) * ldc + n) * 4 > c.byteSize()) {
+            return -1;
+        }
+        if (e != null) {
+            if (!e.nativeOperands()) {
+                return -1;
+            }
+            if (e.bias() != null) {
+                SgemmKernel.address(e.bias(), e.biasOffset() * 4, (e.biasPerRow() ? m : n) * 4L, "bias");
+            }
+            if (e.residual() != null) {
+                SgemmKernel.address(e.residual(), e.residualOffset() * 4, ((m - 1) * e.residualStride() + n) * 4, "residual");
+            }
+        }
+        return c.address() + cOff * 4;
+    }
+
+    /**
+     * C[m0 + r, j0 + l] = epi(yt[l*mb + r]) for r < rows, l < nb, C at the absolute address {@code cAt} (row stride
+     * ldc floats), its bias and residual read at absolute addresses ({@link #directC} checked them): each VL x VL
+     * square of yt transposed in registers into {@code sq} (scratch: see {@link #transposeSquare}), then its rows stored (masked past nb) with the bias, a
+     * light activation and the residual, the lane operations and their order those of the GEMM's fused store. A
+     * heavy activation (Gelu) and the residual after it are left to {@link #heavyPass}.
+     */
+    private static void storeChunk(float[] yt, int mb, int rows, int nb, long cAt, int ldc, int m0, int j0, Epilogue e,
+                                   float[] sq, float[] scratch) {
+        long ldcB = ldc * 4L;
+        long at0 = cAt + ((long) m0 * ldc + j0) * 4;
+        if (e == null && nb == VL) {
+            for (int r0 = 0; r0 < rows; r0 += VL) {
+                transposeSquare(yt, r0, mb, sq, 0, VL, scratch);
+                long at = at0 + r0 * ldcB;
+                for (int r = 0; r < Math.min(VL, rows - r0); r++) {
+                    FloatVector.fromArray(S, sq, r * VL).intoMemorySegment(ALL, at + r * ldcB, LE);
+                }
+            }
+            return;
+        }
+        VectorMask<Float> mask = S.indexInRange(0, nb);
+        Epilogue.Activation act = e == null ? Epilogue.Activation.NONE : e.activation();
+        float lo = e == null ? 0f : e.p();
+        float hi = e == null ? 0f : e.q();
+        MemorySegment bias = e == null ? null : e.bias();
+        boolean colBias = bias != null && !e.biasPerRow();
+        FloatVector bv = colBias ? FloatVector.fromMemorySegment(S, ALL, bias.address() + (e.biasOffset() + j0) * 4, LE, mask)
+                : FloatVector.zero(S);
+        long rowBiasAt = bias != null && !colBias ? bias.address() + (e.biasOffset() + m0) * 4 : 0;
+        boolean residual = e != null && e.residual() != null && act.light();
+        long resStride = residual ? e.residualStride() * 4 : 0;
+        long resAt = residual ? e.residual().address() + (e.residualOffset() + m0 * e.residualStride() + j0) * 4 : 0;
+        for (int r0 = 0; r0 < rows; r0 += VL) {
+            transposeSquare(yt, r0, mb, sq, 0, VL, scratch);
+            for (int r = r0; r < Math.min(r0 + VL, rows); r++) {
+                FloatVector x = FloatVector.fromArray(S, sq, (r - r0) * VL);
+                if (colBias) {
+                    x = x.add(bv);
+                } else if (bias != null) {
+                    x = x.add(ALL.get(Tensor.F32, rowBiasAt + r * 4L));
+                }
+                switch (act) {
+                    case RELU -> x = x.max(0f);
+                    case CLIP -> x = x.max(lo).min(hi);
+                    case LEAKY_RELU -> x = x.blend(x.mul(lo), x.compare(VectorOperators.LT, 0f));
+                    default -> { }
+                }
+                if (residual) {
+                    x = x.add(FloatVector.fromMemorySegment(S, ALL, resAt + r * resStride, LE, mask));
+                }
+                x.intoMemorySegment(ALL, at0 + r * ldcB, LE, mask);
+            }
+        }
+    }
+
+    /**
+     * The heavy activation of {@code e} (Gelu), and the residual after it, over C rows [m0, m0 + rows), columns
+     * [j0, j0 + cols) that {@link #storeChunk} wrote (C at the absolute address {@code cAt}); nothing for other
+     * epilogues or when C is not stored directly.
+     */
+    private static void heavyPass(long cAt, int ldc, Epilogue e, int m0, int rows, int j0, int cols) {
+        if (cAt == -1 || e == null || e.activation().light()) {
+            return;
+        }
+        int f = e.activation() == Epilogue.Activation.GELU ? VectorMath.GELU : VectorMath.GELU_TANH;
+        MemorySegment res = e.residual();
+        for (int r = m0; r < m0 + rows; r++) {
+            long at = cAt / 4 + (long) r * ldc + j0;
+            VectorMath.apply(f, ALL, at, ALL, at, cols, res == null ? null : ALL,
+                    res == null ? 0 : res.address() / 4 + e.residualOffset() + r * e.residualStride() + j0);
+        }
     }
 
     /** Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges. */
@@ -271,13 +381,18 @@ public final class Spmm {
      * rows at or past m): VL x VL squares of A copied by rows into a per-thread array, transposed in registers,
      * stored by rows of At.
      */
-    private static void transpose(MemorySegment a, long aOff, int lda, int m, int m0, int mb, int p0, int p1, long atAt) {
+    private static void transpose(MemorySegment a, long aOff, long aAt, int lda, int m, int m0, int mb, int p0, int p1,
+                                  long atAt) {
         Scratch s = SCRATCH.get();
         float[] sq = s.square;
         float[] sq2 = s.square2;
         for (int r0 = 0; r0 < mb; r0 += VL) {
             for (int q0 = p0; q0 < p1; q0 += VL) {
                 int len = Math.min(VL, p1 - q0);
+                if (VL == 16 && aAt != -1 && len == VL && m0 + r0 + VL <= m) {
+                    transpose16(aAt + ((long) (m0 + r0) * lda + q0) * 4, lda * 4L, atAt + ((long) q0 * mb + r0) * 4, mb * 4L);
+                    continue;
+                }
                 for (int i = 0; i < VL; i++) {
                     int row = m0 + r0 + i;
                     if (row >= m) {
@@ -363,6 +478,77 @@ public final class Spmm {
         d13.intoArray(dst, dof + 13 * ds);
         d14.intoArray(dst, dof + 14 * ds);
         d15.intoArray(dst, dof + 15 * ds);
+    }
+
+    /**
+     * The 16 x 16 square of rows at the absolute addresses {@code src + i*ss} (bytes) transposed in registers, its
+     * rows written at {@code dst + l*ds}, both through {@link #ALL} (A's transpose: no copy through an array).
+     */
+    private static void transpose16(long src, long ss, long dst, long ds) {
+        FloatVector r0 = FloatVector.fromMemorySegment(S, ALL, src + 0 * ss, LE);
+        FloatVector r1 = FloatVector.fromMemorySegment(S, ALL, src + 1 * ss, LE);
+        FloatVector r2 = FloatVector.fromMemorySegment(S, ALL, src + 2 * ss, LE);
+        FloatVector r3 = FloatVector.fromMemorySegment(S, ALL, src + 3 * ss, LE);
+        FloatVector r4 = FloatVector.fromMemorySegment(S, ALL, src + 4 * ss, LE);
+        FloatVector r5 = FloatVector.fromMemorySegment(S, ALL, src + 5 * ss, LE);
+        FloatVector r6 = FloatVector.fromMemorySegment(S, ALL, src + 6 * ss, LE);
+        FloatVector r7 = FloatVector.fromMemorySegment(S, ALL, src + 7 * ss, LE);
+        FloatVector r8 = FloatVector.fromMemorySegment(S, ALL, src + 8 * ss, LE);
+        FloatVector r9 = FloatVector.fromMemorySegment(S, ALL, src + 9 * ss, LE);
+        FloatVector r10 = FloatVector.fromMemorySegment(S, ALL, src + 10 * ss, LE);
+        FloatVector r11 = FloatVector.fromMemorySegment(S, ALL, src + 11 * ss, LE);
+        FloatVector r12 = FloatVector.fromMemorySegment(S, ALL, src + 12 * ss, LE);
+        FloatVector r13 = FloatVector.fromMemorySegment(S, ALL, src + 13 * ss, LE);
+        FloatVector r14 = FloatVector.fromMemorySegment(S, ALL, src + 14 * ss, LE);
+        FloatVector r15 = FloatVector.fromMemorySegment(S, ALL, src + 15 * ss, LE);
+        FloatVector a0 = L0.selectFrom(r0, r8), a8 = H0.selectFrom(r0, r8);
+        FloatVector a1 = L0.selectFrom(r1, r9), a9 = H0.selectFrom(r1, r9);
+        FloatVector a2 = L0.selectFrom(r2, r10), a10 = H0.selectFrom(r2, r10);
+        FloatVector a3 = L0.selectFrom(r3, r11), a11 = H0.selectFrom(r3, r11);
+        FloatVector a4 = L0.selectFrom(r4, r12), a12 = H0.selectFrom(r4, r12);
+        FloatVector a5 = L0.selectFrom(r5, r13), a13 = H0.selectFrom(r5, r13);
+        FloatVector a6 = L0.selectFrom(r6, r14), a14 = H0.selectFrom(r6, r14);
+        FloatVector a7 = L0.selectFrom(r7, r15), a15 = H0.selectFrom(r7, r15);
+        FloatVector b0 = L1.selectFrom(a0, a4), b4 = H1.selectFrom(a0, a4);
+        FloatVector b1 = L1.selectFrom(a1, a5), b5 = H1.selectFrom(a1, a5);
+        FloatVector b2 = L1.selectFrom(a2, a6), b6 = H1.selectFrom(a2, a6);
+        FloatVector b3 = L1.selectFrom(a3, a7), b7 = H1.selectFrom(a3, a7);
+        FloatVector b8 = L1.selectFrom(a8, a12), b12 = H1.selectFrom(a8, a12);
+        FloatVector b9 = L1.selectFrom(a9, a13), b13 = H1.selectFrom(a9, a13);
+        FloatVector b10 = L1.selectFrom(a10, a14), b14 = H1.selectFrom(a10, a14);
+        FloatVector b11 = L1.selectFrom(a11, a15), b15 = H1.selectFrom(a11, a15);
+        FloatVector c0 = L2.selectFrom(b0, b2), c2 = H2.selectFrom(b0, b2);
+        FloatVector c1 = L2.selectFrom(b1, b3), c3 = H2.selectFrom(b1, b3);
+        FloatVector c4 = L2.selectFrom(b4, b6), c6 = H2.selectFrom(b4, b6);
+        FloatVector c5 = L2.selectFrom(b5, b7), c7 = H2.selectFrom(b5, b7);
+        FloatVector c8 = L2.selectFrom(b8, b10), c10 = H2.selectFrom(b8, b10);
+        FloatVector c9 = L2.selectFrom(b9, b11), c11 = H2.selectFrom(b9, b11);
+        FloatVector c12 = L2.selectFrom(b12, b14), c14 = H2.selectFrom(b12, b14);
+        FloatVector c13 = L2.selectFrom(b13, b15), c15 = H2.selectFrom(b13, b15);
+        FloatVector d0 = L3.selectFrom(c0, c1), d1 = H3.selectFrom(c0, c1);
+        FloatVector d2 = L3.selectFrom(c2, c3), d3 = H3.selectFrom(c2, c3);
+        FloatVector d4 = L3.selectFrom(c4, c5), d5 = H3.selectFrom(c4, c5);
+        FloatVector d6 = L3.selectFrom(c6, c7), d7 = H3.selectFrom(c6, c7);
+        FloatVector d8 = L3.selectFrom(c8, c9), d9 = H3.selectFrom(c8, c9);
+        FloatVector d10 = L3.selectFrom(c10, c11), d11 = H3.selectFrom(c10, c11);
+        FloatVector d12 = L3.selectFrom(c12, c13), d13 = H3.selectFrom(c12, c13);
+        FloatVector d14 = L3.selectFrom(c14, c15), d15 = H3.selectFrom(c14, c15);
+        d0.intoMemorySegment(ALL, dst + 0 * ds, LE);
+        d1.intoMemorySegment(ALL, dst + 1 * ds, LE);
+        d2.intoMemorySegment(ALL, dst + 2 * ds, LE);
+        d3.intoMemorySegment(ALL, dst + 3 * ds, LE);
+        d4.intoMemorySegment(ALL, dst + 4 * ds, LE);
+        d5.intoMemorySegment(ALL, dst + 5 * ds, LE);
+        d6.intoMemorySegment(ALL, dst + 6 * ds, LE);
+        d7.intoMemorySegment(ALL, dst + 7 * ds, LE);
+        d8.intoMemorySegment(ALL, dst + 8 * ds, LE);
+        d9.intoMemorySegment(ALL, dst + 9 * ds, LE);
+        d10.intoMemorySegment(ALL, dst + 10 * ds, LE);
+        d11.intoMemorySegment(ALL, dst + 11 * ds, LE);
+        d12.intoMemorySegment(ALL, dst + 12 * ds, LE);
+        d13.intoMemorySegment(ALL, dst + 13 * ds, LE);
+        d14.intoMemorySegment(ALL, dst + 14 * ds, LE);
+        d15.intoMemorySegment(ALL, dst + 15 * ds, LE);
     }
 
     /**
