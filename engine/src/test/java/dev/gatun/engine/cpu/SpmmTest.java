@@ -159,7 +159,7 @@ class SpmmTest {
         Spmm.multiply(context(3), m, a, 0, lda, sb, three, 0, ldc, epi);
         assertBitEqual(one, three, what + ": 1 vs 3 threads");
         if (m > 1) {
-            // Row i alone (the GEMV) gives what it gets inside the batch (to rounding: the CSR GEMV sums four chains).
+            // Row i alone (the GEMV) gives what it gets inside the batch (to rounding: the CSR GEMV sums eight chains).
             int i = rnd.nextInt(m);
             MemorySegment row = ARENA.allocate((long) ldc * 4 + 4, 4);
             Epilogue ei = epi.residual() == null && (epi.bias() == null || !epi.biasPerRow()) ? epi : Epilogue.NONE;
@@ -230,7 +230,7 @@ class SpmmTest {
         check(rnd, 257, w, SparseB.Format.CSR, Epilogue.of(Activation.RELU));
         Weight z = Weight.random(rnd, false, 50, 30, SparseB.Format.CSR, 1.0);
         check(rnd, 40, z, SparseB.Format.CSR, Epilogue.NONE);
-        // Long columns: the GEMV's four chains per column and their tails (K = 2001: 200 nonzeros a column at 90%).
+        // Long columns: the GEMV's eight chains per column and their tails (K = 2001: 200 nonzeros a column at 90%).
         Weight lng = Weight.random(rnd, rnd.nextBoolean(), 2001, 23, SparseB.Format.CSR, 0.9);
         check(rnd, 1, lng, SparseB.Format.CSR, Epilogue.NONE);
         check(rnd, 3, lng, SparseB.Format.CSR, Epilogue.NONE);
