@@ -251,6 +251,41 @@ class SpmmTest {
     }
 
     @Test
+    void rowBiasClipAndLeakyReluStoredStraightIntoC() {
+        Random rnd = new Random(14);
+        for (SparseB.Format f : SparseB.Format.values()) {
+            int m = 45;
+            Weight w = Weight.random(rnd, true, 70, 37, f, 0.8);
+            MemorySegment rowBias = random(rnd, m);
+            MemorySegment res = random(rnd, (long) m * 40);
+            check(rnd, m, w, f, Epilogue.clip(-0.3f, 0.4f).withRowBias(rowBias, 0));
+            check(rnd, m, w, f, Epilogue.leakyRelu(0.1f).withBias(random(rnd, 37), 0).withResidual(res, 3, 40));
+        }
+    }
+
+    @Test
+    void heapSegmentsTakeTheCopyingPath() {
+        // A and C on the heap: A copied by rows before its transpose, C stored through a tile and the GEMM's store.
+        Random rnd = new Random(15);
+        for (SparseB.Format f : SparseB.Format.values()) {
+            int m = 37;
+            Weight w = Weight.random(rnd, false, 53, 29, f, 0.85);
+            SparseB sb = SparseB.pack(f, false, w.k, w.n, w.b, 0, w.ldb);
+            float[] av = new float[m * w.k];
+            for (int i = 0; i < av.length; i++) {
+                av[i] = rnd.nextFloat() * 2 - 1;
+            }
+            MemorySegment a = MemorySegment.ofArray(av);
+            MemorySegment got = MemorySegment.ofArray(new float[m * w.n]);
+            MemorySegment want = ARENA.allocate((long) m * w.n * 4, 4);
+            Epilogue e = Epilogue.of(Activation.RELU).withBias(random(rnd, w.n), 0);
+            SpmmReference.multiply(m, a, 0, w.k, sb, want, 0, w.n, e);
+            Spmm.multiply(context(1), m, a, 0, w.k, sb, got, 0, w.n, e);
+            assertClose(want, got, (long) m * w.n, w.k, f + " heap segments");
+        }
+    }
+
+    @Test
     void statsAndPackingRoundTrip() {
         Random rnd = new Random(13);
         Weight w = Weight.random(rnd, false, 37, 11, SparseB.Format.TWO_FOUR, 0.5);
