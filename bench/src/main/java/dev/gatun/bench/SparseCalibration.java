@@ -40,7 +40,7 @@ public final class SparseCalibration {
     private SparseCalibration() {}
 
     public static void main(String[] args) throws ReflectiveOperationException {
-        for (String knob : new String[] {"kBlockBytes", "chunkBytes", "maxVectors"}) {
+        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors"}) {
             String v = System.getProperty("spmm." + knob);
             if (v != null) {
                 java.lang.reflect.Field f = Spmm.class.getDeclaredField(knob);

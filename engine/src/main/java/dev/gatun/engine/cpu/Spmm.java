@@ -114,6 +114,16 @@ public final class Spmm {
             return at.address();
         }
 
+        /** A column panel's partial sums (the row-block path with K blocks). */
+        private float[] sums = new float[0];
+
+        float[] sums(int count) {
+            if (sums.length < count) {
+                sums = new float[count];
+            }
+            return sums;
+        }
+
         /** The GEMV's outputs for n columns. */
         float[] acc(int n) {
             if (acc.length < n) {
@@ -135,18 +145,34 @@ public final class Spmm {
     private Spmm() {}
 
     /**
-     * Bytes of transposed A a K block spans, so that it stays in L1 while the NB columns of a tile read it (the
-     * partial sums go through the tile between blocks, the chains unchanged). Measured slower than one block at
-     * 90% CSR (fewer nonzeros per column and block than the reload costs) and no faster for 2:4 on 384x1536, so
-     * the default is one block; tests lower it to check the blocked path.
+     * Bytes of transposed A one K block spans (the row-block path): its rows stay in L1 while every column of a
+     * panel runs its nonzeros in the block (64 KB: 128 rows of a 128-row block), the partial sums carried through
+     * the panel's sums ({@link #PANEL_BYTES}). Tests lower it.
      */
-    static int kBlockBytes = Integer.MAX_VALUE / 2;
+    static int kBlockBytes = 64 << 10;
+    /** K blocks only when a column has at least this many nonzeros per block on average (tests lower it). */
+    static int minWorkPerBlock = 16;
+    /** Bytes of partial sums of one column panel (the row-block path with K blocks). */
+    private static final int PANEL_BYTES = 256 << 10;
     /** The most vectors per row block (8; lower to measure). */
     static int maxVectors = 8;
 
-    /** Rows of a K block for row blocks of {@code mb} rows: a multiple of {@link SparseB#K_STEP}. */
-    static int kBlock(int mb) {
-        return Math.max(SparseB.K_STEP, kBlockBytes / (mb * 4) / SparseB.K_STEP * SparseB.K_STEP);
+    /**
+     * Rows of a K block for row blocks of {@code mb} rows (a multiple of {@link SparseB#K_STEP}, or K for one block):
+     * enough blocks that the transposed A of one stays within {@link #kBlockBytes}, but no more than leave a column
+     * {@link #minWorkPerBlock} multiply-adds per block on average (each block reloads and stores the column's sums:
+     * at 95% sparsity on 384x1536, blocking was 14% slower; at 80% 16% faster, at 70% 33%).
+     */
+    static int kBlock(SparseB b, int mb) {
+        int k = b.k();
+        long byBytes = ((long) k * mb * 4 + kBlockBytes - 1) / kBlockBytes;
+        long byWork = b.work() / b.n() / minWorkPerBlock;
+        long blocks = Math.max(1, Math.min(byBytes, byWork));
+        if (blocks == 1) {
+            return k;
+        }
+        int kc = (int) ((k + blocks - 1) / blocks);
+        return (kc + SparseB.K_STEP - 1) / SparseB.K_STEP * SparseB.K_STEP;
     }
 
     /** The vectors per row block the SpMM uses for {@code m} rows (1, 2, 4 or 8). */
@@ -187,10 +213,15 @@ public final class Spmm {
             run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, (b0, b1) -> {
                 Scratch s = SCRATCH.get();
                 long atAddr = s.at((long) k * mb * 4);
+                int kc = kBlock(b, mb);
                 for (int blk = b0; blk < b1; blk++) {
                     transpose(a, aOff, aAt, lda, m, blk * mb, mb, 0, k, atAddr);
-                    for (int ch = 0; ch < nChunks; ch++) {
-                        columns(nv, b, m, blk * mb, mb, ch * NB, atAddr, s, c, cOff, cAt, ldc, e);
+                    if (kc < k) {
+                        kBlocked(nv, b, m, blk * mb, mb, kc, atAddr, s, c, cOff, cAt, ldc, e);
+                    } else {
+                        for (int ch = 0; ch < nChunks; ch++) {
+                            columns(nv, b, m, blk * mb, mb, ch * NB, atAddr, s, c, cOff, cAt, ldc, e);
+                        }
                     }
                     heavyPass(cAt, ldc, e, blk * mb, Math.min(mb, m - blk * mb), 0, n);
                 }
@@ -227,26 +258,64 @@ public final class Spmm {
      */
     private static void columns(int nv, SparseB b, int m, int m0, int mb, int j0, long base, Scratch s,
                                 MemorySegment c, long cOff, long cAt, int ldc, Epilogue e) {
-        int k = b.k();
         int nb = Math.min(NB, b.n() - j0);
-        int kc = kBlock(mb);
-        for (int p0 = 0; p0 < k; p0 += kc) {
-            int p1 = Math.min(k, p0 + kc);
-            for (int j = 0; j < nb; j++) {
-                if (b.format() == SparseB.Format.CSR) {
-                    columnCsr(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
-                } else {
-                    columnTwoFour(nv, b, j0 + j, p0, p1, base, s.yt, j * mb);
+        for (int j = 0; j < nb; j++) {
+            column(nv, b, j0 + j, 0, b.k(), base, s.yt, j * mb);
+        }
+        output(s.yt, 0, mb, Math.min(mb, m - m0), nb, m0, j0, s, c, cOff, cAt, ldc, e);
+    }
+
+    /**
+     * The row block at m0 (mb rows, its transposed A at {@code base}) with K cut into blocks of kc rows: per panel of
+     * columns (partial sums of {@link #PANEL_BYTES}), each K block runs every column of the panel over its nonzeros
+     * in the block, the block's transposed A staying in L1 and the sums carried in the thread's panel array (the
+     * chains unchanged: one per output, in increasing k); then the panel's outputs are stored as {@link #columns}
+     * stores them. Without blocks each NB columns would load their transposed-A rows from L2, one 64-byte line per
+     * vector FMA, L2's bandwidth the limit at 70-80% sparsity.
+     */
+    private static void kBlocked(int nv, SparseB b, int m, int m0, int mb, int kc, long base, Scratch s,
+                                 MemorySegment c, long cOff, long cAt, int ldc, Epilogue e) {
+        int k = b.k();
+        int n = b.n();
+        int panel = Math.max(NB, PANEL_BYTES / (mb * 4) / NB * NB);
+        float[] sums = s.sums(panel * mb);
+        int rows = Math.min(mb, m - m0);
+        for (int j0 = 0; j0 < n; j0 += panel) {
+            int j1 = Math.min(n, j0 + panel);
+            for (int p0 = 0; p0 < k; p0 += kc) {
+                int p1 = Math.min(k, p0 + kc);
+                for (int j = j0; j < j1; j++) {
+                    column(nv, b, j, p0, p1, base, sums, (j - j0) * mb);
                 }
             }
+            for (int q0 = j0; q0 < j1; q0 += NB) {
+                output(sums, (q0 - j0) * mb, mb, rows, Math.min(NB, j1 - q0), m0, q0, s, c, cOff, cAt, ldc, e);
+            }
         }
-        int rows = Math.min(mb, m - m0);
+    }
+
+    /** Column j over k rows [p0, p1) into yt[to .. + mb): see {@link #columnCsr}. */
+    private static void column(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
+        if (b.format() == SparseB.Format.CSR) {
+            columnCsr(nv, b, j, p0, p1, base, yt, to);
+        } else {
+            columnTwoFour(nv, b, j, p0, p1, base, yt, to);
+        }
+    }
+
+    /**
+     * Stores columns [j0, j0 + nb) of the row block at m0 from {@code yt} (column l's mb sums at yt[yOff + l*mb]):
+     * straight into C at the absolute address {@code cAt} ({@link #storeChunk}) when it is not -1, else transposed
+     * into a row-major tile stored by the GEMM's tile store.
+     */
+    private static void output(float[] yt, int yOff, int mb, int rows, int nb, int m0, int j0, Scratch s,
+                               MemorySegment c, long cOff, long cAt, int ldc, Epilogue e) {
         if (cAt != -1) {
-            storeChunk(s.yt, mb, rows, nb, cAt, ldc, m0, j0, e, s.square, s.square2);
+            storeChunk(yt, yOff, mb, rows, nb, cAt, ldc, m0, j0, e, s.square, s.square2);
             return;
         }
         for (int r0 = 0; r0 < rows; r0 += VL) {
-            transposeSquare(s.yt, r0, mb, s.tile, r0 * NB, NB, s.square);
+            transposeSquare(yt, yOff + r0, mb, s.tile, r0 * NB, NB, s.square);
         }
         SgemmKernel.store(s.tile, 0, NB, rows, nb, 1f, 0f, true, e, c, cOff + (long) m0 * ldc + j0, ldc, m0, j0);
     }
@@ -276,19 +345,19 @@ public final class Spmm {
     }
 
     /**
-     * C[m0 + r, j0 + l] = epi(yt[l*mb + r]) for r < rows, l < nb, C at the absolute address {@code cAt} (row stride
+     * C[m0 + r, j0 + l] = epi(yt[yOff + l*mb + r]) for r < rows, l < nb, C at the absolute address {@code cAt} (row stride
      * ldc floats), its bias and residual read at absolute addresses ({@link #directC} checked them): each VL x VL
      * square of yt transposed in registers into {@code sq} (scratch: see {@link #transposeSquare}), then its rows stored (masked past nb) with the bias, a
      * light activation and the residual, the lane operations and their order those of the GEMM's fused store. A
      * heavy activation (Gelu) and the residual after it are left to {@link #heavyPass}.
      */
-    private static void storeChunk(float[] yt, int mb, int rows, int nb, long cAt, int ldc, int m0, int j0, Epilogue e,
-                                   float[] sq, float[] scratch) {
+    private static void storeChunk(float[] yt, int yOff, int mb, int rows, int nb, long cAt, int ldc, int m0, int j0,
+                                   Epilogue e, float[] sq, float[] scratch) {
         long ldcB = ldc * 4L;
         long at0 = cAt + ((long) m0 * ldc + j0) * 4;
         if (e == null && nb == VL) {
             for (int r0 = 0; r0 < rows; r0 += VL) {
-                transposeSquare(yt, r0, mb, sq, 0, VL, scratch);
+                transposeSquare(yt, yOff + r0, mb, sq, 0, VL, scratch);
                 long at = at0 + r0 * ldcB;
                 for (int r = 0; r < Math.min(VL, rows - r0); r++) {
                     FloatVector.fromArray(S, sq, r * VL).intoMemorySegment(ALL, at + r * ldcB, LE);
@@ -309,7 +378,7 @@ public final class Spmm {
         long resStride = residual ? e.residualStride() * 4 : 0;
         long resAt = residual ? e.residual().address() + (e.residualOffset() + m0 * e.residualStride() + j0) * 4 : 0;
         for (int r0 = 0; r0 < rows; r0 += VL) {
-            transposeSquare(yt, r0, mb, sq, 0, VL, scratch);
+            transposeSquare(yt, yOff + r0, mb, sq, 0, VL, scratch);
             for (int r = r0; r < Math.min(r0 + VL, rows); r++) {
                 FloatVector x = FloatVector.fromArray(S, sq, (r - r0) * VL);
                 if (colBias) {

@@ -240,13 +240,20 @@ class SpmmTest {
         check(rnd, 833, Weight.random(rnd, true, 77, 35, SparseB.Format.CSR, 0.8), SparseB.Format.CSR, Epilogue.of(Activation.RELU));
         check(rnd, 801, Weight.random(rnd, false, 45, 19, SparseB.Format.TWO_FOUR, 0.5), SparseB.Format.TWO_FOUR, Epilogue.NONE);
         int saved = Spmm.kBlockBytes;
+        int savedWork = Spmm.minWorkPerBlock;
         try {
-            Spmm.kBlockBytes = 4096; // K blocks of 64 rows: the partial sums carried through the tile
+            // K blocks of 64 rows (one thread: the row-block path), the partial sums carried through the panel's
+            // sums; with 3 threads the same products run unblocked, and the bits must agree.
+            Spmm.kBlockBytes = 4096;
+            Spmm.minWorkPerBlock = 1;
             check(rnd, 130, t, SparseB.Format.TWO_FOUR, Epilogue.NONE);
             check(rnd, 33, Weight.random(rnd, true, 300, 70, SparseB.Format.CSR, 0.8), SparseB.Format.CSR, Epilogue.NONE);
             check(rnd, 17, Weight.random(rnd, false, 200, 40, SparseB.Format.CSR, 0.6), SparseB.Format.CSR, Epilogue.NONE);
+            check(rnd, 300, Weight.random(rnd, false, 200, 600, SparseB.Format.CSR, 0.7), SparseB.Format.CSR,
+                    Epilogue.of(Activation.GELU).withBias(random(rnd, 600), 0));
         } finally {
             Spmm.kBlockBytes = saved;
+            Spmm.minWorkPerBlock = savedWork;
         }
     }
 
