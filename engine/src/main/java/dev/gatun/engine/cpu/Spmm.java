@@ -151,7 +151,7 @@ public final class Spmm {
      */
     static int kBlockBytes = 64 << 10;
     /** K blocks only when a column has at least this many nonzeros per block on average (tests lower it). */
-    static int minWorkPerBlock = 16;
+    static int minWorkPerBlock = 24;
     /** Bytes of partial sums of one column panel (the row-block path with K blocks). */
     private static final int PANEL_BYTES = 256 << 10;
     /** The most vectors per row block (8; lower to measure). */
@@ -161,7 +161,7 @@ public final class Spmm {
      * Rows of a K block for row blocks of {@code mb} rows (a multiple of {@link SparseB#K_STEP}, or K for one block):
      * enough blocks that the transposed A of one stays within {@link #kBlockBytes}, but no more than leave a column
      * {@link #minWorkPerBlock} multiply-adds per block on average (each block reloads and stores the column's sums:
-     * at 95% sparsity on 384x1536, blocking was 14% slower; at 80% 16% faster, at 70% 33%).
+     * at 95% sparsity on 384x1536, blocking was 14% slower in a prototype, at 90% 3% slower; at 80% 16% faster, at 70% 33%).
      */
     static int kBlock(SparseB b, int mb) {
         int k = b.k();
