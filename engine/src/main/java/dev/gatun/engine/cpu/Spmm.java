@@ -206,7 +206,8 @@ public final class Spmm {
             for (int u = u0; u < u1; u++) {
                 int blk = u / kChunks;
                 int p0 = (u % kChunks) * T_CHUNK;
-                transpose(a, aOff, aAt, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK), atAddr + (long) blk * k * mb * 4);
+                transpose(a, aOff, aAt, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK),
+                        atAddr + (long) blk * k * mb * 4);
             }
         });
         int units = blocks * nChunks;
@@ -308,18 +309,20 @@ public final class Spmm {
                 SgemmKernel.address(e.bias(), e.biasOffset() * 4, (e.biasPerRow() ? m : n) * 4L, "bias");
             }
             if (e.residual() != null) {
-                SgemmKernel.address(e.residual(), e.residualOffset() * 4, ((m - 1) * e.residualStride() + n) * 4, "residual");
+                SgemmKernel.address(e.residual(), e.residualOffset() * 4, ((m - 1) * e.residualStride() + n) * 4,
+                        "residual");
             }
         }
         return c.address() + cOff * 4;
     }
 
     /**
-     * C[m0 + r, j0 + l] = epi(yt[yOff + l*mb + r]) for r < rows, l < nb, C at the absolute address {@code cAt} (row stride
-     * ldc floats), its bias and residual read at absolute addresses ({@link #directC} checked them): each VL x VL
-     * square of yt transposed in registers into {@code sq} (scratch: see {@link SquareTranspose#square}), then its rows stored (masked past nb) with the bias, a
-     * light activation and the residual, the lane operations and their order those of the GEMM's fused store. A
-     * heavy activation (Gelu) and the residual after it are left to {@link #heavyPass}.
+     * C[m0 + r, j0 + l] = epi(yt[yOff + l*mb + r]) for r < rows, l < nb, C at the absolute address {@code cAt}
+     * (row stride ldc floats), its bias and residual read at absolute addresses ({@link #directC} checked them):
+     * each VL x VL square of yt transposed in registers into {@code sq} (scratch: see
+     * {@link SquareTranspose#square}), then its rows stored (masked past nb) with the bias, a light activation and
+     * the residual, the lane operations and their order those of the GEMM's fused store. A heavy activation (Gelu)
+     * and the residual after it are left to {@link #heavyPass}.
      */
     private static void storeChunk(float[] yt, int yOff, int mb, int rows, int nb, long cAt, int ldc, int m0, int j0,
                                    Epilogue e, float[] sq, float[] scratch) {
@@ -341,7 +344,8 @@ public final class Spmm {
         float hi = e == null ? 0f : e.q();
         MemorySegment bias = e == null ? null : e.bias();
         boolean colBias = bias != null && !e.biasPerRow();
-        FloatVector bv = colBias ? FloatVector.fromMemorySegment(S, ALL, bias.address() + (e.biasOffset() + j0) * 4, LE, mask)
+        FloatVector bv = colBias
+                ? FloatVector.fromMemorySegment(S, ALL, bias.address() + (e.biasOffset() + j0) * 4, LE, mask)
                 : FloatVector.zero(S);
         long rowBiasAt = bias != null && !colBias ? bias.address() + (e.biasOffset() + m0) * 4 : 0;
         boolean residual = e != null && e.residual() != null && act.light();
@@ -437,7 +441,8 @@ public final class Spmm {
             for (int q0 = p0; q0 < p1; q0 += VL) {
                 int len = Math.min(VL, p1 - q0);
                 if (VL == 16 && aAt != -1 && len == VL && m0 + r0 + VL <= m) {
-                    SquareTranspose.square16(aAt + ((long) (m0 + r0) * lda + q0) * 4, lda * 4L, atAt + ((long) q0 * mb + r0) * 4, mb * 4L);
+                    SquareTranspose.square16(aAt + ((long) (m0 + r0) * lda + q0) * 4, lda * 4L,
+                            atAt + ((long) q0 * mb + r0) * 4, mb * 4L);
                     continue;
                 }
                 for (int i = 0; i < VL; i++) {
