@@ -52,7 +52,11 @@ public class SparseBench {
         @Param({"1", "32", "128"})
         public int m;
 
-        @Param({"1"})
+        /**
+         * Intra-op threads. Two matter for the GEMV: the dense one reads its weight from DRAM (bandwidth-bound, one
+         * core nearly saturates it), the sparse one is compute-bound and splits its columns over both cores.
+         */
+        @Param({"1", "2"})
         public int threads;
 
         int k;

@@ -41,22 +41,24 @@ public final class SparsePlanner {
     /** auto, off or force. */
     public enum Mode { AUTO, OFF, FORCE }
 
-    // Constants fitted to sparse/dense time ratios measured in one process (thread CPU time, interleaved) on the
-    // reference machine at M = 128: CSR 384x1536 at 90/80/50% sparsity 0.36/0.68/1.5, 384x384 at 80% 0.81,
-    // 1536x384 at 90/80% 0.37/0.60, 2:4 on 384x1536 1.55; GEMV 384x1536 at 90% 0.97, 2:4 GEMV 12x dense
-    // (docs/PERFORMANCE.md, "Sparse weights", has the whole sweep).
+    // Constants fitted to times measured in one process (thread CPU time, dense and sparse interleaved, the segment
+    // profile polluted as in a model) on the reference machine at M = 128, after the SpMM's direct A transpose and
+    // output store: CSR 384x1536 and 1536x384 at 70/80/90% sparsity 5.3/3.3/1.85 us per row (the two shapes within
+    // 15%), 384x384 at 70/80/90% 1.33/0.85/0.50, dense 5.6-6.2 and 1.45; 2:4 on the three 10.9/9.8/2.7 (about the
+    // CSR cost per nonzero at 60%, which the linear CSR term underestimates); GEMV 4096x4096 and 384x1536 at 90%
+    // 0.38-0.40 ns per nonzero (docs/PERFORMANCE.md, "Sparse weights", has the sweep).
     /** Dense GEMM, ns per row x K x N (Sgemm, packed weight: ~200 GFLOP/s on one core). */
     static final double DENSE_MAC = 0.0098;
-    /** SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows, its load from L2). */
-    static final double CSR_MAC = 0.031;
-    /** SpMM 2:4, ns per row x slot (the same per-slot cost as CSR in measurements). */
+    /** SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows, its load mostly from L2). */
+    static final double CSR_MAC = 0.029;
+    /** SpMM 2:4, ns per row x slot (the CSR cost per nonzero at 60% sparsity: the same loop over twice the work). */
     static final double TWO_FOUR_MAC = 0.030;
-    /** SpMM transposes of A in and of the output tiles out, ns per row x (K + N). */
-    static final double EDGE = 0.15;
+    /** SpMM transposes of A in and of the output squares out (with the stores), ns per row x (K + N). */
+    static final double EDGE = 0.068;
     /** Dense GEMV, ns per K x N (weights from cache; from DRAM it is 2-3x slower, which favours sparse). */
     static final double DENSE_GEMV = 0.049;
     /** Sparse GEMV, ns per nonzero (CSR) and per slot (2:4). */
-    static final double SPARSE_GEMV = 0.47;
+    static final double SPARSE_GEMV = 0.40;
     static final double SPARSE_GEMV_TWO_FOUR = 1.3;
     /** How much faster than dense an estimate must be for auto to choose it. */
     static final double MARGIN = 1.1;

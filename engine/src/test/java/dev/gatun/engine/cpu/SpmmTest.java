@@ -159,7 +159,7 @@ class SpmmTest {
         Spmm.multiply(context(3), m, a, 0, lda, sb, three, 0, ldc, epi);
         assertBitEqual(one, three, what + ": 1 vs 3 threads");
         if (m > 1) {
-            // Row i alone (the GEMV) gives what it gets inside the batch (to rounding: the CSR GEMV sums four chains).
+            // Row i alone (the GEMV) gives what it gets inside the batch (to rounding: the CSR GEMV sums eight chains).
             int i = rnd.nextInt(m);
             MemorySegment row = ARENA.allocate((long) ldc * 4 + 4, 4);
             Epilogue ei = epi.residual() == null && (epi.bias() == null || !epi.biasPerRow()) ? epi : Epilogue.NONE;
@@ -230,7 +230,7 @@ class SpmmTest {
         check(rnd, 257, w, SparseB.Format.CSR, Epilogue.of(Activation.RELU));
         Weight z = Weight.random(rnd, false, 50, 30, SparseB.Format.CSR, 1.0);
         check(rnd, 40, z, SparseB.Format.CSR, Epilogue.NONE);
-        // Long columns: the GEMV's four chains per column and their tails (K = 2001: 200 nonzeros a column at 90%).
+        // Long columns: the GEMV's eight chains per column and their tails (K = 2001: 200 nonzeros a column at 90%).
         Weight lng = Weight.random(rnd, rnd.nextBoolean(), 2001, 23, SparseB.Format.CSR, 0.9);
         check(rnd, 1, lng, SparseB.Format.CSR, Epilogue.NONE);
         check(rnd, 3, lng, SparseB.Format.CSR, Epilogue.NONE);
@@ -240,13 +240,55 @@ class SpmmTest {
         check(rnd, 833, Weight.random(rnd, true, 77, 35, SparseB.Format.CSR, 0.8), SparseB.Format.CSR, Epilogue.of(Activation.RELU));
         check(rnd, 801, Weight.random(rnd, false, 45, 19, SparseB.Format.TWO_FOUR, 0.5), SparseB.Format.TWO_FOUR, Epilogue.NONE);
         int saved = Spmm.kBlockBytes;
+        int savedWork = Spmm.minWorkPerBlock;
         try {
-            Spmm.kBlockBytes = 4096; // K blocks of 64 rows: the partial sums carried through the tile
+            // K blocks of 64 rows (one thread: the row-block path), the partial sums carried through the panel's
+            // sums; with 3 threads the same products run unblocked, and the bits must agree.
+            Spmm.kBlockBytes = 4096;
+            Spmm.minWorkPerBlock = 1;
             check(rnd, 130, t, SparseB.Format.TWO_FOUR, Epilogue.NONE);
             check(rnd, 33, Weight.random(rnd, true, 300, 70, SparseB.Format.CSR, 0.8), SparseB.Format.CSR, Epilogue.NONE);
             check(rnd, 17, Weight.random(rnd, false, 200, 40, SparseB.Format.CSR, 0.6), SparseB.Format.CSR, Epilogue.NONE);
+            check(rnd, 300, Weight.random(rnd, false, 200, 600, SparseB.Format.CSR, 0.7), SparseB.Format.CSR,
+                    Epilogue.of(Activation.GELU).withBias(random(rnd, 600), 0));
         } finally {
             Spmm.kBlockBytes = saved;
+            Spmm.minWorkPerBlock = savedWork;
+        }
+    }
+
+    @Test
+    void rowBiasClipAndLeakyReluStoredStraightIntoC() {
+        Random rnd = new Random(14);
+        for (SparseB.Format f : SparseB.Format.values()) {
+            int m = 45;
+            Weight w = Weight.random(rnd, true, 70, 37, f, 0.8);
+            MemorySegment rowBias = random(rnd, m);
+            MemorySegment res = random(rnd, (long) m * 40);
+            check(rnd, m, w, f, Epilogue.clip(-0.3f, 0.4f).withRowBias(rowBias, 0));
+            check(rnd, m, w, f, Epilogue.leakyRelu(0.1f).withBias(random(rnd, 37), 0).withResidual(res, 3, 40));
+        }
+    }
+
+    @Test
+    void heapSegmentsTakeTheCopyingPath() {
+        // A and C on the heap: A copied by rows before its transpose, C stored through a tile and the GEMM's store.
+        Random rnd = new Random(15);
+        for (SparseB.Format f : SparseB.Format.values()) {
+            int m = 37;
+            Weight w = Weight.random(rnd, false, 53, 29, f, 0.85);
+            SparseB sb = SparseB.pack(f, false, w.k, w.n, w.b, 0, w.ldb);
+            float[] av = new float[m * w.k];
+            for (int i = 0; i < av.length; i++) {
+                av[i] = rnd.nextFloat() * 2 - 1;
+            }
+            MemorySegment a = MemorySegment.ofArray(av);
+            MemorySegment got = MemorySegment.ofArray(new float[m * w.n]);
+            MemorySegment want = ARENA.allocate((long) m * w.n * 4, 4);
+            Epilogue e = Epilogue.of(Activation.RELU).withBias(random(rnd, w.n), 0);
+            SpmmReference.multiply(m, a, 0, w.k, sb, want, 0, w.n, e);
+            Spmm.multiply(context(1), m, a, 0, w.k, sb, got, 0, w.n, e);
+            assertClose(want, got, (long) m * w.n, w.k, f + " heap segments");
         }
     }
 
