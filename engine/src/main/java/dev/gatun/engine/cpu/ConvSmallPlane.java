@@ -24,7 +24,7 @@ import jdk.incubator.vector.VectorSpecies;
  *       positions that lies in one output row (one run for 14-wide planes, two for 7-wide); the micro-kernel then
  *       reads both operands linearly. Lanes past the plane's last output hold garbage and are never stored.</li>
  *   <li>Accumulators: {@code acc[j][v]}, j &lt; TP positions, v &lt; 2 vectors of VL channels (28 zmm on AVX-512).</li>
- *   <li>Order per task: K block (at most {@link #KC} rows), then panel (its KC x MR weights stay in L1), then tile;
+ *   <li>Order per task: K block (at most {@link #KC} rows), then panel (its KC x MR weights in L1-L2), then tile;
  *       the packed block is shared by all panels of the task, partial sums wait in a per-thread array between
  *       blocks.</li>
  *   <li>Chains: every output starts at its bias and adds {@code w[k] * x[k]} by one fused multiply-add per k in
@@ -47,8 +47,12 @@ public final class ConvSmallPlane {
     static final int TP = 14;
     /** Floats per k of a packed B tile: TP rounded up to 16. */
     static final int TS = 16;
-    /** Depth of a K block: KC x MR floats of weights (16 KB on AVX-512). */
-    static final int KC = 128;
+    /**
+     * Depth of a K block: KC x MR floats of weights (64 KB on AVX-512, from L2 for the tiles after the first). Long
+     * blocks stream the weights in long sequential runs: at batch 1 ResNet's 7x7 layers read 9.4 MB of weights from
+     * memory per layer, and blocks of 128 (16 KB, in L1) left them a third slower than with their weights in cache.
+     */
+    static final int KC = 512;
     /** Fewest weight panels per task (when there are that many), so that packing B stays a small share. */
     static final int MIN_PANELS = 4;
     /** Most floats of phase planes one pass holds; larger batches run in chunks of images. */
