@@ -31,7 +31,9 @@ import jdk.incubator.vector.VectorSpecies;
  *       increasing k: the same chain as {@link ConvGemm}, so the two paths give equal results bit for bit, whatever
  *       the thread count or tiling.</li>
  *   <li>Tasks split over (group, panel range, tile range), panels first but at least {@link #MIN_PANELS} panels a
- *       task, then tiles: the packed tiles serve several panels, each weight is read by few tasks.
+ *       task, then tiles: the packed tiles serve several panels, each weight is read by few tasks. Where the weights
+ *       outweigh the phase planes {@link #STREAMING} times (batch 1, deep layers), over panels only: each weight is
+ *       read from memory by one task.
  *       Each thread fills the phase planes of a group (every image of the batch chunk) into its own buffer when its
  *       first task for them starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
  *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: per channel
@@ -55,6 +57,8 @@ public final class ConvSmallPlane {
     static final int KC = 512;
     /** Fewest weight panels per task (when there are that many), so that packing B stays a small share. */
     static final int MIN_PANELS = 4;
+    /** Weights over this many times a pass's phase planes split over panels only (see {@link #conv}). */
+    static final int STREAMING = 8;
     /** Most floats of phase planes one pass holds; larger batches run in chunks of images. */
     static final long BUFFER_BUDGET = 1L << 21;
     /** Most floats of partial sums a task keeps across K blocks (512 KB): its tiles go in spans below it. */
@@ -165,7 +169,10 @@ public final class ConvSmallPlane {
             int jobFloats = Math.addExact(Math.multiplyExact(imgs, imgFloats), TS + VL);
             // At least MIN_PANELS panels per task where there are that many: the tiles a task packs serve all its
             // panels (one panel per task spent up to a fifth more CPU in all on two threads); tiles split the rest.
-            int mSplit = Math.min(Math.max(1, pw.panels() / MIN_PANELS), Math.ceilDiv(target, group));
+            // Weights over STREAMING times the chunk's phase planes (batch 1, deep layers: they come from memory): panels
+            // only, so that each weight is read by one task.
+            boolean streaming = (long) pw.panels() * MR * kdim > (long) STREAMING * imgs * imgFloats;
+            int mSplit = Math.min(streaming ? pw.panels() : Math.max(1, pw.panels() / MIN_PANELS), Math.ceilDiv(target, group));
             int tSplit = Math.min(tiles, Math.ceilDiv(target, group * mSplit));
             int perJob = mSplit * tSplit;
             ctx.parallelFor(group * perJob, t -> {
