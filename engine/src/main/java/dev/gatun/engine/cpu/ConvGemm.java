@@ -22,7 +22,9 @@ import jdk.incubator.vector.VectorSpecies;
  *       {@link #MR} output channels, {@code a[panel][k][r]}, zero rows past M/G; the bias is packed alike.</li>
  *   <li>K is cut into blocks of at most {@link #KC} (fixed by K alone). Per block, a tile's B rows are packed into a
  *       contiguous {@code KC x NR} array (32 KB, in L1) that every weight panel of the task streams over; 1x1
- *       convolutions have B packed in that layout by the fill already.</li>
+ *       convolutions have B packed in that layout by the fill already. 3x3 stride-1 layouts are not packed: their
+ *       blocks hold whole channels and the kernel reads each plane row once per three taps, shifted by 0, 1 and 2
+ *       (a tile's source rows are a third of its packed rows, and stay in L1 across the panels).</li>
  *   <li>The {@link #MR} x {@link #NR} micro-kernel (8 x 2 vectors: 16 accumulators) runs one K block; partial sums
  *       wait in a per-thread array between blocks (started at the bias), so every output is one fixed-order chain
  *       whatever the thread count or tiling.</li>
@@ -185,6 +187,17 @@ public final class ConvGemm {
             MemorySegment rs = abs ? SgemmKernel.ALL : res;
             long rDelta = abs && res != null ? res.address() - yAddr : 0;
             int blocks = Math.ceilDiv(kdim, KC);
+            // 3x3 stride 1 (ResNet's main layers): the kernel reads B's rows straight from the phase buffer, whole
+            // channels per K block (a channel's 9 rows are 3 rows of the plane, shifted by 0, 1, 2), no tile packing.
+            boolean rows3 = !packed && blocks > 1 && taps == 9 && lay.kh0 == 3 && lay.kw0 == 3 && lay.sh == 1 && lay.sw == 1
+                    && lay.dh == 1 && lay.dw == 1;
+            int[] rowOff = !rows3 ? null : lay.table("rows3", chanStride, cg, 0, 0, 0, (l, cs, ng, u1, u2, u3) -> {
+                int[] o = new int[3 * ng];
+                for (int i = 0; i < o.length; i++) {
+                    o[i] = i / 3 * cs + i % 3 * l.wq;
+                }
+                return o;
+            });
             float[] shared = buf;
             // The clamp as bounds (none: the infinities, which leave every value, NaN and -0 included, as it is).
             float lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
@@ -192,6 +205,7 @@ public final class ConvGemm {
             Tasks region = regions.tasks;
             region.set(lay, pw, x, y, ep, shared, koff, segs, ys, rs, packed, batched, local, fromX, perJob, pSplit, mSplit, group, cg, c, m,
                     first, tiles, wide, jobFloats, imgFloats, imgStride, chanStride, slack, kdim, blocks, total, yAddr, rDelta, lo, hi);
+            region.rows3(rows3, rowOff);
             try {
                 ctx.parallelFor(jobs * perJob, region);
             } finally {
@@ -268,6 +282,14 @@ public final class ConvGemm {
                 kdim, blocks;
         private long total, yAddr, rDelta;
         private float lo, hi;
+        private boolean rows3;
+        private int[] rowOff;
+
+        /** 3x3 stride-1 blocks of whole channels read straight from the phase buffer, with their row offsets. */
+        void rows3(boolean rows3, int[] rowOff) {
+            this.rows3 = rows3;
+            this.rowOff = rowOff;
+        }
 
         void set(PhaseLayout lay, Packed pw, MemorySegment x, MemorySegment y, ConvEpilogue ep, float[] shared, int[] koff,
                  Segments segs, MemorySegment ys, MemorySegment rs, boolean packed, boolean batched, boolean local, boolean fromX,
@@ -323,6 +345,7 @@ public final class ConvGemm {
             shared = null;
             koff = null;
             segs = null;
+            rowOff = null;
         }
 
         @Override
@@ -355,13 +378,17 @@ public final class ConvGemm {
             for (int pc = p0; pc < p1; pc += span) {
                 int pe = Math.min(p1, pc + span);
                 for (int kb = 0; kb < blocks; kb++) {
-                    int k0 = kdim * kb / blocks;
-                    int kc = kdim * (kb + 1) / blocks - k0;
+                    int c0 = cg * kb / blocks;
+                    int k0 = rows3 ? 9 * c0 : kdim * kb / blocks;
+                    int kc = rows3 ? 9 * (cg * (kb + 1) / blocks) - k0 : kdim * (kb + 1) / blocks - k0;
                     boolean last = kb == blocks - 1;
                     for (int p = pc; p < pe; p++) {
                         float[] b;
                         int bo;
-                        if (fromX) {
+                        if (rows3) {
+                            b = phase;
+                            bo = bBase + p * NR + c0 * chanStride;
+                        } else if (fromX) {
                             packFromX(x, ((long) first * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
                             b = bp;
                             bo = 0;
@@ -400,7 +427,11 @@ public final class ConvGemm {
                             if (kb == 0) {
                                 initTile(pw.bias(), panel * MR, acc, co);
                             }
-                            kernel(pw.a(), ao, b, bo, kc, acc, co);
+                            if (rows3) {
+                                kernelRows3(pw.a(), ao, b, bo, rowOff, kc / 3, acc, co);
+                            } else {
+                                kernel(pw.a(), ao, b, bo, kc, acc, co);
+                            }
                             if (last && direct >= 0) {
                                 storeDirect(acc, co, y, direct, plane, rows, segs, p, ep);
                             } else if (last) {
@@ -658,6 +689,132 @@ public final class ConvGemm {
             c60 = av.fma(b0, c60);
             c61 = av.fma(b1, c61);
             av = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
+        }
+        c00.intoArray(tile, to + 0 * NR);
+        c01.intoArray(tile, to + 0 * NR + VL);
+        c10.intoArray(tile, to + 1 * NR);
+        c11.intoArray(tile, to + 1 * NR + VL);
+        c20.intoArray(tile, to + 2 * NR);
+        c21.intoArray(tile, to + 2 * NR + VL);
+        c30.intoArray(tile, to + 3 * NR);
+        c31.intoArray(tile, to + 3 * NR + VL);
+        c40.intoArray(tile, to + 4 * NR);
+        c41.intoArray(tile, to + 4 * NR + VL);
+        c50.intoArray(tile, to + 5 * NR);
+        c51.intoArray(tile, to + 5 * NR + VL);
+        c60.intoArray(tile, to + 6 * NR);
+        c61.intoArray(tile, to + 6 * NR + VL);
+        c70.intoArray(tile, to + 7 * NR);
+        c71.intoArray(tile, to + 7 * NR + VL);
+    }
+
+    /**
+     * The MR x NR micro-kernel over the plane rows of whole channels of a 3x3 stride-1 layout, B read straight from the
+     * phase buffer: row i (channel i / 3, kernel row i % 3) starts at {@code b[bo + rowOff[i]]}, its tap dx at
+     * {@code + dx}, with weights {@code a[ao + (3*i + dx)*MR + r]}; {@code tile[to + r*NR + j] +=} their products in
+     * increasing k = 3i + dx (the chains of {@link #kernel} over the packed rows).
+     */
+    private static void kernelRows3(float[] a, int ao, float[] b, int bo, int[] rowOff, int rows, float[] tile, int to) {
+        FloatVector c00 = FloatVector.fromArray(S, tile, to + 0 * NR);
+        FloatVector c01 = FloatVector.fromArray(S, tile, to + 0 * NR + VL);
+        FloatVector c10 = FloatVector.fromArray(S, tile, to + 1 * NR);
+        FloatVector c11 = FloatVector.fromArray(S, tile, to + 1 * NR + VL);
+        FloatVector c20 = FloatVector.fromArray(S, tile, to + 2 * NR);
+        FloatVector c21 = FloatVector.fromArray(S, tile, to + 2 * NR + VL);
+        FloatVector c30 = FloatVector.fromArray(S, tile, to + 3 * NR);
+        FloatVector c31 = FloatVector.fromArray(S, tile, to + 3 * NR + VL);
+        FloatVector c40 = FloatVector.fromArray(S, tile, to + 4 * NR);
+        FloatVector c41 = FloatVector.fromArray(S, tile, to + 4 * NR + VL);
+        FloatVector c50 = FloatVector.fromArray(S, tile, to + 5 * NR);
+        FloatVector c51 = FloatVector.fromArray(S, tile, to + 5 * NR + VL);
+        FloatVector c60 = FloatVector.fromArray(S, tile, to + 6 * NR);
+        FloatVector c61 = FloatVector.fromArray(S, tile, to + 6 * NR + VL);
+        FloatVector c70 = FloatVector.fromArray(S, tile, to + 7 * NR);
+        FloatVector c71 = FloatVector.fromArray(S, tile, to + 7 * NR + VL);
+        for (int i = 0; i < rows; i++) {
+            int ak = ao + i * 3 * MR;
+            int row = bo + rowOff[i];
+            FloatVector b0;
+            FloatVector b1;
+            FloatVector av;
+            b0 = FloatVector.fromArray(S, b, row + 0);
+            b1 = FloatVector.fromArray(S, b, row + 0 + VL);
+            av = FloatVector.broadcast(S, a[ak + 0]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ak + 1]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ak + 2]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ak + 3]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ak + 4]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ak + 5]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            av = FloatVector.broadcast(S, a[ak + 6]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
+            b0 = FloatVector.fromArray(S, b, row + 1);
+            b1 = FloatVector.fromArray(S, b, row + 1 + VL);
+            av = FloatVector.broadcast(S, a[ak + 8]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ak + 9]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ak + 10]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ak + 11]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ak + 12]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ak + 13]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            av = FloatVector.broadcast(S, a[ak + 14]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 15]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
+            b0 = FloatVector.fromArray(S, b, row + 2);
+            b1 = FloatVector.fromArray(S, b, row + 2 + VL);
+            av = FloatVector.broadcast(S, a[ak + 16]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ak + 17]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ak + 18]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ak + 19]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ak + 20]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ak + 21]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            av = FloatVector.broadcast(S, a[ak + 22]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 23]);
             c70 = av.fma(b0, c70);
             c71 = av.fma(b1, c71);
         }

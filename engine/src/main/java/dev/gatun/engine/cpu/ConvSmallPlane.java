@@ -24,14 +24,16 @@ import jdk.incubator.vector.VectorSpecies;
  *       positions that lies in one output row (one run for 14-wide planes, two for 7-wide); the micro-kernel then
  *       reads both operands linearly. Lanes past the plane's last output hold garbage and are never stored.</li>
  *   <li>Accumulators: {@code acc[j][v]}, j &lt; TP positions, v &lt; 2 vectors of VL channels (28 zmm on AVX-512).</li>
- *   <li>Order per task: K block (at most {@link #KC} rows), then panel (its KC x MR weights stay in L1), then tile;
+ *   <li>Order per task: K block (at most {@link #KC} rows), then panel (its KC x MR weights in L1-L2), then tile;
  *       the packed block is shared by all panels of the task, partial sums wait in a per-thread array between
  *       blocks.</li>
  *   <li>Chains: every output starts at its bias and adds {@code w[k] * x[k]} by one fused multiply-add per k in
  *       increasing k: the same chain as {@link ConvGemm}, so the two paths give equal results bit for bit, whatever
  *       the thread count or tiling.</li>
  *   <li>Tasks split over (group, panel range, tile range), panels first but at least {@link #MIN_PANELS} panels a
- *       task, then tiles: the packed tiles serve several panels, each weight is read by few tasks.
+ *       task, then tiles: the packed tiles serve several panels, each weight is read by few tasks. Where the weights
+ *       outweigh the phase planes {@link #STREAMING} times (batch 1, deep layers), over panels only: each weight is
+ *       read from memory by one task.
  *       Each thread fills the phase planes of a group (every image of the batch chunk) into its own buffer when its
  *       first task for them starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
  *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: per channel
@@ -47,10 +49,16 @@ public final class ConvSmallPlane {
     static final int TP = 14;
     /** Floats per k of a packed B tile: TP rounded up to 16. */
     static final int TS = 16;
-    /** Depth of a K block: KC x MR floats of weights (16 KB on AVX-512). */
-    static final int KC = 128;
+    /**
+     * Depth of a K block: KC x MR floats of weights (64 KB on AVX-512, from L2 for the tiles after the first). Long
+     * blocks stream the weights in long sequential runs: at batch 1 ResNet's 7x7 layers read 9.4 MB of weights from
+     * memory per layer, and blocks of 128 (16 KB, in L1) left them a third slower than with their weights in cache.
+     */
+    static final int KC = 512;
     /** Fewest weight panels per task (when there are that many), so that packing B stays a small share. */
     static final int MIN_PANELS = 4;
+    /** Weights over this many times a pass's phase planes split over panels only (see {@link #conv}). */
+    static final int STREAMING = 8;
     /** Most floats of phase planes one pass holds; larger batches run in chunks of images. */
     static final long BUFFER_BUDGET = 1L << 21;
     /** Most floats of partial sums a task keeps across K blocks (512 KB): its tiles go in spans below it. */
@@ -161,7 +169,10 @@ public final class ConvSmallPlane {
             int jobFloats = Math.addExact(Math.multiplyExact(imgs, imgFloats), TS + VL);
             // At least MIN_PANELS panels per task where there are that many: the tiles a task packs serve all its
             // panels (one panel per task spent up to a fifth more CPU in all on two threads); tiles split the rest.
-            int mSplit = Math.min(Math.max(1, pw.panels() / MIN_PANELS), Math.ceilDiv(target, group));
+            // Weights over STREAMING times the chunk's phase planes (batch 1, deep layers: they come from memory): panels
+            // only, so that each weight is read by one task.
+            boolean streaming = (long) pw.panels() * MR * kdim > (long) STREAMING * imgs * imgFloats;
+            int mSplit = Math.min(streaming ? pw.panels() : Math.max(1, pw.panels() / MIN_PANELS), Math.ceilDiv(target, group));
             int tSplit = Math.min(tiles, Math.ceilDiv(target, group * mSplit));
             int perJob = mSplit * tSplit;
             Tasks region = REGION.get();

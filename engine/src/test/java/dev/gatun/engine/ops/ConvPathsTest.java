@@ -215,6 +215,10 @@ class ConvPathsTest {
         // More images than tasks: each task fills its own image's phase planes (with groups, K over two blocks).
         check(rnd, geo(13, 8, 11, 9, 6, 3, 1, 1, 1, 1), true, false, null);
         check(rnd, geo(7, 70, 6, 7, 10, 3, 2, 1, 1, 1), true, true, "Clip");
+        // 3x3 stride 1 on planes too big for ConvSmallPlane, K over two blocks: B rows read straight from the phase
+        // planes (whole channels per block; one image and a shared buffer, two images with groups and per-task planes).
+        check(rnd, geo(1, 40, 23, 21, 19, 3, 1, 1, 1, 1), true, true, "Relu");
+        check(rnd, geo(2, 66, 17, 19, 18, 3, 2, 1, 1, 1), true, false, null);
         // 1x1 stride 1, one image: B tiles packed straight from X (a partial last tile; K in one and in two blocks,
         // and small K; with a residual through the register store).
         check(rnd, geo(1, 33, 20, 19, 10, 1, 1, 1, 1, 0), true, false, null);
