@@ -572,7 +572,12 @@ public final class ConvGemm {
                         run = Math.min(run, (img + 1) * imgFloats - p);
                     }
                     int valid = oy < lay.oh ? Math.min(run, lay.ow - ox) : 0;
-                    if (valid > 0) {
+                    long at = img * imgStride + (long) oy * lay.ow + ox - (p - j0);
+                    if (valid > 0 && count > first[t] && h[count - 1] == p - j0 && o[count - 1] == at) {
+                        // The next output row continues this run in Y (no garbage columns between rows, wq == ow):
+                        // one run, so that 1x1 tiles across row ends still take the register store.
+                        h[count - 1] = p - j0 + valid;
+                    } else if (valid > 0) {
                         if (count == l.length) {
                             l = java.util.Arrays.copyOf(l, 2 * count);
                             h = java.util.Arrays.copyOf(h, 2 * count);
@@ -580,7 +585,7 @@ public final class ConvGemm {
                         }
                         l[count] = p - j0;
                         h[count] = p - j0 + valid;
-                        o[count] = img * imgStride + (long) oy * lay.ow + ox - (p - j0);
+                        o[count] = at;
                         mn = Math.min(mn, o[count]);
                         mx = Math.max(mx, o[count]);
                         count++;
