@@ -48,6 +48,8 @@ public final class ConvGemm {
     public static final int NR = 2 * VL;
     /** All lanes of one vector, as mask bits. */
     private static final long LANES = (1L << VL) - 1;
+    /** Fewest outputs per plane for which a batch of 1x1 stride-1 convolutions runs image by image from X (not side by side). */
+    static final long FROM_X_PLANE = 16L * NR;
     /** Most floats of phase buffer one call holds; images beyond it are processed in chunks. */
     static final long BUFFER_BUDGET = 1L << 23;
 
@@ -112,8 +114,11 @@ public final class ConvGemm {
         int group = pw.group();
         int cg = c / group;
         int m = group * pw.mg();
-        // Images side by side when taps never shift rows: no garbage rows between them.
-        boolean batched = n > 1 && lay.slotA.length == 1 && lay.hq == lay.oh;
+        // Images side by side when taps never shift rows: no garbage rows between them. Not for 1x1 stride-1 planes of
+        // at least FROM_X_PLANE outputs: their tiles are full per image, and each task packs its image's B tiles
+        // straight from X (below) instead of a fill pass copying the whole batch into the buffer first.
+        boolean perImageFromX = taps == 1 && lay.identity() && (long) lay.oh * lay.ow >= FROM_X_PLANE;
+        boolean batched = n > 1 && lay.slotA.length == 1 && lay.hq == lay.oh && !perImageFromX;
         int imgFloats = lay.chanStride;
         int perImage = Math.multiplyExact(c, imgFloats);
         int chunk = (int) Math.clamp(BUFFER_BUDGET / Math.max(perImage, 1), 1, n);
@@ -150,10 +155,10 @@ public final class ConvGemm {
             // Enough jobs for every task to be a whole job (batch > 1): each task fills its own image's planes into a
             // per-thread buffer just before using them, so that they are still in cache.
             boolean local = !packed && !batched && perJob == 1 && jobs > 1;
-            // A 1x1 stride-1 convolution of one image whose tasks own disjoint tiles: B is X itself ([C][P] rows); each
-            // task packs its tiles straight from X, with no fill pass. (Tasks sharing tiles over panel ranges would
-            // each pack them again: the fill packs them once instead.)
-            boolean fromX = packed && !batched && lay.identity() && imgs == 1 && mSplit == 1;
+            // A 1x1 stride-1 convolution whose tasks own disjoint tiles (of one image, or whole images): B is X itself
+            // ([C][P] rows per image); each task packs its tiles straight from X, with no fill pass. (Tasks sharing
+            // tiles over panel ranges would each pack them again: the fill packs them once instead.)
+            boolean fromX = packed && !batched && lay.identity() && (imgs == 1 || perImageFromX) && mSplit == 1;
             float[] buf = local || fromX ? null : PhaseLayout.scratch(BUFFER, packed ? Math.addExact(Math.multiplyExact(jobs, jobFloats), NR)
                     : Math.addExact(Math.multiplyExact(imgs, perImage), slack));
             int planes = imgs * c;
@@ -389,7 +394,7 @@ public final class ConvGemm {
                             b = phase;
                             bo = bBase + p * NR + c0 * chanStride;
                         } else if (fromX) {
-                            packFromX(x, ((long) first * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
+                            packFromX(x, ((long) (first + img) * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
                             b = bp;
                             bo = 0;
                         } else if (packed) {

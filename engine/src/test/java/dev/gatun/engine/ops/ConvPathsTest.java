@@ -226,6 +226,10 @@ class ConvPathsTest {
         check(rnd, geo(1, 5, 9, 8, 17, 1, 1, 1, 1, 0), false, true, null);
         check(rnd, geo(1, 300, 19, 20, 17, 1, 1, 1, 1, 0), true, false, null);
         check(rnd, geo(1, 40, 13, 11, 16, 1, 1, 1, 1, 0), true, true, "Relu");
+        // 1x1 stride 1 on planes of at least ConvGemm.FROM_X_PLANE outputs, batch > 1: image by image from X
+        // (partial last tiles per image; residual through the register store; K over two blocks).
+        check(rnd, geo(3, 16, 24, 23, 10, 1, 1, 1, 1, 0), true, true, "Clip");
+        check(rnd, geo(2, 300, 23, 24, 17, 1, 1, 1, 1, 0), false, false, null);
         // 1x1 with K over two blocks, batched images and strided.
         check(rnd, geo(3, 301, 5, 5, 17, 1, 1, 1, 1, 0), true, false, null);
         check(rnd, geo(13, 290, 6, 6, 9, 1, 1, 2, 1, 0), false, false, null);
