@@ -90,9 +90,10 @@ public final class ConvSmallPlane {
     /**
      * Where a tile's positions come from: tile t's runs are {@code [first[t], first[t+1])}, run i copying phase
      * buffer positions {@code src[i] ..} (image {@code img} at {@code img * imgFloats}, then wide index
-     * {@code oy*wq + ox}) to lanes {@code lane[i]..}; a run ends at its output row's end, the tile's or the last image's.
+     * {@code oy*wq + ox}) to lanes {@code lane[i]..}, {@code len[i]} positions; a run ends at its output row's end, the
+     * tile's or the last image's.
      */
-    private record Runs(int[] first, int[] lane, int[] src) {
+    private record Runs(int[] first, int[] lane, int[] src, int[] len) {
         static Runs of(PhaseLayout lay, int imgs, int imgFloats) {
             int plane = lay.oh * lay.ow;
             int total = imgs * plane;
@@ -100,6 +101,7 @@ public final class ConvSmallPlane {
             int[] first = new int[tiles + 1];
             int[] lane = new int[tiles * (TP + 1)];
             int[] src = new int[tiles * (TP + 1)];
+            int[] lens = new int[tiles * (TP + 1)];
             int n = 0;
             for (int t = 0; t < tiles; t++) {
                 first[t] = n;
@@ -110,13 +112,14 @@ public final class ConvSmallPlane {
                     int len = Math.min(Math.min(lay.ow - ox, TP - l), total - p);
                     lane[n] = l;
                     src[n] = img * imgFloats + oy * lay.wq + ox;
+                    lens[n] = len;
                     n++;
                     l += len;
                     p += len;
                 }
             }
             first[tiles] = n;
-            return new Runs(first, lane, src);
+            return new Runs(first, lane, src, lens);
         }
     }
 
@@ -165,6 +168,11 @@ public final class ConvSmallPlane {
             // Each thread fills the phase planes of a group (all images of the chunk) into its own buffer the first
             // time one of its tasks needs them in this call: one parallel region per chunk, no barrier between fill
             // and GEMM. Slack past the last plane: a run's vector copy reads TS floats from any position of a plane.
+            // A 1x1 stride-1 convolution without groups: X itself is the phase buffer ([image][c][plane], the same
+            // offsets from X's image `first`), so the tiles are packed straight from it and there is no fill.
+            boolean fromX = taps == 1 && group == 1 && lay.identity() && x.isNative()
+                    && x.byteSize() >= (long) (first + imgs) * c * plane * 4;
+            long xAddr = fromX ? x.address() + 4L * first * c * plane : 0;
             long call = CALLS.incrementAndGet();
             int jobFloats = Math.addExact(Math.multiplyExact(imgs, imgFloats), TS + VL);
             // At least MIN_PANELS panels per task where there are that many: the tiles a task packs serve all its
@@ -176,7 +184,7 @@ public final class ConvSmallPlane {
             int tSplit = Math.min(tiles, Math.ceilDiv(target, group * mSplit));
             int perJob = mSplit * tSplit;
             Tasks region = REGION.get();
-            region.set(lay, pw, x, y, res, koff, runs, vectorStore, call, perJob, tSplit, mSplit, tiles, jobFloats, imgs, cg, c, first, imgFloats,
+            region.set(lay, pw, x, y, res, koff, runs, vectorStore, fromX, xAddr, call, perJob, tSplit, mSplit, tiles, jobFloats, imgs, cg, c, first, imgFloats,
                     chanStride, blocks, kdim, total, plane, mg, m, lo, hi);
             try {
                 ctx.parallelFor(group * perJob, region);
@@ -197,14 +205,14 @@ public final class ConvSmallPlane {
         private MemorySegment x, y, res;
         private int[] koff;
         private Runs runs;
-        private boolean vectorStore;
-        private long call;
+        private boolean vectorStore, fromX;
+        private long xAddr, call;
         private int perJob, tSplit, mSplit, tiles, jobFloats, imgs, cg, c, first, imgFloats, chanStride, blocks, kdim, total, plane,
                 mg, m;
         private float lo, hi;
 
         void set(PhaseLayout lay, ConvGemm.Packed pw, MemorySegment x, MemorySegment y, MemorySegment res, int[] koff, Runs runs,
-                 boolean vectorStore, long call, int perJob, int tSplit, int mSplit, int tiles, int jobFloats, int imgs, int cg, int c,
+                 boolean vectorStore, boolean fromX, long xAddr, long call, int perJob, int tSplit, int mSplit, int tiles, int jobFloats, int imgs, int cg, int c,
                  int first, int imgFloats, int chanStride, int blocks, int kdim, int total, int plane, int mg, int m, float lo, float hi) {
             this.lay = lay;
             this.pw = pw;
@@ -214,6 +222,8 @@ public final class ConvSmallPlane {
             this.koff = koff;
             this.runs = runs;
             this.vectorStore = vectorStore;
+            this.fromX = fromX;
+            this.xAddr = xAddr;
             this.call = call;
             this.perJob = perJob;
             this.tSplit = tSplit;
@@ -255,9 +265,9 @@ public final class ConvSmallPlane {
             int q1 = pw.panels() * (ms + 1) / mSplit;
             int t0 = tiles * ts / tSplit;
             int t1 = tiles * (ts + 1) / tSplit;
-            float[] buf = PhaseLayout.scratch(BUFFER, jobFloats);
+            float[] buf = fromX ? null : PhaseLayout.scratch(BUFFER, jobFloats);
             long[] filled = FILLED.get();
-            if (filled[0] != call || filled[1] != grp) {
+            if (!fromX && (filled[0] != call || filled[1] != grp)) {
                 for (int img = 0; img < imgs; img++) {
                     for (int ci = 0; ci < cg; ci++) {
                         lay.fillPlane(x, ((long) (first + img) * c + (long) grp * cg + ci) * lay.ih * lay.iw, buf,
@@ -278,7 +288,11 @@ public final class ConvSmallPlane {
                     int k0 = kdim * kb / blocks;
                     int kc = kdim * (kb + 1) / blocks - k0;
                     for (int i = 0; i < nt; i++) {
-                        packTile(buf, koff, k0, kc, runs, c0 + i, bp, i * kc * TS);
+                        if (fromX) {
+                            packTileX(xAddr, koff, k0, kc, runs, c0 + i, bp, i * kc * TS);
+                        } else {
+                            packTile(buf, koff, k0, kc, runs, c0 + i, bp, i * kc * TS);
+                        }
                     }
                     for (int q = q0; q < q1; q++) {
                         int panel = grp * pw.panels() + q;
@@ -355,6 +369,53 @@ public final class ConvSmallPlane {
                 int len = (r + 1 < r1 ? runs.lane()[r + 1] : TP) - lane;
                 for (int v = 0; v < len; v += VL) {
                     FloatVector.fromArray(S, buf, s + runs.src()[r] + v).intoArray(bp, d + lane + v);
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link #packTile} reading X (native, absolute float address {@code xAddr} of the buffer's position 0) instead of
+     * the phase buffer: each run's vector is loaded under a mask of its length, so that no load reaches past X; the
+     * copies go in the same order (rows, then runs), so a later one overwrites what an earlier one wrote past its run.
+     */
+    private static void packTileX(long xAddr, int[] koff, int k0, int kc, Runs runs, int tile, float[] bp, int at) {
+        MemorySegment all = SgemmKernel.ALL;
+        int r0 = runs.first()[tile];
+        int r1 = runs.first()[tile + 1];
+        if (VL >= TP && r1 - r0 == 1) {
+            long src = xAddr + 4L * runs.src()[r0];
+            int d = at + runs.lane()[r0];
+            VectorMask<Float> m = S.indexInRange(0, runs.len()[r0]);
+            for (int k = 0; k < kc; k++) {
+                FloatVector.fromMemorySegment(S, all, src + 4L * koff[k0 + k], ByteOrder.LITTLE_ENDIAN, m).intoArray(bp, d + k * TS);
+            }
+            return;
+        }
+        if (VL >= TP && r1 - r0 == 2) {
+            long src0 = xAddr + 4L * runs.src()[r0];
+            long src1 = xAddr + 4L * runs.src()[r0 + 1];
+            int d0 = at + runs.lane()[r0];
+            int d1 = at + runs.lane()[r0 + 1];
+            VectorMask<Float> m0 = S.indexInRange(0, runs.len()[r0]);
+            VectorMask<Float> m1 = S.indexInRange(0, runs.len()[r0 + 1]);
+            for (int k = 0; k < kc; k++) {
+                long o = 4L * koff[k0 + k];
+                FloatVector.fromMemorySegment(S, all, src0 + o, ByteOrder.LITTLE_ENDIAN, m0).intoArray(bp, d0 + k * TS);
+                FloatVector.fromMemorySegment(S, all, src1 + o, ByteOrder.LITTLE_ENDIAN, m1).intoArray(bp, d1 + k * TS);
+            }
+            return;
+        }
+        for (int k = 0; k < kc; k++) {
+            long o = 4L * koff[k0 + k];
+            int d = at + k * TS;
+            for (int r = r0; r < r1; r++) {
+                int lane = runs.lane()[r];
+                int len = runs.len()[r];
+                for (int v = 0; v < len; v += VL) {
+                    VectorMask<Float> m = S.indexInRange(v, len);
+                    FloatVector.fromMemorySegment(S, all, xAddr + 4L * (runs.src()[r] + v) + o, ByteOrder.LITTLE_ENDIAN, m)
+                            .intoArray(bp, d + lane + v);
                 }
             }
         }
