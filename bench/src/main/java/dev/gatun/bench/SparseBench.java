@@ -33,7 +33,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * 32 and 128 tokens (or output pixels). {@code sparsity}: the percentage of weights pruned (unstructured, smallest
  * magnitudes), or {@code 2:4} (2 largest of every 4 along K kept, the 2:4 packed layout); unstructured weights run
  * in CSR. Times are per product (us/op); the ratio dense/sparse at one shape and M is the speedup, and the
- * sparsity where it crosses 1 the crossover (docs/PERFORMANCE.md).
+ * sparsity where it crosses 1 the crossover (docs/PERFORMANCE-sparse.md).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)

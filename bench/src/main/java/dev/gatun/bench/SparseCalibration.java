@@ -19,7 +19,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * The sparse/dense calibration loop behind docs/PERFORMANCE.md "Sparse weights" and the constants of
+ * The sparse/dense calibration loop behind docs/PERFORMANCE-sparse.md and the constants of
  * {@code ops/SparsePlanner}: on a loaded machine JMH's wall-clock iterations swing too much, so this measures
  * <b>thread CPU time</b> in one JVM, dense ({@link Sgemm}, weight prepacked) and sparse ({@link Spmm}) interleaved
  * round by round on the same pruned weights, and prints medians (us per product) and the ratio dense/sparse.

@@ -501,7 +501,7 @@ final class SgemmKernel {
                 // Its mask is made and used in this block only, so the loop above carries no mask phi.
                 long at = base + (rowAt + full) * 4;
                 VectorMask<Float> m = S.indexInRange(0, nr - full);
-                FloatVector x = FloatVector.fromArray(S, tile, tOff + r * tld + full);
+                FloatVector x = FloatVector.fromArray(S, tile, tOff + r * tld + full, m);
                 if (scale) {
                     x = x.mul(alpha);
                 }

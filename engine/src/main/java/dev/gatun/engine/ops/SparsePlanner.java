@@ -16,7 +16,7 @@ import java.util.function.Supplier;
  * Sparse or dense, per node: whether a float32 product with a constant weight {@code op(B)[K, N]} (MatMul, Gemm,
  * dev.gatun:FusedMatMul) runs on the sparse kernels ({@link Spmm}) and in which layout ({@link SparseB}: CSR, or 2:4
  * when every group of 4 along K of every column holds at most 2 nonzeros), decided at plan time from the weight's
- * measured sparsity and a cost model calibrated on the reference machine (docs/PERFORMANCE.md, "Sparse weights").
+ * measured sparsity and a cost model calibrated on the reference machine (docs/PERFORMANCE-sparse.md).
  *
  * <p>Cost model, nanoseconds per output row (M cancels out for M > 1; one-row products run other kernels):
  * <ul>
@@ -46,7 +46,7 @@ public final class SparsePlanner {
     // output store: CSR 384x1536 and 1536x384 at 70/80/90% sparsity 5.3/3.3/1.85 us per row (the two shapes within
     // 15%), 384x384 at 70/80/90% 1.33/0.85/0.50, dense 5.6-6.2 and 1.45; 2:4 on the three 10.9/9.8/2.7 (about the
     // CSR cost per nonzero at 60%, which the linear CSR term underestimates); GEMV 4096x4096 and 384x1536 at 90%
-    // 0.38-0.40 ns per nonzero (docs/PERFORMANCE.md, "Sparse weights", has the sweep).
+    // 0.38-0.40 ns per nonzero (docs/PERFORMANCE-sparse.md has the sweep).
     /** Dense GEMM, ns per row x K x N (Sgemm, packed weight: ~200 GFLOP/s on one core). */
     static final double DENSE_MAC = 0.0098;
     /** SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows, its load mostly from L2). */
