@@ -61,6 +61,11 @@ public final class Spmm {
     private static final int T_CHUNK = 128;
     /** Below this many multiply-adds a product runs on the calling thread. */
     static long parallelWork = 1L << 19;
+    /**
+     * The same for a one-row product (GEMV): its nonzeros cost about 0.4 ns each, so 2^15 of them are ~13 us, several
+     * times a parallel region's cost (384x1536 at 90%, 59k nonzeros: 22.7 us on one thread).
+     */
+    static long parallelGemvWork = 1L << 15;
 
     /** Per-thread tiles. */
     private static final class Scratch {
@@ -164,7 +169,7 @@ public final class Spmm {
         if (m == 0) {
             return;
         }
-        int threads = ctx.threads() <= 1 || (long) m * b.work() < parallelWork ? 1 : ctx.threads();
+        int threads = ctx.threads() <= 1 || (long) m * b.work() < (m == 1 ? parallelGemvWork : parallelWork) ? 1 : ctx.threads();
         if (m == 1) {
             gemv(ctx, threads, a, aOff, b, c, cOff, e);
             return;

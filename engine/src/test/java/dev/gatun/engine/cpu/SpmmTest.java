@@ -52,11 +52,13 @@ class SpmmTest {
     @BeforeAll
     static void splitSmallProducts() {
         Spmm.parallelWork = 0;
+        Spmm.parallelGemvWork = 0;
     }
 
     @AfterAll
     static void close() {
         Spmm.parallelWork = 1L << 19;
+        Spmm.parallelGemvWork = 1L << 15;
         POOL.close();
     }
 
