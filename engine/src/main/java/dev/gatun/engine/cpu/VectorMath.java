@@ -138,26 +138,7 @@ public final class VectorMath {
         return y * Float.intBitsToFloat((h + 127) << 23) * Float.intBitsToFloat((n - h + 127) << 23);
     }
 
-    /**
-     * tanh per lane: x·P(x²)/Q(x²) on x clamped to ±7.905 (±1 in float beyond), the approximation Eigen and MLAS
-     * use, the same bits whatever the JIT state; inline use only, as {@link #exp(FloatVector)}.
-     */
-    public static FloatVector tanh(FloatVector x) {
-        FloatVector t = x.max(-TANH_CLAMP).min(TANH_CLAMP);
-        FloatVector t2 = t.mul(t);
-        FloatVector p = t2.fma(TANH_P[6], TANH_P[5]);
-        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[4]));
-        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[3]));
-        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[2]));
-        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[1]));
-        p = t2.fma(p, FloatVector.broadcast(S, TANH_P[0]));
-        FloatVector q = t2.fma(TANH_Q[3], TANH_Q[2]);
-        q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[1]));
-        q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[0]));
-        return t.mul(p).div(q);
-    }
-
-    /** The scalar twin of {@link #tanh(FloatVector)}: bit-identical to a lane. */
+    /** The scalar twin of {@link #apply}'s {@link #TANH}: bit-identical to a lane. */
     public static float tanh(float x) {
         float t = Math.min(Math.max(x, -TANH_CLAMP), TANH_CLAMP);
         float t2 = t * t;
@@ -178,10 +159,12 @@ public final class VectorMath {
     public static final int GELU = 1;
     /** {@link #apply} function: Gelu with the tanh approximation, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
     public static final int GELU_TANH = 2;
+    /** {@link #apply} function: tanh. */
+    public static final int TANH = 3;
 
     /**
      * {@code dst[dstOff + i] = f(src[srcOff + i]) (+ res[resOff + i] when res is not null)} for i in [0, n)
-     * (offsets count floats; dst may be src). f is {@link #ERF}, {@link #GELU} or {@link #GELU_TANH}:
+     * (offsets count floats; dst may be src). f is {@link #ERF}, {@link #GELU}, {@link #GELU_TANH} or {@link #TANH}:
      * <ul>
      *   <li>erf: x·P(x²)/Q(x²) on x clamped to [-4, 4] (beyond that erf is ±1 in float), the rational approximation
      *       Eigen and XLA use, within about 6 ulp;</li>
@@ -214,8 +197,9 @@ public final class VectorMath {
             VectorMask<Float> m = S.indexInRange(i, n);
             FloatVector x = FloatVector.fromMemorySegment(S, src, srcAt + i * 4, LE, m);
             FloatVector y;
-            if (f == GELU_TANH) {
-                FloatVector t = x.mul(x).mul(0.044715f).fma(x, x).mul(SQRT_2_OVER_PI).max(-TANH_CLAMP).min(TANH_CLAMP);
+            if (f == GELU_TANH || f == TANH) {
+                FloatVector arg = f == TANH ? x : x.mul(x).mul(0.044715f).fma(x, x).mul(SQRT_2_OVER_PI);
+                FloatVector t = arg.max(-TANH_CLAMP).min(TANH_CLAMP);
                 FloatVector t2 = t.mul(t);
                 FloatVector p = t2.fma(TANH_P[6], TANH_P[5]);
                 p = t2.fma(p, FloatVector.broadcast(S, TANH_P[4]));
@@ -226,7 +210,8 @@ public final class VectorMath {
                 FloatVector q = t2.fma(TANH_Q[3], TANH_Q[2]);
                 q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[1]));
                 q = t2.fma(q, FloatVector.broadcast(S, TANH_Q[0]));
-                y = x.mul(0.5f).mul(t.mul(p).div(q).add(1f));
+                FloatVector tanh = t.mul(p).div(q);
+                y = f == TANH ? tanh : x.mul(0.5f).mul(tanh.add(1f));
             } else {
                 FloatVector e = (f == GELU ? x.mul(INV_SQRT_2) : x).max(-4f).min(4f);
                 FloatVector e2 = e.mul(e);

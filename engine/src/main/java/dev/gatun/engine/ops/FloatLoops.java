@@ -274,10 +274,7 @@ final class FloatLoops {
     }
 
     private static void uTanh(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {
-        for (long i = 0; i < b; i += L) {
-            FloatVector x = get(in, io, i);
-            put(VectorMath.tanh(x), out, oo, i);
-        }
+        VectorMath.apply(VectorMath.TANH, in, io, out, oo, b, null, 0);
     }
 
     private static void uSigmoid(float p, float q, MemorySegment in, long io, MemorySegment out, long oo, long b) {

@@ -3,6 +3,7 @@ package dev.gatun.engine.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Random;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -48,7 +49,7 @@ class VectorMathTest {
     }
 
     @Test
-    void expAndTanhLanesEqualTheirScalarTwinsColdAndWarmAndStayAccurate() {
+    void expAndTanhEqualTheirScalarTwinsColdAndWarmAndStayAccurate() {
         int vl = S.length();
         Random rnd = new Random(11);
         float[] x = new float[4096 * vl];
@@ -94,9 +95,12 @@ class VectorMathTest {
 
     private static float[] map(float[] x, boolean exp) {
         float[] out = new float[x.length];
+        if (!exp) {
+            VectorMath.apply(VectorMath.TANH, MemorySegment.ofArray(x), 0, MemorySegment.ofArray(out), 0, x.length, null, 0);
+            return out;
+        }
         for (int i = 0; i < x.length; i += S.length()) {
-            FloatVector v = FloatVector.fromArray(S, x, i);
-            (exp ? VectorMath.exp(v) : VectorMath.tanh(v)).intoArray(out, i);
+            VectorMath.exp(FloatVector.fromArray(S, x, i)).intoArray(out, i);
         }
         return out;
     }
