@@ -1,24 +1,28 @@
 package dev.gatun.engine.ops;
 
-import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Float32 MaxPool with a 3x3 kernel, strides 2 and dilations 1 over 2-D planes (the ResNet stem's pooling), any pads
  * and ceil mode: {@code Y[p, oy, ox] = max_{kh, kw < 3} X[p, 2*oy + kh - pt, 2*ox + kw - pl]}, positions outside the
- * input ignored (read as -inf).
+ * input ignored (read as -inf; a window wholly outside gives -inf).
  *
- * <p>Each plane is copied once into a per-thread heap buffer surrounded by -inf (input element (r, c) at buffer row
- * {@code r + pt}, column {@code c + pl}); output row oy then reads buffer rows {@code 2*oy .. 2*oy + 2} and, per vector
- * of outputs from column ox0, the even / odd lanes of two vector pairs at columns {@code 2*ox0} and {@code 2*ox0 + 2}
- * ({@code selectFrom}): nine maxima per output vector, no gathers and no per-column edge tests.
+ * <p>Separable, one output row at a time: the vertical maxima {@code V[c] = max_kh X[2*oy + kh - pt, c]} over the
+ * input rows inside the plane (plain vector loads straight from X, masked at the row's tail) go to a per-thread row
+ * buffer at column {@code c + pl}, whose other columns hold -inf; then per vector of outputs from column ox0 the
+ * even / odd lanes of two vector pairs of that row at columns {@code 2*ox0} and {@code 2*ox0 + 2} ({@code selectFrom})
+ * give the three horizontal maxima, stored straight into Y (masked at the row's tail). No plane copy, no per-column
+ * edge tests; each input row is read by at most two output rows.
  */
 final class MaxPoolStride2 {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final FloatVector EVEN = indices(0);
     private static final FloatVector ODD = indices(1);
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
@@ -48,29 +52,55 @@ final class MaxPoolStride2 {
         int pt = g.padBegin[0];
         int pl = g.padBegin[1];
         int owPad = Math.ceilDiv(ow, VL) * VL;
-        // Columns: the input at pl.., the last vector pair of the last output vector reaches 2*owPad + 1 + VL.
-        int bw = Math.max(pl + iw, 2 * owPad + 2) + 2 * VL;
-        int bh = Math.max(ih + pt, 2 * oh + 1);
-        int rowOut = bh * bw;
-        float[] buf = scratch(rowOut + owPad);
+        // Columns: the input at pl.., the last vector pair of the last output vector reaches 2*owPad + 1.
+        int bw = Math.max(pl + iw, 2 * owPad + 2);
+        float[] buf = scratch(bw);
         float ninf = Float.NEGATIVE_INFINITY;
+        Arrays.fill(buf, 0, bw, ninf);
+        int iwFull = iw / VL * VL;
+        VectorMask<Float> inTail = S.indexInRange(iwFull, iw);
+        int owFull = ow / VL * VL;
+        VectorMask<Float> outTail = S.indexInRange(owFull, ow);
         for (long plane = from; plane < to; plane++) {
-            Arrays.fill(buf, 0, rowOut, ninf);
-            long src = plane * ih * iw;
-            for (int r = 0; r < ih; r++) {
-                MemorySegment.copy(x, Tensor.F32, (src + (long) r * iw) * 4, buf, (r + pt) * bw + pl, iw);
-            }
-            long dst = plane * oh * ow;
+            long src = plane * ih * iw * 4;
+            long dst = plane * oh * ow * 4;
             for (int oy = 0; oy < oh; oy++) {
-                int r0 = 2 * oy * bw;
-                for (int ox = 0; ox < ow; ox += VL) {
-                    int q = r0 + 2 * ox;
-                    FloatVector m = row(buf, q);
-                    m = m.max(row(buf, q + bw));
-                    m = m.max(row(buf, q + 2 * bw));
-                    m.intoArray(buf, rowOut + ox);
+                int r0 = 2 * oy - pt;
+                int lo = Math.max(r0, 0);
+                int hi = Math.min(r0 + 3, ih);
+                if (lo >= hi) {
+                    Arrays.fill(buf, pl, pl + iw, ninf);
+                } else {
+                    long at = src + (long) lo * iw * 4;
+                    long rows = hi - lo;
+                    long rb = iw * 4L;
+                    for (int c = 0; c < iwFull; c += VL) {
+                        long a = at + c * 4L;
+                        FloatVector v = FloatVector.fromMemorySegment(S, x, a, LE);
+                        if (rows > 1) {
+                            v = v.max(FloatVector.fromMemorySegment(S, x, a + rb, LE));
+                            if (rows > 2) {
+                                v = v.max(FloatVector.fromMemorySegment(S, x, a + 2 * rb, LE));
+                            }
+                        }
+                        v.intoArray(buf, pl + c);
+                    }
+                    if (iwFull < iw) {
+                        long a = at + iwFull * 4L;
+                        FloatVector v = FloatVector.fromMemorySegment(S, x, a, LE, inTail);
+                        for (int r = 1; r < rows; r++) {
+                            v = v.max(FloatVector.fromMemorySegment(S, x, a + r * rb, LE, inTail));
+                        }
+                        v.intoArray(buf, pl + iwFull, inTail);
+                    }
                 }
-                MemorySegment.copy(buf, rowOut, y, Tensor.F32, (dst + (long) oy * ow) * 4, ow);
+                long out = dst + (long) oy * ow * 4;
+                for (int ox = 0; ox < owFull; ox += VL) {
+                    row(buf, 2 * ox).intoMemorySegment(y, out + ox * 4L, LE);
+                }
+                if (owFull < ow) {
+                    row(buf, 2 * owFull).intoMemorySegment(y, out + owFull * 4L, LE, outTail);
+                }
             }
         }
     }
