@@ -6,6 +6,7 @@ import static dev.gatun.engine.cpu.ConvGemm.NR;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -301,6 +302,135 @@ final class ConvGemmKernels {
         row += step;
         c70.max(vlo).min(vhi).intoMemorySegment(y, row, LE);
         c71.max(vlo).min(vhi).intoMemorySegment(y, row + 4L * VL, LE);
+    }
+
+    /**
+     * {@link #kernelStore} for a tile whose lanes are two runs of outputs (or one that does not fill it: the last
+     * tile of a plane), as when a tile crosses the end of an output row and the phase layout's garbage column(s):
+     * run k holds lanes {@code mk} (a bit per lane) and lane j of it goes to byte {@code atk + 4*j} of row 0, each
+     * run stored with masked vectors straight from the registers (before: through the tile array and
+     * {@code ConvGemm.storeDirect}); {@code m1 == 0} for one run.
+     */
+    static void kernelStoreRuns(float[] a, int ao, float[] b, int bo, int kc, float[] bias, int bo2, MemorySegment y, long at0,
+                                long m0, long at1, long m1, long plane, float lo, float hi) {
+        FloatVector c00 = FloatVector.broadcast(S, bias[bo2 + 0]);
+        FloatVector c01 = c00;
+        FloatVector c10 = FloatVector.broadcast(S, bias[bo2 + 1]);
+        FloatVector c11 = c10;
+        FloatVector c20 = FloatVector.broadcast(S, bias[bo2 + 2]);
+        FloatVector c21 = c20;
+        FloatVector c30 = FloatVector.broadcast(S, bias[bo2 + 3]);
+        FloatVector c31 = c30;
+        FloatVector c40 = FloatVector.broadcast(S, bias[bo2 + 4]);
+        FloatVector c41 = c40;
+        FloatVector c50 = FloatVector.broadcast(S, bias[bo2 + 5]);
+        FloatVector c51 = c50;
+        FloatVector c60 = FloatVector.broadcast(S, bias[bo2 + 6]);
+        FloatVector c61 = c60;
+        FloatVector c70 = FloatVector.broadcast(S, bias[bo2 + 7]);
+        FloatVector c71 = c70;
+        for (int k = 0; k < kc; k++) {
+            int ak = ao + k * MR;
+            int bk = bo + k * NR;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + VL);
+            FloatVector av;
+            av = FloatVector.broadcast(S, a[ak + 0]);
+            c00 = av.fma(b0, c00);
+            c01 = av.fma(b1, c01);
+            av = FloatVector.broadcast(S, a[ak + 1]);
+            c10 = av.fma(b0, c10);
+            c11 = av.fma(b1, c11);
+            av = FloatVector.broadcast(S, a[ak + 2]);
+            c20 = av.fma(b0, c20);
+            c21 = av.fma(b1, c21);
+            av = FloatVector.broadcast(S, a[ak + 3]);
+            c30 = av.fma(b0, c30);
+            c31 = av.fma(b1, c31);
+            av = FloatVector.broadcast(S, a[ak + 4]);
+            c40 = av.fma(b0, c40);
+            c41 = av.fma(b1, c41);
+            av = FloatVector.broadcast(S, a[ak + 5]);
+            c50 = av.fma(b0, c50);
+            c51 = av.fma(b1, c51);
+            av = FloatVector.broadcast(S, a[ak + 6]);
+            c60 = av.fma(b0, c60);
+            c61 = av.fma(b1, c61);
+            av = FloatVector.broadcast(S, a[ak + 7]);
+            c70 = av.fma(b0, c70);
+            c71 = av.fma(b1, c71);
+        }
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        VectorMask<Float> m00 = VectorMask.fromLong(S, m0);
+        VectorMask<Float> m01 = VectorMask.fromLong(S, m0 >>> VL);
+        VectorMask<Float> m10 = VectorMask.fromLong(S, m1);
+        VectorMask<Float> m11 = VectorMask.fromLong(S, m1 >>> VL);
+        long step = plane * 4;
+        FloatVector u0;
+        FloatVector u1;
+        u0 = c00.max(vlo).min(vhi);
+        u1 = c01.max(vlo).min(vhi);
+        u0.intoMemorySegment(y, at0, LE, m00);
+        u1.intoMemorySegment(y, at0 + 4L * VL, LE, m01);
+        u0.intoMemorySegment(y, at1, LE, m10);
+        u1.intoMemorySegment(y, at1 + 4L * VL, LE, m11);
+        at0 += step;
+        at1 += step;
+        u0 = c10.max(vlo).min(vhi);
+        u1 = c11.max(vlo).min(vhi);
+        u0.intoMemorySegment(y, at0, LE, m00);
+        u1.intoMemorySegment(y, at0 + 4L * VL, LE, m01);
+        u0.intoMemorySegment(y, at1, LE, m10);
+        u1.intoMemorySegment(y, at1 + 4L * VL, LE, m11);
+        at0 += step;
+        at1 += step;
+        u0 = c20.max(vlo).min(vhi);
+        u1 = c21.max(vlo).min(vhi);
+        u0.intoMemorySegment(y, at0, LE, m00);
+        u1.intoMemorySegment(y, at0 + 4L * VL, LE, m01);
+        u0.intoMemorySegment(y, at1, LE, m10);
+        u1.intoMemorySegment(y, at1 + 4L * VL, LE, m11);
+        at0 += step;
+        at1 += step;
+        u0 = c30.max(vlo).min(vhi);
+        u1 = c31.max(vlo).min(vhi);
+        u0.intoMemorySegment(y, at0, LE, m00);
+        u1.intoMemorySegment(y, at0 + 4L * VL, LE, m01);
+        u0.intoMemorySegment(y, at1, LE, m10);
+        u1.intoMemorySegment(y, at1 + 4L * VL, LE, m11);
+        at0 += step;
+        at1 += step;
+        u0 = c40.max(vlo).min(vhi);
+        u1 = c41.max(vlo).min(vhi);
+        u0.intoMemorySegment(y, at0, LE, m00);
+        u1.intoMemorySegment(y, at0 + 4L * VL, LE, m01);
+        u0.intoMemorySegment(y, at1, LE, m10);
+        u1.intoMemorySegment(y, at1 + 4L * VL, LE, m11);
+        at0 += step;
+        at1 += step;
+        u0 = c50.max(vlo).min(vhi);
+        u1 = c51.max(vlo).min(vhi);
+        u0.intoMemorySegment(y, at0, LE, m00);
+        u1.intoMemorySegment(y, at0 + 4L * VL, LE, m01);
+        u0.intoMemorySegment(y, at1, LE, m10);
+        u1.intoMemorySegment(y, at1 + 4L * VL, LE, m11);
+        at0 += step;
+        at1 += step;
+        u0 = c60.max(vlo).min(vhi);
+        u1 = c61.max(vlo).min(vhi);
+        u0.intoMemorySegment(y, at0, LE, m00);
+        u1.intoMemorySegment(y, at0 + 4L * VL, LE, m01);
+        u0.intoMemorySegment(y, at1, LE, m10);
+        u1.intoMemorySegment(y, at1 + 4L * VL, LE, m11);
+        at0 += step;
+        at1 += step;
+        u0 = c70.max(vlo).min(vhi);
+        u1 = c71.max(vlo).min(vhi);
+        u0.intoMemorySegment(y, at0, LE, m00);
+        u1.intoMemorySegment(y, at0 + 4L * VL, LE, m01);
+        u0.intoMemorySegment(y, at1, LE, m10);
+        u1.intoMemorySegment(y, at1 + 4L * VL, LE, m11);
     }
 
     /**
