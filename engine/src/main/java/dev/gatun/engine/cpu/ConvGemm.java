@@ -443,17 +443,6 @@ public final class ConvGemm {
                                 }
                                 continue;
                             }
-                            if (blocks == 1 && direct >= 0 && rows == MR && ep.residual() == null && runs(segs, p) > 0 && runs(segs, p) <= 2) {
-                                // One K block, a full tile, two runs (across a row end and its garbage columns) or
-                                // one short run: masked stores from the registers.
-                                int s0 = segs.first[p];
-                                int s1 = segs.first[p + 1];
-                                long at1 = s1 - s0 == 2 ? yAddr + (direct + segs.off[s0 + 1]) * 4 : yAddr;
-                                long m1 = s1 - s0 == 2 ? (1L << segs.hi[s0 + 1]) - (1L << segs.lo[s0 + 1]) : 0;
-                                ConvGemmKernels.kernelStoreRuns(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + (direct + segs.off[s0]) * 4,
-                                        (1L << segs.hi[s0]) - (1L << segs.lo[s0]), at1, m1, plane, lo, hi);
-                                continue;
-                            }
                             if (kb == 0) {
                                 initTile(pw.bias(), panel * MR, acc, co);
                             }
@@ -676,11 +665,6 @@ public final class ConvGemm {
                 v.intoMemorySegment(y, at, LE, mask);
             }
         }
-    }
-
-    /** How many runs of outputs tile {@code t} stores. */
-    private static int runs(Segments segs, int t) {
-        return segs.first[t + 1] - segs.first[t];
     }
 
     /** Sets the MR x NR tile at {@code to} to the bias of its rows, {@code bias[bo + r]}. */
