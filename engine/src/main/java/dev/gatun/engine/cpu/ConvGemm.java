@@ -59,7 +59,8 @@ public final class ConvGemm {
      * Packing B tiles from X: each X row is read in runs of up to this many floats (several tiles at once, so that
      * the K rows are read in sequential runs of lines, not 128 bytes per row per tile; at batch 8 MobileNetV2's
      * 32->16 1x1 at 112x112 streams 12.8 MB of X), while the tiles packed together take at most
-     * {@link #B_GROUP_FLOATS} floats of B (16 KB: in L1 with the weights). Only small K packs more than one.
+     * {@link #B_GROUP_FLOATS} floats of B (16 KB: in L1 with the weights). Only small K packs more than one, and
+     * only with several images in X (at batch 1 X mostly sits in L2 and it made no difference).
      */
     static final int RUN_FLOATS = 256;
     static final int B_GROUP_FLOATS = 4096;
@@ -386,8 +387,10 @@ public final class ConvGemm {
             int p1 = tiles * (ps + 1) / pSplit;
             // Partial sums of the tiles of one chunk across K blocks: at most ACC_TILES tiles of MR x NR.
             int span = blocks == 1 ? p1 - p0 : Math.max(1, ACC_TILES / (q1 - q0));
-            // From X with little K: several tiles packed per pass over X's rows (see RUN_FLOATS), tile g's B at g*kc*NR.
-            int gang = fromX ? Math.max(1, Math.min(RUN_FLOATS / NR, B_GROUP_FLOATS / (Math.min(kdim, KC) * NR))) : 1;
+            // From X with little K and several images in X: several tiles packed per pass over X's rows (see
+            // RUN_FLOATS), tile g's B at g*kc*NR.
+            boolean images = fromX && x.byteSize() > 4L * c * imgFloats;
+            int gang = images ? Math.max(1, Math.min(RUN_FLOATS / NR, B_GROUP_FLOATS / (Math.min(kdim, KC) * NR))) : 1;
             float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, gang * KC * NR);
             float[] acc = PhaseLayout.scratch(ACC, Math.max(1, blocks == 1 ? 1 : Math.min(span, p1 - p0) * (q1 - q0)) * MR * NR + VL);
             for (int pc = p0; pc < p1; pc += span) {
