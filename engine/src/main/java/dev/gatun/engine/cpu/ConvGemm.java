@@ -55,6 +55,15 @@ public final class ConvGemm {
 
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> STAGE = ThreadLocal.withInitial(() -> new float[0]);
+    /**
+     * Packing B tiles from X: each X row is read in runs of up to this many floats (several tiles at once, so that
+     * the K rows are read in sequential runs of lines, not 128 bytes per row per tile; at batch 8 MobileNetV2's
+     * 32->16 1x1 at 112x112 streams 12.8 MB of X), while the tiles packed together take at most
+     * {@link #B_GROUP_FLOATS} floats of B (16 KB: in L1 with the weights). Only small K packs more than one, and
+     * only with several images in X (at batch 1 X mostly sits in L2 and it made no difference).
+     */
+    static final int RUN_FLOATS = 256;
+    static final int B_GROUP_FLOATS = 4096;
     private static final ThreadLocal<float[]> BPACK = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> LOCAL = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
@@ -378,7 +387,11 @@ public final class ConvGemm {
             int p1 = tiles * (ps + 1) / pSplit;
             // Partial sums of the tiles of one chunk across K blocks: at most ACC_TILES tiles of MR x NR.
             int span = blocks == 1 ? p1 - p0 : Math.max(1, ACC_TILES / (q1 - q0));
-            float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, KC * NR);
+            // From X with little K and several images in X: several tiles packed per pass over X's rows (see
+            // RUN_FLOATS), tile g's B at g*kc*NR.
+            boolean images = fromX && x.byteSize() > 4L * c * imgFloats;
+            int gang = images ? Math.max(1, Math.min(RUN_FLOATS / NR, B_GROUP_FLOATS / (Math.min(kdim, KC) * NR))) : 1;
+            float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, gang * KC * NR);
             float[] acc = PhaseLayout.scratch(ACC, Math.max(1, blocks == 1 ? 1 : Math.min(span, p1 - p0) * (q1 - q0)) * MR * NR + VL);
             for (int pc = p0; pc < p1; pc += span) {
                 int pe = Math.min(p1, pc + span);
@@ -394,9 +407,13 @@ public final class ConvGemm {
                             b = phase;
                             bo = bBase + p * NR + c0 * chanStride;
                         } else if (fromX) {
-                            packFromX(x, ((long) (first + img) * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
+                            int g = (p - pc) % gang;
+                            if (g == 0) {
+                                packFromX(x, ((long) (first + img) * c + (long) grp * cg) * imgFloats, imgFloats, p * NR,
+                                        Math.min(gang, pe - p), k0, kc, bp);
+                            }
                             b = bp;
-                            bo = 0;
+                            bo = g * kc * NR;
                         } else if (packed) {
                             b = phase;
                             bo = bBase + p * tileStride + k0 * NR;
@@ -458,18 +475,23 @@ public final class ConvGemm {
     private static final ThreadLocal<Regions> REGIONS = ThreadLocal.withInitial(Regions::new);
 
     /**
-     * Copies columns [j0, j0 + NR) of rows [k0, k0 + kc) of the row-major {@code [K][P]} matrix at float index
-     * {@code base} of {@code x} to {@code bp[(k - k0)*NR + j]}; columns past P are left as they were (never stored).
+     * Copies columns [j0, j0 + tiles*NR) of rows [k0, k0 + kc) of the row-major {@code [K][P]} matrix at float index
+     * {@code base} of {@code x}, tile t (columns j0 + t*NR ..) to {@code bp[(t*kc + k - k0)*NR + j]}, row by row over
+     * all the tiles; columns past P are left as they were (never stored).
      */
-    private static void packFromX(MemorySegment x, long base, int pCount, int j0, int k0, int kc, float[] bp) {
-        int n = Math.min(NR, pCount - j0);
+    private static void packFromX(MemorySegment x, long base, int pCount, int j0, int tiles, int k0, int kc, float[] bp) {
         for (int k = 0; k < kc; k++) {
-            long src = (base + (long) (k0 + k) * pCount + j0) * 4;
-            if (n == NR) {
-                FloatVector.fromMemorySegment(S, x, src, LE).intoArray(bp, k * NR);
-                FloatVector.fromMemorySegment(S, x, src + 4L * VL, LE).intoArray(bp, k * NR + VL);
-            } else {
-                MemorySegment.copy(x, Tensor.F32, src, bp, k * NR, n);
+            long row = (base + (long) (k0 + k) * pCount + j0) * 4;
+            for (int t = 0; t < tiles; t++) {
+                long src = row + 4L * t * NR;
+                int n = Math.min(NR, pCount - j0 - t * NR);
+                int dst = (t * kc + k) * NR;
+                if (n == NR) {
+                    FloatVector.fromMemorySegment(S, x, src, LE).intoArray(bp, dst);
+                    FloatVector.fromMemorySegment(S, x, src + 4L * VL, LE).intoArray(bp, dst + VL);
+                } else if (n > 0) {
+                    MemorySegment.copy(x, Tensor.F32, src, bp, dst, n);
+                }
             }
         }
     }

@@ -148,5 +148,7 @@ class ConvSmallPlaneTest {
         assertTrue(ConvSmallPlane.suits(new PhaseLayout(14, 14, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1), 2304));
         assertFalse(ConvSmallPlane.suits(new PhaseLayout(56, 56, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1), 576), "big plane");
         assertFalse(ConvSmallPlane.suits(new PhaseLayout(7, 7, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0), 8), "tiny K");
+        assertFalse(ConvSmallPlane.suits(new PhaseLayout(14, 14, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0), 96), "small K (1x1 expansion)");
+        assertTrue(ConvSmallPlane.suits(new PhaseLayout(14, 14, 14, 14, 1, 1, 1, 1, 1, 1, 0, 0), 576), "1x1 projection");
     }
 }

@@ -180,6 +180,10 @@ class ConvPathsTest {
         // 1x1: packed tiles, stride 1 and 2, batched images side by side (batch 3), groups.
         check(rnd, geo(1, 17, 7, 7, 33, 1, 1, 1, 1, 0), true, false, null);
         check(rnd, geo(3, 9, 7, 5, 13, 1, 1, 1, 1, 0), true, false, null);
+        // 1x1 from X with small K: several tiles packed per pass over X's rows, a ragged last group and tile
+        // (39x41 = 1599 positions, 50 tiles), batch 2 image by image, split over threads.
+        check(rnd, geo(2, 20, 39, 41, 19, 1, 1, 1, 1, 0), true, true, "Clip");
+        check(rnd, geo(1, 3, 39, 41, 16, 1, 1, 1, 1, 0), false, false, null);
         check(rnd, geo(2, 8, 9, 11, 7, 1, 1, 2, 1, 0), false, false, null);
         check(rnd, geo(3, 6, 5, 5, 9, 1, 3, 1, 1, 0), true, false, null);
         // 1xK kernels batch 2 (images side by side, shifted taps in a row), groups of 3x3.
