@@ -40,12 +40,16 @@ public final class SparseCalibration {
     private SparseCalibration() {}
 
     public static void main(String[] args) throws ReflectiveOperationException {
-        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors"}) {
+        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors", "maxGemvPadding"}) {
             String v = System.getProperty("spmm." + knob);
             if (v != null) {
                 java.lang.reflect.Field f = Spmm.class.getDeclaredField(knob);
                 f.setAccessible(true);
-                f.setInt(null, Integer.parseInt(v));
+                if (f.getType() == double.class) {
+                    f.setDouble(null, Double.parseDouble(v));
+                } else {
+                    f.setInt(null, Integer.parseInt(v));
+                }
             }
         }
         List<String> shapes = List.of("384x1536", "1536x384", "384x384", "2304x256");

@@ -39,15 +39,18 @@ import jdk.incubator.vector.VectorSpecies;
  * so the SpMM runs at about 0.33-0.4 ns per 16-row FMA from L2 (0.25 from L1) against the dense kernel's 0.14: it
  * wins above about 65-70% sparsity (see {@code ops/SparsePlanner} for the measured cost model).
  *
- * <p>M = 1, the sparse GEMV: {@code y[j] = sum w * x[p]} gathering x (copied once into a per-thread array) by the
- * nonzeros' int16 row indices; each CSR column runs eight chains over its nonzeros (round robin), summed at the end,
- * so long columns (K in the thousands) are not one latency-bound chain. About 0.4 ns per nonzero on the reference
- * machine, whether the x values are loaded one by one or gathered VL at a time (Zen 5's gathers are no faster).
+ * <p>M = 1, the sparse GEMV: with 16-float vectors and a padding the weight's size allows ({@link #sliced}), the
+ * column-sliced, permute-windowed layout of {@link SparseGemv} (x copied once into a per-thread aligned native
+ * buffer; about 0.05 ns per slot lane, 2x padding at 90% sparsity). Otherwise {@code y[j] = sum w * x[p]} gathering
+ * x (copied once into a per-thread array) by the nonzeros' int16 row indices; each CSR column runs eight chains over
+ * its nonzeros (round robin), summed at the end, so long columns (K in the thousands) are not one latency-bound
+ * chain. About 0.4 ns per nonzero on the reference machine, whether the x values are loaded one by one or gathered
+ * VL at a time (Zen 5's gathers are no faster).
  *
  * <p>In the SpMM each output element is one fused multiply-add chain over its column's nonzeros in increasing k (2:4:
  * over the slots in order, empty slots adding 0 x A[4g]), whatever M, the row block size, the tasks and the thread
- * count; the CSR GEMV sums eight chains, so a row alone and the same row inside a batch agree to rounding, not bit for
- * bit (2:4 GEMV: one chain, the same bits). {@link SpmmReference} is the scalar twin.
+ * count; the GEMVs sum several chains (sliced: four per slice; CSR: eight per column), so a row alone and the same
+ * row inside a batch agree to rounding, not bit for bit (the 2:4 dot products: one chain, the same bits). {@link SpmmReference} is the scalar twin.
  */
 public final class Spmm {
     private static final VectorSpecies<Float> S = SgemmKernel.S;
@@ -66,6 +69,42 @@ public final class Spmm {
      * times a parallel region's cost (384x1536 at 90%, 59k nonzeros: 22.7 us on one thread).
      */
     static long parallelGemvWork = 1L << 15;
+
+    /**
+     * The one-row product runs the sliced layout ({@link SparseGemv}) when its expected padding (slot lanes per
+     * nonzero) is at most this, else the CSR/2:4 dot products; 0 turns the sliced GEMV off (measurements). In cache
+     * the sliced GEMV costs about 0.05-0.06 ns per slot lane against CSR's 0.36-0.4 per nonzero (384x1536 at 90%,
+     * padding 2.1: 7.8 against 23.1 us).
+     */
+    static double maxGemvPadding = 4;
+    /**
+     * Above this many bytes (about 5 per slot lane) the sliced layout is taken only when padding is at most
+     * {@link #MAX_STREAMED_PADDING}: read from DRAM it moves 5 bytes a lane against CSR's 6 a nonzero, and CSR's
+     * compute-bound 0.36 ns a nonzero keeps up with DRAM (4096x4096 from DRAM: 90% 619 us CSR against 690 sliced,
+     * 95% 317 against 428, 80% 1326 against 1268).
+     */
+    static long maxSlicedBytes = 8L << 20;
+    /** See {@link #maxSlicedBytes}: 2:4 (about 1.0) and unstructured sparsity up to about 75%. */
+    private static final double MAX_STREAMED_PADDING = 1.6;
+
+    /** Whether the one-row product of {@code b} runs {@link SparseGemv}. */
+    static boolean sliced(SparseB b) {
+        return slicedGemvPadding(b.format(), b.k(), b.n(), b.nonzeros()) > 0;
+    }
+
+    /**
+     * The expected slot lanes per nonzero of the sliced GEMV ({@link SparseGemv}) for a K x N weight in
+     * {@code format} with {@code nonzeros}, or 0 when a one-row product of it runs the CSR/2:4 dot products
+     * (the planner's cost model).
+     */
+    public static double slicedGemvPadding(SparseB.Format format, int k, int n, long nonzeros) {
+        if (!SparseGemv.SUPPORTED || nonzeros == 0) {
+            return 0;
+        }
+        double padding = format == SparseB.Format.TWO_FOUR ? 1 : SparseGemv.expectedPadding(k, n, nonzeros);
+        double bytes = 5 * padding * nonzeros;
+        return padding <= maxGemvPadding && (bytes <= maxSlicedBytes || padding <= MAX_STREAMED_PADDING) ? padding : 0;
+    }
 
     /** Per-thread tiles. */
     private static final class Scratch {
@@ -104,6 +143,17 @@ public final class Spmm {
                 acc = new float[n];
             }
             return acc;
+        }
+
+        /** x copied for the sliced GEMV (native, 64-byte aligned, whole windows). */
+        private MemorySegment xs = MemorySegment.NULL;
+
+        /** This thread's sliced-GEMV x buffer of at least {@code bytes} bytes. */
+        MemorySegment xs(long bytes) {
+            if (xs.byteSize() < bytes) {
+                xs = NativeMemory.allocateScratch(bytes);
+            }
+            return xs;
         }
 
         float[] x(int k) {
@@ -695,6 +745,22 @@ public final class Spmm {
     private static void gemv(KernelContext ctx, int threads, MemorySegment a, long aOff, SparseB b, MemorySegment c,
                              long cOff, Epilogue e) {
         int n = b.n();
+        if (sliced(b)) {
+            SparseGemv.Layout lay = b.gemvLayout();
+            int k = b.k();
+            MemorySegment xs = SCRATCH.get().xs((long) (k + SparseGemv.WINDOW - 1) / SparseGemv.WINDOW * SparseGemv.WINDOW * 4);
+            MemorySegment.copy(a, aOff * 4, xs, 0, k * 4L);
+            long xAt = xs.address();
+            int slices = lay.slices();
+            run(ctx, threads == 1 ? 1 : Math.min(slices, 4 * threads), slices, (u0, u1) -> {
+                int j0 = u0 * VL;
+                int nb = Math.min(n, u1 * VL) - j0;
+                float[] acc = SCRATCH.get().acc((u1 - u0) * VL);
+                SparseGemv.dots(lay, u0, u1, xAt, acc, 0);
+                SgemmKernel.store(acc, 0, nb, 1, nb, 1f, 0f, true, e, c, cOff + j0, 0, 0, j0);
+            });
+            return;
+        }
         int chunks = (n + NB - 1) / NB;
         float[] x0 = SCRATCH.get().x(b.k());
         MemorySegment.copy(a, Tensor.F32, aOff * 4, x0, 0, b.k());

@@ -23,7 +23,8 @@ import java.util.function.Supplier;
  *   <li>dense GEMM {@code DENSE_MAC * K * N}; sparse SpMM {@code CSR_MAC * nnz + EDGE * (K + N)} (CSR) or
  *       {@code TWO_FOUR_MAC * slots + EDGE * (K + N)} (2:4, slots = K/2 * N), the EDGE term being the transposes
  *       of A and of the output tiles;</li>
- *   <li>M = 1: dense GEMV {@code DENSE_GEMV * K * N}, sparse GEMV {@code SPARSE_GEMV * nnz} (CSR) or
+ *   <li>M = 1: dense GEMV {@code DENSE_GEMV * K * N}; sparse, the sliced GEMV {@code SLICED_GEMV * padding * nnz}
+ *       where {@code Spmm} takes it ({@link Spmm#slicedGemvPadding}), else {@code SPARSE_GEMV * nnz} (CSR) or
  *       {@code SPARSE_GEMV_TWO_FOUR * slots}.</li>
  * </ul>
  * A path is taken when its estimate beats dense by {@link #MARGIN}. M is dynamic in most models (batch x sequence),
@@ -60,6 +61,11 @@ public final class SparsePlanner {
     /** Sparse GEMV, ns per nonzero (CSR) and per slot (2:4). */
     static final double SPARSE_GEMV = 0.40;
     static final double SPARSE_GEMV_TWO_FOUR = 1.3;
+    /**
+     * The sliced sparse GEMV (Spmm's choice by padding and size), ns per slot lane: 384x1536 at 80/90/95% and 2:4
+     * 12.8/7.8/5.1/18.7 us against the dense 41 (dense 0.049 ns per K x N here is 29 us: 0.045 scaled).
+     */
+    static final double SLICED_GEMV = 0.045;
     /** How much faster than dense an estimate must be for auto to choose it. */
     static final double MARGIN = 1.1;
     /** Weights below this sparsity are not examined further (auto). */
@@ -126,8 +132,10 @@ public final class SparsePlanner {
         // 2:4 when within 10% of CSR: a third less memory (4.25 bytes per slot pair against 12 for two CSR nonzeros)
         SparseB.Format format = tfRow <= 1.1 * csrRow ? SparseB.Format.TWO_FOUR : SparseB.Format.CSR;
         double gemmGain = denseRow / Math.min(csrRow, tfRow);
-        double gemvGain = DENSE_GEMV * k * n
-                / (format == SparseB.Format.CSR ? SPARSE_GEMV * st.nonzeros() : SPARSE_GEMV_TWO_FOUR * slots);
+        long work = format == SparseB.Format.CSR ? st.nonzeros() : slots;
+        double padding = Spmm.slicedGemvPadding(format, k, n, work);
+        double gemvGain = DENSE_GEMV * k * n / (padding > 0 ? SLICED_GEMV * padding * work
+                : format == SparseB.Format.CSR ? SPARSE_GEMV * work : SPARSE_GEMV_TWO_FOUR * work);
         boolean gemm = mode == Mode.FORCE || gemmGain >= MARGIN;
         boolean gemv = mode == Mode.FORCE || gemvGain >= MARGIN;
         String est = String.format(Locale.ROOT, "est %.1fx at M>1, %.1fx at M=1", gemmGain, gemvGain);
