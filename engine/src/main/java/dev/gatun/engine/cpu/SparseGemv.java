@@ -2,7 +2,6 @@ package dev.gatun.engine.cpu;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -15,21 +14,21 @@ import jdk.incubator.vector.VectorSpecies;
  * permute-windowed layout ({@link Layout}, built once per {@link SparseB} on first use), with no gather and no
  * horizontal sum.
  *
- * <p>Layout: the N columns are cut into slices of VL (16) columns, lane l of a slice holding column {@code 16s + l};
- * K into windows of {@link #WINDOW} = 2*VL (32) rows. For each slice and window the slice gets {@code c} slots, c
- * the most nonzeros any of its columns has in that window, rounded up to even; slot t holds, per lane, one nonzero
- * of the lane's column in the window (value, and its row within the window as a byte), or value 0 and row 0 where
- * the column has fewer. Slots are stored slot-major (VL values, then VL row bytes per slot) and each pair of slots
- * records the byte offset of its window. One step, per slot: the 32 x values of the pair's window (two aligned
- * vector loads from a 64-byte aligned copy of x, shared by the pair), the slot's row bytes widened to ints, one
- * two-table lane permute ({@code IntVector.selectFrom(v1, v2)}, AVX-512 {@code vpermi2d}) picking each lane's x,
- * one FMA into the slice's sums (four accumulators, slot pairs alternating between (a, b) and (c, d), summed
+ * <p>Layout: the N columns are cut into slices of VL (16) columns, lane l of a slice holding column {@code 16s + l}.
+ * A slice is a run of slot pairs; each pair reads a window of {@link #WINDOW} = 2*VL (32) consecutive rows of x,
+ * starting at the smallest row any of the slice's columns has still to place, rounded down to a multiple of VL;
+ * in each slot of the pair every lane places its column's next nonzero if it lies in the window (value, and its row
+ * within the window as a byte), else value 0 and row 0. Slots are stored slot-major (VL values; VL row bytes) and
+ * each pair records its window's byte offset in x. One step, per slot: the 32 x values of the pair's window (two
+ * aligned vector loads from a 64-byte aligned copy of x, shared by the pair), the slot's row bytes widened to ints,
+ * one two-table lane permute ({@code IntVector.selectFrom(v1, v2)}, AVX-512 {@code vpermi2d}) picking each lane's
+ * x, one FMA into the slice's sums (four accumulators, slot pairs alternating between (a, b) and (c, d), summed
  * {@code (a + b) + (c + d)}). Zen 5's {@code vgatherdps} costs about as much per element as scalar loads (0.32 ns
  * against CSR's 0.36 per nonzero), the permute-window step about 0.05 ns per slot lane (0.9 ns a pair of slots).
  *
- * <p>Padding: at 90% sparsity a column has 3.2 nonzeros per window on average and a slice about 2x as many slot lanes
- * as nonzeros (2:4: exactly 16 per window, no padding but the rounding). A padded lane adds {@code 0 * x[window]}:
- * where that x is infinite or NaN the sum becomes NaN, as the dense product's would.
+ * <p>Padding: at 90% sparsity a column has 3.2 nonzeros per 32 rows on average and a slice about 1.7x as many slot
+ * lanes as nonzeros (a fixed grid of 32-row windows: 2.2x); 2:4 about 1.0x. A padded lane adds
+ * {@code 0 * x[window start]}: where that x is infinite or NaN the sum becomes NaN, as the dense product's would.
  *
  * <p>Only with 16-float vectors ({@link #SUPPORTED}: the two-table permute on 16 int lanes); otherwise {@link Spmm}
  * keeps its CSR GEMV. {@link SpmmReference} is the scalar twin. Results do not depend on the thread count (slices
@@ -52,7 +51,7 @@ final class SparseGemv {
     /**
      * The packed form (see the class comment): slice s owns slots [{@code start[s]}, {@code start[s+1]}) (an even
      * count); slot t's VL values at {@code values[t*VL]}, its VL rows within the window at {@code rows[t*VL]}; pair
-     * {@code t/2}'s window at byte {@code window[t/2]} of x. {@code lanes} is the slot count times VL.
+     * {@code t/2}'s window starts at byte {@code window[t/2]} of x. {@code lanes} is the slot count times VL.
      */
     record Layout(int n, int k, int[] start, int[] window, float[] values, byte[] rows, long lanes) {
         int slices() {
@@ -65,75 +64,73 @@ final class SparseGemv {
         int n = b.n();
         int k = b.k();
         int slices = (n + VL - 1) / VL;
-        int windows = (k + WINDOW - 1) / WINDOW;
-        int[] colRows = new int[k];
-        float[] colValues = new float[k];
-        // counts[l][w]: nonzeros of lane l's column in window w, for the slice being counted
-        int[][] counts = new int[VL][windows];
+        int[][] colRows = new int[VL][k];
+        float[][] colValues = new float[VL][k];
+        int[] cnt = new int[VL];
         int[] start = new int[slices + 1];
         for (int s = 0; s < slices; s++) {
-            countSlice(b, s, counts, colRows, colValues);
-            int slots = 0;
-            for (int w = 0; w < windows; w++) {
-                slots += slotsOf(counts, w);
-            }
-            start[s + 1] = Math.addExact(start[s], slots);
+            start[s + 1] = Math.addExact(start[s], packSlice(b, s, colRows, colValues, cnt, null, null, null, 0));
         }
         int total = start[slices];
         float[] values = new float[Math.multiplyExact(total, VL)];
         byte[] rows = new byte[total * VL];
         int[] window = new int[total / 2];
         for (int s = 0; s < slices; s++) {
-            countSlice(b, s, counts, colRows, colValues);
-            int t0 = start[s];
-            int[] w0 = new int[windows];
-            for (int w = 0; w < windows; w++) {
-                w0[w] = t0;
-                int c = slotsOf(counts, w);
-                for (int t = t0; t < t0 + c; t += 2) {
-                    window[t / 2] = w * WINDOW * 4;
-                }
-                t0 += c;
-            }
-            for (int l = 0; l < VL && s * VL + l < n; l++) {
-                int cnt = b.column(s * VL + l, colRows, colValues);
-                int[] fill = w0.clone();
-                for (int i = 0; i < cnt; i++) {
-                    int w = colRows[i] / WINDOW;
-                    int t = fill[w]++;
-                    values[t * VL + l] = colValues[i];
-                    rows[t * VL + l] = (byte) (colRows[i] % WINDOW);
-                }
-            }
+            packSlice(b, s, colRows, colValues, cnt, values, rows, window, start[s]);
         }
         return new Layout(n, k, start, window, values, rows, (long) total * VL);
     }
 
-    private static void countSlice(SparseB b, int s, int[][] counts, int[] colRows, float[] colValues) {
+    /**
+     * Slice s: pairs of slots, each pair's window starting at the smallest row any lane still has to place, rounded
+     * down to VL (aligned loads), each lane placing up to one nonzero per slot from that window (a fixed grid of
+     * windows pads 2.18 slot lanes per nonzero at 90% sparsity on 384x1536, this sliding one 1.72). Returns the
+     * slots; fills values, rows and window from slot t0 unless values is null (counting only).
+     */
+    private static int packSlice(SparseB b, int s, int[][] colRows, float[][] colValues, int[] cnt, float[] values,
+                                 byte[] rows, int[] window, int t0) {
+        int[] next = new int[VL];
         for (int l = 0; l < VL; l++) {
-            Arrays.fill(counts[l], 0);
-            if (s * VL + l >= b.n()) {
-                continue;
+            cnt[l] = s * VL + l < b.n() ? b.column(s * VL + l, colRows[l], colValues[l]) : 0;
+        }
+        int t = t0;
+        while (true) {
+            int from = Integer.MAX_VALUE;
+            for (int l = 0; l < VL; l++) {
+                if (next[l] < cnt[l]) {
+                    from = Math.min(from, colRows[l][next[l]]);
+                }
             }
-            int cnt = b.column(s * VL + l, colRows, colValues);
-            for (int i = 0; i < cnt; i++) {
-                counts[l][colRows[i] / WINDOW]++;
+            if (from == Integer.MAX_VALUE) {
+                return t - t0;
+            }
+            from = from / VL * VL;
+            if (values != null) {
+                window[t / 2] = from * 4;
+            }
+            for (int slot = 0; slot < 2; slot++, t++) {
+                for (int l = 0; l < VL; l++) {
+                    if (next[l] < cnt[l] && colRows[l][next[l]] < from + WINDOW) {
+                        if (values != null) {
+                            values[t * VL + l] = colValues[l][next[l]];
+                            rows[t * VL + l] = (byte) (colRows[l][next[l]] - from);
+                        }
+                        next[l]++;
+                    }
+                }
             }
         }
     }
 
-    /** Slots window w needs: the most any lane has, rounded up to even (slots go in pairs sharing the x loads). */
-    private static int slotsOf(int[][] counts, int w) {
-        int c = 0;
-        for (int[] lane : counts) {
-            c = Math.max(c, lane[w]);
-        }
-        return (c + 1) & ~1;
+    /** Floats of x the kernel may read for depth k: the last window starts below k, at a multiple of VL. */
+    static int xFloats(int k) {
+        return (k + VL - 1) / VL * VL + VL;
     }
 
     /**
-     * Expected slot lanes per nonzero of a K x N weight with {@code nonzeros} spread at random (the planner's estimate):
-     * each window of a slice gets the largest of VL Poisson counts of mean {@code 32 * density}, rounded up to even.
+     * Slot lanes per nonzero of a K x N weight with {@code nonzeros} spread at random, an upper bound (the planner's
+     * estimate): a fixed grid of windows, each of a slice's windows getting the largest of VL Poisson counts of mean
+     * {@code 32 * density}, rounded up to even (the sliding windows of {@link #pack} need about 20% fewer at 90%).
      */
     static double expectedPadding(int k, int n, long nonzeros) {
         double density = (double) nonzeros / ((double) k * n);

@@ -748,7 +748,7 @@ public final class Spmm {
         if (sliced(b)) {
             SparseGemv.Layout lay = b.gemvLayout();
             int k = b.k();
-            MemorySegment xs = SCRATCH.get().xs((long) (k + SparseGemv.WINDOW - 1) / SparseGemv.WINDOW * SparseGemv.WINDOW * 4);
+            MemorySegment xs = SCRATCH.get().xs(SparseGemv.xFloats(k) * 4L);
             MemorySegment.copy(a, aOff * 4, xs, 0, k * 4L);
             long xAt = xs.address();
             int slices = lay.slices();
