@@ -43,13 +43,15 @@ public final class SparseCalibration {
     private SparseCalibration() {}
 
     public static void main(String[] args) throws ReflectiveOperationException {
-        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors", "maxGemvPadding"}) {
+        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors", "maxGemvPadding", "parallelGemvWork"}) {
             String v = System.getProperty("spmm." + knob);
             if (v != null) {
                 java.lang.reflect.Field f = Spmm.class.getDeclaredField(knob);
                 f.setAccessible(true);
                 if (f.getType() == double.class) {
                     f.setDouble(null, Double.parseDouble(v));
+                } else if (f.getType() == long.class) {
+                    f.setLong(null, Long.parseLong(v));
                 } else {
                     f.setInt(null, Integer.parseInt(v));
                 }
