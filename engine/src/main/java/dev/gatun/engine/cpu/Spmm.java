@@ -71,21 +71,22 @@ public final class Spmm {
     static long parallelGemvWork = 1L << 15;
 
     /**
-     * The one-row product runs the sliced layout ({@link SparseGemv}) when its expected padding (slot lanes per
-     * nonzero) is at most this, else the CSR/2:4 dot products; 0 turns the sliced GEMV off (measurements). In cache
-     * the sliced GEMV costs about 0.05-0.06 ns per slot lane against CSR's 0.36-0.4 per nonzero (384x1536 at 90%,
-     * padding 2.1: 7.8 against 23.1 us).
+     * The one-row product runs the sliced layout ({@link SparseGemv}) when its estimated padding (slot lanes per
+     * nonzero, {@link SparseGemv#expectedPadding}: 2.25 at 90% sparsity, 2.9 at 95%, 3.6 at 97%) is at most this,
+     * else the CSR/2:4 dot products; 0 turns the sliced GEMV off (measurements). In cache the sliced GEMV costs about
+     * 0.05 ns per slot lane against CSR's 0.36-0.4 per nonzero (384x1536, one thread: 90% 6.4 against 23.1 us, 95%
+     * 4.6 against 13.4).
      */
-    static double maxGemvPadding = 4;
+    static double maxGemvPadding = 5;
     /**
-     * Above this many bytes (about 5 per slot lane) the sliced layout is taken only when padding is at most
-     * {@link #MAX_STREAMED_PADDING}: read from DRAM it moves 5 bytes a lane against CSR's 6 a nonzero, and CSR's
-     * compute-bound 0.36 ns a nonzero keeps up with DRAM (4096x4096 from DRAM: 90% 619 us CSR against 690 sliced,
-     * 95% 317 against 428, 80% 1326 against 1268).
+     * Above this many bytes (about 5 per slot lane) the sliced layout is taken only when the estimated padding is at
+     * most {@link #MAX_STREAMED_PADDING}: read from DRAM it moves 5 bytes a lane against CSR's 6 a nonzero, and CSR's
+     * compute-bound 0.36 ns a nonzero about keeps up with DRAM (4096x4096 from DRAM, one thread, CSR against sliced:
+     * 80% 1320 against 790-880 us, 90% 606-617 against 505-536, 95% 313-318 against 332-367).
      */
     static long maxSlicedBytes = 8L << 20;
-    /** See {@link #maxSlicedBytes}: 2:4 (about 1.0) and unstructured sparsity up to about 75%. */
-    private static final double MAX_STREAMED_PADDING = 1.6;
+    /** See {@link #maxSlicedBytes}: up to about 91% sparsity (2:4: 1). */
+    private static final double MAX_STREAMED_PADDING = 2.4;
 
     /** Whether the one-row product of {@code b} runs {@link SparseGemv}. */
     static boolean sliced(SparseB b) {

@@ -62,10 +62,12 @@ public final class SparsePlanner {
     static final double SPARSE_GEMV = 0.40;
     static final double SPARSE_GEMV_TWO_FOUR = 1.3;
     /**
-     * The sliced sparse GEMV (Spmm's choice by padding and size), ns per slot lane: 384x1536 at 80/90/95% and 2:4
-     * 12.8/7.8/5.1/18.7 us against the dense 41 (dense 0.049 ns per K x N here is 29 us: 0.045 scaled).
+     * The sliced sparse GEMV (Spmm's choice by padding and size), ns per estimated slot lane
+     * ({@code Spmm.slicedGemvPadding} x nonzeros): 384x1536, one thread, in one run with the dense GEMV at 41.8 us
+     * (0.071 ns per K x N, where DENSE_GEMV's quiet fit is 0.049): 80/90/95% 10.0/6.4/4.6 us, 0.046-0.053 ns per
+     * lane, scaled 0.032-0.037; 2:4 18.5 us (0.043 scaled).
      */
-    static final double SLICED_GEMV = 0.045;
+    static final double SLICED_GEMV = 0.035;
     /** How much faster than dense an estimate must be for auto to choose it. */
     static final double MARGIN = 1.1;
     /** Weights below this sparsity are not examined further (auto). */
