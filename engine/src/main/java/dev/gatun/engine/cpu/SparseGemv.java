@@ -191,6 +191,107 @@ final class SparseGemv {
         }
     }
 
+    /**
+     * {@link #dots} for four rows of x, at {@code xAt + r*xs} (bytes), sharing each loaded slot (values and rows)
+     * between them: acc[to + r*stride + (s - s0)*VL + l] for row r. Each row's sums are those {@link #dots} gives
+     * it alone, bit for bit (the same four accumulators in the same order).
+     */
+    static void dots4(Layout lay, int s0, int s1, long xAt, long xs, float[] acc, int to, int stride) {
+        int[] start = lay.start();
+        int[] window = lay.window();
+        float[] values = lay.values();
+        byte[] rows = lay.rows();
+        for (int s = s0; s < s1; s++) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            FloatVector d0 = a0, d1 = a0, d2 = a0, d3 = a0;
+            FloatVector v0;
+            FloatVector v1;
+            IntVector i0;
+            IntVector i1;
+            IntVector x0;
+            IntVector x1;
+            long p;
+            int t = start[s];
+            int e = start[s + 1];
+            for (; t + 4 <= e; t += 4) {
+                int o = t * VL;
+                v0 = FloatVector.fromArray(S, values, o);
+                v1 = FloatVector.fromArray(S, values, o + VL);
+                i0 = (IntVector) ByteVector.fromArray(BS, rows, o).convertShape(VectorOperators.B2I, IS, 0);
+                i1 = (IntVector) ByteVector.fromArray(BS, rows, o + VL).convertShape(VectorOperators.B2I, IS, 0);
+                p = xAt + window[t >> 1];
+                x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
+                a0 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a0);
+                b0 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), b0);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + xs + 4 * VL, LE);
+                a1 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a1);
+                b1 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), b1);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + 2 * xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 2 * xs + 4 * VL, LE);
+                a2 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a2);
+                b2 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), b2);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + 3 * xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 3 * xs + 4 * VL, LE);
+                a3 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a3);
+                b3 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), b3);
+                v0 = FloatVector.fromArray(S, values, o + 2 * VL);
+                v1 = FloatVector.fromArray(S, values, o + 2 * VL + VL);
+                i0 = (IntVector) ByteVector.fromArray(BS, rows, o + 2 * VL).convertShape(VectorOperators.B2I, IS, 0);
+                i1 = (IntVector) ByteVector.fromArray(BS, rows, o + 2 * VL + VL).convertShape(VectorOperators.B2I, IS, 0);
+                p = xAt + window[(t >> 1) + 1];
+                x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
+                c0 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), c0);
+                d0 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), d0);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + xs + 4 * VL, LE);
+                c1 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), c1);
+                d1 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), d1);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + 2 * xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 2 * xs + 4 * VL, LE);
+                c2 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), c2);
+                d2 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), d2);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + 3 * xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 3 * xs + 4 * VL, LE);
+                c3 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), c3);
+                d3 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), d3);
+            }
+            if (t < e) {
+                int o = t * VL;
+                v0 = FloatVector.fromArray(S, values, o);
+                v1 = FloatVector.fromArray(S, values, o + VL);
+                i0 = (IntVector) ByteVector.fromArray(BS, rows, o).convertShape(VectorOperators.B2I, IS, 0);
+                i1 = (IntVector) ByteVector.fromArray(BS, rows, o + VL).convertShape(VectorOperators.B2I, IS, 0);
+                p = xAt + window[t >> 1];
+                x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
+                a0 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a0);
+                b0 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), b0);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + xs + 4 * VL, LE);
+                a1 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a1);
+                b1 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), b1);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + 2 * xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 2 * xs + 4 * VL, LE);
+                a2 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a2);
+                b2 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), b2);
+                x0 = IntVector.fromMemorySegment(IS, ALL, p + 3 * xs, LE);
+                x1 = IntVector.fromMemorySegment(IS, ALL, p + 3 * xs + 4 * VL, LE);
+                a3 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a3);
+                b3 = v1.fma(i1.selectFrom(x0, x1).reinterpretAsFloats(), b3);
+            }
+            int at = to + (s - s0) * VL;
+            a0.add(b0).add(c0.add(d0)).intoArray(acc, at);
+            a1.add(b1).add(c1.add(d1)).intoArray(acc, at + stride);
+            a2.add(b2).add(c2.add(d2)).intoArray(acc, at + 2 * stride);
+            a3.add(b3).add(c3.add(d3)).intoArray(acc, at + 3 * stride);
+        }
+    }
+
     /** Lane l: the x (as int bits) at row {@code rows[o + l]} of the window {@code (x0, x1)}. */
     private static FloatVector pick(byte[] rows, int o, IntVector x0, IntVector x1) {
         IntVector at = (IntVector) ByteVector.fromArray(BS, rows, o).convertShape(VectorOperators.B2I, IS, 0);

@@ -234,9 +234,13 @@ class SpmmTest {
                             }
                         }
                         assertEquals(sb.nonzeros(), found, "k=" + k + " n=" + n + " " + f + ": nonzeros in the layout");
-                        // the sliced GEMV and the CSR/2:4 one against the reference
+                        // the sliced GEMV and the CSR/2:4 one against the reference; a few rows (four per pass
+                        // and the rest one by one) with an epilogue reading rows
                         Spmm.maxGemvPadding = 1e9;
                         check(rnd, 1, w, f, Epilogue.NONE);
+                        int m = 2 + rnd.nextInt(8);
+                        check(rnd, m, w, f, Epilogue.of(Activation.RELU).withBias(random(rnd, n), 0)
+                                .withResidual(random(rnd, (long) m * n), 0, n));
                         Spmm.maxGemvPadding = 0;
                         check(rnd, 1, w, f, Epilogue.NONE);
                     }
