@@ -39,9 +39,10 @@ import jdk.incubator.vector.VectorSpecies;
  * so the SpMM runs at about 0.33-0.4 ns per 16-row FMA from L2 (0.25 from L1) against the dense kernel's 0.14: it
  * wins above about 65-70% sparsity (see {@code ops/SparsePlanner} for the measured cost model).
  *
- * <p>M = 1, the sparse GEMV: with 16-float vectors and a padding the weight's size allows ({@link #sliced}), the
- * column-sliced, permute-windowed layout of {@link SparseGemv} (x copied once into a per-thread aligned native
- * buffer; about 0.05 ns per slot lane, 2x padding at 90% sparsity). Otherwise {@code y[j] = sum w * x[p]} gathering
+ * <p>M = 1 (and a few rows, {@link #maxSlicedRows}), {@link SparseGemv}: with 16-float vectors and a padding the
+ * weight's size allows ({@link #sliced}), its column-sliced, permute-windowed layout (x copied once into a per-thread
+ * aligned native buffer; about 0.05 ns per slot lane, 1.7 lanes a nonzero at 90% sparsity). Otherwise (M = 1)
+ * {@code y[j] = sum w * x[p]} gathering
  * x (copied once into a per-thread array) by the nonzeros' int16 row indices; each CSR column runs eight chains over
  * its nonzeros (round robin), summed at the end, so long columns (K in the thousands) are not one latency-bound
  * chain. About 0.4 ns per nonzero on the reference machine, whether the x values are loaded one by one or gathered
@@ -72,12 +73,13 @@ public final class Spmm {
 
     /**
      * The one-row product runs the sliced layout ({@link SparseGemv}) when its estimated padding (slot lanes per
-     * nonzero, {@link SparseGemv#expectedPadding}: 2.25 at 90% sparsity, 2.9 at 95%, 3.6 at 97%) is at most this,
-     * else the CSR/2:4 dot products; 0 turns the sliced GEMV off (measurements). In cache the sliced GEMV costs about
-     * 0.05 ns per slot lane against CSR's 0.36-0.4 per nonzero (384x1536, one thread: 90% 6.4 against 23.1 us, 95%
-     * 4.6 against 13.4).
+     * nonzero, {@link SparseGemv#expectedPadding}: 2.25 at 90% sparsity, 2.9 at 95%, 6.4 at 99%, about 10 at 99.5%)
+     * is at most this, else the CSR/2:4 dot products; 0 turns the sliced GEMV off (measurements). In cache the sliced
+     * GEMV costs about 0.05 ns per slot lane against CSR's 0.36-0.4 per nonzero and its per-column overhead
+     * (384x1536, one thread, sliced against CSR: 90% 6.4 against 23.1 us, 95% 4.6 against 13.4, 99% 2.5 against 5.8;
+     * 1536x384 at 99% 2.0 against 3.2).
      */
-    static double maxGemvPadding = 5;
+    static double maxGemvPadding = 12;
     /**
      * Above this many bytes (about 5 per slot lane) the sliced layout is taken only when the estimated padding is at
      * most {@link #MAX_STREAMED_PADDING}: read from DRAM it moves 5 bytes a lane against CSR's 6 a nonzero, and CSR's
@@ -133,8 +135,6 @@ public final class Spmm {
         /** The transpose's scratch. */
         final float[] square2 = new float[2 * VL * VL];
         final float[] tile = new float[8 * VL * NB];
-        private float[] acc = new float[NB];
-        float[] x = new float[0];
         /** A row block's transposed A (the row-block path), native: read through {@link #ALL}. */
         private MemorySegment at = MemorySegment.NULL;
 
@@ -156,31 +156,6 @@ public final class Spmm {
             return sums;
         }
 
-        /** The GEMV's outputs for n columns. */
-        float[] acc(int n) {
-            if (acc.length < n) {
-                acc = new float[n];
-            }
-            return acc;
-        }
-
-        /** x copied for the sliced GEMV (native, 64-byte aligned, whole windows). */
-        private MemorySegment xs = MemorySegment.NULL;
-
-        /** This thread's sliced-GEMV x buffer of at least {@code bytes} bytes. */
-        MemorySegment xs(long bytes) {
-            if (xs.byteSize() < bytes) {
-                xs = NativeMemory.allocateScratch(bytes);
-            }
-            return xs;
-        }
-
-        float[] x(int k) {
-            if (x.length < k) {
-                x = new float[k];
-            }
-            return x;
-        }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -241,7 +216,7 @@ public final class Spmm {
         boolean rowwise = m == 1 || rowwise(m, b);
         int threads = ctx.threads() <= 1 || (long) m * b.work() < (rowwise ? parallelGemvWork : parallelWork) ? 1 : ctx.threads();
         if (rowwise) {
-            gemv(ctx, threads, m, a, aOff, lda, b, c, cOff, ldc, e);
+            SparseGemv.multiply(ctx, threads, m, sliced(b), a, aOff, lda, b, c, cOff, ldc, e);
             return;
         }
         int k = b.k();
@@ -468,7 +443,7 @@ public final class Spmm {
     }
 
     /** Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges. */
-    private static void run(KernelContext ctx, int tasks, int units, RangeBody body) {
+    static void run(KernelContext ctx, int tasks, int units, RangeBody body) {
         if (tasks <= 1) {
             body.run(0, units);
             return;
@@ -477,7 +452,7 @@ public final class Spmm {
     }
 
     @FunctionalInterface
-    private interface RangeBody {
+    interface RangeBody {
         void run(int from, int to);
     }
 
@@ -758,114 +733,5 @@ public final class Spmm {
             c0 = FloatVector.broadcast(S, values[v + 1]).fma(FloatVector.fromMemorySegment(S, ALL, o1, LE), c0);
         }
         c0.intoArray(yt, to);
-    }
-
-    // ---------------------------------------------------------------- GEMV (M = 1)
-
-    /**
-     * The rows one at a time (m = 1, or up to {@link #maxSlicedRows} rows on the sliced layout): the sliced GEMV
-     * ({@link SparseGemv}, four rows per pass over the slots) when {@link #sliced}, else (m = 1) the CSR/2:4 dot
-     * products.
-     */
-    private static void gemv(KernelContext ctx, int threads, int m, MemorySegment a, long aOff, int lda, SparseB b,
-                             MemorySegment c, long cOff, int ldc, Epilogue e) {
-        int n = b.n();
-        if (sliced(b)) {
-            SparseGemv.Layout lay = b.gemvLayout();
-            int k = b.k();
-            long xsB = SparseGemv.xFloats(k) * 4L;
-            MemorySegment xs = SCRATCH.get().xs(m * xsB);
-            for (int r = 0; r < m; r++) {
-                MemorySegment.copy(a, (aOff + (long) r * lda) * 4, xs, r * xsB, k * 4L);
-            }
-            long xAt = xs.address();
-            int slices = lay.slices();
-            run(ctx, threads == 1 ? 1 : Math.min(slices, 4 * threads), slices, (u0, u1) -> {
-                int j0 = u0 * VL;
-                int nb = Math.min(n, u1 * VL) - j0;
-                int w = (u1 - u0) * VL;
-                float[] acc = SCRATCH.get().acc(m * w);
-                int r = 0;
-                for (; r + 4 <= m; r += 4) {
-                    SparseGemv.dots4(lay, u0, u1, xAt + r * xsB, xsB, acc, r * w, w);
-                }
-                for (; r < m; r++) {
-                    SparseGemv.dots(lay, u0, u1, xAt + r * xsB, acc, r * w);
-                }
-                SgemmKernel.store(acc, 0, w, m, nb, 1f, 0f, true, e, c, cOff + j0, ldc, 0, j0);
-            });
-            return;
-        }
-        int chunks = (n + NB - 1) / NB;
-        float[] x0 = SCRATCH.get().x(b.k());
-        MemorySegment.copy(a, Tensor.F32, aOff * 4, x0, 0, b.k());
-        run(ctx, threads == 1 ? 1 : Math.min(chunks, 4 * threads), chunks, (u0, u1) -> {
-            int j0 = u0 * NB;
-            int nb = Math.min(n, u1 * NB) - j0;
-            float[] acc = SCRATCH.get().acc(nb);
-            if (b.format() == SparseB.Format.CSR) {
-                dotsCsr(b, j0, nb, x0, acc, 0);
-            } else {
-                dotsTwoFour(b, j0, nb, x0, acc, 0);
-            }
-            SgemmKernel.store(acc, 0, nb, 1, nb, 1f, 0f, true, e, c, cOff + j0, 0, 0, j0);
-        });
-    }
-
-    /**
-     * acc[to + q] = sum over column j+q's nonzeros of w * x[p], q < cols: eight chains per column over its nonzeros
-     * (i .. i+7 round robin, the rest on the first), summed ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)). Scalar
-     * loads, as fast as gathering VL x values per vector FMA on the reference machine; eight chains measured 8%
-     * faster than four (4096x4096 at 90%: 598 against 653 us), the loads of x, w and k the limit.
-     */
-    private static void dotsCsr(SparseB b, int j, int cols, float[] x, float[] acc, int to) {
-        int[] start = b.start();
-        short[] rows = b.rows();
-        float[] values = b.values();
-        for (int q = 0; q < cols; q++) {
-            int i1 = start[j + q + 1];
-            int i = start[j + q];
-            float s0 = 0f;
-            float s1 = 0f;
-            float s2 = 0f;
-            float s3 = 0f;
-            float s4 = 0f;
-            float s5 = 0f;
-            float s6 = 0f;
-            float s7 = 0f;
-            for (; i + 8 <= i1; i += 8) {
-                s0 = Math.fma(values[i], x[rows[i]], s0);
-                s1 = Math.fma(values[i + 1], x[rows[i + 1]], s1);
-                s2 = Math.fma(values[i + 2], x[rows[i + 2]], s2);
-                s3 = Math.fma(values[i + 3], x[rows[i + 3]], s3);
-                s4 = Math.fma(values[i + 4], x[rows[i + 4]], s4);
-                s5 = Math.fma(values[i + 5], x[rows[i + 5]], s5);
-                s6 = Math.fma(values[i + 6], x[rows[i + 6]], s6);
-                s7 = Math.fma(values[i + 7], x[rows[i + 7]], s7);
-            }
-            for (; i < i1; i++) {
-                s0 = Math.fma(values[i], x[rows[i]], s0);
-            }
-            acc[to + q] = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-        }
-    }
-
-    /** As {@link #dotsCsr} for a 2:4 weight. */
-    private static void dotsTwoFour(SparseB b, int j, int cols, float[] x, float[] acc, int to) {
-        float[] values = b.values();
-        byte[] meta = b.meta();
-        int groups = b.groups();
-        int half = b.groupsPadded() / 2;
-        for (int q = 0; q < cols; q++) {
-            int v = 2 * (j + q) * groups;
-            int mq = (j + q) * half;
-            float s = 0f;
-            for (int g = 0; g < groups; g++, v += 2) {
-                int nib = meta[mq + (g >> 1)] >> ((g & 1) * 4);
-                s = Math.fma(values[v], x[4 * g + (nib & 3)], s);
-                s = Math.fma(values[v + 1], x[4 * g + ((nib >> 2) & 3)], s);
-            }
-            acc[to + q] = s;
-        }
     }
 }
