@@ -70,6 +70,8 @@ public final class SparseB {
     private final int[] kstart;
     /** The one-row product's layout, built on first use ({@link #gemvLayout}). */
     private volatile SparseGemv.Layout gemv;
+    /** {@link #gemvPadding}, or -1 before its first call. */
+    private double padding = -1;
 
     private SparseB(Format format, int k, int n, long nonzeros, int[] start, short[] rows, float[] values, byte[] meta) {
         this.format = format;
@@ -275,6 +277,19 @@ public final class SparseB {
             }
         }
         return l;
+    }
+
+    /**
+     * The sliced GEMV's estimated slot lanes per nonzero ({@link SparseGemv#expectedPadding}; 2:4: 1), computed on
+     * the first call (every one-row product asks; the estimate sums a Poisson series).
+     */
+    double gemvPadding() {
+        double p = padding;
+        if (p < 0) {
+            p = format == Format.TWO_FOUR ? 1 : SparseGemv.expectedPadding(k, n, nonzeros);
+            padding = p;
+        }
+        return p;
     }
 
     /**

@@ -104,13 +104,13 @@ public final class Spmm {
         if (m > 3 * maxSlicedRows) {
             return false;
         }
-        double padding = slicedGemvPadding(b.format(), b.k(), b.n(), b.nonzeros());
+        double padding = slicedPadding(b.gemvPadding(), b.nonzeros());
         return padding > 0 && (m <= maxSlicedRows || padding <= 2);
     }
 
     /** Whether the one-row product of {@code b} runs {@link SparseGemv}. */
     static boolean sliced(SparseB b) {
-        return slicedGemvPadding(b.format(), b.k(), b.n(), b.nonzeros()) > 0;
+        return slicedPadding(b.gemvPadding(), b.nonzeros()) > 0;
     }
 
     /**
@@ -119,10 +119,14 @@ public final class Spmm {
      * (the planner's cost model).
      */
     public static double slicedGemvPadding(SparseB.Format format, int k, int n, long nonzeros) {
+        return slicedPadding(format == SparseB.Format.TWO_FOUR ? 1 : SparseGemv.expectedPadding(k, n, nonzeros), nonzeros);
+    }
+
+    /** {@code padding} when the sliced GEMV is taken at that estimated padding and nonzero count, else 0. */
+    private static double slicedPadding(double padding, long nonzeros) {
         if (!SparseGemv.SUPPORTED || nonzeros == 0) {
             return 0;
         }
-        double padding = format == SparseB.Format.TWO_FOUR ? 1 : SparseGemv.expectedPadding(k, n, nonzeros);
         double bytes = 5 * padding * nonzeros;
         return padding <= maxGemvPadding && (bytes <= maxSlicedBytes || padding <= MAX_STREAMED_PADDING) ? padding : 0;
     }
