@@ -31,6 +31,8 @@ import jdk.incubator.vector.VectorOperators;
  * (scalar and vector loads, 200k times), as a model's loader does, so that the JDK's shared segment-access code
  * carries the type profile it has inside a real model (docs/ARCHITECTURE.md "GEMM memory access").
  * {@code -Dsparse.epilogue=gelu} gives every product a column bias and Gelu (a BERT FFN up-projection).
+ * {@code -Dspmm.KNOB=VALUE} sets one of {@code Spmm}'s tuning fields for an A/B (kBlockBytes, minWorkPerBlock,
+ * maxVectors, maxGemvPadding, parallelGemvWork, maxSlicedBytes, maxSlicedRows).
  */
 public final class SparseCalibration {
     private static final ThreadMXBean MX = ManagementFactory.getThreadMXBean();
