@@ -30,22 +30,33 @@ import jdk.incubator.vector.VectorOperators;
  * product reads its weight from DRAM rather than cache (GEMV). {@code --pollute} first reads heap memory segments
  * (scalar and vector loads, 200k times), as a model's loader does, so that the JDK's shared segment-access code
  * carries the type profile it has inside a real model (docs/ARCHITECTURE.md "GEMM memory access").
+ * {@code -Dsparse.epilogue=gelu} gives every product a column bias and Gelu (a BERT FFN up-projection).
+ * {@code -Dspmm.KNOB=VALUE} sets one of {@code Spmm}'s tuning fields for an A/B (kBlockBytes, minWorkPerBlock,
+ * maxVectors, maxGemvPadding, parallelGemvWork, maxSlicedBytes, maxSlicedRows).
  */
 public final class SparseCalibration {
     private static final ThreadMXBean MX = ManagementFactory.getThreadMXBean();
 
     /** Times only the sparse kernel (-Dsparse.only=true: for profiling it). */
     private static final boolean SPARSE_ONLY = Boolean.getBoolean("sparse.only");
+    /** The products' epilogue (-Dsparse.epilogue=gelu: a column bias and Gelu, as a BERT FFN up-projection has). */
+    private static final String EPILOGUE = System.getProperty("sparse.epilogue", "none");
 
     private SparseCalibration() {}
 
     public static void main(String[] args) throws ReflectiveOperationException {
-        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors"}) {
+        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors", "maxGemvPadding", "parallelGemvWork", "maxSlicedBytes", "maxSlicedRows"}) {
             String v = System.getProperty("spmm." + knob);
             if (v != null) {
                 java.lang.reflect.Field f = Spmm.class.getDeclaredField(knob);
                 f.setAccessible(true);
-                f.setInt(null, Integer.parseInt(v));
+                if (f.getType() == double.class) {
+                    f.setDouble(null, Double.parseDouble(v));
+                } else if (f.getType() == long.class) {
+                    f.setLong(null, Long.parseLong(v));
+                } else {
+                    f.setInt(null, Integer.parseInt(v));
+                }
             }
         }
         List<String> shapes = List.of("384x1536", "1536x384", "384x384", "2304x256");
@@ -100,6 +111,8 @@ public final class SparseCalibration {
         for (int c = 0; c < copies; c++) {
             dense[c] = PackedB.pack(arena, false, k, n, w.data(), 0, n);
         }
+        Epilogue epi = EPILOGUE.equals("gelu")
+                ? Epilogue.of(Epilogue.Activation.GELU).withBias(BenchSupport.random(arena, 4, n).data(), 0) : Epilogue.NONE;
         long flops = 2L * m * k * n;
         int reps = (int) Math.max(1, Math.min(5000, 3e9 / flops));
         for (String sp : sparsities) {
@@ -125,12 +138,12 @@ public final class SparseCalibration {
             for (int round = -3; round < rounds; round++) {
                 long t0 = time(wall);
                 for (int i = 0; i < (SPARSE_ONLY ? 0 : reps); i++) {
-                    Sgemm.sgemm(ws, false, m, 1f, x.data(), 0, k, dense[i % copies], 0f, y.data(), 0, n, Epilogue.NONE);
+                    Sgemm.sgemm(ws, false, m, 1f, x.data(), 0, k, dense[i % copies], 0f, y.data(), 0, n, epi);
                     ws.reset();
                 }
                 long t1 = time(wall);
                 for (int i = 0; i < reps; i++) {
-                    Spmm.multiply(ws, m, x.data(), 0, k, sparse[i % copies], y.data(), 0, n, Epilogue.NONE);
+                    Spmm.multiply(ws, m, x.data(), 0, k, sparse[i % copies], y.data(), 0, n, epi);
                     ws.reset();
                 }
                 long t2 = time(wall);

@@ -68,6 +68,10 @@ public final class SparseB {
     private final int groups;
     /** CSR: kstart[j * (steps + 1) + s] = index of column j's first nonzero at row >= s * K_STEP (steps = ceil(K / K_STEP)). */
     private final int[] kstart;
+    /** The one-row product's layout, built on first use ({@link #gemvLayout}). */
+    private volatile SparseGemv.Layout gemv;
+    /** {@link #gemvPadding}, or -1 before its first call. */
+    private double padding = -1;
 
     private SparseB(Format format, int k, int n, long nonzeros, int[] start, short[] rows, float[] values, byte[] meta) {
         this.format = format;
@@ -255,6 +259,69 @@ public final class SparseB {
     /** Groups per column rounded up to even: nibbles per column in {@link #meta}. */
     int groupsPadded() {
         return (groups + 1) & ~1;
+    }
+
+    /**
+     * The one-row product's layout ({@link SparseGemv}), packed on the first call (heap arrays of about 5 bytes per
+     * slot lane: at 90% sparsity about 10 bytes per nonzero) and kept.
+     */
+    SparseGemv.Layout gemvLayout() {
+        SparseGemv.Layout l = gemv;
+        if (l == null) {
+            synchronized (this) {
+                l = gemv;
+                if (l == null) {
+                    l = SparseGemv.pack(this);
+                    gemv = l;
+                }
+            }
+        }
+        return l;
+    }
+
+    /**
+     * The sliced GEMV's estimated slot lanes per nonzero ({@link SparseGemv#expectedPadding}; 2:4: 1), computed on
+     * the first call (every one-row product asks; the estimate sums a Poisson series).
+     */
+    double gemvPadding() {
+        double p = padding;
+        if (p < 0) {
+            p = format == Format.TWO_FOUR ? 1 : SparseGemv.expectedPadding(k, n, nonzeros);
+            padding = p;
+        }
+        return p;
+    }
+
+    /**
+     * Column j's nonzeros in increasing k into {@code rowsOut} (their k) and {@code valuesOut} (each at least
+     * K long); returns how many (2:4: the filled slots, a slot holding 0 left out).
+     */
+    int column(int j, int[] rowsOut, float[] valuesOut) {
+        int c = 0;
+        if (format == Format.CSR) {
+            for (int i = start[j]; i < start[j + 1]; i++, c++) {
+                rowsOut[c] = rows[i];
+                valuesOut[c] = values[i];
+            }
+            return c;
+        }
+        for (int g = 0; g < groups; g++) {
+            // packing fills slot 0 first, so slot 0's k is the smaller
+            int nib = nibble(j, g);
+            int p0 = 4 * g + (nib & 3);
+            int p1 = 4 * g + ((nib >> 2) & 3);
+            float v0 = values[2 * (j * groups + g)];
+            float v1 = values[2 * (j * groups + g) + 1];
+            if (v0 != 0f) {
+                rowsOut[c] = p0;
+                valuesOut[c++] = v0;
+            }
+            if (v1 != 0f) {
+                rowsOut[c] = p1;
+                valuesOut[c++] = v1;
+            }
+        }
+        return c;
     }
 
     /** The 2-bit position nibble of column j, group g (2:4). */

@@ -39,15 +39,19 @@ import jdk.incubator.vector.VectorSpecies;
  * so the SpMM runs at about 0.33-0.4 ns per 16-row FMA from L2 (0.25 from L1) against the dense kernel's 0.14: it
  * wins above about 65-70% sparsity (see {@code ops/SparsePlanner} for the measured cost model).
  *
- * <p>M = 1, the sparse GEMV: {@code y[j] = sum w * x[p]} gathering x (copied once into a per-thread array) by the
- * nonzeros' int16 row indices; each CSR column runs eight chains over its nonzeros (round robin), summed at the end,
- * so long columns (K in the thousands) are not one latency-bound chain. About 0.4 ns per nonzero on the reference
- * machine, whether the x values are loaded one by one or gathered VL at a time (Zen 5's gathers are no faster).
+ * <p>M = 1 (and a few rows, {@link #maxSlicedRows}), {@link SparseGemv}: with 16-float vectors and a padding the
+ * weight's size allows ({@link #sliced}), its column-sliced, permute-windowed layout (x copied once into a per-thread
+ * aligned native buffer; about 0.05 ns per slot lane, 1.7 lanes a nonzero at 90% sparsity). Otherwise (M = 1)
+ * {@code y[j] = sum w * x[p]} gathering
+ * x (copied once into a per-thread array) by the nonzeros' int16 row indices; each CSR column runs eight chains over
+ * its nonzeros (round robin), summed at the end, so long columns (K in the thousands) are not one latency-bound
+ * chain. About 0.4 ns per nonzero on the reference machine, whether the x values are loaded one by one or gathered
+ * VL at a time (Zen 5's gathers are no faster).
  *
  * <p>In the SpMM each output element is one fused multiply-add chain over its column's nonzeros in increasing k (2:4:
  * over the slots in order, empty slots adding 0 x A[4g]), whatever M, the row block size, the tasks and the thread
- * count; the CSR GEMV sums eight chains, so a row alone and the same row inside a batch agree to rounding, not bit for
- * bit (2:4 GEMV: one chain, the same bits). {@link SpmmReference} is the scalar twin.
+ * count; the GEMVs sum several chains (sliced: four per slice; CSR: eight per column), so a row alone and the same
+ * row inside a batch agree to rounding, not bit for bit (the 2:4 dot products: one chain, the same bits). {@link SpmmReference} is the scalar twin.
  */
 public final class Spmm {
     private static final VectorSpecies<Float> S = SgemmKernel.S;
@@ -67,6 +71,66 @@ public final class Spmm {
      */
     static long parallelGemvWork = 1L << 15;
 
+    /**
+     * The one-row product runs the sliced layout ({@link SparseGemv}) when its estimated padding (slot lanes per
+     * nonzero, {@link SparseGemv#expectedPadding}: 2.25 at 90% sparsity, 2.9 at 95%, 6.4 at 99%, about 10 at 99.5%)
+     * is at most this, else the CSR/2:4 dot products; 0 turns the sliced GEMV off (measurements). In cache the sliced
+     * GEMV costs about 0.05 ns per slot lane against CSR's 0.36-0.4 per nonzero and its per-column overhead
+     * (384x1536, one thread, sliced against CSR: 90% 6.4 against 23.1 us, 95% 4.6 against 13.4, 99% 2.5 against 5.8;
+     * 1536x384 at 99% 2.0 against 3.2).
+     */
+    static double maxGemvPadding = 12;
+    /**
+     * Above this many bytes (about 5 per slot lane) the sliced layout is taken only when the estimated padding is at
+     * most {@link #MAX_STREAMED_PADDING}: read from DRAM it moves 5 bytes a lane against CSR's 6 a nonzero, and CSR's
+     * compute-bound 0.36 ns a nonzero about keeps up with DRAM (4096x4096 from DRAM, one thread, CSR against sliced:
+     * 80% 1320 against 790-880 us, 90% 606-617 against 505-536, 95% 313-318 against 332-367).
+     */
+    static long maxSlicedBytes = 8L << 20;
+    /** See {@link #maxSlicedBytes}: up to about 91% sparsity (2:4: 1). */
+    private static final double MAX_STREAMED_PADDING = 2.4;
+
+    /**
+     * Products of up to this many rows run row by row on the sliced layout when {@link #sliced}, and up to three
+     * times as many when its padding is at most 2 (about 85% sparsity or denser, 2:4); else the SpMM, whose row
+     * blocks of 16-128 rows cost the same for 2 rows as for 16. Measured (CPU time, 384x1536 and 1536x384, sliced
+     * against SpMM, us): 90% M = 2 10.6 / 48.9, M = 8 26.1 / 50.6, M = 16 47-52 / 47-56, M = 32 98-104 / 70;
+     * 80% M = 24 110-120 / 134-141, M = 32 155-161 / 131-134; 2:4 M = 4 34 / 313, M = 24 208 / 327-339.
+     */
+    static int maxSlicedRows = 8;
+
+    /** Whether an m-row product (m > 1) runs row by row on the sliced layout: see {@link #maxSlicedRows}. */
+    private static boolean rowwise(int m, SparseB b) {
+        if (m > 3 * maxSlicedRows) {
+            return false;
+        }
+        double padding = slicedPadding(b.gemvPadding(), b.nonzeros());
+        return padding > 0 && (m <= maxSlicedRows || padding <= 2);
+    }
+
+    /** Whether the one-row product of {@code b} runs {@link SparseGemv}. */
+    static boolean sliced(SparseB b) {
+        return slicedPadding(b.gemvPadding(), b.nonzeros()) > 0;
+    }
+
+    /**
+     * The expected slot lanes per nonzero of the sliced GEMV ({@link SparseGemv}) for a K x N weight in
+     * {@code format} with {@code nonzeros}, or 0 when a one-row product of it runs the CSR/2:4 dot products
+     * (the planner's cost model).
+     */
+    public static double slicedGemvPadding(SparseB.Format format, int k, int n, long nonzeros) {
+        return slicedPadding(format == SparseB.Format.TWO_FOUR ? 1 : SparseGemv.expectedPadding(k, n, nonzeros), nonzeros);
+    }
+
+    /** {@code padding} when the sliced GEMV is taken at that estimated padding and nonzero count, else 0. */
+    private static double slicedPadding(double padding, long nonzeros) {
+        if (!SparseGemv.SUPPORTED || nonzeros == 0) {
+            return 0;
+        }
+        double bytes = 5 * padding * nonzeros;
+        return padding <= maxGemvPadding && (bytes <= maxSlicedBytes || padding <= MAX_STREAMED_PADDING) ? padding : 0;
+    }
+
     /** Per-thread tiles. */
     private static final class Scratch {
         final float[] yt = new float[NB * 8 * VL];
@@ -75,8 +139,6 @@ public final class Spmm {
         /** The transpose's scratch. */
         final float[] square2 = new float[2 * VL * VL];
         final float[] tile = new float[8 * VL * NB];
-        private float[] acc = new float[NB];
-        float[] x = new float[0];
         /** A row block's transposed A (the row-block path), native: read through {@link #ALL}. */
         private MemorySegment at = MemorySegment.NULL;
 
@@ -98,20 +160,6 @@ public final class Spmm {
             return sums;
         }
 
-        /** The GEMV's outputs for n columns. */
-        float[] acc(int n) {
-            if (acc.length < n) {
-                acc = new float[n];
-            }
-            return acc;
-        }
-
-        float[] x(int k) {
-            if (x.length < k) {
-                x = new float[k];
-            }
-            return x;
-        }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -169,9 +217,10 @@ public final class Spmm {
         if (m == 0) {
             return;
         }
-        int threads = ctx.threads() <= 1 || (long) m * b.work() < (m == 1 ? parallelGemvWork : parallelWork) ? 1 : ctx.threads();
-        if (m == 1) {
-            gemv(ctx, threads, a, aOff, b, c, cOff, e);
+        boolean rowwise = m == 1 || rowwise(m, b);
+        int threads = ctx.threads() <= 1 || (long) m * b.work() < (rowwise ? parallelGemvWork : parallelWork) ? 1 : ctx.threads();
+        if (rowwise) {
+            SparseGemv.multiply(ctx, threads, m, sliced(b), a, aOff, lda, b, c, cOff, ldc, e);
             return;
         }
         int k = b.k();
@@ -398,7 +447,7 @@ public final class Spmm {
     }
 
     /** Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges. */
-    private static void run(KernelContext ctx, int tasks, int units, RangeBody body) {
+    static void run(KernelContext ctx, int tasks, int units, RangeBody body) {
         if (tasks <= 1) {
             body.run(0, units);
             return;
@@ -407,7 +456,7 @@ public final class Spmm {
     }
 
     @FunctionalInterface
-    private interface RangeBody {
+    interface RangeBody {
         void run(int from, int to);
     }
 
@@ -688,83 +737,5 @@ public final class Spmm {
             c0 = FloatVector.broadcast(S, values[v + 1]).fma(FloatVector.fromMemorySegment(S, ALL, o1, LE), c0);
         }
         c0.intoArray(yt, to);
-    }
-
-    // ---------------------------------------------------------------- GEMV (M = 1)
-
-    private static void gemv(KernelContext ctx, int threads, MemorySegment a, long aOff, SparseB b, MemorySegment c,
-                             long cOff, Epilogue e) {
-        int n = b.n();
-        int chunks = (n + NB - 1) / NB;
-        float[] x0 = SCRATCH.get().x(b.k());
-        MemorySegment.copy(a, Tensor.F32, aOff * 4, x0, 0, b.k());
-        run(ctx, threads == 1 ? 1 : Math.min(chunks, 4 * threads), chunks, (u0, u1) -> {
-            int j0 = u0 * NB;
-            int nb = Math.min(n, u1 * NB) - j0;
-            float[] acc = SCRATCH.get().acc(nb);
-            if (b.format() == SparseB.Format.CSR) {
-                dotsCsr(b, j0, nb, x0, acc, 0);
-            } else {
-                dotsTwoFour(b, j0, nb, x0, acc, 0);
-            }
-            SgemmKernel.store(acc, 0, nb, 1, nb, 1f, 0f, true, e, c, cOff + j0, 0, 0, j0);
-        });
-    }
-
-    /**
-     * acc[to + q] = sum over column j+q's nonzeros of w * x[p], q < cols: eight chains per column over its nonzeros
-     * (i .. i+7 round robin, the rest on the first), summed ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)). Scalar
-     * loads, as fast as gathering VL x values per vector FMA on the reference machine; eight chains measured 8%
-     * faster than four (4096x4096 at 90%: 598 against 653 us), the loads of x, w and k the limit.
-     */
-    private static void dotsCsr(SparseB b, int j, int cols, float[] x, float[] acc, int to) {
-        int[] start = b.start();
-        short[] rows = b.rows();
-        float[] values = b.values();
-        for (int q = 0; q < cols; q++) {
-            int i1 = start[j + q + 1];
-            int i = start[j + q];
-            float s0 = 0f;
-            float s1 = 0f;
-            float s2 = 0f;
-            float s3 = 0f;
-            float s4 = 0f;
-            float s5 = 0f;
-            float s6 = 0f;
-            float s7 = 0f;
-            for (; i + 8 <= i1; i += 8) {
-                s0 = Math.fma(values[i], x[rows[i]], s0);
-                s1 = Math.fma(values[i + 1], x[rows[i + 1]], s1);
-                s2 = Math.fma(values[i + 2], x[rows[i + 2]], s2);
-                s3 = Math.fma(values[i + 3], x[rows[i + 3]], s3);
-                s4 = Math.fma(values[i + 4], x[rows[i + 4]], s4);
-                s5 = Math.fma(values[i + 5], x[rows[i + 5]], s5);
-                s6 = Math.fma(values[i + 6], x[rows[i + 6]], s6);
-                s7 = Math.fma(values[i + 7], x[rows[i + 7]], s7);
-            }
-            for (; i < i1; i++) {
-                s0 = Math.fma(values[i], x[rows[i]], s0);
-            }
-            acc[to + q] = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-        }
-    }
-
-    /** As {@link #dotsCsr} for a 2:4 weight. */
-    private static void dotsTwoFour(SparseB b, int j, int cols, float[] x, float[] acc, int to) {
-        float[] values = b.values();
-        byte[] meta = b.meta();
-        int groups = b.groups();
-        int half = b.groupsPadded() / 2;
-        for (int q = 0; q < cols; q++) {
-            int v = 2 * (j + q) * groups;
-            int mq = (j + q) * half;
-            float s = 0f;
-            for (int g = 0; g < groups; g++, v += 2) {
-                int nib = meta[mq + (g >> 1)] >> ((g & 1) * 4);
-                s = Math.fma(values[v], x[4 * g + (nib & 3)], s);
-                s = Math.fma(values[v + 1], x[4 * g + ((nib >> 2) & 3)], s);
-            }
-            acc[to + q] = s;
-        }
     }
 }

@@ -23,7 +23,8 @@ import java.util.function.Supplier;
  *   <li>dense GEMM {@code DENSE_MAC * K * N}; sparse SpMM {@code CSR_MAC * nnz + EDGE * (K + N)} (CSR) or
  *       {@code TWO_FOUR_MAC * slots + EDGE * (K + N)} (2:4, slots = K/2 * N), the EDGE term being the transposes
  *       of A and of the output tiles;</li>
- *   <li>M = 1: dense GEMV {@code DENSE_GEMV * K * N}, sparse GEMV {@code SPARSE_GEMV * nnz} (CSR) or
+ *   <li>M = 1: dense GEMV {@code DENSE_GEMV * K * N}; sparse, the sliced GEMV {@code SLICED_GEMV * padding * nnz}
+ *       where {@code Spmm} takes it ({@link Spmm#slicedGemvPadding}), else {@code SPARSE_GEMV * nnz} (CSR) or
  *       {@code SPARSE_GEMV_TWO_FOUR * slots}.</li>
  * </ul>
  * A path is taken when its estimate beats dense by {@link #MARGIN}. M is dynamic in most models (batch x sequence),
@@ -60,6 +61,13 @@ public final class SparsePlanner {
     /** Sparse GEMV, ns per nonzero (CSR) and per slot (2:4). */
     static final double SPARSE_GEMV = 0.40;
     static final double SPARSE_GEMV_TWO_FOUR = 1.3;
+    /**
+     * The sliced sparse GEMV (Spmm's choice by padding and size), ns per estimated slot lane
+     * ({@code Spmm.slicedGemvPadding} x nonzeros): 384x1536, one thread, in one run with the dense GEMV at 41.8 us
+     * (0.071 ns per K x N, where DENSE_GEMV's quiet fit is 0.049): 80/90/95% 10.0/6.4/4.6 us, 0.046-0.053 ns per
+     * lane, scaled 0.032-0.037; 2:4 18.5 us (0.043 scaled).
+     */
+    static final double SLICED_GEMV = 0.035;
     /** How much faster than dense an estimate must be for auto to choose it. */
     static final double MARGIN = 1.1;
     /** Weights below this sparsity are not examined further (auto). */
@@ -126,8 +134,10 @@ public final class SparsePlanner {
         // 2:4 when within 10% of CSR: a third less memory (4.25 bytes per slot pair against 12 for two CSR nonzeros)
         SparseB.Format format = tfRow <= 1.1 * csrRow ? SparseB.Format.TWO_FOUR : SparseB.Format.CSR;
         double gemmGain = denseRow / Math.min(csrRow, tfRow);
-        double gemvGain = DENSE_GEMV * k * n
-                / (format == SparseB.Format.CSR ? SPARSE_GEMV * st.nonzeros() : SPARSE_GEMV_TWO_FOUR * slots);
+        long work = format == SparseB.Format.CSR ? st.nonzeros() : slots;
+        double padding = Spmm.slicedGemvPadding(format, k, n, work);
+        double gemvGain = DENSE_GEMV * k * n / (padding > 0 ? SLICED_GEMV * padding * work
+                : format == SparseB.Format.CSR ? SPARSE_GEMV * work : SPARSE_GEMV_TWO_FOUR * work);
         boolean gemm = mode == Mode.FORCE || gemmGain >= MARGIN;
         boolean gemv = mode == Mode.FORCE || gemvGain >= MARGIN;
         String est = String.format(Locale.ROOT, "est %.1fx at M>1, %.1fx at M=1", gemmGain, gemvGain);

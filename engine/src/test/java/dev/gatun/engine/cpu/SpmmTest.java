@@ -206,6 +206,52 @@ class SpmmTest {
     }
 
     @Test
+    void slicedGemvHoldsEveryNonzeroAndMatchesTheCsrGemv() {
+        Random rnd = new Random(21);
+        double saved = Spmm.maxGemvPadding;
+        try {
+            for (int k : new int[] {1, 31, 32, 33, 100, 2001}) {
+                for (int n : new int[] {1, 15, 16, 17, 40}) {
+                    for (SparseB.Format f : SparseB.Format.values()) {
+                        double sparsity = f == SparseB.Format.TWO_FOUR ? 0.5 : new double[] {0.0, 0.8, 0.9, 0.99}[rnd.nextInt(4)];
+                        Weight w = Weight.random(rnd, rnd.nextBoolean(), k, n, f, sparsity);
+                        SparseB sb = SparseB.pack(f, w.transB, k, n, w.b, 0, w.ldb);
+                        // every slot lane of the layout is a nonzero of its column (or padding: value 0), each once
+                        SparseGemv.Layout lay = SparseGemv.pack(sb);
+                        long found = 0;
+                        int vl = lay.values().length / Math.max(1, lay.start()[lay.slices()]);
+                        for (int s = 0; s < lay.slices(); s++) {
+                            for (int t = lay.start()[s]; t < lay.start()[s + 1]; t++) {
+                                for (int l = 0; l < vl; l++) {
+                                    float v = lay.values()[t * vl + l];
+                                    if (v == 0f) {
+                                        continue;
+                                    }
+                                    int p = lay.window()[t / 2] / 4 + lay.rows()[t * vl + l];
+                                    assertEquals(sb.get(p, s * vl + l), v, "k=" + k + " n=" + n + " " + f + ": slot " + t + " lane " + l);
+                                    found++;
+                                }
+                            }
+                        }
+                        assertEquals(sb.nonzeros(), found, "k=" + k + " n=" + n + " " + f + ": nonzeros in the layout");
+                        // the sliced GEMV and the CSR/2:4 one against the reference; a few rows (four per pass
+                        // and the rest one by one) with an epilogue reading rows
+                        Spmm.maxGemvPadding = 1e9;
+                        check(rnd, 1, w, f, Epilogue.NONE);
+                        int m = 2 + rnd.nextInt(8);
+                        check(rnd, m, w, f, Epilogue.of(Activation.RELU).withBias(random(rnd, n), 0)
+                                .withResidual(random(rnd, (long) m * n), 0, n));
+                        Spmm.maxGemvPadding = 0;
+                        check(rnd, 1, w, f, Epilogue.NONE);
+                    }
+                }
+            }
+        } finally {
+            Spmm.maxGemvPadding = saved;
+        }
+    }
+
+    @Test
     void epiloguesAsTheDenseGemmAppliesThem() {
         Random rnd = new Random(9);
         for (SparseB.Format f : SparseB.Format.values()) {
