@@ -33,7 +33,7 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>Tasks split over (group, panel range, tile range), panels first but at least {@link #MIN_PANELS} panels a
  *       task, then tiles: the packed tiles serve several panels, each weight is read by few tasks. Where the weights
  *       outweigh the phase planes {@link #STREAMING} times (batch 1, deep layers), over panels only: each weight is
- *       read from memory by one task.
+ *       read from memory by one task, and each thread packs all the tiles for every K block once, for all its tasks.
  *       Each thread fills the phase planes of a group (every image of the batch chunk) into its own buffer when its
  *       first task for them starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
  *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: per channel
