@@ -24,7 +24,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       contiguous {@code KC x NR} array (32 KB, in L1) that every weight panel of the task streams over; 1x1
  *       convolutions have B packed in that layout by the fill already. 3x3 stride-1 layouts are not packed: their
  *       blocks hold whole channels and the kernel reads each plane row once per three taps, shifted by 0, 1 and 2
- *       (a tile's source rows are a third of its packed rows, and stay in L1 across the panels).</li>
+ *       (a tile's source rows are a third of its packed rows); per block they run panel by panel over the tiles of
+ *       a span (the panel's weights stay in L1, and each channel's outputs are stored as one sequential run).</li>
  *   <li>The {@link #MR} x {@link #NR} micro-kernel (8 x 2 vectors: 16 accumulators) runs one K block; partial sums
  *       wait in a per-thread array between blocks (started at the bias), so every output is one fixed-order chain
  *       whatever the thread count or tiling.</li>
@@ -387,13 +388,34 @@ public final class ConvGemm {
                     int k0 = rows3 ? 9 * c0 : kdim * kb / blocks;
                     int kc = rows3 ? 9 * (cg * (kb + 1) / blocks) - k0 : kdim * (kb + 1) / blocks - k0;
                     boolean last = kb == blocks - 1;
+                    if (rows3) {
+                        // Panel by panel over the span's tiles (the panel's block of weights stays in L1; Y is written
+                        // as a few sequential runs, one per channel): 56x56 layers ~3% faster than tile by tile.
+                        for (int q = q0; q < q1; q++) {
+                            int panel = grp * pw.panels() + q;
+                            int rows = Math.min(MR, pw.mg() - q * MR);
+                            long ch0 = grp * pw.mg() + q * MR;
+                            int ao = (panel * kdim + k0) * MR;
+                            long base = (yImg + ch0) * plane;
+                            for (int p = pc; p < pe; p++) {
+                                int co = ((q - q0) * (pe - pc) + p - pc) * MR * NR;
+                                if (kb == 0) {
+                                    initTile(pw.bias(), panel * MR, acc, co);
+                                }
+                                ConvGemmKernels.kernelRows3(pw.a(), ao, phase, bBase + p * NR + c0 * chanStride, rowOff, kc / 3, acc, co);
+                                if (last && base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total) {
+                                    storeDirect(acc, co, y, base, plane, rows, segs, p, ep);
+                                } else if (last) {
+                                    store(lay, batched, imgFloats, acc, co, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     for (int p = pc; p < pe; p++) {
                         float[] b;
                         int bo;
-                        if (rows3) {
-                            b = phase;
-                            bo = bBase + p * NR + c0 * chanStride;
-                        } else if (fromX) {
+                        if (fromX) {
                             packFromX(x, ((long) (first + img) * c + (long) grp * cg) * imgFloats, imgFloats, p * NR, k0, kc, bp);
                             b = bp;
                             bo = 0;
@@ -432,11 +454,7 @@ public final class ConvGemm {
                             if (kb == 0) {
                                 initTile(pw.bias(), panel * MR, acc, co);
                             }
-                            if (rows3) {
-                                ConvGemmKernels.kernelRows3(pw.a(), ao, b, bo, rowOff, kc / 3, acc, co);
-                            } else {
-                                ConvGemmKernels.kernel(pw.a(), ao, b, bo, kc, acc, co);
-                            }
+                            ConvGemmKernels.kernel(pw.a(), ao, b, bo, kc, acc, co);
                             if (last && direct >= 0) {
                                 storeDirect(acc, co, y, direct, plane, rows, segs, p, ep);
                             } else if (last) {
