@@ -24,7 +24,9 @@ import jdk.incubator.vector.VectorSpecies;
  *       contiguous {@code KC x NR} array (32 KB, in L1) that every weight panel of the task streams over; 1x1
  *       convolutions have B packed in that layout by the fill already. 3x3 stride-1 layouts are not packed: their
  *       blocks hold whole channels and the kernel reads each plane row once per three taps, shifted by 0, 1 and 2
- *       (a tile's source rows are a third of its packed rows, and stay in L1 across the panels).</li>
+ *       (a tile's source rows are a third of its packed rows); per block they run panel by panel over the tiles of
+ *       a span (the panel's weights stay in L1, and each channel's outputs are stored as one sequential run);
+ *       single-block layers with packed tiles (the stem) pack {@link #PACK_GROUP} tiles, then go panel by panel.</li>
  *   <li>The {@link #MR} x {@link #NR} micro-kernel (8 x 2 vectors: 16 accumulators) runs one K block; partial sums
  *       wait in a per-thread array between blocks (started at the bias), so every output is one fixed-order chain
  *       whatever the thread count or tiling.</li>
@@ -387,11 +389,14 @@ public final class ConvGemm {
             int p1 = tiles * (ps + 1) / pSplit;
             // Partial sums of the tiles of one chunk across K blocks: at most ACC_TILES tiles of MR x NR.
             int span = blocks == 1 ? p1 - p0 : Math.max(1, ACC_TILES / (q1 - q0));
+            // One K block of packed tiles (ResNet's stem): PACK_GROUP tiles packed, then panel by panel over them, so that
+            // each channel's outputs go to Y as one sequential run per group (in the model: stem 1.48 -> 1.44 ms).
+            boolean group1 = blocks == 1 && !packed && !fromX;
             // From X with little K and several images in X: several tiles packed per pass over X's rows (see
             // RUN_FLOATS), tile g's B at g*kc*NR.
             boolean images = fromX && x.byteSize() > 4L * c * imgFloats;
             int gang = images ? Math.max(1, Math.min(RUN_FLOATS / NR, B_GROUP_FLOATS / (Math.min(kdim, KC) * NR))) : 1;
-            float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, gang * KC * NR);
+            float[] bp = packed && !fromX ? null : PhaseLayout.scratch(BPACK, (group1 ? PACK_GROUP : gang) * KC * NR);
             float[] acc = PhaseLayout.scratch(ACC, Math.max(1, blocks == 1 ? 1 : Math.min(span, p1 - p0) * (q1 - q0)) * MR * NR + VL);
             for (int pc = p0; pc < p1; pc += span) {
                 int pe = Math.min(p1, pc + span);
@@ -400,13 +405,48 @@ public final class ConvGemm {
                     int k0 = rows3 ? 9 * c0 : kdim * kb / blocks;
                     int kc = rows3 ? 9 * (cg * (kb + 1) / blocks) - k0 : kdim * (kb + 1) / blocks - k0;
                     boolean last = kb == blocks - 1;
+                    if (rows3) {
+                        // Panel by panel over the span's tiles (the panel's block of weights stays in L1; Y is written
+                        // as a few sequential runs, one per channel): 56x56 layers ~3% faster than tile by tile.
+                        for (int q = q0; q < q1; q++) {
+                            int panel = grp * pw.panels() + q;
+                            int rows = Math.min(MR, pw.mg() - q * MR);
+                            long ch0 = grp * pw.mg() + q * MR;
+                            int ao = (panel * kdim + k0) * MR;
+                            long base = (yImg + ch0) * plane;
+                            for (int p = pc; p < pe; p++) {
+                                int co = ((q - q0) * (pe - pc) + p - pc) * MR * NR;
+                                if (kb == 0) {
+                                    initTile(pw.bias(), panel * MR, acc, co);
+                                }
+                                ConvGemmKernels.kernelRows3(pw.a(), ao, phase, bBase + p * NR + c0 * chanStride, rowOff, kc / 3, acc, co);
+                                if (last && base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total) {
+                                    storeDirect(acc, co, y, base, plane, rows, segs, p, ep);
+                                } else if (last) {
+                                    store(lay, batched, imgFloats, acc, co, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    if (group1) {
+                        for (int g0 = pc; g0 < pe; g0 += PACK_GROUP) {
+                            int g1 = Math.min(pe, g0 + PACK_GROUP);
+                            for (int p = g0; p < g1; p++) {
+                                packTile(phase, bBase + p * NR, koff, k0, kc, bp, (p - g0) * kc * NR);
+                            }
+                            for (int q = q0; q < q1; q++) {
+                                for (int p = g0; p < g1; p++) {
+                                    step(bp, (p - g0) * kc * NR, p, q, grp, q0, pc, pe, kb, k0, kc, last, yImg, plane, acc);
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     for (int p = pc; p < pe; p++) {
                         float[] b;
                         int bo;
-                        if (rows3) {
-                            b = phase;
-                            bo = bBase + p * NR + c0 * chanStride;
-                        } else if (fromX) {
+                        if (fromX) {
                             int g = (p - pc) % gang;
                             if (g == 0) {
                                 packFromX(x, ((long) (first + img) * c + (long) grp * cg) * imgFloats, imgFloats, p * NR,
@@ -418,53 +458,62 @@ public final class ConvGemm {
                             b = phase;
                             bo = bBase + p * tileStride + k0 * NR;
                         } else {
-                            packTile(phase, bBase + p * NR, koff, k0, kc, bp);
+                            packTile(phase, bBase + p * NR, koff, k0, kc, bp, 0);
                             b = bp;
                             bo = 0;
                         }
                         for (int q = q0; q < q1; q++) {
-                            int panel = grp * pw.panels() + q;
-                            int rows = Math.min(MR, pw.mg() - q * MR);
-                            long ch0 = grp * pw.mg() + q * MR;
-                            int ao = (panel * kdim + k0) * MR;
-                            int co = blocks == 1 ? 0 : ((q - q0) * (pe - pc) + p - pc) * MR * NR;
-                            long direct = -1;
-                            if (last) {
-                                // Row 0's plane; the tile goes straight to Y when every masked vector it stores lies inside Y.
-                                long base = (yImg + ch0) * plane;
-                                direct = base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total
-                                        ? base : -1;
-                            }
-                            if (blocks == 1 && direct >= 0 && rows == MR && segs.whole[p]) {
-                                // One K block, a full tile, one run of outputs: registers straight to Y.
-                                long at = direct + segs.off[segs.first[p]];
-                                if (ep.residual() == null) {
-                                    ConvGemmKernels.kernelStore(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi);
-                                } else {
-                                    ConvGemmKernels.kernelStoreResidual(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi,
-                                            rs, rDelta);
-                                }
-                                continue;
-                            }
-                            if (kb == 0) {
-                                initTile(pw.bias(), panel * MR, acc, co);
-                            }
-                            if (rows3) {
-                                ConvGemmKernels.kernelRows3(pw.a(), ao, b, bo, rowOff, kc / 3, acc, co);
-                            } else {
-                                ConvGemmKernels.kernel(pw.a(), ao, b, bo, kc, acc, co);
-                            }
-                            if (last && direct >= 0) {
-                                storeDirect(acc, co, y, direct, plane, rows, segs, p, ep);
-                            } else if (last) {
-                                store(lay, batched, imgFloats, acc, co, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
-                            }
+                            step(b, bo, p, q, grp, q0, pc, pe, kb, k0, kc, last, yImg, plane, acc);
                         }
                     }
                 }
             }
         }
+
+        /**
+         * Panel q on tile p for K block kb (rows k0 .. k0 + kc of B at {@code b[bo ..]}): a whole-K full tile from the
+         * registers to Y, else the tile's partial sums in {@code acc} (started at the bias in block 0), stored with
+         * the epilogue after the last block.
+         */
+        private void step(float[] b, int bo, int p, int q, int grp, int q0, int pc, int pe, int kb, int k0, int kc, boolean last,
+                          long yImg, long plane, float[] acc) {
+            int panel = grp * pw.panels() + q;
+            int rows = Math.min(MR, pw.mg() - q * MR);
+            long ch0 = grp * pw.mg() + q * MR;
+            int ao = (panel * kdim + k0) * MR;
+            int co = blocks == 1 ? 0 : ((q - q0) * (pe - pc) + p - pc) * MR * NR;
+            long direct = -1;
+            if (last) {
+                // Row 0's plane; the tile goes straight to Y when every masked vector it stores lies inside Y.
+                long base = (yImg + ch0) * plane;
+                direct = base + segs.minOff[p] >= 0 && base + (rows - 1) * plane + segs.maxOff[p] + NR <= total
+                        ? base : -1;
+            }
+            if (blocks == 1 && direct >= 0 && rows == MR && segs.whole[p]) {
+                // One K block, a full tile, one run of outputs: registers straight to Y.
+                long at = direct + segs.off[segs.first[p]];
+                if (ep.residual() == null) {
+                    ConvGemmKernels.kernelStore(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi);
+                } else {
+                    ConvGemmKernels.kernelStoreResidual(pw.a(), ao, b, bo, kc, pw.bias(), panel * MR, ys, yAddr + at * 4, plane, lo, hi,
+                            rs, rDelta);
+                }
+                return;
+            }
+            if (kb == 0) {
+                initTile(pw.bias(), panel * MR, acc, co);
+            }
+            ConvGemmKernels.kernel(pw.a(), ao, b, bo, kc, acc, co);
+            if (last && direct >= 0) {
+                storeDirect(acc, co, y, direct, plane, rows, segs, p, ep);
+            } else if (last) {
+                store(lay, batched, imgFloats, acc, co, rows, p * NR, Math.min(NR, wide - p * NR), y, yImg, m, ch0, ep);
+            }
+        }
     }
+
+    /** Tiles packed together for a single-block layer (the stem), so that each panel then runs over all of them. */
+    static final int PACK_GROUP = 8;
 
     /** A calling thread's region objects (a convolution run on a worker uses that worker's own). */
     private static final class Regions {
@@ -497,11 +546,11 @@ public final class ConvGemm {
     }
 
     /** Copies rows [k0, k0 + kc) of B's tile at {@code at} ({@code b[at + koff[k] + j]}, j &lt; NR) to {@code bp[(k - k0)*NR + j]}. */
-    private static void packTile(float[] b, int at, int[] koff, int k0, int kc, float[] bp) {
+    private static void packTile(float[] b, int at, int[] koff, int k0, int kc, float[] bp, int to) {
         for (int k = 0; k < kc; k++) {
             int src = at + koff[k0 + k];
-            FloatVector.fromArray(S, b, src).intoArray(bp, k * NR);
-            FloatVector.fromArray(S, b, src + VL).intoArray(bp, k * NR + VL);
+            FloatVector.fromArray(S, b, src).intoArray(bp, to + k * NR);
+            FloatVector.fromArray(S, b, src + VL).intoArray(bp, to + k * NR + VL);
         }
     }
 

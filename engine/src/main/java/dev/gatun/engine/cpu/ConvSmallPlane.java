@@ -33,7 +33,7 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>Tasks split over (group, panel range, tile range), panels first but at least {@link #MIN_PANELS} panels a
  *       task, then tiles: the packed tiles serve several panels, each weight is read by few tasks. Where the weights
  *       outweigh the phase planes {@link #STREAMING} times (batch 1, deep layers), over panels only: each weight is
- *       read from memory by one task.
+ *       read from memory by one task, and each thread packs all the tiles for every K block once, for all its tasks.
  *       Each thread fills the phase planes of a group (every image of the batch chunk) into its own buffer when its
  *       first task for them starts: one parallel region per convolution, no barrier between the fill and the GEMM.</li>
  *   <li>The store transposes the tiles (positions x channels) to NCHW, applying the {@link ConvEpilogue}: per channel
@@ -73,6 +73,8 @@ public final class ConvSmallPlane {
     private static final java.util.concurrent.atomic.AtomicLong CALLS = new java.util.concurrent.atomic.AtomicLong();
     /** Per thread: the call and group whose planes {@link #BUFFER} holds. */
     private static final ThreadLocal<long[]> FILLED = ThreadLocal.withInitial(() -> new long[] {-1, -1});
+    /** Per thread: the call and group whose tiles {@link #BPACK} holds packed for every K block (see {@link #conv}). */
+    private static final ThreadLocal<long[]> PACKED = ThreadLocal.withInitial(() -> new long[] {-1, -1});
     /** Gather indices of VL consecutive positions of one channel in a tile run: {@code j * MR}. */
     private static final int[] GATHER = java.util.stream.IntStream.range(0, VL).map(j -> j * MR).toArray();
 
@@ -183,14 +185,18 @@ public final class ConvSmallPlane {
             // At least MIN_PANELS panels per task where there are that many: the tiles a task packs serve all its
             // panels (one panel per task spent up to a fifth more CPU in all on two threads); tiles split the rest.
             // Weights over STREAMING times the chunk's phase planes (batch 1, deep layers: they come from memory): panels
-            // only, so that each weight is read by one task.
+            // only, so that each weight is read by one task; as every such task needs all the tiles, each thread packs
+            // them for every K block once, when its first task starts, and its tasks share that (packing per task, 8
+            // tasks on two threads spent 15-19% more CPU than one task per thread on ResNet's 7x7 and 14x14 layers).
             boolean streaming = (long) pw.panels() * MR * kdim > (long) STREAMING * imgs * imgFloats;
             int mSplit = Math.min(streaming ? pw.panels() : Math.max(1, pw.panels() / MIN_PANELS), Math.ceilDiv(target, group));
             int tSplit = Math.min(tiles, Math.ceilDiv(target, group * mSplit));
             int perJob = mSplit * tSplit;
+            boolean packOnce = streaming && mSplit > 1 && tSplit == 1;
             Tasks region = REGION.get();
             region.set(lay, pw, x, y, res, koff, runs, vectorStore, fromX, xAddr, call, perJob, tSplit, mSplit, tiles, jobFloats, imgs, cg, c, first, imgFloats,
                     chanStride, blocks, kdim, total, plane, mg, m, lo, hi);
+            region.packOnce = packOnce;
             try {
                 ctx.parallelFor(group * perJob, region);
             } finally {
@@ -211,6 +217,8 @@ public final class ConvSmallPlane {
         private int[] koff;
         private Runs runs;
         private boolean vectorStore, fromX;
+        /** Every task covers all the tiles: each thread packs them for all K blocks once (slot (kb, tile)). */
+        private boolean packOnce;
         private long xAddr, call;
         private int perJob, tSplit, mSplit, tiles, jobFloats, imgs, cg, c, first, imgFloats, chanStride, blocks, kdim, total, plane,
                 mg, m;
@@ -282,17 +290,37 @@ public final class ConvSmallPlane {
                 filled[0] = call;
                 filled[1] = grp;
             }
+            float[] whole = null;
+            if (packOnce) {
+                whole = PhaseLayout.scratch(BPACK, Math.addExact(Math.multiplyExact(blocks * tiles, KC * TS), TS));
+                long[] packed = PACKED.get();
+                if (packed[0] != call || packed[1] != grp) {
+                    for (int kb = 0; kb < blocks; kb++) {
+                        int k0 = kdim * kb / blocks;
+                        int kc = kdim * (kb + 1) / blocks - k0;
+                        for (int tile = 0; tile < tiles; tile++) {
+                            if (fromX) {
+                                packTileX(xAddr, koff, k0, kc, runs, tile, whole, (kb * tiles + tile) * KC * TS);
+                            } else {
+                                packTile(buf, koff, k0, kc, runs, tile, whole, (kb * tiles + tile) * KC * TS);
+                            }
+                        }
+                    }
+                    packed[0] = call;
+                    packed[1] = grp;
+                }
+            }
             // Tiles in spans whose partial sums (all panels of the task) fit ACC_FLOATS.
             int span = Math.max(1, ACC_FLOATS / ((q1 - q0) * TP * MR));
             for (int c0 = t0; c0 < t1; c0 += span) {
                 int nt = Math.min(span, t1 - c0);
                 int panelFloats = nt * TP * MR;
                 float[] acc = PhaseLayout.scratch(ACC, (q1 - q0) * panelFloats + VL * MR);
-                float[] bp = PhaseLayout.scratch(BPACK, nt * KC * TS + TS);
+                float[] bp = whole != null ? whole : PhaseLayout.scratch(BPACK, nt * KC * TS + TS);
                 for (int kb = 0; kb < blocks; kb++) {
                     int k0 = kdim * kb / blocks;
                     int kc = kdim * (kb + 1) / blocks - k0;
-                    for (int i = 0; i < nt; i++) {
+                    for (int i = 0; i < nt && whole == null; i++) {
                         if (fromX) {
                             packTileX(xAddr, koff, k0, kc, runs, c0 + i, bp, i * kc * TS);
                         } else {
@@ -307,7 +335,7 @@ public final class ConvSmallPlane {
                             if (kb == 0) {
                                 initTile(pw.bias(), panel * MR, acc, to);
                             }
-                            kernel(pw.a(), ao, bp, i * kc * TS, kc, acc, to);
+                            kernel(pw.a(), ao, bp, whole != null ? (kb * tiles + c0 + i) * KC * TS : i * kc * TS, kc, acc, to);
                         }
                     }
                 }

@@ -139,6 +139,11 @@ class ConvSmallPlaneTest {
         check(rnd, new Geo(1, 16, 17, 15, 9, 3, 3, 1, 3, 1, 1, 1, 1, 1), false, false);
         // A batch whose tiles straddle images and whose partial sums outgrow one span (tiles in several spans).
         check(rnd, new Geo(8, 32, 7, 7, 520, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, true);
+        // Weights many times the input (the panels-only split, each thread packing all tiles once for its tasks):
+        // 3x3 over two K blocks with a partial last panel, 14x14, and 1x1 packed from X.
+        check(rnd, new Geo(1, 64, 7, 7, 390, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true);
+        check(rnd, new Geo(1, 24, 14, 14, 420, 3, 3, 1, 1, 1, 1, 1, 1, 1), false, false);
+        check(rnd, new Geo(1, 96, 7, 7, 420, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, false);
     }
 
     @Test
