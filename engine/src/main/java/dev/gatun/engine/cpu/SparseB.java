@@ -230,9 +230,11 @@ public final class SparseB {
         return format == Format.CSR ? nonzeros : 2L * groups * n;
     }
 
-    /** Bytes of packed data. */
+    /** Bytes of packed data, the sliced GEMV layout included once a one-row product has built it. */
     public long byteSize() {
-        return format == Format.CSR ? 4L * (n + 1) + 4L * kstart.length + 6L * nonzeros : 4L * values.length + meta.length;
+        long own = format == Format.CSR ? 4L * (n + 1) + 4L * kstart.length + 6L * nonzeros : 4L * values.length + meta.length;
+        SparseGemv.Layout l = gemv;
+        return l == null ? own : own + 4L * l.start().length + 4L * l.window().length + 4L * l.values().length + l.rows().length;
     }
 
     int[] start() {

@@ -234,6 +234,11 @@ class SpmmTest {
                             }
                         }
                         assertEquals(sb.nonzeros(), found, "k=" + k + " n=" + n + " " + f + ": nonzeros in the layout");
+                        // the layout, once built for a one-row product, counts in the weight's size
+                        long own = sb.byteSize();
+                        SparseGemv.Layout kept = sb.gemvLayout();
+                        assertEquals(own + 4L * kept.start().length + 4L * kept.window().length
+                                + 4L * kept.values().length + kept.rows().length, sb.byteSize(), "byteSize with the layout");
                         // the sliced GEMV and the CSR/2:4 one against the reference; a few rows (four per pass
                         // and the rest one by one) with an epilogue reading rows
                         Spmm.maxGemvPadding = 1e9;
