@@ -564,7 +564,7 @@ public final class PoolOps implements OpFamily {
         @Override
         public void run(long from, long to) {
             if (dtype == FLOAT && kind != Kind.LP && size <= 1 << 16) {
-                globalF32(kind, x.data(), y.data(), from, to, (int) size);
+                GlobalPoolF32.planes(kind == Kind.MAX, x.data(), y.data(), from, to, (int) size);
             } else if (dtype == FLOAT) {
                 for (long pl = from; pl < to; pl++) {
                     y.data().setAtIndex(Tensor.F32, pl, globalF32(kind, (float) p, x.data(), pl * size * 4, size));
@@ -578,64 +578,6 @@ public final class PoolOps implements OpFamily {
                     DoubleBuffers.write(y, pl, one, 1);
                 }
             }
-        }
-    }
-
-    /** Per-thread arrays of {@link #globalF32}: the planes' copy, the results, one vector's lanes (grown, reused). */
-    private static final ThreadLocal<float[][]> GLOBAL_SCRATCH =
-            ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[L]});
-
-    /**
-     * Max or mean of each plane of {@code size} floats, planes [from, to): chunks of planes are copied to the heap
-     * in one bulk copy, each plane folded in vectors (lanes combined in a fixed order, so that equal planes give
-     * equal results), the results written back in one copy.
-     */
-    static void globalF32(Kind kind, MemorySegment x, MemorySegment y, long from, long to, int size) {
-        int per = Math.max(1, (1 << 14) / size);
-        float[][] scratch = GLOBAL_SCRATCH.get();
-        if (scratch[0].length < per * size) {
-            scratch[0] = new float[per * size];
-        }
-        if (scratch[1].length < per) {
-            scratch[1] = new float[per];
-        }
-        float[] buf = scratch[0];
-        float[] res = scratch[1];
-        float[] lanes = scratch[2];
-        boolean max = kind == Kind.MAX;
-        for (long p0 = from; p0 < to; p0 += per) {
-            int count = (int) Math.min(per, to - p0);
-            MemorySegment.copy(x, Tensor.F32, p0 * size * 4, buf, 0, count * size);
-            for (int q = 0; q < count; q++) {
-                int b = q * size;
-                int i = 0;
-                float r;
-                if (size >= L) {
-                    // Two loops, not a conditional between two vector ops: C2 keeps each accumulator in a register.
-                    FloatVector a = FloatVector.fromArray(SP, buf, b);
-                    if (max) {
-                        for (i = L; i <= size - L; i += L) {
-                            a = a.max(FloatVector.fromArray(SP, buf, b + i));
-                        }
-                    } else {
-                        for (i = L; i <= size - L; i += L) {
-                            a = a.add(FloatVector.fromArray(SP, buf, b + i));
-                        }
-                    }
-                    a.intoArray(lanes, 0);
-                    r = lanes[0];
-                    for (int l = 1; l < L; l++) {
-                        r = max ? Math.max(r, lanes[l]) : r + lanes[l];
-                    }
-                } else {
-                    r = max ? Float.NEGATIVE_INFINITY : 0f;
-                }
-                for (; i < size; i++) {
-                    r = max ? Math.max(r, buf[b + i]) : r + buf[b + i];
-                }
-                res[q] = max ? r : r / size;
-            }
-            MemorySegment.copy(res, 0, y, Tensor.F32, p0 * 4, count);
         }
     }
 

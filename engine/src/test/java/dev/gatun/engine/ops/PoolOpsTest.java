@@ -413,6 +413,43 @@ class PoolOpsTest {
         }
     }
 
+    /**
+     * GlobalAveragePool over many planes (the 16-plane transposing tree, its partial last group and the larger-plane
+     * path) against a double sum, and equal planes giving equal means wherever they sit in a group.
+     */
+    @Test
+    void globalAverageOfManyPlanesMatchesDoubleSum() {
+        java.util.Random r = new java.util.Random(7);
+        for (int size : new int[] {1, 5, 15, 16, 17, 49, 196, 1023, 1024, 1025, 3000}) {
+            for (int planes : new int[] {1, 15, 16, 37, 700}) {
+                if ((long) size * planes > 1 << 21) {
+                    continue;
+                }
+                float[] x = new float[size * planes];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) r.nextGaussian() + 0.5f;
+                }
+                // Plane 0 again at a few other positions: same bits wherever it sits.
+                for (int q : new int[] {planes / 3, planes - 1}) {
+                    System.arraycopy(x, 0, x, q * size, size);
+                }
+                Tensor in = Tensor.ofFloats(arena, x, 1, planes, size);
+                float[] got = run1(arena, "GlobalAveragePool", 1, attrs(), in).toFloatArray();
+                for (int q = 0; q < planes; q++) {
+                    double sum = 0;
+                    double abs = 0;
+                    for (int i = 0; i < size; i++) {
+                        sum += x[q * size + i];
+                        abs += Math.abs(x[q * size + i]);
+                    }
+                    assertEquals(sum / size, got[q], 1e-6 * (1 + abs / size), "plane " + q + " of " + planes + ", size " + size);
+                }
+                assertEquals(got[0], got[planes / 3], 0f, "equal planes, size " + size);
+                assertEquals(got[0], got[planes - 1], 0f, "equal planes, size " + size);
+            }
+        }
+    }
+
     @Test
     void maxUnpoolScattersAtIndices() {
         Tensor x = Tensor.ofFloats(arena, new float[] {5, 6, 7, 8}, 1, 1, 2, 2);
