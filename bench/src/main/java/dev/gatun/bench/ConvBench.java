@@ -70,6 +70,12 @@ public class ConvBench {
             case "r18_3x3_512_7" -> new Layer(512, 512, 7, 3, 1, 1, 1);
             case "mnv2_1x1_160to960_7" -> new Layer(160, 960, 7, 1, 1, 0, 1);
             case "mnv2_1x1_24to144_56" -> new Layer(24, 144, 56, 1, 1, 0, 1);
+            case "mnv2_1x1_32to16_112" -> new Layer(32, 16, 112, 1, 1, 0, 1);
+            case "mnv2_1x1_96to24_56" -> new Layer(96, 24, 56, 1, 1, 0, 1);
+            case "mnv2_1x1_144to24_56" -> new Layer(144, 24, 56, 1, 1, 0, 1);
+            case "mnv2_1x1_192to32_28" -> new Layer(192, 32, 28, 1, 1, 0, 1);
+            case "mnv2_1x1_576to96_14" -> new Layer(576, 96, 14, 1, 1, 0, 1);
+            case "mnv2_1x1_960to160_7" -> new Layer(960, 160, 7, 1, 1, 0, 1);
             case "mnv2_dw3x3_144_56" -> new Layer(144, 144, 56, 3, 1, 1, 144);
             case "mnv2_dw3x3s2_144_56" -> new Layer(144, 144, 56, 3, 2, 1, 144);
             default -> throw new IllegalArgumentException("unknown layer " + name);

@@ -61,11 +61,14 @@ public final class ConvGemm {
      * Packing B tiles from X: each X row is read in runs of up to this many floats (several tiles at once, so that
      * the K rows are read in sequential runs of lines, not 128 bytes per row per tile; at batch 8 MobileNetV2's
      * 32->16 1x1 at 112x112 streams 12.8 MB of X), while the tiles packed together take at most
-     * {@link #B_GROUP_FLOATS} floats of B (16 KB: in L1 with the weights). Only small K packs more than one, and
-     * only with several images in X (at batch 1 X mostly sits in L2 and it made no difference).
+     * {@link #B_GROUP_FLOATS} floats of B (128 KB, in L2: each tile's K x NR block is then read from L2 by every
+     * weight panel). Only with several images in X: at batch 1 X mostly sits in L2 and groups made it 5-8% slower.
+     * Group size at batch 8, one thread, CPU time per layer (16 KB / 64 KB / 128 KB / 256 KB of B): 144->24 at
+     * 56x56 2.24-2.62 / 1.48-1.62 / 1.35-1.37 / 1.47-1.55 ms, 96->24 1.16-1.21 / 0.79-0.86 / 0.77-0.81 / 0.84-0.87,
+     * 32->16 at 112x112 1.83-1.89 / 1.27 / 1.20-1.22 / 1.36-1.44, 192->32 at 28x28 0.50-0.51 / 0.48 / 0.46.
      */
     static final int RUN_FLOATS = 256;
-    static final int B_GROUP_FLOATS = 4096;
+    static final int B_GROUP_FLOATS = 32768;
     private static final ThreadLocal<float[]> BPACK = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> LOCAL = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);

@@ -234,6 +234,8 @@ class ConvPathsTest {
         // (partial last tiles per image; residual through the register store; K over two blocks).
         check(rnd, geo(3, 16, 24, 23, 10, 1, 1, 1, 1, 0), true, true, "Clip");
         check(rnd, geo(2, 300, 23, 24, 17, 1, 1, 1, 1, 0), false, false, null);
+        // The same with a K of 144 (MobileNetV2's projections: groups of eight tiles, 144 KB of packed B).
+        check(rnd, geo(3, 144, 23, 25, 24, 1, 1, 1, 1, 0), true, true, "Clip");
         // 1x1 with K over two blocks, batched images and strided.
         check(rnd, geo(3, 301, 5, 5, 17, 1, 1, 1, 1, 0), true, false, null);
         check(rnd, geo(13, 290, 6, 6, 9, 1, 1, 2, 1, 0), false, false, null);
