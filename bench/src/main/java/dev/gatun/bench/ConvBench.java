@@ -70,6 +70,8 @@ public class ConvBench {
             case "r18_3x3_512_7" -> new Layer(512, 512, 7, 3, 1, 1, 1);
             case "mnv2_1x1_160to960_7" -> new Layer(160, 960, 7, 1, 1, 0, 1);
             case "mnv2_1x1_24to144_56" -> new Layer(24, 144, 56, 1, 1, 0, 1);
+            case "mnv2_1x1_16to96_112" -> new Layer(16, 96, 112, 1, 1, 0, 1);
+            case "mnv2_1x1_32to192_28" -> new Layer(32, 192, 28, 1, 1, 0, 1);
             case "mnv2_1x1_32to16_112" -> new Layer(32, 16, 112, 1, 1, 0, 1);
             case "mnv2_1x1_96to24_56" -> new Layer(96, 24, 56, 1, 1, 0, 1);
             case "mnv2_1x1_144to24_56" -> new Layer(144, 24, 56, 1, 1, 0, 1);
