@@ -1,7 +1,9 @@
 package dev.gatun.engine.cpu;
 
 import dev.gatun.engine.ops.KernelContext;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -12,7 +14,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <ul>
  *   <li>Input: the phase planes of X ({@link PhaseLayout}: zero padding, strides split into phases), filled once per
- *       call into a buffer shared by the tasks, {@code [image][c][chanStride]} plus {@link #TP} floats of slack. In it
+ *       call into the calling thread's native buffer (64-byte aligned, grown when too small, kept across runs), shared by the tasks, {@code [image][c][chanStride]}
+ *       plus {@link #TP} floats of slack, read by the kernel at absolute addresses through {@link SgemmKernel#ALL}
+ *       (no bounds check per broadcast: the kernel ran ~15% faster than on a heap array; the extent of every read is
+ *       checked once per call). In it
  *       output (oy, ox) reads term k = (c, kh, kw) at {@code buf[img + koff[k] + oy*wq + ox]},
  *       {@code koff[k] = c*chanStride + tapOff[kh*KW + kw]}: consecutive outputs of a row read consecutive floats, for
  *       any stride, dilation or padding.</li>
@@ -42,12 +47,16 @@ public final class ConvDirect {
     static final int TP = 14;
     /** Most outputs per span (a store unit): the span's partial tile array is SPAN_POSITIONS x MR floats. */
     static final int SPAN_POSITIONS = 448;
+    /** Fewest reduction terms for {@link #suits}: the 7x7 stem has 147 (3 channels). */
+    static final int MIN_K = 144;
     /** Weights over this many times the call's input split the tasks over panels first. */
     static final int PANELS_FIRST = 4;
     /** Most floats of phase planes one call holds; larger batches run in chunks of images. */
     static final long BUFFER_BUDGET = 1L << 21;
 
-    private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> PLANE = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ThreadLocal<MemorySegment> BUFFER = ThreadLocal.withInitial(() -> MemorySegment.NULL);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
 
     private ConvDirect() {}
@@ -61,7 +70,7 @@ public final class ConvDirect {
             return false;
         }
         boolean fits = MR == ConvSmallPlane.MR && group == 1 && lay.ow >= TP / 2;
-        return fits && (MODE.equals("all") || kdim >= 64);
+        return fits && (MODE.equals("all") || kdim >= MIN_K && lay.kh0 * lay.kw0 > 1 && lay.ow * 5 >= Math.ceilDiv(lay.ow, TP) * TP * 4);
     }
 
     /**
@@ -84,15 +93,20 @@ public final class ConvDirect {
         int group = pw.group();
         int cg = c / group;
         int kdim = pw.kdim();
+        // koff[k] for k < kdim, then the largest of them.
         int[] koff = lay.table("direct-koff", cg, taps, 0, 0, 0, (l, ng, nt, u1, u2, u3) -> {
-            int[] o = new int[ng * nt];
+            int[] o = new int[ng * nt + 1];
             for (int ci = 0; ci < ng; ci++) {
                 for (int t = 0; t < nt; t++) {
                     o[ci * nt + t] = ci * l.chanStride + l.tapOff[t];
+                    o[ng * nt] = Math.max(o[ng * nt], o[ci * nt + t]);
                 }
             }
             return o;
         });
+        if (koff.length != kdim + 1) {
+            throw new IllegalArgumentException("kdim " + kdim + " is not C/G " + cg + " x taps " + taps);
+        }
         float lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
         float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
         MemorySegment res = ep.residual();
@@ -104,7 +118,15 @@ public final class ConvDirect {
         Regions regions = REGIONS.get();
         for (int n0 = 0; n0 < n; n0 += chunk) {
             int imgs = Math.min(chunk, n - n0);
-            float[] buf = PhaseLayout.scratch(BUFFER, Math.addExact(Math.multiplyExact(imgs, imgFloats), TP));
+            long bufFloats = (long) imgs * imgFloats + TP;
+            MemorySegment buf = buffer(bufFloats * 4);
+            buf.asSlice((bufFloats - TP) * 4).fill((byte) 0);
+            // The farthest float a tile reads: the last image and group, the last row's last tile, the largest koff.
+            long last = (long) (imgs - 1) * imgFloats + (long) (group - 1) * cg * lay.chanStride + (long) (lay.oh - 1) * lay.wq
+                    + (lay.ow - 1) / TP * TP + koff[kdim] + TP - 1;
+            if (last >= bufFloats || !buf.isNative()) {
+                throw new IllegalStateException("ConvDirect: tiles would read float " + last + " of a buffer of " + bufFloats);
+            }
             int planes = imgs * c;
             int fillTasks = Math.min(planes, ctx.threads() <= 1 ? 1 : 2 * ctx.threads());
             Fill fill = regions.fill;
@@ -135,6 +157,19 @@ public final class ConvDirect {
         }
     }
 
+    /**
+     * The calling thread's phase buffer, at least {@code bytes} long: native memory from an automatic arena, allocated
+     * again only when a call needs more than any before it on this thread (so a warm run allocates none).
+     */
+    private static MemorySegment buffer(long bytes) {
+        MemorySegment b = BUFFER.get();
+        if (b.byteSize() < bytes) {
+            b = Arena.ofAuto().allocate(bytes, 64);
+            BUFFER.set(b);
+        }
+        return b;
+    }
+
     /** The reused region objects of the calling thread, so that a warm run allocates nothing. */
     private static final class Regions {
         final Fill fill = new Fill();
@@ -147,10 +182,10 @@ public final class ConvDirect {
     private static final class Fill implements java.util.function.IntConsumer {
         private PhaseLayout lay;
         private MemorySegment x;
-        private float[] buf;
+        private MemorySegment buf;
         private int planes, tasks, first, c, imgFloats;
 
-        void set(PhaseLayout lay, MemorySegment x, float[] buf, int planes, int tasks, int first, int c, int imgFloats) {
+        void set(PhaseLayout lay, MemorySegment x, MemorySegment buf, int planes, int tasks, int first, int c, int imgFloats) {
             this.lay = lay;
             this.x = x;
             this.buf = buf;
@@ -169,10 +204,12 @@ public final class ConvDirect {
 
         @Override
         public void accept(int t) {
+            float[] plane = PhaseLayout.scratch(PLANE, lay.chanStride);
             for (int i = planes * t / tasks, end = planes * (t + 1) / tasks; i < end; i++) {
                 int img = i / c;
                 int ch = i % c;
-                lay.fillPlane(x, ((long) (first + img) * c + ch) * lay.ih * lay.iw, buf, img * imgFloats + ch * lay.chanStride, 0f);
+                lay.fillPlane(x, ((long) (first + img) * c + ch) * lay.ih * lay.iw, plane, 0, 0f);
+                MemorySegment.copy(plane, 0, buf, ValueLayout.JAVA_FLOAT, ((long) img * imgFloats + (long) ch * lay.chanStride) * 4, lay.chanStride);
             }
         }
     }
@@ -181,14 +218,14 @@ public final class ConvDirect {
     private static final class Tasks implements java.util.function.IntConsumer {
         private PhaseLayout lay;
         private ConvGemm.Packed pw;
-        private float[] buf;
+        private MemorySegment buf;
         private MemorySegment y, res;
         private int[] koff;
         private boolean vectorStore;
         private int mSplit, rSplit, rows, spanRows, first, cg, imgFloats, kdim;
         private float lo, hi;
 
-        void set(PhaseLayout lay, ConvGemm.Packed pw, float[] buf, MemorySegment y, MemorySegment res, int[] koff, boolean vectorStore,
+        void set(PhaseLayout lay, ConvGemm.Packed pw, MemorySegment buf, MemorySegment y, MemorySegment res, int[] koff, boolean vectorStore,
                  int mSplit, int rSplit, int rows, int spanRows, int first, int cg, int imgFloats, int kdim, float lo, float hi) {
             this.lay = lay;
             this.pw = pw;
@@ -243,14 +280,14 @@ public final class ConvDirect {
                 int oy0 = ra - img * oh;
                 int oy1 = Math.min(Math.min(oh, oy0 + spanRows), oy0 + r1 - ra);
                 int count = (oy1 - oy0) * ow;
-                int xImg = img * imgFloats + grp * cg * lay.chanStride;
+                long xImg = buf.address() + 4 * ((long) img * imgFloats + (long) grp * cg * lay.chanStride);
                 for (int q = q0; q < q1; q++) {
                     int panel = grp * panels + q;
                     int ao = panel * kdim * MR;
                     for (int oy = oy0; oy < oy1; oy++) {
                         int to = (oy - oy0) * ow;
                         for (int ox = 0; ox < ow; ox += TP) {
-                            kernel(a, ao, buf, koff, xImg + oy * wq + ox, kdim, bias, panel * MR, acc, (to + ox) * MR);
+                            kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, acc, (to + ox) * MR);
                         }
                     }
                     int rowsOut = Math.min(MR, mg - q * MR);
@@ -268,10 +305,10 @@ public final class ConvDirect {
 
     /**
      * The TP x MR micro-kernel over all of K: {@code acc[to + p*MR + r] = bias[bo + r] + sum_{k < kdim} a[ao + k*MR + r]
-     * * x[xb + koff[k] + p]}, one fused multiply-add chain per element in increasing k: 28 accumulators, per k two
-     * weight vectors and TP broadcasts.
+     * * X[xa + 4*(koff[k] + p)]} (X at absolute byte address xa, read through {@link SgemmKernel#ALL}), one fused
+     * multiply-add chain per element in increasing k: 28 accumulators, per k two weight vectors and TP broadcasts.
      */
-    private static void kernel(float[] a, int ao, float[] x, int[] koff, int xb, int kdim, float[] bias, int bo, float[] acc, int to) {
+    static void kernel(float[] a, int ao, long xa, int[] koff, int kdim, float[] bias, int bo, float[] acc, int to) {
         FloatVector b0 = FloatVector.fromArray(S, bias, bo);
         FloatVector b1 = FloatVector.fromArray(S, bias, bo + VL);
         FloatVector c000 = b0;
@@ -305,48 +342,48 @@ public final class ConvDirect {
         for (int k = 0; k < kdim; k++) {
             FloatVector w0 = FloatVector.fromArray(S, a, ao + k * MR);
             FloatVector w1 = FloatVector.fromArray(S, a, ao + k * MR + VL);
-            int i = xb + koff[k];
+            long i = xa + 4L * koff[k];
             FloatVector v;
-            v = FloatVector.broadcast(S, x[i + 0]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 0));
             c000 = w0.fma(v, c000);
             c001 = w1.fma(v, c001);
-            v = FloatVector.broadcast(S, x[i + 1]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 4));
             c010 = w0.fma(v, c010);
             c011 = w1.fma(v, c011);
-            v = FloatVector.broadcast(S, x[i + 2]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 8));
             c020 = w0.fma(v, c020);
             c021 = w1.fma(v, c021);
-            v = FloatVector.broadcast(S, x[i + 3]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 12));
             c030 = w0.fma(v, c030);
             c031 = w1.fma(v, c031);
-            v = FloatVector.broadcast(S, x[i + 4]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 16));
             c040 = w0.fma(v, c040);
             c041 = w1.fma(v, c041);
-            v = FloatVector.broadcast(S, x[i + 5]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 20));
             c050 = w0.fma(v, c050);
             c051 = w1.fma(v, c051);
-            v = FloatVector.broadcast(S, x[i + 6]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 24));
             c060 = w0.fma(v, c060);
             c061 = w1.fma(v, c061);
-            v = FloatVector.broadcast(S, x[i + 7]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 28));
             c070 = w0.fma(v, c070);
             c071 = w1.fma(v, c071);
-            v = FloatVector.broadcast(S, x[i + 8]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 32));
             c080 = w0.fma(v, c080);
             c081 = w1.fma(v, c081);
-            v = FloatVector.broadcast(S, x[i + 9]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 36));
             c090 = w0.fma(v, c090);
             c091 = w1.fma(v, c091);
-            v = FloatVector.broadcast(S, x[i + 10]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 40));
             c100 = w0.fma(v, c100);
             c101 = w1.fma(v, c101);
-            v = FloatVector.broadcast(S, x[i + 11]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 44));
             c110 = w0.fma(v, c110);
             c111 = w1.fma(v, c111);
-            v = FloatVector.broadcast(S, x[i + 12]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 48));
             c120 = w0.fma(v, c120);
             c121 = w1.fma(v, c121);
-            v = FloatVector.broadcast(S, x[i + 13]);
+            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 52));
             c130 = w0.fma(v, c130);
             c131 = w1.fma(v, c131);
         }
