@@ -26,7 +26,8 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>Register tile: {@link #TP} consecutive outputs of one output row x {@link #MR} channels (two vectors): 28
  *       accumulators that start at the bias and take all of K in registers. Per k: two weight vectors, TP broadcasts
  *       from the phase buffer, 28 fused multiply-adds. The last tile of a row whose width is not a multiple of TP
- *       computes lanes past the row (reading the garbage columns or the next row) that are never stored.</li>
+ *       computes lanes past the row (reading the garbage columns or the next row) that are never stored. Planes 7
+ *       wide (TP / 2) take two rows per tile instead ({@link #kernelPair}).</li>
  *   <li>Chains: each output is its bias plus one fused multiply-add per k in increasing k, the chain of
  *       {@link ConvGemm} and {@link ConvSmallPlane}: all three give equal results bit for bit, whatever the thread
  *       count or the split.</li>
@@ -70,7 +71,12 @@ public final class ConvDirect {
             return false;
         }
         boolean fits = MR == ConvSmallPlane.MR && group == 1 && lay.ow >= TP / 2;
-        return fits && (MODE.equals("all") || kdim >= MIN_K && lay.kh0 * lay.kw0 > 1 && lay.ow * 5 >= Math.ceilDiv(lay.ow, TP) * TP * 4);
+        return fits && (MODE.equals("all") || kdim >= MIN_K && lay.kh0 * lay.kw0 > 1 && lay.ow * 5 >= rowLanes(lay.ow) * 4);
+    }
+
+    /** Tile positions computed per output row of width {@code ow} (at least ow: tail tiles compute past the row). */
+    static int rowLanes(int ow) {
+        return 2 * ow == TP ? ow : Math.ceilDiv(ow, TP) * TP;
     }
 
     /**
@@ -123,7 +129,7 @@ public final class ConvDirect {
             buf.asSlice((bufFloats - TP) * 4).fill((byte) 0);
             // The farthest float a tile reads: the last image and group, the last row's last tile, the largest koff.
             long last = (long) (imgs - 1) * imgFloats + (long) (group - 1) * cg * lay.chanStride + (long) (lay.oh - 1) * lay.wq
-                    + (lay.ow - 1) / TP * TP + koff[kdim] + TP - 1;
+                    + (2 * lay.ow == TP ? TP / 2 : (lay.ow - 1) / TP * TP + TP) - 1 + koff[kdim];
             if (last >= bufFloats || !buf.isNative()) {
                 throw new IllegalStateException("ConvDirect: tiles would read float " + last + " of a buffer of " + bufFloats);
             }
@@ -284,10 +290,17 @@ public final class ConvDirect {
                 for (int q = q0; q < q1; q++) {
                     int panel = grp * panels + q;
                     int ao = panel * kdim * MR;
-                    for (int oy = oy0; oy < oy1; oy++) {
-                        int to = (oy - oy0) * ow;
-                        for (int ox = 0; ox < ow; ox += TP) {
-                            kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, acc, (to + ox) * MR);
+                    if (2 * ow == TP) {
+                        for (int oy = oy0; oy < oy1; oy += 2) {
+                            kernelPair(a, ao, xImg + 4L * oy * wq, oy + 1 < oy1 ? 4L * wq : 0, koff, kdim, bias, panel * MR, acc,
+                                    (oy - oy0) * ow * MR);
+                        }
+                    } else {
+                        for (int oy = oy0; oy < oy1; oy++) {
+                            int to = (oy - oy0) * ow;
+                            for (int ox = 0; ox < ow; ox += TP) {
+                                kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, acc, (to + ox) * MR);
+                            }
                         }
                     }
                     int rowsOut = Math.min(MR, mg - q * MR);
@@ -339,51 +352,171 @@ public final class ConvDirect {
         FloatVector c121 = b1;
         FloatVector c130 = b0;
         FloatVector c131 = b1;
+        MemorySegment all = SgemmKernel.ALL;
         for (int k = 0; k < kdim; k++) {
             FloatVector w0 = FloatVector.fromArray(S, a, ao + k * MR);
             FloatVector w1 = FloatVector.fromArray(S, a, ao + k * MR + VL);
-            long i = xa + 4L * koff[k];
+            long o = 4L * koff[k];
+            long i = xa + o;
             FloatVector v;
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 0));
+            v = FloatVector.broadcast(S, all.get(F, i + 0));
             c000 = w0.fma(v, c000);
             c001 = w1.fma(v, c001);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 4));
+            v = FloatVector.broadcast(S, all.get(F, i + 4));
             c010 = w0.fma(v, c010);
             c011 = w1.fma(v, c011);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 8));
+            v = FloatVector.broadcast(S, all.get(F, i + 8));
             c020 = w0.fma(v, c020);
             c021 = w1.fma(v, c021);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 12));
+            v = FloatVector.broadcast(S, all.get(F, i + 12));
             c030 = w0.fma(v, c030);
             c031 = w1.fma(v, c031);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 16));
+            v = FloatVector.broadcast(S, all.get(F, i + 16));
             c040 = w0.fma(v, c040);
             c041 = w1.fma(v, c041);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 20));
+            v = FloatVector.broadcast(S, all.get(F, i + 20));
             c050 = w0.fma(v, c050);
             c051 = w1.fma(v, c051);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 24));
+            v = FloatVector.broadcast(S, all.get(F, i + 24));
             c060 = w0.fma(v, c060);
             c061 = w1.fma(v, c061);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 28));
+            v = FloatVector.broadcast(S, all.get(F, i + 28));
             c070 = w0.fma(v, c070);
             c071 = w1.fma(v, c071);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 32));
+            v = FloatVector.broadcast(S, all.get(F, i + 32));
             c080 = w0.fma(v, c080);
             c081 = w1.fma(v, c081);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 36));
+            v = FloatVector.broadcast(S, all.get(F, i + 36));
             c090 = w0.fma(v, c090);
             c091 = w1.fma(v, c091);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 40));
+            v = FloatVector.broadcast(S, all.get(F, i + 40));
             c100 = w0.fma(v, c100);
             c101 = w1.fma(v, c101);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 44));
+            v = FloatVector.broadcast(S, all.get(F, i + 44));
             c110 = w0.fma(v, c110);
             c111 = w1.fma(v, c111);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 48));
+            v = FloatVector.broadcast(S, all.get(F, i + 48));
             c120 = w0.fma(v, c120);
             c121 = w1.fma(v, c121);
-            v = FloatVector.broadcast(S, SgemmKernel.ALL.get(F, i + 52));
+            v = FloatVector.broadcast(S, all.get(F, i + 52));
+            c130 = w0.fma(v, c130);
+            c131 = w1.fma(v, c131);
+        }
+        c000.intoArray(acc, to + 0 * MR);
+        c001.intoArray(acc, to + 0 * MR + VL);
+        c010.intoArray(acc, to + 1 * MR);
+        c011.intoArray(acc, to + 1 * MR + VL);
+        c020.intoArray(acc, to + 2 * MR);
+        c021.intoArray(acc, to + 2 * MR + VL);
+        c030.intoArray(acc, to + 3 * MR);
+        c031.intoArray(acc, to + 3 * MR + VL);
+        c040.intoArray(acc, to + 4 * MR);
+        c041.intoArray(acc, to + 4 * MR + VL);
+        c050.intoArray(acc, to + 5 * MR);
+        c051.intoArray(acc, to + 5 * MR + VL);
+        c060.intoArray(acc, to + 6 * MR);
+        c061.intoArray(acc, to + 6 * MR + VL);
+        c070.intoArray(acc, to + 7 * MR);
+        c071.intoArray(acc, to + 7 * MR + VL);
+        c080.intoArray(acc, to + 8 * MR);
+        c081.intoArray(acc, to + 8 * MR + VL);
+        c090.intoArray(acc, to + 9 * MR);
+        c091.intoArray(acc, to + 9 * MR + VL);
+        c100.intoArray(acc, to + 10 * MR);
+        c101.intoArray(acc, to + 10 * MR + VL);
+        c110.intoArray(acc, to + 11 * MR);
+        c111.intoArray(acc, to + 11 * MR + VL);
+        c120.intoArray(acc, to + 12 * MR);
+        c121.intoArray(acc, to + 12 * MR + VL);
+        c130.intoArray(acc, to + 13 * MR);
+        c131.intoArray(acc, to + 13 * MR + VL);
+    }
+
+    /**
+     * {@link #kernel} for planes 7 outputs wide (TP / 2): the tile is two output rows, positions 0..6 of the row at
+     * {@code xa} and 0..6 of the row {@code rowBytes} further (the next output row; 0 repeats the row for a last odd
+     * one, whose copy lands past the span and is never stored).
+     */
+    static void kernelPair(float[] a, int ao, long xa, long rowBytes, int[] koff, int kdim, float[] bias, int bo, float[] acc, int to) {
+        FloatVector b0 = FloatVector.fromArray(S, bias, bo);
+        FloatVector b1 = FloatVector.fromArray(S, bias, bo + VL);
+        FloatVector c000 = b0;
+        FloatVector c001 = b1;
+        FloatVector c010 = b0;
+        FloatVector c011 = b1;
+        FloatVector c020 = b0;
+        FloatVector c021 = b1;
+        FloatVector c030 = b0;
+        FloatVector c031 = b1;
+        FloatVector c040 = b0;
+        FloatVector c041 = b1;
+        FloatVector c050 = b0;
+        FloatVector c051 = b1;
+        FloatVector c060 = b0;
+        FloatVector c061 = b1;
+        FloatVector c070 = b0;
+        FloatVector c071 = b1;
+        FloatVector c080 = b0;
+        FloatVector c081 = b1;
+        FloatVector c090 = b0;
+        FloatVector c091 = b1;
+        FloatVector c100 = b0;
+        FloatVector c101 = b1;
+        FloatVector c110 = b0;
+        FloatVector c111 = b1;
+        FloatVector c120 = b0;
+        FloatVector c121 = b1;
+        FloatVector c130 = b0;
+        FloatVector c131 = b1;
+        MemorySegment all = SgemmKernel.ALL;
+        long xb = xa + rowBytes;
+        for (int k = 0; k < kdim; k++) {
+            FloatVector w0 = FloatVector.fromArray(S, a, ao + k * MR);
+            FloatVector w1 = FloatVector.fromArray(S, a, ao + k * MR + VL);
+            long o = 4L * koff[k];
+            long i = xa + o;
+            long j = xb + o;
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i + 0));
+            c000 = w0.fma(v, c000);
+            c001 = w1.fma(v, c001);
+            v = FloatVector.broadcast(S, all.get(F, i + 4));
+            c010 = w0.fma(v, c010);
+            c011 = w1.fma(v, c011);
+            v = FloatVector.broadcast(S, all.get(F, i + 8));
+            c020 = w0.fma(v, c020);
+            c021 = w1.fma(v, c021);
+            v = FloatVector.broadcast(S, all.get(F, i + 12));
+            c030 = w0.fma(v, c030);
+            c031 = w1.fma(v, c031);
+            v = FloatVector.broadcast(S, all.get(F, i + 16));
+            c040 = w0.fma(v, c040);
+            c041 = w1.fma(v, c041);
+            v = FloatVector.broadcast(S, all.get(F, i + 20));
+            c050 = w0.fma(v, c050);
+            c051 = w1.fma(v, c051);
+            v = FloatVector.broadcast(S, all.get(F, i + 24));
+            c060 = w0.fma(v, c060);
+            c061 = w1.fma(v, c061);
+            v = FloatVector.broadcast(S, all.get(F, j + 0));
+            c070 = w0.fma(v, c070);
+            c071 = w1.fma(v, c071);
+            v = FloatVector.broadcast(S, all.get(F, j + 4));
+            c080 = w0.fma(v, c080);
+            c081 = w1.fma(v, c081);
+            v = FloatVector.broadcast(S, all.get(F, j + 8));
+            c090 = w0.fma(v, c090);
+            c091 = w1.fma(v, c091);
+            v = FloatVector.broadcast(S, all.get(F, j + 12));
+            c100 = w0.fma(v, c100);
+            c101 = w1.fma(v, c101);
+            v = FloatVector.broadcast(S, all.get(F, j + 16));
+            c110 = w0.fma(v, c110);
+            c111 = w1.fma(v, c111);
+            v = FloatVector.broadcast(S, all.get(F, j + 20));
+            c120 = w0.fma(v, c120);
+            c121 = w1.fma(v, c121);
+            v = FloatVector.broadcast(S, all.get(F, j + 24));
             c130 = w0.fma(v, c130);
             c131 = w1.fma(v, c131);
         }

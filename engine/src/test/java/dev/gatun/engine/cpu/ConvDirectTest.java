@@ -180,6 +180,10 @@ class ConvDirectTest {
         check(rnd, new Geo(1, 12, 11, 19, 36, 3, 3, 1, 1, 2, 2, 2, 2, 2), true, false);
         check(rnd, new Geo(2, 20, 10, 17, 34, 2, 3, 2, 1, 1, 1, 0, 0, 2), true, true);
         check(rnd, new Geo(1, 16, 17, 15, 9, 3, 3, 1, 3, 1, 1, 1, 1, 1), false, false);
+        // Planes 7 wide (two rows per tile, the last of an odd plane alone): stride 2 into 7x7, 1x1 at batch 2, 7x5.
+        check(rnd, new Geo(1, 20, 14, 14, 40, 3, 3, 1, 2, 1, 1, 1, 1, 1), true, true);
+        check(rnd, new Geo(2, 40, 7, 7, 50, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, false);
+        check(rnd, new Geo(3, 9, 5, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), false, true);
         // Weights many times the input (the panels-first split).
         check(rnd, new Geo(1, 64, 7, 7, 200, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true);
     }
