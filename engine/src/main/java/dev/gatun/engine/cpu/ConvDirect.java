@@ -1,10 +1,13 @@
 package dev.gatun.engine.cpu;
 
 import dev.gatun.engine.ops.KernelContext;
+import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -32,8 +35,11 @@ import jdk.incubator.vector.VectorSpecies;
  *       {@link ConvGemm} and {@link ConvSmallPlane}: all three give equal results bit for bit, whatever the thread
  *       count or the split.</li>
  *   <li>Store: a span of whole output rows of one image (at most {@link #SPAN_POSITIONS} outputs) is computed for one
- *       panel into a per-thread array {@code [position][MR]}, then written to Y in NCHW per channel, VL positions at a
- *       time by a gather ({@link ConvSmallPlane#storeRows}), with the {@link ConvEpilogue} on the way.</li>
+ *       panel into a per-thread array, then written to Y in NCHW per channel with the {@link ConvEpilogue} on the way.
+ *       With VL = 16 each tile is transposed in registers ({@link #transpose}: 16 x 16 blocks, 128 two-vector
+ *       selections per tile) into {@code [channel][position]}, and the store copies runs of VL positions; otherwise
+ *       the array is {@code [position][MR]} and the store gathers ({@link ConvSmallPlane#storeRows}). The gathers cost
+ *       the 7x7 stem as much as a third of its FMA time.</li>
  *   <li>Tasks: (group, panel range, row range over the images of the call). Weights over {@link #PANELS_FIRST} times
  *       the input split over panels first (each weight read by one task), otherwise over rows first (each input row
  *       read by few tasks).</li>
@@ -59,6 +65,26 @@ public final class ConvDirect {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ThreadLocal<MemorySegment> BUFFER = ThreadLocal.withInitial(() -> MemorySegment.NULL);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * MR]);
+    /** Whether tiles are transposed in registers (16 x 16 blocks: VL = 16) rather than gathered by the store. */
+    static final boolean TRANSPOSE = VL == 16;
+    private static final FloatVector LO8 = selection(8, false), HI8 = selection(8, true), LO4 = selection(4, false),
+            HI4 = selection(4, true), LO2 = selection(2, false), HI2 = selection(2, true), LO1 = selection(1, false),
+            HI1 = selection(1, true);
+
+    /**
+     * Lane indices into two concatenated vectors (a: 0..VL-1, b: VL..2VL-1) for one stage of {@link #transpose}: the
+     * low output keeps a's lanes with bit b clear and takes b's lanes l - b for the others, the high output takes a's
+     * lanes l + b and keeps b's lanes with bit b set.
+     */
+    private static FloatVector selection(int b, boolean high) {
+        float[] idx = new float[VL];
+        for (int l = 0; l < VL; l++) {
+            boolean set = (l & b) != 0;
+            idx[l] = high ? (set ? VL + l : l + b) : (set ? VL + l - b : l);
+        }
+        return FloatVector.fromArray(S, idx, 0);
+    }
 
     private ConvDirect() {}
 
@@ -93,6 +119,15 @@ public final class ConvDirect {
      */
     public static void conv(KernelContext ctx, PhaseLayout lay, int n, int c, ConvGemm.Packed pw, int taps, MemorySegment x,
                             MemorySegment y, ConvEpilogue ep) {
+        conv(ctx, lay, n, c, pw, taps, x, y, ep, TRANSPOSE);
+    }
+
+    /** {@link #conv}, the tiles transposed in registers ({@link #TRANSPOSE} only) or gathered by the store. */
+    static void conv(KernelContext ctx, PhaseLayout lay, int n, int c, ConvGemm.Packed pw, int taps, MemorySegment x,
+                     MemorySegment y, ConvEpilogue ep, boolean transposed) {
+        if (transposed && !TRANSPOSE) {
+            throw new IllegalArgumentException("the register transpose needs vectors of 16 floats");
+        }
         if (pw.mr() != MR) {
             throw new IllegalArgumentException("weights packed in panels of " + pw.mr() + ", need " + MR);
         }
@@ -155,6 +190,7 @@ public final class ConvDirect {
             }
             Tasks region = regions.tasks;
             region.set(lay, pw, buf, y, res, koff, vectorStore, mSplit, rSplit, rows, spanRows, n0, cg, imgFloats, kdim, lo, hi);
+            region.transposed = transposed;
             try {
                 ctx.parallelFor(group * mSplit * rSplit, region);
             } finally {
@@ -227,7 +263,7 @@ public final class ConvDirect {
         private MemorySegment buf;
         private MemorySegment y, res;
         private int[] koff;
-        private boolean vectorStore;
+        private boolean vectorStore, transposed;
         private int mSplit, rSplit, rows, spanRows, first, cg, imgFloats, kdim;
         private float lo, hi;
 
@@ -278,7 +314,11 @@ public final class ConvDirect {
             int plane = oh * ow;
             int mg = pw.mg();
             int m = pw.group() * mg;
-            float[] acc = PhaseLayout.scratch(ACC, (spanRows * ow + TP) * MR + VL * MR);
+            // Transposed: acc[channel][stride] (span positions plus slack for the last tile's lanes); otherwise
+            // acc[position][MR] written by the kernels directly.
+            int stride = spanRows * ow + TP + VL;
+            float[] acc = PhaseLayout.scratch(ACC, transposed ? MR * stride : (spanRows * ow + TP) * MR + VL * MR);
+            float[] tile = TILE.get();
             float[] a = pw.a();
             float[] bias = pw.bias();
             for (int ra = r0; ra < r1; ) {
@@ -292,26 +332,194 @@ public final class ConvDirect {
                     int ao = panel * kdim * MR;
                     if (2 * ow == TP) {
                         for (int oy = oy0; oy < oy1; oy += 2) {
-                            kernelPair(a, ao, xImg + 4L * oy * wq, oy + 1 < oy1 ? 4L * wq : 0, koff, kdim, bias, panel * MR, acc,
-                                    (oy - oy0) * ow * MR);
+                            int pos = (oy - oy0) * ow;
+                            long next = oy + 1 < oy1 ? 4L * wq : 0;
+                            if (transposed) {
+                                kernelPair(a, ao, xImg + 4L * oy * wq, next, koff, kdim, bias, panel * MR, tile, 0);
+                                transpose(tile, 0, acc, pos, stride);
+                                transpose(tile, VL, acc, VL * stride + pos, stride);
+                            } else {
+                                kernelPair(a, ao, xImg + 4L * oy * wq, next, koff, kdim, bias, panel * MR, acc, pos * MR);
+                            }
                         }
                     } else {
                         for (int oy = oy0; oy < oy1; oy++) {
-                            int to = (oy - oy0) * ow;
                             for (int ox = 0; ox < ow; ox += TP) {
-                                kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, acc, (to + ox) * MR);
+                                int pos = (oy - oy0) * ow + ox;
+                                if (transposed) {
+                                    kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, tile, 0);
+                                    transpose(tile, 0, acc, pos, stride);
+                                    transpose(tile, VL, acc, VL * stride + pos, stride);
+                                } else {
+                                    kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, acc, pos * MR);
+                                }
                             }
                         }
                     }
                     int rowsOut = Math.min(MR, mg - q * MR);
                     long at = ((long) (first + img) * m + (long) grp * mg + q * MR) * plane + (long) oy0 * ow;
-                    if (vectorStore) {
+                    if (transposed) {
+                        storeRuns(acc, stride, count, rowsOut, y, at, plane, res, lo, hi, vectorStore);
+                    } else if (vectorStore) {
                         ConvSmallPlane.storeRows(acc, 0, count, rowsOut, y, at, plane, res, lo, hi);
                     } else {
                         ConvSmallPlane.store(acc, 0, count, rowsOut, y, at, plane, res, lo, hi);
                     }
                 }
                 ra += oy1 - oy0;
+            }
+        }
+    }
+
+    /**
+     * Transposes the 16 x 16 block {@code t[to + p*MR + r]} (position p, channel r; rows 14 and 15 are whatever the
+     * array holds) into {@code acc[ao + r*stride + p]}: four stages, each swapping bit b of the position with bit b of
+     * the lane by two-vector selections ({@code vpermt2ps}) between rows p and p | b. VL = 16 only.
+     */
+    private static void transpose(float[] t, int to, float[] acc, int ao, int stride) {
+        FloatVector r0s0 = FloatVector.fromArray(S, t, to + 0 * MR);
+        FloatVector r1s0 = FloatVector.fromArray(S, t, to + 1 * MR);
+        FloatVector r2s0 = FloatVector.fromArray(S, t, to + 2 * MR);
+        FloatVector r3s0 = FloatVector.fromArray(S, t, to + 3 * MR);
+        FloatVector r4s0 = FloatVector.fromArray(S, t, to + 4 * MR);
+        FloatVector r5s0 = FloatVector.fromArray(S, t, to + 5 * MR);
+        FloatVector r6s0 = FloatVector.fromArray(S, t, to + 6 * MR);
+        FloatVector r7s0 = FloatVector.fromArray(S, t, to + 7 * MR);
+        FloatVector r8s0 = FloatVector.fromArray(S, t, to + 8 * MR);
+        FloatVector r9s0 = FloatVector.fromArray(S, t, to + 9 * MR);
+        FloatVector r10s0 = FloatVector.fromArray(S, t, to + 10 * MR);
+        FloatVector r11s0 = FloatVector.fromArray(S, t, to + 11 * MR);
+        FloatVector r12s0 = FloatVector.fromArray(S, t, to + 12 * MR);
+        FloatVector r13s0 = FloatVector.fromArray(S, t, to + 13 * MR);
+        FloatVector r14s0 = FloatVector.fromArray(S, t, to + 14 * MR);
+        FloatVector r15s0 = FloatVector.fromArray(S, t, to + 15 * MR);
+        FloatVector r0s1 = LO8.selectFrom(r0s0, r8s0);
+        FloatVector r8s1 = HI8.selectFrom(r0s0, r8s0);
+        FloatVector r1s1 = LO8.selectFrom(r1s0, r9s0);
+        FloatVector r9s1 = HI8.selectFrom(r1s0, r9s0);
+        FloatVector r2s1 = LO8.selectFrom(r2s0, r10s0);
+        FloatVector r10s1 = HI8.selectFrom(r2s0, r10s0);
+        FloatVector r3s1 = LO8.selectFrom(r3s0, r11s0);
+        FloatVector r11s1 = HI8.selectFrom(r3s0, r11s0);
+        FloatVector r4s1 = LO8.selectFrom(r4s0, r12s0);
+        FloatVector r12s1 = HI8.selectFrom(r4s0, r12s0);
+        FloatVector r5s1 = LO8.selectFrom(r5s0, r13s0);
+        FloatVector r13s1 = HI8.selectFrom(r5s0, r13s0);
+        FloatVector r6s1 = LO8.selectFrom(r6s0, r14s0);
+        FloatVector r14s1 = HI8.selectFrom(r6s0, r14s0);
+        FloatVector r7s1 = LO8.selectFrom(r7s0, r15s0);
+        FloatVector r15s1 = HI8.selectFrom(r7s0, r15s0);
+        FloatVector r0s2 = LO4.selectFrom(r0s1, r4s1);
+        FloatVector r4s2 = HI4.selectFrom(r0s1, r4s1);
+        FloatVector r1s2 = LO4.selectFrom(r1s1, r5s1);
+        FloatVector r5s2 = HI4.selectFrom(r1s1, r5s1);
+        FloatVector r2s2 = LO4.selectFrom(r2s1, r6s1);
+        FloatVector r6s2 = HI4.selectFrom(r2s1, r6s1);
+        FloatVector r3s2 = LO4.selectFrom(r3s1, r7s1);
+        FloatVector r7s2 = HI4.selectFrom(r3s1, r7s1);
+        FloatVector r8s2 = LO4.selectFrom(r8s1, r12s1);
+        FloatVector r12s2 = HI4.selectFrom(r8s1, r12s1);
+        FloatVector r9s2 = LO4.selectFrom(r9s1, r13s1);
+        FloatVector r13s2 = HI4.selectFrom(r9s1, r13s1);
+        FloatVector r10s2 = LO4.selectFrom(r10s1, r14s1);
+        FloatVector r14s2 = HI4.selectFrom(r10s1, r14s1);
+        FloatVector r11s2 = LO4.selectFrom(r11s1, r15s1);
+        FloatVector r15s2 = HI4.selectFrom(r11s1, r15s1);
+        FloatVector r0s3 = LO2.selectFrom(r0s2, r2s2);
+        FloatVector r2s3 = HI2.selectFrom(r0s2, r2s2);
+        FloatVector r1s3 = LO2.selectFrom(r1s2, r3s2);
+        FloatVector r3s3 = HI2.selectFrom(r1s2, r3s2);
+        FloatVector r4s3 = LO2.selectFrom(r4s2, r6s2);
+        FloatVector r6s3 = HI2.selectFrom(r4s2, r6s2);
+        FloatVector r5s3 = LO2.selectFrom(r5s2, r7s2);
+        FloatVector r7s3 = HI2.selectFrom(r5s2, r7s2);
+        FloatVector r8s3 = LO2.selectFrom(r8s2, r10s2);
+        FloatVector r10s3 = HI2.selectFrom(r8s2, r10s2);
+        FloatVector r9s3 = LO2.selectFrom(r9s2, r11s2);
+        FloatVector r11s3 = HI2.selectFrom(r9s2, r11s2);
+        FloatVector r12s3 = LO2.selectFrom(r12s2, r14s2);
+        FloatVector r14s3 = HI2.selectFrom(r12s2, r14s2);
+        FloatVector r13s3 = LO2.selectFrom(r13s2, r15s2);
+        FloatVector r15s3 = HI2.selectFrom(r13s2, r15s2);
+        FloatVector r0s4 = LO1.selectFrom(r0s3, r1s3);
+        FloatVector r1s4 = HI1.selectFrom(r0s3, r1s3);
+        FloatVector r2s4 = LO1.selectFrom(r2s3, r3s3);
+        FloatVector r3s4 = HI1.selectFrom(r2s3, r3s3);
+        FloatVector r4s4 = LO1.selectFrom(r4s3, r5s3);
+        FloatVector r5s4 = HI1.selectFrom(r4s3, r5s3);
+        FloatVector r6s4 = LO1.selectFrom(r6s3, r7s3);
+        FloatVector r7s4 = HI1.selectFrom(r6s3, r7s3);
+        FloatVector r8s4 = LO1.selectFrom(r8s3, r9s3);
+        FloatVector r9s4 = HI1.selectFrom(r8s3, r9s3);
+        FloatVector r10s4 = LO1.selectFrom(r10s3, r11s3);
+        FloatVector r11s4 = HI1.selectFrom(r10s3, r11s3);
+        FloatVector r12s4 = LO1.selectFrom(r12s3, r13s3);
+        FloatVector r13s4 = HI1.selectFrom(r12s3, r13s3);
+        FloatVector r14s4 = LO1.selectFrom(r14s3, r15s3);
+        FloatVector r15s4 = HI1.selectFrom(r14s3, r15s3);
+        r0s4.intoArray(acc, ao + 0 * stride);
+        r1s4.intoArray(acc, ao + 1 * stride);
+        r2s4.intoArray(acc, ao + 2 * stride);
+        r3s4.intoArray(acc, ao + 3 * stride);
+        r4s4.intoArray(acc, ao + 4 * stride);
+        r5s4.intoArray(acc, ao + 5 * stride);
+        r6s4.intoArray(acc, ao + 6 * stride);
+        r7s4.intoArray(acc, ao + 7 * stride);
+        r8s4.intoArray(acc, ao + 8 * stride);
+        r9s4.intoArray(acc, ao + 9 * stride);
+        r10s4.intoArray(acc, ao + 10 * stride);
+        r11s4.intoArray(acc, ao + 11 * stride);
+        r12s4.intoArray(acc, ao + 12 * stride);
+        r13s4.intoArray(acc, ao + 13 * stride);
+        r14s4.intoArray(acc, ao + 14 * stride);
+        r15s4.intoArray(acc, ao + 15 * stride);
+    }
+
+    /**
+     * {@code y[at + r*plane + j] = clamp(acc[r*stride + j] + res[same], lo, hi)} for r &lt; rows, j &lt; count: per channel
+     * a contiguous run of the transposed span, VL floats at a time (the last under a mask). Y and the residual (native)
+     * are written and read through {@link SgemmKernel#ALL} at absolute addresses, their bounds checked here once;
+     * element by element through their segments when not {@code vector} (heap memory).
+     */
+    private static void storeRuns(float[] acc, int stride, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
+                                  float lo, float hi, boolean vector) {
+        if (!vector) {
+            for (int r = 0; r < rows; r++) {
+                for (int j = 0; j < count; j++) {
+                    long i = at + r * plane + j;
+                    float v = acc[r * stride + j] + (res == null ? 0f : res.getAtIndex(Tensor.F32, i));
+                    y.setAtIndex(Tensor.F32, i, Math.min(Math.max(v, lo), hi));
+                }
+            }
+            return;
+        }
+        long end = (at + (rows - 1) * plane + count) * 4;
+        if (at < 0 || end > y.byteSize() || res != null && end > res.byteSize()) {
+            throw new IndexOutOfBoundsException("ConvDirect store: bytes up to " + end + " outside the output or residual");
+        }
+        MemorySegment all = SgemmKernel.ALL;
+        long yAddr = y.address();
+        long rAddr = res == null ? 0 : res.address();
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        for (int r = 0; r < rows; r++) {
+            long row = (at + r * plane) * 4;
+            int from = r * stride;
+            int j = 0;
+            for (; j <= count - VL; j += VL) {
+                FloatVector v = FloatVector.fromArray(S, acc, from + j);
+                if (res != null) {
+                    v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN));
+                }
+                v.max(vlo).min(vhi).intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN);
+            }
+            if (j < count) {
+                VectorMask<Float> mask = S.indexInRange(j, count);
+                FloatVector v = FloatVector.fromArray(S, acc, from + j, mask);
+                if (res != null) {
+                    v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask));
+                }
+                v.max(vlo).min(vhi).intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask);
             }
         }
     }

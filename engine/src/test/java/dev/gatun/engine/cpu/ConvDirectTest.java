@@ -128,11 +128,16 @@ class ConvDirectTest {
     }
 
     private float[] run(KernelContext ctx, Geo g, boolean direct, MemorySegment x, MemorySegment w, MemorySegment b, ConvEpilogue ep) {
+        return run(ctx, g, direct, ConvDirect.TRANSPOSE, x, w, b, ep);
+    }
+
+    private float[] run(KernelContext ctx, Geo g, boolean direct, boolean transposed, MemorySegment x, MemorySegment w, MemorySegment b,
+                        ConvEpilogue ep) {
         long count = (long) g.n() * g.m() * g.oh() * g.ow();
         MemorySegment y = arena.allocate(count * 4, 64);
         if (direct) {
             ConvGemm.Packed p = ConvGemm.pack(w, b, g.group(), g.m() / g.group(), g.kdim(), ConvDirect.MR);
-            ConvDirect.conv(ctx, g.layout(), g.n(), g.c(), p, g.kh() * g.kw(), x, y, ep);
+            ConvDirect.conv(ctx, g.layout(), g.n(), g.c(), p, g.kh() * g.kw(), x, y, ep, transposed);
         } else {
             ConvGemm.Packed p = ConvGemm.pack(w, b, g.group(), g.m() / g.group(), g.kdim(), ConvGemm.MR);
             ConvGemm.conv(ctx, g.layout(), g.n(), g.c(), p, g.kh() * g.kw(), x, y, ep);
@@ -150,6 +155,9 @@ class ConvDirectTest {
         float[] direct3 = run(three, g, true, x, w, b, ep);
         three.reset();
         assertArrayEquals(twin(g, x, w, b, z, ep), direct, g + ": direct kernel vs its scalar twin");
+        if (ConvDirect.TRANSPOSE) {
+            assertArrayEquals(direct, run(new ArenaContext(arena), g, true, false, x, w, b, ep), g + ": gathering store");
+        }
         assertArrayEquals(direct, direct3, g + ": 1 vs 3 threads");
         assertArrayEquals(run(new ArenaContext(arena), g, false, x, w, b, ep), direct, g + ": direct kernel vs ConvGemm");
         double[] ref = reference(g, x, w, b, z, ep);
