@@ -161,7 +161,9 @@ public final class ConvDirect {
             int imgs = Math.min(chunk, n - n0);
             long bufFloats = (long) imgs * imgFloats + TP;
             MemorySegment buf = buffer(bufFloats * 4);
-            buf.asSlice((bufFloats - TP) * 4).fill((byte) 0);
+            for (long i = bufFloats - TP; i < bufFloats; i++) {
+                buf.setAtIndex(ValueLayout.JAVA_FLOAT, i, 0f);
+            }
             // The farthest float a tile reads: the last image and group, the last row's last tile, the largest koff.
             long last = (long) (imgs - 1) * imgFloats + (long) (group - 1) * cg * lay.chanStride + (long) (lay.oh - 1) * lay.wq
                     + (2 * lay.ow == TP ? TP / 2 : (lay.ow - 1) / TP * TP + TP) - 1 + koff[kdim];
