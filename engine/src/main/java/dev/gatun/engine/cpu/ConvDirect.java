@@ -252,8 +252,42 @@ public final class ConvDirect {
             for (int i = planes * t / tasks, end = planes * (t + 1) / tasks; i < end; i++) {
                 int img = i / c;
                 int ch = i % c;
-                lay.fillPlane(x, ((long) (first + img) * c + ch) * lay.ih * lay.iw, plane, 0, 0f);
-                MemorySegment.copy(plane, 0, buf, ValueLayout.JAVA_FLOAT, ((long) img * imgFloats + (long) ch * lay.chanStride) * 4, lay.chanStride);
+                long src = ((long) (first + img) * c + ch) * lay.ih * lay.iw;
+                long dst = (long) img * imgFloats + (long) ch * lay.chanStride;
+                if (lay.sh == 1 && lay.sw == 1) {
+                    padded(lay, x, src, buf, dst);
+                } else {
+                    lay.fillPlane(x, src, plane, 0, 0f);
+                    MemorySegment.copy(plane, 0, buf, ValueLayout.JAVA_FLOAT, dst * 4, lay.chanStride);
+                }
+            }
+        }
+    }
+
+    /**
+     * The single phase plane of a stride-1 layout ({@link PhaseLayout#fillPlane}'s result) written straight from X to
+     * {@code buf} at float {@code dst}: hq rows of wq floats, input row {@code y - pt} at column {@code pl}, zeros
+     * around it.
+     */
+    private static void padded(PhaseLayout lay, MemorySegment x, long src, MemorySegment buf, long dst) {
+        int wq = lay.wq;
+        int xlo = Math.clamp(lay.pl, 0, wq);
+        int xhi = Math.clamp((long) lay.iw + lay.pl, xlo, wq);
+        int q0 = xlo - lay.pl;
+        for (int yq = 0; yq < lay.hq; yq++) {
+            long d = dst + (long) yq * wq;
+            int r = yq - lay.pt;
+            boolean inside = r >= 0 && r < lay.ih && xhi > xlo;
+            int from = inside ? xlo : wq;
+            for (int i = 0; i < from; i++) {
+                buf.setAtIndex(ValueLayout.JAVA_FLOAT, d + i, 0f);
+            }
+            if (inside) {
+                MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, (src + (long) r * lay.iw + q0) * 4, buf, ValueLayout.JAVA_FLOAT, (d + xlo) * 4,
+                        xhi - xlo);
+                for (int i = xhi; i < wq; i++) {
+                    buf.setAtIndex(ValueLayout.JAVA_FLOAT, d + i, 0f);
+                }
             }
         }
     }
