@@ -17,11 +17,11 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <ul>
  *   <li>Input: the phase planes of X ({@link PhaseLayout}: zero padding, strides split into phases), filled once per
- *       call into the calling thread's native buffer (64-byte aligned, grown when too small, kept across runs), shared by the tasks, {@code [image][c][chanStride]}
- *       plus {@link #TP} floats of slack, read by the kernel at absolute addresses through {@link SgemmKernel#ALL}
- *       (no bounds check per broadcast: the kernel ran ~15% faster than on a heap array; the extent of every read is
- *       checked once per call). In it
- *       output (oy, ox) reads term k = (c, kh, kw) at {@code buf[img + koff[k] + oy*wq + ox]},
+ *       call (stride 1: rows copied straight from X) into the calling thread's native buffer (64-byte aligned, grown
+ *       when too small, kept across runs) shared by the tasks, {@code [image][c][chanStride]} plus {@link #TP} floats
+ *       of slack, read by the kernel at absolute addresses through {@link SgemmKernel#ALL} (no bounds check per
+ *       broadcast: the kernel ran ~15% faster than on a heap array; the farthest read is checked once per call). In
+ *       it output (oy, ox) reads term k = (c, kh, kw) at {@code buf[img + koff[k] + oy*wq + ox]},
  *       {@code koff[k] = c*chanStride + tapOff[kh*KW + kw]}: consecutive outputs of a row read consecutive floats, for
  *       any stride, dilation or padding.</li>
  *   <li>Weights: packed once as {@link ConvGemm.Packed} in panels of {@link #MR} output channels,
