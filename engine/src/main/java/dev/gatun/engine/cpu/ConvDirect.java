@@ -68,6 +68,10 @@ public final class ConvDirect {
     private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * MR]);
     /** Whether tiles are transposed in registers (16 x 16 blocks: VL = 16) rather than gathered by the store. */
     static final boolean TRANSPOSE = VL == 16;
+    /** Per thread: X's plane on the heap, with slack for the stride-2 fill's last vectors. */
+    private static final ThreadLocal<float[]> XPLANE = ThreadLocal.withInitial(() -> new float[0]);
+    /** Lane indices 0, 2, .., 2VL - 2 into two concatenated vectors: the even columns of 2VL inputs. */
+    private static final FloatVector EVEN = selection(0, false);
     private static final FloatVector LO8 = selection(8, false), HI8 = selection(8, true), LO4 = selection(4, false),
             HI4 = selection(4, true), LO2 = selection(2, false), HI2 = selection(2, true), LO1 = selection(1, false),
             HI1 = selection(1, true);
@@ -75,11 +79,15 @@ public final class ConvDirect {
     /**
      * Lane indices into two concatenated vectors (a: 0..VL-1, b: VL..2VL-1) for one stage of {@link #transpose}: the
      * low output keeps a's lanes with bit b clear and takes b's lanes l - b for the others, the high output takes a's
-     * lanes l + b and keeps b's lanes with bit b set.
+     * lanes l + b and keeps b's lanes with bit b set. For b = 0: the even lanes 0, 2, .., 2VL - 2.
      */
     private static FloatVector selection(int b, boolean high) {
         float[] idx = new float[VL];
         for (int l = 0; l < VL; l++) {
+            if (b == 0) {
+                idx[l] = 2 * l;
+                continue;
+            }
             boolean set = (l & b) != 0;
             idx[l] = high ? (set ? VL + l : l + b) : (set ? VL + l - b : l);
         }
@@ -248,7 +256,7 @@ public final class ConvDirect {
 
         @Override
         public void accept(int t) {
-            float[] plane = PhaseLayout.scratch(PLANE, lay.chanStride);
+            float[] plane = PhaseLayout.scratch(PLANE, lay.chanStride + 2 * VL);
             for (int i = planes * t / tasks, end = planes * (t + 1) / tasks; i < end; i++) {
                 int img = i / c;
                 int ch = i % c;
@@ -256,6 +264,9 @@ public final class ConvDirect {
                 long dst = (long) img * imgFloats + (long) ch * lay.chanStride;
                 if (lay.sh == 1 && lay.sw == 1) {
                     padded(lay, x, src, buf, dst);
+                } else if (lay.sw == 2) {
+                    halved(lay, x, src, plane);
+                    MemorySegment.copy(plane, 0, buf, ValueLayout.JAVA_FLOAT, dst * 4, lay.chanStride);
                 } else {
                     lay.fillPlane(x, src, plane, 0, 0f);
                     MemorySegment.copy(plane, 0, buf, ValueLayout.JAVA_FLOAT, dst * 4, lay.chanStride);
@@ -288,6 +299,45 @@ public final class ConvDirect {
                 for (int i = xhi; i < wq; i++) {
                     buf.setAtIndex(ValueLayout.JAVA_FLOAT, d + i, 0f);
                 }
+            }
+        }
+    }
+
+    /**
+     * {@link PhaseLayout#fillPlane}'s phase planes for a column stride of 2, into {@code out[0 .. chanStride)}: per
+     * slot (row phase a, column phase b) hq rows of wq floats, phase row y holding input row {@code y*sh + a - pt} at
+     * columns {@code 2*i + b - pl}, zeros outside the input. X's plane is first copied to a heap array with slack;
+     * each row's columns are then picked VL at a time by an even-lane selection from two vector loads, the last
+     * vector writing past the row: what it writes there is overwritten by the row's zero tail and the rows after it,
+     * or lands in {@code out}'s 2*VL floats of slack (the fill of {@code PhaseLayout} does these columns one by one).
+     */
+    private static void halved(PhaseLayout lay, MemorySegment x, long src, float[] out) {
+        int wq = lay.wq;
+        int planeFloats = lay.hq * wq;
+        float[] in = PhaseLayout.scratch(XPLANE, lay.ih * lay.iw + 4 * VL);
+        MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, src * 4, in, 0, lay.ih * lay.iw);
+        for (int s = 0; s < lay.slotA.length; s++) {
+            int a = lay.slotA[s];
+            int b = lay.slotB[s];
+            int xlo = Math.clamp(Math.ceilDiv(lay.pl - b, 2), 0, wq);
+            int xhi = Math.clamp(Math.floorDiv(lay.iw - 1 - b + lay.pl, 2) + 1, xlo, wq);
+            int q0 = xlo * 2 + b - lay.pl;
+            int n = xhi - xlo;
+            for (int yq = 0; yq < lay.hq; yq++) {
+                int d = s * planeFloats + yq * wq;
+                int r = yq * lay.sh + a - lay.pt;
+                if (r < 0 || r >= lay.ih || n <= 0) {
+                    java.util.Arrays.fill(out, d, d + wq, 0f);
+                    continue;
+                }
+                java.util.Arrays.fill(out, d, d + xlo, 0f);
+                int from = r * lay.iw + q0;
+                for (int i = 0; i < n; i += VL) {
+                    FloatVector v0 = FloatVector.fromArray(S, in, from + 2 * i);
+                    FloatVector v1 = FloatVector.fromArray(S, in, from + 2 * i + VL);
+                    EVEN.selectFrom(v0, v1).intoArray(out, d + xlo + i);
+                }
+                java.util.Arrays.fill(out, d + xhi, d + wq, 0f);
             }
         }
     }

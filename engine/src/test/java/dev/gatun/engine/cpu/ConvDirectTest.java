@@ -192,6 +192,9 @@ class ConvDirectTest {
         check(rnd, new Geo(1, 20, 14, 14, 40, 3, 3, 1, 2, 1, 1, 1, 1, 1), true, true);
         check(rnd, new Geo(2, 40, 7, 7, 50, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, false);
         check(rnd, new Geo(3, 9, 5, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), false, true);
+        // Stride 2 over wide rows (the vector fill's selections and its overrunning last vector), dilation 2, odd pads.
+        check(rnd, new Geo(1, 5, 37, 70, 20, 3, 3, 1, 2, 1, 1, 2, 0, 1), true, true);
+        check(rnd, new Geo(2, 4, 30, 45, 33, 5, 5, 1, 2, 2, 2, 2, 2, 2), false, false);
         // Weights many times the input (the panels-first split).
         check(rnd, new Geo(1, 64, 7, 7, 200, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true);
     }
