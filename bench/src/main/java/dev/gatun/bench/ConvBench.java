@@ -27,6 +27,10 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code r18_3x3_64_56}: 3x3 stride 1 pad 1, 64 -> 64 channels, 56x56 (ResNet-18 layer1);</li>
  *   <li>{@code r18_1x1s2_64to128_56}: 1x1 stride 2, 64 -> 128, 56x56 -> 28x28 (layer2 downsample);</li>
  *   <li>{@code r18_3x3_512_7}: 3x3 stride 1 pad 1, 512 -> 512, 7x7 (layer4: small plane, 9.4 MB of weights);</li>
+ *   <li>{@code r18_stem}: 7x7 stride 2 pad 3, 3 -> 64, 224x224 -> 112x112;</li>
+ *   <li>{@code r18_3x3_128_28}, {@code r18_3x3_256_14}: 3x3 stride 1 pad 1 (layer2, layer3);</li>
+ *   <li>{@code r18_3x3s2_64to128_56}, {@code r18_3x3s2_128to256_28}, {@code r18_3x3s2_256to512_14}: 3x3 stride 2
+ *       pad 1, the first conv of layer2..4;</li>
  *   <li>{@code mnv2_1x1_160to960_7}: 1x1 expansion, 160 -> 960, 7x7;</li>
  *   <li>{@code mnv2_1x1_24to144_56}: 1x1 expansion, 24 -> 144, 56x56;</li>
  *   <li>{@code mnv2_dw3x3_144_56}: depthwise 3x3 stride 1 pad 1, 144 channels, 56x56;</li>
@@ -68,6 +72,12 @@ public class ConvBench {
             case "r18_3x3_64_56" -> new Layer(64, 64, 56, 3, 1, 1, 1);
             case "r18_1x1s2_64to128_56" -> new Layer(64, 128, 56, 1, 2, 0, 1);
             case "r18_3x3_512_7" -> new Layer(512, 512, 7, 3, 1, 1, 1);
+            case "r18_stem" -> new Layer(3, 64, 224, 7, 2, 3, 1);
+            case "r18_3x3_128_28" -> new Layer(128, 128, 28, 3, 1, 1, 1);
+            case "r18_3x3_256_14" -> new Layer(256, 256, 14, 3, 1, 1, 1);
+            case "r18_3x3s2_64to128_56" -> new Layer(64, 128, 56, 3, 2, 1, 1);
+            case "r18_3x3s2_128to256_28" -> new Layer(128, 256, 28, 3, 2, 1, 1);
+            case "r18_3x3s2_256to512_14" -> new Layer(256, 512, 14, 3, 2, 1, 1);
             case "mnv2_1x1_160to960_7" -> new Layer(160, 960, 7, 1, 1, 0, 1);
             case "mnv2_1x1_24to144_56" -> new Layer(24, 144, 56, 1, 1, 0, 1);
             case "mnv2_1x1_16to96_112" -> new Layer(16, 96, 112, 1, 1, 0, 1);

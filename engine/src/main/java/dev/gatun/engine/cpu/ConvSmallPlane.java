@@ -471,7 +471,7 @@ public final class ConvSmallPlane {
      * addresses, their bounds checked here once (see there why not through their own segments). {@code acc} holds
      * {@code VL * MR} floats of slack past the last position for the masked tail.
      */
-    private static void storeRows(float[] acc, int from, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
+    static void storeRows(float[] acc, int from, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
                                   float lo, float hi) {
         long end = (at + (rows - 1) * plane + count) * 4;
         if (at < 0 || end > y.byteSize() || res != null && end > res.byteSize()) {
@@ -507,7 +507,7 @@ public final class ConvSmallPlane {
      * {@code y[at + r*plane + j] = clamp(tile[to + j*MR + r] + res[same], lo, hi)} for r &lt; rows, j &lt; count
      * (no residual when {@code res} is null; the infinities as bounds when there is no clamp).
      */
-    private static void store(float[] tile, int to, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
+    static void store(float[] tile, int to, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
                               float lo, float hi) {
         for (int r = 0; r < rows; r++) {
             long row = at + r * plane;

@@ -1,5 +1,6 @@
 package dev.gatun.engine.ops;
 
+import dev.gatun.engine.cpu.ConvDirect;
 import dev.gatun.engine.cpu.ConvEpilogue;
 import dev.gatun.engine.cpu.ConvGemm;
 import dev.gatun.engine.cpu.ConvSmallPlane;
@@ -209,7 +210,7 @@ public final class ConvOps implements OpFamily {
             ConvGemm.Packed p = packed;
             if (p == null) {
                 int kdim = Math.toIntExact(w.size() / w.shape().dim(0));
-                p = pack(node, w, b, group, ConvSmallPlane.suits(lay, kdim) ? ConvSmallPlane.MR : ConvGemm.MR);
+                p = pack(node, w, b, group, panelWidth(lay, (int) group, kdim));
                 packed = p;
             }
             return p;
@@ -222,6 +223,14 @@ public final class ConvOps implements OpFamily {
             return node.prepack().get("conv-gemm", w, detail,
                     arena -> ConvGemm.pack(w.data(), b == null ? null : b.data(), (int) group, (int) (m / group), kdim, mr));
         }
+    }
+
+    /**
+     * The weight panel width for a layout: {@link ConvSmallPlane#MR} (the packing of both {@link ConvSmallPlane} and
+     * {@link ConvDirect}) when either suits it, else {@link ConvGemm#MR}.
+     */
+    private static int panelWidth(PhaseLayout lay, int group, int kdim) {
+        return ConvSmallPlane.suits(lay, kdim) || ConvDirect.suits(lay, group, kdim) ? ConvSmallPlane.MR : ConvGemm.MR;
     }
 
     /** Packs constant 1-D/2-D non-depthwise weights once per model; null when the weights are not constant. */
@@ -264,7 +273,7 @@ public final class ConvOps implements OpFamily {
             long[][] geo = outputAndPads(node, a.autoPad, inDims, k, s, d, pads, "X " + xs);
             ConvKernels.Geometry g = new ConvKernels.Geometry(1, w.dim(1) * a.group, w.dim(0), a.group, inDims, k, geo[0], s, d, geo[1]);
             PhaseLayout lay = layout(g.to3d());
-            return lay != null && lay.efficiency() >= 0.5 && ConvSmallPlane.suits(lay, kdim);
+            return lay != null && lay.efficiency() >= 0.5 && panelWidth(lay, (int) a.group, kdim) == ConvSmallPlane.MR;
         } catch (RuntimeException e) {
             return false;
         }
@@ -409,8 +418,12 @@ public final class ConvOps implements OpFamily {
             ConvGemm.Packed p = pre != null && pre.w().data() == w.data() && (pre.b() == null ? b == null : b != null && pre.b().data() == b.data())
                     ? pre.packed(lay)
                     : ConvGemm.pack(w.data(), bias, (int) a.group, (int) (m / a.group), Math.toIntExact(w.size() / m),
-                            ConvSmallPlane.suits(lay, Math.toIntExact(w.size() / m)) ? ConvSmallPlane.MR : ConvGemm.MR);
-            ConvGemm.conv(ctx, lay, (int) n, (int) c, p, dims.taps, x.data(), y.data(), ep);
+                            panelWidth(lay, (int) a.group, Math.toIntExact(w.size() / m)));
+            if (p.mr() == ConvDirect.MR && ConvDirect.suits(lay, (int) a.group, p.kdim())) {
+                ConvDirect.conv(ctx, lay, (int) n, (int) c, p, dims.taps, x.data(), y.data(), ep);
+            } else {
+                ConvGemm.conv(ctx, lay, (int) n, (int) c, p, dims.taps, x.data(), y.data(), ep);
+            }
         } else {
             ConvKernels.conv(ctx, scratch(ctx), dims.g3, x.data(), w.data(), bias, y.data(), ep);
         }
