@@ -37,6 +37,7 @@ public final class DepthwiseConv {
     private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> WEIGHTS = ThreadLocal.withInitial(() -> new float[0]);
     private static final FloatVector EVEN = indices(0);
+    private static final boolean BLOCKED = !Boolean.getBoolean("gatun.depthwise16.off");
     private static final FloatVector ODD = indices(1);
 
     private DepthwiseConv() {}
@@ -55,6 +56,17 @@ public final class DepthwiseConv {
      */
     public static void conv(KernelContext ctx, PhaseLayout lay, int n, int group, int mg, int taps, MemorySegment x,
                             MemorySegment w, MemorySegment bias, MemorySegment y, ConvEpilogue ep) {
+        MemorySegment res = ep.residual();
+        if (BLOCKED && lay.sh == 2 && DepthwiseBlocked.suits(lay, group, mg) && x.isNative() && y.isNative() && (res == null || res.isNative())) {
+            DepthwiseBlocked.conv(ctx, lay, n, group, x, w, bias, y, ep);
+        } else {
+            planes(ctx, lay, n, group, mg, taps, x, w, bias, y, ep);
+        }
+    }
+
+    /** {@link #conv} by the per-plane loops of the class comment (any geometry; {@link DepthwiseBlocked}'s twin). */
+    static void planes(KernelContext ctx, PhaseLayout lay, int n, int group, int mg, int taps, MemorySegment x,
+                       MemorySegment w, MemorySegment bias, MemorySegment y, ConvEpilogue ep) {
         int planes = n * group;
         long work = (long) planes * mg * lay.oh * lay.ow * taps;
         int tasks = ConvGemm.tasks(ctx, planes, work, 1 << 15);
