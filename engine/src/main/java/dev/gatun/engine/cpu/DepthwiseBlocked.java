@@ -21,9 +21,9 @@ import jdk.incubator.vector.VectorSpecies;
  * columns {@code ox*s + kw} of the three rows and nine FMAs with the block's weight vectors {@code W[c0.., kh, kw]}
  * (stride 2 just steps two columns), into a per-thread position-major buffer {@code [position][16]}; every 16
  * positions done are transposed back into the 16 NCHW output planes with the {@link ConvEpilogue} applied (residual,
- * clamp). The buffer holds the whole output plane when it has at most {@link #PLANE_POSITIONS} positions (a last
- * partial group of 16 is stored as the plane's last 16 positions, overlapping the group before), otherwise one row
- * (widths a multiple of 16). Input rows are read 16 columns at a time past their end (the extra columns land beyond
+ * clamp); a last partial group is stored as the plane's last 16 positions, overlapping the group before. The
+ * buffer holds about two output rows (at least 128 positions): when the next row does not fit, the positions not yet
+ * stored and the 16 before them move to its start. Input rows are read 16 columns at a time past their end (the extra columns land beyond
  * the row in the ring and are zeroed again where a tap reads them); a read that would leave X goes element by
  * element. Threads split the (image, block) pairs.
  */
@@ -32,8 +32,6 @@ public final class DepthwiseBlocked {
     private static final int VL = S.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final MemorySegment ALL = SgemmKernel.ALL;
-    /** Output positions per block up to which the position-major buffer holds the whole plane. */
-    static final int PLANE_POSITIONS = 4096;
     private static final ThreadLocal<float[]> RING = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> TMP = ThreadLocal.withInitial(() -> new float[0]);
@@ -67,8 +65,7 @@ public final class DepthwiseBlocked {
     public static boolean suits(PhaseLayout lay, int group, int mg) {
         int size = lay.oh * lay.ow;
         return VL == 16 && mg == 1 && group % VL == 0 && lay.kh0 == 3 && lay.kw0 == 3 && lay.dh == 1 && lay.dw == 1
-                && lay.sh == lay.sw && (lay.sh == 1 || lay.sh == 2) && lay.pt <= 1 && lay.pl <= 1 && size >= VL
-                && (size <= PLANE_POSITIONS || lay.ow % VL == 0);
+                && lay.sh == lay.sw && (lay.sh == 1 || lay.sh == 2) && lay.pt <= 1 && lay.pl <= 1 && size >= VL;
     }
 
     /**
@@ -139,7 +136,7 @@ public final class DepthwiseBlocked {
                     Math.max(l.pl + (l.iw + VL - 1) / VL * VL, (l.ow - 1) * l.sh + 3),
                     l.pl + l.iw, Math.min((l.ow - 1) * l.sh + 2, l.pl + (l.iw + VL - 1) / VL * VL - 1),
                     4 * Math.max(l.pl + (l.iw + VL - 1) / VL * VL, (l.ow - 1) * l.sh + 3) * VL,
-                    l.oh * l.ow <= PLANE_POSITIONS ? (l.oh * l.ow + VL - 1) / VL * VL : l.ow);
+                    (Math.max(2 * l.ow + 2 * VL, 8 * VL) + VL - 1) / VL * VL);
         }
     }
 
@@ -173,6 +170,7 @@ public final class DepthwiseBlocked {
         float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
         int loaded = -1;
         int next = 0;
+        int base = 0;
         int rowOut = ow * VL;
         for (int oy = 0; oy < oh; oy++) {
             int top = oy * s - g.pt();
@@ -183,19 +181,25 @@ public final class DepthwiseBlocked {
             int q0 = top < 0 || top >= ih ? zeroRow : top % 3 * rowFloats;
             int q1 = top + 1 >= ih ? zeroRow : (top + 1) % 3 * rowFloats;
             int q2 = top + 2 >= ih ? zeroRow : (top + 2) % 3 * rowFloats;
-            int o = oy * ow % cap * VL;
+            if (oy * ow - base + ow > cap) {
+                // Keep the 16 positions before the next group too: the last group may reach back over them.
+                int keep = Math.max(base, next - VL);
+                System.arraycopy(buf, (keep - base) * VL, buf, 0, (oy * ow - keep) * VL);
+                base = keep;
+            }
+            int o = (oy * ow - base) * VL;
             if (s == 1) {
                 rowStride1(ring, buf, wt, q0, q1, q2, o, rowOut);
             } else {
                 rowStride2(ring, buf, wt, q0, q1, q2, o, rowOut);
             }
             for (int done = (oy + 1) * ow; next + VL <= done; next += VL) {
-                storeGroup(buf, next % cap * VL, tmp, yAt + 4L * next, rAt == 0 ? 0 : rAt + 4L * next, outPlane, lo, hi);
+                storeGroup(buf, (next - base) * VL, tmp, yAt + 4L * next, rAt == 0 ? 0 : rAt + 4L * next, outPlane, lo, hi);
             }
         }
         if (next < size) {
             int p = size - VL;
-            storeGroup(buf, p * VL, tmp, yAt + 4L * p, rAt == 0 ? 0 : rAt + 4L * p, outPlane, lo, hi);
+            storeGroup(buf, (p - base) * VL, tmp, yAt + 4L * p, rAt == 0 ? 0 : rAt + 4L * p, outPlane, lo, hi);
         }
     }
 

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 /**
  * {@link DepthwiseBlocked} (16 channels per vector) against its twin, {@link DepthwiseConv}'s per-plane loops, and a
  * double-precision reference: 3x3 depthwise, stride 1 and 2, pads 0 and 1 (asymmetric too), planes from 4x4 to
- * 112x112 (widths off and on a multiple of 16, planes held whole or row by row), batch 1-3, channels 16-48, with and
+ * 112x112 (widths off and on a multiple of 16; the output buffer shifted many times), batch 1-3, channels 16-48, with and
  * without residual and clamp, on 1 and 3 threads; and which geometries it takes.
  */
 class DepthwiseBlockedTest {
@@ -136,8 +136,11 @@ class DepthwiseBlockedTest {
         check(rnd, new Geo(3, 16, 14, 14, 2, 0, 0, 1, 1), false, false);
         check(rnd, new Geo(1, 48, 9, 33, 2, 1, 0, 0, 1), true, false);
         check(rnd, new Geo(1, 16, 4, 4, 1, 1, 1, 1, 1), true, true);
-        // Row by row (more than PLANE_POSITIONS outputs, width a multiple of 16) with a partial chunk at the right.
+        // Wide and narrow planes with many buffer shifts and a last partial group reaching back before a shift.
         check(rnd, new Geo(1, 16, 80, 64, 1, 1, 1, 1, 1), true, true);
+        check(rnd, new Geo(1, 16, 61, 3, 1, 1, 1, 1, 1), true, false);
+        check(rnd, new Geo(2, 16, 100, 100, 1, 1, 1, 1, 1), false, true);
+        check(rnd, new Geo(1, 16, 121, 5, 2, 1, 1, 1, 1), false, false);
     }
 
     @Test
@@ -151,7 +154,5 @@ class DepthwiseBlockedTest {
         assertFalse(DepthwiseBlocked.suits(new PhaseLayout(56, 56, 56, 56, 5, 5, 1, 1, 1, 1, 2, 2), 144, 1), "5x5");
         assertFalse(DepthwiseBlocked.suits(new PhaseLayout(57, 57, 19, 19, 3, 3, 3, 3, 1, 1, 0, 0), 144, 1), "stride 3");
         assertFalse(DepthwiseBlocked.suits(new PhaseLayout(3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1), 16, 1), "under 16 outputs");
-        assertFalse(DepthwiseBlocked.suits(new PhaseLayout(100, 100, 100, 100, 3, 3, 1, 1, 1, 1, 1, 1), 16, 1),
-                "a large plane whose width is not a multiple of 16");
     }
 }
