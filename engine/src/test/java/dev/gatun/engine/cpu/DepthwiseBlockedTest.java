@@ -136,6 +136,9 @@ class DepthwiseBlockedTest {
         check(rnd, new Geo(3, 16, 14, 14, 2, 0, 0, 1, 1), false, false);
         check(rnd, new Geo(1, 48, 9, 33, 2, 1, 0, 0, 1), true, false);
         check(rnd, new Geo(1, 16, 4, 4, 1, 1, 1, 1, 1), true, true);
+        // End pads of 2 and 3: output rows and columns whose taps lie wholly past the plane.
+        check(rnd, new Geo(1, 16, 9, 9, 1, 1, 1, 2, 2), false, true);
+        check(rnd, new Geo(2, 32, 10, 17, 2, 0, 1, 3, 3), true, false);
         // Wide and narrow planes with many buffer shifts and a last partial group reaching back before a shift.
         check(rnd, new Geo(1, 16, 80, 64, 1, 1, 1, 1, 1), true, true);
         check(rnd, new Geo(1, 16, 61, 3, 1, 1, 1, 1, 1), true, false);
