@@ -34,9 +34,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code mnv2_1x1_160to960_7}: 1x1 expansion, 160 -> 960, 7x7;</li>
  *   <li>{@code mnv2_1x1_24to144_56}: 1x1 expansion, 24 -> 144, 56x56;</li>
  *   <li>{@code mnv2_dw3x3_144_56}: depthwise 3x3 stride 1 pad 1, 144 channels, 56x56;</li>
- *   <li>{@code mnv2_dw3x3s2_144_56}: depthwise 3x3 stride 2 pad 1, 144 channels, 56x56 -> 28x28;</li>
- *   <li>the other MobileNetV2 depthwise layers, {@code mnv2_dw3x3[s2]_channels_size}: 32 at 112 stride 1, 96 at 112
- *       stride 2, 192 at 28 stride 1 and 2, 384 at 14, 576 at 14 stride 1 and 2, 960 at 7.</li>
+ *   <li>{@code mnv2_dw3x3s2_144_56}: depthwise 3x3 stride 2 pad 1, 144 channels, 56x56 -> 28x28.</li>
  * </ul>
  * Secondary results: {@code gflop} (GFLOP/s, 2 * N * M * C/group * kh * kw * OH * OW per run) and {@code peakPct}.
  */
@@ -92,14 +90,6 @@ public class ConvBench {
             case "mnv2_1x1_960to160_7" -> new Layer(960, 160, 7, 1, 1, 0, 1);
             case "mnv2_dw3x3_144_56" -> new Layer(144, 144, 56, 3, 1, 1, 144);
             case "mnv2_dw3x3s2_144_56" -> new Layer(144, 144, 56, 3, 2, 1, 144);
-            case "mnv2_dw3x3_32_112" -> new Layer(32, 32, 112, 3, 1, 1, 32);
-            case "mnv2_dw3x3s2_96_112" -> new Layer(96, 96, 112, 3, 2, 1, 96);
-            case "mnv2_dw3x3_192_28" -> new Layer(192, 192, 28, 3, 1, 1, 192);
-            case "mnv2_dw3x3s2_192_28" -> new Layer(192, 192, 28, 3, 2, 1, 192);
-            case "mnv2_dw3x3_384_14" -> new Layer(384, 384, 14, 3, 1, 1, 384);
-            case "mnv2_dw3x3_576_14" -> new Layer(576, 576, 14, 3, 1, 1, 576);
-            case "mnv2_dw3x3s2_576_14" -> new Layer(576, 576, 14, 3, 2, 1, 576);
-            case "mnv2_dw3x3_960_7" -> new Layer(960, 960, 7, 3, 1, 1, 960);
             default -> throw new IllegalArgumentException("unknown layer " + name);
         };
     }

@@ -28,11 +28,6 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>anything else: the plane rewritten into phase planes ({@link PhaseLayout}), every tap a contiguous run.</li>
  * </ul>
  * 3x3 kernels have their nine weights hoisted into registers. Threads split the (image, group) planes.
- *
- * <p>3x3 stride 2, and stride 1 into planes under 8 wide, with channels a multiple of 16 run
- * {@link DepthwiseBlocked} instead (16 channels per vector: 0.6-0.75x these loops' time on MobileNetV2's stride-2
- * layers, 0.85x on 7x7 stride 1, but 1.3-1.6x on larger stride-1 planes, where the transposes in and out cost more
- * than the masks they save). The system property {@code gatun.depthwise16.off=true} keeps every layer here (A/B).
  */
 public final class DepthwiseConv {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -42,8 +37,6 @@ public final class DepthwiseConv {
     private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> WEIGHTS = ThreadLocal.withInitial(() -> new float[0]);
     private static final FloatVector EVEN = indices(0);
-    /** Whether {@link #conv} may route to {@link DepthwiseBlocked} (see the class comment). */
-    private static final boolean BLOCKED = !Boolean.getBoolean("gatun.depthwise16.off");
     private static final FloatVector ODD = indices(1);
 
     private DepthwiseConv() {}
@@ -62,17 +55,6 @@ public final class DepthwiseConv {
      */
     public static void conv(KernelContext ctx, PhaseLayout lay, int n, int group, int mg, int taps, MemorySegment x,
                             MemorySegment w, MemorySegment bias, MemorySegment y, ConvEpilogue ep) {
-        MemorySegment res = ep.residual();
-        if (BLOCKED && (lay.sh == 2 || lay.ow < 8) && DepthwiseBlocked.suits(lay, group, mg) && x.isNative() && y.isNative() && (res == null || res.isNative())) {
-            DepthwiseBlocked.conv(ctx, lay, n, group, x, w, bias, y, ep);
-        } else {
-            planes(ctx, lay, n, group, mg, taps, x, w, bias, y, ep);
-        }
-    }
-
-    /** {@link #conv} by the per-plane loops of the class comment (any geometry; {@link DepthwiseBlocked}'s twin). */
-    static void planes(KernelContext ctx, PhaseLayout lay, int n, int group, int mg, int taps, MemorySegment x,
-                       MemorySegment w, MemorySegment bias, MemorySegment y, ConvEpilogue ep) {
         int planes = n * group;
         long work = (long) planes * mg * lay.oh * lay.ow * taps;
         int tasks = ConvGemm.tasks(ctx, planes, work, 1 << 15);
