@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -217,27 +218,38 @@ final class NchwcConvKernels {
     /**
      * Stores positions [from, to) of a tile: block 0 (acc lanes 0..15) of position p at {@code ya + 64p}, block 1 (lanes
      * 16..31, when {@code two}) at {@code ya + ys + 64p}, plus the residual at the same offsets from {@code ra} (when not
-     * 0), clamped to [lo, hi].
+     * 0), then (when {@code clamp}) {@link #clamp}ed to [lo, hi].
      */
-    static void store(float[] acc, int from, int to, boolean two, long ya, long ys, long ra, float lo, float hi) {
+    static void store(float[] acc, int from, int to, boolean two, long ya, long ys, long ra, boolean clamp, float lo, float hi) {
         MemorySegment all = ALL;
         FloatVector vlo = FloatVector.broadcast(S, lo);
         FloatVector vhi = FloatVector.broadcast(S, hi);
-        for (int p = from; p < to; p++) {
-            long o = 64L * p;
-            FloatVector v = FloatVector.fromArray(S, acc, 32 * p);
-            if (ra != 0) {
-                v = v.add(FloatVector.fromMemorySegment(S, all, ra + o, LE));
-            }
-            v.max(vlo).min(vhi).intoMemorySegment(all, ya + o, LE);
-            if (two) {
-                FloatVector u = FloatVector.fromArray(S, acc, 32 * p + 16);
+        int blocks = two ? 2 : 1;
+        for (int b = 0; b < blocks; b++) {
+            long yb = ya + b * ys;
+            long rb = ra + b * ys;
+            for (int p = from; p < to; p++) {
+                long o = 64L * p;
+                FloatVector v = FloatVector.fromArray(S, acc, 32 * p + 16 * b);
                 if (ra != 0) {
-                    u = u.add(FloatVector.fromMemorySegment(S, all, ra + ys + o, LE));
+                    v = v.add(FloatVector.fromMemorySegment(S, all, rb + o, LE));
                 }
-                u.max(vlo).min(vhi).intoMemorySegment(all, ya + ys + o, LE);
+                if (clamp) {
+                    v = v.blend(vlo, v.compare(VectorOperators.LT, vlo));
+                    v = v.blend(vhi, v.compare(VectorOperators.GT, vhi));
+                }
+                v.intoMemorySegment(all, yb + o, LE);
             }
         }
+    }
+
+    /**
+     * The clamp of the stores, {@code v < lo ? lo : v > hi ? hi : v} (a compare and a blend each way, cheaper than the
+     * vector max / min with Math's semantics): NaN stays NaN, and so does -0 (Math.max(-0, 0) would give +0).
+     */
+    static float clamp(float v, float lo, float hi) {
+        float t = v < lo ? lo : v;
+        return t > hi ? hi : t;
     }
 
     /**
@@ -246,7 +258,7 @@ final class NchwcConvKernels {
      * a tile's position 0.
      */
     static void point(long wa, long xa, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba, long ya,
-                      long ys, long ra, boolean two, float lo, float hi) {
+                      long ys, long ra, boolean two, boolean clamp, float lo, float hi) {
         MemorySegment all = ALL;
         FloatVector a0 = FloatVector.fromMemorySegment(S, all, ba, LE);
         FloatVector a1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
@@ -265,13 +277,17 @@ final class NchwcConvKernels {
         FloatVector vhi = FloatVector.broadcast(S, hi);
         if (ra != 0) {
             a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE));
+            a1 = a1.add(FloatVector.fromMemorySegment(S, all, ra + (two ? ys : 0), LE));
         }
-        a0.max(vlo).min(vhi).intoMemorySegment(all, ya, LE);
+        if (clamp) {
+            a0 = a0.blend(vlo, a0.compare(VectorOperators.LT, vlo));
+            a0 = a0.blend(vhi, a0.compare(VectorOperators.GT, vhi));
+            a1 = a1.blend(vlo, a1.compare(VectorOperators.LT, vlo));
+            a1 = a1.blend(vhi, a1.compare(VectorOperators.GT, vhi));
+        }
+        a0.intoMemorySegment(all, ya, LE);
         if (two) {
-            if (ra != 0) {
-                a1 = a1.add(FloatVector.fromMemorySegment(S, all, ra + ys, LE));
-            }
-            a1.max(vlo).min(vhi).intoMemorySegment(all, ya + ys, LE);
+            a1.intoMemorySegment(all, ya + ys, LE);
         }
     }
 }
