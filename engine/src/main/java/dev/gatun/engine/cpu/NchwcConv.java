@@ -23,8 +23,9 @@ import jdk.incubator.vector.FloatVector;
  *       1x1 stride-1 unpadded convolution runs its plane as one line of positions (consecutive positions 64 bytes apart
  *       in blocked X); otherwise tiles run along an output row's interior (every kw tap inside the image; the kh taps
  *       outside the image are a contiguous range of terms, left out), and the border positions run one at a time
- *       ({@link NchwcConvKernels#point}). A line's last tile starts 14 positions before its end (recomputing some
- *       positions, stored once). The last panel of an odd block count runs a 16-channel tile.</li>
+ *       ({@link NchwcConvKernels#point}). Lines shorter than 14 run tiles of 7 or 4 (shorter than 4: position by
+ *       position). A line's last tile starts a tile's width before its end (recomputing some positions, stored once).
+ *       The last panel of an odd block count runs 16-channel tiles.</li>
  *   <li>Chains: every output is its bias plus one fused multiply-add per term inside the image, in increasing k, in
  *       every kernel and in {@link #convScalar}: equal bit for bit, whatever the thread count or split. The epilogue
  *       adds the residual, then clamps as {@link NchwcConvKernels#clamp} (a compare and a blend each way: a clamp
@@ -42,6 +43,8 @@ public final class NchwcConv {
     /** Output channels a weight panel: two blocks. */
     static final int MR = 2 * BLOCK;
     private static final int TP = NchwcConvKernels.TP;
+    /** Shortest line that runs in tiles (of 4); shorter ones run position by position. */
+    private static final int MIN_LINE = 4;
     /** Input floats a span of positions reads per panel (the span stays in L2 while a task's panels run over it). */
     static final int SPAN_FLOATS = 1 << 16;
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -289,7 +292,7 @@ public final class NchwcConv {
             long x = xa + 4L * img * xImg;
             int c = g.c();
             if (linear) {
-                if (plane >= TP) {
+                if (plane >= MIN_LINE) {
                     tiles(two, w, b, x, y, r, ys, 0, (int) plane, p0, p1, 0, kdim);
                 } else {
                     for (int pos = p0; pos < p1; pos++) {
@@ -310,7 +313,7 @@ public final class NchwcConv {
                 long rRow = r == 0 ? 0 : r + 64L * oy * ow;
                 int in0 = c1;
                 int in1 = c1;
-                if (oxHi - oxLo >= TP) {
+                if (oxHi - oxLo >= MIN_LINE) {
                     in0 = Math.clamp(oxLo, c0, c1);
                     in1 = Math.clamp(oxHi, in0, c1);
                     if (in0 < in1) {
@@ -333,23 +336,28 @@ public final class NchwcConv {
         }
 
         /**
-         * Tiles over the positions [s0, s1) of a line whose positions [l0, l1) (at least 14) may all be computed:
-         * position j's origin at {@code x + j*pstep}, its output at {@code y + 64j}; terms [k0, k1).
+         * Tiles over the positions [s0, s1) of a line whose positions [l0, l1) (at least 4) may all be computed:
+         * position j's origin at {@code x + j*pstep}, its output at {@code y + 64j}; terms [k0, k1). Tiles are 14 wide, or
+         * 7 or 4 on lines shorter than 14 or 7.
          */
         private void tiles(boolean two, long w, long b, long x, long y, long r, long ys, int l0, int l1, int s0, int s1,
                            int k0, int k1) {
             float[] acc = TILE.get();
-            for (int j = s0; j < s1; j += TP) {
-                int start = Math.max(l0, Math.min(j, l1 - TP));
-                int to = Math.min(s1, start + TP) - start;
-                long yo = y + 64L * start;
-                long ro = r == 0 ? 0 : r + 64L * start;
-                if (two) {
-                    NchwcConvKernels.tile2(w, x + pstep * start, pstep, koff, k0, k1, b, acc);
-                } else {
-                    NchwcConvKernels.tile1(w, x + pstep * start, pstep, koff, k0, k1, b, acc);
+            int len = l1 - l0;
+            int width = len >= TP ? TP : len >= 7 ? 7 : 4;
+            for (int j = s0; j < s1; j += width) {
+                int start = Math.max(l0, Math.min(j, l1 - width));
+                int to = Math.min(s1, start + width) - start;
+                long xo = x + pstep * start;
+                switch (width + (two ? 100 : 0)) {
+                    case 114 -> NchwcConvKernels.tile2(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 14 -> NchwcConvKernels.tile1(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 107 -> NchwcConvKernels.tile2x7(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 7 -> NchwcConvKernels.tile1x7(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 104 -> NchwcConvKernels.tile2x4(w, xo, pstep, koff, k0, k1, b, acc);
+                    default -> NchwcConvKernels.tile1x4(w, xo, pstep, koff, k0, k1, b, acc);
                 }
-                NchwcConvKernels.store(acc, j - start, to, two, yo, ys, ro, clamp, lo, hi);
+                NchwcConvKernels.store(acc, j - start, to, two, y + 64L * start, ys, r == 0 ? 0 : r + 64L * start, clamp, lo, hi);
             }
         }
     }

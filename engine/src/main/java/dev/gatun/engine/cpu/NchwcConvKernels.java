@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The register code of {@link NchwcConv} (VL = 16 only): a tile of 14 output positions x 32 output channels (two
- * blocks of the NCHWc output) or x 16 (one block) over a range of reduction terms with every term's input value
+ * The register code of {@link NchwcConv} (VL = 16 only): a tile of 14 output positions (or 7, or 4, for shorter
+ * lines) x 32 output channels (two blocks of the NCHWc output) or x 16 (one block) over a range of reduction terms with every term's input value
  * broadcast, into a per-thread array (a kernel storing to Y with the epilogue itself grew past what C1 compiles, and
  * stayed boxed), the store of such a tile with the epilogue, and the one-position kernel for positions whose taps leave the image. Everything is read and written at
  * absolute byte addresses through {@link SgemmKernel#ALL} (bounds checked once per call by {@link NchwcConv}).
@@ -212,6 +212,179 @@ final class NchwcConvKernels {
         c110.intoArray(acc, 352);
         c120.intoArray(acc, 384);
         c130.intoArray(acc, 416);
+    }
+
+    /** {@link #tile2} for 7 positions (lines of 7 to 13): 14 accumulators. */
+    static void tile2x7(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
+        FloatVector c000 = b0;
+        FloatVector c001 = b1;
+        FloatVector c010 = b0;
+        FloatVector c011 = b1;
+        FloatVector c020 = b0;
+        FloatVector c021 = b1;
+        FloatVector c030 = b0;
+        FloatVector c031 = b1;
+        FloatVector c040 = b0;
+        FloatVector c041 = b1;
+        FloatVector c050 = b0;
+        FloatVector c051 = b1;
+        FloatVector c060 = b0;
+        FloatVector c061 = b1;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            c001 = w1.fma(v, c001);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            c011 = w1.fma(v, c011);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            c021 = w1.fma(v, c021);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+            c031 = w1.fma(v, c031);
+            v = FloatVector.broadcast(S, all.get(F, i + 4 * ps));
+            c040 = w0.fma(v, c040);
+            c041 = w1.fma(v, c041);
+            v = FloatVector.broadcast(S, all.get(F, i + 5 * ps));
+            c050 = w0.fma(v, c050);
+            c051 = w1.fma(v, c051);
+            v = FloatVector.broadcast(S, all.get(F, i + 6 * ps));
+            c060 = w0.fma(v, c060);
+            c061 = w1.fma(v, c061);
+        }
+        c000.intoArray(acc, 0);
+        c001.intoArray(acc, 16);
+        c010.intoArray(acc, 32);
+        c011.intoArray(acc, 48);
+        c020.intoArray(acc, 64);
+        c021.intoArray(acc, 80);
+        c030.intoArray(acc, 96);
+        c031.intoArray(acc, 112);
+        c040.intoArray(acc, 128);
+        c041.intoArray(acc, 144);
+        c050.intoArray(acc, 160);
+        c051.intoArray(acc, 176);
+        c060.intoArray(acc, 192);
+        c061.intoArray(acc, 208);
+    }
+
+    /** {@link #tile1} for 7 positions: 7 accumulators. */
+    static void tile1x7(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector c000 = b0;
+        FloatVector c010 = b0;
+        FloatVector c020 = b0;
+        FloatVector c030 = b0;
+        FloatVector c040 = b0;
+        FloatVector c050 = b0;
+        FloatVector c060 = b0;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+            v = FloatVector.broadcast(S, all.get(F, i + 4 * ps));
+            c040 = w0.fma(v, c040);
+            v = FloatVector.broadcast(S, all.get(F, i + 5 * ps));
+            c050 = w0.fma(v, c050);
+            v = FloatVector.broadcast(S, all.get(F, i + 6 * ps));
+            c060 = w0.fma(v, c060);
+        }
+        c000.intoArray(acc, 0);
+        c010.intoArray(acc, 32);
+        c020.intoArray(acc, 64);
+        c030.intoArray(acc, 96);
+        c040.intoArray(acc, 128);
+        c050.intoArray(acc, 160);
+        c060.intoArray(acc, 192);
+    }
+
+    /** {@link #tile2} for 4 positions (lines of 4 to 6): 8 accumulators. */
+    static void tile2x4(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
+        FloatVector c000 = b0;
+        FloatVector c001 = b1;
+        FloatVector c010 = b0;
+        FloatVector c011 = b1;
+        FloatVector c020 = b0;
+        FloatVector c021 = b1;
+        FloatVector c030 = b0;
+        FloatVector c031 = b1;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            c001 = w1.fma(v, c001);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            c011 = w1.fma(v, c011);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            c021 = w1.fma(v, c021);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+            c031 = w1.fma(v, c031);
+        }
+        c000.intoArray(acc, 0);
+        c001.intoArray(acc, 16);
+        c010.intoArray(acc, 32);
+        c011.intoArray(acc, 48);
+        c020.intoArray(acc, 64);
+        c021.intoArray(acc, 80);
+        c030.intoArray(acc, 96);
+        c031.intoArray(acc, 112);
+    }
+
+    /** {@link #tile1} for 4 positions: 4 accumulators. */
+    static void tile1x4(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector c000 = b0;
+        FloatVector c010 = b0;
+        FloatVector c020 = b0;
+        FloatVector c030 = b0;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+        }
+        c000.intoArray(acc, 0);
+        c010.intoArray(acc, 32);
+        c020.intoArray(acc, 64);
+        c030.intoArray(acc, 96);
     }
 
 

@@ -62,7 +62,12 @@ class NchwcConvTest {
                 new Case(1, 16, 16, 7, 7, 1, 1, 1, 1, 1, 1, 1, 1, false),
                 new Case(1, 16, 32, 14, 14, 3, 3, 1, 2, 2, 2, 2, 2, false),
                 new Case(1, 24, 32, 30, 30, 3, 3, 2, 1, 1, 1, 0, 0, false),
-                new Case(2, 16, 40, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, true)));
+                new Case(2, 16, 40, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, true),
+                same(1, 24, 40, 7, 3, 1, false),
+                same(2, 37, 48, 14, 3, 2, false),
+                new Case(1, 16, 24, 2, 3, 1, 1, 1, 1, 0, 0, 0, 0, false),
+                new Case(1, 40, 32, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false),
+                new Case(1, 16, 32, 5, 9, 3, 3, 1, 1, 1, 1, 1, 1, false)));
         Random rnd = new Random(11);
         int[] cs = {3, 16, 24, 37, 64};
         int[] ms = {16, 24, 32, 40, 96};
