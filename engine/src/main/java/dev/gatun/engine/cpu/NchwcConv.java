@@ -19,11 +19,12 @@ import jdk.incubator.vector.FloatVector;
  *       {@code [panel][k = (kh*KW + kw)*C + c][32]}, zeros past M; the bias {@code [panels*32]}, zeros past M (pad output
  *       lanes compute 0 and store the epilogue of 0 plus the residual's pad lane).</li>
  *   <li>Tiles ({@link NchwcConvKernels}, VL = 16): 14 output positions x 32 channels, 28 accumulators over a whole range
- *       of terms, one broadcast of X per position and term, then stored into Y's blocks with the epilogue (no transposes). A
- *       1x1 stride-1 unpadded convolution runs its plane as one line of positions (consecutive positions 64 bytes apart
- *       in blocked X); otherwise tiles run along an output row's interior (every kw tap inside the image; the kh taps
- *       outside the image are a contiguous range of terms, left out), and the border positions run one at a time
- *       ({@link NchwcConvKernels#point}). Lines shorter than 14 run tiles of 7 or 4 (shorter than 4: position by
+ *       of terms, one broadcast of X per position and term, then stored into Y's blocks with the epilogue (no
+ *       transposes). A 1x1 stride-1 unpadded convolution runs its plane as one line of positions (consecutive
+ *       positions 64 bytes apart in blocked X); otherwise tiles run along an output row's interior (every kw tap inside
+ *       the image; the kh taps outside the image are a contiguous range of terms, left out), and the border positions
+ *       run one at a time ({@link NchwcConvKernels#point}), or four rows at a time down a column
+ *       ({@link NchwcConvKernels#point4}). Lines shorter than 14 run tiles of 7 or 4 (shorter than 4: position by
  *       position). A line's last tile starts a tile's width before its end (recomputing some positions, stored once).
  *       The last panel of an odd block count runs 16-channel tiles.</li>
  *   <li>Chains: every output is its bias plus one fused multiply-add per term inside the image, in increasing k, in
@@ -303,7 +304,9 @@ public final class NchwcConv {
                 return;
             }
             int ow = g.ow();
-            for (int oy = p0 / ow; oy <= (p1 - 1) / ow; oy++) {
+            int last = (p1 - 1) / ow;
+            int covered = -1;
+            for (int oy = p0 / ow; oy <= last; oy++) {
                 int c0 = Math.max(0, p0 - oy * ow);
                 int c1 = Math.min(ow, p1 - oy * ow);
                 int ky0 = firstTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh());
@@ -320,6 +323,16 @@ public final class NchwcConv {
                         tiles(two, w, b, xRow, yRow, rRow, ys, oxLo, oxHi, in0, in1, ky0 * g.kw() * c, ky1 * g.kw() * c);
                     }
                 }
+                if (oy <= covered) {
+                    continue;
+                }
+                // Four whole rows with the same kh taps: their other positions run four at a time, down the columns.
+                boolean four = c0 == 0 && p1 >= (oy + 4) * ow
+                        && firstTap(oy + 3, g.strideH(), g.padTop(), g.dilationH(), g.kh()) == ky0
+                        && endTap(oy + 3, g.strideH(), g.padTop(), g.dilationH(), g.kh(), g.h(), ky0) == ky1;
+                if (four) {
+                    covered = oy + 3;
+                }
                 for (int ox = c0; ox < c1; ox++) {
                     if (ox == in0) {
                         ox = in1;
@@ -329,8 +342,14 @@ public final class NchwcConv {
                     }
                     int kx0 = firstTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw());
                     int kx1 = endTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw(), g.w(), kx0);
-                    NchwcConvKernels.point(w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
-                            ys, rRow == 0 ? 0 : rRow + 64L * ox, two, clamp, lo, hi);
+                    long ra = rRow == 0 ? 0 : rRow + 64L * ox;
+                    if (four) {
+                        NchwcConvKernels.point4(w, xRow + pstep * ox, 4L * ex * g.strideH() * g.w(), koff, c, g.kw(), ky0,
+                                ky1, kx0, kx1, b, yRow + 64L * ox, 64L * ow, ys, ra, two, clamp, lo, hi);
+                    } else {
+                        NchwcConvKernels.point(w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
+                                ys, ra, two, clamp, lo, hi);
+                    }
                 }
             }
         }

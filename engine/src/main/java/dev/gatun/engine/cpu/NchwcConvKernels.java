@@ -463,4 +463,73 @@ final class NchwcConvKernels {
             a1.intoMemorySegment(all, ya + ys, LE);
         }
     }
+
+    /**
+     * {@link #point} for four positions with the same taps (a border column over four rows): position i's origin at
+     * {@code xa + i*xs}, its output at {@code ya + i*yps} (and the residual at {@code ra + i*yps}): eight chains, enough
+     * to hide the latency of the fused multiply-adds that one position's two chains wait on.
+     */
+    static void point4(long wa, long xa, long xs, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba,
+                       long ya, long yps, long ys, long ra, boolean two, boolean clamp, float lo, float hi) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba, LE);
+        FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
+        FloatVector a0 = b0, a1 = b1, d0 = b0, d1 = b1, e0 = b0, e1 = b1, f0 = b0, f1 = b1;
+        for (int ky = ky0; ky < ky1; ky++) {
+            for (int kx = kx0; kx < kx1; kx++) {
+                int k0 = (ky * kw + kx) * c;
+                for (int k = k0; k < k0 + c; k++) {
+                    long wk = wa + 128L * k;
+                    FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk, LE);
+                    FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+                    long i = xa + 4L * koff[k];
+                    FloatVector v = FloatVector.broadcast(S, all.get(F, i));
+                    a0 = w0.fma(v, a0);
+                    a1 = w1.fma(v, a1);
+                    v = FloatVector.broadcast(S, all.get(F, i + xs));
+                    d0 = w0.fma(v, d0);
+                    d1 = w1.fma(v, d1);
+                    v = FloatVector.broadcast(S, all.get(F, i + 2 * xs));
+                    e0 = w0.fma(v, e0);
+                    e1 = w1.fma(v, e1);
+                    v = FloatVector.broadcast(S, all.get(F, i + 3 * xs));
+                    f0 = w0.fma(v, f0);
+                    f1 = w1.fma(v, f1);
+                }
+            }
+        }
+        if (ra != 0) {
+            long r1 = ra + (two ? ys : 0);
+            a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE));
+            a1 = a1.add(FloatVector.fromMemorySegment(S, all, r1, LE));
+            d0 = d0.add(FloatVector.fromMemorySegment(S, all, ra + yps, LE));
+            d1 = d1.add(FloatVector.fromMemorySegment(S, all, r1 + yps, LE));
+            e0 = e0.add(FloatVector.fromMemorySegment(S, all, ra + 2 * yps, LE));
+            e1 = e1.add(FloatVector.fromMemorySegment(S, all, r1 + 2 * yps, LE));
+            f0 = f0.add(FloatVector.fromMemorySegment(S, all, ra + 3 * yps, LE));
+            f1 = f1.add(FloatVector.fromMemorySegment(S, all, r1 + 3 * yps, LE));
+        }
+        if (clamp) {
+            FloatVector vlo = FloatVector.broadcast(S, lo);
+            FloatVector vhi = FloatVector.broadcast(S, hi);
+            a0 = a0.blend(vlo, a0.compare(VectorOperators.LT, vlo)).blend(vhi, a0.compare(VectorOperators.GT, vhi));
+            a1 = a1.blend(vlo, a1.compare(VectorOperators.LT, vlo)).blend(vhi, a1.compare(VectorOperators.GT, vhi));
+            d0 = d0.blend(vlo, d0.compare(VectorOperators.LT, vlo)).blend(vhi, d0.compare(VectorOperators.GT, vhi));
+            d1 = d1.blend(vlo, d1.compare(VectorOperators.LT, vlo)).blend(vhi, d1.compare(VectorOperators.GT, vhi));
+            e0 = e0.blend(vlo, e0.compare(VectorOperators.LT, vlo)).blend(vhi, e0.compare(VectorOperators.GT, vhi));
+            e1 = e1.blend(vlo, e1.compare(VectorOperators.LT, vlo)).blend(vhi, e1.compare(VectorOperators.GT, vhi));
+            f0 = f0.blend(vlo, f0.compare(VectorOperators.LT, vlo)).blend(vhi, f0.compare(VectorOperators.GT, vhi));
+            f1 = f1.blend(vlo, f1.compare(VectorOperators.LT, vlo)).blend(vhi, f1.compare(VectorOperators.GT, vhi));
+        }
+        a0.intoMemorySegment(all, ya, LE);
+        d0.intoMemorySegment(all, ya + yps, LE);
+        e0.intoMemorySegment(all, ya + 2 * yps, LE);
+        f0.intoMemorySegment(all, ya + 3 * yps, LE);
+        if (two) {
+            a1.intoMemorySegment(all, ya + ys, LE);
+            d1.intoMemorySegment(all, ya + ys + yps, LE);
+            e1.intoMemorySegment(all, ya + ys + 2 * yps, LE);
+            f1.intoMemorySegment(all, ya + ys + 3 * yps, LE);
+        }
+    }
 }
