@@ -209,7 +209,7 @@ public final class NchwcConv {
     private static final class Tasks implements java.util.function.IntConsumer {
         private int[] koff = new int[0];
         private Nchwc.Geometry g;
-        private boolean nchwInput, linear, clamp;
+        private boolean nchwInput, linear, residual;
         private long xa, ya, ra, wa, ba, xImg, pstep;
         private int mSplit, pSplit, panels, mb, kdim, unit, unitsPerImage, spanUnits, ex, oxLo, oxHi;
         private float lo, hi;
@@ -245,9 +245,9 @@ public final class NchwcConv {
                     g.strideW()) + 1, oxLo, g.ow());
             long posFloats = (long) (nchwInput ? g.c() : Nchwc.blocks(g.c()) * BLOCK) * g.strideH() * g.strideW();
             spanUnits = (int) Math.max(1, SPAN_FLOATS / Math.max(1, posFloats * unit));
-            clamp = ep.clamp();
-            lo = ep.lo();
-            hi = ep.hi();
+            residual = ra != 0;
+            lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
+            hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
             int target = threads <= 1 ? 1 : 4 * threads;
             mSplit = Math.min(panels, target);
             pSplit = (int) Math.min((long) g.n() * unitsPerImage, Math.ceilDiv(target, mSplit));
@@ -288,7 +288,7 @@ public final class NchwcConv {
             long plane = (long) g.oh() * g.ow();
             long yOff = 4L * ((long) img * mb + 2 * q) * plane * BLOCK;
             long y = ya + yOff;
-            long r = ra == 0 ? 0 : ra + yOff;
+            long r = residual ? ra + yOff : y;
             long ys = plane * BLOCK * 4;
             long x = xa + 4L * img * xImg;
             int c = g.c();
@@ -298,7 +298,7 @@ public final class NchwcConv {
                 } else {
                     for (int pos = p0; pos < p1; pos++) {
                         NchwcConvKernels.point(w, x + pstep * pos, koff, c, 1, 0, 1, 0, 1, b, y + 64L * pos, ys,
-                                r == 0 ? 0 : r + 64L * pos, two, clamp, lo, hi);
+                                r + 64L * pos, two, residual, lo, hi);
                     }
                 }
                 return;
@@ -313,7 +313,7 @@ public final class NchwcConv {
                 int ky1 = endTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh(), g.h(), ky0);
                 long xRow = x + 4L * ex * ((long) (oy * g.strideH() - g.padTop()) * g.w() - g.padLeft());
                 long yRow = y + 64L * oy * ow;
-                long rRow = r == 0 ? 0 : r + 64L * oy * ow;
+                long rRow = r + 64L * oy * ow;
                 int in0 = c1;
                 int in1 = c1;
                 if (oxHi - oxLo >= MIN_LINE) {
@@ -342,13 +342,13 @@ public final class NchwcConv {
                     }
                     int kx0 = firstTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw());
                     int kx1 = endTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw(), g.w(), kx0);
-                    long ra = rRow == 0 ? 0 : rRow + 64L * ox;
+                    long ra = rRow + 64L * ox;
                     if (four) {
                         NchwcConvKernels.point4(w, xRow + pstep * ox, 4L * ex * g.strideH() * g.w(), koff, c, g.kw(), ky0,
-                                ky1, kx0, kx1, b, yRow + 64L * ox, 64L * ow, ys, ra, two, clamp, lo, hi);
+                                ky1, kx0, kx1, b, yRow + 64L * ox, 64L * ow, ys, ra, two, residual, lo, hi);
                     } else {
                         NchwcConvKernels.point(w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
-                                ys, ra, two, clamp, lo, hi);
+                                ys, ra, two, residual, lo, hi);
                     }
                 }
             }
@@ -376,7 +376,7 @@ public final class NchwcConv {
                     case 104 -> NchwcConvKernels.tile2x4(w, xo, pstep, koff, k0, k1, b, acc);
                     default -> NchwcConvKernels.tile1x4(w, xo, pstep, koff, k0, k1, b, acc);
                 }
-                NchwcConvKernels.store(acc, j - start, to, two, y + 64L * start, ys, r == 0 ? 0 : r + 64L * start, clamp, lo, hi);
+                NchwcConvKernels.store(acc, j - start, to, two, y + 64L * start, ys, r + 64L * start, residual, lo, hi);
             }
         }
     }

@@ -4,15 +4,22 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The register code of {@link NchwcConv} (VL = 16 only): a tile of 14 output positions (or 7, or 4, for shorter
- * lines) x 32 output channels (two blocks of the NCHWc output) or x 16 (one block) over a range of reduction terms with every term's input value
- * broadcast, into a per-thread array (a kernel storing to Y with the epilogue itself grew past what C1 compiles, and
- * stayed boxed), the store of such a tile with the epilogue, and the one-position kernel for positions whose taps leave the image. Everything is read and written at
- * absolute byte addresses through {@link SgemmKernel#ALL} (bounds checked once per call by {@link NchwcConv}).
+ * lines) x 32 output channels (two blocks of the NCHWc output) or x 16 (one block) over a range of reduction terms,
+ * every term's input value broadcast, into a per-thread array; the store of such a tile with the epilogue; the
+ * kernels for positions whose taps leave the image. Everything is read and written at absolute byte addresses through
+ * {@link SgemmKernel#ALL} (bounds checked once per call by {@link NchwcConv}).
+ *
+ * <p>Measured and dropped (one thread, MobileNetV2's 1x1 layers): tiles that store to Y with the epilogue themselves
+ * (16->96@28 16.0 -> 13.7 us, but C1 then fails on them, "out of virtual registers", and they stayed boxed under some
+ * compile orders); 7 positions x 64 channels (33 vector registers: spills, up to 15% slower); 9 x 48 (no faster: the
+ * 14 x 32 tile is not bound by its broadcasts); 28 positions x 16 channels (7-10% faster on M = 16, but C1 fails on it
+ * too); 16 positions along the lanes for one block, with 16 x 16 register transposes (2.4x slower).
  *
  * <p>Terms: k = (kh * KW + kw) * C + c (taps outer, input channels inner); the packed weights of a panel are
  * {@code W[k][32]} at 128 bytes a term; {@code koff[k]} is the float offset of term k's input from a position's origin
@@ -146,7 +153,11 @@ final class NchwcConvKernels {
         c131.intoArray(acc, 432);
     }
 
-    /** {@link #tile2} for lanes 0..15 only (the last panel of an odd block count): 14 accumulators. */
+    /**
+     * {@link #tile2} for lanes 0..15 only (the last panel of an odd block count): 14 accumulators. One broadcast a
+     * fused multiply-add bounds it (with every other broadcast left out, as a test, it ran 1.5x faster): about half
+     * of tile2's rate.
+     */
     static void tile1(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
@@ -390,13 +401,18 @@ final class NchwcConvKernels {
 
     /**
      * Stores positions [from, to) of a tile: block 0 (acc lanes 0..15) of position p at {@code ya + 64p}, block 1 (lanes
-     * 16..31, when {@code two}) at {@code ya + ys + 64p}, plus the residual at the same offsets from {@code ra} (when not
-     * 0), then (when {@code clamp}) {@link #clamp}ed to [lo, hi].
+     * 16..31, when {@code two}) at {@code ya + ys + 64p}, plus (when {@code res}) the residual at the same offsets from
+     * {@code ra}, then {@link #clamp}ed to [lo, hi] (infinite bounds: no clamp). Branch-free: the residual is read
+     * (from Y itself when there is none: {@code ra == ya}) and added under a mask of all or no lanes, the clamp always
+     * runs, so that no vector merges values from two paths (a rarely taken vector path compiled as a call boxed every
+     * vector of the method in a JVM that had run other kernels first).
      */
-    static void store(float[] acc, int from, int to, boolean two, long ya, long ys, long ra, boolean clamp, float lo, float hi) {
+    static void store(float[] acc, int from, int to, boolean two, long ya, long ys, long ra, boolean res, float lo,
+                      float hi) {
         MemorySegment all = ALL;
         FloatVector vlo = FloatVector.broadcast(S, lo);
         FloatVector vhi = FloatVector.broadcast(S, hi);
+        VectorMask<Float> mr = S.maskAll(res);
         int blocks = two ? 2 : 1;
         for (int b = 0; b < blocks; b++) {
             long yb = ya + b * ys;
@@ -404,13 +420,9 @@ final class NchwcConvKernels {
             for (int p = from; p < to; p++) {
                 long o = 64L * p;
                 FloatVector v = FloatVector.fromArray(S, acc, 32 * p + 16 * b);
-                if (ra != 0) {
-                    v = v.add(FloatVector.fromMemorySegment(S, all, rb + o, LE));
-                }
-                if (clamp) {
-                    v = v.blend(vlo, v.compare(VectorOperators.LT, vlo));
-                    v = v.blend(vhi, v.compare(VectorOperators.GT, vhi));
-                }
+                v = v.add(FloatVector.fromMemorySegment(S, all, rb + o, LE), mr);
+                v = v.blend(vlo, v.compare(VectorOperators.LT, vlo));
+                v = v.blend(vhi, v.compare(VectorOperators.GT, vhi));
                 v.intoMemorySegment(all, yb + o, LE);
             }
         }
@@ -431,7 +443,7 @@ final class NchwcConvKernels {
      * a tile's position 0.
      */
     static void point(long wa, long xa, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba, long ya,
-                      long ys, long ra, boolean two, boolean clamp, float lo, float hi) {
+                      long ys, long ra, boolean two, boolean res, float lo, float hi) {
         MemorySegment all = ALL;
         FloatVector a0 = FloatVector.fromMemorySegment(S, all, ba, LE);
         FloatVector a1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
@@ -448,16 +460,13 @@ final class NchwcConvKernels {
         }
         FloatVector vlo = FloatVector.broadcast(S, lo);
         FloatVector vhi = FloatVector.broadcast(S, hi);
-        if (ra != 0) {
-            a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE));
-            a1 = a1.add(FloatVector.fromMemorySegment(S, all, ra + (two ? ys : 0), LE));
-        }
-        if (clamp) {
-            a0 = a0.blend(vlo, a0.compare(VectorOperators.LT, vlo));
-            a0 = a0.blend(vhi, a0.compare(VectorOperators.GT, vhi));
-            a1 = a1.blend(vlo, a1.compare(VectorOperators.LT, vlo));
-            a1 = a1.blend(vhi, a1.compare(VectorOperators.GT, vhi));
-        }
+        VectorMask<Float> mr = S.maskAll(res);
+        a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE), mr);
+        a1 = a1.add(FloatVector.fromMemorySegment(S, all, ra + (two ? ys : 0), LE), mr);
+        a0 = a0.blend(vlo, a0.compare(VectorOperators.LT, vlo));
+        a0 = a0.blend(vhi, a0.compare(VectorOperators.GT, vhi));
+        a1 = a1.blend(vlo, a1.compare(VectorOperators.LT, vlo));
+        a1 = a1.blend(vhi, a1.compare(VectorOperators.GT, vhi));
         a0.intoMemorySegment(all, ya, LE);
         if (two) {
             a1.intoMemorySegment(all, ya + ys, LE);
@@ -470,7 +479,7 @@ final class NchwcConvKernels {
      * to hide the latency of the fused multiply-adds that one position's two chains wait on.
      */
     static void point4(long wa, long xa, long xs, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba,
-                       long ya, long yps, long ys, long ra, boolean two, boolean clamp, float lo, float hi) {
+                       long ya, long yps, long ys, long ra, boolean two, boolean res, float lo, float hi) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba, LE);
         FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
@@ -498,18 +507,17 @@ final class NchwcConvKernels {
                 }
             }
         }
-        if (ra != 0) {
-            long r1 = ra + (two ? ys : 0);
-            a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE));
-            a1 = a1.add(FloatVector.fromMemorySegment(S, all, r1, LE));
-            d0 = d0.add(FloatVector.fromMemorySegment(S, all, ra + yps, LE));
-            d1 = d1.add(FloatVector.fromMemorySegment(S, all, r1 + yps, LE));
-            e0 = e0.add(FloatVector.fromMemorySegment(S, all, ra + 2 * yps, LE));
-            e1 = e1.add(FloatVector.fromMemorySegment(S, all, r1 + 2 * yps, LE));
-            f0 = f0.add(FloatVector.fromMemorySegment(S, all, ra + 3 * yps, LE));
-            f1 = f1.add(FloatVector.fromMemorySegment(S, all, r1 + 3 * yps, LE));
-        }
-        if (clamp) {
+        VectorMask<Float> mr = S.maskAll(res);
+        long r1 = ra + (two ? ys : 0);
+        a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE), mr);
+        a1 = a1.add(FloatVector.fromMemorySegment(S, all, r1, LE), mr);
+        d0 = d0.add(FloatVector.fromMemorySegment(S, all, ra + yps, LE), mr);
+        d1 = d1.add(FloatVector.fromMemorySegment(S, all, r1 + yps, LE), mr);
+        e0 = e0.add(FloatVector.fromMemorySegment(S, all, ra + 2 * yps, LE), mr);
+        e1 = e1.add(FloatVector.fromMemorySegment(S, all, r1 + 2 * yps, LE), mr);
+        f0 = f0.add(FloatVector.fromMemorySegment(S, all, ra + 3 * yps, LE), mr);
+        f1 = f1.add(FloatVector.fromMemorySegment(S, all, r1 + 3 * yps, LE), mr);
+        {
             FloatVector vlo = FloatVector.broadcast(S, lo);
             FloatVector vhi = FloatVector.broadcast(S, hi);
             a0 = a0.blend(vlo, a0.compare(VectorOperators.LT, vlo)).blend(vhi, a0.compare(VectorOperators.GT, vhi));
