@@ -1,0 +1,350 @@
+package dev.gatun.engine.cpu;
+
+import dev.gatun.engine.ops.KernelContext;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * Float32 group-1 2-D convolution in the blocked layout {@link Nchwc} (16 channels a block), with output channels along
+ * the vectors: {@code Y[n, m, oy, ox] = ep(B[m] + sum_{kh, kw, c} W[m, c, kh, kw] * X[n, c, oy*sh - padTop + kh*dh,
+ * ox*sw - padLeft + kw*dw])}, input outside the image skipped.
+ *
+ * <ul>
+ *   <li>Input: blocked {@code [N, CB, H, W, 16]} (term (kh, kw, c) of a position at float offset
+ *       {@code (c/16)*H*W*16 + (kh*dh*W + kw*dw)*16 + c%16} from its origin), or plain {@code [N, C, H, W]}
+ *       ({@code c*H*W + kh*dh*W + kw*dw}); only the C real channels are read, never X's pad lanes.</li>
+ *   <li>Weights ({@link #pack}): panels of 32 output channels (two output blocks),
+ *       {@code [panel][k = (kh*KW + kw)*C + c][32]}, zeros past M; the bias {@code [panels*32]}, zeros past M (pad output
+ *       lanes compute 0 and store the epilogue of 0 plus the residual's pad lane).</li>
+ *   <li>Tiles ({@link NchwcConvKernels}, VL = 16): 14 output positions x 32 channels, 28 accumulators over a whole range
+ *       of terms, one broadcast of X per position and term, then stored into Y's blocks with the epilogue (no transposes). A
+ *       1x1 stride-1 unpadded convolution runs its plane as one line of positions (consecutive positions 64 bytes apart
+ *       in blocked X); otherwise tiles run along an output row's interior (every kw tap inside the image; the kh taps
+ *       outside the image are a contiguous range of terms, left out), and the border positions run one at a time
+ *       ({@link NchwcConvKernels#point}). A line's last tile starts 14 positions before its end (recomputing some
+ *       positions, stored once). The last panel of an odd block count runs a 16-channel tile.</li>
+ *   <li>Chains: every output is its bias plus one fused multiply-add per term inside the image, in increasing k, in
+ *       every kernel and in {@link #convScalar}: equal bit for bit, whatever the thread count or split.</li>
+ *   <li>Tasks: (panel range, range of units over the images), units being rows, or runs of 14 positions of a line;
+ *       panels split first. Each task runs spans of units (input about {@link #SPAN_FLOATS} floats), all its panels
+ *       over one span before the next.</li>
+ * </ul>
+ * Vectors of other than 16 floats, heap segments and offsets past the int range run {@link #convScalar}.
+ */
+public final class NchwcConv {
+    private static final boolean VECTOR = FloatVector.SPECIES_PREFERRED.length() == Nchwc.BLOCK;
+    private static final int BLOCK = Nchwc.BLOCK;
+    /** Output channels a weight panel: two blocks. */
+    static final int MR = 2 * BLOCK;
+    private static final int TP = NchwcConvKernels.TP;
+    /** Input floats a span of positions reads per panel (the span stays in L2 while a task's panels run over it). */
+    static final int SPAN_FLOATS = 1 << 16;
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    private NchwcConv() {}
+
+    /**
+     * Weights repacked for the kernel and the bias: {@code weights} [ceil(m/32)][c*kh*kw][32] with term
+     * k = (kh*KW + kw)*C + c, {@code bias} [ceil(m/32)*32]; both zero past m.
+     */
+    public record Packed(MemorySegment weights, MemorySegment bias, int m, int c, int kh, int kw) {
+        int panels() {
+            return Math.ceilDiv(m, MR);
+        }
+
+        int kdim() {
+            return c * kh * kw;
+        }
+    }
+
+    /** Packs ONNX weights w [M, C, KH, KW] and bias [M] (or null), allocating in arena. */
+    public static Packed pack(Arena arena, MemorySegment w, MemorySegment bias, int m, int c, int kh, int kw) {
+        int kdim = Math.multiplyExact(Math.multiplyExact(c, kh), kw);
+        int panels = Math.ceilDiv(m, MR);
+        MemorySegment pw = arena.allocate(Math.multiplyExact((long) panels * kdim, MR * 4L), 64);
+        MemorySegment pb = arena.allocate((long) panels * MR * 4, 64);
+        pw.fill((byte) 0);
+        pb.fill((byte) 0);
+        for (int mo = 0; mo < m; mo++) {
+            long at = (long) (mo / MR) * kdim * MR + mo % MR;
+            for (int ci = 0; ci < c; ci++) {
+                for (int ky = 0; ky < kh; ky++) {
+                    for (int kx = 0; kx < kw; kx++) {
+                        long k = (long) (ky * kw + kx) * c + ci;
+                        pw.setAtIndex(F, at + k * MR, w.getAtIndex(F, (((long) mo * c + ci) * kh + ky) * kw + kx));
+                    }
+                }
+            }
+            if (bias != null) {
+                pb.setAtIndex(F, mo, bias.getAtIndex(F, mo));
+            }
+        }
+        return new Packed(pw, pb, m, c, kh, kw);
+    }
+
+    /**
+     * y (blocked [N, MB, OH, OW, 16]) = ep(conv(x)), every lane written; x blocked [N, CB, H, W, 16], or plain
+     * [N, C, H, W] when {@code nchwInput}. {@code g.group()} must be 1; the residual, if any, is blocked like y.
+     */
+    public static void conv(KernelContext ctx, Packed p, Nchwc.Geometry g, boolean nchwInput, MemorySegment x,
+                            MemorySegment y, ConvEpilogue ep) {
+        check(p, g);
+        MemorySegment res = ep.residual();
+        long xFloats = nchwInput ? (long) g.n() * g.c() * g.h() * g.w() : g.inputFloats();
+        boolean fits = VECTOR && x.isNative() && y.isNative() && (res == null || res.isNative()) && p.weights().isNative()
+                && p.bias().isNative() && farthestOffset(g, nchwInput) <= Integer.MAX_VALUE;
+        if (!fits) {
+            convScalar(p, g, nchwInput, x, y, ep);
+            return;
+        }
+        if (g.n() == 0 || g.oh() == 0 || g.ow() == 0) {
+            return;
+        }
+        long yBytes = g.outputFloats() * 4;
+        long xa = SgemmKernel.address(x, 0, xFloats * 4, "NchwcConv input");
+        long ya = SgemmKernel.address(y, 0, yBytes, "NchwcConv output");
+        long ra = res == null ? 0 : SgemmKernel.address(res, 0, yBytes, "NchwcConv residual");
+        long wa = SgemmKernel.address(p.weights(), 0, (long) p.panels() * p.kdim() * MR * 4, "NchwcConv weights");
+        long ba = SgemmKernel.address(p.bias(), 0, (long) p.panels() * MR * 4, "NchwcConv bias");
+        Tasks tasks = TASKS.get();
+        tasks.set(ctx.threads(), p, g, nchwInput, xa, ya, ra, wa, ba, ep);
+        try {
+            ctx.parallelFor(tasks.mSplit * tasks.pSplit, tasks);
+        } finally {
+            tasks.clear();
+        }
+    }
+
+    private static void check(Packed p, Nchwc.Geometry g) {
+        if (g.group() != 1 || p.m() != g.m() || p.c() != g.c() || p.kh() != g.kh() || p.kw() != g.kw()) {
+            throw new IllegalArgumentException("NchwcConv: weights " + p.m() + "x" + p.c() + "x" + p.kh() + "x" + p.kw()
+                    + " do not fit " + g);
+        }
+    }
+
+    /** The float offset of term k from a position's origin (see the class comment). */
+    private static long termOffset(Nchwc.Geometry g, boolean nchwInput, int k) {
+        int c = k % g.c();
+        int tap = k / g.c();
+        long plane = (long) g.h() * g.w();
+        long spatial = (long) tap / g.kw() * g.dilationH() * g.w() + (long) (tap % g.kw()) * g.dilationW();
+        return nchwInput ? c * plane + spatial : (c / BLOCK * plane + spatial) * BLOCK + c % BLOCK;
+    }
+
+    private static long farthestOffset(Nchwc.Geometry g, boolean nchwInput) {
+        return g.c() == 0 ? 0 : termOffset(g, nchwInput, g.c() * g.kh() * g.kw() - 1);
+    }
+
+    /** The first kh (or kw) whose input index {@code o*s - pad + k*d} is at least 0, at most {@code kernel}. */
+    private static int firstTap(int o, int s, int pad, int d, int kernel) {
+        return Math.clamp(Math.ceilDiv(pad - (long) o * s, d), 0, kernel);
+    }
+
+    /** One past the last kh (or kw) whose input index is below {@code size}, at least {@code first}. */
+    private static int endTap(int o, int s, int pad, int d, int kernel, int size, int first) {
+        return (int) Math.clamp(Math.floorDiv(size - 1 - (long) o * s + pad, d) + 1, first, kernel);
+    }
+
+    /**
+     * The scalar twin of {@link #conv}: the same chain per output (bias, then one fused multiply-add per term inside
+     * the image in increasing k, through the packed weights), so bit-equal; every lane of y written.
+     */
+    static void convScalar(Packed p, Nchwc.Geometry g, boolean nchwInput, MemorySegment x, MemorySegment y,
+                           ConvEpilogue ep) {
+        check(p, g);
+        int c = g.c();
+        int cb = Nchwc.blocks(c);
+        int mb = Nchwc.blocks(g.m());
+        int kdim = p.kdim();
+        MemorySegment res = ep.residual();
+        for (int n = 0; n < g.n(); n++) {
+            for (int mo = 0; mo < mb * BLOCK; mo++) {
+                long wq = (long) (mo / MR) * kdim * MR + mo % MR;
+                for (int oy = 0; oy < g.oh(); oy++) {
+                    int ky0 = firstTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh());
+                    int ky1 = endTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh(), g.h(), ky0);
+                    for (int ox = 0; ox < g.ow(); ox++) {
+                        int kx0 = firstTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw());
+                        int kx1 = endTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw(), g.w(), kx0);
+                        float s = p.bias().getAtIndex(F, mo);
+                        for (int ky = ky0; ky < ky1; ky++) {
+                            int iy = oy * g.strideH() - g.padTop() + ky * g.dilationH();
+                            for (int kx = kx0; kx < kx1; kx++) {
+                                int ix = ox * g.strideW() - g.padLeft() + kx * g.dilationW();
+                                for (int ci = 0; ci < c; ci++) {
+                                    long xi = nchwInput ? (((long) n * c + ci) * g.h() + iy) * g.w() + ix
+                                            : Nchwc.index(n, ci, iy, ix, cb, g.h(), g.w());
+                                    long k = (long) (ky * g.kw() + kx) * c + ci;
+                                    s = Math.fma(x.getAtIndex(F, xi), p.weights().getAtIndex(F, wq + k * MR), s);
+                                }
+                            }
+                        }
+                        long yi = Nchwc.index(n, mo, oy, ox, mb, g.oh(), g.ow());
+                        y.setAtIndex(F, yi, ep.apply(s, res == null ? 0f : res.getAtIndex(F, yi)));
+                    }
+                }
+            }
+        }
+    }
+
+    /** Per thread: one tile's accumulators, [14][32]. */
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[TP * MR]);
+    private static final ThreadLocal<Tasks> TASKS = ThreadLocal.withInitial(Tasks::new);
+
+    /**
+     * The calling thread's reused task region (so a warm call allocates nothing): task t is (panel range, unit range);
+     * units are output rows, or for a linear plane (1x1, stride 1, no pads) runs of 14 positions.
+     */
+    private static final class Tasks implements java.util.function.IntConsumer {
+        private int[] koff = new int[0];
+        private Nchwc.Geometry g;
+        private boolean nchwInput, linear;
+        private long xa, ya, ra, wa, ba, xImg, pstep;
+        private int mSplit, pSplit, panels, mb, kdim, unit, unitsPerImage, spanUnits, ex, oxLo, oxHi;
+        private float lo, hi;
+
+        void set(int threads, Packed p, Nchwc.Geometry g, boolean nchwInput, long xa, long ya, long ra, long wa, long ba,
+                 ConvEpilogue ep) {
+            this.g = g;
+            this.nchwInput = nchwInput;
+            this.xa = xa;
+            this.ya = ya;
+            this.ra = ra;
+            this.wa = wa;
+            this.ba = ba;
+            kdim = p.kdim();
+            if (koff.length < kdim) {
+                koff = new int[kdim];
+            }
+            for (int k = 0; k < kdim; k++) {
+                koff[k] = (int) termOffset(g, nchwInput, k);
+            }
+            panels = p.panels();
+            mb = Nchwc.blocks(g.m());
+            ex = nchwInput ? 1 : BLOCK;
+            xImg = nchwInput ? (long) g.c() * g.h() * g.w() : (long) Nchwc.blocks(g.c()) * g.h() * g.w() * BLOCK;
+            linear = g.kh() == 1 && g.kw() == 1 && g.strideH() == 1 && g.strideW() == 1 && g.padTop() == 0
+                    && g.padLeft() == 0 && g.oh() == g.h() && g.ow() == g.w();
+            int plane = g.oh() * g.ow();
+            unit = linear ? TP : g.ow();
+            unitsPerImage = Math.ceilDiv(plane, unit);
+            pstep = 4L * ex * (linear ? 1 : g.strideW());
+            oxLo = Math.clamp(Math.ceilDiv(g.padLeft(), g.strideW()), 0, g.ow());
+            oxHi = (int) Math.clamp(Math.floorDiv(g.w() - 1L + g.padLeft() - (long) (g.kw() - 1) * g.dilationW(),
+                    g.strideW()) + 1, oxLo, g.ow());
+            long posFloats = (long) (nchwInput ? g.c() : Nchwc.blocks(g.c()) * BLOCK) * g.strideH() * g.strideW();
+            spanUnits = (int) Math.max(1, SPAN_FLOATS / Math.max(1, posFloats * unit));
+            lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
+            hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
+            int target = threads <= 1 ? 1 : 4 * threads;
+            mSplit = Math.min(panels, target);
+            pSplit = (int) Math.min((long) g.n() * unitsPerImage, Math.ceilDiv(target, mSplit));
+        }
+
+        void clear() {
+            g = null;
+        }
+
+        @Override
+        public void accept(int t) {
+            int ms = t / pSplit;
+            int ps = t % pSplit;
+            int q0 = panels * ms / mSplit;
+            int q1 = panels * (ms + 1) / mSplit;
+            long units = (long) g.n() * unitsPerImage;
+            long ua = units * ps / pSplit;
+            long ub = units * (ps + 1) / pSplit;
+            int plane = g.oh() * g.ow();
+            for (long u = ua; u < ub; ) {
+                int img = (int) (u / unitsPerImage);
+                int u0 = (int) (u % unitsPerImage);
+                int u1 = (int) Math.min(unitsPerImage, Math.min(u0 + spanUnits, u0 + (ub - u)));
+                int p0 = u0 * unit;
+                int p1 = Math.min(plane, u1 * unit);
+                for (int q = q0; q < q1; q++) {
+                    panel(img, q, p0, p1);
+                }
+                u += u1 - u0;
+            }
+        }
+
+        /** Outputs [p0, p1) of image img's plane, panel q. */
+        private void panel(int img, int q, int p0, int p1) {
+            boolean two = 2 * q + 1 < mb;
+            long w = wa + 4L * q * kdim * MR;
+            long b = ba + 4L * q * MR;
+            long plane = (long) g.oh() * g.ow();
+            long yOff = 4L * ((long) img * mb + 2 * q) * plane * BLOCK;
+            long y = ya + yOff;
+            long r = ra == 0 ? 0 : ra + yOff;
+            long ys = plane * BLOCK * 4;
+            long x = xa + 4L * img * xImg;
+            int c = g.c();
+            if (linear) {
+                if (plane >= TP) {
+                    tiles(two, w, b, x, y, r, ys, 0, (int) plane, p0, p1, 0, kdim);
+                } else {
+                    for (int pos = p0; pos < p1; pos++) {
+                        NchwcConvKernels.point(w, x + pstep * pos, koff, c, 1, 0, 1, 0, 1, b, y + 64L * pos, ys,
+                                r == 0 ? 0 : r + 64L * pos, two, lo, hi);
+                    }
+                }
+                return;
+            }
+            int ow = g.ow();
+            for (int oy = p0 / ow; oy <= (p1 - 1) / ow; oy++) {
+                int c0 = Math.max(0, p0 - oy * ow);
+                int c1 = Math.min(ow, p1 - oy * ow);
+                int ky0 = firstTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh());
+                int ky1 = endTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh(), g.h(), ky0);
+                long xRow = x + 4L * ex * ((long) (oy * g.strideH() - g.padTop()) * g.w() - g.padLeft());
+                long yRow = y + 64L * oy * ow;
+                long rRow = r == 0 ? 0 : r + 64L * oy * ow;
+                int in0 = c1;
+                int in1 = c1;
+                if (oxHi - oxLo >= TP) {
+                    in0 = Math.clamp(oxLo, c0, c1);
+                    in1 = Math.clamp(oxHi, in0, c1);
+                    if (in0 < in1) {
+                        tiles(two, w, b, xRow, yRow, rRow, ys, oxLo, oxHi, in0, in1, ky0 * g.kw() * c, ky1 * g.kw() * c);
+                    }
+                }
+                for (int ox = c0; ox < c1; ox++) {
+                    if (ox == in0) {
+                        ox = in1;
+                        if (ox >= c1) {
+                            break;
+                        }
+                    }
+                    int kx0 = firstTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw());
+                    int kx1 = endTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw(), g.w(), kx0);
+                    NchwcConvKernels.point(w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
+                            ys, rRow == 0 ? 0 : rRow + 64L * ox, two, lo, hi);
+                }
+            }
+        }
+
+        /**
+         * Tiles over the positions [s0, s1) of a line whose positions [l0, l1) (at least 14) may all be computed:
+         * position j's origin at {@code x + j*pstep}, its output at {@code y + 64j}; terms [k0, k1).
+         */
+        private void tiles(boolean two, long w, long b, long x, long y, long r, long ys, int l0, int l1, int s0, int s1,
+                           int k0, int k1) {
+            float[] acc = TILE.get();
+            for (int j = s0; j < s1; j += TP) {
+                int start = Math.max(l0, Math.min(j, l1 - TP));
+                int to = Math.min(s1, start + TP) - start;
+                long yo = y + 64L * start;
+                long ro = r == 0 ? 0 : r + 64L * start;
+                if (two) {
+                    NchwcConvKernels.tile2(w, x + pstep * start, pstep, koff, k0, k1, b, acc);
+                } else {
+                    NchwcConvKernels.tile1(w, x + pstep * start, pstep, koff, k0, k1, b, acc);
+                }
+                NchwcConvKernels.store(acc, j - start, to, two, yo, ys, ro, lo, hi);
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+package dev.gatun.engine.cpu;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The register code of {@link NchwcConv} (VL = 16 only): a tile of 14 output positions x 32 output channels (two
+ * blocks of the NCHWc output) or x 16 (one block) over a range of reduction terms with every term's input value
+ * broadcast, into a per-thread array (a kernel storing to Y with the epilogue itself grew past what C1 compiles, and
+ * stayed boxed), the store of such a tile with the epilogue, and the one-position kernel for positions whose taps leave the image. Everything is read and written at
+ * absolute byte addresses through {@link SgemmKernel#ALL} (bounds checked once per call by {@link NchwcConv}).
+ *
+ * <p>Terms: k = (kh * KW + kw) * C + c (taps outer, input channels inner); the packed weights of a panel are
+ * {@code W[k][32]} at 128 bytes a term; {@code koff[k]} is the float offset of term k's input from a position's origin
+ * (the input at (oy*sh - padTop, ox*sw - padLeft), channel 0). Each output is its bias plus one fused multiply-add per
+ * term in increasing k, whichever kernel computes it, so results are equal bit for bit to
+ * {@link NchwcConv#convScalar}'s.
+ */
+final class NchwcConvKernels {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final MemorySegment ALL = SgemmKernel.ALL;
+    /** Output positions a tile. */
+    static final int TP = 14;
+
+    private NchwcConvKernels() {}
+
+    /**
+     * The 14-position x 32-channel tile over terms [k0, k1): for p &lt; 14 and lanes r &lt; 32,
+     * {@code acc[p*32 + r] = bias[r] + sum_k W[k][r] * X[xa + 4*koff[k] + p*ps]} (one fused multiply-add chain per
+     * output, k increasing), W at byte address {@code wa} as [k][32], the bias at {@code ba}. 28 accumulators.
+     */
+    static void tile2(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
+        FloatVector c000 = b0;
+        FloatVector c001 = b1;
+        FloatVector c010 = b0;
+        FloatVector c011 = b1;
+        FloatVector c020 = b0;
+        FloatVector c021 = b1;
+        FloatVector c030 = b0;
+        FloatVector c031 = b1;
+        FloatVector c040 = b0;
+        FloatVector c041 = b1;
+        FloatVector c050 = b0;
+        FloatVector c051 = b1;
+        FloatVector c060 = b0;
+        FloatVector c061 = b1;
+        FloatVector c070 = b0;
+        FloatVector c071 = b1;
+        FloatVector c080 = b0;
+        FloatVector c081 = b1;
+        FloatVector c090 = b0;
+        FloatVector c091 = b1;
+        FloatVector c100 = b0;
+        FloatVector c101 = b1;
+        FloatVector c110 = b0;
+        FloatVector c111 = b1;
+        FloatVector c120 = b0;
+        FloatVector c121 = b1;
+        FloatVector c130 = b0;
+        FloatVector c131 = b1;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            c001 = w1.fma(v, c001);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            c011 = w1.fma(v, c011);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            c021 = w1.fma(v, c021);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+            c031 = w1.fma(v, c031);
+            v = FloatVector.broadcast(S, all.get(F, i + 4 * ps));
+            c040 = w0.fma(v, c040);
+            c041 = w1.fma(v, c041);
+            v = FloatVector.broadcast(S, all.get(F, i + 5 * ps));
+            c050 = w0.fma(v, c050);
+            c051 = w1.fma(v, c051);
+            v = FloatVector.broadcast(S, all.get(F, i + 6 * ps));
+            c060 = w0.fma(v, c060);
+            c061 = w1.fma(v, c061);
+            v = FloatVector.broadcast(S, all.get(F, i + 7 * ps));
+            c070 = w0.fma(v, c070);
+            c071 = w1.fma(v, c071);
+            v = FloatVector.broadcast(S, all.get(F, i + 8 * ps));
+            c080 = w0.fma(v, c080);
+            c081 = w1.fma(v, c081);
+            v = FloatVector.broadcast(S, all.get(F, i + 9 * ps));
+            c090 = w0.fma(v, c090);
+            c091 = w1.fma(v, c091);
+            v = FloatVector.broadcast(S, all.get(F, i + 10 * ps));
+            c100 = w0.fma(v, c100);
+            c101 = w1.fma(v, c101);
+            v = FloatVector.broadcast(S, all.get(F, i + 11 * ps));
+            c110 = w0.fma(v, c110);
+            c111 = w1.fma(v, c111);
+            v = FloatVector.broadcast(S, all.get(F, i + 12 * ps));
+            c120 = w0.fma(v, c120);
+            c121 = w1.fma(v, c121);
+            v = FloatVector.broadcast(S, all.get(F, i + 13 * ps));
+            c130 = w0.fma(v, c130);
+            c131 = w1.fma(v, c131);
+        }
+        c000.intoArray(acc, 0);
+        c001.intoArray(acc, 16);
+        c010.intoArray(acc, 32);
+        c011.intoArray(acc, 48);
+        c020.intoArray(acc, 64);
+        c021.intoArray(acc, 80);
+        c030.intoArray(acc, 96);
+        c031.intoArray(acc, 112);
+        c040.intoArray(acc, 128);
+        c041.intoArray(acc, 144);
+        c050.intoArray(acc, 160);
+        c051.intoArray(acc, 176);
+        c060.intoArray(acc, 192);
+        c061.intoArray(acc, 208);
+        c070.intoArray(acc, 224);
+        c071.intoArray(acc, 240);
+        c080.intoArray(acc, 256);
+        c081.intoArray(acc, 272);
+        c090.intoArray(acc, 288);
+        c091.intoArray(acc, 304);
+        c100.intoArray(acc, 320);
+        c101.intoArray(acc, 336);
+        c110.intoArray(acc, 352);
+        c111.intoArray(acc, 368);
+        c120.intoArray(acc, 384);
+        c121.intoArray(acc, 400);
+        c130.intoArray(acc, 416);
+        c131.intoArray(acc, 432);
+    }
+
+    /** {@link #tile2} for lanes 0..15 only (the last panel of an odd block count): 14 accumulators. */
+    static void tile1(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector c000 = b0;
+        FloatVector c010 = b0;
+        FloatVector c020 = b0;
+        FloatVector c030 = b0;
+        FloatVector c040 = b0;
+        FloatVector c050 = b0;
+        FloatVector c060 = b0;
+        FloatVector c070 = b0;
+        FloatVector c080 = b0;
+        FloatVector c090 = b0;
+        FloatVector c100 = b0;
+        FloatVector c110 = b0;
+        FloatVector c120 = b0;
+        FloatVector c130 = b0;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+            v = FloatVector.broadcast(S, all.get(F, i + 4 * ps));
+            c040 = w0.fma(v, c040);
+            v = FloatVector.broadcast(S, all.get(F, i + 5 * ps));
+            c050 = w0.fma(v, c050);
+            v = FloatVector.broadcast(S, all.get(F, i + 6 * ps));
+            c060 = w0.fma(v, c060);
+            v = FloatVector.broadcast(S, all.get(F, i + 7 * ps));
+            c070 = w0.fma(v, c070);
+            v = FloatVector.broadcast(S, all.get(F, i + 8 * ps));
+            c080 = w0.fma(v, c080);
+            v = FloatVector.broadcast(S, all.get(F, i + 9 * ps));
+            c090 = w0.fma(v, c090);
+            v = FloatVector.broadcast(S, all.get(F, i + 10 * ps));
+            c100 = w0.fma(v, c100);
+            v = FloatVector.broadcast(S, all.get(F, i + 11 * ps));
+            c110 = w0.fma(v, c110);
+            v = FloatVector.broadcast(S, all.get(F, i + 12 * ps));
+            c120 = w0.fma(v, c120);
+            v = FloatVector.broadcast(S, all.get(F, i + 13 * ps));
+            c130 = w0.fma(v, c130);
+        }
+        c000.intoArray(acc, 0);
+        c010.intoArray(acc, 32);
+        c020.intoArray(acc, 64);
+        c030.intoArray(acc, 96);
+        c040.intoArray(acc, 128);
+        c050.intoArray(acc, 160);
+        c060.intoArray(acc, 192);
+        c070.intoArray(acc, 224);
+        c080.intoArray(acc, 256);
+        c090.intoArray(acc, 288);
+        c100.intoArray(acc, 320);
+        c110.intoArray(acc, 352);
+        c120.intoArray(acc, 384);
+        c130.intoArray(acc, 416);
+    }
+
+
+    /**
+     * Stores positions [from, to) of a tile: block 0 (acc lanes 0..15) of position p at {@code ya + 64p}, block 1 (lanes
+     * 16..31, when {@code two}) at {@code ya + ys + 64p}, plus the residual at the same offsets from {@code ra} (when not
+     * 0), clamped to [lo, hi].
+     */
+    static void store(float[] acc, int from, int to, boolean two, long ya, long ys, long ra, float lo, float hi) {
+        MemorySegment all = ALL;
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        for (int p = from; p < to; p++) {
+            long o = 64L * p;
+            FloatVector v = FloatVector.fromArray(S, acc, 32 * p);
+            if (ra != 0) {
+                v = v.add(FloatVector.fromMemorySegment(S, all, ra + o, LE));
+            }
+            v.max(vlo).min(vhi).intoMemorySegment(all, ya + o, LE);
+            if (two) {
+                FloatVector u = FloatVector.fromArray(S, acc, 32 * p + 16);
+                if (ra != 0) {
+                    u = u.add(FloatVector.fromMemorySegment(S, all, ra + ys + o, LE));
+                }
+                u.max(vlo).min(vhi).intoMemorySegment(all, ya + ys + o, LE);
+            }
+        }
+    }
+
+    /**
+     * One output position x 32 channels ({@code two}) or 16, over the taps kh in [ky0, ky1), kw in [kx0, kx1) (all C
+     * channels of each): the taps that stay inside the image, in the same increasing-k chain as the tiles; stored like
+     * a tile's position 0.
+     */
+    static void point(long wa, long xa, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba, long ya,
+                      long ys, long ra, boolean two, float lo, float hi) {
+        MemorySegment all = ALL;
+        FloatVector a0 = FloatVector.fromMemorySegment(S, all, ba, LE);
+        FloatVector a1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
+        for (int ky = ky0; ky < ky1; ky++) {
+            for (int kx = kx0; kx < kx1; kx++) {
+                int k0 = (ky * kw + kx) * c;
+                for (int k = k0; k < k0 + c; k++) {
+                    long wk = wa + 128L * k;
+                    FloatVector v = FloatVector.broadcast(S, all.get(F, xa + 4L * koff[k]));
+                    a0 = FloatVector.fromMemorySegment(S, all, wk, LE).fma(v, a0);
+                    a1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE).fma(v, a1);
+                }
+            }
+        }
+        FloatVector vlo = FloatVector.broadcast(S, lo);
+        FloatVector vhi = FloatVector.broadcast(S, hi);
+        if (ra != 0) {
+            a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE));
+        }
+        a0.max(vlo).min(vhi).intoMemorySegment(all, ya, LE);
+        if (two) {
+            if (ra != 0) {
+                a1 = a1.add(FloatVector.fromMemorySegment(S, all, ra + ys, LE));
+            }
+            a1.max(vlo).min(vhi).intoMemorySegment(all, ya + ys, LE);
+        }
+    }
+}
