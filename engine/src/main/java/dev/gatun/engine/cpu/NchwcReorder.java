@@ -60,8 +60,51 @@ public final class NchwcReorder {
             }
             return;
         }
-        ctx.parallelFor(tasks, t -> moveBlock(x, y, t / cb, t % cb, c, cb, p, in));
+        Region r = REGION.get();
+        r.set(x, y, c, cb, p, in, tasks, tasks, false);
+        try {
+            ctx.parallelFor(tasks, r);
+        } finally {
+            r.set(null, null, 0, 0, 0, false, 0, 0, false);
+        }
     }
+
+    /**
+     * The tasks of a parallel reorder or pool: a reused object (one per calling thread, fields set before the region
+     * and cleared after) rather than a capturing lambda, so that a warm run allocates nothing. Part t of
+     * {@code parts} runs the (image, block) pairs [tasks * t / parts, tasks * (t + 1) / parts).
+     */
+    private static final class Region implements java.util.function.IntConsumer {
+        private MemorySegment x, y;
+        private int c, cb, tasks, parts;
+        private long p;
+        private boolean in, pool;
+
+        void set(MemorySegment x, MemorySegment y, int c, int cb, long p, boolean in, int tasks, int parts, boolean pool) {
+            this.x = x;
+            this.y = y;
+            this.c = c;
+            this.cb = cb;
+            this.p = p;
+            this.in = in;
+            this.tasks = tasks;
+            this.parts = parts;
+            this.pool = pool;
+        }
+
+        @Override
+        public void accept(int part) {
+            for (int t = (int) ((long) tasks * part / parts); t < (long) tasks * (part + 1) / parts; t++) {
+                if (pool) {
+                    poolBlock(x, y, t / cb, t % cb, c, cb, p);
+                } else {
+                    moveBlock(x, y, t / cb, t % cb, c, cb, p, in);
+                }
+            }
+        }
+    }
+
+    private static final ThreadLocal<Region> REGION = ThreadLocal.withInitial(Region::new);
 
     /** One (image, block): full squares in registers, the rest element by element. */
     private static void moveBlock(MemorySegment x, MemorySegment y, int img, int blk, int c, int cb, long p, boolean in) {
@@ -115,12 +158,14 @@ public final class NchwcReorder {
             }
             return;
         }
-        ctx.parallelFor(Math.min(tasks, 4 * ctx.threads()), part -> {
-            int parts = Math.min(tasks, 4 * ctx.threads());
-            for (int t = (int) ((long) tasks * part / parts); t < (long) tasks * (part + 1) / parts; t++) {
-                poolBlock(x, y, t / cb, t % cb, c, cb, p);
-            }
-        });
+        int parts = Math.min(tasks, 4 * ctx.threads());
+        Region r = REGION.get();
+        r.set(x, y, c, cb, p, false, tasks, parts, true);
+        try {
+            ctx.parallelFor(parts, r);
+        } finally {
+            r.set(null, null, 0, 0, 0, false, 0, 0, false);
+        }
     }
 
     private static void poolBlock(MemorySegment x, MemorySegment y, int img, int blk, int c, int cb, long p) {

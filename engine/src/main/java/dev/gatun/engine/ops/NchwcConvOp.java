@@ -2,6 +2,8 @@ package dev.gatun.engine.ops;
 
 import dev.gatun.engine.cpu.ConvEpilogue;
 import dev.gatun.engine.cpu.Nchwc;
+import dev.gatun.engine.cpu.NchwcConv;
+import dev.gatun.engine.cpu.NchwcDepthwise;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
@@ -15,7 +17,12 @@ import java.lang.foreign.MemorySegment;
 final class NchwcConvOp {
     private NchwcConvOp() {}
 
-    private record Weights(Tensor w, Tensor b, int c, int m, int group, int kh, int kw) {}
+    /** The checked constant weights and their packing for the kernel (one of the two is null). */
+    private record Weights(Tensor w, Tensor b, int c, int m, int group, int kh, int kw, NchwcDepthwise.Packed depthwise,
+                           NchwcConv.Packed dense) {}
+
+    /** A geometry and Y's blocked shape. */
+    private record Sized(Nchwc.Geometry g, Shape y) {}
 
     static Planned plan(NodeSpec node) {
         if (node.inputCount() < 2 || node.inputCount() > 4) {
@@ -27,17 +34,20 @@ final class NchwcConvOp {
         if (residual) {
             node.requireType(3, DType.FLOAT);
         }
-        Memo<Nchwc.Geometry> geometries = new Memo<>();
+        Memo<Sized> geometries = new Memo<>();
         Memo<ConvEpilogue> epilogues = new Memo<>();
         Memo<Tensor[]> outputs = new Memo<>();
         ConvEpilogue bare = a.act().epilogue();
         return Planned.of((ctx, in) -> {
             Tensor x = in[0];
-            Nchwc.Geometry g = geometries.get(x.shape());
-            if (g == null) {
-                g = geometries.put(x.shape(), NchwcOps.geometry(node, a, x.shape(), wt.c, wt.m, wt.kh, wt.kw));
+            Sized sized = geometries.get(x.shape());
+            if (sized == null) {
+                Nchwc.Geometry geo = NchwcOps.geometry(node, a, x.shape(), wt.c, wt.m, wt.kh, wt.kw);
+                sized = geometries.put(x.shape(), new Sized(geo,
+                        Shape.of(geo.n(), Nchwc.blocks(geo.m()), geo.oh(), geo.ow(), Nchwc.BLOCK)));
             }
-            Tensor y = ctx.allocate(DType.FLOAT, Shape.of(g.n(), Nchwc.blocks(g.m()), g.oh(), g.ow(), Nchwc.BLOCK));
+            Nchwc.Geometry g = sized.g;
+            Tensor y = ctx.allocate(DType.FLOAT, sized.y);
             Tensor z = residual ? in[3] : null;
             boolean fused = z == null || z.shape().equals(y.shape());
             ConvEpilogue ep = bare;
@@ -47,16 +57,16 @@ final class NchwcConvOp {
                     ep = epilogues.put(z.data(), bare.withResidual(z.data()));
                 }
             }
-            run(g, a.nchwInput(), x.data(), wt, y.data(), fused ? ep : ConvEpilogue.NONE);
+            if (wt.depthwise != null) {
+                NchwcDepthwise.conv(ctx, wt.depthwise, g, x.data(), y.data(), fused ? ep : ConvEpilogue.NONE);
+            } else {
+                NchwcConv.conv(ctx, wt.dense, g, a.nchwInput(), x.data(), y.data(), fused ? ep : ConvEpilogue.NONE);
+            }
             if (!fused) {
                 NchwcOps.broadcastTail(y, z, a.act(), node);
             }
             return Memo.outputs(outputs, y);
         }, DType.FLOAT);
-    }
-
-    private static void run(Nchwc.Geometry g, boolean nchwInput, MemorySegment x, Weights wt, MemorySegment y, ConvEpilogue ep) {
-        Nchwc.reference(g, nchwInput, x, wt.w.data(), wt.b == null ? null : wt.b.data(), y, ep);
     }
 
     /** The constant weights, checked: group 1 W [M, C, KH, KW], or depthwise W [C, 1, KH, KW] with group C. */
@@ -88,6 +98,17 @@ final class NchwcConvOp {
                 throw node.unsupported("B must be a constant [" + m + "]");
             }
         }
-        return new Weights(w, b, c, m, group, (int) ws.dim(2), (int) ws.dim(3));
+        int kh = (int) ws.dim(2);
+        int kw = (int) ws.dim(3);
+        MemorySegment bias = b == null ? null : b.data();
+        String detail = "bias=" + (b == null ? "none" : b.data().address() + "/" + b.byteSize());
+        if (group != 1 || (c == 1 && m == 1)) {
+            NchwcDepthwise.Packed p = node.prepack().get("nchwc-depthwise", w, detail,
+                    arena -> NchwcDepthwise.pack(arena, w.data(), bias, c, kh, kw));
+            return new Weights(w, b, c, m, group, kh, kw, p, null);
+        }
+        NchwcConv.Packed p = node.prepack().get("nchwc-conv", w, detail,
+                arena -> NchwcConv.pack(arena, w.data(), bias, m, c, kh, kw));
+        return new Weights(w, b, c, m, group, kh, kw, null, p);
     }
 }

@@ -50,12 +50,12 @@ public final class NchwcLayout implements GraphPass {
         this.mode = mode;
     }
 
-    /** The mode {@code -Dgatun.nchwc=off|auto|all} names (off when unset until the blocked kernels land, issue #3). */
+    /** The mode {@code -Dgatun.nchwc=off|auto|all} names (auto when unset). */
     public static Mode modeFromSystemProperties() {
-        return switch (System.getProperty("gatun.nchwc", "off").trim().toLowerCase(java.util.Locale.ROOT)) {
-            case "auto" -> Mode.AUTO;
+        return switch (System.getProperty("gatun.nchwc", "auto").trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "off", "false" -> Mode.OFF;
             case "all" -> Mode.ALL;
-            default -> Mode.OFF;
+            default -> Mode.AUTO;
         };
     }
 
