@@ -2,6 +2,7 @@ package dev.gatun.engine.ops;
 
 import dev.gatun.engine.cpu.ConvEpilogue;
 import dev.gatun.engine.cpu.Nchwc;
+import dev.gatun.engine.cpu.NchwcPool;
 import dev.gatun.engine.cpu.NchwcReorder;
 import dev.gatun.engine.graph.Attributes;
 import dev.gatun.engine.tensor.DType;
@@ -21,6 +22,8 @@ import java.util.List;
  *   <li>{@code ReorderFromNchwc(X) -> Y}, attribute {@code channels} = C: the inverse.</li>
  *   <li>{@code NchwcGlobalAveragePool(X) -> Y}, attribute {@code channels}: blocked X -> Y [N, C, 1, 1] as
  *       https://onnx.ai/onnx/operators/onnx__GlobalAveragePool.html.</li>
+ *   <li>{@code NchwcMaxPool(X) -> Y}, attribute {@code channels} and MaxPool's (2-D, no Indices output): blocked X
+ *       -> blocked Y, as https://onnx.ai/onnx/operators/onnx__MaxPool.html.</li>
  *   <li>{@code NchwcConv(X, W, B?, Z?) -> Y}: {@link FusedConvOps}'s FusedConv (Conv attributes, residual Z added
  *       before {@code activation}) with X, Z and Y blocked; X plain NCHW when attribute {@code nchw_input} is 1.
  *       W and B are constants: group 1 (W [M, C, KH, KW]) or depthwise (group = C = M, W [C, 1, KH, KW]). A Z of
@@ -30,11 +33,11 @@ import java.util.List;
 public final class NchwcOps implements OpFamily {
     /** Op types. */
     public static final String REORDER_TO = "ReorderToNchwc", REORDER_FROM = "ReorderFromNchwc",
-            GLOBAL_AVERAGE_POOL = "NchwcGlobalAveragePool", CONV = "NchwcConv";
+            GLOBAL_AVERAGE_POOL = "NchwcGlobalAveragePool", CONV = "NchwcConv", MAX_POOL = "NchwcMaxPool";
 
     @Override
     public List<OpInfo> ops() {
-        return List.of(op(REORDER_TO), op(REORDER_FROM), op(GLOBAL_AVERAGE_POOL), op(CONV));
+        return List.of(op(REORDER_TO), op(REORDER_FROM), op(GLOBAL_AVERAGE_POOL), op(CONV), op(MAX_POOL));
     }
 
     private static OpInfo op(String type) {
@@ -49,6 +52,7 @@ public final class NchwcOps implements OpFamily {
             case REORDER_FROM -> reorderFrom(node, channels(node));
             case GLOBAL_AVERAGE_POOL -> globalAveragePool(node, channels(node));
             case CONV -> NchwcConvOp.plan(node);
+            case MAX_POOL -> maxPool(node, channels(node));
             default -> throw node.unsupported("operator " + node.opType());
         };
     }
@@ -117,6 +121,32 @@ public final class NchwcOps implements OpFamily {
             }
             Tensor y = ctx.allocate(DType.FLOAT, ys);
             NchwcReorder.globalAveragePool(ctx, in[0].data(), y.data(), Math.toIntExact(s.dim(0)), c, s.dim(2) * s.dim(3));
+            return Memo.outputs(outputs, y);
+        }, DType.FLOAT);
+    }
+
+    private record Pooled(NchwcPool.Window window, Shape y) {}
+
+    private static Planned maxPool(NodeSpec node, int c) {
+        PoolGeometry.Attrs a = PoolGeometry.Attrs.read(node);
+        if (a.rank() != 2) {
+            throw node.unsupported("a " + a.rank() + "-D MaxPool in the blocked layout (2-D only)");
+        }
+        Memo<Tensor[]> outputs = new Memo<>();
+        Memo<Pooled> windows = new Memo<>();
+        return Planned.of((ctx, in) -> {
+            Shape s = in[0].shape();
+            Pooled p = windows.get(s);
+            if (p == null) {
+                Shape plain = unblocked(node, s, c);
+                PoolGeometry g = PoolGeometry.of(node, a, plain);
+                int planes = Math.toIntExact(s.dim(0) * s.dim(1));
+                p = windows.put(s, new Pooled(new NchwcPool.Window(planes, g.in[0], g.in[1], g.out[0], g.out[1], g.kernel[0],
+                        g.kernel[1], g.stride[0], g.stride[1], g.dilation[0], g.dilation[1], g.padBegin[0], g.padBegin[1]),
+                        Shape.of(s.dim(0), s.dim(1), g.out[0], g.out[1], Nchwc.BLOCK)));
+            }
+            Tensor y = ctx.allocate(DType.FLOAT, p.y);
+            NchwcPool.maxPool(ctx, p.window, in[0].data(), y.data());
             return Memo.outputs(outputs, y);
         }, DType.FLOAT);
     }

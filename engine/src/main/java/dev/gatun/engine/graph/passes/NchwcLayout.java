@@ -220,14 +220,18 @@ public final class NchwcLayout implements GraphPass {
                 nodes.add(new Node(n.name(), NchwcOps.CONV, FusedOps.DOMAIN, inputs, List.of(ob), new Attributes(attrs)));
                 blocked.put(out, ob);
                 channels.put(out, c.m());
-                boolean plainNeeded = graphOutputs.contains(out);
-                for (Node consumer : idx.consumers(out)) {
-                    plainNeeded |= !kept.contains(consumer) && !globalAveragePool(consumer);
-                }
-                if (plainNeeded) {
-                    nodes.add(new Node(n.name() + "_to_nchw", NchwcOps.REORDER_FROM, FusedOps.DOMAIN, List.of(ob),
-                            List.of(out), channelsAttr(c.m())));
-                }
+                reorderFromIfNeeded(n.name(), out, ob, c.m(), idx, kept, graphOutputs, nodes);
+            } else if (maxPool(n) && channels.containsKey(n.input(0))) {
+                int ch = channels.get(n.input(0));
+                String out = n.output(0);
+                String ob = fresh(names, out + "_nchwc");
+                Map<String, Attribute> attrs = new LinkedHashMap<>(n.attrs().asMap());
+                attrs.put("channels", new Attribute.Int(ch));
+                nodes.add(new Node(n.name(), NchwcOps.MAX_POOL, FusedOps.DOMAIN, List.of(blocked.get(n.input(0))), List.of(ob),
+                        new Attributes(attrs)));
+                blocked.put(out, ob);
+                channels.put(out, ch);
+                reorderFromIfNeeded(n.name(), out, ob, ch, idx, kept, graphOutputs, nodes);
             } else if (globalAveragePool(n) && channels.containsKey(n.input(0))) {
                 nodes.add(new Node(n.name(), NchwcOps.GLOBAL_AVERAGE_POOL, FusedOps.DOMAIN, List.of(blocked.get(n.input(0))),
                         n.outputs(), channelsAttr(channels.get(n.input(0)))));
@@ -238,6 +242,32 @@ public final class NchwcLayout implements GraphPass {
         Map<String, Integer> opsets = new HashMap<>(g.opsets());
         opsets.putIfAbsent(FusedOps.DOMAIN, FusedOps.OPSET);
         return new Graph(g.name(), nodes, g.inputs(), g.outputs(), g.constants(), g.valueInfo(), opsets);
+    }
+
+    /**
+     * Adds {@code ReorderFromNchwc(blocked) -> out} when a graph output or a node that does not read it blocked
+     * (neither a converted convolution nor a GlobalAveragePool or MaxPool) reads {@code out}.
+     */
+    private static void reorderFromIfNeeded(String name, String out, String blocked, int channels, GraphIndex idx,
+                                            Set<Node> kept, Set<String> graphOutputs, List<Node> nodes) {
+        boolean plainNeeded = graphOutputs.contains(out);
+        for (Node consumer : idx.consumers(out)) {
+            plainNeeded |= !kept.contains(consumer) && !globalAveragePool(consumer) && !maxPool(consumer);
+        }
+        if (plainNeeded) {
+            nodes.add(new Node(name + "_to_nchw", NchwcOps.REORDER_FROM, FusedOps.DOMAIN, List.of(blocked), List.of(out),
+                    channelsAttr(channels)));
+        }
+    }
+
+    /** A 2-D MaxPool without the Indices output (converted when its input is blocked). */
+    private static boolean maxPool(Node n) {
+        if (!n.opType().equals("MaxPool") || !n.domain().isEmpty() || n.inputs().size() != 1
+                || n.outputs().stream().filter(o -> !o.isEmpty()).count() != 1 || n.output(0).isEmpty()) {
+            return false;
+        }
+        long[] k = n.attrs().getInts("kernel_shape", null);
+        return k != null && k.length == 2;
     }
 
     /** Reorders plain {@code v} into a new blocked value (once per value) and returns its name. */
