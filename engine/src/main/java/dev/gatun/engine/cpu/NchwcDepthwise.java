@@ -17,16 +17,18 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Layout: X [N, CB, H, W, 16], Y and the residual [N, CB, OH, OW, 16]; the packed weights {@code [CB][KH*KW][16]}
  * and bias {@code [CB][16]} hold zeros in the pad lanes, so a pad lane of Y is {@code ep(0 + residual pad lane)}
  * (finite when X's pad lanes are, as the layout guarantees). One output position of a block is one vector: it starts
- * from the bias vector and takes one fused multiply-add per tap inside the plane, in the order ky, then kx (taps
- * outside are skipped, never added as zeros), then the {@link ConvEpilogue} (add the residual, clamp) and one store.
- * {@link #convScalar} does the same per lane with {@link Math#fma}: the two agree bit for bit.
+ * from the bias vector and takes one fused multiply-add per tap, in the order ky, then kx, a tap outside the plane
+ * reading zeros (the padded input of ONNX's definition; it changes the sum at most by the sign of a zero, against
+ * {@link Nchwc#reference} which skips those taps), then the {@link ConvEpilogue} (add the residual, clamp) and one
+ * store. {@link #convScalar} does the same per lane with {@link Math#fma}: the two agree bit for bit.
  *
  * <p>Loops: positions whose every tap is inside the plane (the interior rectangle {@code [oyLo, oyHi) x [oxLo,
  * oxHi)}, from the pads, strides and kernel extent) run, for 3x3 kernels with dilation 1 and any strides, through
- * {@link #interior3x3}: nine weight vectors and the bias hoisted into registers, four output positions a step
- * (four independent FMA chains), each position nine vector loads and nine FMAs, no branches. Every other position
- * (the border rows and columns, and every position of other kernels) runs through {@link #general}, which walks the
- * taps with bounds checks and loads the weight vectors per tap. Vector memory access is at absolute addresses
+ * {@link #interior3x3}: nine weight vectors and the bias hoisted into registers, two output positions a step
+ * (two independent FMA chains), each position nine vector loads and nine FMAs, no branches. The border rows and
+ * columns of those kernels run through {@link #border3x3} (the same nine taps, each tap's address chosen per
+ * position: the input or a block of zeros), every position of other kernels through {@link #general} (a loop over
+ * the taps, addresses chosen likewise, weight vectors loaded per tap). Vector memory access is at absolute addresses
  * through {@link SgemmKernel#ALL} (bounds checked once per call; see there why), X, Y, the residual and the packed
  * weights native; otherwise, or where the preferred species is not 16 floats, {@link #conv} runs {@link #convScalar}.
  *
@@ -46,6 +48,8 @@ public final class NchwcDepthwise {
     /** Vector FMAs below which a call runs on the calling thread alone. */
     private static final long PARALLEL_MIN_FMAS = 1 << 13;
     private static final ThreadLocal<Tasks> REGION = ThreadLocal.withInitial(Tasks::new);
+    /** One position's block of zeros: what a tap outside the plane reads. */
+    private static final MemorySegment ZERO = Arena.global().allocate(V, 64);
 
     private NchwcDepthwise() {}
 
@@ -122,15 +126,10 @@ public final class NchwcDepthwise {
                             float s = p.bias().getAtIndex(F, (long) blk * B + lane);
                             for (int ky = 0; ky < g.kh(); ky++) {
                                 int iy = oy * g.strideH() - g.padTop() + ky * g.dilationH();
-                                if (iy < 0 || iy >= g.h()) {
-                                    continue;
-                                }
                                 for (int kx = 0; kx < g.kw(); kx++) {
                                     int ix = ox * g.strideW() - g.padLeft() + kx * g.dilationW();
-                                    if (ix < 0 || ix >= g.w()) {
-                                        continue;
-                                    }
-                                    float xv = x.getAtIndex(F, xPlane + ((long) iy * g.w() + ix) * B + lane);
+                                    boolean inside = iy >= 0 && iy < g.h() && ix >= 0 && ix < g.w();
+                                    float xv = inside ? x.getAtIndex(F, xPlane + ((long) iy * g.w() + ix) * B + lane) : 0f;
                                     float wv = p.weights().getAtIndex(F,
                                             ((long) blk * taps + ky * g.kw() + kx) * B + lane);
                                     s = Math.fma(xv, wv, s);
@@ -219,22 +218,24 @@ public final class NchwcDepthwise {
         int oxLo = Math.min(g.ow(), Math.max(0, ceilDiv(g.padLeft(), g.strideW())));
         int oxHi = Math.max(oxLo, Math.min(g.ow(),
                 Math.floorDiv(g.w() - 1 + g.padLeft() - (g.kw() - 1) * g.dilationW(), g.strideW()) + 1));
-        boolean fast = g.kh() == 3 && g.kw() == 3 && g.dilationH() == 1 && g.dilationW() == 1 && oxHi > oxLo;
-        int in0 = Math.max(oy0, oyLo);
-        int in1 = Math.min(oy1, oyHi);
-        if (!fast || in0 >= in1) {
+        if (g.kh() != 3 || g.kw() != 3 || g.dilationH() != 1 || g.dilationW() != 1) {
             general(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, oy1, 0, g.ow(), ep);
             return;
         }
-        general(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
-        if (oxLo > 0) {
-            general(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, oxLo, ep);
+        int in0 = Math.min(oy1, Math.max(oy0, oyLo));
+        int in1 = Math.max(in0, Math.min(oy1, oyHi));
+        border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
+        if (in0 < in1) {
+            if (oxLo > 0) {
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, oxLo, ep);
+            }
+            int pairs = oxLo + ((oxHi - oxLo) & ~1);
+            interior3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, oxLo, pairs, ep);
+            if (pairs < g.ow()) {
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, pairs, g.ow(), ep);
+            }
         }
-        interior3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, oxLo, oxHi, ep);
-        if (oxHi < g.ow()) {
-            general(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, oxHi, g.ow(), ep);
-        }
-        general(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, 0, g.ow(), ep);
+        border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, 0, g.ow(), ep);
     }
 
     private static int ceilDiv(int a, int b) {
@@ -242,34 +243,31 @@ public final class NchwcDepthwise {
     }
 
     /**
-     * Positions [oy0, oy1) x [ox0, ox1) of one plane, any kernel: taps outside the plane skipped, weight vectors
-     * loaded per tap (addresses: X plane, Y plane, residual plane or 0, the block's weights and bias).
+     * Positions [oy0, oy1) x [ox0, ox1) of one plane, any kernel (addresses: X plane, Y plane, residual plane or 0,
+     * the block's weights and bias): one flat loop over the taps, weight vectors loaded per tap, a tap outside the
+     * plane reading {@link #ZERO}. No branch on vectors: a vector merged by control flow (a {@code continue} in a
+     * nested tap loop) was boxed by C2, 1 KB of heap per output vector.
      */
     private static void general(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
                                 int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
-        int h = g.h(), w = g.w(), kh = g.kh(), kw = g.kw(), ow = g.ow();
+        int h = g.h(), w = g.w(), kw = g.kw(), ow = g.ow(), taps = g.kh() * kw;
         int sh = g.strideH(), sw = g.strideW(), dh = g.dilationH(), dw = g.dilationW();
+        long zero = ZERO.address();
         boolean clamp = ep.clamp();
         FloatVector lo = FloatVector.broadcast(S, ep.lo());
         FloatVector hi = FloatVector.broadcast(S, ep.hi());
         FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
         for (int oy = oy0; oy < oy1; oy++) {
+            int iy0 = oy * sh - g.padTop();
             for (int ox = ox0; ox < ox1; ox++) {
+                int ix0 = ox * sw - g.padLeft();
                 FloatVector a = bias;
-                for (int ky = 0; ky < kh; ky++) {
-                    int iy = oy * sh - g.padTop() + ky * dh;
-                    if (iy < 0 || iy >= h) {
-                        continue;
-                    }
-                    for (int kx = 0; kx < kw; kx++) {
-                        int ix = ox * sw - g.padLeft() + kx * dw;
-                        if (ix < 0 || ix >= w) {
-                            continue;
-                        }
-                        FloatVector xv = FloatVector.fromMemorySegment(S, ALL, xPlane + V * ((long) iy * w + ix), LE);
-                        FloatVector wv = FloatVector.fromMemorySegment(S, ALL, wAddr + V * (ky * kw + kx), LE);
-                        a = xv.fma(wv, a);
-                    }
+                for (int t = 0; t < taps; t++) {
+                    int iy = iy0 + t / kw * dh;
+                    int ix = ix0 + t % kw * dw;
+                    long at = iy >= 0 && iy < h && ix >= 0 && ix < w ? xPlane + V * ((long) iy * w + ix) : zero;
+                    a = FloatVector.fromMemorySegment(S, ALL, at, LE)
+                            .fma(FloatVector.fromMemorySegment(S, ALL, wAddr + V * t, LE), a);
                 }
                 long at = V * ((long) oy * ow + ox);
                 if (rPlane != 0) {
@@ -284,8 +282,65 @@ public final class NchwcDepthwise {
     }
 
     /**
-     * Interior positions [oy0, oy1) x [ox0, ox1) of one plane, 3x3 kernel, dilation 1, any strides: every tap
-     * inside the plane, so no bounds checks; four positions a step, then one at a time.
+     * Border positions [oy0, oy1) x [ox0, ox1) of one plane, 3x3 kernel, dilation 1: nine straight-line taps whose
+     * addresses are picked per position, {@link #ZERO} for those outside the plane.
+     */
+    private static void border3x3(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
+                                  int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
+        FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
+        FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
+        FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
+        FloatVector w3 = FloatVector.fromMemorySegment(S, ALL, wAddr + 3 * V, LE);
+        FloatVector w4 = FloatVector.fromMemorySegment(S, ALL, wAddr + 4 * V, LE);
+        FloatVector w5 = FloatVector.fromMemorySegment(S, ALL, wAddr + 5 * V, LE);
+        FloatVector w6 = FloatVector.fromMemorySegment(S, ALL, wAddr + 6 * V, LE);
+        FloatVector w7 = FloatVector.fromMemorySegment(S, ALL, wAddr + 7 * V, LE);
+        FloatVector w8 = FloatVector.fromMemorySegment(S, ALL, wAddr + 8 * V, LE);
+        FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int h = g.h(), w = g.w(), ow = g.ow();
+        long zero = ZERO.address();
+        for (int oy = oy0; oy < oy1; oy++) {
+            int iy = oy * g.strideH() - g.padTop();
+            boolean y0 = iy >= 0 && iy < h, y1 = iy + 1 >= 0 && iy + 1 < h, y2 = iy + 2 >= 0 && iy + 2 < h;
+            long row0 = xPlane + V * iy * w, row1 = row0 + V * w, row2 = row1 + V * w;
+            for (int ox = ox0; ox < ox1; ox++) {
+                int ix = ox * g.strideW() - g.padLeft();
+                boolean x0 = ix >= 0 && ix < w, x1 = ix + 1 >= 0 && ix + 1 < w, x2 = ix + 2 >= 0 && ix + 2 < w;
+                long c = V * ix;
+                long a0 = y0 && x0 ? row0 + c : zero, a1 = y0 && x1 ? row0 + c + V : zero;
+                long a2 = y0 && x2 ? row0 + c + 2 * V : zero, a3 = y1 && x0 ? row1 + c : zero;
+                long a4 = y1 && x1 ? row1 + c + V : zero, a5 = y1 && x2 ? row1 + c + 2 * V : zero;
+                long a6 = y2 && x0 ? row2 + c : zero, a7 = y2 && x1 ? row2 + c + V : zero;
+                long a8 = y2 && x2 ? row2 + c + 2 * V : zero;
+                FloatVector a = FloatVector.fromMemorySegment(S, ALL, a0, LE).fma(w0, bias);
+                a = FloatVector.fromMemorySegment(S, ALL, a1, LE).fma(w1, a);
+                a = FloatVector.fromMemorySegment(S, ALL, a2, LE).fma(w2, a);
+                a = FloatVector.fromMemorySegment(S, ALL, a3, LE).fma(w3, a);
+                a = FloatVector.fromMemorySegment(S, ALL, a4, LE).fma(w4, a);
+                a = FloatVector.fromMemorySegment(S, ALL, a5, LE).fma(w5, a);
+                a = FloatVector.fromMemorySegment(S, ALL, a6, LE).fma(w6, a);
+                a = FloatVector.fromMemorySegment(S, ALL, a7, LE).fma(w7, a);
+                a = FloatVector.fromMemorySegment(S, ALL, a8, LE).fma(w8, a);
+                long at = V * ((long) oy * ow + ox);
+                if (rPlane != 0) {
+                    a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at, LE));
+                }
+                if (clamp) {
+                    a = a.max(lo).min(hi);
+                }
+                a.intoMemorySegment(ALL, yPlane + at, LE);
+            }
+        }
+    }
+
+    /**
+     * Interior positions [oy0, oy1) x [ox0, ox1) of one plane, 3x3 kernel, dilation 1, any strides, ox1 - ox0 even:
+     * every tap inside the plane, so no bounds checks; two positions a step. Kept this small on purpose: C1 gave up
+     * on a four-position version ("out of virtual registers"), which then stayed in tier 2, never reached C2, and
+     * boxed every vector (10 MB of heap a call on 576@14).
      */
     private static void interior3x3(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
                                     int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
@@ -308,85 +363,38 @@ public final class NchwcDepthwise {
         for (int oy = oy0; oy < oy1; oy++) {
             long r0 = xPlane + row * (oy * g.strideH() - g.padTop()) + V * (ox0 * g.strideW() - g.padLeft());
             long out = V * ((long) oy * ow + ox0);
-            int ox = ox0;
-            for (; ox <= ox1 - 4; ox += 4, r0 += 4 * step, out += 4 * V) {
+            for (int ox = ox0; ox < ox1; ox += 2, r0 += 2 * step, out += 2 * V) {
                 long r1 = r0 + row;
                 long r2 = r1 + row;
                 long q0 = r0 + step, q1 = r1 + step, q2 = r2 + step;
-                long s0 = q0 + step, s1 = q1 + step, s2 = q2 + step;
-                long t0 = s0 + step, t1 = s1 + step, t2 = s2 + step;
                 FloatVector a = FloatVector.fromMemorySegment(S, ALL, r0, LE).fma(w0, bias);
                 FloatVector b = FloatVector.fromMemorySegment(S, ALL, q0, LE).fma(w0, bias);
-                FloatVector c = FloatVector.fromMemorySegment(S, ALL, s0, LE).fma(w0, bias);
-                FloatVector d = FloatVector.fromMemorySegment(S, ALL, t0, LE).fma(w0, bias);
                 a = FloatVector.fromMemorySegment(S, ALL, r0 + V, LE).fma(w1, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q0 + V, LE).fma(w1, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s0 + V, LE).fma(w1, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t0 + V, LE).fma(w1, d);
                 a = FloatVector.fromMemorySegment(S, ALL, r0 + 2 * V, LE).fma(w2, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q0 + 2 * V, LE).fma(w2, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s0 + 2 * V, LE).fma(w2, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t0 + 2 * V, LE).fma(w2, d);
                 a = FloatVector.fromMemorySegment(S, ALL, r1, LE).fma(w3, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q1, LE).fma(w3, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s1, LE).fma(w3, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t1, LE).fma(w3, d);
                 a = FloatVector.fromMemorySegment(S, ALL, r1 + V, LE).fma(w4, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q1 + V, LE).fma(w4, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s1 + V, LE).fma(w4, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t1 + V, LE).fma(w4, d);
                 a = FloatVector.fromMemorySegment(S, ALL, r1 + 2 * V, LE).fma(w5, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q1 + 2 * V, LE).fma(w5, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s1 + 2 * V, LE).fma(w5, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t1 + 2 * V, LE).fma(w5, d);
                 a = FloatVector.fromMemorySegment(S, ALL, r2, LE).fma(w6, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q2, LE).fma(w6, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s2, LE).fma(w6, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t2, LE).fma(w6, d);
                 a = FloatVector.fromMemorySegment(S, ALL, r2 + V, LE).fma(w7, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q2 + V, LE).fma(w7, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s2 + V, LE).fma(w7, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t2 + V, LE).fma(w7, d);
                 a = FloatVector.fromMemorySegment(S, ALL, r2 + 2 * V, LE).fma(w8, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q2 + 2 * V, LE).fma(w8, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s2 + 2 * V, LE).fma(w8, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t2 + 2 * V, LE).fma(w8, d);
                 if (rPlane != 0) {
                     a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out, LE));
                     b = b.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out + V, LE));
-                    c = c.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out + 2 * V, LE));
-                    d = d.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out + 3 * V, LE));
                 }
                 if (clamp) {
                     a = a.max(lo).min(hi);
                     b = b.max(lo).min(hi);
-                    c = c.max(lo).min(hi);
-                    d = d.max(lo).min(hi);
                 }
                 a.intoMemorySegment(ALL, yPlane + out, LE);
                 b.intoMemorySegment(ALL, yPlane + out + V, LE);
-                c.intoMemorySegment(ALL, yPlane + out + 2 * V, LE);
-                d.intoMemorySegment(ALL, yPlane + out + 3 * V, LE);
-            }
-            for (; ox < ox1; ox++, r0 += step, out += V) {
-                long r1 = r0 + row;
-                long r2 = r1 + row;
-                FloatVector a = FloatVector.fromMemorySegment(S, ALL, r0, LE).fma(w0, bias);
-                a = FloatVector.fromMemorySegment(S, ALL, r0 + V, LE).fma(w1, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r0 + 2 * V, LE).fma(w2, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r1, LE).fma(w3, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r1 + V, LE).fma(w4, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r1 + 2 * V, LE).fma(w5, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r2, LE).fma(w6, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r2 + V, LE).fma(w7, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r2 + 2 * V, LE).fma(w8, a);
-                if (rPlane != 0) {
-                    a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out, LE));
-                }
-                if (clamp) {
-                    a = a.max(lo).min(hi);
-                }
-                a.intoMemorySegment(ALL, yPlane + out, LE);
             }
         }
     }
