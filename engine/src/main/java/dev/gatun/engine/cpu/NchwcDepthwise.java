@@ -26,14 +26,22 @@ import jdk.incubator.vector.VectorSpecies;
  * agree bit for bit.
  *
  * <p>Loops: positions whose every tap is inside the plane (the interior rectangle {@code [oyLo, oyHi) x [oxLo,
- * oxHi)}, from the pads, strides and kernel extent) run, for 3x3 kernels with dilation 1 and any strides, through
- * {@link #interior3x3}: nine weight vectors and the bias hoisted into registers, two output positions a step
- * (two independent FMA chains), each position nine vector loads and nine FMAs, no branches. The border rows and
- * columns of those kernels run through {@link #border3x3} (the same nine taps, each tap's address chosen per
- * position: the input or a block of zeros), every position of other kernels through {@link #general} (a row of
- * sums in a heap array, one pass over it per tap, addresses chosen likewise). Vector memory access is at absolute addresses
- * through {@link SgemmKernel#ALL} (bounds checked once per call; see there why), X, Y, the residual and the packed
- * weights native; otherwise, or where the preferred species is not 16 floats, {@link #conv} runs {@link #convScalar}.
+ * oxHi)}, from the pads, strides and kernel extent) run, for 3x3 kernels with dilation 1, with nine weight vectors
+ * and the bias hoisted into registers, two output positions a step, no branches:
+ * <ul>
+ *   <li>stride 1, output the input's size, pads 1, planes 14 wide or more: the interior rows as one flat span
+ *       ({@link #spanS1}: position q = oy*W + ox, taps at q - W - 1 + ky*W + kx; the pair shares its input
+ *       columns, 12 loads for 18 FMAs), the two edge columns, which that formula gets wrong, computed again
+ *       after;</li>
+ *   <li>other stride 1 with interior rows of 24 positions or more: {@link #spanS1} a row at a time;</li>
+ *   <li>the rest (stride 2, narrow rows): {@link #interior3x3}, nine loads a position.</li>
+ * </ul>
+ * The border rows and columns of those kernels run through {@link #border3x3} (the same nine taps, each tap's address
+ * chosen per position: the input or a block of zeros), every position of other kernels through {@link #general} (a
+ * row of sums in a heap array, one pass over it per tap, addresses chosen likewise). Vector memory access is at
+ * absolute addresses through {@link SgemmKernel#ALL} (bounds checked once per call; see there why), X, Y, the
+ * residual and the packed weights native; otherwise, or where the preferred species is not 16 floats, {@link #conv}
+ * runs {@link #convScalar}. Y must not overlap X or the residual.
  *
  * <p>Threads: the units are (image, channel block, band of output rows); the bands are as many as make about
  * {@code 4 * threads} units. Each output is computed the same way whatever the split, so results do not depend on
@@ -56,6 +64,12 @@ public final class NchwcDepthwise {
      * more to enter per row).
      */
     private static final int WIDE = 24;
+    /**
+     * Plane width from which a "same" stride-1 3x3 interior runs as one flat span ({@link #unit}): CPU time a call,
+     * A/B interleaved in one JVM, against a span per row (wide rows) or {@link #interior3x3}: 32@112 0.93x, 144@56
+     * 0.88x, 192@28 0.83x, 384@14 0.93x, 576@14 0.91x; 960@7 1.04x (its two recomputed columns are 2 of 7).
+     */
+    private static final int FLAT_MIN = 14;
     private static final ThreadLocal<Tasks> REGION = ThreadLocal.withInitial(Tasks::new);
     /** The sums of one output row in {@link #general}. */
     private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
@@ -277,14 +291,33 @@ public final class NchwcDepthwise {
         }
         int in0 = Math.min(oy1, Math.max(oy0, oyLo));
         int in1 = Math.max(in0, Math.min(oy1, oyHi));
+        int w = g.w();
         border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
-        if (in0 < in1) {
+        if (in0 < in1 && w >= FLAT_MIN && g.strideH() == 1 && g.strideW() == 1 && g.padTop() == 1 && g.padLeft() == 1
+                && g.oh() == g.h() && g.ow() == w) {
+            // "Same" stride 1: the interior rows numbered flat, q = oy*W + ox, input tap at q - W - 1 + ky*W + kx,
+            // all inside the plane for q in [in0*W + 1, (in1 - 1)*W + W - 1). The positions of columns 0 and W - 1
+            // in that range read a neighbouring row's column: computed wrong, then again by border3x3.
+            int q0 = in0 * w + 1;
+            int q1 = (in1 - 1) * w + w - 1;
+            int qe = q0 + ((q1 - q0) & ~1);
+            spanS1(xPlane - V * (w + 1), V * w, yPlane, rPlane, wAddr, bAddr, q0, qe, ep);
+            if (qe < q1) {
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1 - 1, in1, w - 2, w - 1, ep);
+            }
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, 1, ep);
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, w - 1, w, ep);
+        } else if (in0 < in1) {
             if (oxLo > 0) {
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, oxLo, ep);
             }
             int pairs = oxLo + ((oxHi - oxLo) & ~1);
             if (g.strideW() == 1 && pairs - oxLo >= WIDE) {
-                interiorS1(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, oxLo, pairs, ep);
+                for (int oy = in0; oy < in1; oy++) {
+                    long at = V * oy * g.ow();
+                    spanS1(xPlane + V * ((long) (oy - g.padTop()) * w - g.padLeft()), V * w, yPlane + at,
+                            rPlane == 0 ? 0 : rPlane + at, wAddr, bAddr, oxLo, pairs, ep);
+                }
             } else {
                 interior3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, oxLo, pairs, ep);
             }
@@ -468,11 +501,14 @@ public final class NchwcDepthwise {
         }
     }
     /**
-     * {@link #interior3x3} for stride 1: the two positions of a step share their input columns, four loads a kernel
-     * row instead of six; addresses are the loop variable times a constant.
+     * Stride-1 3x3 positions q in [q0, q1) (q1 - q0 even) of one run whose input taps lie at {@code in + V*q} plus
+     * {@code (ky*row + kx)*V} and whose output (and residual) at {@code out + V*q} ({@code res + V*q}; res 0: none):
+     * a row of an interior, or a whole plane's interior numbered flat (see {@link #unit}). The two positions of a
+     * step share their input columns, four loads a kernel row instead of six; addresses are the loop variable times
+     * a constant.
      */
-    private static void interiorS1(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
-                                   int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
+    private static void spanS1(long in, long row, long out, long res, long wAddr, long bAddr, int q0, int q1,
+                               ConvEpilogue ep) {
         FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
         FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
         FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
@@ -486,59 +522,52 @@ public final class NchwcDepthwise {
         boolean clamp = ep.clamp();
         FloatVector lo = FloatVector.broadcast(S, ep.lo());
         FloatVector hi = FloatVector.broadcast(S, ep.hi());
-        long row = V * g.w();
-        int ow = g.ow();
-        for (int oy = oy0; oy < oy1; oy++) {
-            long in0 = xPlane + row * (oy - g.padTop()) - V * g.padLeft();
-            long in1 = in0 + row;
-            long in2 = in1 + row;
-            long out = yPlane + V * oy * ow;
-            long res = rPlane == 0 ? 0 : rPlane + V * oy * ow;
-            for (int ox = ox0; ox < ox1; ox += 2) {
-                long c = V * ox;
-                FloatVector x0 = FloatVector.fromMemorySegment(S, ALL, in0 + c, LE);
-                FloatVector x1 = FloatVector.fromMemorySegment(S, ALL, in0 + c + V, LE);
-                FloatVector x2 = FloatVector.fromMemorySegment(S, ALL, in0 + c + 2 * V, LE);
-                FloatVector x3 = FloatVector.fromMemorySegment(S, ALL, in0 + c + 3 * V, LE);
-                FloatVector a = x0.fma(w0, bias);
-                FloatVector b = x1.fma(w0, bias);
-                a = x1.fma(w1, a);
-                b = x2.fma(w1, b);
-                a = x2.fma(w2, a);
-                b = x3.fma(w2, b);
-                x0 = FloatVector.fromMemorySegment(S, ALL, in1 + c, LE);
-                x1 = FloatVector.fromMemorySegment(S, ALL, in1 + c + V, LE);
-                x2 = FloatVector.fromMemorySegment(S, ALL, in1 + c + 2 * V, LE);
-                x3 = FloatVector.fromMemorySegment(S, ALL, in1 + c + 3 * V, LE);
-                FloatVector a1 = x0.mul(w3);
-                FloatVector b1 = x1.mul(w3);
-                a1 = x1.fma(w4, a1);
-                b1 = x2.fma(w4, b1);
-                a1 = x2.fma(w5, a1);
-                b1 = x3.fma(w5, b1);
-                x0 = FloatVector.fromMemorySegment(S, ALL, in2 + c, LE);
-                x1 = FloatVector.fromMemorySegment(S, ALL, in2 + c + V, LE);
-                x2 = FloatVector.fromMemorySegment(S, ALL, in2 + c + 2 * V, LE);
-                x3 = FloatVector.fromMemorySegment(S, ALL, in2 + c + 3 * V, LE);
-                FloatVector a2 = x0.mul(w6);
-                FloatVector b2 = x1.mul(w6);
-                a2 = x1.fma(w7, a2);
-                b2 = x2.fma(w7, b2);
-                a2 = x2.fma(w8, a2);
-                b2 = x3.fma(w8, b2);
-                a = a.add(a1).add(a2);
-                b = b.add(b1).add(b2);
-                if (res != 0) {
-                    a = a.add(FloatVector.fromMemorySegment(S, ALL, res + c, LE));
-                    b = b.add(FloatVector.fromMemorySegment(S, ALL, res + c + V, LE));
-                }
-                if (clamp) {
-                    a = a.max(lo).min(hi);
-                    b = b.max(lo).min(hi);
-                }
-                a.intoMemorySegment(ALL, out + c, LE);
-                b.intoMemorySegment(ALL, out + c + V, LE);
+        long in1 = in + row;
+        long in2 = in1 + row;
+        for (int q = q0; q < q1; q += 2) {
+            long c = V * q;
+            FloatVector x0 = FloatVector.fromMemorySegment(S, ALL, in + c, LE);
+            FloatVector x1 = FloatVector.fromMemorySegment(S, ALL, in + c + V, LE);
+            FloatVector x2 = FloatVector.fromMemorySegment(S, ALL, in + c + 2 * V, LE);
+            FloatVector x3 = FloatVector.fromMemorySegment(S, ALL, in + c + 3 * V, LE);
+            FloatVector a = x0.fma(w0, bias);
+            FloatVector b = x1.fma(w0, bias);
+            a = x1.fma(w1, a);
+            b = x2.fma(w1, b);
+            a = x2.fma(w2, a);
+            b = x3.fma(w2, b);
+            x0 = FloatVector.fromMemorySegment(S, ALL, in1 + c, LE);
+            x1 = FloatVector.fromMemorySegment(S, ALL, in1 + c + V, LE);
+            x2 = FloatVector.fromMemorySegment(S, ALL, in1 + c + 2 * V, LE);
+            x3 = FloatVector.fromMemorySegment(S, ALL, in1 + c + 3 * V, LE);
+            FloatVector a1 = x0.mul(w3);
+            FloatVector b1 = x1.mul(w3);
+            a1 = x1.fma(w4, a1);
+            b1 = x2.fma(w4, b1);
+            a1 = x2.fma(w5, a1);
+            b1 = x3.fma(w5, b1);
+            x0 = FloatVector.fromMemorySegment(S, ALL, in2 + c, LE);
+            x1 = FloatVector.fromMemorySegment(S, ALL, in2 + c + V, LE);
+            x2 = FloatVector.fromMemorySegment(S, ALL, in2 + c + 2 * V, LE);
+            x3 = FloatVector.fromMemorySegment(S, ALL, in2 + c + 3 * V, LE);
+            FloatVector a2 = x0.mul(w6);
+            FloatVector b2 = x1.mul(w6);
+            a2 = x1.fma(w7, a2);
+            b2 = x2.fma(w7, b2);
+            a2 = x2.fma(w8, a2);
+            b2 = x3.fma(w8, b2);
+            a = a.add(a1).add(a2);
+            b = b.add(b1).add(b2);
+            if (res != 0) {
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, res + c, LE));
+                b = b.add(FloatVector.fromMemorySegment(S, ALL, res + c + V, LE));
             }
+            if (clamp) {
+                a = a.max(lo).min(hi);
+                b = b.max(lo).min(hi);
+            }
+            a.intoMemorySegment(ALL, out + c, LE);
+            b.intoMemorySegment(ALL, out + c + V, LE);
         }
     }
 }

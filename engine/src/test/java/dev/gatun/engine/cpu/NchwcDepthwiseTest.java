@@ -115,7 +115,7 @@ class NchwcDepthwiseTest {
     void padLanesAndOddPlanes() {
         Random rnd = new Random(2);
         int[] channels = {16, 24, 48, 104};
-        int[][] planes = {{1, 1}, {7, 7}, {13, 11}, {14, 14}};
+        int[][] planes = {{1, 1}, {7, 7}, {13, 11}, {14, 14}, {17, 15}, {3, 16}};
         for (int c : channels) {
             for (int[] hw : planes) {
                 for (int s = 1; s <= 2; s++) {
