@@ -19,14 +19,19 @@ import jdk.incubator.vector.FloatVector;
  *       {@code [panel][k = (kh*KW + kw)*C + c][32]}, zeros past M; the bias {@code [panels*32]}, zeros past M (pad output
  *       lanes compute 0 and store the epilogue of 0 plus the residual's pad lane).</li>
  *   <li>Tiles ({@link NchwcConvKernels}, VL = 16): 14 output positions x 32 channels, 28 accumulators over a whole range
- *       of terms, one broadcast of X per position and term, then stored into Y's blocks with the epilogue (no transposes). A
- *       1x1 stride-1 unpadded convolution runs its plane as one line of positions (consecutive positions 64 bytes apart
- *       in blocked X); otherwise tiles run along an output row's interior (every kw tap inside the image; the kh taps
- *       outside the image are a contiguous range of terms, left out), and the border positions run one at a time
- *       ({@link NchwcConvKernels#point}). A line's last tile starts 14 positions before its end (recomputing some
- *       positions, stored once). The last panel of an odd block count runs a 16-channel tile.</li>
+ *       of terms, one broadcast of X per position and term, then stored into Y's blocks with the epilogue (no
+ *       transposes). A 1x1 stride-1 unpadded convolution runs its plane as one line of positions (consecutive
+ *       positions 64 bytes apart in blocked X); otherwise tiles run along an output row's interior (every kw tap inside
+ *       the image; the kh taps outside the image are a contiguous range of terms, left out), and the border positions
+ *       run one at a time ({@link NchwcConvKernels#point}), or four rows at a time down a column
+ *       ({@link NchwcConvKernels#point4}). Lines shorter than 14 run tiles of 7 or 4 (shorter than 4: position by
+ *       position). A line's last tile starts a tile's width before its end (recomputing some positions, stored once).
+ *       The last panel of an odd block count runs 16-channel tiles.</li>
  *   <li>Chains: every output is its bias plus one fused multiply-add per term inside the image, in increasing k, in
- *       every kernel and in {@link #convScalar}: equal bit for bit, whatever the thread count or split.</li>
+ *       every kernel and in {@link #convScalar}: equal bit for bit, whatever the thread count or split. The epilogue
+ *       adds the residual, then clamps as {@link NchwcConvKernels#clamp} (a compare and a blend each way: a clamp
+ *       through the vector max / min, with Math's semantics, cost 16->96@112 8% more time): like
+ *       {@link ConvEpilogue#apply} except that -0 stays -0.</li>
  *   <li>Tasks: (panel range, range of units over the images), units being rows, or runs of 14 positions of a line;
  *       panels split first. Each task runs spans of units (input about {@link #SPAN_FLOATS} floats), all its panels
  *       over one span before the next.</li>
@@ -39,6 +44,8 @@ public final class NchwcConv {
     /** Output channels a weight panel: two blocks. */
     static final int MR = 2 * BLOCK;
     private static final int TP = NchwcConvKernels.TP;
+    /** Shortest line that runs in tiles (of 4); shorter ones run position by position. */
+    private static final int MIN_LINE = 4;
     /** Input floats a span of positions reads per panel (the span stays in L2 while a task's panels run over it). */
     static final int SPAN_FLOATS = 1 << 16;
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -149,7 +156,8 @@ public final class NchwcConv {
 
     /**
      * The scalar twin of {@link #conv}: the same chain per output (bias, then one fused multiply-add per term inside
-     * the image in increasing k, through the packed weights), so bit-equal; every lane of y written.
+     * the image in increasing k, through the packed weights) and the same epilogue, so bit-equal; every lane of y
+     * written.
      */
     static void convScalar(Packed p, Nchwc.Geometry g, boolean nchwInput, MemorySegment x, MemorySegment y,
                            ConvEpilogue ep) {
@@ -182,7 +190,8 @@ public final class NchwcConv {
                             }
                         }
                         long yi = Nchwc.index(n, mo, oy, ox, mb, g.oh(), g.ow());
-                        y.setAtIndex(F, yi, ep.apply(s, res == null ? 0f : res.getAtIndex(F, yi)));
+                        float v = res == null ? s : s + res.getAtIndex(F, yi);
+                        y.setAtIndex(F, yi, ep.clamp() ? NchwcConvKernels.clamp(v, ep.lo(), ep.hi()) : v);
                     }
                 }
             }
@@ -200,7 +209,7 @@ public final class NchwcConv {
     private static final class Tasks implements java.util.function.IntConsumer {
         private int[] koff = new int[0];
         private Nchwc.Geometry g;
-        private boolean nchwInput, linear;
+        private boolean nchwInput, linear, clamp;
         private long xa, ya, ra, wa, ba, xImg, pstep;
         private int mSplit, pSplit, panels, mb, kdim, unit, unitsPerImage, spanUnits, ex, oxLo, oxHi;
         private float lo, hi;
@@ -236,8 +245,9 @@ public final class NchwcConv {
                     g.strideW()) + 1, oxLo, g.ow());
             long posFloats = (long) (nchwInput ? g.c() : Nchwc.blocks(g.c()) * BLOCK) * g.strideH() * g.strideW();
             spanUnits = (int) Math.max(1, SPAN_FLOATS / Math.max(1, posFloats * unit));
-            lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
-            hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
+            clamp = ep.clamp();
+            lo = ep.lo();
+            hi = ep.hi();
             int target = threads <= 1 ? 1 : 4 * threads;
             mSplit = Math.min(panels, target);
             pSplit = (int) Math.min((long) g.n() * unitsPerImage, Math.ceilDiv(target, mSplit));
@@ -283,18 +293,20 @@ public final class NchwcConv {
             long x = xa + 4L * img * xImg;
             int c = g.c();
             if (linear) {
-                if (plane >= TP) {
+                if (plane >= MIN_LINE) {
                     tiles(two, w, b, x, y, r, ys, 0, (int) plane, p0, p1, 0, kdim);
                 } else {
                     for (int pos = p0; pos < p1; pos++) {
                         NchwcConvKernels.point(w, x + pstep * pos, koff, c, 1, 0, 1, 0, 1, b, y + 64L * pos, ys,
-                                r == 0 ? 0 : r + 64L * pos, two, lo, hi);
+                                r == 0 ? 0 : r + 64L * pos, two, clamp, lo, hi);
                     }
                 }
                 return;
             }
             int ow = g.ow();
-            for (int oy = p0 / ow; oy <= (p1 - 1) / ow; oy++) {
+            int last = (p1 - 1) / ow;
+            int covered = -1;
+            for (int oy = p0 / ow; oy <= last; oy++) {
                 int c0 = Math.max(0, p0 - oy * ow);
                 int c1 = Math.min(ow, p1 - oy * ow);
                 int ky0 = firstTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh());
@@ -304,12 +316,22 @@ public final class NchwcConv {
                 long rRow = r == 0 ? 0 : r + 64L * oy * ow;
                 int in0 = c1;
                 int in1 = c1;
-                if (oxHi - oxLo >= TP) {
+                if (oxHi - oxLo >= MIN_LINE) {
                     in0 = Math.clamp(oxLo, c0, c1);
                     in1 = Math.clamp(oxHi, in0, c1);
                     if (in0 < in1) {
                         tiles(two, w, b, xRow, yRow, rRow, ys, oxLo, oxHi, in0, in1, ky0 * g.kw() * c, ky1 * g.kw() * c);
                     }
+                }
+                if (oy <= covered) {
+                    continue;
+                }
+                // Four whole rows with the same kh taps: their other positions run four at a time, down the columns.
+                boolean four = c0 == 0 && p1 >= (oy + 4) * ow
+                        && firstTap(oy + 3, g.strideH(), g.padTop(), g.dilationH(), g.kh()) == ky0
+                        && endTap(oy + 3, g.strideH(), g.padTop(), g.dilationH(), g.kh(), g.h(), ky0) == ky1;
+                if (four) {
+                    covered = oy + 3;
                 }
                 for (int ox = c0; ox < c1; ox++) {
                     if (ox == in0) {
@@ -320,30 +342,41 @@ public final class NchwcConv {
                     }
                     int kx0 = firstTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw());
                     int kx1 = endTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw(), g.w(), kx0);
-                    NchwcConvKernels.point(w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
-                            ys, rRow == 0 ? 0 : rRow + 64L * ox, two, lo, hi);
+                    long ra = rRow == 0 ? 0 : rRow + 64L * ox;
+                    if (four) {
+                        NchwcConvKernels.point4(w, xRow + pstep * ox, 4L * ex * g.strideH() * g.w(), koff, c, g.kw(), ky0,
+                                ky1, kx0, kx1, b, yRow + 64L * ox, 64L * ow, ys, ra, two, clamp, lo, hi);
+                    } else {
+                        NchwcConvKernels.point(w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
+                                ys, ra, two, clamp, lo, hi);
+                    }
                 }
             }
         }
 
         /**
-         * Tiles over the positions [s0, s1) of a line whose positions [l0, l1) (at least 14) may all be computed:
-         * position j's origin at {@code x + j*pstep}, its output at {@code y + 64j}; terms [k0, k1).
+         * Tiles over the positions [s0, s1) of a line whose positions [l0, l1) (at least 4) may all be computed:
+         * position j's origin at {@code x + j*pstep}, its output at {@code y + 64j}; terms [k0, k1). Tiles are 14 wide, or
+         * 7 or 4 on lines shorter than 14 or 7.
          */
         private void tiles(boolean two, long w, long b, long x, long y, long r, long ys, int l0, int l1, int s0, int s1,
                            int k0, int k1) {
             float[] acc = TILE.get();
-            for (int j = s0; j < s1; j += TP) {
-                int start = Math.max(l0, Math.min(j, l1 - TP));
-                int to = Math.min(s1, start + TP) - start;
-                long yo = y + 64L * start;
-                long ro = r == 0 ? 0 : r + 64L * start;
-                if (two) {
-                    NchwcConvKernels.tile2(w, x + pstep * start, pstep, koff, k0, k1, b, acc);
-                } else {
-                    NchwcConvKernels.tile1(w, x + pstep * start, pstep, koff, k0, k1, b, acc);
+            int len = l1 - l0;
+            int width = len >= TP ? TP : len >= 7 ? 7 : 4;
+            for (int j = s0; j < s1; j += width) {
+                int start = Math.max(l0, Math.min(j, l1 - width));
+                int to = Math.min(s1, start + width) - start;
+                long xo = x + pstep * start;
+                switch (width + (two ? 100 : 0)) {
+                    case 114 -> NchwcConvKernels.tile2(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 14 -> NchwcConvKernels.tile1(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 107 -> NchwcConvKernels.tile2x7(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 7 -> NchwcConvKernels.tile1x7(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 104 -> NchwcConvKernels.tile2x4(w, xo, pstep, koff, k0, k1, b, acc);
+                    default -> NchwcConvKernels.tile1x4(w, xo, pstep, koff, k0, k1, b, acc);
                 }
-                NchwcConvKernels.store(acc, j - start, to, two, yo, ys, ro, lo, hi);
+                NchwcConvKernels.store(acc, j - start, to, two, y + 64L * start, ys, r == 0 ? 0 : r + 64L * start, clamp, lo, hi);
             }
         }
     }

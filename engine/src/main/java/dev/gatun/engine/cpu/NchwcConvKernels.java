@@ -4,11 +4,12 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The register code of {@link NchwcConv} (VL = 16 only): a tile of 14 output positions x 32 output channels (two
- * blocks of the NCHWc output) or x 16 (one block) over a range of reduction terms with every term's input value
+ * The register code of {@link NchwcConv} (VL = 16 only): a tile of 14 output positions (or 7, or 4, for shorter
+ * lines) x 32 output channels (two blocks of the NCHWc output) or x 16 (one block) over a range of reduction terms with every term's input value
  * broadcast, into a per-thread array (a kernel storing to Y with the epilogue itself grew past what C1 compiles, and
  * stayed boxed), the store of such a tile with the epilogue, and the one-position kernel for positions whose taps leave the image. Everything is read and written at
  * absolute byte addresses through {@link SgemmKernel#ALL} (bounds checked once per call by {@link NchwcConv}).
@@ -213,31 +214,215 @@ final class NchwcConvKernels {
         c130.intoArray(acc, 416);
     }
 
+    /** {@link #tile2} for 7 positions (lines of 7 to 13): 14 accumulators. */
+    static void tile2x7(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
+        FloatVector c000 = b0;
+        FloatVector c001 = b1;
+        FloatVector c010 = b0;
+        FloatVector c011 = b1;
+        FloatVector c020 = b0;
+        FloatVector c021 = b1;
+        FloatVector c030 = b0;
+        FloatVector c031 = b1;
+        FloatVector c040 = b0;
+        FloatVector c041 = b1;
+        FloatVector c050 = b0;
+        FloatVector c051 = b1;
+        FloatVector c060 = b0;
+        FloatVector c061 = b1;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            c001 = w1.fma(v, c001);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            c011 = w1.fma(v, c011);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            c021 = w1.fma(v, c021);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+            c031 = w1.fma(v, c031);
+            v = FloatVector.broadcast(S, all.get(F, i + 4 * ps));
+            c040 = w0.fma(v, c040);
+            c041 = w1.fma(v, c041);
+            v = FloatVector.broadcast(S, all.get(F, i + 5 * ps));
+            c050 = w0.fma(v, c050);
+            c051 = w1.fma(v, c051);
+            v = FloatVector.broadcast(S, all.get(F, i + 6 * ps));
+            c060 = w0.fma(v, c060);
+            c061 = w1.fma(v, c061);
+        }
+        c000.intoArray(acc, 0);
+        c001.intoArray(acc, 16);
+        c010.intoArray(acc, 32);
+        c011.intoArray(acc, 48);
+        c020.intoArray(acc, 64);
+        c021.intoArray(acc, 80);
+        c030.intoArray(acc, 96);
+        c031.intoArray(acc, 112);
+        c040.intoArray(acc, 128);
+        c041.intoArray(acc, 144);
+        c050.intoArray(acc, 160);
+        c051.intoArray(acc, 176);
+        c060.intoArray(acc, 192);
+        c061.intoArray(acc, 208);
+    }
+
+    /** {@link #tile1} for 7 positions: 7 accumulators. */
+    static void tile1x7(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector c000 = b0;
+        FloatVector c010 = b0;
+        FloatVector c020 = b0;
+        FloatVector c030 = b0;
+        FloatVector c040 = b0;
+        FloatVector c050 = b0;
+        FloatVector c060 = b0;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+            v = FloatVector.broadcast(S, all.get(F, i + 4 * ps));
+            c040 = w0.fma(v, c040);
+            v = FloatVector.broadcast(S, all.get(F, i + 5 * ps));
+            c050 = w0.fma(v, c050);
+            v = FloatVector.broadcast(S, all.get(F, i + 6 * ps));
+            c060 = w0.fma(v, c060);
+        }
+        c000.intoArray(acc, 0);
+        c010.intoArray(acc, 32);
+        c020.intoArray(acc, 64);
+        c030.intoArray(acc, 96);
+        c040.intoArray(acc, 128);
+        c050.intoArray(acc, 160);
+        c060.intoArray(acc, 192);
+    }
+
+    /** {@link #tile2} for 4 positions (lines of 4 to 6): 8 accumulators. */
+    static void tile2x4(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
+        FloatVector c000 = b0;
+        FloatVector c001 = b1;
+        FloatVector c010 = b0;
+        FloatVector c011 = b1;
+        FloatVector c020 = b0;
+        FloatVector c021 = b1;
+        FloatVector c030 = b0;
+        FloatVector c031 = b1;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            c001 = w1.fma(v, c001);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            c011 = w1.fma(v, c011);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            c021 = w1.fma(v, c021);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+            c031 = w1.fma(v, c031);
+        }
+        c000.intoArray(acc, 0);
+        c001.intoArray(acc, 16);
+        c010.intoArray(acc, 32);
+        c011.intoArray(acc, 48);
+        c020.intoArray(acc, 64);
+        c021.intoArray(acc, 80);
+        c030.intoArray(acc, 96);
+        c031.intoArray(acc, 112);
+    }
+
+    /** {@link #tile1} for 4 positions: 4 accumulators. */
+    static void tile1x4(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
+        FloatVector c000 = b0;
+        FloatVector c010 = b0;
+        FloatVector c020 = b0;
+        FloatVector c030 = b0;
+        for (int k = k0; k < k1; k++) {
+            long wk = wa + 128L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i));
+            c000 = w0.fma(v, c000);
+            v = FloatVector.broadcast(S, all.get(F, i + ps));
+            c010 = w0.fma(v, c010);
+            v = FloatVector.broadcast(S, all.get(F, i + 2 * ps));
+            c020 = w0.fma(v, c020);
+            v = FloatVector.broadcast(S, all.get(F, i + 3 * ps));
+            c030 = w0.fma(v, c030);
+        }
+        c000.intoArray(acc, 0);
+        c010.intoArray(acc, 32);
+        c020.intoArray(acc, 64);
+        c030.intoArray(acc, 96);
+    }
+
 
     /**
      * Stores positions [from, to) of a tile: block 0 (acc lanes 0..15) of position p at {@code ya + 64p}, block 1 (lanes
      * 16..31, when {@code two}) at {@code ya + ys + 64p}, plus the residual at the same offsets from {@code ra} (when not
-     * 0), clamped to [lo, hi].
+     * 0), then (when {@code clamp}) {@link #clamp}ed to [lo, hi].
      */
-    static void store(float[] acc, int from, int to, boolean two, long ya, long ys, long ra, float lo, float hi) {
+    static void store(float[] acc, int from, int to, boolean two, long ya, long ys, long ra, boolean clamp, float lo, float hi) {
         MemorySegment all = ALL;
         FloatVector vlo = FloatVector.broadcast(S, lo);
         FloatVector vhi = FloatVector.broadcast(S, hi);
-        for (int p = from; p < to; p++) {
-            long o = 64L * p;
-            FloatVector v = FloatVector.fromArray(S, acc, 32 * p);
-            if (ra != 0) {
-                v = v.add(FloatVector.fromMemorySegment(S, all, ra + o, LE));
-            }
-            v.max(vlo).min(vhi).intoMemorySegment(all, ya + o, LE);
-            if (two) {
-                FloatVector u = FloatVector.fromArray(S, acc, 32 * p + 16);
+        int blocks = two ? 2 : 1;
+        for (int b = 0; b < blocks; b++) {
+            long yb = ya + b * ys;
+            long rb = ra + b * ys;
+            for (int p = from; p < to; p++) {
+                long o = 64L * p;
+                FloatVector v = FloatVector.fromArray(S, acc, 32 * p + 16 * b);
                 if (ra != 0) {
-                    u = u.add(FloatVector.fromMemorySegment(S, all, ra + ys + o, LE));
+                    v = v.add(FloatVector.fromMemorySegment(S, all, rb + o, LE));
                 }
-                u.max(vlo).min(vhi).intoMemorySegment(all, ya + ys + o, LE);
+                if (clamp) {
+                    v = v.blend(vlo, v.compare(VectorOperators.LT, vlo));
+                    v = v.blend(vhi, v.compare(VectorOperators.GT, vhi));
+                }
+                v.intoMemorySegment(all, yb + o, LE);
             }
         }
+    }
+
+    /**
+     * The clamp of the stores, {@code v < lo ? lo : v > hi ? hi : v} (a compare and a blend each way, cheaper than the
+     * vector max / min with Math's semantics): NaN stays NaN, and so does -0 (Math.max(-0, 0) would give +0).
+     */
+    static float clamp(float v, float lo, float hi) {
+        float t = v < lo ? lo : v;
+        return t > hi ? hi : t;
     }
 
     /**
@@ -246,7 +431,7 @@ final class NchwcConvKernels {
      * a tile's position 0.
      */
     static void point(long wa, long xa, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba, long ya,
-                      long ys, long ra, boolean two, float lo, float hi) {
+                      long ys, long ra, boolean two, boolean clamp, float lo, float hi) {
         MemorySegment all = ALL;
         FloatVector a0 = FloatVector.fromMemorySegment(S, all, ba, LE);
         FloatVector a1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
@@ -265,13 +450,86 @@ final class NchwcConvKernels {
         FloatVector vhi = FloatVector.broadcast(S, hi);
         if (ra != 0) {
             a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE));
+            a1 = a1.add(FloatVector.fromMemorySegment(S, all, ra + (two ? ys : 0), LE));
         }
-        a0.max(vlo).min(vhi).intoMemorySegment(all, ya, LE);
+        if (clamp) {
+            a0 = a0.blend(vlo, a0.compare(VectorOperators.LT, vlo));
+            a0 = a0.blend(vhi, a0.compare(VectorOperators.GT, vhi));
+            a1 = a1.blend(vlo, a1.compare(VectorOperators.LT, vlo));
+            a1 = a1.blend(vhi, a1.compare(VectorOperators.GT, vhi));
+        }
+        a0.intoMemorySegment(all, ya, LE);
         if (two) {
-            if (ra != 0) {
-                a1 = a1.add(FloatVector.fromMemorySegment(S, all, ra + ys, LE));
+            a1.intoMemorySegment(all, ya + ys, LE);
+        }
+    }
+
+    /**
+     * {@link #point} for four positions with the same taps (a border column over four rows): position i's origin at
+     * {@code xa + i*xs}, its output at {@code ya + i*yps} (and the residual at {@code ra + i*yps}): eight chains, enough
+     * to hide the latency of the fused multiply-adds that one position's two chains wait on.
+     */
+    static void point4(long wa, long xa, long xs, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba,
+                       long ya, long yps, long ys, long ra, boolean two, boolean clamp, float lo, float hi) {
+        MemorySegment all = ALL;
+        FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba, LE);
+        FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
+        FloatVector a0 = b0, a1 = b1, d0 = b0, d1 = b1, e0 = b0, e1 = b1, f0 = b0, f1 = b1;
+        for (int ky = ky0; ky < ky1; ky++) {
+            for (int kx = kx0; kx < kx1; kx++) {
+                int k0 = (ky * kw + kx) * c;
+                for (int k = k0; k < k0 + c; k++) {
+                    long wk = wa + 128L * k;
+                    FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk, LE);
+                    FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+                    long i = xa + 4L * koff[k];
+                    FloatVector v = FloatVector.broadcast(S, all.get(F, i));
+                    a0 = w0.fma(v, a0);
+                    a1 = w1.fma(v, a1);
+                    v = FloatVector.broadcast(S, all.get(F, i + xs));
+                    d0 = w0.fma(v, d0);
+                    d1 = w1.fma(v, d1);
+                    v = FloatVector.broadcast(S, all.get(F, i + 2 * xs));
+                    e0 = w0.fma(v, e0);
+                    e1 = w1.fma(v, e1);
+                    v = FloatVector.broadcast(S, all.get(F, i + 3 * xs));
+                    f0 = w0.fma(v, f0);
+                    f1 = w1.fma(v, f1);
+                }
             }
-            a1.max(vlo).min(vhi).intoMemorySegment(all, ya + ys, LE);
+        }
+        if (ra != 0) {
+            long r1 = ra + (two ? ys : 0);
+            a0 = a0.add(FloatVector.fromMemorySegment(S, all, ra, LE));
+            a1 = a1.add(FloatVector.fromMemorySegment(S, all, r1, LE));
+            d0 = d0.add(FloatVector.fromMemorySegment(S, all, ra + yps, LE));
+            d1 = d1.add(FloatVector.fromMemorySegment(S, all, r1 + yps, LE));
+            e0 = e0.add(FloatVector.fromMemorySegment(S, all, ra + 2 * yps, LE));
+            e1 = e1.add(FloatVector.fromMemorySegment(S, all, r1 + 2 * yps, LE));
+            f0 = f0.add(FloatVector.fromMemorySegment(S, all, ra + 3 * yps, LE));
+            f1 = f1.add(FloatVector.fromMemorySegment(S, all, r1 + 3 * yps, LE));
+        }
+        if (clamp) {
+            FloatVector vlo = FloatVector.broadcast(S, lo);
+            FloatVector vhi = FloatVector.broadcast(S, hi);
+            a0 = a0.blend(vlo, a0.compare(VectorOperators.LT, vlo)).blend(vhi, a0.compare(VectorOperators.GT, vhi));
+            a1 = a1.blend(vlo, a1.compare(VectorOperators.LT, vlo)).blend(vhi, a1.compare(VectorOperators.GT, vhi));
+            d0 = d0.blend(vlo, d0.compare(VectorOperators.LT, vlo)).blend(vhi, d0.compare(VectorOperators.GT, vhi));
+            d1 = d1.blend(vlo, d1.compare(VectorOperators.LT, vlo)).blend(vhi, d1.compare(VectorOperators.GT, vhi));
+            e0 = e0.blend(vlo, e0.compare(VectorOperators.LT, vlo)).blend(vhi, e0.compare(VectorOperators.GT, vhi));
+            e1 = e1.blend(vlo, e1.compare(VectorOperators.LT, vlo)).blend(vhi, e1.compare(VectorOperators.GT, vhi));
+            f0 = f0.blend(vlo, f0.compare(VectorOperators.LT, vlo)).blend(vhi, f0.compare(VectorOperators.GT, vhi));
+            f1 = f1.blend(vlo, f1.compare(VectorOperators.LT, vlo)).blend(vhi, f1.compare(VectorOperators.GT, vhi));
+        }
+        a0.intoMemorySegment(all, ya, LE);
+        d0.intoMemorySegment(all, ya + yps, LE);
+        e0.intoMemorySegment(all, ya + 2 * yps, LE);
+        f0.intoMemorySegment(all, ya + 3 * yps, LE);
+        if (two) {
+            a1.intoMemorySegment(all, ya + ys, LE);
+            d1.intoMemorySegment(all, ya + ys + yps, LE);
+            e1.intoMemorySegment(all, ya + ys + 2 * yps, LE);
+            f1.intoMemorySegment(all, ya + ys + 3 * yps, LE);
         }
     }
 }

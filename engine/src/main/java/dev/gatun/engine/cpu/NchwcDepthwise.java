@@ -17,18 +17,31 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Layout: X [N, CB, H, W, 16], Y and the residual [N, CB, OH, OW, 16]; the packed weights {@code [CB][KH*KW][16]}
  * and bias {@code [CB][16]} hold zeros in the pad lanes, so a pad lane of Y is {@code ep(0 + residual pad lane)}
  * (finite when X's pad lanes are, as the layout guarantees). One output position of a block is one vector: it starts
- * from the bias vector and takes one fused multiply-add per tap inside the plane, in the order ky, then kx (taps
- * outside are skipped, never added as zeros), then the {@link ConvEpilogue} (add the residual, clamp) and one store.
- * {@link #convScalar} does the same per lane with {@link Math#fma}: the two agree bit for bit.
+ * from the bias vector and takes one fused multiply-add per tap, in the order ky, then kx, a tap outside the plane
+ * reading zeros (the padded input of ONNX's definition; it changes the sum at most by the sign of a zero, against
+ * {@link Nchwc#reference} which skips those taps), then the {@link ConvEpilogue} (add the residual, clamp) and one
+ * store. 3x3 kernels with dilation 1 sum each kernel row apart (row 0 from the bias, rows 1 and 2 from their first
+ * product, then {@code (row0 + row1) + row2}): three FMA chains of three, not one of nine (960@7, mostly border
+ * positions: 26 -> 18 us a call). {@link #convScalar} sums in the same order per lane with {@link Math#fma}: the two
+ * agree bit for bit.
  *
  * <p>Loops: positions whose every tap is inside the plane (the interior rectangle {@code [oyLo, oyHi) x [oxLo,
- * oxHi)}, from the pads, strides and kernel extent) run, for 3x3 kernels with dilation 1 and any strides, through
- * {@link #interior3x3}: nine weight vectors and the bias hoisted into registers, four output positions a step
- * (four independent FMA chains), each position nine vector loads and nine FMAs, no branches. Every other position
- * (the border rows and columns, and every position of other kernels) runs through {@link #general}, which walks the
- * taps with bounds checks and loads the weight vectors per tap. Vector memory access is at absolute addresses
- * through {@link SgemmKernel#ALL} (bounds checked once per call; see there why), X, Y, the residual and the packed
- * weights native; otherwise, or where the preferred species is not 16 floats, {@link #conv} runs {@link #convScalar}.
+ * oxHi)}, from the pads, strides and kernel extent) run, for 3x3 kernels with dilation 1, with nine weight vectors
+ * and the bias hoisted into registers, two output positions a step, no branches:
+ * <ul>
+ *   <li>stride 1, output the input's size, pads 1, planes 14 wide or more: the interior rows as one flat span
+ *       ({@link #spanS1}: position q = oy*W + ox, taps at q - W - 1 + ky*W + kx; the pair shares its input
+ *       columns, 12 loads for 18 FMAs), the two edge columns, which that formula gets wrong, computed again
+ *       after;</li>
+ *   <li>other stride 1 with interior rows of 24 positions or more: {@link #spanS1} a row at a time;</li>
+ *   <li>the rest (stride 2, narrow rows): {@link #interior3x3}, nine loads a position.</li>
+ * </ul>
+ * The border rows and columns of those kernels run through {@link #border3x3} (the same nine taps, each tap's address
+ * chosen per position: the input or a block of zeros), every position of other kernels through {@link #general} (a
+ * row of sums in a heap array, one pass over it per tap, addresses chosen likewise). Vector memory access is at
+ * absolute addresses through {@link SgemmKernel#ALL} (bounds checked once per call; see there why), X, Y, the
+ * residual and the packed weights native; otherwise, or where the preferred species is not 16 floats, {@link #conv}
+ * runs {@link #convScalar}. Y must not overlap X or the residual.
  *
  * <p>Threads: the units are (image, channel block, band of output rows); the bands are as many as make about
  * {@code 4 * threads} units. Each output is computed the same way whatever the split, so results do not depend on
@@ -45,7 +58,23 @@ public final class NchwcDepthwise {
     private static final MemorySegment ALL = SgemmKernel.ALL;
     /** Vector FMAs below which a call runs on the calling thread alone. */
     private static final long PARALLEL_MIN_FMAS = 1 << 13;
+    /**
+     * Interior row width from which stride 1 runs {@link #interiorS1}: CPU time a call, A/B interleaved in one JVM,
+     * 0.83x on 32@112 and 0.89x on 144@56, 1.0x on 192@28, but 1.18x on 384@14 and 1.26x on 960@7 (its loop costs
+     * more to enter per row).
+     */
+    private static final int WIDE = 24;
+    /**
+     * Plane width from which a "same" stride-1 3x3 interior runs as one flat span ({@link #unit}): CPU time a call,
+     * A/B interleaved in one JVM, against a span per row (wide rows) or {@link #interior3x3}: 32@112 0.93x, 144@56
+     * 0.88x, 192@28 0.83x, 384@14 0.93x, 576@14 0.91x; 960@7 1.04x (its two recomputed columns are 2 of 7).
+     */
+    private static final int FLAT_MIN = 14;
     private static final ThreadLocal<Tasks> REGION = ThreadLocal.withInitial(Tasks::new);
+    /** The sums of one output row in {@link #general}. */
+    private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
+    /** One position's block of zeros: what a tap outside the plane reads. */
+    private static final MemorySegment ZERO = Arena.global().allocate(V, 64);
 
     private NchwcDepthwise() {}
 
@@ -110,7 +139,7 @@ public final class NchwcDepthwise {
     static void convScalar(Packed p, Nchwc.Geometry g, MemorySegment x, MemorySegment y, ConvEpilogue ep) {
         check(p, g, x, y, ep);
         int cb = Nchwc.blocks(g.c());
-        int taps = g.kh() * g.kw();
+        boolean rows3x3 = rows3x3(g);
         MemorySegment res = ep.residual();
         for (int n = 0; n < g.n(); n++) {
             for (int blk = 0; blk < cb; blk++) {
@@ -120,21 +149,10 @@ public final class NchwcDepthwise {
                     for (int ox = 0; ox < g.ow(); ox++) {
                         for (int lane = 0; lane < B; lane++) {
                             float s = p.bias().getAtIndex(F, (long) blk * B + lane);
-                            for (int ky = 0; ky < g.kh(); ky++) {
-                                int iy = oy * g.strideH() - g.padTop() + ky * g.dilationH();
-                                if (iy < 0 || iy >= g.h()) {
-                                    continue;
-                                }
-                                for (int kx = 0; kx < g.kw(); kx++) {
-                                    int ix = ox * g.strideW() - g.padLeft() + kx * g.dilationW();
-                                    if (ix < 0 || ix >= g.w()) {
-                                        continue;
-                                    }
-                                    float xv = x.getAtIndex(F, xPlane + ((long) iy * g.w() + ix) * B + lane);
-                                    float wv = p.weights().getAtIndex(F,
-                                            ((long) blk * taps + ky * g.kw() + kx) * B + lane);
-                                    s = Math.fma(xv, wv, s);
-                                }
+                            if (rows3x3) {
+                                s = sum3x3(p, g, x, xPlane, blk, oy, ox, lane, s);
+                            } else {
+                                s = sumGeneral(p, g, x, xPlane, blk, oy, ox, lane, s);
                             }
                             long yi = yPlane + ((long) oy * g.ow() + ox) * B + lane;
                             y.setAtIndex(F, yi, ep.apply(s, res == null ? 0f : res.getAtIndex(F, yi)));
@@ -143,6 +161,54 @@ public final class NchwcDepthwise {
                 }
             }
         }
+    }
+
+    /** One lane of an output of any kernel: one FMA chain from the bias, ky then kx; taps outside read 0. */
+    private static float sumGeneral(Packed p, Nchwc.Geometry g, MemorySegment x, long xPlane, int blk, int oy, int ox,
+                                    int lane, float s) {
+        int taps = g.kh() * g.kw();
+        for (int ky = 0; ky < g.kh(); ky++) {
+            int iy = oy * g.strideH() - g.padTop() + ky * g.dilationH();
+            for (int kx = 0; kx < g.kw(); kx++) {
+                int ix = ox * g.strideW() - g.padLeft() + kx * g.dilationW();
+                boolean inside = iy >= 0 && iy < g.h() && ix >= 0 && ix < g.w();
+                float xv = inside ? x.getAtIndex(F, xPlane + ((long) iy * g.w() + ix) * B + lane) : 0f;
+                float wv = p.weights().getAtIndex(F, ((long) blk * taps + ky * g.kw() + kx) * B + lane);
+                s = Math.fma(xv, wv, s);
+            }
+        }
+        return s;
+    }
+
+    /** Whether conv runs the 3x3 dilation-1 loops, which sum each kernel row apart. */
+    private static boolean rows3x3(Nchwc.Geometry g) {
+        return g.kh() == 3 && g.kw() == 3 && g.dilationH() == 1 && g.dilationW() == 1;
+    }
+
+    /**
+     * One lane of a 3x3 dilation-1 output in the vector loops' order: the bias and kernel row 0 in one FMA chain,
+     * rows 1 and 2 each from a product, then {@code (row0 + row1) + row2}; taps outside the plane read 0.
+     */
+    private static float sum3x3(Packed p, Nchwc.Geometry g, MemorySegment x, long xPlane, int blk, int oy, int ox,
+                                int lane, float bias) {
+        float row0 = row3(p, g, x, xPlane, blk, oy, ox, lane, 0, bias);
+        float row1 = row3(p, g, x, xPlane, blk, oy, ox, lane, 1, 0f);
+        float row2 = row3(p, g, x, xPlane, blk, oy, ox, lane, 2, 0f);
+        return row0 + row1 + row2;
+    }
+
+    /** Kernel row ky of {@link #sum3x3}: from {@code s} (the bias) for row 0, from the first product otherwise. */
+    private static float row3(Packed p, Nchwc.Geometry g, MemorySegment x, long xPlane, int blk, int oy, int ox,
+                              int lane, int ky, float s) {
+        int iy = oy * g.strideH() - g.padTop() + ky;
+        for (int kx = 0; kx < 3; kx++) {
+            int ix = ox * g.strideW() - g.padLeft() + kx;
+            boolean inside = iy >= 0 && iy < g.h() && ix >= 0 && ix < g.w();
+            float xv = inside ? x.getAtIndex(F, xPlane + ((long) iy * g.w() + ix) * B + lane) : 0f;
+            float wv = p.weights().getAtIndex(F, ((long) blk * 9 + ky * 3 + kx) * B + lane);
+            s = ky > 0 && kx == 0 ? xv * wv : Math.fma(xv, wv, s);
+        }
+        return s;
     }
 
     /** Checks that the packing, the geometry and the segments agree, and their sizes. */
@@ -219,22 +285,47 @@ public final class NchwcDepthwise {
         int oxLo = Math.min(g.ow(), Math.max(0, ceilDiv(g.padLeft(), g.strideW())));
         int oxHi = Math.max(oxLo, Math.min(g.ow(),
                 Math.floorDiv(g.w() - 1 + g.padLeft() - (g.kw() - 1) * g.dilationW(), g.strideW()) + 1));
-        boolean fast = g.kh() == 3 && g.kw() == 3 && g.dilationH() == 1 && g.dilationW() == 1 && oxHi > oxLo;
-        int in0 = Math.max(oy0, oyLo);
-        int in1 = Math.min(oy1, oyHi);
-        if (!fast || in0 >= in1) {
+        if (!rows3x3(g)) {
             general(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, oy1, 0, g.ow(), ep);
             return;
         }
-        general(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
-        if (oxLo > 0) {
-            general(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, oxLo, ep);
+        int in0 = Math.min(oy1, Math.max(oy0, oyLo));
+        int in1 = Math.max(in0, Math.min(oy1, oyHi));
+        int w = g.w();
+        border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
+        if (in0 < in1 && w >= FLAT_MIN && g.strideH() == 1 && g.strideW() == 1 && g.padTop() == 1 && g.padLeft() == 1
+                && g.oh() == g.h() && g.ow() == w) {
+            // "Same" stride 1: the interior rows numbered flat, q = oy*W + ox, input tap at q - W - 1 + ky*W + kx,
+            // all inside the plane for q in [in0*W + 1, (in1 - 1)*W + W - 1). The positions of columns 0 and W - 1
+            // in that range read a neighbouring row's column: computed wrong, then again by border3x3.
+            int q0 = in0 * w + 1;
+            int q1 = (in1 - 1) * w + w - 1;
+            int qe = q0 + ((q1 - q0) & ~1);
+            spanS1(xPlane - V * (w + 1), V * w, yPlane, rPlane, wAddr, bAddr, q0, qe, ep);
+            if (qe < q1) {
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1 - 1, in1, w - 2, w - 1, ep);
+            }
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, 1, ep);
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, w - 1, w, ep);
+        } else if (in0 < in1) {
+            if (oxLo > 0) {
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, oxLo, ep);
+            }
+            int pairs = oxLo + ((oxHi - oxLo) & ~1);
+            if (g.strideW() == 1 && pairs - oxLo >= WIDE) {
+                for (int oy = in0; oy < in1; oy++) {
+                    long at = V * oy * g.ow();
+                    spanS1(xPlane + V * ((long) (oy - g.padTop()) * w - g.padLeft()), V * w, yPlane + at,
+                            rPlane == 0 ? 0 : rPlane + at, wAddr, bAddr, oxLo, pairs, ep);
+                }
+            } else {
+                interior3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, oxLo, pairs, ep);
+            }
+            if (pairs < g.ow()) {
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, pairs, g.ow(), ep);
+            }
         }
-        interior3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, oxLo, oxHi, ep);
-        if (oxHi < g.ow()) {
-            general(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, oxHi, g.ow(), ep);
-        }
-        general(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, 0, g.ow(), ep);
+        border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, 0, g.ow(), ep);
     }
 
     private static int ceilDiv(int a, int b) {
@@ -242,35 +333,97 @@ public final class NchwcDepthwise {
     }
 
     /**
-     * Positions [oy0, oy1) x [ox0, ox1) of one plane, any kernel: taps outside the plane skipped, weight vectors
-     * loaded per tap (addresses: X plane, Y plane, residual plane or 0, the block's weights and bias).
+     * Positions [oy0, oy1) x [ox0, ox1) of one plane, any kernel (addresses: X plane, Y plane, residual plane or 0,
+     * the block's weights and bias), a row at a time through a per-thread heap row of sums: the bias, then one pass
+     * over the row per tap (its weight vector loaded once; a tap outside the plane reads {@link #ZERO}), then the
+     * epilogue and the stores. No vector lives across a loop iteration: a sum carried around a tap loop (in a
+     * register) was boxed by C2 in some runs, up to 1 KB of heap per output vector.
      */
     private static void general(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
                                 int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
-        int h = g.h(), w = g.w(), kh = g.kh(), kw = g.kw(), ow = g.ow();
+        int h = g.h(), w = g.w(), kw = g.kw(), ow = g.ow(), taps = g.kh() * kw;
         int sh = g.strideH(), sw = g.strideW(), dh = g.dilationH(), dw = g.dilationW();
+        float[] acc = PhaseLayout.scratch(ROW, Math.max(0, ox1 - ox0) * B);
+        long zero = ZERO.address();
         boolean clamp = ep.clamp();
         FloatVector lo = FloatVector.broadcast(S, ep.lo());
         FloatVector hi = FloatVector.broadcast(S, ep.hi());
         FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
         for (int oy = oy0; oy < oy1; oy++) {
-            for (int ox = ox0; ox < ox1; ox++) {
-                FloatVector a = bias;
-                for (int ky = 0; ky < kh; ky++) {
-                    int iy = oy * sh - g.padTop() + ky * dh;
-                    if (iy < 0 || iy >= h) {
-                        continue;
-                    }
-                    for (int kx = 0; kx < kw; kx++) {
-                        int ix = ox * sw - g.padLeft() + kx * dw;
-                        if (ix < 0 || ix >= w) {
-                            continue;
-                        }
-                        FloatVector xv = FloatVector.fromMemorySegment(S, ALL, xPlane + V * ((long) iy * w + ix), LE);
-                        FloatVector wv = FloatVector.fromMemorySegment(S, ALL, wAddr + V * (ky * kw + kx), LE);
-                        a = xv.fma(wv, a);
-                    }
+            for (int ox = ox0, i = 0; ox < ox1; ox++, i += B) {
+                bias.intoArray(acc, i);
+            }
+            for (int t = 0; t < taps; t++) {
+                int iy = oy * sh - g.padTop() + t / kw * dh;
+                boolean rowInside = iy >= 0 && iy < h;
+                long rowAt = xPlane + V * iy * w;
+                int dx = t % kw * dw - g.padLeft();
+                FloatVector wv = FloatVector.fromMemorySegment(S, ALL, wAddr + V * t, LE);
+                for (int ox = ox0, i = 0; ox < ox1; ox++, i += B) {
+                    int ix = ox * sw + dx;
+                    long at = rowInside && ix >= 0 && ix < w ? rowAt + V * ix : zero;
+                    FloatVector.fromMemorySegment(S, ALL, at, LE).fma(wv, FloatVector.fromArray(S, acc, i))
+                            .intoArray(acc, i);
                 }
+            }
+            long out = V * ((long) oy * ow + ox0);
+            for (int ox = ox0, i = 0; ox < ox1; ox++, i += B, out += V) {
+                FloatVector a = FloatVector.fromArray(S, acc, i);
+                if (rPlane != 0) {
+                    a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out, LE));
+                }
+                if (clamp) {
+                    a = a.max(lo).min(hi);
+                }
+                a.intoMemorySegment(ALL, yPlane + out, LE);
+            }
+        }
+    }
+
+    /**
+     * Border positions [oy0, oy1) x [ox0, ox1) of one plane, 3x3 kernel, dilation 1: nine straight-line taps whose
+     * addresses are picked per position, {@link #ZERO} for those outside the plane.
+     */
+    private static void border3x3(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
+                                  int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
+        FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
+        FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
+        FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
+        FloatVector w3 = FloatVector.fromMemorySegment(S, ALL, wAddr + 3 * V, LE);
+        FloatVector w4 = FloatVector.fromMemorySegment(S, ALL, wAddr + 4 * V, LE);
+        FloatVector w5 = FloatVector.fromMemorySegment(S, ALL, wAddr + 5 * V, LE);
+        FloatVector w6 = FloatVector.fromMemorySegment(S, ALL, wAddr + 6 * V, LE);
+        FloatVector w7 = FloatVector.fromMemorySegment(S, ALL, wAddr + 7 * V, LE);
+        FloatVector w8 = FloatVector.fromMemorySegment(S, ALL, wAddr + 8 * V, LE);
+        FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int h = g.h(), w = g.w(), ow = g.ow();
+        long zero = ZERO.address();
+        for (int oy = oy0; oy < oy1; oy++) {
+            int iy = oy * g.strideH() - g.padTop();
+            boolean y0 = iy >= 0 && iy < h, y1 = iy + 1 >= 0 && iy + 1 < h, y2 = iy + 2 >= 0 && iy + 2 < h;
+            long row0 = xPlane + V * iy * w, row1 = row0 + V * w, row2 = row1 + V * w;
+            for (int ox = ox0; ox < ox1; ox++) {
+                int ix = ox * g.strideW() - g.padLeft();
+                boolean x0 = ix >= 0 && ix < w, x1 = ix + 1 >= 0 && ix + 1 < w, x2 = ix + 2 >= 0 && ix + 2 < w;
+                long c = V * ix;
+                long a0 = y0 && x0 ? row0 + c : zero, a1 = y0 && x1 ? row0 + c + V : zero;
+                long a2 = y0 && x2 ? row0 + c + 2 * V : zero, a3 = y1 && x0 ? row1 + c : zero;
+                long a4 = y1 && x1 ? row1 + c + V : zero, a5 = y1 && x2 ? row1 + c + 2 * V : zero;
+                long a6 = y2 && x0 ? row2 + c : zero, a7 = y2 && x1 ? row2 + c + V : zero;
+                long a8 = y2 && x2 ? row2 + c + 2 * V : zero;
+                FloatVector a = FloatVector.fromMemorySegment(S, ALL, a0, LE).fma(w0, bias);
+                FloatVector b = FloatVector.fromMemorySegment(S, ALL, a3, LE).mul(w3);
+                FloatVector d = FloatVector.fromMemorySegment(S, ALL, a6, LE).mul(w6);
+                a = FloatVector.fromMemorySegment(S, ALL, a1, LE).fma(w1, a);
+                b = FloatVector.fromMemorySegment(S, ALL, a4, LE).fma(w4, b);
+                d = FloatVector.fromMemorySegment(S, ALL, a7, LE).fma(w7, d);
+                a = FloatVector.fromMemorySegment(S, ALL, a2, LE).fma(w2, a);
+                b = FloatVector.fromMemorySegment(S, ALL, a5, LE).fma(w5, b);
+                d = FloatVector.fromMemorySegment(S, ALL, a8, LE).fma(w8, d);
+                a = a.add(b).add(d);
                 long at = V * ((long) oy * ow + ox);
                 if (rPlane != 0) {
                     a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at, LE));
@@ -284,8 +437,10 @@ public final class NchwcDepthwise {
     }
 
     /**
-     * Interior positions [oy0, oy1) x [ox0, ox1) of one plane, 3x3 kernel, dilation 1, any strides: every tap
-     * inside the plane, so no bounds checks; four positions a step, then one at a time.
+     * Interior positions [oy0, oy1) x [ox0, ox1) of one plane, 3x3 kernel, dilation 1, any strides, ox1 - ox0 even:
+     * every tap inside the plane, so no bounds checks; two positions a step. Kept this small on purpose: C1 gave up
+     * on a four-position version ("out of virtual registers"), which then stayed in tier 2, never reached C2, and
+     * boxed every vector (10 MB of heap a call on 576@14).
      */
     private static void interior3x3(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
                                     int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
@@ -308,86 +463,111 @@ public final class NchwcDepthwise {
         for (int oy = oy0; oy < oy1; oy++) {
             long r0 = xPlane + row * (oy * g.strideH() - g.padTop()) + V * (ox0 * g.strideW() - g.padLeft());
             long out = V * ((long) oy * ow + ox0);
-            int ox = ox0;
-            for (; ox <= ox1 - 4; ox += 4, r0 += 4 * step, out += 4 * V) {
+            for (int ox = ox0; ox < ox1; ox += 2, r0 += 2 * step, out += 2 * V) {
                 long r1 = r0 + row;
                 long r2 = r1 + row;
                 long q0 = r0 + step, q1 = r1 + step, q2 = r2 + step;
-                long s0 = q0 + step, s1 = q1 + step, s2 = q2 + step;
-                long t0 = s0 + step, t1 = s1 + step, t2 = s2 + step;
                 FloatVector a = FloatVector.fromMemorySegment(S, ALL, r0, LE).fma(w0, bias);
                 FloatVector b = FloatVector.fromMemorySegment(S, ALL, q0, LE).fma(w0, bias);
-                FloatVector c = FloatVector.fromMemorySegment(S, ALL, s0, LE).fma(w0, bias);
-                FloatVector d = FloatVector.fromMemorySegment(S, ALL, t0, LE).fma(w0, bias);
+                FloatVector a1 = FloatVector.fromMemorySegment(S, ALL, r1, LE).mul(w3);
+                FloatVector b1 = FloatVector.fromMemorySegment(S, ALL, q1, LE).mul(w3);
+                FloatVector a2 = FloatVector.fromMemorySegment(S, ALL, r2, LE).mul(w6);
+                FloatVector b2 = FloatVector.fromMemorySegment(S, ALL, q2, LE).mul(w6);
                 a = FloatVector.fromMemorySegment(S, ALL, r0 + V, LE).fma(w1, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q0 + V, LE).fma(w1, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s0 + V, LE).fma(w1, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t0 + V, LE).fma(w1, d);
+                a1 = FloatVector.fromMemorySegment(S, ALL, r1 + V, LE).fma(w4, a1);
+                b1 = FloatVector.fromMemorySegment(S, ALL, q1 + V, LE).fma(w4, b1);
+                a2 = FloatVector.fromMemorySegment(S, ALL, r2 + V, LE).fma(w7, a2);
+                b2 = FloatVector.fromMemorySegment(S, ALL, q2 + V, LE).fma(w7, b2);
                 a = FloatVector.fromMemorySegment(S, ALL, r0 + 2 * V, LE).fma(w2, a);
                 b = FloatVector.fromMemorySegment(S, ALL, q0 + 2 * V, LE).fma(w2, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s0 + 2 * V, LE).fma(w2, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t0 + 2 * V, LE).fma(w2, d);
-                a = FloatVector.fromMemorySegment(S, ALL, r1, LE).fma(w3, a);
-                b = FloatVector.fromMemorySegment(S, ALL, q1, LE).fma(w3, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s1, LE).fma(w3, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t1, LE).fma(w3, d);
-                a = FloatVector.fromMemorySegment(S, ALL, r1 + V, LE).fma(w4, a);
-                b = FloatVector.fromMemorySegment(S, ALL, q1 + V, LE).fma(w4, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s1 + V, LE).fma(w4, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t1 + V, LE).fma(w4, d);
-                a = FloatVector.fromMemorySegment(S, ALL, r1 + 2 * V, LE).fma(w5, a);
-                b = FloatVector.fromMemorySegment(S, ALL, q1 + 2 * V, LE).fma(w5, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s1 + 2 * V, LE).fma(w5, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t1 + 2 * V, LE).fma(w5, d);
-                a = FloatVector.fromMemorySegment(S, ALL, r2, LE).fma(w6, a);
-                b = FloatVector.fromMemorySegment(S, ALL, q2, LE).fma(w6, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s2, LE).fma(w6, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t2, LE).fma(w6, d);
-                a = FloatVector.fromMemorySegment(S, ALL, r2 + V, LE).fma(w7, a);
-                b = FloatVector.fromMemorySegment(S, ALL, q2 + V, LE).fma(w7, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s2 + V, LE).fma(w7, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t2 + V, LE).fma(w7, d);
-                a = FloatVector.fromMemorySegment(S, ALL, r2 + 2 * V, LE).fma(w8, a);
-                b = FloatVector.fromMemorySegment(S, ALL, q2 + 2 * V, LE).fma(w8, b);
-                c = FloatVector.fromMemorySegment(S, ALL, s2 + 2 * V, LE).fma(w8, c);
-                d = FloatVector.fromMemorySegment(S, ALL, t2 + 2 * V, LE).fma(w8, d);
+                a1 = FloatVector.fromMemorySegment(S, ALL, r1 + 2 * V, LE).fma(w5, a1);
+                b1 = FloatVector.fromMemorySegment(S, ALL, q1 + 2 * V, LE).fma(w5, b1);
+                a2 = FloatVector.fromMemorySegment(S, ALL, r2 + 2 * V, LE).fma(w8, a2);
+                b2 = FloatVector.fromMemorySegment(S, ALL, q2 + 2 * V, LE).fma(w8, b2);
+                a = a.add(a1).add(a2);
+                b = b.add(b1).add(b2);
                 if (rPlane != 0) {
                     a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out, LE));
                     b = b.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out + V, LE));
-                    c = c.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out + 2 * V, LE));
-                    d = d.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out + 3 * V, LE));
                 }
                 if (clamp) {
                     a = a.max(lo).min(hi);
                     b = b.max(lo).min(hi);
-                    c = c.max(lo).min(hi);
-                    d = d.max(lo).min(hi);
                 }
                 a.intoMemorySegment(ALL, yPlane + out, LE);
                 b.intoMemorySegment(ALL, yPlane + out + V, LE);
-                c.intoMemorySegment(ALL, yPlane + out + 2 * V, LE);
-                d.intoMemorySegment(ALL, yPlane + out + 3 * V, LE);
             }
-            for (; ox < ox1; ox++, r0 += step, out += V) {
-                long r1 = r0 + row;
-                long r2 = r1 + row;
-                FloatVector a = FloatVector.fromMemorySegment(S, ALL, r0, LE).fma(w0, bias);
-                a = FloatVector.fromMemorySegment(S, ALL, r0 + V, LE).fma(w1, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r0 + 2 * V, LE).fma(w2, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r1, LE).fma(w3, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r1 + V, LE).fma(w4, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r1 + 2 * V, LE).fma(w5, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r2, LE).fma(w6, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r2 + V, LE).fma(w7, a);
-                a = FloatVector.fromMemorySegment(S, ALL, r2 + 2 * V, LE).fma(w8, a);
-                if (rPlane != 0) {
-                    a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out, LE));
-                }
-                if (clamp) {
-                    a = a.max(lo).min(hi);
-                }
-                a.intoMemorySegment(ALL, yPlane + out, LE);
+        }
+    }
+    /**
+     * Stride-1 3x3 positions q in [q0, q1) (q1 - q0 even) of one run whose input taps lie at {@code in + V*q} plus
+     * {@code (ky*row + kx)*V} and whose output (and residual) at {@code out + V*q} ({@code res + V*q}; res 0: none):
+     * a row of an interior, or a whole plane's interior numbered flat (see {@link #unit}). The two positions of a
+     * step share their input columns, four loads a kernel row instead of six; addresses are the loop variable times
+     * a constant.
+     */
+    private static void spanS1(long in, long row, long out, long res, long wAddr, long bAddr, int q0, int q1,
+                               ConvEpilogue ep) {
+        FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
+        FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
+        FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
+        FloatVector w3 = FloatVector.fromMemorySegment(S, ALL, wAddr + 3 * V, LE);
+        FloatVector w4 = FloatVector.fromMemorySegment(S, ALL, wAddr + 4 * V, LE);
+        FloatVector w5 = FloatVector.fromMemorySegment(S, ALL, wAddr + 5 * V, LE);
+        FloatVector w6 = FloatVector.fromMemorySegment(S, ALL, wAddr + 6 * V, LE);
+        FloatVector w7 = FloatVector.fromMemorySegment(S, ALL, wAddr + 7 * V, LE);
+        FloatVector w8 = FloatVector.fromMemorySegment(S, ALL, wAddr + 8 * V, LE);
+        FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        long in1 = in + row;
+        long in2 = in1 + row;
+        for (int q = q0; q < q1; q += 2) {
+            long c = V * q;
+            FloatVector x0 = FloatVector.fromMemorySegment(S, ALL, in + c, LE);
+            FloatVector x1 = FloatVector.fromMemorySegment(S, ALL, in + c + V, LE);
+            FloatVector x2 = FloatVector.fromMemorySegment(S, ALL, in + c + 2 * V, LE);
+            FloatVector x3 = FloatVector.fromMemorySegment(S, ALL, in + c + 3 * V, LE);
+            FloatVector a = x0.fma(w0, bias);
+            FloatVector b = x1.fma(w0, bias);
+            a = x1.fma(w1, a);
+            b = x2.fma(w1, b);
+            a = x2.fma(w2, a);
+            b = x3.fma(w2, b);
+            x0 = FloatVector.fromMemorySegment(S, ALL, in1 + c, LE);
+            x1 = FloatVector.fromMemorySegment(S, ALL, in1 + c + V, LE);
+            x2 = FloatVector.fromMemorySegment(S, ALL, in1 + c + 2 * V, LE);
+            x3 = FloatVector.fromMemorySegment(S, ALL, in1 + c + 3 * V, LE);
+            FloatVector a1 = x0.mul(w3);
+            FloatVector b1 = x1.mul(w3);
+            a1 = x1.fma(w4, a1);
+            b1 = x2.fma(w4, b1);
+            a1 = x2.fma(w5, a1);
+            b1 = x3.fma(w5, b1);
+            x0 = FloatVector.fromMemorySegment(S, ALL, in2 + c, LE);
+            x1 = FloatVector.fromMemorySegment(S, ALL, in2 + c + V, LE);
+            x2 = FloatVector.fromMemorySegment(S, ALL, in2 + c + 2 * V, LE);
+            x3 = FloatVector.fromMemorySegment(S, ALL, in2 + c + 3 * V, LE);
+            FloatVector a2 = x0.mul(w6);
+            FloatVector b2 = x1.mul(w6);
+            a2 = x1.fma(w7, a2);
+            b2 = x2.fma(w7, b2);
+            a2 = x2.fma(w8, a2);
+            b2 = x3.fma(w8, b2);
+            a = a.add(a1).add(a2);
+            b = b.add(b1).add(b2);
+            if (res != 0) {
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, res + c, LE));
+                b = b.add(FloatVector.fromMemorySegment(S, ALL, res + c + V, LE));
             }
+            if (clamp) {
+                a = a.max(lo).min(hi);
+                b = b.max(lo).min(hi);
+            }
+            a.intoMemorySegment(ALL, out + c, LE);
+            b.intoMemorySegment(ALL, out + c + V, LE);
         }
     }
 }

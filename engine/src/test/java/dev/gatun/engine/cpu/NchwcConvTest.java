@@ -62,7 +62,14 @@ class NchwcConvTest {
                 new Case(1, 16, 16, 7, 7, 1, 1, 1, 1, 1, 1, 1, 1, false),
                 new Case(1, 16, 32, 14, 14, 3, 3, 1, 2, 2, 2, 2, 2, false),
                 new Case(1, 24, 32, 30, 30, 3, 3, 2, 1, 1, 1, 0, 0, false),
-                new Case(2, 16, 40, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, true)));
+                new Case(2, 16, 40, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, true),
+                same(1, 24, 40, 7, 3, 1, false),
+                same(2, 37, 48, 14, 3, 2, false),
+                new Case(1, 16, 24, 2, 3, 1, 1, 1, 1, 0, 0, 0, 0, false),
+                new Case(1, 40, 32, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false),
+                new Case(1, 16, 32, 5, 9, 3, 3, 1, 1, 1, 1, 1, 1, false),
+                same(1, 16, 40, 56, 3, 1, false),
+                same(2, 32, 16, 28, 1, 1, false)));
         Random rnd = new Random(11);
         int[] cs = {3, 16, 24, 37, 64};
         int[] ms = {16, 24, 32, 40, 96};
@@ -170,7 +177,8 @@ class NchwcConvTest {
                     g.m(), g.c(), g.kh(), g.kw());
             MemorySegment y = floats(g.outputFloats());
             ConvEpilogue ep = ConvEpilogue.clamp(0f, 6f).withResidual(random(rnd, g.outputFloats()));
-            for (int i = 0; i < 300; i++) {
+            // Warm enough for C2 to compile every kernel the case reaches (the border ones run a few times a call).
+            for (int i = 0; i < 3000; i++) {
                 NchwcConv.conv(ctx, p, g, cs.nchw(), x, y, ep);
             }
             int calls = 300;
