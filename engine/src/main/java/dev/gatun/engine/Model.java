@@ -41,6 +41,8 @@ public final class Model implements AutoCloseable {
     private final String producer;
     private final Map<String, String> metadata;
     private final PrepackCache prepack;
+    /** {@link #graph} with the CPU-only layout pass applied: what CPU sessions plan. */
+    private final Graph cpuGraph;
     private final java.util.Set<Session> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
@@ -50,6 +52,7 @@ public final class Model implements AutoCloseable {
         this.original = loaded.graph();
         this.graph = Optimizer.optimize(ConstantFolder.fold(loaded.graph(), arena, limits.maxTensorBytes(),
                 loaded.constantBytesLeft(), Optimizer.quantizedWeightsKept()), arena);
+        this.cpuGraph = Optimizer.forCpu(graph);
         this.outputInfo = info(graph.outputs());
         this.irVersion = loaded.irVersion();
         this.producer = loaded.producer();
@@ -116,7 +119,7 @@ public final class Model implements AutoCloseable {
      */
     public Session newSession(SessionOptions options) {
         checkOpen();
-        Session s = new Session(this, ExecutionPlan.build(graph, prepack), options);
+        Session s = new Session(this, ExecutionPlan.build(options.isCuda() ? graph : cpuGraph, prepack), options);
         sessions.add(s);
         if (closed) {
             s.close();
@@ -184,7 +187,7 @@ public final class Model implements AutoCloseable {
     public List<KernelChoice> kernelChoices() {
         checkOpen();
         List<KernelChoice> l = new ArrayList<>();
-        for (ExecutionPlan.Step s : ExecutionPlan.build(graph, prepack).steps()) {
+        for (ExecutionPlan.Step s : ExecutionPlan.build(cpuGraph, prepack).steps()) {
             if (s.spec().kernelNote() != null) {
                 l.add(new KernelChoice(s.spec().name(), s.spec().opType(), s.spec().kernelNote()));
             }

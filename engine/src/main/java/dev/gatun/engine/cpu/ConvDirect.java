@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -438,7 +439,7 @@ public final class ConvDirect {
                 for (int j = 0; j < count; j++) {
                     long i = at + r * plane + j;
                     float v = acc[r * stride + j] + (res == null ? 0f : res.getAtIndex(Tensor.F32, i));
-                    y.setAtIndex(Tensor.F32, i, Math.min(Math.max(v, lo), hi));
+                    y.setAtIndex(Tensor.F32, i, ConvEpilogue.clamp(v, lo, hi));
                 }
             }
             return;
@@ -461,7 +462,10 @@ public final class ConvDirect {
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN));
                 }
-                v.max(vlo).min(vhi).intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN);
+                FloatVector k0 = v;
+                k0 = k0.blend(vlo, k0.compare(VectorOperators.LT, vlo));
+                k0 = k0.blend(vhi, k0.compare(VectorOperators.GT, vhi));
+                k0.intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN);
             }
             if (j < count) {
                 VectorMask<Float> mask = S.indexInRange(j, count);
@@ -469,7 +473,10 @@ public final class ConvDirect {
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask));
                 }
-                v.max(vlo).min(vhi).intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask);
+                FloatVector k1 = v;
+                k1 = k1.blend(vlo, k1.compare(VectorOperators.LT, vlo));
+                k1 = k1.blend(vhi, k1.compare(VectorOperators.GT, vhi));
+                k1.intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask);
             }
         }
     }

@@ -5,6 +5,7 @@ import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -699,7 +700,8 @@ public final class ConvGemm {
                     v = v.add(FloatVector.fromMemorySegment(S, res, at, LE));
                 }
                 if (clamp) {
-                    v = v.max(lo).min(hi);
+                    v = v.blend(lo, v.compare(VectorOperators.LT, lo));
+                    v = v.blend(hi, v.compare(VectorOperators.GT, hi));
                 }
                 v.intoMemorySegment(y, at, LE);
             } else if (at + S.vectorByteSize() > y.byteSize()) {
@@ -715,7 +717,8 @@ public final class ConvGemm {
                     v = v.add(FloatVector.fromMemorySegment(S, res, at, LE, mask));
                 }
                 if (clamp) {
-                    v = v.max(lo).min(hi);
+                    v = v.blend(lo, v.compare(VectorOperators.LT, lo));
+                    v = v.blend(hi, v.compare(VectorOperators.GT, hi));
                 }
                 v.intoMemorySegment(y, at, LE, mask);
             }
@@ -759,7 +762,8 @@ public final class ConvGemm {
                             x = x.add(FloatVector.fromMemorySegment(S, res, at, LE));
                         }
                         if (clamp) {
-                            x = x.max(lo).min(hi);
+                            x = x.blend(lo, x.compare(VectorOperators.LT, lo));
+                            x = x.blend(hi, x.compare(VectorOperators.GT, hi));
                         }
                         x.intoMemorySegment(y, at, LE);
                     } else {
@@ -768,7 +772,8 @@ public final class ConvGemm {
                             x = x.add(FloatVector.fromMemorySegment(S, res, at, LE, mk));
                         }
                         if (clamp) {
-                            x = x.max(lo).min(hi);
+                            x = x.blend(lo, x.compare(VectorOperators.LT, lo));
+                            x = x.blend(hi, x.compare(VectorOperators.GT, hi));
                         }
                         x.intoMemorySegment(y, at, LE, mk);
                     }

@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.LongFunction;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -132,7 +133,8 @@ public final class ConvKernels {
                 v = v.add(FloatVector.fromMemorySegment(S, res, at, LE));
             }
             if (ep.clamp()) {
-                v = v.max(lo).min(hi);
+                v = v.blend(lo, v.compare(VectorOperators.LT, lo));
+                v = v.blend(hi, v.compare(VectorOperators.GT, hi));
             }
             v.intoMemorySegment(y, at, LE);
         }

@@ -5,6 +5,7 @@ import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -490,7 +491,10 @@ public final class ConvSmallPlane {
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN));
                 }
-                v.max(vlo).min(vhi).intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN);
+                FloatVector k0 = v;
+                k0 = k0.blend(vlo, k0.compare(VectorOperators.LT, vlo));
+                k0 = k0.blend(vhi, k0.compare(VectorOperators.GT, vhi));
+                k0.intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN);
             }
             if (j < count) {
                 VectorMask<Float> mask = S.indexInRange(j, count);
@@ -498,7 +502,10 @@ public final class ConvSmallPlane {
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask));
                 }
-                v.max(vlo).min(vhi).intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask);
+                FloatVector k1 = v;
+                k1 = k1.blend(vlo, k1.compare(VectorOperators.LT, vlo));
+                k1 = k1.blend(vhi, k1.compare(VectorOperators.GT, vhi));
+                k1.intoMemorySegment(all, yAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask);
             }
         }
     }
@@ -516,7 +523,7 @@ public final class ConvSmallPlane {
                 if (res != null) {
                     v += res.getAtIndex(Tensor.F32, row + j);
                 }
-                y.setAtIndex(Tensor.F32, row + j, Math.min(Math.max(v, lo), hi));
+                y.setAtIndex(Tensor.F32, row + j, ConvEpilogue.clamp(v, lo, hi));
             }
         }
     }

@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -172,7 +173,8 @@ public final class DepthwiseConv {
                 v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + 4L * i, LE));
             }
             if (clamp) {
-                v = v.max(lo).min(hi);
+                v = v.blend(lo, v.compare(VectorOperators.LT, lo));
+                v = v.blend(hi, v.compare(VectorOperators.GT, hi));
             }
             v.intoMemorySegment(all, yAddr + 4L * i, LE);
         }
@@ -183,7 +185,8 @@ public final class DepthwiseConv {
                 v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + 4L * i, LE, mask));
             }
             if (clamp) {
-                v = v.max(lo).min(hi);
+                v = v.blend(lo, v.compare(VectorOperators.LT, lo));
+                v = v.blend(hi, v.compare(VectorOperators.GT, hi));
             }
             v.intoMemorySegment(all, yAddr + 4L * i, LE, mask);
         }

@@ -41,6 +41,14 @@ public final class Workspace implements KernelContext {
         }
     }
 
+    /**
+     * A request takes the smallest free buffer that holds it if that is at most this many times its size (plus a
+     * page); else a new buffer. MobileNetV2 at batch 1 (tensors of 0.2-4.8 MB in the first layers): 2x reserved
+     * 14.9 MB, 8x 10.6 MB, unbounded 9.8 MB, and 8x took 5-10% less CPU time a run (fewer distinct buffers, more of
+     * them stay in cache between layers); ResNet-18 6.2 -> 4.8 MB at the same speed.
+     */
+    private static final long SLACK = 8;
+
     private final Arena arena;
     private final long maxTensorBytes;
     private final long maxReservedBytes;
@@ -185,7 +193,7 @@ public final class Workspace implements KernelContext {
         long want = Math.max(64, (bytes + 63) & ~63L);
         MemorySegment whole = null;
         Map.Entry<Long, ArrayDeque<MemorySegment>> e = free.ceilingEntry(want);
-        if (e != null && e.getKey() <= 2 * want + 4096) {
+        if (e != null && e.getKey() <= SLACK * want + 4096) {
             whole = e.getValue().poll();
             if (e.getValue().isEmpty()) {
                 free.remove(e.getKey());

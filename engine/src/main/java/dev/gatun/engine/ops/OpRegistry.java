@@ -36,6 +36,7 @@ public final class OpRegistry {
             new ConvOps(),
             new FusedOps(),
             new FusedConvOps(),
+            new NchwcOps(),
             new QuantOps(),
             new QuantGemmOps(),
             new QuantConvOps(),

@@ -95,6 +95,16 @@ public final class Optimizer {
         return g;
     }
 
+    /**
+     * {@code g} (already optimised) with the CPU-only passes applied: {@link NchwcLayout} in the mode
+     * {@code gatun.nchwc} names, unless the optimiser is off or {@code gatun.optimize.skip} names it.
+     */
+    public static Graph forCpu(Graph g) {
+        boolean skipped = Arrays.stream(System.getProperty("gatun.optimize.skip", "").split(","))
+                .anyMatch(s -> s.trim().equals("NchwcLayout"));
+        return !enabled() || skipped ? g : new NchwcLayout(NchwcLayout.modeFromSystemProperties()).apply(g);
+    }
+
     public List<GraphPass> passes() {
         return passes;
     }
