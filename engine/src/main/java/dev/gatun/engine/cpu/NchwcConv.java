@@ -29,9 +29,8 @@ import jdk.incubator.vector.FloatVector;
  *       The last panel of an odd block count runs 16-channel tiles.</li>
  *   <li>Chains: every output is its bias plus one fused multiply-add per term inside the image, in increasing k, in
  *       every kernel and in {@link #convScalar}: equal bit for bit, whatever the thread count or split. The epilogue
- *       adds the residual, then clamps as {@link NchwcConvKernels#clamp} (a compare and a blend each way: a clamp
- *       through the vector max / min, with Math's semantics, cost 16->96@112 8% more time): like
- *       {@link ConvEpilogue#apply} except that -0 stays -0.</li>
+ *       is {@link ConvEpilogue#apply}'s: the residual added, then {@link ConvEpilogue#clamp(float, float, float)} as
+ *       a compare and a blend each way (the vector max / min, with Math's semantics, cost 16->96@112 8% more time).</li>
  *   <li>Tasks: (panel range, range of units over the images), units being rows, or runs of 14 positions of a line;
  *       panels split first. Each task runs spans of units (input about {@link #SPAN_FLOATS} floats), all its panels
  *       over one span before the next.</li>
@@ -190,8 +189,7 @@ public final class NchwcConv {
                             }
                         }
                         long yi = Nchwc.index(n, mo, oy, ox, mb, g.oh(), g.ow());
-                        float v = res == null ? s : s + res.getAtIndex(F, yi);
-                        y.setAtIndex(F, yi, ep.clamp() ? NchwcConvKernels.clamp(v, ep.lo(), ep.hi()) : v);
+                        y.setAtIndex(F, yi, ep.apply(s, res == null ? 0f : res.getAtIndex(F, yi)));
                     }
                 }
             }

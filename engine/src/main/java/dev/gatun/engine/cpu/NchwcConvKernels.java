@@ -398,14 +398,14 @@ final class NchwcConvKernels {
         c030.intoArray(acc, 96);
     }
 
-
     /**
      * Stores positions [from, to) of a tile: block 0 (acc lanes 0..15) of position p at {@code ya + 64p}, block 1 (lanes
      * 16..31, when {@code two}) at {@code ya + ys + 64p}, plus (when {@code res}) the residual at the same offsets from
-     * {@code ra}, then {@link #clamp}ed to [lo, hi] (infinite bounds: no clamp). Branch-free: the residual is read
-     * (from Y itself when there is none: {@code ra == ya}) and added under a mask of all or no lanes, the clamp always
-     * runs, so that no vector merges values from two paths (a rarely taken vector path compiled as a call boxed every
-     * vector of the method in a JVM that had run other kernels first).
+     * {@code ra}, then clamped to [lo, hi] (the vector form of {@link ConvEpilogue#clamp(float, float, float)};
+     * infinite bounds: no clamp). Branch-free: the residual is read (from Y itself when there is none:
+     * {@code ra == ya}) and added under a mask of all or no lanes, the clamp always runs, so that no vector merges
+     * values from two paths (a rarely taken vector path compiled as a call boxed every vector of the method in a JVM
+     * that had run other kernels first).
      */
     static void store(float[] acc, int from, int to, boolean two, long ya, long ys, long ra, boolean res, float lo,
                       float hi) {
@@ -426,15 +426,6 @@ final class NchwcConvKernels {
                 v.intoMemorySegment(all, yb + o, LE);
             }
         }
-    }
-
-    /**
-     * The clamp of the stores, {@code v < lo ? lo : v > hi ? hi : v} (a compare and a blend each way, cheaper than the
-     * vector max / min with Math's semantics): NaN stays NaN, and so does -0 (Math.max(-0, 0) would give +0).
-     */
-    static float clamp(float v, float lo, float hi) {
-        float t = v < lo ? lo : v;
-        return t > hi ? hi : t;
     }
 
     /**
