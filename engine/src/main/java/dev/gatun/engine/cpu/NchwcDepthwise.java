@@ -33,7 +33,7 @@ import jdk.incubator.vector.VectorSpecies;
  * oxHi)}, from the pads, strides and kernel extent) run, for 3x3 kernels with dilation 1, with nine weight vectors
  * and the bias hoisted into registers, two output positions a step, no branches:
  * <ul>
- *   <li>stride 1, output the input's size, pads 1, planes 14 wide or more: the interior rows as one flat span
+ *   <li>stride 1, output the input's size, pads 1, planes 7 wide or more: the interior rows as one flat span
  *       ({@link #spanS1}: position q = oy*W + ox, taps at q - W - 1 + ky*W + kx; the pair shares its input
  *       columns, 12 loads for 18 FMAs), the two edge columns, which that formula gets wrong, computed again
  *       after;</li>
@@ -71,9 +71,10 @@ public final class NchwcDepthwise {
     /**
      * Plane width from which a "same" stride-1 3x3 interior runs as one flat span ({@link #unit}): CPU time a call,
      * A/B interleaved in one JVM, against a span per row (wide rows) or {@link #interior3x3}: 32@112 0.93x, 144@56
-     * 0.88x, 192@28 0.83x, 384@14 0.93x, 576@14 0.91x; 960@7 1.04x (its two recomputed columns are 2 of 7).
+     * 0.88x, 192@28 0.83x, 384@14 0.93x, 576@14 0.91x; 960@7 1.04x with max/min clamps, 0.97x with blends (its two
+     * recomputed columns are 2 of 7).
      */
-    private static final int FLAT_MIN = 14;
+    private static final int FLAT_MIN = 7;
     private static final ThreadLocal<Tasks> REGION = ThreadLocal.withInitial(Tasks::new);
     /** The sums of one output row in {@link #general}. */
     private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
