@@ -36,7 +36,9 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>stride 1, output the input's size, pads 1, planes 7 wide or more: the interior rows as one flat span
  *       ({@link #spanS1}: position q = oy*W + ox, taps at q - W - 1 + ky*W + kx; the pair shares its input
  *       columns, 12 loads for 18 FMAs), the two edge columns, which that formula gets wrong, computed again
- *       after;</li>
+ *       after ({@link #edgeColumnsS1}), and the top and bottom rows through {@link #edgeRowS1} (the kernel row
+ *       outside folded into a constant): only the four corners take {@link #border3x3}, A/B 0.80x (384@14) to
+ *       0.95x (32@112) against all edges through it;</li>
  *   <li>other stride 1 with interior rows of 24 positions or more: {@link #spanS1} a row at a time;</li>
  *   <li>the rest (stride 2, narrow rows): {@link #interior3x3}, nine loads a position.</li>
  * </ul>
@@ -303,12 +305,12 @@ public final class NchwcDepthwise {
         int in0 = Math.min(oy1, Math.max(oy0, oyLo));
         int in1 = Math.max(in0, Math.min(oy1, oyHi));
         int w = g.w();
-        border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
         if (in0 < in1 && w >= FLAT_MIN && g.strideH() == 1 && g.strideW() == 1 && g.padTop() == 1 && g.padLeft() == 1
                 && g.oh() == g.h() && g.ow() == w) {
             // "Same" stride 1: the interior rows numbered flat, q = oy*W + ox, input tap at q - W - 1 + ky*W + kx,
             // all inside the plane for q in [in0*W + 1, (in1 - 1)*W + W - 1). The positions of columns 0 and W - 1
-            // in that range read a neighbouring row's column: computed wrong, then again by border3x3.
+            // in that range read a neighbouring row's column: computed wrong, then again by edgeColumnsS1. The top
+            // and bottom rows (when in this band) go through edgeRowS1, their corners through border3x3.
             int q0 = in0 * w + 1;
             int q1 = (in1 - 1) * w + w - 1;
             int qe = q0 + ((q1 - q0) & ~1);
@@ -316,9 +318,21 @@ public final class NchwcDepthwise {
             if (qe < q1) {
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1 - 1, in1, w - 2, w - 1, ep);
             }
-            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, 1, ep);
-            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, w - 1, w, ep);
-        } else if (in0 < in1) {
+            edgeColumnsS1(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, ep);
+            if (oy0 < in0) {
+                edgeRowS1(g, xPlane, yPlane, rPlane, wAddr, bAddr, true, ep);
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, 0, 1, ep);
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, w - 1, w, ep);
+            }
+            if (in1 < oy1) {
+                edgeRowS1(g, xPlane, yPlane, rPlane, wAddr, bAddr, false, ep);
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, 0, 1, ep);
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, w - 1, w, ep);
+            }
+            return;
+        }
+        border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
+        if (in0 < in1) {
             if (oxLo > 0) {
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, oxLo, ep);
             }
@@ -585,6 +599,138 @@ public final class NchwcDepthwise {
             }
             a.intoMemorySegment(ALL, out + c, LE);
             b.intoMemorySegment(ALL, out + c + V, LE);
+        }
+    }
+    /**
+     * Columns 0 and W - 1 of rows [oy0, oy1) of a "same" stride-1 3x3 plane (pads 1, every kernel row inside): the
+     * tap left of column 0 and the one right of column W - 1 multiply a zero vector, the rest load; the same
+     * operations as {@link #border3x3}, so the same floats, without its per-tap address choices.
+     */
+    private static void edgeColumnsS1(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
+                                      int oy0, int oy1, ConvEpilogue ep) {
+        FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
+        FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
+        FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
+        FloatVector w3 = FloatVector.fromMemorySegment(S, ALL, wAddr + 3 * V, LE);
+        FloatVector w4 = FloatVector.fromMemorySegment(S, ALL, wAddr + 4 * V, LE);
+        FloatVector w5 = FloatVector.fromMemorySegment(S, ALL, wAddr + 5 * V, LE);
+        FloatVector w6 = FloatVector.fromMemorySegment(S, ALL, wAddr + 6 * V, LE);
+        FloatVector w7 = FloatVector.fromMemorySegment(S, ALL, wAddr + 7 * V, LE);
+        FloatVector w8 = FloatVector.fromMemorySegment(S, ALL, wAddr + 8 * V, LE);
+        FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
+        FloatVector z = FloatVector.zero(S);
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int w = g.w();
+        long row = V * w;
+        long last = V * (w - 1);
+        for (int oy = oy0; oy < oy1; oy++) {
+            long in0 = xPlane + row * (oy - 1);
+            long in1 = in0 + row;
+            long in2 = in1 + row;
+            long at = V * (long) oy * w;
+            FloatVector a = z.fma(w0, bias);
+            FloatVector b = z.mul(w3);
+            FloatVector d = z.mul(w6);
+            a = FloatVector.fromMemorySegment(S, ALL, in0, LE).fma(w1, a);
+            b = FloatVector.fromMemorySegment(S, ALL, in1, LE).fma(w4, b);
+            d = FloatVector.fromMemorySegment(S, ALL, in2, LE).fma(w7, d);
+            a = FloatVector.fromMemorySegment(S, ALL, in0 + V, LE).fma(w2, a);
+            b = FloatVector.fromMemorySegment(S, ALL, in1 + V, LE).fma(w5, b);
+            d = FloatVector.fromMemorySegment(S, ALL, in2 + V, LE).fma(w8, d);
+            a = a.add(b).add(d);
+            if (rPlane != 0) {
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at, LE));
+            }
+            if (clamp) {
+                a = a.blend(lo, a.lt(lo));
+                a = a.blend(hi, hi.lt(a));
+            }
+            a.intoMemorySegment(ALL, yPlane + at, LE);
+            long c = last - V;
+            a = FloatVector.fromMemorySegment(S, ALL, in0 + c, LE).fma(w0, bias);
+            b = FloatVector.fromMemorySegment(S, ALL, in1 + c, LE).mul(w3);
+            d = FloatVector.fromMemorySegment(S, ALL, in2 + c, LE).mul(w6);
+            a = FloatVector.fromMemorySegment(S, ALL, in0 + last, LE).fma(w1, a);
+            b = FloatVector.fromMemorySegment(S, ALL, in1 + last, LE).fma(w4, b);
+            d = FloatVector.fromMemorySegment(S, ALL, in2 + last, LE).fma(w7, d);
+            a = z.fma(w2, a);
+            b = z.fma(w5, b);
+            d = z.fma(w8, d);
+            a = a.add(b).add(d);
+            if (rPlane != 0) {
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at + last, LE));
+            }
+            if (clamp) {
+                a = a.blend(lo, a.lt(lo));
+                a = a.blend(hi, hi.lt(a));
+            }
+            a.intoMemorySegment(ALL, yPlane + at + last, LE);
+        }
+    }
+
+    /**
+     * Columns 1 to W - 2 of the top (or bottom) row of a "same" stride-1 3x3 plane (pads 1, at least 3 rows): the
+     * kernel row outside the plane is its zero products folded once into a constant vector; the same operations as
+     * {@link #border3x3}, so the same floats.
+     */
+    private static void edgeRowS1(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
+                                  boolean top, ConvEpilogue ep) {
+        FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
+        FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
+        FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
+        FloatVector w3 = FloatVector.fromMemorySegment(S, ALL, wAddr + 3 * V, LE);
+        FloatVector w4 = FloatVector.fromMemorySegment(S, ALL, wAddr + 4 * V, LE);
+        FloatVector w5 = FloatVector.fromMemorySegment(S, ALL, wAddr + 5 * V, LE);
+        FloatVector w6 = FloatVector.fromMemorySegment(S, ALL, wAddr + 6 * V, LE);
+        FloatVector w7 = FloatVector.fromMemorySegment(S, ALL, wAddr + 7 * V, LE);
+        FloatVector w8 = FloatVector.fromMemorySegment(S, ALL, wAddr + 8 * V, LE);
+        FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
+        FloatVector z = FloatVector.zero(S);
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int w = g.w();
+        int oy = top ? 0 : g.h() - 1;
+        long row = V * w;
+        // Kernel rows on input rows oy - 1 .. oy + 1: the top row's first and the bottom row's last are outside.
+        long inA = xPlane + row * (top ? 0 : oy - 1);
+        long inB = inA + row;
+        FloatVector k = top ? z.fma(w0, bias) : z.mul(w6);
+        k = top ? z.fma(w1, k) : z.fma(w7, k);
+        k = top ? z.fma(w2, k) : z.fma(w8, k);
+        long at = V * (long) oy * w;
+        for (int ox = 1; ox < w - 1; ox++) {
+            long c = V * (ox - 1);
+            FloatVector a;
+            FloatVector b;
+            if (top) {
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c, LE).mul(w3);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c, LE).mul(w6);
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c + V, LE).fma(w4, a);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c + V, LE).fma(w7, b);
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c + 2 * V, LE).fma(w5, a);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c + 2 * V, LE).fma(w8, b);
+                a = k.add(a).add(b);
+            } else {
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c, LE).fma(w0, bias);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c, LE).mul(w3);
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c + V, LE).fma(w1, a);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c + V, LE).fma(w4, b);
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c + 2 * V, LE).fma(w2, a);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c + 2 * V, LE).fma(w5, b);
+                a = a.add(b).add(k);
+            }
+            long o = at + V * ox;
+            if (rPlane != 0) {
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + o, LE));
+            }
+            if (clamp) {
+                a = a.blend(lo, a.lt(lo));
+                a = a.blend(hi, hi.lt(a));
+            }
+            a.intoMemorySegment(ALL, yPlane + o, LE);
         }
     }
 }
