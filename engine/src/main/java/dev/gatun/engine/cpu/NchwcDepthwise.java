@@ -65,9 +65,10 @@ public final class NchwcDepthwise {
     /** Vector FMAs below which a call runs on the calling thread alone. */
     private static final long PARALLEL_MIN_FMAS = 1 << 13;
     /**
-     * Interior row width from which stride 1 runs {@link #interiorS1}: CPU time a call, A/B interleaved in one JVM,
-     * 0.83x on 32@112 and 0.89x on 144@56, 1.0x on 192@28, but 1.18x on 384@14 and 1.26x on 960@7 (its loop costs
-     * more to enter per row).
+     * Interior row width from which stride 1 (where the flat span does not apply) runs {@link #spanS1} a row at a
+     * time rather than {@link #interior3x3}: CPU time a call, A/B interleaved in one JVM, 0.83x on 32@112 and 0.89x
+     * on 144@56, 1.0x on 192@28, but 1.18x on 384@14 and 1.26x on 960@7 (its loop costs more to enter: C2 checks
+     * the bounds of all its addresses before the loop).
      */
     private static final int WIDE = 24;
     /**
