@@ -7,6 +7,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -26,7 +27,9 @@ import jdk.incubator.vector.VectorSpecies;
  * v}: NaN stays NaN; a -0 stays -0 where {@link ConvEpilogue#apply}'s Math.max gives +0): the Vector API's
  * {@code max} / {@code min} keep Java's NaN and signed-zero rules with six instructions each on AVX-512, 12 of the
  * ~60 vector instructions per output pair in the stride-1 loop; the blends took 32@112 from 75 to 56 us a call and
- * 144@56 from 90 to 67. {@link #convScalar} sums in the same order per lane with {@link Math#fma} and clamps the
+ * 144@56 from 90 to 67. The upper bound's mask is {@code v.compare(GT, hi)}: written {@code hi.lt(v)} (the
+ * loop-invariant vector the receiver), C2 left one 80-byte array a call allocated in {@link #interior3x3} (JVMs that
+ * ran only a 56- or 112-wide stride-2 layer). {@link #convScalar} sums in the same order per lane with {@link Math#fma} and clamps the
  * same way: the two agree bit for bit.
  *
  * <p>Loops: positions whose every tap is inside the plane (the interior rectangle {@code [oyLo, oyHi) x [oxLo,
@@ -400,7 +403,7 @@ public final class NchwcDepthwise {
                 }
                 if (clamp) {
                     a = a.blend(lo, a.lt(lo));
-                    a = a.blend(hi, hi.lt(a));
+                    a = a.blend(hi, a.compare(VectorOperators.GT, hi));
                 }
                 a.intoMemorySegment(ALL, yPlane + out, LE);
             }
@@ -413,6 +416,9 @@ public final class NchwcDepthwise {
      */
     private static void border3x3(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
                                   int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
+        if (oy0 >= oy1 || ox0 >= ox1) {
+            return;
+        }
         FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
         FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
         FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
@@ -457,7 +463,7 @@ public final class NchwcDepthwise {
                 }
                 if (clamp) {
                     a = a.blend(lo, a.lt(lo));
-                    a = a.blend(hi, hi.lt(a));
+                    a = a.blend(hi, a.compare(VectorOperators.GT, hi));
                 }
                 a.intoMemorySegment(ALL, yPlane + at, LE);
             }
@@ -521,9 +527,9 @@ public final class NchwcDepthwise {
                 }
                 if (clamp) {
                     a = a.blend(lo, a.lt(lo));
-                    a = a.blend(hi, hi.lt(a));
+                    a = a.blend(hi, a.compare(VectorOperators.GT, hi));
                     b = b.blend(lo, b.lt(lo));
-                    b = b.blend(hi, hi.lt(b));
+                    b = b.blend(hi, b.compare(VectorOperators.GT, hi));
                 }
                 a.intoMemorySegment(ALL, yPlane + out, LE);
                 b.intoMemorySegment(ALL, yPlane + out + V, LE);
@@ -594,9 +600,9 @@ public final class NchwcDepthwise {
             }
             if (clamp) {
                 a = a.blend(lo, a.lt(lo));
-                a = a.blend(hi, hi.lt(a));
+                a = a.blend(hi, a.compare(VectorOperators.GT, hi));
                 b = b.blend(lo, b.lt(lo));
-                b = b.blend(hi, hi.lt(b));
+                b = b.blend(hi, b.compare(VectorOperators.GT, hi));
             }
             a.intoMemorySegment(ALL, out + c, LE);
             b.intoMemorySegment(ALL, out + c + V, LE);
@@ -646,7 +652,7 @@ public final class NchwcDepthwise {
             }
             if (clamp) {
                 a = a.blend(lo, a.lt(lo));
-                a = a.blend(hi, hi.lt(a));
+                a = a.blend(hi, a.compare(VectorOperators.GT, hi));
             }
             a.intoMemorySegment(ALL, yPlane + at, LE);
             long c = last - V;
@@ -665,7 +671,7 @@ public final class NchwcDepthwise {
             }
             if (clamp) {
                 a = a.blend(lo, a.lt(lo));
-                a = a.blend(hi, hi.lt(a));
+                a = a.blend(hi, a.compare(VectorOperators.GT, hi));
             }
             a.intoMemorySegment(ALL, yPlane + at + last, LE);
         }
@@ -729,7 +735,7 @@ public final class NchwcDepthwise {
             }
             if (clamp) {
                 a = a.blend(lo, a.lt(lo));
-                a = a.blend(hi, hi.lt(a));
+                a = a.blend(hi, a.compare(VectorOperators.GT, hi));
             }
             a.intoMemorySegment(ALL, yPlane + o, LE);
         }
