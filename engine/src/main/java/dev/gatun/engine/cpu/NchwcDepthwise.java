@@ -39,11 +39,13 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>stride 1, output the input's size, pads 1, planes 7 wide or more: the interior rows as one flat span
  *       ({@link #spanS1}: position q = oy*W + ox, taps at q - W - 1 + ky*W + kx; the pair shares its input
  *       columns, 12 loads for 18 FMAs), the two edge columns, which that formula gets wrong, computed again
- *       after ({@link #edgeColumnsS1}), and the top and bottom rows through {@link #edgeRowS1} (the kernel row
+ *       after ({@link #edgeColumns}), and the top and bottom rows through {@link #edgeRow} (the kernel row
  *       outside folded into a constant): only the four corners take {@link #border3x3}, A/B 0.80x (384@14) to
  *       0.95x (32@112) against all edges through it;</li>
  *   <li>other stride 1 with interior rows of 24 positions or more: {@link #spanS1} a row at a time;</li>
- *   <li>the rest (stride 2, narrow rows): {@link #interior3x3}, nine loads a position.</li>
+ *   <li>the rest (stride 2, narrow rows): {@link #interior3x3}, nine loads a position; with stride 2 and pads 1
+ *       the top row and the left column also through {@link #edgeRow} and {@link #edgeColumns} (A/B 0.91x on
+ *       576@14 to 0.97x on 96@112).</li>
  * </ul>
  * The border rows and columns of those kernels run through {@link #border3x3} (the same nine taps, each tap's address
  * chosen per position: the input or a block of zeros), every position of other kernels through {@link #general} (a
@@ -313,8 +315,8 @@ public final class NchwcDepthwise {
                 && g.oh() == g.h() && g.ow() == w) {
             // "Same" stride 1: the interior rows numbered flat, q = oy*W + ox, input tap at q - W - 1 + ky*W + kx,
             // all inside the plane for q in [in0*W + 1, (in1 - 1)*W + W - 1). The positions of columns 0 and W - 1
-            // in that range read a neighbouring row's column: computed wrong, then again by edgeColumnsS1. The top
-            // and bottom rows (when in this band) go through edgeRowS1, their corners through border3x3.
+            // in that range read a neighbouring row's column: computed wrong, then again by edgeColumns. The top
+            // and bottom rows (when in this band) go through edgeRow, their corners through border3x3.
             int q0 = in0 * w + 1;
             int q1 = (in1 - 1) * w + w - 1;
             int qe = q0 + ((q1 - q0) & ~1);
@@ -322,22 +324,33 @@ public final class NchwcDepthwise {
             if (qe < q1) {
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1 - 1, in1, w - 2, w - 1, ep);
             }
-            edgeColumnsS1(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, ep);
+            edgeColumns(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, true, ep);
             if (oy0 < in0) {
-                edgeRowS1(g, xPlane, yPlane, rPlane, wAddr, bAddr, true, ep);
+                edgeRow(g, xPlane, yPlane, rPlane, wAddr, bAddr, true, 1, w - 1, ep);
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, 0, 1, ep);
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, w - 1, w, ep);
             }
             if (in1 < oy1) {
-                edgeRowS1(g, xPlane, yPlane, rPlane, wAddr, bAddr, false, ep);
+                edgeRow(g, xPlane, yPlane, rPlane, wAddr, bAddr, false, 1, w - 1, ep);
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, 0, 1, ep);
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, w - 1, w, ep);
             }
             return;
         }
-        border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
+        // Stride 2, pads 1: the top row and the left column through edgeRow / edgeColumns, as in the flat case.
+        boolean edges2 = g.strideH() == 2 && g.strideW() == 2 && g.padTop() == 1 && g.padLeft() == 1 && oxLo == 1
+                && oxHi > 1 && g.h() >= 2;
+        if (edges2 && oy0 < in0) {
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, 0, 1, ep);
+            edgeRow(g, xPlane, yPlane, rPlane, wAddr, bAddr, true, 1, oxHi, ep);
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, oxHi, g.ow(), ep);
+        } else {
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
+        }
         if (in0 < in1) {
-            if (oxLo > 0) {
+            if (edges2) {
+                edgeColumns(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, false, ep);
+            } else if (oxLo > 0) {
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, oxLo, ep);
             }
             int pairs = oxLo + ((oxHi - oxLo) & ~1);
@@ -609,12 +622,13 @@ public final class NchwcDepthwise {
         }
     }
     /**
-     * Columns 0 and W - 1 of rows [oy0, oy1) of a "same" stride-1 3x3 plane (pads 1, every kernel row inside): the
-     * tap left of column 0 and the one right of column W - 1 multiply a zero vector, the rest load; the same
-     * operations as {@link #border3x3}, so the same floats, without its per-tap address choices.
+     * Output column 0 (and, when {@code right}, OW - 1) of rows [oy0, oy1) of a 3x3 plane with pads 1 and equal
+     * strides s, every kernel row inside: the tap left of input column 0 (and the one right of input column W - 1,
+     * for stride 1 "same" planes only) multiplies a zero vector, the rest load; the same operations as
+     * {@link #border3x3}, so the same floats, without its per-tap address choices.
      */
-    private static void edgeColumnsS1(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
-                                      int oy0, int oy1, ConvEpilogue ep) {
+    private static void edgeColumns(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
+                                    int oy0, int oy1, boolean right, ConvEpilogue ep) {
         FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
         FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
         FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
@@ -630,13 +644,15 @@ public final class NchwcDepthwise {
         FloatVector lo = FloatVector.broadcast(S, ep.lo());
         FloatVector hi = FloatVector.broadcast(S, ep.hi());
         int w = g.w();
+        int st = g.strideH();
         long row = V * w;
         long last = V * (w - 1);
+        long lastOut = V * (g.ow() - 1);
         for (int oy = oy0; oy < oy1; oy++) {
-            long in0 = xPlane + row * (oy - 1);
+            long in0 = xPlane + row * (st * oy - 1);
             long in1 = in0 + row;
             long in2 = in1 + row;
-            long at = V * (long) oy * w;
+            long at = V * (long) oy * g.ow();
             FloatVector a = z.fma(w0, bias);
             FloatVector b = z.mul(w3);
             FloatVector d = z.mul(w6);
@@ -655,6 +671,9 @@ public final class NchwcDepthwise {
                 a = a.blend(hi, a.compare(VectorOperators.GT, hi));
             }
             a.intoMemorySegment(ALL, yPlane + at, LE);
+            if (!right) {
+                continue;
+            }
             long c = last - V;
             a = FloatVector.fromMemorySegment(S, ALL, in0 + c, LE).fma(w0, bias);
             b = FloatVector.fromMemorySegment(S, ALL, in1 + c, LE).mul(w3);
@@ -667,23 +686,24 @@ public final class NchwcDepthwise {
             d = z.fma(w8, d);
             a = a.add(b).add(d);
             if (rPlane != 0) {
-                a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at + last, LE));
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at + lastOut, LE));
             }
             if (clamp) {
                 a = a.blend(lo, a.lt(lo));
                 a = a.blend(hi, a.compare(VectorOperators.GT, hi));
             }
-            a.intoMemorySegment(ALL, yPlane + at + last, LE);
+            a.intoMemorySegment(ALL, yPlane + at + lastOut, LE);
         }
     }
 
     /**
-     * Columns 1 to W - 2 of the top (or bottom) row of a "same" stride-1 3x3 plane (pads 1, at least 3 rows): the
-     * kernel row outside the plane is its zero products folded once into a constant vector; the same operations as
+     * Output columns [ox0, ox1) (every tap column inside the plane) of the top row, or of the bottom row of a stride-1
+     * "same" plane, of a 3x3 plane with pads 1 and equal strides, its other two kernel rows inside: the kernel row
+     * outside the plane is its zero products folded once into a constant vector; the same operations as
      * {@link #border3x3}, so the same floats.
      */
-    private static void edgeRowS1(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
-                                  boolean top, ConvEpilogue ep) {
+    private static void edgeRow(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
+                                boolean top, int ox0, int ox1, ConvEpilogue ep) {
         FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
         FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
         FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
@@ -699,17 +719,18 @@ public final class NchwcDepthwise {
         FloatVector lo = FloatVector.broadcast(S, ep.lo());
         FloatVector hi = FloatVector.broadcast(S, ep.hi());
         int w = g.w();
-        int oy = top ? 0 : g.h() - 1;
+        int st = g.strideW();
+        int oy = top ? 0 : g.oh() - 1;
         long row = V * w;
-        // Kernel rows on input rows oy - 1 .. oy + 1: the top row's first and the bottom row's last are outside.
-        long inA = xPlane + row * (top ? 0 : oy - 1);
+        // Kernel rows on input rows s*oy - 1 .. s*oy + 1: the top row's first and the bottom row's last are outside.
+        long inA = xPlane + row * (top ? 0 : st * oy - 1);
         long inB = inA + row;
         FloatVector k = top ? z.fma(w0, bias) : z.mul(w6);
         k = top ? z.fma(w1, k) : z.fma(w7, k);
         k = top ? z.fma(w2, k) : z.fma(w8, k);
-        long at = V * (long) oy * w;
-        for (int ox = 1; ox < w - 1; ox++) {
-            long c = V * (ox - 1);
+        long at = V * (long) oy * g.ow();
+        for (int ox = ox0; ox < ox1; ox++) {
+            long c = V * (st * ox - 1);
             FloatVector a;
             FloatVector b;
             if (top) {
