@@ -7,6 +7,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -22,19 +23,29 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link Nchwc#reference} which skips those taps), then the {@link ConvEpilogue} (add the residual, clamp) and one
  * store. 3x3 kernels with dilation 1 sum each kernel row apart (row 0 from the bias, rows 1 and 2 from their first
  * product, then {@code (row0 + row1) + row2}): three FMA chains of three, not one of nine (960@7, mostly border
- * positions: 26 -> 18 us a call). {@link #convScalar} sums in the same order per lane with {@link Math#fma}: the two
- * agree bit for bit.
+ * positions: 26 -> 18 us a call). The clamp is a compare and a blend per bound ({@code v < lo ? lo : hi < v ? hi :
+ * v}: NaN stays NaN; a -0 stays -0 where {@link ConvEpilogue#apply}'s Math.max gives +0): the Vector API's
+ * {@code max} / {@code min} keep Java's NaN and signed-zero rules with six instructions each on AVX-512, 12 of the
+ * ~60 vector instructions per output pair in the stride-1 loop; the blends took 32@112 from 75 to 56 us a call and
+ * 144@56 from 90 to 67. The upper bound's mask is {@code v.compare(GT, hi)}: written {@code hi.lt(v)} (the
+ * loop-invariant vector the receiver), C2 left one 80-byte array a call allocated in {@link #interior3x3} (JVMs that
+ * ran only a 56- or 112-wide stride-2 layer). {@link #convScalar} sums in the same order per lane with {@link Math#fma} and clamps the
+ * same way: the two agree bit for bit.
  *
  * <p>Loops: positions whose every tap is inside the plane (the interior rectangle {@code [oyLo, oyHi) x [oxLo,
  * oxHi)}, from the pads, strides and kernel extent) run, for 3x3 kernels with dilation 1, with nine weight vectors
  * and the bias hoisted into registers, two output positions a step, no branches:
  * <ul>
- *   <li>stride 1, output the input's size, pads 1, planes 14 wide or more: the interior rows as one flat span
+ *   <li>stride 1, output the input's size, pads 1, planes 7 wide or more: the interior rows as one flat span
  *       ({@link #spanS1}: position q = oy*W + ox, taps at q - W - 1 + ky*W + kx; the pair shares its input
  *       columns, 12 loads for 18 FMAs), the two edge columns, which that formula gets wrong, computed again
- *       after;</li>
+ *       after ({@link #edgeColumns}), and the top and bottom rows through {@link #edgeRow} (the kernel row
+ *       outside folded into a constant): only the four corners take {@link #border3x3}, A/B 0.80x (384@14) to
+ *       0.95x (32@112) against all edges through it;</li>
  *   <li>other stride 1 with interior rows of 24 positions or more: {@link #spanS1} a row at a time;</li>
- *   <li>the rest (stride 2, narrow rows): {@link #interior3x3}, nine loads a position.</li>
+ *   <li>the rest (stride 2, narrow rows): {@link #interior3x3}, nine loads a position; with stride 2 and pads 1
+ *       the top row and the left column also through {@link #edgeRow} and {@link #edgeColumns} (A/B 0.91x on
+ *       576@14 to 0.97x on 96@112).</li>
  * </ul>
  * The border rows and columns of those kernels run through {@link #border3x3} (the same nine taps, each tap's address
  * chosen per position: the input or a block of zeros), every position of other kernels through {@link #general} (a
@@ -59,17 +70,19 @@ public final class NchwcDepthwise {
     /** Vector FMAs below which a call runs on the calling thread alone. */
     private static final long PARALLEL_MIN_FMAS = 1 << 13;
     /**
-     * Interior row width from which stride 1 runs {@link #interiorS1}: CPU time a call, A/B interleaved in one JVM,
-     * 0.83x on 32@112 and 0.89x on 144@56, 1.0x on 192@28, but 1.18x on 384@14 and 1.26x on 960@7 (its loop costs
-     * more to enter per row).
+     * Interior row width from which stride 1 (where the flat span does not apply) runs {@link #spanS1} a row at a
+     * time rather than {@link #interior3x3}: CPU time a call, A/B interleaved in one JVM, 0.83x on 32@112 and 0.89x
+     * on 144@56, 1.0x on 192@28, but 1.18x on 384@14 and 1.26x on 960@7 (its loop costs more to enter: C2 checks
+     * the bounds of all its addresses before the loop).
      */
     private static final int WIDE = 24;
     /**
      * Plane width from which a "same" stride-1 3x3 interior runs as one flat span ({@link #unit}): CPU time a call,
      * A/B interleaved in one JVM, against a span per row (wide rows) or {@link #interior3x3}: 32@112 0.93x, 144@56
-     * 0.88x, 192@28 0.83x, 384@14 0.93x, 576@14 0.91x; 960@7 1.04x (its two recomputed columns are 2 of 7).
+     * 0.88x, 192@28 0.83x, 384@14 0.93x, 576@14 0.91x; 960@7 1.04x with max/min clamps, 0.97x with blends (its two
+     * recomputed columns are 2 of 7).
      */
-    private static final int FLAT_MIN = 14;
+    private static final int FLAT_MIN = 7;
     private static final ThreadLocal<Tasks> REGION = ThreadLocal.withInitial(Tasks::new);
     /** The sums of one output row in {@link #general}. */
     private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
@@ -155,7 +168,13 @@ public final class NchwcDepthwise {
                                 s = sumGeneral(p, g, x, xPlane, blk, oy, ox, lane, s);
                             }
                             long yi = yPlane + ((long) oy * g.ow() + ox) * B + lane;
-                            y.setAtIndex(F, yi, ep.apply(s, res == null ? 0f : res.getAtIndex(F, yi)));
+                            if (res != null) {
+                                s += res.getAtIndex(F, yi);
+                            }
+                            if (ep.clamp()) {
+                                s = s < ep.lo() ? ep.lo() : ep.hi() < s ? ep.hi() : s;
+                            }
+                            y.setAtIndex(F, yi, s);
                         }
                     }
                 }
@@ -292,12 +311,12 @@ public final class NchwcDepthwise {
         int in0 = Math.min(oy1, Math.max(oy0, oyLo));
         int in1 = Math.max(in0, Math.min(oy1, oyHi));
         int w = g.w();
-        border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
         if (in0 < in1 && w >= FLAT_MIN && g.strideH() == 1 && g.strideW() == 1 && g.padTop() == 1 && g.padLeft() == 1
                 && g.oh() == g.h() && g.ow() == w) {
             // "Same" stride 1: the interior rows numbered flat, q = oy*W + ox, input tap at q - W - 1 + ky*W + kx,
             // all inside the plane for q in [in0*W + 1, (in1 - 1)*W + W - 1). The positions of columns 0 and W - 1
-            // in that range read a neighbouring row's column: computed wrong, then again by border3x3.
+            // in that range read a neighbouring row's column: computed wrong, then again by edgeColumns. The top
+            // and bottom rows (when in this band) go through edgeRow, their corners through border3x3.
             int q0 = in0 * w + 1;
             int q1 = (in1 - 1) * w + w - 1;
             int qe = q0 + ((q1 - q0) & ~1);
@@ -305,10 +324,33 @@ public final class NchwcDepthwise {
             if (qe < q1) {
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1 - 1, in1, w - 2, w - 1, ep);
             }
-            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, 1, ep);
-            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, w - 1, w, ep);
-        } else if (in0 < in1) {
-            if (oxLo > 0) {
+            edgeColumns(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, true, ep);
+            if (oy0 < in0) {
+                edgeRow(g, xPlane, yPlane, rPlane, wAddr, bAddr, true, 1, w - 1, ep);
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, 0, 1, ep);
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, w - 1, w, ep);
+            }
+            if (in1 < oy1) {
+                edgeRow(g, xPlane, yPlane, rPlane, wAddr, bAddr, false, 1, w - 1, ep);
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, 0, 1, ep);
+                border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in1, oy1, w - 1, w, ep);
+            }
+            return;
+        }
+        // Stride 2, pads 1: the top row and the left column through edgeRow / edgeColumns, as in the flat case.
+        boolean edges2 = g.strideH() == 2 && g.strideW() == 2 && g.padTop() == 1 && g.padLeft() == 1 && oxLo == 1
+                && oxHi > 1 && g.h() >= 2;
+        if (edges2 && oy0 < in0) {
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, 0, 1, ep);
+            edgeRow(g, xPlane, yPlane, rPlane, wAddr, bAddr, true, 1, oxHi, ep);
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, 0, 1, oxHi, g.ow(), ep);
+        } else {
+            border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, oy0, in0, 0, g.ow(), ep);
+        }
+        if (in0 < in1) {
+            if (edges2) {
+                edgeColumns(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, false, ep);
+            } else if (oxLo > 0) {
                 border3x3(g, xPlane, yPlane, rPlane, wAddr, bAddr, in0, in1, 0, oxLo, ep);
             }
             int pairs = oxLo + ((oxHi - oxLo) & ~1);
@@ -373,7 +415,8 @@ public final class NchwcDepthwise {
                     a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out, LE));
                 }
                 if (clamp) {
-                    a = a.max(lo).min(hi);
+                    a = a.blend(lo, a.lt(lo));
+                    a = a.blend(hi, a.compare(VectorOperators.GT, hi));
                 }
                 a.intoMemorySegment(ALL, yPlane + out, LE);
             }
@@ -386,6 +429,9 @@ public final class NchwcDepthwise {
      */
     private static void border3x3(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
                                   int oy0, int oy1, int ox0, int ox1, ConvEpilogue ep) {
+        if (oy0 >= oy1 || ox0 >= ox1) {
+            return;
+        }
         FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
         FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
         FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
@@ -429,7 +475,8 @@ public final class NchwcDepthwise {
                     a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at, LE));
                 }
                 if (clamp) {
-                    a = a.max(lo).min(hi);
+                    a = a.blend(lo, a.lt(lo));
+                    a = a.blend(hi, a.compare(VectorOperators.GT, hi));
                 }
                 a.intoMemorySegment(ALL, yPlane + at, LE);
             }
@@ -492,8 +539,10 @@ public final class NchwcDepthwise {
                     b = b.add(FloatVector.fromMemorySegment(S, ALL, rPlane + out + V, LE));
                 }
                 if (clamp) {
-                    a = a.max(lo).min(hi);
-                    b = b.max(lo).min(hi);
+                    a = a.blend(lo, a.lt(lo));
+                    a = a.blend(hi, a.compare(VectorOperators.GT, hi));
+                    b = b.blend(lo, b.lt(lo));
+                    b = b.blend(hi, b.compare(VectorOperators.GT, hi));
                 }
                 a.intoMemorySegment(ALL, yPlane + out, LE);
                 b.intoMemorySegment(ALL, yPlane + out + V, LE);
@@ -563,11 +612,153 @@ public final class NchwcDepthwise {
                 b = b.add(FloatVector.fromMemorySegment(S, ALL, res + c + V, LE));
             }
             if (clamp) {
-                a = a.max(lo).min(hi);
-                b = b.max(lo).min(hi);
+                a = a.blend(lo, a.lt(lo));
+                a = a.blend(hi, a.compare(VectorOperators.GT, hi));
+                b = b.blend(lo, b.lt(lo));
+                b = b.blend(hi, b.compare(VectorOperators.GT, hi));
             }
             a.intoMemorySegment(ALL, out + c, LE);
             b.intoMemorySegment(ALL, out + c + V, LE);
+        }
+    }
+    /**
+     * Output column 0 (and, when {@code right}, OW - 1) of rows [oy0, oy1) of a 3x3 plane with pads 1 and equal
+     * strides s, every kernel row inside: the tap left of input column 0 (and the one right of input column W - 1,
+     * for stride 1 "same" planes only) multiplies a zero vector, the rest load; the same operations as
+     * {@link #border3x3}, so the same floats, without its per-tap address choices.
+     */
+    private static void edgeColumns(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
+                                    int oy0, int oy1, boolean right, ConvEpilogue ep) {
+        FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
+        FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
+        FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
+        FloatVector w3 = FloatVector.fromMemorySegment(S, ALL, wAddr + 3 * V, LE);
+        FloatVector w4 = FloatVector.fromMemorySegment(S, ALL, wAddr + 4 * V, LE);
+        FloatVector w5 = FloatVector.fromMemorySegment(S, ALL, wAddr + 5 * V, LE);
+        FloatVector w6 = FloatVector.fromMemorySegment(S, ALL, wAddr + 6 * V, LE);
+        FloatVector w7 = FloatVector.fromMemorySegment(S, ALL, wAddr + 7 * V, LE);
+        FloatVector w8 = FloatVector.fromMemorySegment(S, ALL, wAddr + 8 * V, LE);
+        FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
+        FloatVector z = FloatVector.zero(S);
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int w = g.w();
+        int st = g.strideH();
+        long row = V * w;
+        long last = V * (w - 1);
+        long lastOut = V * (g.ow() - 1);
+        for (int oy = oy0; oy < oy1; oy++) {
+            long in0 = xPlane + row * (st * oy - 1);
+            long in1 = in0 + row;
+            long in2 = in1 + row;
+            long at = V * (long) oy * g.ow();
+            FloatVector a = z.fma(w0, bias);
+            FloatVector b = z.mul(w3);
+            FloatVector d = z.mul(w6);
+            a = FloatVector.fromMemorySegment(S, ALL, in0, LE).fma(w1, a);
+            b = FloatVector.fromMemorySegment(S, ALL, in1, LE).fma(w4, b);
+            d = FloatVector.fromMemorySegment(S, ALL, in2, LE).fma(w7, d);
+            a = FloatVector.fromMemorySegment(S, ALL, in0 + V, LE).fma(w2, a);
+            b = FloatVector.fromMemorySegment(S, ALL, in1 + V, LE).fma(w5, b);
+            d = FloatVector.fromMemorySegment(S, ALL, in2 + V, LE).fma(w8, d);
+            a = a.add(b).add(d);
+            if (rPlane != 0) {
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at, LE));
+            }
+            if (clamp) {
+                a = a.blend(lo, a.lt(lo));
+                a = a.blend(hi, a.compare(VectorOperators.GT, hi));
+            }
+            a.intoMemorySegment(ALL, yPlane + at, LE);
+            if (!right) {
+                continue;
+            }
+            long c = last - V;
+            a = FloatVector.fromMemorySegment(S, ALL, in0 + c, LE).fma(w0, bias);
+            b = FloatVector.fromMemorySegment(S, ALL, in1 + c, LE).mul(w3);
+            d = FloatVector.fromMemorySegment(S, ALL, in2 + c, LE).mul(w6);
+            a = FloatVector.fromMemorySegment(S, ALL, in0 + last, LE).fma(w1, a);
+            b = FloatVector.fromMemorySegment(S, ALL, in1 + last, LE).fma(w4, b);
+            d = FloatVector.fromMemorySegment(S, ALL, in2 + last, LE).fma(w7, d);
+            a = z.fma(w2, a);
+            b = z.fma(w5, b);
+            d = z.fma(w8, d);
+            a = a.add(b).add(d);
+            if (rPlane != 0) {
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + at + lastOut, LE));
+            }
+            if (clamp) {
+                a = a.blend(lo, a.lt(lo));
+                a = a.blend(hi, a.compare(VectorOperators.GT, hi));
+            }
+            a.intoMemorySegment(ALL, yPlane + at + lastOut, LE);
+        }
+    }
+
+    /**
+     * Output columns [ox0, ox1) (every tap column inside the plane) of the top row, or of the bottom row of a stride-1
+     * "same" plane, of a 3x3 plane with pads 1 and equal strides, its other two kernel rows inside: the kernel row
+     * outside the plane is its zero products folded once into a constant vector; the same operations as
+     * {@link #border3x3}, so the same floats.
+     */
+    private static void edgeRow(Nchwc.Geometry g, long xPlane, long yPlane, long rPlane, long wAddr, long bAddr,
+                                boolean top, int ox0, int ox1, ConvEpilogue ep) {
+        FloatVector w0 = FloatVector.fromMemorySegment(S, ALL, wAddr, LE);
+        FloatVector w1 = FloatVector.fromMemorySegment(S, ALL, wAddr + V, LE);
+        FloatVector w2 = FloatVector.fromMemorySegment(S, ALL, wAddr + 2 * V, LE);
+        FloatVector w3 = FloatVector.fromMemorySegment(S, ALL, wAddr + 3 * V, LE);
+        FloatVector w4 = FloatVector.fromMemorySegment(S, ALL, wAddr + 4 * V, LE);
+        FloatVector w5 = FloatVector.fromMemorySegment(S, ALL, wAddr + 5 * V, LE);
+        FloatVector w6 = FloatVector.fromMemorySegment(S, ALL, wAddr + 6 * V, LE);
+        FloatVector w7 = FloatVector.fromMemorySegment(S, ALL, wAddr + 7 * V, LE);
+        FloatVector w8 = FloatVector.fromMemorySegment(S, ALL, wAddr + 8 * V, LE);
+        FloatVector bias = FloatVector.fromMemorySegment(S, ALL, bAddr, LE);
+        FloatVector z = FloatVector.zero(S);
+        boolean clamp = ep.clamp();
+        FloatVector lo = FloatVector.broadcast(S, ep.lo());
+        FloatVector hi = FloatVector.broadcast(S, ep.hi());
+        int w = g.w();
+        int st = g.strideW();
+        int oy = top ? 0 : g.oh() - 1;
+        long row = V * w;
+        // Kernel rows on input rows s*oy - 1 .. s*oy + 1: the top row's first and the bottom row's last are outside.
+        long inA = xPlane + row * (top ? 0 : st * oy - 1);
+        long inB = inA + row;
+        FloatVector k = top ? z.fma(w0, bias) : z.mul(w6);
+        k = top ? z.fma(w1, k) : z.fma(w7, k);
+        k = top ? z.fma(w2, k) : z.fma(w8, k);
+        long at = V * (long) oy * g.ow();
+        for (int ox = ox0; ox < ox1; ox++) {
+            long c = V * (st * ox - 1);
+            FloatVector a;
+            FloatVector b;
+            if (top) {
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c, LE).mul(w3);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c, LE).mul(w6);
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c + V, LE).fma(w4, a);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c + V, LE).fma(w7, b);
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c + 2 * V, LE).fma(w5, a);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c + 2 * V, LE).fma(w8, b);
+                a = k.add(a).add(b);
+            } else {
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c, LE).fma(w0, bias);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c, LE).mul(w3);
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c + V, LE).fma(w1, a);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c + V, LE).fma(w4, b);
+                a = FloatVector.fromMemorySegment(S, ALL, inA + c + 2 * V, LE).fma(w2, a);
+                b = FloatVector.fromMemorySegment(S, ALL, inB + c + 2 * V, LE).fma(w5, b);
+                a = a.add(b).add(k);
+            }
+            long o = at + V * ox;
+            if (rPlane != 0) {
+                a = a.add(FloatVector.fromMemorySegment(S, ALL, rPlane + o, LE));
+            }
+            if (clamp) {
+                a = a.blend(lo, a.lt(lo));
+                a = a.blend(hi, a.compare(VectorOperators.GT, hi));
+            }
+            a.intoMemorySegment(ALL, yPlane + o, LE);
         }
     }
 }
