@@ -15,8 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Warm {@link NchwcDepthwise#conv} calls allocate no heap, on the calling thread and the intra-op workers, for
- * MobileNetV2-like shapes (stride 1 and 2, 7x7 to 56x56) and a 5x5 kernel, with a residual and a clamp. Runs in the
- * JVM of {@code SteadyStateAllocationTest} (engine/pom.xml): in the shared test JVM, after some 40 other test classes,
+ * MobileNetV2-like shapes (stride 1 and 2, 7x7 to 56x56) and a 5x5 kernel, with a residual and a clamp. Runs in a
+ * JVM of its own (engine/pom.xml, as SteadyStateAllocationTest): in the shared test JVM, after some 40 other test classes,
  * 144@28 stride 1 allocated ~11 KB a call for 30 s of warm calls (not reproduced in a fresh JVM, with or without
  * CompileThresholdScaling=0.1, nor with JFR attached): which vectors C2 boxes depends on what ran before.
  */
