@@ -9,7 +9,6 @@ import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.management.ManagementFactory;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -18,7 +17,8 @@ import org.junit.jupiter.api.Test;
  * {@link NchwcDepthwise#conv} against its scalar twin (bit for bit, every lane) and against {@link Nchwc#reference}
  * (relative 1e-5) on random depthwise shapes: channel counts with pad lanes, odd planes, 3x3 / 5x5 / 1x3 kernels,
  * strides 1-3, symmetric and asymmetric pads, dilation 2, batches 1-3, the epilogues; 1 and 3 threads give the same
- * floats; pad lanes hold ep(0 + residual pad lane). Also: a warm call allocates no heap.
+ * floats; pad lanes hold ep(0 + residual pad lane). {@link NchwcDepthwiseAllocationTest} checks that warm calls
+ * allocate no heap.
  */
 class NchwcDepthwiseTest {
     private static final ValueLayout.OfFloat F = Tensor.F32;
@@ -155,66 +155,5 @@ class NchwcDepthwiseTest {
                 }
             }
         }
-    }
-
-    @Test
-    void warmCallsAllocateNoHeap() {
-        var bean = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        Random rnd = new Random(4);
-        Nchwc.Geometry[] shapes = {
-            geometry(1, 144, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
-            geometry(1, 96, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
-            geometry(1, 144, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
-            geometry(1, 960, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
-            geometry(1, 40, 14, 14, 5, 5, 2, 2, 1, 1, 2, 2, 1, 1),
-        };
-        for (KernelContext ctx : new KernelContext[] {new ArenaContext(arena), three}) {
-            for (Nchwc.Geometry g : shapes) {
-                MemorySegment x = random(rnd, g.inputFloats());
-                NchwcDepthwise.Packed p = NchwcDepthwise.pack(arena, random(rnd, (long) g.c() * g.kh() * g.kw()),
-                        random(rnd, g.c()), g.c(), g.kh(), g.kw());
-                MemorySegment y = output(g);
-                ConvEpilogue ep = ConvEpilogue.clamp(0f, 6f).withResidual(random(rnd, g.outputFloats()));
-                // Warm up until a batch of 100 calls allocates nothing (C2 compiles the loops; a test JVM's compile
-                // queue is long), at most 60 batches, then one more batch must allocate nothing too.
-                long bytes = -1;
-                for (int batch = 0; batch < 60 && bytes != 0; batch++) {
-                    bytes = batch(bean, ctx, p, g, x, y, ep);
-                }
-                assertEquals(0, bytes, g + " on " + ctx.threads() + " threads: still allocating after 6000 calls");
-                bytes = batch(bean, ctx, p, g, x, y, ep);
-                assertEquals(0, bytes, g + " on " + ctx.threads() + " threads: bytes allocated by 100 warm calls");
-            }
-        }
-    }
-
-    /** The calling thread and the intra-op workers (named gatun-*), the threads that run the kernel's tasks. */
-    private static long[] threadIds() {
-        return Thread.getAllStackTraces().keySet().stream()
-                .filter(t -> t == Thread.currentThread() || t.getName().startsWith("gatun"))
-                .mapToLong(Thread::threadId).toArray();
-    }
-
-    /** Heap bytes those threads allocate in 100 calls. */
-    private static long batch(com.sun.management.ThreadMXBean bean, KernelContext ctx,
-                              NchwcDepthwise.Packed p, Nchwc.Geometry g, MemorySegment x, MemorySegment y,
-                              ConvEpilogue ep) {
-        long[] ids = threadIds();
-        long start = allocated(bean, ids);
-        long before = allocated(bean, ids);
-        long probe = before - start;
-        for (int i = 0; i < 100; i++) {
-            NchwcDepthwise.conv(ctx, p, g, x, y, ep);
-        }
-        return allocated(bean, ids) - before - probe;
-    }
-
-    /** Bytes those threads allocated so far (a reading itself allocates its result array: subtract a probe). */
-    private static long allocated(com.sun.management.ThreadMXBean bean, long[] ids) {
-        long sum = 0;
-        for (long b : bean.getThreadAllocatedBytes(ids)) {
-            sum += Math.max(0, b);
-        }
-        return sum;
     }
 }
