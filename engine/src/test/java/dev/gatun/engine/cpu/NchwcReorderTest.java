@@ -2,15 +2,12 @@ package dev.gatun.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.gatun.engine.graph.Workspace;
 import dev.gatun.engine.ops.KernelContext;
-import dev.gatun.engine.tensor.DType;
-import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
-import java.util.concurrent.ForkJoinPool;
-import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,28 +19,12 @@ class NchwcReorderTest {
     private static final int[][] SHAPES = {{1, 16, 16}, {1, 3, 50}, {2, 24, 49}, {1, 32, 33}, {3, 40, 7}, {1, 1, 1},
             {2, 17, 256}, {1, 64, 196}, {1, 1280, 49}};
 
+    /** A session's context: the workspace with {@code threads} intra-op threads (its pool). */
+    private static final Workspace ONE = new Workspace(Arena.ofShared(), Long.MAX_VALUE, 1);
+    private static final Workspace THREE = new Workspace(Arena.ofShared(), Long.MAX_VALUE, 3);
+
     private static KernelContext ctx(int threads) {
-        return new KernelContext() {
-            @Override
-            public Tensor allocate(DType dtype, Shape shape) {
-                throw new UnsupportedOperationException();
-            }
-
-            @Override
-            public int threads() {
-                return threads;
-            }
-
-            @Override
-            public void parallelFor(int tasks, java.util.function.IntConsumer body) {
-                ForkJoinPool pool = new ForkJoinPool(threads);
-                try {
-                    pool.submit(() -> IntStream.range(0, tasks).parallel().forEach(body)).join();
-                } finally {
-                    pool.shutdown();
-                }
-            }
-        };
+        return threads == 1 ? ONE : THREE;
     }
 
     private static MemorySegment random(Arena a, long n, Random r) {

@@ -5,12 +5,9 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.gatun.engine.graph.Attribute;
 import dev.gatun.engine.graph.Attributes;
 import dev.gatun.engine.graph.ConstantFolder;
-import dev.gatun.engine.graph.ExecutionPlan;
 import dev.gatun.engine.graph.Graph;
 import dev.gatun.engine.graph.Node;
-import dev.gatun.engine.graph.PrepackCache;
 import dev.gatun.engine.graph.ValueInfo;
-import dev.gatun.engine.graph.Workspace;
 import dev.gatun.engine.models.GeneratedModels;
 import dev.gatun.engine.onnx.OnnxLoader;
 import dev.gatun.engine.ops.NchwcOps;
@@ -29,7 +26,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link NchwcLayout}: the same outputs as the NCHW graph (1e-4 of the largest output) on a hand-built graph that
+ * {@link NchwcLayout}: the same outputs as the NCHW graph (1e-4 of the largest output, 1 and 2 threads) on a hand-built graph that
  * exercises every boundary (a stem read as NCHW, a plain input reordered in, a depthwise layer, residuals from the
  * component, from outside and broadcast, a value read both blocked and plain, GlobalAveragePool of a blocked value,
  * pad lanes with 20 and 24 channels, batch 2), and on MobileNetV2 / ResNet-18; the nodes each mode writes.
@@ -79,37 +76,6 @@ class NchwcLayoutTest {
         node("Conv", List.of(in, constant(out + ".w", random(m, cg, k, k)), constant(out + ".b", random(m))), out, a);
     }
 
-    private static float[] execute(Graph g, Tensor... inputs) {
-        ExecutionPlan plan = ExecutionPlan.build(g, PrepackCache.unshared());
-        try (Arena a = Arena.ofConfined()) {
-            Workspace ws = new Workspace(a, Long.MAX_VALUE, 1);
-            Tensor[] outs = plan.execute(ws, inputs);
-            List<Float> all = new ArrayList<>();
-            for (Tensor t : outs) {
-                for (float v : t.toFloatArray()) {
-                    all.add(v);
-                }
-            }
-            ws.reset();
-            float[] r = new float[all.size()];
-            for (int i = 0; i < r.length; i++) {
-                r[i] = all.get(i);
-            }
-            return r;
-        }
-    }
-
-    private static void assertClose(float[] want, float[] got, String what) {
-        assertEquals(want.length, got.length, what + " output size");
-        double scale = 1e-3;
-        for (float v : want) {
-            scale = Math.max(scale, Math.abs(v));
-        }
-        for (int i = 0; i < want.length; i++) {
-            assertEquals(want[i], got[i], 1e-4 * scale, what + " element " + i);
-        }
-    }
-
     private static long count(Graph g, String op) {
         return g.nodes().stream().filter(n -> n.opType().equals(op)).count();
     }
@@ -145,7 +111,7 @@ class NchwcLayoutTest {
         Tensor x = random(2, 3, 9, 11);
         Tensor x1 = random(2, 20, 5, 6);
         Tensor x2 = random(1, 20, 1, 1);
-        assertClose(execute(fused, x, x1, x2), execute(blocked, x, x1, x2), "hand-built graph");
+        TestGraph.assertSameOutputs(fused, blocked, new Tensor[] {x, x1, x2}, 1e-4);
         assertSame(fused, new NchwcLayout(NchwcLayout.Mode.OFF).apply(fused));
     }
 
@@ -160,7 +126,7 @@ class NchwcLayoutTest {
         Graph all = new NchwcLayout(NchwcLayout.Mode.ALL).apply(g);
         assertEquals(2, count(all, NchwcOps.CONV));
         Tensor x = random(1, 16, 7, 5);
-        assertClose(execute(g, x), execute(all, x), "a component without depthwise");
+        TestGraph.assertSameOutputs(g, all, new Tensor[] {x}, 1e-4);
     }
 
     private static Path model(String name) {
@@ -177,7 +143,7 @@ class NchwcLayoutTest {
         assertEquals(convs, count(b, NchwcOps.CONV), name + " NchwcConv nodes");
         assertEquals(reorders, count(b, NchwcOps.REORDER_TO) + count(b, NchwcOps.REORDER_FROM), name + " reorders");
         Tensor x = random(2, 3, 224, 224);
-        assertClose(execute(g, x), execute(b, x), name);
+        TestGraph.assertSameOutputs(g, b, new Tensor[] {x}, 1e-4);
     }
 
     @Test
