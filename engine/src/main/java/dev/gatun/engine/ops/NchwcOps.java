@@ -48,7 +48,7 @@ public final class NchwcOps implements OpFamily {
     public Planned plan(NodeSpec node) {
         node.requireType(0, DType.FLOAT);
         return switch (node.opType()) {
-            case REORDER_TO -> reorderTo();
+            case REORDER_TO -> reorderTo(node);
             case REORDER_FROM -> reorderFrom(node, channels(node));
             case GLOBAL_AVERAGE_POOL -> globalAveragePool(node, channels(node));
             case CONV -> NchwcConvOp.plan(node);
@@ -65,7 +65,7 @@ public final class NchwcOps implements OpFamily {
         return (int) c;
     }
 
-    private static Planned reorderTo() {
+    private static Planned reorderTo(NodeSpec node) {
         Memo<Tensor[]> outputs = new Memo<>();
         Memo<Shape> shapes = new Memo<>();
         return Planned.of((ctx, in) -> {
@@ -74,7 +74,7 @@ public final class NchwcOps implements OpFamily {
             Shape ys = shapes.get(s);
             if (ys == null) {
                 if (s.rank() != 4) {
-                    throw new IllegalArgumentException("X " + s + " must be [N, C, H, W]");
+                    throw node.error("X " + s + " must be [N, C, H, W]");
                 }
                 ys = shapes.put(s, Shape.of(s.dim(0), Nchwc.blocks(s.dim(1)), s.dim(2), s.dim(3), Nchwc.BLOCK));
             }

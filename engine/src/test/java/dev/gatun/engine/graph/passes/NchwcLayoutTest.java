@@ -129,6 +129,20 @@ class NchwcLayoutTest {
         TestGraph.assertSameOutputs(g, all, new Tensor[] {x}, 1e-4);
     }
 
+    @Test
+    void inputsOfTheWrongShapeAreClearErrorsNamingTheNode() {
+        conv("x", "a", 3, 16, 3, attrs("pads", new long[] {1, 1, 1, 1}));
+        conv("a", "b", 16, 16, 3, attrs("pads", new long[] {1, 1, 1, 1}, "group", 16L));
+        Graph g = new NchwcLayout(NchwcLayout.Mode.ALL).apply(new Graph("g", nodes,
+                List.of(new ValueInfo("x", DType.FLOAT, null)), List.of(new ValueInfo("b", DType.FLOAT, null)), constants,
+                Map.of(), Map.of("", 17)));
+        dev.gatun.engine.EngineException e = assertThrows(dev.gatun.engine.EngineException.class,
+                () -> TestGraph.run(g, new Tensor[] {random(1, 5, 8, 8)}, 1));
+        assertTrue(e.getMessage().contains("a_node") && e.getMessage().contains("[N, 3, H, W]"), e.getMessage());
+        e = assertThrows(dev.gatun.engine.EngineException.class, () -> TestGraph.run(g, new Tensor[] {random(3, 8, 8)}, 1));
+        assertTrue(e.getMessage().contains("a_node"), e.getMessage());
+    }
+
     private static Path model(String name) {
         try {
             return GeneratedModels.get(name);
