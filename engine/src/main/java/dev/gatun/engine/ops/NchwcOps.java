@@ -49,8 +49,8 @@ public final class NchwcOps implements OpFamily {
         node.requireType(0, DType.FLOAT);
         return switch (node.opType()) {
             case REORDER_TO -> reorderTo(node);
-            case REORDER_FROM -> reorderFrom(node, channels(node));
-            case GLOBAL_AVERAGE_POOL -> globalAveragePool(node, channels(node));
+            case REORDER_FROM -> fromBlocked(node, channels(node), false);
+            case GLOBAL_AVERAGE_POOL -> fromBlocked(node, channels(node), true);
             case CONV -> NchwcConvOp.plan(node);
             case MAX_POOL -> maxPool(node, channels(node));
             default -> throw node.unsupported("operator " + node.opType());
@@ -94,22 +94,11 @@ public final class NchwcOps implements OpFamily {
         return Shape.of(s.dim(0), c, s.dim(2), s.dim(3));
     }
 
-    private static Planned reorderFrom(NodeSpec node, int c) {
-        Memo<Tensor[]> outputs = new Memo<>();
-        Memo<Shape> shapes = new Memo<>();
-        return Planned.of((ctx, in) -> {
-            Shape s = in[0].shape();
-            Shape ys = shapes.get(s);
-            if (ys == null) {
-                ys = shapes.put(s, unblocked(node, s, c));
-            }
-            Tensor y = ctx.allocate(DType.FLOAT, ys);
-            NchwcReorder.fromBlocked(ctx, in[0].data(), y.data(), Math.toIntExact(s.dim(0)), c, s.dim(2) * s.dim(3));
-            return Memo.outputs(outputs, y);
-        }, DType.FLOAT);
-    }
-
-    private static Planned globalAveragePool(NodeSpec node, int c) {
+    /**
+     * Out of the blocked layout: {@code ReorderFromNchwc} (Y [N, C, H, W]) or, when {@code pool},
+     * {@code NchwcGlobalAveragePool} (Y [N, C, 1, 1]).
+     */
+    private static Planned fromBlocked(NodeSpec node, int c, boolean pool) {
         Memo<Tensor[]> outputs = new Memo<>();
         Memo<Shape> shapes = new Memo<>();
         return Planned.of((ctx, in) -> {
@@ -117,10 +106,16 @@ public final class NchwcOps implements OpFamily {
             Shape ys = shapes.get(s);
             if (ys == null) {
                 Shape plain = unblocked(node, s, c);
-                ys = shapes.put(s, Shape.of(plain.dim(0), c, 1, 1));
+                ys = shapes.put(s, pool ? Shape.of(plain.dim(0), c, 1, 1) : plain);
             }
             Tensor y = ctx.allocate(DType.FLOAT, ys);
-            NchwcReorder.globalAveragePool(ctx, in[0].data(), y.data(), Math.toIntExact(s.dim(0)), c, s.dim(2) * s.dim(3));
+            int n = Math.toIntExact(s.dim(0));
+            long p = s.dim(2) * s.dim(3);
+            if (pool) {
+                NchwcReorder.globalAveragePool(ctx, in[0].data(), y.data(), n, c, p);
+            } else {
+                NchwcReorder.fromBlocked(ctx, in[0].data(), y.data(), n, c, p);
+            }
             return Memo.outputs(outputs, y);
         }, DType.FLOAT);
     }
