@@ -62,19 +62,22 @@ class NchwcDepthwiseAllocationTest {
                 MemorySegment y = arena.allocate(g.outputFloats() * 4, 64);
                 ConvEpilogue ep = ConvEpilogue.clamp(0f, 6f).withResidual(random(rnd, g.outputFloats()));
                 // Warm up until a batch of 100 calls allocates nothing (C2 compiles the loops; in a JVM that ran many
-                // tests before, its compile queue is long: give it up to 30 s), then one more batch must allocate
-                // nothing too.
+                // tests before, its compile queue is long: give it up to 30 s). Then 1000 more calls must allocate
+                // less than a byte a call, so no call allocates an object (16 bytes at least); a one-off (a CI run
+                // once saw 152 bytes in a batch of 100 after a clean one: a recompilation, a worker's first park)
+                // passes.
                 long bytes = -1;
                 long until = System.nanoTime() + 30_000_000_000L;
                 int batches = 0;
                 while (bytes != 0 && System.nanoTime() < until) {
-                    bytes = batch(bean, ctx, p, g, x, y, ep);
+                    bytes = batch(bean, ctx, p, g, x, y, ep, 100);
                     batches++;
                 }
                 assertEquals(0, bytes, g + " on " + ctx.threads() + " threads: still allocating after " + batches
                         + " batches of 100 calls");
-                bytes = batch(bean, ctx, p, g, x, y, ep);
-                assertEquals(0, bytes, g + " on " + ctx.threads() + " threads: bytes allocated by 100 warm calls");
+                bytes = batch(bean, ctx, p, g, x, y, ep, 1000);
+                assertTrue(bytes < 1000, g + " on " + ctx.threads() + " threads: " + bytes
+                        + " bytes allocated by 1000 warm calls");
             }
         }
     }
@@ -86,15 +89,15 @@ class NchwcDepthwiseAllocationTest {
                 .mapToLong(Thread::threadId).toArray();
     }
 
-    /** Heap bytes those threads allocate in 100 calls. */
+    /** Heap bytes those threads allocate in {@code calls} calls. */
     private static long batch(com.sun.management.ThreadMXBean bean, KernelContext ctx,
                               NchwcDepthwise.Packed p, Nchwc.Geometry g, MemorySegment x, MemorySegment y,
-                              ConvEpilogue ep) {
+                              ConvEpilogue ep, int calls) {
         long[] ids = threadIds();
         long start = allocated(bean, ids);
         long before = allocated(bean, ids);
         long probe = before - start;
-        for (int i = 0; i < 100; i++) {
+        for (int i = 0; i < calls; i++) {
             NchwcDepthwise.conv(ctx, p, g, x, y, ep);
         }
         return allocated(bean, ids) - before - probe;
