@@ -22,10 +22,11 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Conv layers of ResNet-18 and MobileNetV2 (NCHW, float32, with bias as after BatchNorm folding), planned through
  * the registry with constant weights and bias (so prepacking happens at plan time), on 1 or 2 intra-op threads.
- * Layer names: {@code net_kind_channels_size}:
+ * Layer names: {@code net_kind_channels_size}, or {@code C-M-HW-K-S-P[-G]} for any other layer:
  * <ul>
  *   <li>{@code r18_3x3_64_56}: 3x3 stride 1 pad 1, 64 -> 64 channels, 56x56 (ResNet-18 layer1);</li>
- *   <li>{@code r18_1x1s2_64to128_56}: 1x1 stride 2, 64 -> 128, 56x56 -> 28x28 (layer2 downsample);</li>
+ *   <li>{@code r18_1x1s2_64to128_56}: 1x1 stride 2, 64 -> 128, 56x56 -> 28x28 (layer2 downsample; layer3's and
+ *       layer4's: {@code r18_1x1s2_128to256_28}, {@code r18_1x1s2_256to512_14});</li>
  *   <li>{@code r18_3x3_512_7}: 3x3 stride 1 pad 1, 512 -> 512, 7x7 (layer4: small plane, 9.4 MB of weights);</li>
  *   <li>{@code r18_stem}: 7x7 stride 2 pad 3, 3 -> 64, 224x224 -> 112x112;</li>
  *   <li>{@code r18_3x3_128_28}, {@code r18_3x3_256_14}: 3x3 stride 1 pad 1 (layer2, layer3);</li>
@@ -71,6 +72,8 @@ public class ConvBench {
         return switch (name) {
             case "r18_3x3_64_56" -> new Layer(64, 64, 56, 3, 1, 1, 1);
             case "r18_1x1s2_64to128_56" -> new Layer(64, 128, 56, 1, 2, 0, 1);
+            case "r18_1x1s2_128to256_28" -> new Layer(128, 256, 28, 1, 2, 0, 1);
+            case "r18_1x1s2_256to512_14" -> new Layer(256, 512, 14, 1, 2, 0, 1);
             case "r18_3x3_512_7" -> new Layer(512, 512, 7, 3, 1, 1, 1);
             case "r18_stem" -> new Layer(3, 64, 224, 7, 2, 3, 1);
             case "r18_3x3_128_28" -> new Layer(128, 128, 28, 3, 1, 1, 1);
@@ -90,8 +93,22 @@ public class ConvBench {
             case "mnv2_1x1_960to160_7" -> new Layer(960, 160, 7, 1, 1, 0, 1);
             case "mnv2_dw3x3_144_56" -> new Layer(144, 144, 56, 3, 1, 1, 144);
             case "mnv2_dw3x3s2_144_56" -> new Layer(144, 144, 56, 3, 2, 1, 144);
-            default -> throw new IllegalArgumentException("unknown layer " + name);
+            default -> custom(name);
         };
+    }
+
+    /** {@code C-M-HW-K-S-P[-G]}: any layer, e.g. {@code 64-128-28-1-1-0} (C -> M channels, HW input, kernel, stride, pad, group). */
+    private static Layer custom(String name) {
+        String[] f = name.split("-");
+        if (f.length < 6 || f.length > 7) {
+            throw new IllegalArgumentException("unknown layer " + name + " (a named layer, or C-M-HW-K-S-P[-G])");
+        }
+        int[] v = new int[7];
+        v[6] = 1;
+        for (int i = 0; i < f.length; i++) {
+            v[i] = Integer.parseInt(f[i]);
+        }
+        return new Layer(v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
     }
 
     @Setup(Level.Trial)
