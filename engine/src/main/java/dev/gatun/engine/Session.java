@@ -38,7 +38,7 @@ public final class Session implements AutoCloseable {
         this.model = model;
         this.plan = plan;
         this.options = options;
-        this.workspace = new Workspace(arena, options.maxTensorBytes(), options.maxSessionBytes(), options.threads());
+        this.workspace = Workspace.forSession(arena, options.maxTensorBytes(), options.maxSessionBytes(), options.threads());
         this.ordered = new Tensor[plan.graph().inputs().size()];
         int dims = 0;
         for (ValueInfo v : plan.graph().inputs()) {
@@ -146,7 +146,7 @@ public final class Session implements AutoCloseable {
      * model's weights are counted by {@link Model#nativeBytes()}, results by {@link Result#nativeBytes()}.
      */
     public long nativeBytes() {
-        return arena.bytes();
+        return arena.bytes() + workspace.ownArenaBytes();
     }
 
     /** Whether {@link #close()} was called. */
