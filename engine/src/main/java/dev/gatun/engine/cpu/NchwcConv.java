@@ -32,8 +32,9 @@ import jdk.incubator.vector.FloatVector;
  *       every kernel and in {@link #convScalar}: equal bit for bit, whatever the thread count or split. The epilogue
  *       is {@link ConvEpilogue#apply}'s: the residual added, then {@link ConvEpilogue#clamp(float, float, float)} as
  *       a compare and a blend each way (the vector max / min, with Math's semantics, cost 16->96@112 8% more time).</li>
- *   <li>Tasks: (panel range, range of units over the images), units being rows, or runs of 14 positions of a line;
- *       panels split first. Each task runs spans of units (input about {@link #SPAN_FLOATS} floats), all its panels
+ *   <li>Tasks: (panel range, range of units over the images), units being rows, or runs of 14 positions of a line:
+ *       a panel a task (equal tasks), the units split too when there are fewer panels than twice the threads, the
+ *       task count a multiple of the threads; many panels over a large input run a few panels a task. Each task runs spans of units (input about {@link #SPAN_FLOATS} floats), all its panels
  *       over one span before the next.</li>
  * </ul>
  * Vectors of other than 16 floats, heap segments and offsets past the int range run {@link #convScalar}.
@@ -248,10 +249,22 @@ public final class NchwcConv {
             lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
             hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
             int target = threads <= 1 ? 1 : 4 * threads;
-            // Up to 2 * target panels: a task each (10 panels in 8 tasks left one thread a panel behind: 960->320@7 on
-            // two threads 88-91 -> 74-75 us in JMH, other MobileNetV2 layers unchanged).
-            mSplit = panels <= 2 * target ? panels : Math.min(panels, target);
-            pSplit = (int) Math.min((long) g.n() * unitsPerImage, Math.ceilDiv(target, mSplit));
+            long units = (long) g.n() * unitsPerImage;
+            if (panels > 2 * target && xImg > SPAN_FLOATS) {
+                // Many panels over a large input: a few panels a task, so that a task's panels share each span of X.
+                mSplit = target;
+                pSplit = 1;
+            } else {
+                // A task a panel (tasks of equal work; each panel's weights read by one thread); with fewer panels than
+                // 2 x threads, the units split too; the task count a multiple of the threads. 96->576@14 (18 panels in 8
+                // tasks of 2 or 3 before) on two threads 57.0 -> 52.2 us, 160->960@7 (30 panels) 37.5 -> 36.0.
+                mSplit = panels;
+                int ps = panels >= 2 * threads ? 1 : Math.ceilDiv(target, panels);
+                while ((long) panels * ps % threads != 0 && ps < units) {
+                    ps++;
+                }
+                pSplit = (int) Math.min(units, ps);
+            }
         }
 
         void clear() {
