@@ -55,9 +55,11 @@ public final class NchwcConv {
 
     /**
      * Weights repacked for the kernel and the bias: {@code weights} [ceil(m/32)][c*kh*kw][32] with term
-     * k = (kh*KW + kw)*C + c, {@code bias} [ceil(m/32)*32]; both zero past m.
+     * k = (kh*KW + kw)*C + c, {@code bias} [ceil(m/32)*32]; both zero past m. The weights are a heap array: C2 hoists
+     * the bounds check of a vector load from an array at an index affine in the loop's counter, while every load
+     * through a memory segment kept a ~20-instruction check in the term loop (see {@link NchwcConvKernels}).
      */
-    public record Packed(MemorySegment weights, MemorySegment bias, int m, int c, int kh, int kw) {
+    public record Packed(float[] weights, MemorySegment bias, int m, int c, int kh, int kw) {
         int panels() {
             return Math.ceilDiv(m, MR);
         }
@@ -67,21 +69,20 @@ public final class NchwcConv {
         }
     }
 
-    /** Packs ONNX weights w [M, C, KH, KW] and bias [M] (or null), allocating in arena. */
+    /** Packs ONNX weights w [M, C, KH, KW] and bias [M] (or null), allocating the bias in arena. */
     public static Packed pack(Arena arena, MemorySegment w, MemorySegment bias, int m, int c, int kh, int kw) {
         int kdim = Math.multiplyExact(Math.multiplyExact(c, kh), kw);
         int panels = Math.ceilDiv(m, MR);
-        MemorySegment pw = arena.allocate(Math.multiplyExact((long) panels * kdim, MR * 4L), 64);
+        float[] pw = new float[Math.multiplyExact(Math.multiplyExact(panels, kdim), MR)];
         MemorySegment pb = arena.allocate((long) panels * MR * 4, 64);
-        pw.fill((byte) 0);
         pb.fill((byte) 0);
         for (int mo = 0; mo < m; mo++) {
-            long at = (long) (mo / MR) * kdim * MR + mo % MR;
+            int at = mo / MR * kdim * MR + mo % MR;
             for (int ci = 0; ci < c; ci++) {
                 for (int ky = 0; ky < kh; ky++) {
                     for (int kx = 0; kx < kw; kx++) {
-                        long k = (long) (ky * kw + kx) * c + ci;
-                        pw.setAtIndex(F, at + k * MR, w.getAtIndex(F, (((long) mo * c + ci) * kh + ky) * kw + kx));
+                        int k = (ky * kw + kx) * c + ci;
+                        pw[at + k * MR] = w.getAtIndex(F, (((long) mo * c + ci) * kh + ky) * kw + kx);
                     }
                 }
             }
@@ -101,8 +102,7 @@ public final class NchwcConv {
         check(p, g);
         MemorySegment res = ep.residual();
         long xFloats = nchwInput ? (long) g.n() * g.c() * g.h() * g.w() : g.inputFloats();
-        boolean fits = VECTOR && x.isNative() && y.isNative() && (res == null || res.isNative()) && p.weights().isNative()
-                && p.bias().isNative() && farthestOffset(g, nchwInput) <= Integer.MAX_VALUE;
+        boolean fits = VECTOR && x.isNative() && y.isNative() && (res == null || res.isNative()) && p.bias().isNative() && farthestOffset(g, nchwInput) <= Integer.MAX_VALUE;
         if (!fits) {
             convScalar(p, g, nchwInput, x, y, ep);
             return;
@@ -114,10 +114,9 @@ public final class NchwcConv {
         long xa = SgemmKernel.address(x, 0, xFloats * 4, "NchwcConv input");
         long ya = SgemmKernel.address(y, 0, yBytes, "NchwcConv output");
         long ra = res == null ? 0 : SgemmKernel.address(res, 0, yBytes, "NchwcConv residual");
-        long wa = SgemmKernel.address(p.weights(), 0, (long) p.panels() * p.kdim() * MR * 4, "NchwcConv weights");
         long ba = SgemmKernel.address(p.bias(), 0, (long) p.panels() * MR * 4, "NchwcConv bias");
         Tasks tasks = TASKS.get();
-        tasks.set(ctx.threads(), p, g, nchwInput, xa, ya, ra, wa, ba, ep);
+        tasks.set(ctx.threads(), p, g, nchwInput, xa, ya, ra, ba, ep);
         try {
             ctx.parallelFor(tasks.mSplit * tasks.pSplit, tasks);
         } finally {
@@ -170,7 +169,7 @@ public final class NchwcConv {
         MemorySegment res = ep.residual();
         for (int n = 0; n < g.n(); n++) {
             for (int mo = 0; mo < mb * BLOCK; mo++) {
-                long wq = (long) (mo / MR) * kdim * MR + mo % MR;
+                int wq = mo / MR * kdim * MR + mo % MR;
                 for (int oy = 0; oy < g.oh(); oy++) {
                     int ky0 = firstTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh());
                     int ky1 = endTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh(), g.h(), ky0);
@@ -185,8 +184,8 @@ public final class NchwcConv {
                                 for (int ci = 0; ci < c; ci++) {
                                     long xi = nchwInput ? (((long) n * c + ci) * g.h() + iy) * g.w() + ix
                                             : Nchwc.index(n, ci, iy, ix, cb, g.h(), g.w());
-                                    long k = (long) (ky * g.kw() + kx) * c + ci;
-                                    s = Math.fma(x.getAtIndex(F, xi), p.weights().getAtIndex(F, wq + k * MR), s);
+                                    int k = (ky * g.kw() + kx) * c + ci;
+                                    s = Math.fma(x.getAtIndex(F, xi), p.weights()[wq + k * MR], s);
                                 }
                             }
                         }
@@ -210,18 +209,19 @@ public final class NchwcConv {
         private int[] koff = new int[0];
         private Nchwc.Geometry g;
         private boolean nchwInput, linear, residual;
-        private long xa, ya, ra, wa, ba, xImg, pstep;
+        private float[] wh;
+        private long xa, ya, ra, ba, xImg, pstep;
         private int mSplit, pSplit, panels, mb, kdim, unit, unitsPerImage, spanUnits, ex, oxLo, oxHi;
         private float lo, hi;
 
-        void set(int threads, Packed p, Nchwc.Geometry g, boolean nchwInput, long xa, long ya, long ra, long wa, long ba,
+        void set(int threads, Packed p, Nchwc.Geometry g, boolean nchwInput, long xa, long ya, long ra, long ba,
                  ConvEpilogue ep) {
             this.g = g;
             this.nchwInput = nchwInput;
             this.xa = xa;
             this.ya = ya;
             this.ra = ra;
-            this.wa = wa;
+            this.wh = p.weights();
             this.ba = ba;
             kdim = p.kdim();
             if (koff.length < kdim) {
@@ -269,6 +269,7 @@ public final class NchwcConv {
 
         void clear() {
             g = null;
+            wh = null;
         }
 
         @Override
@@ -297,7 +298,7 @@ public final class NchwcConv {
         /** Outputs [p0, p1) of image img's plane, panel q. */
         private void panel(int img, int q, int p0, int p1) {
             boolean two = 2 * q + 1 < mb;
-            long w = wa + 4L * q * kdim * MR;
+            int w = q * kdim * MR;
             long b = ba + 4L * q * MR;
             long plane = (long) g.oh() * g.ow();
             long yOff = 4L * ((long) img * mb + 2 * q) * plane * BLOCK;
@@ -311,7 +312,7 @@ public final class NchwcConv {
                     tiles(two, w, b, x, y, r, ys, 0, (int) plane, p0, p1, 0, kdim);
                 } else {
                     for (int pos = p0; pos < p1; pos++) {
-                        NchwcConvKernels.point(w, x + pstep * pos, koff, c, 1, 0, 1, 0, 1, b, y + 64L * pos, ys,
+                        NchwcConvKernels.point(wh, w, x + pstep * pos, koff, c, 1, 0, 1, 0, 1, b, y + 64L * pos, ys,
                                 r + 64L * pos, two, residual, lo, hi);
                     }
                 }
@@ -358,10 +359,10 @@ public final class NchwcConv {
                     int kx1 = endTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw(), g.w(), kx0);
                     long ra = rRow + 64L * ox;
                     if (four) {
-                        NchwcConvKernels.point4(w, xRow + pstep * ox, 4L * ex * g.strideH() * g.w(), koff, c, g.kw(), ky0,
+                        NchwcConvKernels.point4(wh, w, xRow + pstep * ox, 4L * ex * g.strideH() * g.w(), koff, c, g.kw(), ky0,
                                 ky1, kx0, kx1, b, yRow + 64L * ox, 64L * ow, ys, ra, two, residual, lo, hi);
                     } else {
-                        NchwcConvKernels.point(w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
+                        NchwcConvKernels.point(wh, w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
                                 ys, ra, two, residual, lo, hi);
                     }
                 }
@@ -375,7 +376,7 @@ public final class NchwcConv {
          * and 4-wide ones (the last may start before j): a 7x7 plane, one line of 49, runs 14 + 14 + 14 + 7 instead of
          * four 14-wide tiles (the 7x7 1x1 layers of MobileNetV2 10-11% less CPU time at one thread).
          */
-        private void tiles(boolean two, long w, long b, long x, long y, long r, long ys, int l0, int l1, int s0, int s1,
+        private void tiles(boolean two, int w, long b, long x, long y, long r, long ys, int l0, int l1, int s0, int s1,
                            int k0, int k1) {
             float[] acc = TILE.get();
             int len = l1 - l0;
@@ -390,12 +391,24 @@ public final class NchwcConv {
                 int to = Math.min(s1, start + width) - start;
                 long xo = x + pstep * start;
                 switch (width + (two ? 100 : 0)) {
-                    case 114 -> NchwcConvKernels.tile2(w, xo, pstep, koff, k0, k1, b, acc);
-                    case 14 -> NchwcConvKernels.tile1(w, xo, pstep, koff, k0, k1, b, acc);
-                    case 107 -> NchwcConvKernels.tile2x7(w, xo, pstep, koff, k0, k1, b, acc);
-                    case 7 -> NchwcConvKernels.tile1x7(w, xo, pstep, koff, k0, k1, b, acc);
-                    case 104 -> NchwcConvKernels.tile2x4(w, xo, pstep, koff, k0, k1, b, acc);
-                    default -> NchwcConvKernels.tile1x4(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 114 -> {
+                        if (pstep == BLOCK * 4) {
+                            NchwcConvAdjacent.tile2(wh, w, xo, koff, k0, k1, b, acc);
+                        } else {
+                            NchwcConvKernels.tile2(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                        }
+                    }
+                    case 14 -> {
+                        if (pstep == BLOCK * 4) {
+                            NchwcConvAdjacent.tile1(wh, w, xo, koff, k0, k1, b, acc);
+                        } else {
+                            NchwcConvKernels.tile1(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                        }
+                    }
+                    case 107 -> NchwcConvKernels.tile2x7(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                    case 7 -> NchwcConvKernels.tile1x7(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                    case 104 -> NchwcConvKernels.tile2x4(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                    default -> NchwcConvKernels.tile1x4(wh, w, xo, pstep, koff, k0, k1, b, acc);
                 }
                 NchwcConvKernels.store(acc, j - start, to, two, y + 64L * start, ys, r + 64L * start, residual, lo, hi);
                 j = start + to;
