@@ -25,14 +25,16 @@ import jdk.incubator.vector.FloatVector;
  *       the image; the kh taps outside the image are a contiguous range of terms, left out), and the border positions
  *       run one at a time ({@link NchwcConvKernels#point}), or four rows at a time down a column
  *       ({@link NchwcConvKernels#point4}). Lines shorter than 14 run tiles of 7 or 4 (shorter than 4: position by
- *       position). A line's last tile starts a tile's width before its end (recomputing some positions, stored once).
+ *       position). A line's last 7 to 11 positions run a tile of 7, then of 4; a line's last tile starts a tile's
+ *       width before its end when fewer positions are left (recomputing some positions, stored once).
  *       The last panel of an odd block count runs 16-channel tiles.</li>
  *   <li>Chains: every output is its bias plus one fused multiply-add per term inside the image, in increasing k, in
  *       every kernel and in {@link #convScalar}: equal bit for bit, whatever the thread count or split. The epilogue
  *       is {@link ConvEpilogue#apply}'s: the residual added, then {@link ConvEpilogue#clamp(float, float, float)} as
  *       a compare and a blend each way (the vector max / min, with Math's semantics, cost 16->96@112 8% more time).</li>
- *   <li>Tasks: (panel range, range of units over the images), units being rows, or runs of 14 positions of a line;
- *       panels split first. Each task runs spans of units (input about {@link #SPAN_FLOATS} floats), all its panels
+ *   <li>Tasks: (panel range, range of units over the images), units being rows, or runs of 14 positions of a line:
+ *       a panel a task (equal tasks), the units split too when there are fewer panels than twice the threads, the
+ *       task count a multiple of the threads; many panels over a large input run a few panels a task. Each task runs spans of units (input about {@link #SPAN_FLOATS} floats), all its panels
  *       over one span before the next.</li>
  * </ul>
  * Vectors of other than 16 floats, heap segments and offsets past the int range run {@link #convScalar}.
@@ -53,9 +55,11 @@ public final class NchwcConv {
 
     /**
      * Weights repacked for the kernel and the bias: {@code weights} [ceil(m/32)][c*kh*kw][32] with term
-     * k = (kh*KW + kw)*C + c, {@code bias} [ceil(m/32)*32]; both zero past m.
+     * k = (kh*KW + kw)*C + c, {@code bias} [ceil(m/32)*32]; both zero past m. The weights are a heap array: C2 hoists
+     * the bounds check of a vector load from an array at an index affine in the loop's counter, while every load
+     * through a memory segment kept a ~20-instruction check in the term loop (see {@link NchwcConvKernels}).
      */
-    public record Packed(MemorySegment weights, MemorySegment bias, int m, int c, int kh, int kw) {
+    public record Packed(float[] weights, MemorySegment bias, int m, int c, int kh, int kw) {
         int panels() {
             return Math.ceilDiv(m, MR);
         }
@@ -65,21 +69,20 @@ public final class NchwcConv {
         }
     }
 
-    /** Packs ONNX weights w [M, C, KH, KW] and bias [M] (or null), allocating in arena. */
+    /** Packs ONNX weights w [M, C, KH, KW] and bias [M] (or null), allocating the bias in arena. */
     public static Packed pack(Arena arena, MemorySegment w, MemorySegment bias, int m, int c, int kh, int kw) {
         int kdim = Math.multiplyExact(Math.multiplyExact(c, kh), kw);
         int panels = Math.ceilDiv(m, MR);
-        MemorySegment pw = arena.allocate(Math.multiplyExact((long) panels * kdim, MR * 4L), 64);
+        float[] pw = new float[Math.multiplyExact(Math.multiplyExact(panels, kdim), MR)];
         MemorySegment pb = arena.allocate((long) panels * MR * 4, 64);
-        pw.fill((byte) 0);
         pb.fill((byte) 0);
         for (int mo = 0; mo < m; mo++) {
-            long at = (long) (mo / MR) * kdim * MR + mo % MR;
+            int at = mo / MR * kdim * MR + mo % MR;
             for (int ci = 0; ci < c; ci++) {
                 for (int ky = 0; ky < kh; ky++) {
                     for (int kx = 0; kx < kw; kx++) {
-                        long k = (long) (ky * kw + kx) * c + ci;
-                        pw.setAtIndex(F, at + k * MR, w.getAtIndex(F, (((long) mo * c + ci) * kh + ky) * kw + kx));
+                        int k = (ky * kw + kx) * c + ci;
+                        pw[at + k * MR] = w.getAtIndex(F, (((long) mo * c + ci) * kh + ky) * kw + kx);
                     }
                 }
             }
@@ -99,8 +102,7 @@ public final class NchwcConv {
         check(p, g);
         MemorySegment res = ep.residual();
         long xFloats = nchwInput ? (long) g.n() * g.c() * g.h() * g.w() : g.inputFloats();
-        boolean fits = VECTOR && x.isNative() && y.isNative() && (res == null || res.isNative()) && p.weights().isNative()
-                && p.bias().isNative() && farthestOffset(g, nchwInput) <= Integer.MAX_VALUE;
+        boolean fits = VECTOR && x.isNative() && y.isNative() && (res == null || res.isNative()) && p.bias().isNative() && farthestOffset(g, nchwInput) <= Integer.MAX_VALUE;
         if (!fits) {
             convScalar(p, g, nchwInput, x, y, ep);
             return;
@@ -112,10 +114,9 @@ public final class NchwcConv {
         long xa = SgemmKernel.address(x, 0, xFloats * 4, "NchwcConv input");
         long ya = SgemmKernel.address(y, 0, yBytes, "NchwcConv output");
         long ra = res == null ? 0 : SgemmKernel.address(res, 0, yBytes, "NchwcConv residual");
-        long wa = SgemmKernel.address(p.weights(), 0, (long) p.panels() * p.kdim() * MR * 4, "NchwcConv weights");
         long ba = SgemmKernel.address(p.bias(), 0, (long) p.panels() * MR * 4, "NchwcConv bias");
         Tasks tasks = TASKS.get();
-        tasks.set(ctx.threads(), p, g, nchwInput, xa, ya, ra, wa, ba, ep);
+        tasks.set(ctx.threads(), p, g, nchwInput, xa, ya, ra, ba, ep);
         try {
             ctx.parallelFor(tasks.mSplit * tasks.pSplit, tasks);
         } finally {
@@ -168,7 +169,7 @@ public final class NchwcConv {
         MemorySegment res = ep.residual();
         for (int n = 0; n < g.n(); n++) {
             for (int mo = 0; mo < mb * BLOCK; mo++) {
-                long wq = (long) (mo / MR) * kdim * MR + mo % MR;
+                int wq = mo / MR * kdim * MR + mo % MR;
                 for (int oy = 0; oy < g.oh(); oy++) {
                     int ky0 = firstTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh());
                     int ky1 = endTap(oy, g.strideH(), g.padTop(), g.dilationH(), g.kh(), g.h(), ky0);
@@ -183,8 +184,8 @@ public final class NchwcConv {
                                 for (int ci = 0; ci < c; ci++) {
                                     long xi = nchwInput ? (((long) n * c + ci) * g.h() + iy) * g.w() + ix
                                             : Nchwc.index(n, ci, iy, ix, cb, g.h(), g.w());
-                                    long k = (long) (ky * g.kw() + kx) * c + ci;
-                                    s = Math.fma(x.getAtIndex(F, xi), p.weights().getAtIndex(F, wq + k * MR), s);
+                                    int k = (ky * g.kw() + kx) * c + ci;
+                                    s = Math.fma(x.getAtIndex(F, xi), p.weights()[wq + k * MR], s);
                                 }
                             }
                         }
@@ -208,18 +209,21 @@ public final class NchwcConv {
         private int[] koff = new int[0];
         private Nchwc.Geometry g;
         private boolean nchwInput, linear, residual;
-        private long xa, ya, ra, wa, ba, xImg, pstep;
+        private float[] wh;
+        private long xa, ya, ra, ba, xImg, pstep;
         private int mSplit, pSplit, panels, mb, kdim, unit, unitsPerImage, spanUnits, ex, oxLo, oxHi;
         private float lo, hi;
+        /** Keeps {@link #touchRows}'s loads alive. */
+        private long touched;
 
-        void set(int threads, Packed p, Nchwc.Geometry g, boolean nchwInput, long xa, long ya, long ra, long wa, long ba,
+        void set(int threads, Packed p, Nchwc.Geometry g, boolean nchwInput, long xa, long ya, long ra, long ba,
                  ConvEpilogue ep) {
             this.g = g;
             this.nchwInput = nchwInput;
             this.xa = xa;
             this.ya = ya;
             this.ra = ra;
-            this.wa = wa;
+            this.wh = p.weights();
             this.ba = ba;
             kdim = p.kdim();
             if (koff.length < kdim) {
@@ -247,14 +251,27 @@ public final class NchwcConv {
             lo = ep.clamp() ? ep.lo() : Float.NEGATIVE_INFINITY;
             hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
             int target = threads <= 1 ? 1 : 4 * threads;
-            // Up to 2 * target panels: a task each (10 panels in 8 tasks left one thread a panel behind: 960->320@7 on
-            // two threads 88-91 -> 74-75 us in JMH, other MobileNetV2 layers unchanged).
-            mSplit = panels <= 2 * target ? panels : Math.min(panels, target);
-            pSplit = (int) Math.min((long) g.n() * unitsPerImage, Math.ceilDiv(target, mSplit));
+            long units = (long) g.n() * unitsPerImage;
+            if (panels > 2 * target && xImg > SPAN_FLOATS) {
+                // Many panels over a large input: a few panels a task, so that a task's panels share each span of X.
+                mSplit = target;
+                pSplit = 1;
+            } else {
+                // A task a panel (tasks of equal work; each panel's weights read by one thread); with fewer panels than
+                // 2 x threads, the units split too; the task count a multiple of the threads. 96->576@14 (18 panels in 8
+                // tasks of 2 or 3 before) on two threads 57.0 -> 52.2 us, 160->960@7 (30 panels) 37.5 -> 36.0.
+                mSplit = panels;
+                int ps = panels >= 2 * threads ? 1 : Math.ceilDiv(target, panels);
+                while ((long) panels * ps % threads != 0 && ps < units) {
+                    ps++;
+                }
+                pSplit = (int) Math.min(units, ps);
+            }
         }
 
         void clear() {
             g = null;
+            wh = null;
         }
 
         @Override
@@ -273,6 +290,9 @@ public final class NchwcConv {
                 int u1 = (int) Math.min(unitsPerImage, Math.min(u0 + spanUnits, u0 + (ub - u)));
                 int p0 = u0 * unit;
                 int p1 = Math.min(plane, u1 * unit);
+                if (nchwInput) {
+                    touchRows(img, p0 / g.ow(), (p1 - 1) / g.ow() + 1);
+                }
                 for (int q = q0; q < q1; q++) {
                     panel(img, q, p0, p1);
                 }
@@ -280,10 +300,37 @@ public final class NchwcConv {
             }
         }
 
+        /**
+         * Reads 4 bytes per 64-byte line of the plain input rows that output rows [oy0, oy1) of image img read, every
+         * channel, in order, before the tiles do: a tile row reads short runs of 3 x KH input rows, which the hardware
+         * prefetchers do not follow, so memory-cold input stalled on each (MobileNetV2's stem after a 64 MB flush,
+         * one thread, thread CPU time: 390-415 -> 230-241 us; hot input unchanged, 141-145 -> 136-142). Each task
+         * reads its own rows, so on two threads both read (NchwcConvOp's own pass over the whole input, on the calling
+         * thread before the parallel region, then only duplicates this one).
+         */
+        private void touchRows(int img, int oy0, int oy1) {
+            int iy0 = Math.max(0, oy0 * g.strideH() - g.padTop());
+            int iy1 = Math.min(g.h(), (oy1 - 1) * g.strideH() - g.padTop() + (g.kh() - 1) * g.dilationH() + 1);
+            if (iy0 >= iy1) {
+                return;
+            }
+            MemorySegment all = SgemmKernel.ALL;
+            long plane = (long) g.h() * g.w();
+            long s = 0;
+            for (int c = 0; c < g.c(); c++) {
+                long from = xa + 4L * (img * xImg + c * plane + (long) iy0 * g.w());
+                long to = xa + 4L * (img * xImg + c * plane + (long) iy1 * g.w()) - 4;
+                for (long a = from; a < to; a += 64) {
+                    s += all.get(ValueLayout.JAVA_INT_UNALIGNED, a);
+                }
+            }
+            touched = s;
+        }
+
         /** Outputs [p0, p1) of image img's plane, panel q. */
         private void panel(int img, int q, int p0, int p1) {
             boolean two = 2 * q + 1 < mb;
-            long w = wa + 4L * q * kdim * MR;
+            int w = q * kdim * MR;
             long b = ba + 4L * q * MR;
             long plane = (long) g.oh() * g.ow();
             long yOff = 4L * ((long) img * mb + 2 * q) * plane * BLOCK;
@@ -297,7 +344,7 @@ public final class NchwcConv {
                     tiles(two, w, b, x, y, r, ys, 0, (int) plane, p0, p1, 0, kdim);
                 } else {
                     for (int pos = p0; pos < p1; pos++) {
-                        NchwcConvKernels.point(w, x + pstep * pos, koff, c, 1, 0, 1, 0, 1, b, y + 64L * pos, ys,
+                        NchwcConvKernels.point(wh, w, x + pstep * pos, koff, c, 1, 0, 1, 0, 1, b, y + 64L * pos, ys,
                                 r + 64L * pos, two, residual, lo, hi);
                     }
                 }
@@ -344,10 +391,10 @@ public final class NchwcConv {
                     int kx1 = endTap(ox, g.strideW(), g.padLeft(), g.dilationW(), g.kw(), g.w(), kx0);
                     long ra = rRow + 64L * ox;
                     if (four) {
-                        NchwcConvKernels.point4(w, xRow + pstep * ox, 4L * ex * g.strideH() * g.w(), koff, c, g.kw(), ky0,
+                        NchwcConvKernels.point4(wh, w, xRow + pstep * ox, 4L * ex * g.strideH() * g.w(), koff, c, g.kw(), ky0,
                                 ky1, kx0, kx1, b, yRow + 64L * ox, 64L * ow, ys, ra, two, residual, lo, hi);
                     } else {
-                        NchwcConvKernels.point(w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
+                        NchwcConvKernels.point(wh, w, xRow + pstep * ox, koff, c, g.kw(), ky0, ky1, kx0, kx1, b, yRow + 64L * ox,
                                 ys, ra, two, residual, lo, hi);
                     }
                 }
@@ -357,26 +404,46 @@ public final class NchwcConv {
         /**
          * Tiles over the positions [s0, s1) of a line whose positions [l0, l1) (at least 4) may all be computed:
          * position j's origin at {@code x + j*pstep}, its output at {@code y + 64j}; terms [k0, k1). Tiles are 14 wide, or
-         * 7 or 4 on lines shorter than 14 or 7.
+         * 7 or 4 on lines shorter than 14 or 7. Fewer than 12 positions left before l1 run a 7-wide tile (7 to 11 left)
+         * and 4-wide ones (the last may start before j): a 7x7 plane, one line of 49, runs 14 + 14 + 14 + 7 instead of
+         * four 14-wide tiles (the 7x7 1x1 layers of MobileNetV2 10-11% less CPU time at one thread).
          */
-        private void tiles(boolean two, long w, long b, long x, long y, long r, long ys, int l0, int l1, int s0, int s1,
+        private void tiles(boolean two, int w, long b, long x, long y, long r, long ys, int l0, int l1, int s0, int s1,
                            int k0, int k1) {
             float[] acc = TILE.get();
             int len = l1 - l0;
-            int width = len >= TP ? TP : len >= 7 ? 7 : 4;
-            for (int j = s0; j < s1; j += width) {
+            int full = len >= TP ? TP : len >= 7 ? 7 : 4;
+            for (int j = s0; j < s1; ) {
+                int rest = l1 - j;
+                int width = full;
+                if (rest < full && rest < 12) {
+                    width = rest >= 7 && full > 7 ? 7 : 4;
+                }
                 int start = Math.max(l0, Math.min(j, l1 - width));
                 int to = Math.min(s1, start + width) - start;
                 long xo = x + pstep * start;
                 switch (width + (two ? 100 : 0)) {
-                    case 114 -> NchwcConvKernels.tile2(w, xo, pstep, koff, k0, k1, b, acc);
-                    case 14 -> NchwcConvKernels.tile1(w, xo, pstep, koff, k0, k1, b, acc);
-                    case 107 -> NchwcConvKernels.tile2x7(w, xo, pstep, koff, k0, k1, b, acc);
-                    case 7 -> NchwcConvKernels.tile1x7(w, xo, pstep, koff, k0, k1, b, acc);
-                    case 104 -> NchwcConvKernels.tile2x4(w, xo, pstep, koff, k0, k1, b, acc);
-                    default -> NchwcConvKernels.tile1x4(w, xo, pstep, koff, k0, k1, b, acc);
+                    case 114 -> {
+                        if (pstep == BLOCK * 4) {
+                            NchwcConvAdjacent.tile2(wh, w, xo, koff, k0, k1, b, acc);
+                        } else {
+                            NchwcConvKernels.tile2(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                        }
+                    }
+                    case 14 -> {
+                        if (pstep == BLOCK * 4) {
+                            NchwcConvAdjacent.tile1(wh, w, xo, koff, k0, k1, b, acc);
+                        } else {
+                            NchwcConvKernels.tile1(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                        }
+                    }
+                    case 107 -> NchwcConvKernels.tile2x7(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                    case 7 -> NchwcConvKernels.tile1x7(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                    case 104 -> NchwcConvKernels.tile2x4(wh, w, xo, pstep, koff, k0, k1, b, acc);
+                    default -> NchwcConvKernels.tile1x4(wh, w, xo, pstep, koff, k0, k1, b, acc);
                 }
                 NchwcConvKernels.store(acc, j - start, to, two, y + 64L * start, ys, r + 64L * start, residual, lo, hi);
+                j = start + to;
             }
         }
     }

@@ -12,8 +12,11 @@ import jdk.incubator.vector.VectorSpecies;
  * The register code of {@link NchwcConv} (VL = 16 only): a tile of 14 output positions (or 7, or 4, for shorter
  * lines) x 32 output channels (two blocks of the NCHWc output) or x 16 (one block) over a range of reduction terms,
  * every term's input value broadcast, into a per-thread array; the store of such a tile with the epilogue; the
- * kernels for positions whose taps leave the image. Everything is read and written at absolute byte addresses through
- * {@link SgemmKernel#ALL} (bounds checked once per call by {@link NchwcConv}).
+ * kernels for positions whose taps leave the image. X, Y, the bias and the residual are read and written at absolute
+ * byte addresses through {@link SgemmKernel#ALL} (bounds checked once per call by {@link NchwcConv}); the weights come
+ * from the heap array of {@link NchwcConv.Packed} at an index affine in the term, whose bounds check C2 hoists out of
+ * the term loop (a vector load through {@code ALL} there kept ~20 instructions of checks per load and term: the
+ * weights in the heap took 32->16@112 from 118 to 113 us and, with {@link NchwcConvAdjacent}, to 95).
  *
  * <p>Measured and dropped (one thread, MobileNetV2's 1x1 layers): tiles that store to Y with the epilogue themselves
  * (16->96@28 16.0 -> 13.7 us, but C1 then fails on them, "out of virtual registers", and they stayed boxed under some
@@ -22,8 +25,8 @@ import jdk.incubator.vector.VectorSpecies;
  * too); 16 positions along the lanes for one block, with 16 x 16 register transposes (2.4x slower).
  *
  * <p>Terms: k = (kh * KW + kw) * C + c (taps outer, input channels inner); the packed weights of a panel are
- * {@code W[k][32]} at 128 bytes a term; {@code koff[k]} is the float offset of term k's input from a position's origin
- * (the input at (oy*sh - padTop, ox*sw - padLeft), channel 0). Each output is its bias plus one fused multiply-add per
+ * {@code W[k][32]} at {@code w[wo + 32k]}; {@code koff[k]} is the float offset of term k's input from a position's
+ * origin (the input at (oy*sh - padTop, ox*sw - padLeft), channel 0). Each output is its bias plus one fused multiply-add per
  * term in increasing k, whichever kernel computes it, so results are equal bit for bit to
  * {@link NchwcConv#convScalar}'s.
  */
@@ -40,9 +43,9 @@ final class NchwcConvKernels {
     /**
      * The 14-position x 32-channel tile over terms [k0, k1): for p &lt; 14 and lanes r &lt; 32,
      * {@code acc[p*32 + r] = bias[r] + sum_k W[k][r] * X[xa + 4*koff[k] + p*ps]} (one fused multiply-add chain per
-     * output, k increasing), W at byte address {@code wa} as [k][32], the bias at {@code ba}. 28 accumulators.
+     * output, k increasing), W at {@code w[wo]} as [k][32], the bias at byte address {@code ba}. 28 accumulators.
      */
-    static void tile2(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+    static void tile2(float[] w, int wo, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
         FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
@@ -75,9 +78,9 @@ final class NchwcConvKernels {
         FloatVector c130 = b0;
         FloatVector c131 = b1;
         for (int k = k0; k < k1; k++) {
-            long wk = wa + 128L * k;
-            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
-            FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+            int wk = wo + 32 * k;
+            FloatVector w0 = FloatVector.fromArray(S, w, wk);
+            FloatVector w1 = FloatVector.fromArray(S, w, wk + 16);
             long i = xa + 4L * koff[k];
             FloatVector v;
             v = FloatVector.broadcast(S, all.get(F, i));
@@ -158,7 +161,7 @@ final class NchwcConvKernels {
      * fused multiply-add bounds it (with every other broadcast left out, as a test, it ran 1.5x faster): about half
      * of tile2's rate.
      */
-    static void tile1(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+    static void tile1(float[] w, int wo, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
         FloatVector c000 = b0;
@@ -176,8 +179,8 @@ final class NchwcConvKernels {
         FloatVector c120 = b0;
         FloatVector c130 = b0;
         for (int k = k0; k < k1; k++) {
-            long wk = wa + 128L * k;
-            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            int wk = wo + 32 * k;
+            FloatVector w0 = FloatVector.fromArray(S, w, wk);
             long i = xa + 4L * koff[k];
             FloatVector v;
             v = FloatVector.broadcast(S, all.get(F, i));
@@ -226,7 +229,7 @@ final class NchwcConvKernels {
     }
 
     /** {@link #tile2} for 7 positions (lines of 7 to 13): 14 accumulators. */
-    static void tile2x7(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+    static void tile2x7(float[] w, int wo, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
         FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
@@ -245,9 +248,9 @@ final class NchwcConvKernels {
         FloatVector c060 = b0;
         FloatVector c061 = b1;
         for (int k = k0; k < k1; k++) {
-            long wk = wa + 128L * k;
-            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
-            FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+            int wk = wo + 32 * k;
+            FloatVector w0 = FloatVector.fromArray(S, w, wk);
+            FloatVector w1 = FloatVector.fromArray(S, w, wk + 16);
             long i = xa + 4L * koff[k];
             FloatVector v;
             v = FloatVector.broadcast(S, all.get(F, i));
@@ -289,7 +292,7 @@ final class NchwcConvKernels {
     }
 
     /** {@link #tile1} for 7 positions: 7 accumulators. */
-    static void tile1x7(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+    static void tile1x7(float[] w, int wo, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
         FloatVector c000 = b0;
@@ -300,8 +303,8 @@ final class NchwcConvKernels {
         FloatVector c050 = b0;
         FloatVector c060 = b0;
         for (int k = k0; k < k1; k++) {
-            long wk = wa + 128L * k;
-            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            int wk = wo + 32 * k;
+            FloatVector w0 = FloatVector.fromArray(S, w, wk);
             long i = xa + 4L * koff[k];
             FloatVector v;
             v = FloatVector.broadcast(S, all.get(F, i));
@@ -329,7 +332,7 @@ final class NchwcConvKernels {
     }
 
     /** {@link #tile2} for 4 positions (lines of 4 to 6): 8 accumulators. */
-    static void tile2x4(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+    static void tile2x4(float[] w, int wo, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
         FloatVector b1 = FloatVector.fromMemorySegment(S, all, ba + 64, LE);
@@ -342,9 +345,9 @@ final class NchwcConvKernels {
         FloatVector c030 = b0;
         FloatVector c031 = b1;
         for (int k = k0; k < k1; k++) {
-            long wk = wa + 128L * k;
-            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
-            FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+            int wk = wo + 32 * k;
+            FloatVector w0 = FloatVector.fromArray(S, w, wk);
+            FloatVector w1 = FloatVector.fromArray(S, w, wk + 16);
             long i = xa + 4L * koff[k];
             FloatVector v;
             v = FloatVector.broadcast(S, all.get(F, i));
@@ -371,7 +374,7 @@ final class NchwcConvKernels {
     }
 
     /** {@link #tile1} for 4 positions: 4 accumulators. */
-    static void tile1x4(long wa, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
+    static void tile1x4(float[] w, int wo, long xa, long ps, int[] koff, int k0, int k1, long ba, float[] acc) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba + 0, LE);
         FloatVector c000 = b0;
@@ -379,8 +382,8 @@ final class NchwcConvKernels {
         FloatVector c020 = b0;
         FloatVector c030 = b0;
         for (int k = k0; k < k1; k++) {
-            long wk = wa + 128L * k;
-            FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk + 0, LE);
+            int wk = wo + 32 * k;
+            FloatVector w0 = FloatVector.fromArray(S, w, wk);
             long i = xa + 4L * koff[k];
             FloatVector v;
             v = FloatVector.broadcast(S, all.get(F, i));
@@ -433,7 +436,7 @@ final class NchwcConvKernels {
      * channels of each): the taps that stay inside the image, in the same increasing-k chain as the tiles; stored like
      * a tile's position 0.
      */
-    static void point(long wa, long xa, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba, long ya,
+    static void point(float[] w, int wo, long xa, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba, long ya,
                       long ys, long ra, boolean two, boolean res, float lo, float hi) {
         MemorySegment all = ALL;
         FloatVector a0 = FloatVector.fromMemorySegment(S, all, ba, LE);
@@ -442,10 +445,10 @@ final class NchwcConvKernels {
             for (int kx = kx0; kx < kx1; kx++) {
                 int k0 = (ky * kw + kx) * c;
                 for (int k = k0; k < k0 + c; k++) {
-                    long wk = wa + 128L * k;
+                    int wk = wo + 32 * k;
                     FloatVector v = FloatVector.broadcast(S, all.get(F, xa + 4L * koff[k]));
-                    a0 = FloatVector.fromMemorySegment(S, all, wk, LE).fma(v, a0);
-                    a1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE).fma(v, a1);
+                    a0 = FloatVector.fromArray(S, w, wk).fma(v, a0);
+                    a1 = FloatVector.fromArray(S, w, wk + 16).fma(v, a1);
                 }
             }
         }
@@ -469,7 +472,7 @@ final class NchwcConvKernels {
      * {@code xa + i*xs}, its output at {@code ya + i*yps} (and the residual at {@code ra + i*yps}): eight chains, enough
      * to hide the latency of the fused multiply-adds that one position's two chains wait on.
      */
-    static void point4(long wa, long xa, long xs, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba,
+    static void point4(float[] w, int wo, long xa, long xs, int[] koff, int c, int kw, int ky0, int ky1, int kx0, int kx1, long ba,
                        long ya, long yps, long ys, long ra, boolean two, boolean res, float lo, float hi) {
         MemorySegment all = ALL;
         FloatVector b0 = FloatVector.fromMemorySegment(S, all, ba, LE);
@@ -479,9 +482,9 @@ final class NchwcConvKernels {
             for (int kx = kx0; kx < kx1; kx++) {
                 int k0 = (ky * kw + kx) * c;
                 for (int k = k0; k < k0 + c; k++) {
-                    long wk = wa + 128L * k;
-                    FloatVector w0 = FloatVector.fromMemorySegment(S, all, wk, LE);
-                    FloatVector w1 = FloatVector.fromMemorySegment(S, all, wk + 64, LE);
+                    int wk = wo + 32 * k;
+                    FloatVector w0 = FloatVector.fromArray(S, w, wk);
+                    FloatVector w1 = FloatVector.fromArray(S, w, wk + 16);
                     long i = xa + 4L * koff[k];
                     FloatVector v = FloatVector.broadcast(S, all.get(F, i));
                     a0 = w0.fma(v, a0);

@@ -69,7 +69,14 @@ class NchwcConvTest {
                 new Case(1, 40, 32, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false),
                 new Case(1, 16, 32, 5, 9, 3, 3, 1, 1, 1, 1, 1, 1, false),
                 same(1, 16, 40, 56, 3, 1, false),
-                same(2, 32, 16, 28, 1, 1, false)));
+                same(2, 32, 16, 28, 1, 1, false),
+                same(1, 40, 160, 7, 1, 1, false),
+                same(1, 16, 48, 5, 1, 1, false),
+                new Case(1, 24, 32, 3, 7, 1, 1, 1, 1, 0, 0, 0, 0, false),
+                new Case(2, 16, 40, 2, 11, 1, 1, 1, 1, 0, 0, 0, 0, false),
+                new Case(1, 16, 32, 4, 25, 3, 3, 1, 1, 1, 1, 1, 1, false),
+                same(1, 40, 576, 14, 1, 1, false),
+                same(1, 16, 800, 72, 1, 1, false)));
         Random rnd = new Random(11);
         int[] cs = {3, 16, 24, 37, 64};
         int[] ms = {16, 24, 32, 40, 96};
