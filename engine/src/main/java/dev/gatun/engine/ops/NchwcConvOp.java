@@ -60,9 +60,6 @@ final class NchwcConvOp {
                     ep = epilogues.put(z.data(), bare.withResidual(z.data()));
                 }
             }
-            if (a.nchwInput()) {
-                touch(x.data());
-            }
             if (wt.depthwise != null) {
                 NchwcDepthwise.conv(ctx, wt.depthwise, g, x.data(), y.data(), fused ? ep : ConvEpilogue.NONE);
             } else {
@@ -73,25 +70,6 @@ final class NchwcConvOp {
             }
             return Memo.outputs(outputs, y);
         }, DType.FLOAT);
-    }
-
-    /** Keeps {@link #touch}'s loads alive. */
-    private static long touched;
-
-    /**
-     * Reads one value per 64-byte line of {@code x}, in order, before a convolution with plain NCHW input (a network's
-     * stem) reads it: the kernel reads a few hundred bytes of each of 3 x KH input rows per output row, short runs the
-     * hardware prefetchers do not follow, so an input fresh from memory stalled it on every row (MobileNetV2's
-     * stem, one thread: 152 us with X in cache, 325 after a cache flush, 183 with this pass's X then in cache); a
-     * sequential pass of independent loads brings it in at memory bandwidth.
-     */
-    private static void touch(MemorySegment x) {
-        long s = 0;
-        long n = x.byteSize() & ~7L;
-        for (long o = 0; o < n; o += 64) {
-            s += x.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, o);
-        }
-        touched += s;
     }
 
     /** The constant weights, checked: group 1 W [M, C, KH, KW], or depthwise W [C, 1, KH, KW] with group C. */
