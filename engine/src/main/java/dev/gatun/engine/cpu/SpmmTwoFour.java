@@ -28,9 +28,10 @@ import jdk.incubator.vector.VectorSpecies;
  * multiply-adds, no activation load. The sums then go to C through {@link Spmm}'s output path (16 x 16 squares
  * transposed, the epilogue inline).
  *
- * <p>Speed (one Zen 5 core, 384x1536, M = 128): about 0.2 ns per useful 16-lane FMA (the entry loop alone, one run
- * per group: 0.19) against the column kernel's 0.35 and the dense GEMM's 0.135; a run's end (the loop exit,
- * mispredicted: six runs of about 21 entries per group) costs about 30 cycles, about 15% of the time.
+ * <p>Speed (one Zen 5 core, 384x1536, M = 128): the entry loop about 0.21 ns per useful 16-lane FMA (one run per
+ * group: 0.19), 0.25 all in, against the column kernel's 0.35 and the dense GEMM's 0.135: 1.0-1.1x over dense there,
+ * 1.15-1.25x on 1536x384 and 384x384. A run's end (the mispredicted loop exit: six runs of about 21 entries per
+ * group) costs about 22 cycles, about 15% of the time (docs/PERFORMANCE-sparse.md, sixth pass).
  *
  * <p>Each output is the same FMA chain as {@link Spmm}'s 2:4 columns (slots in order, group by group, starting from
  * 0), so the result is bit-equal to them whatever M, the blocks and the threads.
