@@ -70,6 +70,8 @@ public final class SparseB {
     private final int[] kstart;
     /** The one-row product's layout, built on first use ({@link #gemvLayout}). */
     private volatile SparseGemv.Layout gemv;
+    /** The 2:4 SpMM's pattern-sorted layout, built on first use ({@link #twoFourLayout}). */
+    private volatile SpmmTwoFour.Layout sorted;
     /** {@link #gemvPadding}, or -1 before its first call. */
     private double padding = -1;
 
@@ -230,9 +232,13 @@ public final class SparseB {
         return format == Format.CSR ? nonzeros : 2L * groups * n;
     }
 
-    /** Bytes of packed data, the sliced GEMV layout included once a one-row product has built it. */
+    /** Bytes of packed data, the sliced GEMV's and the sorted 2:4 SpMM's layouts included once built. */
     public long byteSize() {
         long own = format == Format.CSR ? 4L * (n + 1) + 4L * kstart.length + 6L * nonzeros : 4L * values.length + meta.length;
+        SpmmTwoFour.Layout t = sorted;
+        if (t != null) {
+            own += 4L * t.bounds().length + 4L * t.offsets().length + 4L * t.weights().length;
+        }
         SparseGemv.Layout l = gemv;
         return l == null ? own : own + 4L * l.start().length + 4L * l.window().length + 4L * l.values().length + l.rows().length;
     }
@@ -275,6 +281,21 @@ public final class SparseB {
                 if (l == null) {
                     l = SparseGemv.pack(this);
                     gemv = l;
+                }
+            }
+        }
+        return l;
+    }
+
+    /** The 2:4 SpMM's pattern-sorted layout ({@link SpmmTwoFour}: 12 bytes per slot pair), packed on first use and kept. */
+    SpmmTwoFour.Layout twoFourLayout() {
+        SpmmTwoFour.Layout l = sorted;
+        if (l == null) {
+            synchronized (this) {
+                l = sorted;
+                if (l == null) {
+                    l = SpmmTwoFour.pack(this);
+                    sorted = l;
                 }
             }
         }

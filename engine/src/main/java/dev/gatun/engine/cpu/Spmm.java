@@ -35,6 +35,9 @@ import jdk.incubator.vector.VectorSpecies;
  * shared-At case tasks are (row block, NB columns) units, row block major, split over
  * {@link KernelContext#parallelFor}, without K blocks.
  *
+ * <p>2:4 weights from {@link #sortedTwoFourRows} rows run {@link SpmmTwoFour} instead (columns sorted by position
+ * pattern per group of 4, the activations in registers and the sums in L1; bit-equal to the 2:4 columns here).
+ *
  * <p>Speed: one 64-byte activation load per vector FMA (the dense GEMM reuses each loaded B vector over 8 rows),
  * so the SpMM runs at about 0.33-0.4 ns per 16-row FMA from L2 (0.25 from L1) against the dense kernel's 0.14: it
  * wins above about 65-70% sparsity (see {@code ops/SparsePlanner} for the measured cost model).
@@ -99,6 +102,13 @@ public final class Spmm {
      */
     static int maxSlicedRows = 8;
 
+    /**
+     * From this many rows a 2:4 product runs {@link SpmmTwoFour} (the pattern-sorted layout; tests raise it): past
+     * the row-by-row limit ({@link #maxSlicedRows}) it is faster at every M measured (384x1536, CPU time, against
+     * the 2:4 columns: M = 32 285 / 355 us, 48 293 / 445, 64 306 / 449, 128 592 / 837).
+     */
+    static int sortedTwoFourRows = 25;
+
     /** Whether an m-row product (m > 1) runs row by row on the sliced layout: see {@link #maxSlicedRows}. */
     private static boolean rowwise(int m, SparseB b) {
         if (m > 3 * maxSlicedRows) {
@@ -132,7 +142,7 @@ public final class Spmm {
     }
 
     /** Per-thread tiles. */
-    private static final class Scratch {
+    static final class Scratch {
         final float[] yt = new float[NB * 8 * VL];
         /** A VL x VL square and its transpose. */
         final float[] square = new float[2 * VL * VL];
@@ -162,7 +172,7 @@ public final class Spmm {
 
     }
 
-    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private Spmm() {}
 
@@ -232,6 +242,10 @@ public final class Spmm {
         int nChunks = (n + NB - 1) / NB;
         long aAt = a.isNative() && a.scope().isAlive() ? a.address() + aOff * 4 : -1;
         long cAt = directC(c, cOff, ldc, m, n, e);
+        if (b.format() == SparseB.Format.TWO_FOUR && SpmmTwoFour.SUPPORTED && m >= sortedTwoFourRows) {
+            SpmmTwoFour.multiply(ctx, threads, m, a, aOff, aAt, lda, b, c, cOff, cAt, ldc, e);
+            return;
+        }
         if (threads == 1 || blocks >= 2 * threads) {
             // one task per range of row blocks: each block transposed into the thread's own scratch, used while in L2
             run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, (b0, b1) -> {
@@ -333,7 +347,7 @@ public final class Spmm {
      * straight into C at the absolute address {@code cAt} ({@link #storeChunk}) when it is not -1, else transposed
      * into a row-major tile stored by the GEMM's tile store.
      */
-    private static void output(float[] yt, int yOff, int mb, int rows, int nb, int m0, int j0, Scratch s,
+    static void output(float[] yt, int yOff, int mb, int rows, int nb, int m0, int j0, Scratch s,
                                MemorySegment c, long cOff, long cAt, int ldc, Epilogue e) {
         if (cAt != -1) {
             storeChunk(yt, yOff, mb, rows, nb, cAt, ldc, m0, j0, e, s.square, s.square2);
@@ -433,7 +447,7 @@ public final class Spmm {
      * [j0, j0 + cols) that {@link #storeChunk} wrote (C at the absolute address {@code cAt}); nothing for other
      * epilogues or when C is not stored directly.
      */
-    private static void heavyPass(long cAt, int ldc, Epilogue e, int m0, int rows, int j0, int cols) {
+    static void heavyPass(long cAt, int ldc, Epilogue e, int m0, int rows, int j0, int cols) {
         if (cAt == -1 || e == null || e.activation().light()) {
             return;
         }
@@ -486,7 +500,7 @@ public final class Spmm {
      * rows at or past m): VL x VL squares of A copied by rows into a per-thread array, transposed in registers,
      * stored by rows of At.
      */
-    private static void transpose(MemorySegment a, long aOff, long aAt, int lda, int m, int m0, int mb, int p0, int p1,
+    static void transpose(MemorySegment a, long aOff, long aAt, int lda, int m, int m0, int mb, int p0, int p1,
                                   long atAt) {
         Scratch s = SCRATCH.get();
         float[] sq = s.square;

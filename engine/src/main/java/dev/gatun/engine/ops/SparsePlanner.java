@@ -47,13 +47,17 @@ public final class SparsePlanner {
     // output store: CSR 384x1536 and 1536x384 at 70/80/90% sparsity 5.3/3.3/1.85 us per row (the two shapes within
     // 15%), 384x384 at 70/80/90% 1.33/0.85/0.50, dense 5.6-6.2 and 1.45; 2:4 on the three 10.9/9.8/2.7 (about the
     // CSR cost per nonzero at 60%, which the linear CSR term underestimates); GEMV 4096x4096 and 384x1536 at 90%
-    // 0.38-0.40 ns per nonzero (docs/PERFORMANCE-sparse.md has the sweep).
+    // 0.38-0.40 ns per nonzero (docs/PERFORMANCE-sparse.md has the sweep); 2:4 refitted after the sorted SpMM.
     /** Dense GEMM, ns per row x K x N (Sgemm, packed weight: ~200 GFLOP/s on one core). */
     static final double DENSE_MAC = 0.0098;
     /** SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows, its load mostly from L2). */
     static final double CSR_MAC = 0.029;
-    /** SpMM 2:4, ns per row x slot (the CSR cost per nonzero at 60% sparsity: the same loop over twice the work). */
-    static final double TWO_FOUR_MAC = 0.030;
+    /**
+     * SpMM 2:4, ns per row x slot ({@code cpu/SpmmTwoFour}, columns sorted by position pattern; M = 128 and 4096 on
+     * 384x1536, 1536x384 and 384x384 measured 0.0136-0.016 with the EDGE term: 4.6, 4.3 and 1.06 us per row at
+     * M = 128). The column kernel it replaced cost 0.030.
+     */
+    static final double TWO_FOUR_MAC = 0.0148;
     /** SpMM transposes of A in and of the output squares out (with the stores), ns per row x (K + N). */
     static final double EDGE = 0.068;
     /** Dense GEMV, ns per K x N (weights from cache; from DRAM it is 2-3x slower, which favours sparse). */

@@ -205,6 +205,63 @@ class SpmmTest {
         }
     }
 
+    /**
+     * {@link SpmmTwoFour} (the pattern-sorted 2:4 SpMM) bit-equal to the column kernel it replaces from
+     * {@link Spmm#sortedTwoFourRows} rows (the same FMA chain per output), on odd shapes (K not a multiple of 4, N
+     * past a chunk of 128 columns), groups holding 0, 1 or 2 nonzeros (every nibble), epilogues, heap A and C,
+     * 1 and 3 threads; and close to the reference ({@link #check}).
+     */
+    @Test
+    void sortedTwoFourIsBitEqualToTheColumnKernel() {
+        Random rnd = new Random(31);
+        int[] ms = {48, 63, 64, 65, 129, 200};
+        int[] ks = {1, 6, 37, 130};
+        int[] ns = {1, 17, 130, 257};
+        int saved = Spmm.sortedTwoFourRows;
+        for (int m : ms) {
+            for (int k : ks) {
+                for (int n : ns) {
+                    boolean transB = rnd.nextBoolean();
+                    Weight w = Weight.random(rnd, transB, k, n, SparseB.Format.TWO_FOUR, 0.5);
+                    // zero a third of the survivors: groups with one or no nonzero (empty slots at position 0)
+                    for (long i = 0; i < (long) k * n; i++) {
+                        if (rnd.nextInt(3) == 0) {
+                            w.b.setAtIndex(Tensor.F32, i, 0f);
+                        }
+                    }
+                    SparseB sb = SparseB.pack(SparseB.Format.TWO_FOUR, transB, k, n, w.b, 0, w.ldb);
+                    Epilogue[] epis = {Epilogue.NONE, Epilogue.of(Activation.RELU).withBias(random(rnd, n), 0),
+                            Epilogue.of(Activation.GELU).withBias(random(rnd, n), 0)};
+                    Epilogue e = epis[rnd.nextInt(epis.length)];
+                    boolean heap = rnd.nextInt(4) == 0;
+                    int lda = k + rnd.nextInt(3);
+                    int ldc = n + rnd.nextInt(3);
+                    MemorySegment a = random(rnd, (long) m * lda);
+                    if (heap) {
+                        a = MemorySegment.ofArray(a.toArray(Tensor.F32));
+                    }
+                    long cBytes = (long) m * ldc * 4 + 4;
+                    MemorySegment cols = ARENA.allocate(cBytes, 4);
+                    MemorySegment one = heap ? MemorySegment.ofArray(new float[(int) (cBytes / 4)]) : ARENA.allocate(cBytes, 4);
+                    MemorySegment three = ARENA.allocate(cBytes, 4);
+                    try {
+                        Spmm.sortedTwoFourRows = Integer.MAX_VALUE;
+                        Spmm.multiply(context(1), m, a, 0, lda, sb, cols, 0, ldc, e);
+                    } finally {
+                        Spmm.sortedTwoFourRows = saved;
+                    }
+                    Spmm.multiply(context(1), m, a, 0, lda, sb, one, 0, ldc, e);
+                    Spmm.multiply(context(3), m, a, 0, lda, sb, three, 0, ldc, e);
+                    String what = "m=" + m + " k=" + k + " n=" + n + " transB=" + transB + " heap=" + heap + " " + e.activation();
+                    assertBitEqual(cols, one, what + ": sorted vs columns");
+                    assertBitEqual(cols, three, what + ": 3 threads vs columns");
+                }
+            }
+        }
+        Weight w = Weight.random(rnd, false, 129, 131, SparseB.Format.TWO_FOUR, 0.5);
+        check(rnd, 100, w, SparseB.Format.TWO_FOUR, Epilogue.of(Activation.RELU).withBias(random(rnd, 131), 0));
+    }
+
     @Test
     void slicedGemvHoldsEveryNonzeroAndMatchesTheCsrGemv() {
         Random rnd = new Random(21);
@@ -294,11 +351,13 @@ class SpmmTest {
         check(rnd, 801, Weight.random(rnd, false, 45, 19, SparseB.Format.TWO_FOUR, 0.5), SparseB.Format.TWO_FOUR, Epilogue.NONE);
         int saved = Spmm.kBlockBytes;
         int savedWork = Spmm.minWorkPerBlock;
+        int savedSorted = Spmm.sortedTwoFourRows;
         try {
             // K blocks of 64 rows (one thread: the row-block path), the partial sums carried through the panel's
             // sums; with 3 threads the same products run unblocked, and the bits must agree.
             Spmm.kBlockBytes = 4096;
             Spmm.minWorkPerBlock = 1;
+            Spmm.sortedTwoFourRows = Integer.MAX_VALUE;
             check(rnd, 130, t, SparseB.Format.TWO_FOUR, Epilogue.NONE);
             check(rnd, 33, Weight.random(rnd, true, 300, 70, SparseB.Format.CSR, 0.8), SparseB.Format.CSR, Epilogue.NONE);
             check(rnd, 17, Weight.random(rnd, false, 200, 40, SparseB.Format.CSR, 0.6), SparseB.Format.CSR, Epilogue.NONE);
@@ -307,6 +366,7 @@ class SpmmTest {
         } finally {
             Spmm.kBlockBytes = saved;
             Spmm.minWorkPerBlock = savedWork;
+            Spmm.sortedTwoFourRows = savedSorted;
         }
     }
 
