@@ -294,7 +294,7 @@ public final class NchwcConv {
                     touchRows(img, p0 / g.ow(), (p1 - 1) / g.ow() + 1);
                 }
                 for (int q = q0; q < q1; q++) {
-                    if (linear && u == ua) {
+                    if (linear && pSplit == 1 && u == ua) {
                         touchWeights(q);
                     }
                     panel(img, q, p0, p1);
@@ -336,7 +336,9 @@ public final class NchwcConv {
          * runs), and the first tile's stream of 128 bytes per term, a page at a time, ran at latency (~10 GB/s); a
          * pass of independent loads brings the panel in at bandwidth. In the model at one thread (per-node profile,
          * two pairs): 160->960@7 101-104 -> 83-84 us, 960->320@7 188 -> 154, 320->1280@7 264 -> 214; in isolation
-         * with the weights in L3 it costs 4-7% (one thread, 960->320@7 125 -> 135).
+         * with the weights in L3 it costs 4-7% (one thread, 960->320@7 125 -> 135). Only where a task has its
+         * panels' whole plane (no unit split): 960->160@7 on two threads (two tasks a panel) read each panel twice,
+         * 43-45 -> 48-65 us in the model; at two threads the other layers were within the noise (load 2).
          */
         private void touchWeights(int q) {
             float[] w = wh;
