@@ -213,7 +213,7 @@ public final class NchwcConv {
         private long xa, ya, ra, ba, xImg, pstep;
         private int mSplit, pSplit, panels, mb, kdim, unit, unitsPerImage, spanUnits, ex, oxLo, oxHi;
         private float lo, hi;
-        /** Keeps {@link #touchRows}'s loads alive. */
+        /** Keeps {@link #touchRows}'s and {@link #touchWeights}'s loads alive. */
         private long touched;
 
         void set(int threads, Packed p, Nchwc.Geometry g, boolean nchwInput, long xa, long ya, long ra, long ba,
@@ -294,6 +294,9 @@ public final class NchwcConv {
                     touchRows(img, p0 / g.ow(), (p1 - 1) / g.ow() + 1);
                 }
                 for (int q = q0; q < q1; q++) {
+                    if (linear && pSplit == 1 && u == ua) {
+                        touchWeights(q);
+                    }
                     panel(img, q, p0, p1);
                 }
                 u += u1 - u0;
@@ -325,6 +328,25 @@ public final class NchwcConv {
                 }
             }
             touched = s;
+        }
+
+        /**
+         * Reads 4 bytes per 64-byte line of panel q's weights, in order, before a task's first tiles over it: in the
+         * model a layer's weights come from memory (the ~14 MB of MobileNetV2's do not stay in the caches between
+         * runs), and the first tile's stream of 128 bytes per term, a page at a time, ran at latency (~10 GB/s); a
+         * pass of independent loads brings the panel in at bandwidth. In the model at one thread (per-node profile,
+         * two pairs): 160->960@7 101-104 -> 83-84 us, 960->320@7 188 -> 154, 320->1280@7 264 -> 214; in isolation
+         * with the weights in L3 it costs 4-7% (one thread, 960->320@7 125 -> 135). Only where a task has its
+         * panels' whole plane (no unit split): 960->160@7 on two threads (two tasks a panel) read each panel twice,
+         * 43-45 -> 48-65 us in the model; at two threads the other layers were within the noise (load 2).
+         */
+        private void touchWeights(int q) {
+            float[] w = wh;
+            int t = 0;
+            for (int i = q * kdim * MR, e = i + kdim * MR; i < e; i += BLOCK) {
+                t ^= Float.floatToRawIntBits(w[i]);
+            }
+            touched += t;
         }
 
         /** Outputs [p0, p1) of image img's plane, panel q. */
