@@ -63,7 +63,6 @@ public final class ConvDirect {
     private static final ThreadLocal<MemorySegment> BUFFER = ThreadLocal.withInitial(() -> MemorySegment.NULL);
     private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * MR]);
-    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Whether tiles are transposed in registers (16 x 16 blocks: VL = 16) rather than gathered by the store. */
     static final boolean TRANSPOSE = VL == 16;
     /** Per thread: X's plane on the heap, with slack for the stride-2 fill's last vectors. */
@@ -208,12 +207,6 @@ public final class ConvDirect {
         private int planes, tasks, first, c, imgFloats;
 
         void set(PhaseLayout lay, MemorySegment x, MemorySegment buf, int planes, int tasks, int first, int c, int imgFloats) {
-            // The native stride-2 fill reads X and writes buf at absolute addresses: the bounds of both, checked once.
-            long lastPlane = (long) (planes - 1) / c * imgFloats + (long) ((planes - 1) % c) * lay.chanStride;
-            SgemmKernel.address(buf, 0, (lastPlane + lay.chanStride) * 4, "ConvDirect phase buffer");
-            if (x.isNative()) {
-                SgemmKernel.address(x, (long) first * c * lay.ih * lay.iw * 4, (long) planes * lay.ih * lay.iw * 4, "ConvDirect X");
-            }
             this.lay = lay;
             this.x = x;
             this.buf = buf;
@@ -240,8 +233,6 @@ public final class ConvDirect {
                 long dst = (long) img * imgFloats + (long) ch * lay.chanStride;
                 if (lay.sh == 1 && lay.sw == 1) {
                     padded(lay, x, src, buf, dst);
-                } else if (lay.sw == 2 && x.isNative()) {
-                    halvedNative(lay, x.address() + src * 4, x.address() + x.byteSize(), buf.address() + dst * 4);
                 } else if (lay.sw == 2) {
                     halved(lay, x, src, plane);
                     MemorySegment.copy(plane, 0, buf, ValueLayout.JAVA_FLOAT, dst * 4, lay.chanStride);
@@ -317,59 +308,6 @@ public final class ConvDirect {
                 }
                 java.util.Arrays.fill(out, d + xhi, d + wq, 0f);
             }
-        }
-    }
-
-    /**
-     * {@link #halved} for a native X, without the heap copies: each phase row's columns are read from X and written to
-     * the phase buffer at absolute addresses through {@link SgemmKernel#ALL} (bounds checked by {@link Fill#set}),
-     * {@code xAt} = X's plane, {@code xEnd} = the end of X's segment (a row's last vectors are masked there),
-     * {@code dAt} = the channel's phase planes. The last vector of a row is stored under a mask: a row ends exactly.
-     */
-    private static void halvedNative(PhaseLayout lay, long xAt, long xEnd, long dAt) {
-        int wq = lay.wq;
-        int planeFloats = lay.hq * wq;
-        FloatVector zero = FloatVector.zero(S);
-        for (int s = 0; s < lay.slotA.length; s++) {
-            int a = lay.slotA[s];
-            int b = lay.slotB[s];
-            int xlo = Math.clamp(Math.ceilDiv(lay.pl - b, 2), 0, wq);
-            int xhi = Math.clamp(Math.floorDiv(lay.iw - 1 - b + lay.pl, 2) + 1, xlo, wq);
-            int q0 = xlo * 2 + b - lay.pl;
-            int n = xhi - xlo;
-            for (int yq = 0; yq < lay.hq; yq++) {
-                long d = dAt + 4L * (s * planeFloats + yq * wq);
-                int r = yq * lay.sh + a - lay.pt;
-                if (r < 0 || r >= lay.ih || n <= 0) {
-                    zeros(d, wq, zero);
-                    continue;
-                }
-                zeros(d, xlo, zero);
-                long from = xAt + 4L * (r * lay.iw + q0);
-                long to = d + 4L * xlo;
-                int i = 0;
-                for (; i + VL <= n && from + 8L * i + 8L * VL <= xEnd; i += VL) {
-                    FloatVector v0 = FloatVector.fromMemorySegment(S, SgemmKernel.ALL, from + 8L * i, LE);
-                    FloatVector v1 = FloatVector.fromMemorySegment(S, SgemmKernel.ALL, from + 8L * i + 4L * VL, LE);
-                    ConvDirectKernels.EVEN.selectFrom(v0, v1).intoMemorySegment(SgemmKernel.ALL, to + 4L * i, LE);
-                }
-                for (; i < n; i += VL) {
-                    int need = 2 * (n - i) - 1;
-                    FloatVector v0 = FloatVector.fromMemorySegment(S, SgemmKernel.ALL, from + 8L * i, LE, S.indexInRange(0, need));
-                    FloatVector v1 = FloatVector.fromMemorySegment(S, SgemmKernel.ALL, from + 8L * i + 4L * VL, LE,
-                            S.indexInRange(VL, need));
-                    ConvDirectKernels.EVEN.selectFrom(v0, v1).intoMemorySegment(SgemmKernel.ALL, to + 4L * i, LE,
-                            S.indexInRange(i, n));
-                }
-                zeros(d + 4L * xhi, wq - xhi, zero);
-            }
-        }
-    }
-
-    /** {@code count} zero floats at absolute address {@code at}. */
-    private static void zeros(long at, int count, FloatVector zero) {
-        for (int i = 0; i < count; i += VL) {
-            zero.intoMemorySegment(SgemmKernel.ALL, at + 4L * i, LE, S.indexInRange(i, count));
         }
     }
 
