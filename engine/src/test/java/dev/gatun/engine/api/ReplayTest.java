@@ -18,12 +18,17 @@ import org.junit.jupiter.api.Test;
  * shapes, and data-dependent shapes (which must abandon the replay) all give the same answers as a fresh session.
  */
 class ReplayTest {
-    /** z = NonZero(Relu(x)) (data-dependent shape), s = Add(x, x), both from x: float[n]. */
-    static byte[] model() {
+    /** Input x: float[n]. */
+    static Onnx.ValueInfoProto.Builder vectorInput() {
         Onnx.TensorShapeProto.Builder s = Onnx.TensorShapeProto.newBuilder()
                 .addDim(Onnx.TensorShapeProto.Dimension.newBuilder().setDimParam("n"));
-        Onnx.ValueInfoProto.Builder x = Onnx.ValueInfoProto.newBuilder().setName("x").setType(Onnx.TypeProto.newBuilder()
+        return Onnx.ValueInfoProto.newBuilder().setName("x").setType(Onnx.TypeProto.newBuilder()
                 .setTensorType(Onnx.TypeProto.Tensor.newBuilder().setElemType(1).setShape(s)));
+    }
+
+    /** z = NonZero(Relu(x)) (data-dependent shape), s = Add(x, x), both from x: float[n]. */
+    static byte[] model() {
+        Onnx.ValueInfoProto.Builder x = vectorInput();
         Onnx.GraphProto.Builder g = Onnx.GraphProto.newBuilder().setName("r").addInput(x)
                 .addOutput(Onnx.ValueInfoProto.newBuilder().setName("z"))
                 .addOutput(Onnx.ValueInfoProto.newBuilder().setName("s"))
@@ -67,10 +72,7 @@ class ReplayTest {
 
     /** a = Relu(x), b = Sigmoid(a), c = Tanh(b), d = Add(c, a), e = Mul(d, b): values that outlive their successors. */
     static byte[] chain() {
-        Onnx.TensorShapeProto.Builder s = Onnx.TensorShapeProto.newBuilder()
-                .addDim(Onnx.TensorShapeProto.Dimension.newBuilder().setDimParam("n"));
-        Onnx.ValueInfoProto.Builder x = Onnx.ValueInfoProto.newBuilder().setName("x").setType(Onnx.TypeProto.newBuilder()
-                .setTensorType(Onnx.TypeProto.Tensor.newBuilder().setElemType(1).setShape(s)));
+        Onnx.ValueInfoProto.Builder x = vectorInput();
         Onnx.GraphProto.Builder g = Onnx.GraphProto.newBuilder().setName("c").addInput(x)
                 .addOutput(Onnx.ValueInfoProto.newBuilder().setName("e"))
                 .addNode(Onnx.NodeProto.newBuilder().setOpType("Relu").addInput("x").addOutput("a"))
