@@ -155,15 +155,36 @@ public final class Workspace implements KernelContext {
         return new Workspace(arena, maxTensorBytes, maxReservedBytes, threads, plan);
     }
 
-    /** Where free-list buffers come from: the pool arena (planned workspaces), else the given arena. */
-    private Arena poolArena() {
-        if (!planned) {
-            return arena;
+    /**
+     * A new free-list buffer of {@code bytes} (checked against the limit by the caller), counted as reserved: from the
+     * pool arena (planned workspaces), else from the given arena.
+     */
+    private MemorySegment newBuffer(long bytes) {
+        MemorySegment b;
+        if (planned) {
+            if (poolArena == null) {
+                poolArena = NativeMemory.newArena(NativeMemory.Kind.SESSION);
+            }
+            b = poolArena.allocate(bytes, Tensor.ALIGNMENT);
+            poolBytes += bytes;
+            ownBytes += bytes;
+        } else {
+            b = arena.allocate(bytes, Tensor.ALIGNMENT);
         }
-        if (poolArena == null) {
-            poolArena = NativeMemory.newArena(NativeMemory.Kind.SESSION);
+        reservedBytes += bytes;
+        return b;
+    }
+
+    /** Frees the free list's buffers and their arena (a planned workspace). */
+    private void closePool() {
+        free.clear();
+        if (poolArena != null) {
+            poolArena.close();
+            poolArena = null;
         }
-        return poolArena;
+        reservedBytes -= poolBytes;
+        ownBytes -= poolBytes;
+        poolBytes = 0;
     }
 
     /** Starts a run on these inputs: replays the recording for their shapes, or records this run. */
@@ -261,12 +282,7 @@ public final class Workspace implements KernelContext {
         reservedBytes += total;
         ownBytes += total;
         if (poolFree) {
-            free.clear();
-            poolArena.close();
-            poolArena = null;
-            reservedBytes -= poolBytes;
-            ownBytes -= poolBytes;
-            poolBytes = 0;
+            closePool();
         }
     }
 
@@ -310,12 +326,7 @@ public final class Workspace implements KernelContext {
         }
         if (mode == Mode.DIVERGED) {
             reserve(Math.max(64, (bytes + 63) & ~63L), dtype, shape);
-            MemorySegment b = poolArena().allocate(Math.max(64, (bytes + 63) & ~63L), Tensor.ALIGNMENT);
-            reservedBytes += b.byteSize();
-            if (planned) {
-                poolBytes += b.byteSize();
-                ownBytes += b.byteSize();
-            }
+            MemorySegment b = newBuffer(Math.max(64, (bytes + 63) & ~63L));
             divergedBuffers.add(b);
             return Tensor.of(dtype, shape, b.asSlice(0, bytes));
         }
@@ -330,12 +341,7 @@ public final class Workspace implements KernelContext {
         }
         if (whole == null) {
             reserve(want, dtype, shape);
-            whole = poolArena().allocate(want, Tensor.ALIGNMENT);
-            reservedBytes += want;
-            if (planned) {
-                poolBytes += want;
-                ownBytes += want;
-            }
+            whole = newBuffer(want);
         }
         MemorySegment view = whole.asSlice(0, bytes);
         Buf buf = new Buf(whole);
@@ -379,15 +385,8 @@ public final class Workspace implements KernelContext {
                 dropBlock(r);
             }
             recordings.clear();
-            free.clear();
             live.clear();
-            if (poolArena != null) {
-                poolArena.close();
-                poolArena = null;
-            }
-            reservedBytes -= poolBytes;
-            ownBytes -= poolBytes;
-            poolBytes = 0;
+            closePool();
         }
     }
 
