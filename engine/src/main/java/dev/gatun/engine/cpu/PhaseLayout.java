@@ -2,6 +2,7 @@ package dev.gatun.engine.cpu;
 
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -25,9 +26,11 @@ import jdk.incubator.vector.VectorSpecies;
 public final class PhaseLayout {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Per thread: the last vector of a row of {@link #evens(MemorySegment, long, float[], int, int, float[])}. */
+    private static final ThreadLocal<float[]> TAIL = ThreadLocal.withInitial(() -> new float[VL]);
     /** Lane indices 0, 2, 4, ...: the even elements of two concatenated vectors. */
     private static final FloatVector EVEN = FloatVector.fromArray(S, evenIndices(), 0);
-    private static final ThreadLocal<float[]> PLANE = ThreadLocal.withInitial(() -> new float[0]);
 
     private static float[] evenIndices() {
         float[] f = new float[VL];
@@ -51,6 +54,33 @@ public final class PhaseLayout {
         }
         for (; i < n; i++) {
             dst[d + i] = src[from + 2 * i];
+        }
+    }
+
+    /**
+     * {@code dst[d + i] = x[from + 2i]} for i &lt; n, reading the floats of {@code x} (native or heap) straight: two
+     * input vectors per output vector. The row's last vector reads on past it (the odd columns and the next row,
+     * never stored) and goes through {@code tail} (VL floats of scratch: a masked store took a slow path that
+     * allocates); where that read would leave {@code x}, the last outputs are copied one by one.
+     */
+    static void evens(MemorySegment x, long from, float[] dst, int d, int n, float[] tail) {
+        long at = from * 4;
+        long room = (x.byteSize() - at) / 8;
+        int i = 0;
+        for (; i + VL <= n && i + VL <= room; i += VL) {
+            FloatVector a = FloatVector.fromMemorySegment(S, x, at + 8L * i, LE);
+            FloatVector b = FloatVector.fromMemorySegment(S, x, at + 8L * i + 4L * VL, LE);
+            EVEN.selectFrom(a, b).intoArray(dst, d + i);
+        }
+        if (i < n && i + VL <= room) {
+            FloatVector a = FloatVector.fromMemorySegment(S, x, at + 8L * i, LE);
+            FloatVector b = FloatVector.fromMemorySegment(S, x, at + 8L * i + 4L * VL, LE);
+            EVEN.selectFrom(a, b).intoArray(tail, 0);
+            System.arraycopy(tail, 0, dst, d + i, n - i);
+            return;
+        }
+        for (; i < n; i++) {
+            dst[d + i] = x.getAtIndex(Tensor.F32, from + 2L * i);
         }
     }
 
@@ -194,17 +224,17 @@ public final class PhaseLayout {
 
     /**
      * Writes the phase planes of one input plane (ih x iw floats at float index {@code src} of {@code x}) to
-     * {@code buf[dst ..]}, {@code fill} outside the input (0 for convolutions, -inf for max pooling). The input plane
-     * is copied in one bulk copy to a per-thread heap array, the rows are then assembled on the heap.
+     * {@code buf[dst ..]}, {@code fill} outside the input (0 for convolutions, -inf for max pooling). Only the input rows
+     * a slot uses are read, straight from {@code x} (a stride-2 layout reads half of them: ResNet's 1x1/2 downsamples
+     * no longer copy the whole plane to the heap first).
      */
     public void fillPlane(MemorySegment x, long src, float[] buf, int dst, float fill) {
         if (identity()) {
             MemorySegment.copy(x, Tensor.F32, src * 4, buf, dst, ih * iw);
             return;
         }
-        float[] plane = scratch(PLANE, ih * iw + 2 * VL);
-        MemorySegment.copy(x, Tensor.F32, src * 4, plane, 0, ih * iw);
         int planeSize = hq * wq;
+        float[] tail = sw == 2 ? TAIL.get() : null;
         for (int s = 0; s < slotA.length; s++) {
             int a = slotA[s];
             int b = slotB[s];
@@ -222,14 +252,14 @@ public final class PhaseLayout {
                 for (int i = 0; i < xlo; i++) {
                     buf[d + i] = fill;
                 }
-                int from = r * iw + q0;
+                long from = src + (long) r * iw + q0;
                 if (sw == 1) {
-                    System.arraycopy(plane, from, buf, d + xlo, n);
+                    MemorySegment.copy(x, Tensor.F32, from * 4, buf, d + xlo, n);
                 } else if (sw == 2) {
-                    evens(plane, from, buf, d + xlo, n);
+                    evens(x, from, buf, d + xlo, n, tail);
                 } else {
                     for (int i = 0; i < n; i++) {
-                        buf[d + xlo + i] = plane[from + i * sw];
+                        buf[d + xlo + i] = x.getAtIndex(Tensor.F32, from + (long) i * sw);
                     }
                 }
                 for (int i = xhi; i < wq; i++) {

@@ -9,7 +9,8 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link PhaseLayout}'s copies against their scalar twins: {@link PhaseLayout#evens} on odd tails and tight sources,
+ * {@link PhaseLayout}'s copies against their scalar twins: both {@code evens} (array and segment sources) on odd tails
+ * and tight sources,
  * and {@link PhaseLayout#fillPlane} against the phase planes written element by element (strides 2 and 3, pads 0-3).
  */
 class PhaseLayoutTest {
@@ -29,6 +30,32 @@ class PhaseLayoutTest {
                     }
                     PhaseLayout.evens(src, from, dst, d, n);
                     assertArrayEquals(want, dst, "n " + n + " from " + from + " extra " + extra);
+                }
+            }
+        }
+    }
+
+    @Test
+    void segmentEvensMatchesScalarOnOddTailsAndTightSegments() {
+        Random rnd = new Random(5);
+        float[] tail = new float[64];
+        try (Arena arena = Arena.ofConfined()) {
+            for (int n = 0; n <= 70; n++) {
+                for (int from = 0; from <= 3; from++) {
+                    for (int extra = 0; extra <= 40; extra += 20) {
+                        // The segment ends right after the last element read (extra 0: the scalar tail) or later.
+                        float[] src = random(rnd, from + Math.max(0, 2 * n - 1) + extra);
+                        MemorySegment x = arena.allocate(4L * src.length);
+                        MemorySegment.copy(src, 0, x, Tensor.F32, 0, src.length);
+                        int d = rnd.nextInt(5);
+                        float[] dst = marked(d + n + 20);
+                        float[] want = marked(dst.length);
+                        for (int i = 0; i < n; i++) {
+                            want[d + i] = src[from + 2 * i];
+                        }
+                        PhaseLayout.evens(x, from, dst, d, n, tail);
+                        assertArrayEquals(want, dst, "n " + n + " from " + from + " extra " + extra);
+                    }
                 }
             }
         }
