@@ -31,7 +31,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       accumulators that start at the bias and take all of K in registers. Per k: two weight vectors, TP broadcasts
  *       from the phase buffer, 28 fused multiply-adds. The last tile of a row whose width is not a multiple of TP
  *       computes lanes past the row (reading the garbage columns or the next row) that are never stored. Planes 7
- *       wide (TP / 2) take two rows per tile instead ({@link ConvDirectKernels#kernelPair}).</li>
+ *       wide (TP / 2) take two rows per tile instead ({@link ConvDirectKernels#kernelPair}), consecutive in the rows
+ *       of all the chunk's images (an image's last row pairs with the next image's first).</li>
  *   <li>Chains: each output is its bias plus one fused multiply-add per k in increasing k, the chain of
  *       {@link ConvGemm} and {@link ConvSmallPlane}: all three give equal results bit for bit, whatever the thread
  *       count or the split.</li>
@@ -354,6 +355,10 @@ public final class ConvDirect {
 
         @Override
         public void accept(int t) {
+            if (2 * lay.ow == TP) {
+                acceptPairs(t);
+                return;
+            }
             int perGroup = mSplit * rSplit;
             int grp = t / perGroup;
             int ms = t % perGroup / rSplit;
@@ -385,36 +390,22 @@ public final class ConvDirect {
                 for (int q = q0; q < q1; q++) {
                     int panel = grp * panels + q;
                     int ao = panel * kdim * MR;
-                    if (2 * ow == TP) {
-                        for (int oy = oy0; oy < oy1; oy += 2) {
-                            int pos = (oy - oy0) * ow;
-                            long next = oy + 1 < oy1 ? 4L * wq : 0;
+                    for (int oy = oy0; oy < oy1; oy++) {
+                        for (int ox = 0; ox < ow; ox += TP) {
+                            int pos = (oy - oy0) * ow + ox;
                             if (transposed) {
-                                ConvDirectKernels.kernelPair(a, ao, xImg + 4L * oy * wq, next, koff, kdim, bias, panel * MR, tile, 0);
+                                ConvDirectKernels.kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, tile, 0);
                                 ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
                                 ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
                             } else {
-                                ConvDirectKernels.kernelPair(a, ao, xImg + 4L * oy * wq, next, koff, kdim, bias, panel * MR, acc, pos * MR);
-                            }
-                        }
-                    } else {
-                        for (int oy = oy0; oy < oy1; oy++) {
-                            for (int ox = 0; ox < ow; ox += TP) {
-                                int pos = (oy - oy0) * ow + ox;
-                                if (transposed) {
-                                    ConvDirectKernels.kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, tile, 0);
-                                    ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
-                                    ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
-                                } else {
-                                    ConvDirectKernels.kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, acc, pos * MR);
-                                }
+                                ConvDirectKernels.kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, acc, pos * MR);
                             }
                         }
                     }
                     int rowsOut = Math.min(MR, mg - q * MR);
                     long at = ((long) (first + img) * m + (long) grp * mg + q * MR) * plane + (long) oy0 * ow;
                     if (transposed) {
-                        storeRuns(acc, stride, count, rowsOut, y, at, plane, res, lo, hi, vectorStore);
+                        storeRuns(acc, 0, stride, count, rowsOut, y, at, plane, res, lo, hi, vectorStore);
                     } else if (vectorStore) {
                         ConvSmallPlane.storeRows(acc, 0, count, rowsOut, y, at, plane, res, lo, hi);
                     } else {
@@ -424,21 +415,91 @@ public final class ConvDirect {
                 ra += oy1 - oy0;
             }
         }
+        /**
+         * Task t on a plane 7 outputs wide: {@link ConvDirectKernels#kernelPair} tiles of two consecutive rows of the
+         * chunk's row sequence (rows run over the images, so the last row of an image pairs with the next image's first
+         * instead of computing a copy of itself: 7 rows a plane left an eighth of the FMAs unused). The task's rows
+         * start at an even row of the chunk, spans hold up to {@code 2 * spanRows} rows, and each image's part of a
+         * span is stored as in {@link #accept}. Only an odd last row of the chunk still runs twice.
+         */
+        private void acceptPairs(int t) {
+            int perGroup = mSplit * rSplit;
+            int grp = t / perGroup;
+            int ms = t % perGroup / rSplit;
+            int rs = t % rSplit;
+            int panels = pw.panels();
+            int q0 = panels * ms / mSplit;
+            int q1 = panels * (ms + 1) / mSplit;
+            int pairs = Math.ceilDiv(rows, 2);
+            int r0 = (int) (2L * (pairs * (long) rs / rSplit));
+            int r1 = (int) Math.min(rows, 2L * (pairs * (long) (rs + 1) / rSplit));
+            int oh = lay.oh;
+            int ow = lay.ow;
+            int wq = lay.wq;
+            int plane = oh * ow;
+            int mg = pw.mg();
+            int m = pw.group() * mg;
+            int span = 2 * spanRows;
+            int stride = span * ow + TP + VL;
+            float[] acc = PhaseLayout.scratch(ACC, transposed ? MR * stride : (span * ow + TP) * MR + VL * MR);
+            float[] tile = TILE.get();
+            float[] a = pw.a();
+            float[] bias = pw.bias();
+            long base = buf.address() + 4L * grp * cg * lay.chanStride;
+            for (int ra = r0; ra < r1; ra += span) {
+                int rb = Math.min(r1, ra + span);
+                for (int q = q0; q < q1; q++) {
+                    int panel = grp * panels + q;
+                    int ao = panel * kdim * MR;
+                    for (int r = ra; r < rb; ) {
+                        int pos = (r - ra) * ow;
+                        boolean two = r + 1 < rb;
+                        long xa = base + 4L * ((long) (r / oh) * imgFloats + (long) (r % oh) * wq);
+                        long next = two ? base + 4L * ((long) ((r + 1) / oh) * imgFloats + (long) ((r + 1) % oh) * wq) - xa : 0;
+                        r += two ? 2 : 1;
+                        if (transposed) {
+                            ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, tile, 0);
+                            ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
+                            ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
+                        } else {
+                            ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, acc, pos * MR);
+                        }
+                    }
+                    int rowsOut = Math.min(MR, mg - q * MR);
+                    for (int r = ra; r < rb; ) {
+                        int img = r / oh;
+                        int oy0 = r - img * oh;
+                        int oy1 = Math.min(oh, oy0 + rb - r);
+                        int count = (oy1 - oy0) * ow;
+                        int from = (r - ra) * ow;
+                        long at = ((long) (first + img) * m + (long) grp * mg + q * MR) * plane + (long) oy0 * ow;
+                        if (transposed) {
+                            storeRuns(acc, from, stride, count, rowsOut, y, at, plane, res, lo, hi, vectorStore);
+                        } else if (vectorStore) {
+                            ConvSmallPlane.storeRows(acc, from * MR, count, rowsOut, y, at, plane, res, lo, hi);
+                        } else {
+                            ConvSmallPlane.store(acc, from * MR, count, rowsOut, y, at, plane, res, lo, hi);
+                        }
+                        r += oy1 - oy0;
+                    }
+                }
+            }
+        }
     }
 
     /**
-     * {@code y[at + r*plane + j] = clamp(acc[r*stride + j] + res[same], lo, hi)} for r &lt; rows, j &lt; count: per channel
+     * {@code y[at + r*plane + j] = clamp(acc[off + r*stride + j] + res[same], lo, hi)} for r &lt; rows, j &lt; count: per channel
      * a contiguous run of the transposed span, VL floats at a time (the last under a mask). Y and the residual (native)
      * are written and read through {@link SgemmKernel#ALL} at absolute addresses, their bounds checked here once;
      * element by element through their segments when not {@code vector} (heap memory).
      */
-    private static void storeRuns(float[] acc, int stride, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
+    private static void storeRuns(float[] acc, int off, int stride, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
                                   float lo, float hi, boolean vector) {
         if (!vector) {
             for (int r = 0; r < rows; r++) {
                 for (int j = 0; j < count; j++) {
                     long i = at + r * plane + j;
-                    float v = acc[r * stride + j] + (res == null ? 0f : res.getAtIndex(Tensor.F32, i));
+                    float v = acc[off + r * stride + j] + (res == null ? 0f : res.getAtIndex(Tensor.F32, i));
                     y.setAtIndex(Tensor.F32, i, ConvEpilogue.clamp(v, lo, hi));
                 }
             }
@@ -455,7 +516,7 @@ public final class ConvDirect {
         FloatVector vhi = FloatVector.broadcast(S, hi);
         for (int r = 0; r < rows; r++) {
             long row = (at + r * plane) * 4;
-            int from = r * stride;
+            int from = off + r * stride;
             int j = 0;
             for (; j <= count - VL; j += VL) {
                 FloatVector v = FloatVector.fromArray(S, acc, from + j);

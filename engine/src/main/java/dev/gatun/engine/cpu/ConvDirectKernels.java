@@ -264,8 +264,8 @@ final class ConvDirectKernels {
 
     /**
      * {@link #kernel} for planes 7 outputs wide (ConvDirect.TP / 2): the tile is two output rows, positions 0..6 of the row at
-     * {@code xa} and 0..6 of the row {@code rowBytes} further (the next output row; 0 repeats the row for a last odd
-     * one, whose copy lands past the span and is never stored).
+     * {@code xa} and 0..6 of the row {@code rowBytes} further (the next output row, or the next image's first; 0
+     * repeats the row for a last odd one, whose copy is overwritten by the next tile or lands past the span).
      */
     static void kernelPair(float[] a, int ao, long xa, long rowBytes, int[] koff, int kdim, float[] bias, int bo, float[] acc, int to) {
         FloatVector b0 = FloatVector.fromArray(S, bias, bo);

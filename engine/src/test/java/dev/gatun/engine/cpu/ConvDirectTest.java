@@ -192,6 +192,10 @@ class ConvDirectTest {
         check(rnd, new Geo(1, 20, 14, 14, 40, 3, 3, 1, 2, 1, 1, 1, 1, 1), true, true);
         check(rnd, new Geo(2, 40, 7, 7, 50, 1, 1, 1, 1, 1, 0, 0, 0, 0), true, false);
         check(rnd, new Geo(3, 9, 5, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), false, true);
+        // Pairs across images (an image's last row with the next one's first): batch 8 of 7x7 (spans of two images,
+        // task splits at even rows), batch 5 of 3x7 (15 rows: the chunk's last row alone).
+        check(rnd, new Geo(8, 24, 7, 7, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true);
+        check(rnd, new Geo(5, 10, 3, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1), false, true);
         // Stride 2 over wide rows (the vector fill's selections and its overrunning last vector), dilation 2, odd pads.
         check(rnd, new Geo(1, 5, 37, 70, 20, 3, 3, 1, 2, 1, 1, 2, 0, 1), true, true);
         check(rnd, new Geo(2, 4, 30, 45, 33, 5, 5, 1, 2, 2, 2, 2, 2, 2), false, false);
