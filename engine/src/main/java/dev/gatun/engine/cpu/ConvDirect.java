@@ -32,7 +32,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       from the phase buffer, 28 fused multiply-adds. The last tile of a row whose width is not a multiple of TP
  *       computes lanes past the row (reading the garbage columns or the next row) that are never stored. Planes 7
  *       wide (TP / 2) take two rows per tile instead ({@link ConvDirectKernels#kernelPair}), consecutive in the rows
- *       of all the chunk's images (an image's last row pairs with the next image's first).</li>
+ *       of all the chunk's images (an image's last row pairs with the next image's first; an odd last row runs
+ *       alone in {@link ConvDirectKernels#kernelRow7}).</li>
  *   <li>Chains: each output is its bias plus one fused multiply-add per k in increasing k, the chain of
  *       {@link ConvGemm} and {@link ConvSmallPlane}: all three give equal results bit for bit, whatever the thread
  *       count or the split.</li>
@@ -420,7 +421,7 @@ public final class ConvDirect {
          * chunk's row sequence (rows run over the images, so the last row of an image pairs with the next image's first
          * instead of computing a copy of itself: 7 rows a plane left an eighth of the FMAs unused). The task's rows
          * start at an even row of the chunk, spans hold up to {@code 2 * spanRows} rows, and each image's part of a
-         * span is stored as in {@link #accept}. Only an odd last row of the chunk still runs twice.
+         * span is stored as in {@link #accept}. An odd last row of a span runs alone ({@link ConvDirectKernels#kernelRow7}).
          */
         private void acceptPairs(int t) {
             int perGroup = mSplit * rSplit;
@@ -458,11 +459,17 @@ public final class ConvDirect {
                         long next = two ? base + 4L * ((long) ((r + 1) / oh) * imgFloats + (long) ((r + 1) % oh) * wq) - xa : 0;
                         r += two ? 2 : 1;
                         if (transposed) {
-                            ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, tile, 0);
+                            if (two) {
+                                ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, tile, 0);
+                            } else {
+                                ConvDirectKernels.kernelRow7(a, ao, xa, koff, kdim, bias, panel * MR, tile, 0);
+                            }
                             ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
                             ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
-                        } else {
+                        } else if (two) {
                             ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, acc, pos * MR);
+                        } else {
+                            ConvDirectKernels.kernelRow7(a, ao, xa, koff, kdim, bias, panel * MR, acc, pos * MR);
                         }
                     }
                     int rowsOut = Math.min(MR, mg - q * MR);

@@ -264,8 +264,8 @@ final class ConvDirectKernels {
 
     /**
      * {@link #kernel} for planes 7 outputs wide (ConvDirect.TP / 2): the tile is two output rows, positions 0..6 of the row at
-     * {@code xa} and 0..6 of the row {@code rowBytes} further (the next output row, or the next image's first; 0
-     * repeats the row for a last odd one, whose copy is overwritten by the next tile or lands past the span).
+     * {@code xa} and 0..6 of the row {@code rowBytes} further (the next output row, or the next image's first; an
+     * odd last row runs alone in {@link #kernelRow7}).
      */
     static void kernelPair(float[] a, int ao, long xa, long rowBytes, int[] koff, int kdim, float[] bias, int bo, float[] acc, int to) {
         FloatVector b0 = FloatVector.fromArray(S, bias, bo);
@@ -378,5 +378,71 @@ final class ConvDirectKernels {
         c121.intoArray(acc, to + 12 * MR + VL);
         c130.intoArray(acc, to + 13 * MR);
         c131.intoArray(acc, to + 13 * MR + VL);
+    }
+
+    /**
+     * {@link #kernelPair}'s first row alone: positions 0..6 of the row at {@code xa} (a plane 7 wide whose row has no
+     * partner: the last of an odd number of rows), 14 accumulators, half the FMAs of a pair; positions 7..13 of the
+     * tile are left as they were (past the span, never stored).
+     */
+    static void kernelRow7(float[] a, int ao, long xa, int[] koff, int kdim, float[] bias, int bo, float[] acc, int to) {
+        FloatVector b0 = FloatVector.fromArray(S, bias, bo);
+        FloatVector b1 = FloatVector.fromArray(S, bias, bo + VL);
+        FloatVector c000 = b0;
+        FloatVector c001 = b1;
+        FloatVector c010 = b0;
+        FloatVector c011 = b1;
+        FloatVector c020 = b0;
+        FloatVector c021 = b1;
+        FloatVector c030 = b0;
+        FloatVector c031 = b1;
+        FloatVector c040 = b0;
+        FloatVector c041 = b1;
+        FloatVector c050 = b0;
+        FloatVector c051 = b1;
+        FloatVector c060 = b0;
+        FloatVector c061 = b1;
+        MemorySegment all = SgemmKernel.ALL;
+        for (int k = 0; k < kdim; k++) {
+            FloatVector w0 = FloatVector.fromArray(S, a, ao + k * MR);
+            FloatVector w1 = FloatVector.fromArray(S, a, ao + k * MR + VL);
+            long i = xa + 4L * koff[k];
+            FloatVector v;
+            v = FloatVector.broadcast(S, all.get(F, i + 0));
+            c000 = w0.fma(v, c000);
+            c001 = w1.fma(v, c001);
+            v = FloatVector.broadcast(S, all.get(F, i + 4));
+            c010 = w0.fma(v, c010);
+            c011 = w1.fma(v, c011);
+            v = FloatVector.broadcast(S, all.get(F, i + 8));
+            c020 = w0.fma(v, c020);
+            c021 = w1.fma(v, c021);
+            v = FloatVector.broadcast(S, all.get(F, i + 12));
+            c030 = w0.fma(v, c030);
+            c031 = w1.fma(v, c031);
+            v = FloatVector.broadcast(S, all.get(F, i + 16));
+            c040 = w0.fma(v, c040);
+            c041 = w1.fma(v, c041);
+            v = FloatVector.broadcast(S, all.get(F, i + 20));
+            c050 = w0.fma(v, c050);
+            c051 = w1.fma(v, c051);
+            v = FloatVector.broadcast(S, all.get(F, i + 24));
+            c060 = w0.fma(v, c060);
+            c061 = w1.fma(v, c061);
+        }
+        c000.intoArray(acc, to + 0 * MR);
+        c001.intoArray(acc, to + 0 * MR + VL);
+        c010.intoArray(acc, to + 1 * MR);
+        c011.intoArray(acc, to + 1 * MR + VL);
+        c020.intoArray(acc, to + 2 * MR);
+        c021.intoArray(acc, to + 2 * MR + VL);
+        c030.intoArray(acc, to + 3 * MR);
+        c031.intoArray(acc, to + 3 * MR + VL);
+        c040.intoArray(acc, to + 4 * MR);
+        c041.intoArray(acc, to + 4 * MR + VL);
+        c050.intoArray(acc, to + 5 * MR);
+        c051.intoArray(acc, to + 5 * MR + VL);
+        c060.intoArray(acc, to + 6 * MR);
+        c061.intoArray(acc, to + 6 * MR + VL);
     }
 }
