@@ -161,9 +161,8 @@ public final class ConvFusion implements GraphPass {
             if (is(next, "Add") && !rw.isReplaced(next) && addFusable(g, next, out)) {
                 residual = GraphIndex.other(next, out);
                 Node other = idx.producer(residual, "Conv");
-                // When both operands are fusable convolutions, fuse the later one: the earlier is then ready.
-                if (other != null && position.get(other) > position.get(conv) && !rw.isReplaced(other)
-                        && idx.soleConsumer(residual) == next) {
+                if (other != null && !rw.isReplaced(other) && idx.soleConsumer(residual) == next
+                        && !hostsAdd(g, conv, other, position)) {
                     continue;
                 }
                 group.add(next);
@@ -198,6 +197,27 @@ public final class ConvFusion implements GraphPass {
                     new Attributes(attrs)));
         }
         return rw.result();
+    }
+
+    /**
+     * When both operands of an Add are convolutions read only by it, which one takes the Add: the one with more
+     * weights (more work per output, so the add's reads weigh least; ResNet's 3x3 rather than its 1x1 downsample,
+     * which then runs before it, right after the block's first 3x3 has read the same input, as ONNX Runtime orders
+     * them), the later one on a tie or when a weight is not constant. Either way the fused node sits where the Add
+     * (or its activation) was, after both. {@code -Dgatun.fuse.residual=later} keeps the later one always.
+     */
+    private static boolean hostsAdd(Graph g, Node conv, Node other, Map<Node, Integer> position) {
+        long mine = weightCount(g, conv);
+        long theirs = weightCount(g, other);
+        if (!"later".equals(System.getProperty("gatun.fuse.residual")) && mine > 0 && theirs > 0 && mine != theirs) {
+            return mine > theirs;
+        }
+        return position.get(conv) > position.get(other);
+    }
+
+    private static long weightCount(Graph g, Node conv) {
+        Tensor w = conv.inputs().size() > 1 ? g.constants().get(conv.input(1)) : null;
+        return w == null ? 0 : w.size();
     }
 
     /** An Add of {@code out} and another value, with numpy broadcasting (no legacy broadcast attribute). */

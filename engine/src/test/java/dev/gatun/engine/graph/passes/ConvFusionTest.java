@@ -155,7 +155,7 @@ class ConvFusionTest {
     }
 
     @Test
-    void residualAddAndReluFuseIntoTheLaterConv() {
+    void residualAddAndReluFuseIntoTheConvWithMoreWeights() {
         conv("x", "a", 3, 4);
         node("Relu", List.of("a"), "r", Attributes.empty());
         conv("r", "b", 4, 4);
@@ -163,12 +163,30 @@ class ConvFusionTest {
         node("Add", List.of("b", "d"), "s", Attributes.empty());
         node("Relu", List.of("s"), "y", Attributes.empty());
         Graph f = fuseAndCompare(graph("y", "x"), random(1, 3, 6, 5));
-        // a+Relu, b (input of the Add) stays a plain FusedConv input: d fuses Add + Relu with residual b.
+        // b (4x4x3x3 weights) takes Add + Relu with residual d (4x3x3x3), which now runs before it.
         assertEquals(3, f.nodes().size());
         assertEquals(0, count(f, "Relu") + count(f, "Add"));
+        assertEquals("d", f.nodes().get(1).output(0));
         Node last = f.nodes().get(2);
+        assertEquals(List.of("y"), last.outputs());
         assertEquals(4, last.inputs().size());
+        assertEquals("r", last.inputs().get(0));
+        assertEquals("d", last.inputs().get(3));
+    }
+
+    @Test
+    void residualAddFusesIntoTheLaterConvOnATie() {
+        conv("x", "a", 3, 4);
+        node("Relu", List.of("a"), "r", Attributes.empty());
+        conv("r", "b", 4, 4);
+        conv("r", "d", 4, 4);
+        node("Add", List.of("b", "d"), "s", Attributes.empty());
+        node("Relu", List.of("s"), "y", Attributes.empty());
+        Graph f = fuseAndCompare(graph("y", "x"), random(1, 3, 6, 5));
+        assertEquals(3, f.nodes().size());
+        Node last = f.nodes().get(2);
         assertEquals("b", last.inputs().get(3));
+        assertEquals("d.w", last.inputs().get(1));
     }
 
     @Test
