@@ -117,7 +117,7 @@ public final class ConvDirect {
      */
     public static void convPool(KernelContext ctx, PhaseLayout lay, int n, int c, ConvGemm.Packed pw, int taps, MemorySegment x,
                                 MemorySegment y, ConvEpilogue ep, ConvDirectPool.Window pool) {
-        if (!ConvDirectPool.fits(lay, pw.group(), pool) || ep.residual() != null) {
+        if (!ConvDirectPool.fits(lay, pw.group(), pw.group() * pw.mg(), pool) || ep.residual() != null) {
             throw new IllegalArgumentException("ConvDirect: the fused pooling does not fit this layout or epilogue");
         }
         run(ctx, lay, n, c, pw, taps, x, y, ep, true, pool);
@@ -443,7 +443,7 @@ public final class ConvDirect {
                     int rowsOut = Math.min(MR, mg - q * MR);
                     long at = ((long) (first + img) * m + (long) grp * mg + q * MR) * plane + (long) oy0 * ow;
                     if (transposed) {
-                        storeRuns(acc, stride, count, rowsOut, y, at, plane, res, lo, hi, vectorStore);
+                        storeRuns(acc, 0, stride, count, rowsOut, y, at, plane, res, lo, hi, vectorStore);
                     } else if (vectorStore) {
                         ConvSmallPlane.storeRows(acc, 0, count, rowsOut, y, at, plane, res, lo, hi);
                     } else {
@@ -456,18 +456,18 @@ public final class ConvDirect {
     }
 
     /**
-     * {@code y[at + r*plane + j] = clamp(acc[r*stride + j] + res[same], lo, hi)} for r &lt; rows, j &lt; count: per channel
+     * {@code y[at + r*plane + j] = clamp(acc[from + r*stride + j] + res[same], lo, hi)} for r &lt; rows, j &lt; count: per channel
      * a contiguous run of the transposed span, VL floats at a time (the last under a mask). Y and the residual (native)
      * are written and read through {@link SgemmKernel#ALL} at absolute addresses, their bounds checked here once;
      * element by element through their segments when not {@code vector} (heap memory).
      */
-    private static void storeRuns(float[] acc, int stride, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
-                                  float lo, float hi, boolean vector) {
+    static void storeRuns(float[] acc, int from, int stride, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
+                          float lo, float hi, boolean vector) {
         if (!vector) {
             for (int r = 0; r < rows; r++) {
                 for (int j = 0; j < count; j++) {
                     long i = at + r * plane + j;
-                    float v = acc[r * stride + j] + (res == null ? 0f : res.getAtIndex(Tensor.F32, i));
+                    float v = acc[from + r * stride + j] + (res == null ? 0f : res.getAtIndex(Tensor.F32, i));
                     y.setAtIndex(Tensor.F32, i, ConvEpilogue.clamp(v, lo, hi));
                 }
             }
@@ -484,10 +484,10 @@ public final class ConvDirect {
         FloatVector vhi = FloatVector.broadcast(S, hi);
         for (int r = 0; r < rows; r++) {
             long row = (at + r * plane) * 4;
-            int from = r * stride;
+            int row0 = from + r * stride;
             int j = 0;
             for (; j <= count - VL; j += VL) {
-                FloatVector v = FloatVector.fromArray(S, acc, from + j);
+                FloatVector v = FloatVector.fromArray(S, acc, row0 + j);
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN));
                 }
@@ -498,7 +498,7 @@ public final class ConvDirect {
             }
             if (j < count) {
                 VectorMask<Float> mask = S.indexInRange(j, count);
-                FloatVector v = FloatVector.fromArray(S, acc, from + j, mask);
+                FloatVector v = FloatVector.fromArray(S, acc, row0 + j, mask);
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask));
                 }

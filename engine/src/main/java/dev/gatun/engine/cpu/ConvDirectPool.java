@@ -1,10 +1,8 @@
 package dev.gatun.engine.cpu;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -16,17 +14,19 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <ul>
  *   <li>Tasks: (panel range, pooled-row range over the images of the call), split as {@link ConvDirect}'s (panels
- *       first). Per panel and image, a task keeps a rolling window of at most kh convolution rows in its per-thread
- *       array, transposed to {@code [channel][slot*ow + ox]} (stride {@code kh*ow + TP + VL}): for pooled row py it
- *       drops the rows above {@code py*sh - pt} (moving the rest to slot 0), computes the rows it lacks below (one
- *       {@link ConvDirectKernels#kernel} call per 14 positions, then the 16 x 16 transposes), and pools. So each
- *       convolution row is computed once per task; only a task's first pooled row recomputes the halo rows it shares
- *       with the previous task.</li>
- *   <li>Pooling, per channel of the panel: the vertical maxima over the window's rows (each value clamped first, as
- *       the unfused store does, so that the result equals Conv then MaxPool bit for bit, -0.0 included) go into a
- *       per-thread row of -inf at column {@code c + pl}; the horizontal maxima are taken from it VL at a time for
- *       column stride 2 and kernel width at most 3 (even / odd lane selections, as {@code ops/MaxPoolStride2}), one by
- *       one otherwise; each pooled row is written to Y (NCHW) once.</li>
+ *       first). Per panel, a task keeps the last kh convolution rows of the image in a ring of per-thread slots,
+ *       row oy in slot {@code oy % kh}, each {@code [position][MR]} as {@link ConvDirectKernels#kernel} writes its
+ *       tiles (no transpose), clamped in place once computed. Pooled row by pooled row, and for each the task's
+ *       panels in turn (so that the image's input rows stay in cache across the panels), it computes the rows of
+ *       the window that the ring lacks: each convolution row is computed once per task, only a task's first pooled
+ *       row recomputing the rows it shares with the previous task.</li>
+ *   <li>Pooling, lane by lane over the panel's 32 channels (two vectors per position): the vertical maxima of the
+ *       window's rows per column, then per pooled position the maxima over its columns inside the plane (the
+ *       columns are clipped, so pads are ignored). The clamp comes before the maxima, as the unfused store does, so
+ *       that the result equals Conv then MaxPool bit for bit (-0.0 included).</li>
+ *   <li>Store: the pooled row {@code [px][MR]} is transposed in registers by 16 x 16 blocks
+ *       ({@link ConvDirectKernels#transpose}: a quarter of the transposes the convolution's rows would need for a
+ *       3x3/2 pool) and written to Y (NCHW) once, by {@link ConvDirect}'s run store.</li>
  * </ul>
  */
 public final class ConvDirectPool {
@@ -34,11 +34,6 @@ public final class ConvDirectPool {
     private static final int VL = S.length();
     private static final int MR = ConvDirect.MR;
     private static final int TP = ConvDirect.TP;
-    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    private static final FloatVector EVEN = ConvDirectKernels.EVEN;
-    private static final FloatVector ODD = odd();
-    /** Per thread: one channel's vertical maxima with -inf around them. */
-    private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
 
     private ConvDirectPool() {}
 
@@ -48,19 +43,14 @@ public final class ConvDirectPool {
      */
     public record Window(int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow) {}
 
-    private static FloatVector odd() {
-        float[] f = new float[VL];
-        for (int i = 0; i < VL; i++) {
-            f[i] = 2 * i + 1;
-        }
-        return FloatVector.fromArray(S, f, 0);
-    }
-
-    /** Whether {@link ConvDirect#convPool} runs this convolution layout (one that {@link ConvDirect} suits) with this window. */
-    public static boolean fits(PhaseLayout lay, int group, Window w) {
+    /**
+     * Whether {@link ConvDirect#convPool} runs this convolution layout (one that {@link ConvDirect} suits) of m output
+     * channels with this window: 16-lane vectors, group 1, planes not 7 wide, and rings of all panels within 4 MB.
+     */
+    public static boolean fits(PhaseLayout lay, int group, int m, Window w) {
         return ConvDirect.TRANSPOSE && group == 1 && 2 * lay.ow != TP && w.kh >= 1 && w.kw >= 1 && w.sh >= 1 && w.sw >= 1
-                && w.pt >= 0 && w.pl >= 0 && w.oh >= 1 && w.ow >= 1 && w.kh <= 16 && w.kw <= 64 && w.pl <= 1 << 16
-                && (long) (w.ow - 1) * w.sw + w.kw <= 1 << 20 && (long) w.kh * lay.ow <= 1 << 16;
+                && w.pt >= 0 && w.pl >= 0 && w.oh >= 1 && w.ow >= 1 && w.kh <= 16 && (long) w.ow * MR <= 1 << 20
+                && (long) Math.ceilDiv(m, MR) * w.kh * ConvDirect.rowLanes(lay.ow) * MR <= 1 << 20;
     }
 
     /** The pooled tasks of one chunk of images: task t is (panel range, pooled-row range over the chunk's images). */
@@ -111,139 +101,123 @@ public final class ConvDirectPool {
             int oh = lay.oh;
             int ow = lay.ow;
             int wq = lay.wq;
+            int kh = win.kh;
             int ph = win.oh;
+            int pwid = win.ow;
             int kdim = pw.kdim();
             int m = pw.mg();
-            int stride = win.kh * ow + TP + VL;
-            float[] acc = PhaseLayout.scratch(ConvDirect.ACC, MR * stride);
-            float[] tile = ConvDirect.TILE.get();
-            int owPad = Math.ceilDiv(win.ow, VL) * VL;
-            int rowFloats = Math.max(Math.max(win.pl + ow, 2 * owPad + 2), (win.ow - 1) * win.sw + win.kw) + VL;
-            float[] row = PhaseLayout.scratch(ROW, rowFloats);
-            Arrays.fill(row, 0, rowFloats, Float.NEGATIVE_INFINITY);
+            int slot = ConvDirect.rowLanes(ow) * MR;
+            int pooled = Math.ceilDiv(pwid, VL) * VL;
+            // One array: the ring of kh slots, the vertical maxima [ow][MR], the pooled row [pooled][MR], its
+            // transpose [MR][pooled].
+            int ring = kh * slot;
+            int vAt = (q1 - q0) * ring;
+            int pAt = vAt + ow * MR;
+            int tAt = pAt + pooled * MR;
+            float[] acc = PhaseLayout.scratch(ConvDirect.ACC, tAt + MR * pooled);
             float[] a = pw.a();
             float[] bias = pw.bias();
-            for (int q = q0; q < q1; q++) {
-                int ao = q * kdim * MR;
-                int rowsOut = Math.min(MR, m - q * MR);
-                for (int ra = r0; ra < r1; ) {
-                    int img = ra / ph;
-                    int py0 = ra - img * ph;
-                    int py1 = Math.min(ph, py0 + r1 - ra);
-                    long xImg = buf.address() + 4L * img * imgFloats;
-                    // The window holds convolution rows [wLo, wHi) at slots 0 .. wHi - wLo.
-                    int wLo = 0;
-                    int wHi = 0;
-                    for (int py = py0; py < py1; py++) {
-                        int top = py * win.sh - win.pt;
-                        int cLo = Math.max(top, 0);
-                        int cHi = Math.min(top + win.kh, oh);
-                        if (cLo < cHi) {
-                            if (cLo >= wHi) {
-                                wLo = cLo;
-                                wHi = cLo;
-                            } else if (cLo > wLo) {
-                                int keep = (wHi - cLo) * ow;
-                                for (int r = 0; r < rowsOut; r++) {
-                                    System.arraycopy(acc, r * stride + (cLo - wLo) * ow, acc, r * stride, keep);
-                                }
-                                wLo = cLo;
+            boolean vectorStore = y.isNative();
+            for (int ra = r0; ra < r1; ) {
+                int img = ra / ph;
+                int py0 = ra - img * ph;
+                int py1 = Math.min(ph, py0 + r1 - ra);
+                long xImg = buf.address() + 4L * img * imgFloats;
+                int have = 0;
+                for (int py = py0; py < py1; py++) {
+                    int top = py * win.sh - win.pt;
+                    int cLo = Math.max(top, 0);
+                    int cHi = Math.min(top + kh, oh);
+                    for (int q = q0; q < q1; q++) {
+                        int ao = q * kdim * MR;
+                        int base = (q - q0) * ring;
+                        // The panel's ring holds rows [have - kh, have); compute the window's rows past it.
+                        for (int oy = Math.max(have, cLo); oy < cHi; oy++) {
+                            int at = base + oy % kh * slot;
+                            for (int ox = 0; ox < ow; ox += TP) {
+                                ConvDirectKernels.kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, q * MR, acc, at + ox * MR);
                             }
-                            for (int oy = wHi; oy < cHi; oy++) {
-                                for (int ox = 0; ox < ow; ox += TP) {
-                                    int pos = (oy - wLo) * ow + ox;
-                                    ConvDirectKernels.kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, q * MR, tile, 0);
-                                    ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
-                                    ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
-                                }
-                            }
-                            wHi = Math.max(wHi, cHi);
+                            clamp(acc, at, ow * MR, lo, hi);
                         }
-                        long at = (((long) first + img) * m + (long) q * MR) * ph * win.ow + (long) py * win.ow;
-                        pool(acc, stride, (cLo - wLo) * ow, Math.max(cHi - cLo, 0), rowsOut, ow, row, at);
+                        vertical(acc, base, slot, kh, cLo, cHi, ow * MR, vAt);
+                        horizontal(acc, vAt, ow, pAt, pwid, win.kw, win.sw, win.pl);
+                        for (int p = 0; p < pwid; p += VL) {
+                            ConvDirectKernels.transpose(acc, pAt + p * MR, acc, tAt + p, pooled);
+                            ConvDirectKernels.transpose(acc, pAt + p * MR + VL, acc, tAt + VL * pooled + p, pooled);
+                        }
+                        long at = (((long) first + img) * m + (long) q * MR) * ph * pwid + (long) py * pwid;
+                        ConvDirect.storeRuns(acc, tAt, pooled, pwid, Math.min(MR, m - q * MR), y, at, (long) ph * pwid, null,
+                                Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, vectorStore);
                     }
-                    ra += py1 - py0;
+                    have = Math.max(have, cHi);
                 }
-            }
-        }
-
-        /**
-         * One pooled row of channels [0, rows) of the panel from the window's rows [s0, s0 + nRows) (floats from
-         * {@code s0} in each channel's run) into Y at float {@code at} (channel r at {@code at + r*oh*ow}).
-         */
-        private void pool(float[] acc, int stride, int s0, int nRows, int rows, int ow, float[] row, long at) {
-            int pl = win.pl;
-            int pw = win.ow;
-            int full = ow / VL * VL;
-            VectorMask<Float> inTail = S.indexInRange(full, ow);
-            int pwFull = pw / VL * VL;
-            VectorMask<Float> outTail = S.indexInRange(pwFull, pw);
-            boolean vector = win.sw == 2 && win.kw <= 3;
-            long plane = (long) win.oh * pw;
-            FloatVector vlo = FloatVector.broadcast(S, lo);
-            FloatVector vhi = FloatVector.broadcast(S, hi);
-            for (int r = 0; r < rows; r++) {
-                int base = r * stride + s0;
-                if (nRows > 0) {
-                    for (int c = 0; c < full; c += VL) {
-                        FloatVector v = FloatVector.fromArray(S, acc, base + c);
-                        v = v.blend(vlo, v.compare(VectorOperators.LT, vlo));
-                        v = v.blend(vhi, v.compare(VectorOperators.GT, vhi));
-                        for (int i = 1; i < nRows; i++) {
-                            FloatVector u = FloatVector.fromArray(S, acc, base + i * ow + c);
-                            u = u.blend(vlo, u.compare(VectorOperators.LT, vlo));
-                            u = u.blend(vhi, u.compare(VectorOperators.GT, vhi));
-                            v = v.max(u);
-                        }
-                        v.intoArray(row, pl + c);
-                    }
-                    if (full < ow) {
-                        FloatVector v = FloatVector.fromArray(S, acc, base + full);
-                        v = v.blend(vlo, v.compare(VectorOperators.LT, vlo));
-                        v = v.blend(vhi, v.compare(VectorOperators.GT, vhi));
-                        for (int i = 1; i < nRows; i++) {
-                            FloatVector u = FloatVector.fromArray(S, acc, base + i * ow + full);
-                            u = u.blend(vlo, u.compare(VectorOperators.LT, vlo));
-                            u = u.blend(vhi, u.compare(VectorOperators.GT, vhi));
-                            v = v.max(u);
-                        }
-                        v.intoArray(row, pl + full, inTail);
-                    }
-                } else {
-                    Arrays.fill(row, pl, pl + ow, Float.NEGATIVE_INFINITY);
-                }
-                long out = (at + r * plane) * 4;
-                if (vector) {
-                    for (int ox = 0; ox < pwFull; ox += VL) {
-                        horizontal(row, 2 * ox, win.kw).intoMemorySegment(y, out + 4L * ox, LE);
-                    }
-                    if (pwFull < pw) {
-                        horizontal(row, 2 * pwFull, win.kw).intoMemorySegment(y, out + 4L * pwFull, LE, outTail);
-                    }
-                } else {
-                    for (int ox = 0; ox < pw; ox++) {
-                        float v = row[ox * win.sw];
-                        for (int j = 1; j < win.kw; j++) {
-                            v = Math.max(v, row[ox * win.sw + j]);
-                        }
-                        y.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, out / 4 + ox, v);
-                    }
-                }
+                ra += py1 - py0;
             }
         }
     }
 
-    /** Lane i: the max of row columns q + 2i + j for j &lt; kw (kw at most 3). */
-    private static FloatVector horizontal(float[] row, int q, int kw) {
-        FloatVector a0 = FloatVector.fromArray(S, row, q);
-        FloatVector a1 = FloatVector.fromArray(S, row, q + VL);
-        FloatVector v = EVEN.selectFrom(a0, a1);
-        if (kw >= 2) {
-            v = v.max(ODD.selectFrom(a0, a1));
+    /** {@code acc[from .. from + n) = clamp(acc[same], lo, hi)} (n a multiple of VL); nothing for infinite bounds. */
+    private static void clamp(float[] acc, int from, int n, float lo, float hi) {
+        if (lo != Float.NEGATIVE_INFINITY) {
+            FloatVector vlo = FloatVector.broadcast(S, lo);
+            for (int i = from; i < from + n; i += VL) {
+                FloatVector v = FloatVector.fromArray(S, acc, i);
+                v.blend(vlo, v.compare(VectorOperators.LT, vlo)).intoArray(acc, i);
+            }
         }
-        if (kw >= 3) {
-            v = v.max(EVEN.selectFrom(FloatVector.fromArray(S, row, q + 2), FloatVector.fromArray(S, row, q + 2 + VL)));
+        if (hi != Float.POSITIVE_INFINITY) {
+            FloatVector vhi = FloatVector.broadcast(S, hi);
+            for (int i = from; i < from + n; i += VL) {
+                FloatVector v = FloatVector.fromArray(S, acc, i);
+                v.blend(vhi, v.compare(VectorOperators.GT, vhi)).intoArray(acc, i);
+            }
         }
-        return v;
+    }
+
+    /**
+     * {@code acc[v + i] = max over rows r in [cLo, cHi) of acc[ring + (r % kh) * slot + i]} for i &lt; n (a multiple
+     * of VL); -inf when the range is empty.
+     */
+    private static void vertical(float[] acc, int ring, int slot, int kh, int cLo, int cHi, int n, int v) {
+        if (cLo >= cHi) {
+            Arrays.fill(acc, v, v + n, Float.NEGATIVE_INFINITY);
+            return;
+        }
+        int s0 = ring + cLo % kh * slot;
+        if (cHi - cLo == 1) {
+            System.arraycopy(acc, s0, acc, v, n);
+            return;
+        }
+        int s1 = ring + (cLo + 1) % kh * slot;
+        for (int i = 0; i < n; i += VL) {
+            FloatVector.fromArray(S, acc, s0 + i).max(FloatVector.fromArray(S, acc, s1 + i)).intoArray(acc, v + i);
+        }
+        for (int r = cLo + 2; r < cHi; r++) {
+            int s = ring + r % kh * slot;
+            for (int i = 0; i < n; i += VL) {
+                FloatVector.fromArray(S, acc, v + i).max(FloatVector.fromArray(S, acc, s + i)).intoArray(acc, v + i);
+            }
+        }
+    }
+
+    /**
+     * The pooled row {@code acc[p + px*MR + r] = max over columns c of acc[v + c*MR + r]}, c in
+     * {@code [px*sw - pl, px*sw - pl + kw)} inside {@code [0, ow)} (-inf when none), for px &lt; pwid and r &lt; MR.
+     */
+    private static void horizontal(float[] acc, int v, int ow, int p, int pwid, int kw, int sw, int pl) {
+        FloatVector ninf = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int px = 0; px < pwid; px++) {
+            int c0 = px * sw - pl;
+            int lo = Math.max(c0, 0);
+            int hi = Math.min(c0 + kw, ow);
+            FloatVector m0 = ninf;
+            FloatVector m1 = ninf;
+            for (int c = lo; c < hi; c++) {
+                m0 = m0.max(FloatVector.fromArray(S, acc, v + c * MR));
+                m1 = m1.max(FloatVector.fromArray(S, acc, v + c * MR + VL));
+            }
+            m0.intoArray(acc, p + px * MR);
+            m1.intoArray(acc, p + px * MR + VL);
+        }
     }
 }

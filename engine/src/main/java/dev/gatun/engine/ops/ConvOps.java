@@ -177,7 +177,7 @@ public final class ConvOps implements OpFamily {
         }
         ConvGemm.Packed packed = pre.packed(lay);
         if (p.window == null || packed.mr() != ConvDirect.MR || !ConvDirect.suits(lay, (int) a.group, packed.kdim())
-                || !ConvDirectPool.fits(lay, (int) a.group, p.window) || dims.g.n() * dims.g.m() == 0) {
+                || !ConvDirectPool.fits(lay, (int) a.group, (int) dims.g.m(), p.window) || dims.g.n() * dims.g.m() == 0) {
             return null;
         }
         Tensor y = ctx.allocate(DType.FLOAT, p.y);

@@ -91,7 +91,7 @@ class ConvDirectPoolTest {
     }
 
     private void check(Random rnd, Geo g, boolean clamp) {
-        assertTrue(ConvDirectPool.fits(g.layout(), 1, g.window()), g + " fits");
+        assertTrue(ConvDirectPool.fits(g.layout(), 1, g.m(), g.window()), g + " fits");
         MemorySegment x = random(rnd, (long) g.n() * g.c() * g.ih() * g.iw());
         MemorySegment w = random(rnd, (long) g.m() * g.c() * g.k() * g.k());
         MemorySegment b = random(rnd, g.m());
