@@ -22,7 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       row recomputing the rows it shares with the previous task.</li>
  *   <li>Pooling, lane by lane over the panel's 32 channels (two vectors per position): the vertical maxima of the
  *       window's rows per column, then per pooled position the maxima over its columns inside the plane (the
- *       columns are clipped, so pads are ignored). The clamp comes before the maxima, as the unfused store does, so
+ *       columns are clipped, so pads are ignored); for windows 3 wide at column stride 2 and at most 3 rows (the
+ *       stem's) both in one pass, each column's vertical maximum carried to the next pooled position. The clamp comes before the maxima, as the unfused store does, so
  *       that the result equals Conv then MaxPool bit for bit (-0.0 included).</li>
  *   <li>Store: the pooled row {@code [px][MR]} is transposed in registers by 16 x 16 blocks
  *       ({@link ConvDirectKernels#transpose}: a quarter of the transposes the convolution's rows would need for a
@@ -139,8 +140,15 @@ public final class ConvDirectPool {
                             }
                             clamp(acc, at, ow * MR, lo, hi);
                         }
-                        vertical(acc, base, slot, kh, cLo, cHi, ow * MR, vAt);
-                        horizontal(acc, vAt, ow, pAt, pwid, win.kw, win.sw, win.pl);
+                        if (win.kw == 3 && win.sw == 2 && cHi - cLo <= 3 && cLo < cHi) {
+                            int s0 = base + cLo % kh * slot;
+                            int s1 = base + Math.min(cLo + 1, cHi - 1) % kh * slot;
+                            int s2 = base + (cHi - 1) % kh * slot;
+                            threeByTwo(acc, s0, s1, s2, ow, pAt, pwid, win.pl);
+                        } else {
+                            vertical(acc, base, slot, kh, cLo, cHi, ow * MR, vAt);
+                            horizontal(acc, vAt, ow, pAt, pwid, win.kw, win.sw, win.pl);
+                        }
                         for (int p = 0; p < pwid; p += VL) {
                             ConvDirectKernels.transpose(acc, pAt + p * MR, acc, tAt + p, pooled);
                             ConvDirectKernels.transpose(acc, pAt + p * MR + VL, acc, tAt + VL * pooled + p, pooled);
@@ -197,6 +205,47 @@ public final class ConvDirectPool {
             for (int i = 0; i < n; i += VL) {
                 FloatVector.fromArray(S, acc, v + i).max(FloatVector.fromArray(S, acc, s + i)).intoArray(acc, v + i);
             }
+        }
+    }
+
+    /**
+     * The pooled row of a window 3 columns wide at column stride 2 over the rows at slots s0, s1, s2 (a row may be
+     * repeated: windows of 1 or 2 rows): {@code acc[p + px*MR + r] = max over c in [2px - pl, 2px - pl + 3) inside
+     * [0, ow), s of acc[s + c*MR + r]}. Each column's vertical maximum is taken once and the last one carried to the
+     * next pooled position.
+     */
+    private static void threeByTwo(float[] acc, int s0, int s1, int s2, int ow, int p, int pwid, int pl) {
+        FloatVector ninf = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int c = -pl;
+        FloatVector l0 = ninf;
+        FloatVector l1 = ninf;
+        if (c >= 0 && c < ow) {
+            int o = c * MR;
+            l0 = FloatVector.fromArray(S, acc, s0 + o).max(FloatVector.fromArray(S, acc, s1 + o)).max(FloatVector.fromArray(S, acc, s2 + o));
+            l1 = FloatVector.fromArray(S, acc, s0 + o + VL).max(FloatVector.fromArray(S, acc, s1 + o + VL))
+                    .max(FloatVector.fromArray(S, acc, s2 + o + VL));
+        }
+        for (int px = 0; px < pwid; px++, c += 2) {
+            FloatVector m0 = ninf;
+            FloatVector m1 = ninf;
+            if (c + 1 >= 0 && c + 1 < ow) {
+                int o = (c + 1) * MR;
+                m0 = FloatVector.fromArray(S, acc, s0 + o).max(FloatVector.fromArray(S, acc, s1 + o)).max(FloatVector.fromArray(S, acc, s2 + o));
+                m1 = FloatVector.fromArray(S, acc, s0 + o + VL).max(FloatVector.fromArray(S, acc, s1 + o + VL))
+                        .max(FloatVector.fromArray(S, acc, s2 + o + VL));
+            }
+            FloatVector r0 = ninf;
+            FloatVector r1 = ninf;
+            if (c + 2 >= 0 && c + 2 < ow) {
+                int o = (c + 2) * MR;
+                r0 = FloatVector.fromArray(S, acc, s0 + o).max(FloatVector.fromArray(S, acc, s1 + o)).max(FloatVector.fromArray(S, acc, s2 + o));
+                r1 = FloatVector.fromArray(S, acc, s0 + o + VL).max(FloatVector.fromArray(S, acc, s1 + o + VL))
+                        .max(FloatVector.fromArray(S, acc, s2 + o + VL));
+            }
+            l0.max(m0).max(r0).intoArray(acc, p + px * MR);
+            l1.max(m1).max(r1).intoArray(acc, p + px * MR + VL);
+            l0 = r0;
+            l1 = r1;
         }
     }
 
