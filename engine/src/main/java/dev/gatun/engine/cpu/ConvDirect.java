@@ -61,8 +61,9 @@ public final class ConvDirect {
 
     private static final ThreadLocal<float[]> PLANE = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<MemorySegment> BUFFER = ThreadLocal.withInitial(() -> MemorySegment.NULL);
+    /** Per thread: the span of a task (shared with {@link ConvDirectPool}'s rings). */
     static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
-    static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * MR]);
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * MR]);
     /** Whether tiles are transposed in registers (16 x 16 blocks: VL = 16) rather than gathered by the store. */
     static final boolean TRANSPOSE = VL == 16;
     /** Per thread: X's plane on the heap, with slack for the stride-2 fill's last vectors. */

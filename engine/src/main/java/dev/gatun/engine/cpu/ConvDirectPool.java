@@ -23,8 +23,9 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>Pooling, lane by lane over the panel's 32 channels (two vectors per position): the vertical maxima of the
  *       window's rows per column, then per pooled position the maxima over its columns inside the plane (the
  *       columns are clipped, so pads are ignored); for windows 3 wide at column stride 2 and at most 3 rows (the
- *       stem's) both in one pass, each column's vertical maximum carried to the next pooled position. The clamp comes before the maxima, as the unfused store does, so
- *       that the result equals Conv then MaxPool bit for bit (-0.0 included).</li>
+ *       stem's) both in one pass, each column's vertical maximum carried to the next pooled position. The clamp
+ *       comes before the maxima, as the unfused store does, so that the result equals Conv then MaxPool bit for bit
+ *       (max then clamp differs when a window's maximum is -0.0 and it holds a value below the lower bound).</li>
  *   <li>Store: the pooled row {@code [px][MR]} is transposed in registers by 16 x 16 blocks
  *       ({@link ConvDirectKernels#transpose}: a quarter of the transposes the convolution's rows would need for a
  *       3x3/2 pool) and written to Y (NCHW) once, by {@link ConvDirect}'s run store.</li>
