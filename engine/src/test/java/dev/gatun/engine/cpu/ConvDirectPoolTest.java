@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 /**
  * {@link ConvDirect#convPool} (a MaxPool applied to the convolution's rows as they are computed) against its
  * reference, {@link ConvDirect#conv} followed by a scalar MaxPool over the stored output (positions outside the
- * plane ignored), on random shapes with odd planes, channel counts off the panel width, batches 1 to 3, pads 0 and 1,
+ * plane ignored), on random shapes with odd planes, channel counts off the panel width, batches 1 to 3, pads 0 to 3,
  * 2x2/2, 3x3/2, 3x3/1 and 3x2/(1, 3) windows, with and without a clamp: equal bit for bit, on 1 and 3 threads.
  */
 class ConvDirectPoolTest {
@@ -120,5 +120,8 @@ class ConvDirectPoolTest {
         check(rnd, new Geo(2, 5, 20, 41, 70, 3, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1), true);
         check(rnd, new Geo(2, 9, 19, 37, 32, 3, 1, 1, 3, 2, 1, 3, 0, 1, 2, 0), false);
         check(rnd, new Geo(1, 3, 61, 57, 31, 7, 2, 3, 3, 3, 2, 2, 1, 0, 0, 1), true);
+        // Pads 2 (windows with a single column or row inside), pads 3 (windows wholly in the pads give -inf).
+        check(rnd, new Geo(2, 16, 28, 27, 40, 3, 1, 1, 3, 3, 2, 2, 2, 2, 2, 2), true);
+        check(rnd, new Geo(1, 16, 14, 29, 32, 3, 1, 1, 3, 3, 2, 2, 3, 3, 3, 3), false);
     }
 }
