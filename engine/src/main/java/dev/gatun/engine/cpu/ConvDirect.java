@@ -63,7 +63,8 @@ public final class ConvDirect {
 
     private static final ThreadLocal<float[]> PLANE = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<MemorySegment> BUFFER = ThreadLocal.withInitial(() -> MemorySegment.NULL);
-    private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per thread: the span of a task (shared with {@link ConvDirectPool}'s rings). */
+    static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[0]);
     private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[16 * MR]);
     /** Whether tiles are transposed in registers (16 x 16 blocks: VL = 16) rather than gathered by the store. */
     static final boolean TRANSPOSE = VL == 16;
@@ -109,6 +110,24 @@ public final class ConvDirect {
     /** {@link #conv}, the tiles transposed in registers ({@link #TRANSPOSE} only) or gathered by the store. */
     static void conv(KernelContext ctx, PhaseLayout lay, int n, int c, ConvGemm.Packed pw, int taps, MemorySegment x,
                      MemorySegment y, ConvEpilogue ep, boolean transposed) {
+        run(ctx, lay, n, c, pw, taps, x, y, ep, transposed, null);
+    }
+
+    /**
+     * Y [n, M, pool.oh, pool.ow] = MaxPool(epilogue(conv(X) + bias)) with the pooling window {@code pool} applied to
+     * the convolution's rows as they are computed ({@link ConvDirectPool}); the epilogue clamps (no residual). Only
+     * where {@link ConvDirectPool#fits} says so.
+     */
+    public static void convPool(KernelContext ctx, PhaseLayout lay, int n, int c, ConvGemm.Packed pw, int taps, MemorySegment x,
+                                MemorySegment y, ConvEpilogue ep, ConvDirectPool.Window pool) {
+        if (!ConvDirectPool.fits(lay, pw.group(), pw.group() * pw.mg(), pool) || ep.residual() != null) {
+            throw new IllegalArgumentException("ConvDirect: the fused pooling does not fit this layout or epilogue");
+        }
+        run(ctx, lay, n, c, pw, taps, x, y, ep, true, pool);
+    }
+
+    private static void run(KernelContext ctx, PhaseLayout lay, int n, int c, ConvGemm.Packed pw, int taps, MemorySegment x,
+                            MemorySegment y, ConvEpilogue ep, boolean transposed, ConvDirectPool.Window pool) {
         if (transposed && !TRANSPOSE) {
             throw new IllegalArgumentException("the register transpose needs vectors of 16 floats");
         }
@@ -163,12 +182,22 @@ public final class ConvDirect {
             } finally {
                 fill.clear();
             }
-            int rows = imgs * lay.oh;
+            int rows = imgs * (pool == null ? lay.oh : pool.oh());
             // Panels first, then rows: each task's panels stay in L2 while it runs them over its rows. (Rows first when
             // the weights were under 4x the input, each task reading every panel: two threads, batch 1, 128@28 387 ->
             // 451-455 GFLOP/s, stride-2 64->128 252 -> 367, stem 340 -> 377; batch 8 and 7x7 layers unchanged.)
             int mSplit = Math.min(pw.panels(), Math.ceilDiv(target, group));
             int rSplit = Math.min(rows, Math.ceilDiv(target, group * mSplit));
+            if (pool != null) {
+                ConvDirectPool.Tasks pooled = regions.pooled;
+                pooled.set(lay, pool, pw, buf, y, koff, mSplit, rSplit, rows, n0, imgFloats, lo, hi);
+                try {
+                    ctx.parallelFor(mSplit * rSplit, pooled);
+                } finally {
+                    pooled.clear();
+                }
+                continue;
+            }
             Tasks region = regions.tasks;
             region.set(lay, pw, buf, y, res, koff, vectorStore, mSplit, rSplit, rows, spanRows, n0, cg, imgFloats, kdim, lo, hi);
             region.transposed = transposed;
@@ -197,6 +226,7 @@ public final class ConvDirect {
     private static final class Regions {
         final Fill fill = new Fill();
         final Tasks tasks = new Tasks();
+        final ConvDirectPool.Tasks pooled = new ConvDirectPool.Tasks();
     }
 
     private static final ThreadLocal<Regions> REGIONS = ThreadLocal.withInitial(Regions::new);
@@ -495,18 +525,18 @@ public final class ConvDirect {
     }
 
     /**
-     * {@code y[at + r*plane + j] = clamp(acc[off + r*stride + j] + res[same], lo, hi)} for r &lt; rows, j &lt; count: per channel
+     * {@code y[at + r*plane + j] = clamp(acc[from + r*stride + j] + res[same], lo, hi)} for r &lt; rows, j &lt; count: per channel
      * a contiguous run of the transposed span, VL floats at a time (the last under a mask). Y and the residual (native)
      * are written and read through {@link SgemmKernel#ALL} at absolute addresses, their bounds checked here once;
      * element by element through their segments when not {@code vector} (heap memory).
      */
-    private static void storeRuns(float[] acc, int off, int stride, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
-                                  float lo, float hi, boolean vector) {
+    static void storeRuns(float[] acc, int from, int stride, int count, int rows, MemorySegment y, long at, long plane, MemorySegment res,
+                          float lo, float hi, boolean vector) {
         if (!vector) {
             for (int r = 0; r < rows; r++) {
                 for (int j = 0; j < count; j++) {
                     long i = at + r * plane + j;
-                    float v = acc[off + r * stride + j] + (res == null ? 0f : res.getAtIndex(Tensor.F32, i));
+                    float v = acc[from + r * stride + j] + (res == null ? 0f : res.getAtIndex(Tensor.F32, i));
                     y.setAtIndex(Tensor.F32, i, ConvEpilogue.clamp(v, lo, hi));
                 }
             }
@@ -523,10 +553,10 @@ public final class ConvDirect {
         FloatVector vhi = FloatVector.broadcast(S, hi);
         for (int r = 0; r < rows; r++) {
             long row = (at + r * plane) * 4;
-            int from = off + r * stride;
+            int row0 = from + r * stride;
             int j = 0;
             for (; j <= count - VL; j += VL) {
-                FloatVector v = FloatVector.fromArray(S, acc, from + j);
+                FloatVector v = FloatVector.fromArray(S, acc, row0 + j);
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN));
                 }
@@ -537,7 +567,7 @@ public final class ConvDirect {
             }
             if (j < count) {
                 VectorMask<Float> mask = S.indexInRange(j, count);
-                FloatVector v = FloatVector.fromArray(S, acc, from + j, mask);
+                FloatVector v = FloatVector.fromArray(S, acc, row0 + j, mask);
                 if (res != null) {
                     v = v.add(FloatVector.fromMemorySegment(S, all, rAddr + row + 4L * j, ByteOrder.LITTLE_ENDIAN, mask));
                 }

@@ -1,6 +1,7 @@
 package dev.gatun.engine.ops;
 
 import dev.gatun.engine.cpu.ConvDirect;
+import dev.gatun.engine.cpu.ConvDirectPool;
 import dev.gatun.engine.cpu.ConvEpilogue;
 import dev.gatun.engine.cpu.ConvGemm;
 import dev.gatun.engine.cpu.ConvSmallPlane;
@@ -125,6 +126,63 @@ public final class ConvOps implements OpFamily {
             }, t);
         }
         return Planned.of((ctx, in) -> Memo.outputs(state.outputs, conv(ctx, node, a, in, pre, state, residual ? in[3] : null)), t);
+    }
+
+    /**
+     * Plans a Conv followed by {@code act}, then the 2-D MaxPool {@code pool} (a MaxPool spec with one output) on its
+     * result: float32 convolutions that {@link ConvDirect} suits, with a pooling window {@link ConvDirectPool} fits,
+     * pool their rows as they are computed ({@link ConvDirect#convPool}); others run the convolution, then the pooling.
+     */
+    static Planned planConvPool(NodeSpec node, Act act, NodeSpec pool) {
+        DType t = types(node);
+        Attrs a = attrs(node);
+        Prepacked pre = t == DType.FLOAT ? prepack(node, a) : null;
+        Kernel conv = planConv(node, act, false).kernel();
+        Kernel pooling = new PoolOps().plan(pool).kernel();
+        PoolGeometry.Attrs pa = PoolGeometry.Attrs.read(pool);
+        State state = new State(act);
+        Memo<Pooled> pooled = new Memo<>();
+        return Planned.of((ctx, in) -> {
+            Tensor y = in[0].dtype() == DType.FLOAT ? convPool(ctx, node, a, in, pre, state, pool, pa, pooled) : null;
+            return y != null ? Memo.outputs(state.outputs, y) : pooling.run(ctx, conv.run(ctx, in));
+        }, t);
+    }
+
+    /** A fused pooling's output shape and window for one convolution output shape (window null: not fusable). */
+    private record Pooled(Shape y, ConvDirectPool.Window window) {}
+
+    /** Conv + act + MaxPool in one pass of {@link ConvDirect#convPool}; null when that kernel does not apply. */
+    private static Tensor convPool(KernelContext ctx, NodeSpec node, Attrs a, Tensor[] in, Prepacked pre, State state, NodeSpec pool,
+                                   PoolGeometry.Attrs pa, Memo<Pooled> memo) {
+        Tensor x = in[0];
+        Tensor w = in[1];
+        Tensor b = in.length > 2 ? in[2] : null;
+        Shape bs = b == null ? null : b.shape();
+        Dims dims = state.dims.get(x.shape(), w.shape(), bs);
+        if (dims == null) {
+            dims = state.dims.put(x.shape(), w.shape(), bs, dims(node, a, x, w, b, state.layouts));
+        }
+        PhaseLayout lay = dims.lay;
+        long c = dims.g.c();
+        if (lay == null || dims.g.in().length != 2 || lay.efficiency() < 0.5 || c * lay.channelFloats() >= Integer.MAX_VALUE / 4
+                || pre == null || pre.w().data() != w.data() || (pre.b() == null ? b != null : b == null || pre.b().data() != b.data())) {
+            return null;
+        }
+        Pooled p = memo.get(dims.y);
+        if (p == null) {
+            PoolGeometry g = PoolGeometry.of(pool, pa, dims.y);
+            boolean plain = g.rank == 2 && g.dilation[0] == 1 && g.dilation[1] == 1 && g.out[0] > 0 && g.out[1] > 0;
+            p = memo.put(dims.y, new Pooled(g.outputShape(dims.y), plain ? new ConvDirectPool.Window(g.kernel[0], g.kernel[1],
+                    g.stride[0], g.stride[1], g.padBegin[0], g.padBegin[1], g.out[0], g.out[1]) : null));
+        }
+        ConvGemm.Packed packed = pre.packed(lay);
+        if (p.window == null || packed.mr() != ConvDirect.MR || !ConvDirect.suits(lay, (int) a.group, packed.kdim())
+                || !ConvDirectPool.fits(lay, (int) a.group, (int) dims.g.m(), p.window) || dims.g.n() * dims.g.m() == 0) {
+            return null;
+        }
+        Tensor y = ctx.allocate(DType.FLOAT, p.y);
+        ConvDirect.convPool(ctx, lay, (int) dims.g.n(), (int) c, packed, dims.taps, x.data(), y.data(), state.bare, p.window);
+        return y;
     }
 
     /**

@@ -97,12 +97,19 @@ public final class Optimizer {
 
     /**
      * {@code g} (already optimised) with the CPU-only passes applied: {@link NchwcLayout} in the mode
-     * {@code gatun.nchwc} names, unless the optimiser is off or {@code gatun.optimize.skip} names it.
+     * {@code gatun.nchwc} names, then {@link ConvPoolFusion} (unless {@code gatun.fuse.convpool=off}); none when the
+     * optimiser is off, and neither that {@code gatun.optimize.skip} names.
      */
     public static Graph forCpu(Graph g) {
-        boolean skipped = Arrays.stream(System.getProperty("gatun.optimize.skip", "").split(","))
-                .anyMatch(s -> s.trim().equals("NchwcLayout"));
-        return !enabled() || skipped ? g : new NchwcLayout(NchwcLayout.modeFromSystemProperties()).apply(g);
+        if (!enabled()) {
+            return g;
+        }
+        Set<String> skip = Arrays.stream(System.getProperty("gatun.optimize.skip", "").split(","))
+                .map(String::trim).collect(Collectors.toSet());
+        if (!skip.contains("NchwcLayout")) {
+            g = new NchwcLayout(NchwcLayout.modeFromSystemProperties()).apply(g);
+        }
+        return skip.contains("ConvPoolFusion") || !ConvPoolFusion.enabled() ? g : new ConvPoolFusion().apply(g);
     }
 
     public List<GraphPass> passes() {
