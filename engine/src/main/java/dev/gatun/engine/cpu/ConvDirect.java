@@ -82,7 +82,22 @@ public final class ConvDirect {
             return false;
         }
         boolean fits = MR == ConvSmallPlane.MR && group == 1 && lay.ow >= TP / 2;
-        return fits && (MODE.equals("all") || kdim >= MIN_K && lay.kh0 * lay.kw0 > 1 && lay.ow * 5 >= rowLanes(lay.ow) * 4);
+        return fits && (MODE.equals("all") || fromX(lay, group)
+                || kdim >= MIN_K && lay.kh0 * lay.kw0 > 1 && lay.ow * 5 >= rowLanes(lay.ow) * 4);
+    }
+
+    /**
+     * Whether a layout is a 1x1 stride-2 unpadded convolution into 7-wide rows (ResNet-18's last downsample), which
+     * runs straight from X ({@link ConvDirectKernels#kernelPairS2}: positions two floats apart, rows paired across
+     * images), with no phase planes. Batch 8, 256->512 14->7: one thread 640 -> 458 us against ConvGemm's fill and
+     * GEMM; in the model at two threads 0.51 -> 0.30-0.35 ms. Wider rows (a 14-position stride-2 kernel, rows 14 and
+     * 28 wide) ran 1.3x faster alone but no faster in the model at two threads (28 wide: slower, X read from memory in
+     * 64 strided streams), so they keep ConvGemm.
+     */
+    static boolean fromX(PhaseLayout lay, int group) {
+        return TRANSPOSE && MR == ConvSmallPlane.MR && group == 1 && lay.kh0 == 1 && lay.kw0 == 1 && lay.sh == 2 && lay.sw == 2
+                && lay.pt == 0 && lay.pl == 0 && 2 * lay.ow == TP && 2 * lay.ow - 1 <= lay.iw
+                && 2 * lay.oh - 1 <= lay.ih;
     }
 
     /** Tile positions computed per output row of width {@code ow} (at least ow: tail tiles compute past the row). */
@@ -137,8 +152,16 @@ public final class ConvDirect {
         int group = pw.group();
         int cg = c / group;
         int kdim = pw.kdim();
-        // koff[k] for k < kdim, then the largest of them.
-        int[] koff = lay.table("direct-koff", cg, taps, 0, 0, 0, (l, ng, nt, u1, u2, u3) -> {
+        boolean direct = pool == null && transposed && fromX(lay, group) && x.isNative();
+        // koff[k] for k < kdim, then the largest of them (from X: k is the channel, a plane of X apart).
+        int[] koff = direct ? lay.table("direct-s2-koff", cg, 0, 0, 0, 0, (l, ng, u0, u1, u2, u3) -> {
+            int[] o = new int[ng + 1];
+            for (int ci = 0; ci < ng; ci++) {
+                o[ci] = ci * l.ih * l.iw;
+            }
+            o[ng] = (ng - 1) * l.ih * l.iw;
+            return o;
+        }) : lay.table("direct-koff", cg, taps, 0, 0, 0, (l, ng, nt, u1, u2, u3) -> {
             int[] o = new int[ng * nt + 1];
             for (int ci = 0; ci < ng; ci++) {
                 for (int t = 0; t < nt; t++) {
@@ -155,11 +178,31 @@ public final class ConvDirect {
         float hi = ep.clamp() ? ep.hi() : Float.POSITIVE_INFINITY;
         MemorySegment res = ep.residual();
         boolean vectorStore = y.isNative() && (res == null || res.isNative());
-        int imgFloats = Math.multiplyExact(c, lay.chanStride);
-        int chunk = (int) Math.clamp(BUFFER_BUDGET / Math.max(imgFloats, 1), 1, n);
         int target = ctx.threads() <= 1 ? 1 : 4 * ctx.threads();
         int spanRows = Math.max(1, Math.min(lay.oh, SPAN_POSITIONS / lay.ow));
         Regions regions = REGIONS.get();
+        if (direct) {
+            int imgX = Math.multiplyExact(c, lay.ih * lay.iw);
+            long last = (long) (n - 1) * imgX + koff[kdim] + 2L * (lay.oh - 1) * lay.iw + 2L * (rowLanes(lay.ow) - 1);
+            if (last >= x.byteSize() / 4) {
+                throw new IllegalStateException("ConvDirect: tiles would read float " + last + " of an input of " + x.byteSize() / 4);
+            }
+            int rows = n * lay.oh;
+            int mSplit = Math.min(pw.panels(), target);
+            int rSplit = Math.min(rows, Math.ceilDiv(target, mSplit));
+            Tasks region = regions.tasks;
+            region.set(lay, pw, x, y, res, koff, vectorStore, mSplit, rSplit, rows, spanRows, 0, cg, imgX, kdim, lo, hi);
+            region.transposed = true;
+            region.from(2 * lay.iw, true);
+            try {
+                ctx.parallelFor(mSplit * rSplit, region);
+            } finally {
+                region.clear();
+            }
+            return;
+        }
+        int imgFloats = Math.multiplyExact(c, lay.chanStride);
+        int chunk = (int) Math.clamp(BUFFER_BUDGET / Math.max(imgFloats, 1), 1, n);
         for (int n0 = 0; n0 < n; n0 += chunk) {
             int imgs = Math.min(chunk, n - n0);
             long bufFloats = (long) imgs * imgFloats + TP;
@@ -201,6 +244,7 @@ public final class ConvDirect {
             Tasks region = regions.tasks;
             region.set(lay, pw, buf, y, res, koff, vectorStore, mSplit, rSplit, rows, spanRows, n0, cg, imgFloats, kdim, lo, hi);
             region.transposed = transposed;
+            region.from(lay.wq, false);
             try {
                 ctx.parallelFor(group * mSplit * rSplit, region);
             } finally {
@@ -354,6 +398,16 @@ public final class ConvDirect {
         private int mSplit, rSplit, rows, spanRows, first, cg, imgFloats, kdim;
         private float lo, hi;
 
+        /** Floats between output rows' first inputs (wq; straight from X, 2*iw). */
+        private int rowFloats;
+        /** Positions two floats apart, straight from X ({@link ConvDirectKernels#kernelPairS2}; 7-wide rows only). */
+        private boolean s2;
+
+        void from(int rowFloats, boolean s2) {
+            this.rowFloats = rowFloats;
+            this.s2 = s2;
+        }
+
         void set(PhaseLayout lay, ConvGemm.Packed pw, MemorySegment buf, MemorySegment y, MemorySegment res, int[] koff, boolean vectorStore,
                  int mSplit, int rSplit, int rows, int spanRows, int first, int cg, int imgFloats, int kdim, float lo, float hi) {
             this.lay = lay;
@@ -401,7 +455,6 @@ public final class ConvDirect {
             int r1 = (int) ((long) rows * (rs + 1) / rSplit);
             int oh = lay.oh;
             int ow = lay.ow;
-            int wq = lay.wq;
             int plane = oh * ow;
             int mg = pw.mg();
             int m = pw.group() * mg;
@@ -424,12 +477,13 @@ public final class ConvDirect {
                     for (int oy = oy0; oy < oy1; oy++) {
                         for (int ox = 0; ox < ow; ox += TP) {
                             int pos = (oy - oy0) * ow + ox;
+                            long xa = xImg + 4L * ((long) oy * rowFloats + ox);
                             if (transposed) {
-                                ConvDirectKernels.kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, tile, 0);
+                                ConvDirectKernels.kernel(a, ao, xa, koff, kdim, bias, panel * MR, tile, 0);
                                 ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
                                 ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
                             } else {
-                                ConvDirectKernels.kernel(a, ao, xImg + 4L * (oy * wq + ox), koff, kdim, bias, panel * MR, acc, pos * MR);
+                                ConvDirectKernels.kernel(a, ao, xa, koff, kdim, bias, panel * MR, acc, pos * MR);
                             }
                         }
                     }
@@ -466,7 +520,6 @@ public final class ConvDirect {
             int r1 = (int) Math.min(rows, 2L * (pairs * (long) (rs + 1) / rSplit));
             int oh = lay.oh;
             int ow = lay.ow;
-            int wq = lay.wq;
             int plane = oh * ow;
             int mg = pw.mg();
             int m = pw.group() * mg;
@@ -485,10 +538,18 @@ public final class ConvDirect {
                     for (int r = ra; r < rb; ) {
                         int pos = (r - ra) * ow;
                         boolean two = r + 1 < rb;
-                        long xa = base + 4L * ((long) (r / oh) * imgFloats + (long) (r % oh) * wq);
-                        long next = two ? base + 4L * ((long) ((r + 1) / oh) * imgFloats + (long) ((r + 1) % oh) * wq) - xa : 0;
+                        long xa = base + 4L * ((long) (r / oh) * imgFloats + (long) (r % oh) * rowFloats);
+                        long next = two ? base + 4L * ((long) ((r + 1) / oh) * imgFloats + (long) ((r + 1) % oh) * rowFloats) - xa : 0;
                         r += two ? 2 : 1;
-                        if (transposed) {
+                        if (s2) {
+                            if (two) {
+                                ConvDirectKernels.kernelPairS2(a, ao, xa, next, koff, kdim, bias, panel * MR, tile, 0);
+                            } else {
+                                ConvDirectKernels.kernelRow7S2(a, ao, xa, koff, kdim, bias, panel * MR, tile, 0);
+                            }
+                            ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
+                            ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
+                        } else if (transposed) {
                             if (two) {
                                 ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, tile, 0);
                             } else {

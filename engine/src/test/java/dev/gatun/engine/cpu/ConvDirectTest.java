@@ -176,6 +176,12 @@ class ConvDirectTest {
         check(rnd, new Geo(1, 16, 28, 28, 32, 3, 3, 1, 2, 1, 1, 1, 1, 1), false, true);
         check(rnd, new Geo(1, 3, 32, 32, 64, 7, 7, 1, 2, 1, 3, 3, 3, 3), false, true);
         check(rnd, new Geo(1, 32, 14, 14, 64, 1, 1, 1, 2, 1, 0, 0, 0, 0), false, false);
+        // 1x1/2 downsamples: rows of 28 and 14 (phase planes), 7 wide straight from X (kernelPairS2, pairs across
+        // images, an odd last row), odd input sizes, residual and clamp.
+        check(rnd, new Geo(2, 24, 56, 56, 40, 1, 1, 1, 2, 1, 0, 0, 0, 0), true, true);
+        check(rnd, new Geo(3, 17, 27, 28, 33, 1, 1, 1, 2, 1, 0, 0, 0, 0), true, false);
+        check(rnd, new Geo(5, 16, 13, 13, 64, 1, 1, 1, 2, 1, 0, 0, 0, 0), false, true);
+        check(rnd, new Geo(1, 8, 14, 14, 70, 1, 1, 1, 2, 1, 0, 0, 0, 0), true, true);
         // Odd channel counts (3, 17, 33), M off the panel width, planes 1x1, 5x7, 7x7, 13x11, batch 1-3.
         check(rnd, new Geo(2, 17, 7, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, false);
         check(rnd, new Geo(3, 33, 5, 7, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, true);
