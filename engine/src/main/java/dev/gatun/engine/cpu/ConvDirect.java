@@ -541,26 +541,22 @@ public final class ConvDirect {
                         long xa = base + 4L * ((long) (r / oh) * imgFloats + (long) (r % oh) * rowFloats);
                         long next = two ? base + 4L * ((long) ((r + 1) / oh) * imgFloats + (long) ((r + 1) % oh) * rowFloats) - xa : 0;
                         r += two ? 2 : 1;
-                        if (s2) {
-                            if (two) {
-                                ConvDirectKernels.kernelPairS2(a, ao, xa, next, koff, kdim, bias, panel * MR, tile, 0);
-                            } else {
-                                ConvDirectKernels.kernelRow7S2(a, ao, xa, koff, kdim, bias, panel * MR, tile, 0);
-                            }
-                            ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
-                            ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
-                        } else if (transposed) {
-                            if (two) {
-                                ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, tile, 0);
-                            } else {
-                                ConvDirectKernels.kernelRow7(a, ao, xa, koff, kdim, bias, panel * MR, tile, 0);
-                            }
-                            ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
-                            ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
+                        // Transposed: the kernel writes the tile, then two 16 x 16 transposes put it in the span;
+                        // otherwise the kernel writes the span's [position][MR] rows directly.
+                        float[] out = transposed ? tile : acc;
+                        int at = transposed ? 0 : pos * MR;
+                        if (s2 && two) {
+                            ConvDirectKernels.kernelPairS2(a, ao, xa, next, koff, kdim, bias, panel * MR, out, at);
+                        } else if (s2) {
+                            ConvDirectKernels.kernelRow7S2(a, ao, xa, koff, kdim, bias, panel * MR, out, at);
                         } else if (two) {
-                            ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, acc, pos * MR);
+                            ConvDirectKernels.kernelPair(a, ao, xa, next, koff, kdim, bias, panel * MR, out, at);
                         } else {
-                            ConvDirectKernels.kernelRow7(a, ao, xa, koff, kdim, bias, panel * MR, acc, pos * MR);
+                            ConvDirectKernels.kernelRow7(a, ao, xa, koff, kdim, bias, panel * MR, out, at);
+                        }
+                        if (transposed) {
+                            ConvDirectKernels.transpose(tile, 0, acc, pos, stride);
+                            ConvDirectKernels.transpose(tile, VL, acc, VL * stride + pos, stride);
                         }
                     }
                     int rowsOut = Math.min(MR, mg - q * MR);
