@@ -168,6 +168,17 @@ class ConvDirectTest {
     }
 
     @Test
+    void batchSplitReadsLeast() {
+        // ResNet-18 at batch 8, eight tasks: 14x14 256->256 (input 2.1 MB, weights 2.4 MB), 7x7 512->512 (1.3 / 9.4 MB),
+        // 56x56 64->64 (6.9 MB / 147 KB), 3x3/2 128->256 (3.7 / 1.2 MB).
+        assertEquals(4, ConvDirect.leastTraffic(8, 8, 2_100_000, 2_400_000));
+        assertEquals(8, ConvDirect.leastTraffic(16, 8, 1_300_000, 9_400_000));
+        assertEquals(1, ConvDirect.leastTraffic(2, 8, 6_900_000, 147_000));
+        assertEquals(2, ConvDirect.leastTraffic(8, 8, 3_700_000, 1_200_000));
+        assertEquals(1, ConvDirect.leastTraffic(1, 8, 100, 1_000_000_000));
+    }
+
+    @Test
     void matchesTwinConvGemmAndReference() {
         assumeTrue(ConvDirect.MR == ConvSmallPlane.MR);
         Random rnd = new Random(11);
