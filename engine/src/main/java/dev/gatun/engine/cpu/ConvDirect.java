@@ -152,7 +152,8 @@ public final class ConvDirect {
         int group = pw.group();
         int cg = c / group;
         int kdim = pw.kdim();
-        boolean direct = pool == null && transposed && fromX(lay, group) && x.isNative();
+        boolean direct = pool == null && transposed && fromX(lay, group) && x.isNative()
+                && (long) n * c * lay.ih * lay.iw < Integer.MAX_VALUE;
         // koff[k] for k < kdim, then the largest of them (from X: k is the channel, a plane of X apart).
         int[] koff = direct ? lay.table("direct-s2-koff", cg, 0, 0, 0, 0, (l, ng, u0, u1, u2, u3) -> {
             int[] o = new int[ng + 1];
