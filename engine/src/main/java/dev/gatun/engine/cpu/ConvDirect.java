@@ -44,7 +44,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       the array is {@code [position][MR]} and the store gathers ({@link ConvSmallPlane#storeRows}). The gathers cost
  *       the 7x7 stem as much as a third of its FMA time.</li>
  *   <li>Tasks: (group, panel range, row range over the images of the call), split over the panels first (each task's
- *       weights stay in its core's L2), then over the rows.</li>
+ *       weights stay in its core's L2), then over the rows; over several images, the split that reads least beyond
+ *       the caches ({@link #leastTraffic}).</li>
  * </ul>
  */
 public final class ConvDirect {
