@@ -170,7 +170,7 @@ public final class VectorMath {
      *       Eigen and XLA use, within about 6 ulp;</li>
      *   <li>tanh: x·P(x²)/Q(x²) on x clamped to ±7.905 (±1 in float beyond), the approximation Eigen and MLAS use.</li>
      * </ul>
-     * Every vector stays inside this one method, the last partial vector masked (the same lane arithmetic):
+     * Every vector stays inside this one method, only the last partial vector masked (the same lane arithmetic):
      * a vector passed to or returned from a call the JIT does not inline is boxed on the heap, and whether a
      * callee is inlined depends on what else the JVM compiled first.
      */
@@ -193,9 +193,13 @@ public final class VectorMath {
     /** {@link #apply} with byte offsets. */
     private static void run(int f, MemorySegment src, long srcAt, MemorySegment dst, long dstAt, long n,
                             MemorySegment res, long resAt) {
+        long full = n - n % VL;
         for (long i = 0; i < n; i += VL) {
-            VectorMask<Float> m = S.indexInRange(i, n);
-            FloatVector x = FloatVector.fromMemorySegment(S, src, srcAt + i * 4, LE, m);
+            // only the last partial vector masked: a mask made for every vector cost 1.4-3x the arithmetic
+            // (Gelu over 1.5-6.3M floats, one thread: 0.32-0.74 ns a float against 0.22-0.23)
+            boolean tail = i >= full;
+            FloatVector x = tail ? FloatVector.fromMemorySegment(S, src, srcAt + i * 4, LE, S.indexInRange(i, n))
+                    : FloatVector.fromMemorySegment(S, src, srcAt + i * 4, LE);
             FloatVector y;
             if (f == GELU_TANH || f == TANH) {
                 FloatVector arg = f == TANH ? x : x.mul(x).mul(0.044715f).fma(x, x).mul(SQRT_2_OVER_PI);
@@ -228,10 +232,18 @@ public final class VectorMath {
                 FloatVector erf = e.mul(p).div(q);
                 y = f == GELU ? x.mul(0.5f).mul(erf.add(1f)) : erf;
             }
-            if (res != null) {
-                y = y.add(FloatVector.fromMemorySegment(S, res, resAt + i * 4, LE, m));
+            if (tail) {
+                VectorMask<Float> m = S.indexInRange(i, n);
+                if (res != null) {
+                    y = y.add(FloatVector.fromMemorySegment(S, res, resAt + i * 4, LE, m));
+                }
+                y.intoMemorySegment(dst, dstAt + i * 4, LE, m);
+            } else {
+                if (res != null) {
+                    y = y.add(FloatVector.fromMemorySegment(S, res, resAt + i * 4, LE));
+                }
+                y.intoMemorySegment(dst, dstAt + i * 4, LE);
             }
-            y.intoMemorySegment(dst, dstAt + i * 4, LE, m);
         }
     }
 
