@@ -160,6 +160,17 @@ public final class Spmm {
             return at.address();
         }
 
+        /** A row block's hidden activations in {@link SpmmChain}, laid out as a transposed A, native. */
+        private MemorySegment hidden = MemorySegment.NULL;
+
+        /** The absolute address of this thread's hidden-activation buffer of at least {@code bytes} bytes. */
+        long hidden(long bytes) {
+            if (hidden.byteSize() < bytes) {
+                hidden = NativeMemory.allocateScratch(bytes);
+            }
+            return hidden.address();
+        }
+
         /** A column panel's partial sums (the row-block path with K blocks). */
         private float[] sums = new float[0];
 
@@ -185,7 +196,7 @@ public final class Spmm {
     /** K blocks only when a column has at least this many nonzeros per block on average (tests lower it). */
     static int minWorkPerBlock = 24;
     /** Bytes of partial sums of one column panel (the row-block path with K blocks). */
-    private static final int PANEL_BYTES = 256 << 10;
+    static final int PANEL_BYTES = 256 << 10;
     /** The most vectors per row block (8; lower to measure). */
     static int maxVectors = 8;
 
@@ -312,7 +323,7 @@ public final class Spmm {
      * stores them. Without blocks each NB columns would load their transposed-A rows from L2, one 64-byte line per
      * vector FMA, L2's bandwidth the limit at 70-80% sparsity.
      */
-    private static void kBlocked(int nv, SparseB b, int m, int m0, int mb, int kc, long base, Scratch s,
+    static void kBlocked(int nv, SparseB b, int m, int m0, int mb, int kc, long base, Scratch s,
                                  MemorySegment c, long cOff, long cAt, int ldc, Epilogue e) {
         int k = b.k();
         int n = b.n();
@@ -334,7 +345,7 @@ public final class Spmm {
     }
 
     /** Column j over k rows [p0, p1) into yt[to .. + mb): see {@link #columnCsr}. */
-    private static void column(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
+    static void column(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
         if (b.format() == SparseB.Format.CSR) {
             columnCsr(nv, b, j, p0, p1, base, yt, to);
         } else {
@@ -364,7 +375,7 @@ public final class Spmm {
      * it through {@link #ALL} (C, the bias and the residual native and alive, the m x n outputs and the operands the
      * epilogue reads inside their segments: checked here once per call), else -1.
      */
-    private static long directC(MemorySegment c, long cOff, int ldc, int m, int n, Epilogue e) {
+    static long directC(MemorySegment c, long cOff, int ldc, int m, int n, Epilogue e) {
         if (!c.isNative() || !c.scope().isAlive() || ldc < n || cOff < 0
                 || (cOff + (long) (m - 1) * ldc + n) * 4 > c.byteSize()) {
             return -1;
@@ -487,7 +498,7 @@ public final class Spmm {
     }
 
     /** A's m rows of k floats at {@code aOff + r*lda} must lie inside {@code a}. */
-    private static void checkA(MemorySegment a, long aOff, int lda, int m, int k) {
+    static void checkA(MemorySegment a, long aOff, int lda, int m, int k) {
         long last = aOff + (long) (m - 1) * lda + k;
         if (aOff < 0 || lda < k || last * 4 > a.byteSize()) {
             throw new IndexOutOfBoundsException("SpMM: A rows [" + aOff + ", " + last + ") (lda " + lda

@@ -37,6 +37,8 @@ import jdk.incubator.vector.FloatVector;
  *       skip may broadcast over X's leading dims (or X over skip's); other broadcasts go through Add.</li>
  *   <li>{@code Gelu(X)}, attribute {@code approximate} ("none" or "tanh"): as ONNX's opset 20 Gelu.</li>
  *   <li>{@code Attention(Q, K, V, mask?)}: BERT self-attention; see {@link AttentionKernel}.</li>
+ *   <li>{@code FusedFeedForward(A, W1, bias1?, W2, bias2?, residual?)}: two FusedMatMuls in a row, for pruned
+ *       weights; see {@link FeedForwardKernel}.</li>
  * </ul>
  */
 public final class FusedOps implements OpFamily {
@@ -44,6 +46,9 @@ public final class FusedOps implements OpFamily {
     public static final String DOMAIN = "dev.gatun";
     /** Its opset version. */
     public static final int OPSET = 1;
+
+    /** The op type of two FusedMatMuls in a row ({@link FeedForwardKernel}). */
+    public static final String FUSED_FEED_FORWARD = "FusedFeedForward";
 
     /** FusedMatMul activations (the {@code activation} argument of {@link #epilogue}). */
     public static final int ACT_NONE = 0, ACT_RELU = 1, ACT_GELU = 2, ACT_GELU_TANH = 3;
@@ -57,7 +62,8 @@ public final class FusedOps implements OpFamily {
                 new OpInfo(DOMAIN, "LayerNormalization", OPSET, f),
                 new OpInfo(DOMAIN, "SkipLayerNormalization", OPSET, f),
                 new OpInfo(DOMAIN, "Gelu", OPSET, f),
-                new OpInfo(DOMAIN, "Attention", OPSET, f));
+                new OpInfo(DOMAIN, "Attention", OPSET, f),
+                new OpInfo(DOMAIN, FUSED_FEED_FORWARD, OPSET, f));
     }
 
     @Override
@@ -68,6 +74,7 @@ public final class FusedOps implements OpFamily {
             case "SkipLayerNormalization" -> planLayerNorm(node, true);
             case "Gelu" -> planGelu(node);
             case "Attention" -> AttentionKernel.plan(node);
+            case FUSED_FEED_FORWARD -> FeedForwardKernel.plan(node);
             default -> throw node.unsupported("operator " + node.opType());
         };
     }
@@ -171,8 +178,24 @@ public final class FusedOps implements OpFamily {
         if (rows == 0 || n == 0) {
             return y;
         }
+        Epilogue e = epilogue(memo, act, bias, res != null && res.shape().equals(ys) ? res : null, ys);
+        if (sparse != null) {
+            sparse.multiply(ctx, rows, a.data(), 0, k, y.data(), 0, n, e);
+        } else if (packed != null) {
+            Sgemm.sgemm(ctx, false, rows, 1f, a.data(), 0, k, packed, 0f, y.data(), 0, n, e);
+        } else {
+            Sgemm.sgemm(ctx, false, false, rows, n, k, 1f, a.data(), 0, k, b.data(), 0, n, 0f, y.data(), 0, n, e);
+        }
+        return y;
+    }
+
+    /**
+     * The epilogue of a FusedMatMul with output shape {@code ys}: activation code {@code act}, bias [N] and residual
+     * (of ys' shape) when not null; cached in {@code memo} when not null.
+     */
+    static Epilogue epilogue(MatMulMemo memo, int act, Tensor bias, Tensor res, Shape ys) {
         MemorySegment biasData = bias == null ? null : bias.data();
-        MemorySegment resData = res != null && res.shape().equals(ys) ? res.data() : null;
+        MemorySegment resData = res == null ? null : res.data();
         Epilogue e = memo == null ? null : memo.epilogue.get(biasData, resData, ys);
         if (e == null) {
             e = Epilogue.of(switch (act) {
@@ -185,23 +208,16 @@ public final class FusedOps implements OpFamily {
                 e = e.withBias(biasData, 0);
             }
             if (resData != null) {
-                e = e.withResidual(resData, 0, n);
+                e = e.withResidual(resData, 0, ys.dim(ys.rank() - 1));
             }
             if (memo != null) {
                 memo.epilogue.put(biasData, resData, ys, e);
             }
         }
-        if (sparse != null) {
-            sparse.multiply(ctx, rows, a.data(), 0, k, y.data(), 0, n, e);
-        } else if (packed != null) {
-            Sgemm.sgemm(ctx, false, rows, 1f, a.data(), 0, k, packed, 0f, y.data(), 0, n, e);
-        } else {
-            Sgemm.sgemm(ctx, false, false, rows, n, k, 1f, a.data(), 0, k, b.data(), 0, n, 0f, y.data(), 0, n, e);
-        }
-        return y;
+        return e;
     }
 
-        /** {@code c[i] = (c[i] + p[i]) + q[i]}, either of p and q may be null. */
+    /** {@code c[i] = (c[i] + p[i]) + q[i]}, either of p and q may be null. */
     private static void addRows(MemorySegment c, long cOff, int n, MemorySegment p, long pOff, MemorySegment q, long qOff) {
         if (p == null) {
             p = q;

@@ -75,7 +75,7 @@ public final class SparsePlanner {
     /** How much faster than dense an estimate must be for auto to choose it. */
     static final double MARGIN = 1.1;
     /** Weights below this sparsity are not examined further (auto). */
-    static final double MIN_SPARSITY = 0.3;
+    public static final double MIN_SPARSITY = 0.3;
     /** Weights smaller than this (K x N) stay dense: too little work to gain anything. */
     static final long MIN_ELEMENTS = 4096;
 

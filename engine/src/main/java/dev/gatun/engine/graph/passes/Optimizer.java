@@ -97,8 +97,9 @@ public final class Optimizer {
 
     /**
      * {@code g} (already optimised) with the CPU-only passes applied: {@link NchwcLayout} in the mode
-     * {@code gatun.nchwc} names, then {@link ConvPoolFusion} (unless {@code gatun.fuse.convpool=off}); none when the
-     * optimiser is off, and neither that {@code gatun.optimize.skip} names.
+     * {@code gatun.nchwc} names, {@link FeedForwardFusion} (unless {@code gatun.fuse.feedforward=off}), then
+     * {@link ConvPoolFusion} (unless {@code gatun.fuse.convpool=off}); none when the optimiser is off, and none that
+     * {@code gatun.optimize.skip} names.
      */
     public static Graph forCpu(Graph g) {
         if (!enabled()) {
@@ -108,6 +109,9 @@ public final class Optimizer {
                 .map(String::trim).collect(Collectors.toSet());
         if (!skip.contains("NchwcLayout")) {
             g = new NchwcLayout(NchwcLayout.modeFromSystemProperties()).apply(g);
+        }
+        if (!skip.contains("FeedForwardFusion") && FeedForwardFusion.enabled()) {
+            g = new FeedForwardFusion().apply(g);
         }
         return skip.contains("ConvPoolFusion") || !ConvPoolFusion.enabled() ? g : new ConvPoolFusion().apply(g);
     }
