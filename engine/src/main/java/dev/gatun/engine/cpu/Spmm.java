@@ -110,7 +110,7 @@ public final class Spmm {
     static int sortedTwoFourRows = 25;
 
     /** Whether an m-row product (m > 1) runs row by row on the sliced layout: see {@link #maxSlicedRows}. */
-    private static boolean rowwise(int m, SparseB b) {
+    static boolean rowwise(int m, SparseB b) {
         if (m > 3 * maxSlicedRows) {
             return false;
         }

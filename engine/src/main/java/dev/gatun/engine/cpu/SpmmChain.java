@@ -36,12 +36,13 @@ public final class SpmmChain {
 
     /**
      * Whether {@link #multiply} runs the chain fused for m rows on {@code ctx}'s threads: both weights CSR with
-     * B1's N equal to B2's K, 16-float vectors, at least 16 rows and enough row blocks for every thread to own two
-     * (or one thread), and {@code e1} at most a column bias and a Relu, Gelu or GeluTanh (no residual).
+     * B1's N equal to B2's K, 16-float vectors, at least 16 rows and too many for {@link Spmm} to run either product
+     * row by row (its few-row GEMVs sum in another order), enough row blocks for every thread to own two (or one
+     * thread), and {@code e1} at most a column bias and a Relu, Gelu or GeluTanh (no residual).
      */
     public static boolean fused(KernelContext ctx, int m, SparseB b1, Epilogue e1, SparseB b2) {
         if (VL != 16 || m < VL || b1.format() != SparseB.Format.CSR || b2.format() != SparseB.Format.CSR
-                || b1.n() != b2.k()) {
+                || b1.n() != b2.k() || Spmm.rowwise(m, b1) || Spmm.rowwise(m, b2)) {
             return false;
         }
         if (e1 != null && !e1.isIdentity()) {
