@@ -99,9 +99,13 @@ final class InspectCommand extends GatunCommand {
             out.println("after folding and fusion: " + m.runtimeNodeCount() + " nodes to run");
             if (unsupportedOps.isEmpty()) {
                 List<KernelChoice> choices = m.kernelChoices();
-                long sparse = choices.stream().filter(c -> c.kernel().startsWith("sparse")).count();
+                // a fused node's note lists its weights: "W1 sparse ...; W2 dense ..."
+                List<String> products = choices.stream()
+                        .flatMap(c -> java.util.Arrays.stream(c.kernel().split("; ")))
+                        .map(p -> p.replaceFirst("^W\\d+ ", "")).toList();
+                long sparse = products.stream().filter(p -> p.startsWith("sparse")).count();
                 if (!choices.isEmpty()) {
-                    out.println("weights:    " + sparse + " of " + choices.size() + " constant-weight products sparse (-Dgatun.sparse="
+                    out.println("weights:    " + sparse + " of " + products.size() + " constant-weight products sparse (-Dgatun.sparse="
                             + SparsePlanner.mode().name().toLowerCase(Locale.ROOT) + ")");
                     for (KernelChoice c : choices) {
                         out.println("  " + c.node() + " (" + c.opType() + "): " + c.kernel());
