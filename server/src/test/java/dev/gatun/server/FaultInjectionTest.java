@@ -226,9 +226,15 @@ class FaultInjectionTest {
             for (var f : held) {
                 assertEquals(200, f.get(30, TimeUnit.SECONDS).status());
             }
+            // a request is counted just after its response is sent: wait for the last one's count
+            String success = "gatun_inference_requests_total{model=\"gated\",outcome=\"success\",version=\"1\"}";
             String m = s.get("/metrics").text();
+            for (int i = 0; i < 100 && metric(m, success) < 3.0; i++) {
+                TimeUnit.MILLISECONDS.sleep(50);
+                m = s.get("/metrics").text();
+            }
             assertEquals(3.0, metric(m, "gatun_errors_total{kind=\"queue_full\",model=\"gated\",version=\"1\"}"), m);
-            assertEquals(3.0, metric(m, "gatun_inference_requests_total{model=\"gated\",outcome=\"success\",version=\"1\"}"), m);
+            assertEquals(3.0, metric(m, success), m);
         }
     }
 
