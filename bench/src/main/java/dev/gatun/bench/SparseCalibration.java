@@ -30,7 +30,8 @@ import jdk.incubator.vector.VectorOperators;
  * product reads its weight from DRAM rather than cache (GEMV). {@code --pollute} first reads heap memory segments
  * (scalar and vector loads, 200k times), as a model's loader does, so that the JDK's shared segment-access code
  * carries the type profile it has inside a real model (docs/ARCHITECTURE.md "GEMM memory access").
- * {@code -Dsparse.epilogue=gelu} gives every product a column bias and Gelu (a BERT FFN up-projection).
+ * {@code -Dsparse.epilogue=gelu} gives every product a column bias and Gelu (a BERT FFN up-projection),
+ * {@code -Dsparse.epilogue=bias} a column bias alone.
  * {@code -Dspmm.KNOB=VALUE} sets one of {@code Spmm}'s tuning fields for an A/B (kBlockBytes, minWorkPerBlock,
  * maxVectors, maxGemvPadding, parallelGemvWork, maxSlicedBytes, maxSlicedRows).
  */
@@ -111,8 +112,11 @@ public final class SparseCalibration {
         for (int c = 0; c < copies; c++) {
             dense[c] = PackedB.pack(arena, false, k, n, w.data(), 0, n);
         }
-        Epilogue epi = EPILOGUE.equals("gelu")
-                ? Epilogue.of(Epilogue.Activation.GELU).withBias(BenchSupport.random(arena, 4, n).data(), 0) : Epilogue.NONE;
+        Epilogue epi = switch (EPILOGUE) {
+            case "gelu" -> Epilogue.of(Epilogue.Activation.GELU).withBias(BenchSupport.random(arena, 4, n).data(), 0);
+            case "bias" -> Epilogue.NONE.withBias(BenchSupport.random(arena, 4, n).data(), 0);
+            default -> Epilogue.NONE;
+        };
         long flops = 2L * m * k * n;
         int reps = (int) Math.max(1, Math.min(5000, 3e9 / flops));
         for (String sp : sparsities) {
