@@ -1,7 +1,6 @@
 package dev.gatun.engine.quant;
 
 import com.google.protobuf.ByteString;
-import dev.gatun.engine.EngineException;
 import dev.gatun.engine.onnx.TensorDecoder;
 import dev.gatun.engine.onnx.proto.Onnx.AttributeProto;
 import dev.gatun.engine.onnx.proto.Onnx.GraphProto;
@@ -46,12 +45,22 @@ final class ProtoGraph {
         this.file = file;
         this.decoder = new TensorDecoder(arena, baseDir);
         GraphProto g = model.getGraph();
-        if (g.getSparseInitializerCount() > 0) {
-            throw new EngineException(EngineException.Kind.UNSUPPORTED, file + ": sparse initializers are not supported by the quantizer");
-        }
         for (TensorProto t : g.getInitializerList()) {
             initializers.put(t.getName(), t);
             names.add(t.getName());
+        }
+        // a pruned model's sparse initializers are densified: the quantizer reads and writes dense weights (a
+        // pruned-then-quantized weight keeps its zeros as quantized zeros)
+        for (var sp : g.getSparseInitializerList()) {
+            String name = sp.getValues().getName();
+            Tensor t = decoder.decodeSparse(sp, "sparse initializer '" + name + "'");
+            TensorProto.Builder b = TensorProto.newBuilder().setName(name).setDataType(t.dtype().onnxId());
+            for (long d : t.shape().dims()) {
+                b.addDims(d);
+            }
+            b.setRawData(ByteString.copyFrom(t.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)));
+            initializers.put(name, b.build());
+            names.add(name);
         }
         for (ValueInfoProto v : g.getInputList()) {
             if (!initializers.containsKey(v.getName())) {
@@ -280,7 +289,7 @@ final class ProtoGraph {
 
     /** The edited model: nodes in topological order, the opsets as edited, everything else as it was. */
     ModelProto build() {
-        GraphProto.Builder g = original.getGraph().toBuilder().clearNode().clearInitializer();
+        GraphProto.Builder g = original.getGraph().toBuilder().clearNode().clearInitializer().clearSparseInitializer();
         g.addAllNode(topological());
         g.addAllInitializer(initializers.values());
         List<ValueInfoProto> inputs = new ArrayList<>();

@@ -114,6 +114,33 @@ class QuantizerTest {
     }
 
     @Test
+    void prunedModelWithSparseInitializersQuantizes() throws Exception {
+        byte[] fp32 = TestModels.mlp(17, 1);
+        byte[] pruned = dev.gatun.engine.prune.Pruner.prune(fp32, "mlp", dev.gatun.engine.prune.PruneOptions.of(0.7),
+                dev.gatun.engine.prune.Pruner.Progress.NONE).toByteArray();
+        assertTrue(ModelProto.parseFrom(pruned).getGraph().getSparseInitializerCount() > 0, "the pruned file stores sparse weights");
+        Quantizer.Quantized q = Quantizer.quantize(pruned, "mlp-70", QuantOptions.dynamic(), null);
+        ModelProto out = ModelProto.parseFrom(q.bytes());
+        assertEquals(0, out.getGraph().getSparseInitializerCount());
+        assertEquals(3, ops(q.bytes()).stream().filter("MatMulInteger"::equals).count(), ops(q.bytes()).toString());
+        // the pruned zeros stay zeros: at least 70% of fc1's int8 weights are 0 (symmetric weights, zero point 0)
+        TensorProto w = out.getGraph().getInitializerList().stream().filter(t -> t.getDataType() == 3 && t.getDimsCount() == 2)
+                .findFirst().orElseThrow();
+        byte[] q8 = w.getRawData().toByteArray();
+        long zeros = 0;
+        for (byte b : q8) {
+            zeros += b == 0 ? 1 : 0;
+        }
+        assertTrue(zeros >= 0.7 * q8.length, zeros + " zeros of " + q8.length);
+        try (Arena arena = Arena.ofShared()) {
+            Tensor x = input(arena, 9, 5, 24);
+            float[] ref = run(pruned, x);
+            float[] got = run(q.bytes(), x);
+            assertTrue(cosine(ref, got) > 0.999, "cosine " + cosine(ref, got));
+        }
+    }
+
+    @Test
     void dynamicShareOneDynamicQuantizeLinearPerActivation() throws Exception {
         Quantizer.Quantized q = Quantizer.quantize(TestModels.mlp(17, 1), "mlp", QuantOptions.dynamic().withPerRowActivations(false), null);
         // fc1 reads x, fc2 reads r1, head reads a2: three distinct activations.
