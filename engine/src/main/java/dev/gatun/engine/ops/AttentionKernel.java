@@ -2,7 +2,7 @@ package dev.gatun.engine.ops;
 
 import static dev.gatun.engine.tensor.Tensor.F32;
 
-import dev.gatun.engine.cpu.VectorMath;
+import dev.gatun.engine.cpu.SquareTranspose;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
@@ -32,8 +32,8 @@ import jdk.incubator.vector.VectorSpecies;
  * O(TQ * TK + S * H * D). {@link #reference} is the scalar twin.
  */
 final class AttentionKernel {
-    /** Query rows per task. */
-    static final int TQ = 32;
+    /** Query rows per tile (the vector lanes of the transposed tiles). */
+    static final int TQ = AttentionTiles.TQ;
     /** Keys per block (a multiple of {@link AttentionTiles#NC}). */
     static final int TK = 128;
     /** Q, K and V sizes up to which heads are packed one by one (they are in cache anyway). */
@@ -42,7 +42,7 @@ final class AttentionKernel {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[11][]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[8][]);
 
     private AttentionKernel() {}
 
@@ -184,9 +184,11 @@ final class AttentionKernel {
 
     /**
      * Queries [q0, q1) of heads [h0, h1) of batch b. The group's columns of the K, V and Q rows are read once, row
-     * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into the K and V
-     * panels of {@link AttentionTiles} per head and scaled Q rows; then each head's query tiles (packed as Q
-     * panels) stream over the key blocks, and the output rows are written back whole.
+     * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into row-major
+     * copies (Q scaled); then each head's query tiles, transposed into Qt by in-register squares, stream over the
+     * key blocks (scores, mask, online softmax and P V, all transposed: see {@link AttentionTiles}), and each
+     * tile's O^T, normalised, is transposed back into the Q copy's place (those Q values are consumed by then),
+     * whose rows are finally written out whole.
      */
     static void group(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
                       int b, int h0, int h1, int q0, int q1, float scale) {
@@ -199,47 +201,21 @@ final class AttentionKernel {
         int nh = h1 - h0;
         int w = nh * d;
         int nrows = q1 - q0;
-        int nc = AttentionTiles.NC;
-        int dPad = AttentionTiles.roundUp(d, nc);
-        int skPad = AttentionTiles.roundUp(sk, nc);
-        int kHead = skPad * d;
-        int vHead = dPad * sk;
+        int r = AttentionTiles.R;
+        int dPad = AttentionTiles.roundUp(d, r);
         float[][] s = SCRATCH.get();
-        float[] qp = scratch(s, 0, TQ * d);
-        float[] kp = scratch(s, 1, nh * kHead);
-        float[] vp = scratch(s, 2, nh * vHead);
-        float[] sc = scratch(s, 3, TQ * TK);
-        float[] o = scratch(s, 4, TQ * dPad);
-        float[] m = scratch(s, 5, TQ);
-        float[] l = scratch(s, 6, TQ);
-        float[] rowBuf = scratch(s, 7, w);
-        float[] qa = scratch(s, 8, nrows * w);
-        float[] oa = scratch(s, 9, nrows * w);
-        float[] lanes = scratch(s, 10, VL);
-        for (int hh = 0; hh < nh; hh++) {
-            java.util.Arrays.fill(kp, hh * kHead + (skPad - nc) * d, (hh + 1) * kHead, 0f);
-        }
+        float[] ka = scratch(s, 0, AttentionTiles.roundUp(sk, r) * w);
+        float[] va = scratch(s, 1, sk * w + r);
+        float[] qa = scratch(s, 2, nrows * w);
+        float[] qt = scratch(s, 3, d * TQ);
+        float[] sc = scratch(s, 4, (TK + 1) * TQ);
+        float[] ot = scratch(s, 5, dPad * TQ);
+        float[] st = scratch(s, 6, STATE * TQ);
+        float[] tr = scratch(s, 7, 2 * VL * VL);
         long kvBase = (long) b * sk * hd + (long) h0 * d;
         for (int j = 0; j < sk; j++) {
-            long row = kvBase + (long) j * hd;
-            copyRow(k, row, rowBuf, 0, w, 1f);
-            int kAt = j / nc * d * nc + j % nc;
-            for (int hh = 0; hh < nh; hh++) {
-                int at = hh * kHead + kAt;
-                int from = hh * d;
-                for (int c = 0; c < d; c++) {
-                    kp[at + c * nc] = rowBuf[from + c];
-                }
-            }
-            copyRow(v, row, rowBuf, 0, w, 1f);
-            for (int hh = 0; hh < nh; hh++) {
-                for (int c = 0; c < dPad; c += nc) {
-                    int at = hh * vHead + (c / nc * sk + j) * nc;
-                    int n = Math.min(nc, d - c);
-                    System.arraycopy(rowBuf, hh * d + c, vp, at, n);
-                    java.util.Arrays.fill(vp, at + n, at + nc, 0f);
-                }
-            }
+            copyRow(k, kvBase + (long) j * hd, ka, j * w, w, 1f);
+            copyRow(v, kvBase + (long) j * hd, va, j * w, w, 1f);
         }
         long qBase = ((long) b * g.sq + q0) * hd + (long) h0 * d;
         for (int i = 0; i < nrows; i++) {
@@ -250,82 +226,157 @@ final class AttentionKernel {
             int h = h0 + hh;
             for (int i0 = 0; i0 < nrows; i0 += TQ) {
                 int nq = Math.min(TQ, nrows - i0);
-                int nqPad = AttentionTiles.roundUp(nq, AttentionTiles.R);
-                packQ(qa, i0, w, hh * d, d, nq, nqPad, qp);
-                for (int i = 0; i < nq; i++) {
-                    m[i] = Float.NEGATIVE_INFINITY;
-                    l[i] = 0f;
-                }
-                java.util.Arrays.fill(o, 0, nqPad * dPad, 0f);
+                int at = i0 * w + hh * d;
+                transposeIn(qa, at, w, nq, d, qt, tr);
+                java.util.Arrays.fill(st, 0, TQ, Float.NEGATIVE_INFINITY);
+                java.util.Arrays.fill(st, TQ, 2 * TQ, 0f);
+                java.util.Arrays.fill(ot, 0, dPad * TQ, 0f);
                 for (int j0 = 0; j0 < sk; j0 += TK) {
                     int nk = Math.min(TK, sk - j0);
-                    int nkPad = AttentionTiles.roundUp(nk, nc);
-                    AttentionTiles.scores(qp, kp, hh * kHead, j0, sc, nqPad, d, nkPad);
-                    for (int i = 0; i < nq; i++) {
-                        int row = i * TK;
-                        if (mask != null) {
-                            long mb = b * ms[0] + h * ms[1] + (long) (q0 + i0 + i) * ms[2] + j0 * ms[3];
-                            addMask(sc, row, mask, mb, ms[3], nk);
-                        }
-                        float mOld = m[i];
-                        float mNew = Math.max(mOld, rowMax(sc, row, nk));
-                        if (mNew == Float.NEGATIVE_INFINITY) {
-                            java.util.Arrays.fill(sc, row, row + nk, 0f);
-                            continue;
-                        }
-                        float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                        float sum = expInPlace(sc, row, nk, mNew, lanes);
-                        l[i] = l[i] * corr + sum;
-                        m[i] = mNew;
-                        if (j0 > 0 && corr != 1f) {
-                            scaleRow(o, i * dPad, dPad, corr);
+                    AttentionTiles.scores(qt, ka, j0 * w + hh * d, w, d, sc, AttentionTiles.roundUp(nk, r));
+                    if (mask == null) {
+                        blockMax(sc, nk, null, 0, 0, st);
+                    } else {
+                        long mb = b * ms[0] + h * ms[1] + (long) (q0 + i0) * ms[2] + j0 * ms[3];
+                        if (ms[2] == 0) {
+                            blockMax(sc, nk, mask, mb, ms[3], st);
+                        } else {
+                            addMask(sc, nk, nq, mask, mb, ms[2], ms[3]);
+                            blockMax(sc, nk, null, 0, 0, st);
                         }
                     }
-                    AttentionTiles.accumulatePV(sc, vp, hh * vHead, sk, j0, o, nqPad, nk, dPad);
+                    expRows(sc, TK, TK + 1, st);
+                    expRows(sc, 0, nk, st);
+                    updateSums(sc, st);
+                    if (j0 > 0) {
+                        scaleRows(ot, dPad, sc, TK * TQ);
+                    }
+                    AttentionTiles.accumulatePV(sc, va, j0 * w + hh * d, w, ot, nk, dPad);
                 }
-                for (int i = 0; i < nq; i++) {
-                    float inv = 1f / l[i];
-                    int at = (i0 + i) * w + hh * d;
-                    int c = 0;
-                    for (int bound = S.loopBound(d); c < bound; c += VL) {
-                        FloatVector.fromArray(S, o, i * dPad + c).mul(inv).intoArray(oa, at + c);
-                    }
-                    for (; c < d; c++) {
-                        oa[at + c] = o[i * dPad + c] * inv;
-                    }
-                }
+                normalise(ot, d, st);
+                transposeOut(ot, qa, at, w, nq, d, tr);
             }
         }
         for (int i = 0; i < nrows; i++) {
-            storeRow(oa, i * w, 1f, out, qBase + (long) i * hd, w);
+            storeRow(qa, i * w, 1f, out, qBase + (long) i * hd, w);
+        }
+    }
+
+    /** Rows of the per-tile softmax state {@code st} (TQ floats each): running max, running sum, shift, block sums. */
+    static final int STATE = 4;
+    static final int MAX = 0;
+    static final int SUM = TQ;
+    static final int SHIFT = 2 * TQ;
+    static final int BLOCK_SUM = 3 * TQ;
+
+    /**
+     * Qt of one tile: {@code qt[c*TQ + i] = qa[at + i*w + c]} for i < nq, c < d, zero for nq <= i < TQ; whole
+     * VL x VL squares in registers ({@link SquareTranspose}), the rest element by element.
+     */
+    static void transposeIn(float[] qa, int at, int w, int nq, int d, float[] qt, float[] tr) {
+        int dv = d / VL * VL;
+        int nv = nq / VL * VL;
+        for (int i = 0; i < nv; i += VL) {
+            for (int c = 0; c < dv; c += VL) {
+                SquareTranspose.square(qa, at + i * w + c, w, qt, c * TQ + i, TQ, tr);
+            }
+        }
+        for (int c = 0; c < d; c++) {
+            for (int i = c < dv ? nv : 0; i < TQ; i++) {
+                qt[c * TQ + i] = i < nq ? qa[at + i * w + c] : 0f;
+            }
+        }
+    }
+
+    /** The way back: {@code qa[at + i*w + c] = ot[c*TQ + i]} for i < nq, c < d. */
+    static void transposeOut(float[] ot, float[] qa, int at, int w, int nq, int d, float[] tr) {
+        int dv = d / VL * VL;
+        int nv = nq / VL * VL;
+        for (int c = 0; c < dv; c += VL) {
+            for (int i = 0; i < nv; i += VL) {
+                SquareTranspose.square(ot, c * TQ + i, TQ, qa, at + i * w + c, w, tr);
+            }
+        }
+        for (int c = 0; c < d; c++) {
+            for (int i = c < dv ? nv : 0; i < nq; i++) {
+                qa[at + i * w + c] = ot[c * TQ + i];
+            }
+        }
+    }
+
+    /** sc[j*TQ + i] += mask[mb + i*si + j*sj] for j < nk, i < nq: a mask that varies over the queries. */
+    private static void addMask(float[] sc, int nk, int nq, MemorySegment mask, long mb, long si, long sj) {
+        for (int j = 0; j < nk; j++) {
+            for (int i = 0; i < nq; i++) {
+                sc[j * TQ + i] += mask.getAtIndex(F32, mb + i * si + j * sj);
+            }
         }
     }
 
     /**
-     * Q panels of one tile: {@code qp[(i/R*d + c)*R + i%R] = qa[(i0 + i)*w + col + c]} for i < nq, zero for
-     * nq <= i < nqPad.
+     * Mask (one value per key, {@code mask[mb + j*sj]}, added to the whole row j; none when null) and the block's
+     * column maxima: per query lane, the new running max {@code m = max(m_old, max_j sc[j, i])} into
+     * {@code st[MAX]}, the shift that exponentiates ({@code m}, or 0 where m is -inf: the lane's keys so far all
+     * masked, so that exp sees -inf, not NaN) into {@code st[SHIFT]}, and m_old into the extra row TK of sc, for
+     * {@link #expRows} to turn into the correction {@code exp(m_old - shift)}.
      */
-    private static void packQ(float[] qa, int i0, int w, int col, int d, int nq, int nqPad, float[] qp) {
-        int r = AttentionTiles.R;
-        for (int i = 0; i < nqPad; i++) {
-            int at = i / r * d * r + i % r;
-            if (i < nq) {
-                int from = (i0 + i) * w + col;
-                for (int c = 0; c < d; c++) {
-                    qp[at + c * r] = qa[from + c];
-                }
-            } else {
-                for (int c = 0; c < d; c++) {
-                    qp[at + c * r] = 0f;
-                }
+    private static void blockMax(float[] sc, int nk, MemorySegment mask, long mb, long sj, float[] st) {
+        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        FloatVector m1 = m0;
+        if (mask == null) {
+            for (int j = 0; j < nk; j++) {
+                m0 = m0.max(FloatVector.fromArray(S, sc, j * TQ));
+                m1 = m1.max(FloatVector.fromArray(S, sc, j * TQ + VL));
             }
+        } else {
+            for (int j = 0; j < nk; j++) {
+                float mv = mask.getAtIndex(F32, mb + j * sj);
+                FloatVector x0 = FloatVector.fromArray(S, sc, j * TQ).add(mv);
+                FloatVector x1 = FloatVector.fromArray(S, sc, j * TQ + VL).add(mv);
+                x0.intoArray(sc, j * TQ);
+                x1.intoArray(sc, j * TQ + VL);
+                m0 = m0.max(x0);
+                m1 = m1.max(x1);
+            }
+        }
+        FloatVector old0 = FloatVector.fromArray(S, st, MAX);
+        FloatVector old1 = FloatVector.fromArray(S, st, MAX + VL);
+        FloatVector new0 = old0.max(m0);
+        FloatVector new1 = old1.max(m1);
+        new0.intoArray(st, MAX);
+        new1.intoArray(st, MAX + VL);
+        new0.blend(0f, new0.eq(Float.NEGATIVE_INFINITY)).intoArray(st, SHIFT);
+        new1.blend(0f, new1.eq(Float.NEGATIVE_INFINITY)).intoArray(st, SHIFT + VL);
+        old0.intoArray(sc, TK * TQ);
+        old1.intoArray(sc, TK * TQ + VL);
+    }
+
+    /** Running sums: {@code l = l * corr + block sum}, corr in sc's row TK (see {@link #blockMax}). */
+    private static void updateSums(float[] sc, float[] st) {
+        for (int l = 0; l < TQ; l += VL) {
+            FloatVector corr = FloatVector.fromArray(S, sc, TK * TQ + l);
+            FloatVector.fromArray(S, st, SUM + l).fma(corr, FloatVector.fromArray(S, st, BLOCK_SUM + l)).intoArray(st, SUM + l);
         }
     }
 
-    /** x[at + c] *= f for c < n (a multiple of the vector length). */
-    private static void scaleRow(float[] x, int at, int n, float f) {
-        for (int c = 0; c < n; c += VL) {
-            FloatVector.fromArray(S, x, at + c).mul(f).intoArray(x, at + c);
+    /** ot[c*TQ + i] *= f[fAt + i] for c < rows: the output accumulator rescaled by the correction. */
+    private static void scaleRows(float[] ot, int rows, float[] f, int fAt) {
+        FloatVector f0 = FloatVector.fromArray(S, f, fAt);
+        FloatVector f1 = FloatVector.fromArray(S, f, fAt + VL);
+        for (int c = 0; c < rows; c++) {
+            FloatVector.fromArray(S, ot, c * TQ).mul(f0).intoArray(ot, c * TQ);
+            FloatVector.fromArray(S, ot, c * TQ + VL).mul(f1).intoArray(ot, c * TQ + VL);
+        }
+    }
+
+    /** ot[c*TQ + i] *= 1 / l[i] for c < d: the softmax's denominator, once per tile. */
+    private static void normalise(float[] ot, int d, float[] st) {
+        FloatVector one = FloatVector.broadcast(S, 1f);
+        FloatVector f0 = one.div(FloatVector.fromArray(S, st, SUM));
+        FloatVector f1 = one.div(FloatVector.fromArray(S, st, SUM + VL));
+        for (int c = 0; c < d; c++) {
+            FloatVector.fromArray(S, ot, c * TQ).mul(f0).intoArray(ot, c * TQ);
+            FloatVector.fromArray(S, ot, c * TQ + VL).mul(f1).intoArray(ot, c * TQ + VL);
         }
     }
 
@@ -353,41 +404,6 @@ final class AttentionKernel {
         }
     }
 
-    /** sc[row + j] += mask[mb + j * stride] for j < n. */
-    private static void addMask(float[] sc, int row, MemorySegment mask, long mb, long stride, int n) {
-        if (stride == 1) {
-            int bound = S.loopBound(n);
-            int j = 0;
-            for (; j < bound; j += VL) {
-                FloatVector.fromArray(S, sc, row + j).add(FloatVector.fromMemorySegment(S, mask, (mb + j) * 4, ORDER)).intoArray(sc, row + j);
-            }
-            for (; j < n; j++) {
-                sc[row + j] += mask.getAtIndex(F32, mb + j);
-            }
-        } else {
-            for (int j = 0; j < n; j++) {
-                sc[row + j] += mask.getAtIndex(F32, mb + j * stride);
-            }
-        }
-    }
-
-    private static float rowMax(float[] sc, int row, int n) {
-        int bound = S.loopBound(n);
-        int j = 0;
-        float m = Float.NEGATIVE_INFINITY;
-        if (bound > 0) {
-            FloatVector acc = FloatVector.fromArray(S, sc, row);
-            for (j = VL; j < bound; j += VL) {
-                acc = acc.max(FloatVector.fromArray(S, sc, row + j));
-            }
-            m = acc.reduceLanes(VectorOperators.MAX);
-        }
-        for (; j < n; j++) {
-            m = Math.max(m, sc[row + j]);
-        }
-        return m;
-    }
-
     /*
      * exp for the softmax, inline (the lanewise EXP stub is a call per vector): Cephes' expf. With x clamped to
      * [EXP_LO, +), n = round(x * log2 e) by the 1.5 * 2^23 trick (t = x * log2 e + MAGIC, n = t - MAGIC, and the
@@ -408,45 +424,37 @@ final class AttentionKernel {
     private static final float P5 = 5.0000001201e-1f;
 
     /**
-     * sc[row + j] = exp(sc[row + j] - shift) for j < n (the polynomial above); returns their sum, the vector
-     * lanes' partial sums added in {@link VectorMath#sumLanes(float[], int)}'s fixed order through {@code lanes}
-     * (at least one vector long): in the JIT's large compiled attention loop the in-register fold of VectorMath
-     * was not compiled to permutes and allocated, and reduceLanes(ADD) changes its order with the JIT tier.
+     * sc[j*TQ + i] = exp(sc[j*TQ + i] - st[SHIFT + i]) for from <= j < to (the polynomial above), and their sums
+     * per lane, j ascending, into st[BLOCK_SUM + i]: the softmax's sums reduce down the rows, lane by lane, in a
+     * fixed order whatever the JIT tier. One exp per loop body, one lane vector at a time.
      */
-    static float expInPlace(float[] sc, int row, int n, float shift, float[] lanes) {
-        int bound = S.loopBound(n);
-        int j = 0;
-        FloatVector vs = FloatVector.broadcast(S, shift);
-        FloatVector acc = FloatVector.zero(S);
-        for (; j < bound; j += VL) {
-            FloatVector x = FloatVector.fromArray(S, sc, row + j).sub(vs);
-            FloatVector xc = x.max(EXP_LO);
-            FloatVector t = xc.fma(LOG2E, MAGIC);
-            FloatVector nf = t.sub(MAGIC);
-            FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), xc);
-            r = nf.fma(FloatVector.broadcast(S, -LN2_LO), r);
-            FloatVector p = r.fma(P0, P1);
-            p = p.fma(r, FloatVector.broadcast(S, P2));
-            p = p.fma(r, FloatVector.broadcast(S, P3));
-            p = p.fma(r, FloatVector.broadcast(S, P4));
-            p = p.fma(r, FloatVector.broadcast(S, P5));
-            FloatVector y = p.fma(r.mul(r), r.add(1f));
-            FloatVector pow2 = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23).add(127 << 23).reinterpretAsFloats();
-            FloatVector e = y.mul(pow2).blend(0f, x.lt(EXP_LO));
-            e.intoArray(sc, row + j);
-            acc = acc.add(e);
+    static void expRows(float[] sc, int from, int to, float[] st) {
+        for (int l = 0; l < TQ; l += VL) {
+            FloatVector vs = FloatVector.fromArray(S, st, SHIFT + l);
+            FloatVector acc = FloatVector.zero(S);
+            for (int j = from; j < to; j++) {
+                FloatVector x = FloatVector.fromArray(S, sc, j * TQ + l).sub(vs);
+                FloatVector xc = x.max(EXP_LO);
+                FloatVector t = xc.fma(LOG2E, MAGIC);
+                FloatVector nf = t.sub(MAGIC);
+                FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+                r = nf.fma(FloatVector.broadcast(S, -LN2_LO), r);
+                FloatVector p = r.fma(P0, P1);
+                p = p.fma(r, FloatVector.broadcast(S, P2));
+                p = p.fma(r, FloatVector.broadcast(S, P3));
+                p = p.fma(r, FloatVector.broadcast(S, P4));
+                p = p.fma(r, FloatVector.broadcast(S, P5));
+                FloatVector y = p.fma(r.mul(r), r.add(1f));
+                FloatVector pow2 = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23).add(127 << 23).reinterpretAsFloats();
+                FloatVector e = y.mul(pow2).blend(0f, x.lt(EXP_LO));
+                e.intoArray(sc, j * TQ + l);
+                acc = acc.add(e);
+            }
+            acc.intoArray(st, BLOCK_SUM + l);
         }
-        acc.intoArray(lanes, 0);
-        float sum = VectorMath.sumLanes(lanes, VL);
-        for (; j < n; j++) {
-            float e = exp(sc[row + j] - shift);
-            sc[row + j] = e;
-            sum += e;
-        }
-        return sum;
     }
 
-    /** The scalar twin of {@link #expInPlace}'s exp (for x <= 0; bit-identical to a vector lane). */
+    /** The scalar twin of {@link #expRows}'s exp (for x <= 0; bit-identical to a vector lane). */
     static float exp(float x) {
         float xc = Math.max(x, EXP_LO);
         float t = Math.fma(xc, LOG2E, MAGIC);

@@ -119,8 +119,9 @@ class AttentionTest {
     @Test
     void softmaxExpMatchesItsScalarTwinAndMathExp() {
         Random rnd = new Random(14);
+        int tq = AttentionKernel.TQ;
         for (int n : new int[] {1, 5, 16, 31, 128, 133}) {
-            float[] x = new float[n + 3];
+            float[] x = new float[(n + 3) * tq];
             for (int j = 0; j < x.length; j++) {
                 x[j] = switch (rnd.nextInt(8)) {
                     case 0 -> Float.NEGATIVE_INFINITY;
@@ -130,22 +131,30 @@ class AttentionTest {
                     default -> (float) (-rnd.nextDouble() * 90);
                 };
             }
-            float shift = (float) rnd.nextGaussian();
-            float[] got = x.clone();
-            float sum = AttentionKernel.expInPlace(got, 2, n, shift, new float[64]);
-            double want = 0;
-            for (int j = 0; j < x.length; j++) {
-                if (j < 2 || j >= n + 2) {
-                    assertEquals(x[j], got[j], "outside the row: " + j);
-                    continue;
-                }
-                float e = AttentionKernel.exp(x[j] - shift);
-                assertEquals(Float.floatToIntBits(e), Float.floatToIntBits(got[j]), "n=" + n + " x=" + (x[j] - shift));
-                double m = Math.exp(x[j] - shift);
-                assertTrue(Math.abs(e - m) <= 3e-7 * m + 1e-37, "exp(" + (x[j] - shift) + ") = " + e + ", Math.exp " + m);
-                want += e;
+            float[] st = new float[AttentionKernel.STATE * tq];
+            for (int i = 0; i < tq; i++) {
+                st[AttentionKernel.SHIFT + i] = (float) rnd.nextGaussian();
             }
-            assertEquals(want, sum, 1e-5 * Math.max(1, want));
+            float[] got = x.clone();
+            AttentionKernel.expRows(got, 2, n + 2, st);
+            for (int i = 0; i < tq; i++) {
+                float shift = st[AttentionKernel.SHIFT + i];
+                float want = 0f;
+                for (int j = 0; j < n + 3; j++) {
+                    int at = j * tq + i;
+                    if (j < 2 || j >= n + 2) {
+                        assertEquals(x[at], got[at], "outside the rows: " + j);
+                        continue;
+                    }
+                    float e = AttentionKernel.exp(x[at] - shift);
+                    assertEquals(Float.floatToIntBits(e), Float.floatToIntBits(got[at]), "n=" + n + " x=" + (x[at] - shift));
+                    double m = Math.exp(x[at] - shift);
+                    assertTrue(Math.abs(e - m) <= 3e-7 * m + 1e-37, "exp(" + (x[at] - shift) + ") = " + e + ", Math.exp " + m);
+                    want += e;
+                }
+                // the lane's sum, keys in order: bit for bit
+                assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(st[AttentionKernel.BLOCK_SUM + i]), "n=" + n + " lane " + i);
+            }
         }
     }
 
