@@ -42,7 +42,7 @@ final class AttentionKernel {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[8][]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[9][]);
 
     private AttentionKernel() {}
 
@@ -212,6 +212,9 @@ final class AttentionKernel {
         float[] ot = scratch(s, 5, dPad * TQ);
         float[] st = scratch(s, 6, STATE * TQ);
         float[] tr = scratch(s, 7, 2 * VL * VL);
+        int skPad = AttentionTiles.roundUp(sk, r);
+        float[] mrow = scratch(s, 8, skPad);
+        java.util.Arrays.fill(ka, sk * w, skPad * w, 0f);
         long kvBase = (long) b * sk * hd + (long) h0 * d;
         for (int j = 0; j < sk; j++) {
             copyRow(k, kvBase + (long) j * hd, ka, j * w, w, 1f);
@@ -222,8 +225,19 @@ final class AttentionKernel {
             copyRow(q, qBase + (long) i * hd, qa, i * w, w, scale);
         }
         long[] ms = g.maskStrides;
+        // The mask as one term per key when it does not vary over the queries (the BERT case, [B, 1, 1, S]):
+        // mrow, filled once per group (per head if it varies over the heads); otherwise zeros and addMask.
+        boolean keyMask = mask != null && ms[2] == 0;
+        java.util.Arrays.fill(mrow, 0, sk, 0f);
+        java.util.Arrays.fill(mrow, sk, skPad, Float.NEGATIVE_INFINITY);
         for (int hh = 0; hh < nh; hh++) {
             int h = h0 + hh;
+            if (keyMask && (hh == 0 || ms[1] != 0)) {
+                long mb = b * ms[0] + h * ms[1];
+                for (int j = 0; j < sk; j++) {
+                    mrow[j] = mask.getAtIndex(F32, mb + j * ms[3]);
+                }
+            }
             for (int i0 = 0; i0 < nrows; i0 += TQ) {
                 int nq = Math.min(TQ, nrows - i0);
                 int at = i0 * w + hh * d;
@@ -233,18 +247,12 @@ final class AttentionKernel {
                 java.util.Arrays.fill(ot, 0, dPad * TQ, 0f);
                 for (int j0 = 0; j0 < sk; j0 += TK) {
                     int nk = Math.min(TK, sk - j0);
-                    AttentionTiles.scores(qt, ka, j0 * w + hh * d, w, d, sc, AttentionTiles.roundUp(nk, r));
-                    if (mask == null) {
-                        blockMax(sc, nk, null, 0, 0, st);
-                    } else {
-                        long mb = b * ms[0] + h * ms[1] + (long) (q0 + i0) * ms[2] + j0 * ms[3];
-                        if (ms[2] == 0) {
-                            blockMax(sc, nk, mask, mb, ms[3], st);
-                        } else {
-                            addMask(sc, nk, nq, mask, mb, ms[2], ms[3]);
-                            blockMax(sc, nk, null, 0, 0, st);
-                        }
+                    AttentionTiles.scores(qt, ka, j0 * w + hh * d, w, d, sc, AttentionTiles.roundUp(nk, r), mrow, j0, st, BLOCK_MAX);
+                    if (mask != null && !keyMask) {
+                        addMask(sc, nk, nq, mask, b * ms[0] + h * ms[1] + (long) (q0 + i0) * ms[2] + j0 * ms[3], ms[2], ms[3]);
+                        columnMax(sc, nk, st);
                     }
+                    updateMax(sc, st);
                     expRows(sc, TK, TK + 1, st);
                     expRows(sc, 0, nk, st);
                     updateSums(sc, st);
@@ -262,12 +270,16 @@ final class AttentionKernel {
         }
     }
 
-    /** Rows of the per-tile softmax state {@code st} (TQ floats each): running max, running sum, shift, block sums. */
-    static final int STATE = 4;
+    /**
+     * Rows of the per-tile softmax state {@code st} (TQ floats each): running max, running sum, shift, block sums,
+     * block maxima.
+     */
+    static final int STATE = 5;
     static final int MAX = 0;
     static final int SUM = TQ;
     static final int SHIFT = 2 * TQ;
     static final int BLOCK_SUM = 3 * TQ;
+    static final int BLOCK_MAX = 4 * TQ;
 
     /**
      * Qt of one tile: {@code qt[c*TQ + i] = qa[at + i*w + c]} for i < nq, c < d, zero for nq <= i < TQ; whole
@@ -313,45 +325,35 @@ final class AttentionKernel {
         }
     }
 
+    /** st[BLOCK_MAX + i] = max_{j<nk} sc[j*TQ + i]: the block's column maxima after {@link #addMask}. */
+    private static void columnMax(float[] sc, int nk, float[] st) {
+        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        FloatVector m1 = m0;
+        for (int j = 0; j < nk; j++) {
+            m0 = m0.max(FloatVector.fromArray(S, sc, j * TQ));
+            m1 = m1.max(FloatVector.fromArray(S, sc, j * TQ + VL));
+        }
+        m0.intoArray(st, BLOCK_MAX);
+        m1.intoArray(st, BLOCK_MAX + VL);
+    }
+
     /**
-     * Mask (one value per key, {@code mask[mb + j*sj]}, added to the whole row j; none when null) and the block's
-     * column maxima: per query lane, the new running max {@code m = max(m_old, max_j sc[j, i])} into
+     * The online softmax's max step, per query lane: the new running max {@code m = max(m_old, block max)} into
      * {@code st[MAX]}, the shift that exponentiates ({@code m}, or 0 where m is -inf: the lane's keys so far all
      * masked, so that exp sees -inf, not NaN) into {@code st[SHIFT]}, and m_old into the extra row TK of sc, for
      * {@link #expRows} to turn into the correction {@code exp(m_old - shift)}.
      */
-    private static void blockMax(float[] sc, int nk, MemorySegment mask, long mb, long sj, float[] st) {
-        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-        FloatVector m1 = m0;
-        if (mask == null) {
-            for (int j = 0; j < nk; j++) {
-                m0 = m0.max(FloatVector.fromArray(S, sc, j * TQ));
-                m1 = m1.max(FloatVector.fromArray(S, sc, j * TQ + VL));
-            }
-        } else {
-            for (int j = 0; j < nk; j++) {
-                float mv = mask.getAtIndex(F32, mb + j * sj);
-                FloatVector x0 = FloatVector.fromArray(S, sc, j * TQ).add(mv);
-                FloatVector x1 = FloatVector.fromArray(S, sc, j * TQ + VL).add(mv);
-                x0.intoArray(sc, j * TQ);
-                x1.intoArray(sc, j * TQ + VL);
-                m0 = m0.max(x0);
-                m1 = m1.max(x1);
-            }
+    private static void updateMax(float[] sc, float[] st) {
+        for (int l = 0; l < TQ; l += VL) {
+            FloatVector old = FloatVector.fromArray(S, st, MAX + l);
+            FloatVector m = old.max(FloatVector.fromArray(S, st, BLOCK_MAX + l));
+            m.intoArray(st, MAX + l);
+            m.blend(0f, m.eq(Float.NEGATIVE_INFINITY)).intoArray(st, SHIFT + l);
+            old.intoArray(sc, TK * TQ + l);
         }
-        FloatVector old0 = FloatVector.fromArray(S, st, MAX);
-        FloatVector old1 = FloatVector.fromArray(S, st, MAX + VL);
-        FloatVector new0 = old0.max(m0);
-        FloatVector new1 = old1.max(m1);
-        new0.intoArray(st, MAX);
-        new1.intoArray(st, MAX + VL);
-        new0.blend(0f, new0.eq(Float.NEGATIVE_INFINITY)).intoArray(st, SHIFT);
-        new1.blend(0f, new1.eq(Float.NEGATIVE_INFINITY)).intoArray(st, SHIFT + VL);
-        old0.intoArray(sc, TK * TQ);
-        old1.intoArray(sc, TK * TQ + VL);
     }
 
-    /** Running sums: {@code l = l * corr + block sum}, corr in sc's row TK (see {@link #blockMax}). */
+    /** Running sums: {@code l = l * corr + block sum}, corr in sc's row TK (see {@link #updateMax}). */
     private static void updateSums(float[] sc, float[] st) {
         for (int l = 0; l < TQ; l += VL) {
             FloatVector corr = FloatVector.fromArray(S, sc, TK * TQ + l);

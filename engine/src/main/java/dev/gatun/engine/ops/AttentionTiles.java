@@ -41,17 +41,23 @@ final class AttentionTiles {
     }
 
     /**
-     * Scores of one query tile against keys [0, nk8) of a block (nk8 a multiple of R; the rows of K past the
-     * sequence may hold anything, their scores are not read): {@code sc[j*TQ + i] = sum_{c<d} K(kAt + j*w + c) * qt[c*TQ + i]}.
+     * Scores of one query tile against keys [0, nk8) of a block (nk8 a multiple of R), plus a per-key term:
+     * {@code sc[j*TQ + i] = sum_{c<d} K(kAt + j*w + c) * qt[c*TQ + i] + mrow[mAt + j]} (the mask, when it does not
+     * vary over the queries, and -inf on the padding keys past the sequence), and the block's column maxima
+     * {@code max_j sc[j*TQ + i]} into {@code st[mx + i]}.
      */
-    static void scores(float[] qt, float[] ka, int kAt, int w, int d, float[] sc, int nk8) {
+    static void scores(float[] qt, float[] ka, int kAt, int w, int d, float[] sc, int nk8, float[] mrow, int mAt, float[] st, int mx) {
+        java.util.Arrays.fill(st, mx, mx + TQ, Float.NEGATIVE_INFINITY);
         for (int j = 0; j < nk8; j += R) {
-            qk(qt, ka, kAt + j * w, w, d, sc, j * TQ);
+            qk(qt, ka, kAt + j * w, w, d, sc, j * TQ, mrow, mAt + j, st, mx);
         }
     }
 
-    /** R keys (rows kAt, kAt + w, ...) times the tile's two query vectors: 16 accumulators, c ascending (fma). */
-    private static void qk(float[] qt, float[] ka, int kAt, int w, int d, float[] sc, int s0) {
+    /**
+     * R keys (rows kAt, kAt + w, ...) times the tile's two query vectors: 16 accumulators, c ascending (fma); then
+     * the keys' mask terms added, the rows stored and their maxima folded into {@code st[mx ..]}.
+     */
+    private static void qk(float[] qt, float[] ka, int kAt, int w, int d, float[] sc, int s0, float[] mrow, int mAt, float[] st, int mx) {
         FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b1 = FloatVector.zero(S);
         FloatVector a2 = FloatVector.zero(S), b2 = FloatVector.zero(S), a3 = FloatVector.zero(S), b3 = FloatVector.zero(S);
         FloatVector a4 = FloatVector.zero(S), b4 = FloatVector.zero(S), a5 = FloatVector.zero(S), b5 = FloatVector.zero(S);
@@ -78,6 +84,22 @@ final class AttentionTiles {
             x = FloatVector.broadcast(S, ka[k7 + c]);
             a7 = x.fma(q0, a7); b7 = x.fma(q1, b7);
         }
+        x = FloatVector.broadcast(S, mrow[mAt]);
+        a0 = a0.add(x); b0 = b0.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 1]);
+        a1 = a1.add(x); b1 = b1.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 2]);
+        a2 = a2.add(x); b2 = b2.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 3]);
+        a3 = a3.add(x); b3 = b3.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 4]);
+        a4 = a4.add(x); b4 = b4.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 5]);
+        a5 = a5.add(x); b5 = b5.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 6]);
+        a6 = a6.add(x); b6 = b6.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 7]);
+        a7 = a7.add(x); b7 = b7.add(x);
         a0.intoArray(sc, s0); b0.intoArray(sc, s0 + VL);
         a1.intoArray(sc, s0 + TQ); b1.intoArray(sc, s0 + TQ + VL);
         a2.intoArray(sc, s0 + 2 * TQ); b2.intoArray(sc, s0 + 2 * TQ + VL);
@@ -86,6 +108,10 @@ final class AttentionTiles {
         a5.intoArray(sc, s0 + 5 * TQ); b5.intoArray(sc, s0 + 5 * TQ + VL);
         a6.intoArray(sc, s0 + 6 * TQ); b6.intoArray(sc, s0 + 6 * TQ + VL);
         a7.intoArray(sc, s0 + 7 * TQ); b7.intoArray(sc, s0 + 7 * TQ + VL);
+        a0 = a0.max(a1).max(a2.max(a3)).max(a4.max(a5).max(a6.max(a7)));
+        b0 = b0.max(b1).max(b2.max(b3)).max(b4.max(b5).max(b6.max(b7)));
+        FloatVector.fromArray(S, st, mx).max(a0).intoArray(st, mx);
+        FloatVector.fromArray(S, st, mx + VL).max(b0).intoArray(st, mx + VL);
     }
 
     /**
