@@ -23,13 +23,16 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Kernel: one task per (batch, group of heads) on the session's threads (the groups as wide as the thread
  * count allows; query tiles split too when there are fewer heads than two per thread). A task reads its group's
- * columns of the Q, K and V rows once, row by row (no transposes of the tensors), into per-head K and V panels
- * and scaled Q (layouts in {@link AttentionTiles}); then for each head and tile of {@value #TQ} query rows walks
- * the keys in blocks of {@value #TK}: scores = Q K^T by the 8 x 2-vector micro-kernel of {@link AttentionTiles},
- * mask added, and the online (streaming) softmax: the running row max m and sum l,
- * {@code l = l * exp(m_old - m) + sum exp(s - m)}, the output accumulator rescaled by {@code exp(m_old - m)}
- * before adding P V (the same micro-kernel shape). The S x S score matrix is never formed: memory per task is
- * O(TQ * TK + S * H * D). {@link #reference} is the scalar twin.
+ * columns of the Q, K and V rows once, row by row (no transposes of the tensors), into row-major copies (Q
+ * scaled); then for each head and tile of TQ = 2 * VL queries (transposed into the vector lanes by in-register
+ * squares) walks the keys in blocks of {@value #TK}: scores S^T = K Qt by the 8 x 2-vector micro-kernel of
+ * {@link AttentionTiles}, with the mask (when it is one value per key) and the block's column maxima in its
+ * epilogue, and the online (streaming) softmax per query lane, reduced down the rows (no horizontal sums): the
+ * running max m and sum l, {@code l = l * exp(m_old - m) + sum exp(s - m)}, the output accumulator rescaled by
+ * {@code exp(m_old - m)} before adding P V (the same micro-kernel shape). The S x S score matrix is never formed:
+ * memory per task is O(TQ * TK + S * H * D). Every loop of the tile lives in a small method of its own (the task's
+ * own method only calls them), so that none depends on when or how the JIT compiles one large method.
+ * {@link #reference} is the scalar twin.
  */
 final class AttentionKernel {
     /** Query rows per tile (the vector lanes of the transposed tiles). */
@@ -186,9 +189,9 @@ final class AttentionKernel {
      * Queries [q0, q1) of heads [h0, h1) of batch b. The group's columns of the K, V and Q rows are read once, row
      * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into row-major
      * copies (Q scaled); then each head's query tiles, transposed into Qt by in-register squares, stream over the
-     * key blocks (scores, mask, online softmax and P V, all transposed: see {@link AttentionTiles}), and each
-     * tile's O^T, normalised, is transposed back into the Q copy's place (those Q values are consumed by then),
-     * whose rows are finally written out whole.
+     * key blocks (scores and mask, online softmax, P V: see {@link AttentionTiles}), and each tile's output rows,
+     * divided by the sums, go back into the Q copy's place (those Q values are consumed by then), whose rows are
+     * finally written out whole.
      */
     static void group(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
                       int b, int h0, int h1, int q0, int q1, float scale) {
@@ -202,14 +205,15 @@ final class AttentionKernel {
         int w = nh * d;
         int nrows = q1 - q0;
         int r = AttentionTiles.R;
-        int dPad = AttentionTiles.roundUp(d, r);
         float[][] s = SCRATCH.get();
         float[] ka = scratch(s, 0, AttentionTiles.roundUp(sk, r) * w);
-        float[] va = scratch(s, 1, sk * w + r);
+        int nc = AttentionTiles.NC;
+        int dPad = AttentionTiles.roundUp(d, nc);
+        float[] va = scratch(s, 1, sk * w + nc);
         float[] qa = scratch(s, 2, nrows * w);
         float[] qt = scratch(s, 3, d * TQ);
         float[] sc = scratch(s, 4, (TK + 1) * TQ);
-        float[] ot = scratch(s, 5, dPad * TQ);
+        float[] o = scratch(s, 5, TQ * dPad);
         float[] st = scratch(s, 6, STATE * TQ);
         float[] tr = scratch(s, 7, 2 * VL * VL);
         int skPad = AttentionTiles.roundUp(sk, r);
@@ -244,7 +248,8 @@ final class AttentionKernel {
                 transposeIn(qa, at, w, nq, d, qt, tr);
                 java.util.Arrays.fill(st, 0, TQ, Float.NEGATIVE_INFINITY);
                 java.util.Arrays.fill(st, TQ, 2 * TQ, 0f);
-                java.util.Arrays.fill(ot, 0, dPad * TQ, 0f);
+                int nq8 = AttentionTiles.roundUp(nq, r);
+                java.util.Arrays.fill(o, 0, nq8 * dPad, 0f);
                 for (int j0 = 0; j0 < sk; j0 += TK) {
                     int nk = Math.min(TK, sk - j0);
                     AttentionTiles.scores(qt, ka, j0 * w + hh * d, w, d, sc, AttentionTiles.roundUp(nk, r), mrow, j0, st, BLOCK_MAX);
@@ -257,12 +262,11 @@ final class AttentionKernel {
                     expRows(sc, 0, nk, st);
                     updateSums(sc, st);
                     if (j0 > 0) {
-                        scaleRows(ot, dPad, sc, TK * TQ);
+                        scaleRows(o, nq8, dPad, sc, TK * TQ);
                     }
-                    AttentionTiles.accumulatePV(sc, va, j0 * w + hh * d, w, ot, nk, dPad);
+                    AttentionTiles.accumulatePV(sc, va, j0 * w + hh * d, w, o, nq8, nk, dPad);
                 }
-                normalise(ot, d, st);
-                transposeOut(ot, qa, at, w, nq, d, tr);
+                finish(o, dPad, st, nq, d, qa, at, w);
             }
         }
         for (int i = 0; i < nrows; i++) {
@@ -296,22 +300,6 @@ final class AttentionKernel {
         for (int c = 0; c < d; c++) {
             for (int i = c < dv ? nv : 0; i < TQ; i++) {
                 qt[c * TQ + i] = i < nq ? qa[at + i * w + c] : 0f;
-            }
-        }
-    }
-
-    /** The way back: {@code qa[at + i*w + c] = ot[c*TQ + i]} for i < nq, c < d. */
-    static void transposeOut(float[] ot, float[] qa, int at, int w, int nq, int d, float[] tr) {
-        int dv = d / VL * VL;
-        int nv = nq / VL * VL;
-        for (int c = 0; c < dv; c += VL) {
-            for (int i = 0; i < nv; i += VL) {
-                SquareTranspose.square(ot, c * TQ + i, TQ, qa, at + i * w + c, w, tr);
-            }
-        }
-        for (int c = 0; c < d; c++) {
-            for (int i = c < dv ? nv : 0; i < nq; i++) {
-                qa[at + i * w + c] = ot[c * TQ + i];
             }
         }
     }
@@ -361,24 +349,31 @@ final class AttentionKernel {
         }
     }
 
-    /** ot[c*TQ + i] *= f[fAt + i] for c < rows: the output accumulator rescaled by the correction. */
-    private static void scaleRows(float[] ot, int rows, float[] f, int fAt) {
-        FloatVector f0 = FloatVector.fromArray(S, f, fAt);
-        FloatVector f1 = FloatVector.fromArray(S, f, fAt + VL);
-        for (int c = 0; c < rows; c++) {
-            FloatVector.fromArray(S, ot, c * TQ).mul(f0).intoArray(ot, c * TQ);
-            FloatVector.fromArray(S, ot, c * TQ + VL).mul(f1).intoArray(ot, c * TQ + VL);
+    /** o[i*dPad + c] *= f[fAt + i] for i < rows: the output accumulator rescaled by the correction. */
+    private static void scaleRows(float[] o, int rows, int dPad, float[] f, int fAt) {
+        for (int i = 0; i < rows; i++) {
+            float fi = f[fAt + i];
+            for (int c = 0; c < dPad; c += VL) {
+                FloatVector.fromArray(S, o, i * dPad + c).mul(fi).intoArray(o, i * dPad + c);
+            }
         }
     }
 
-    /** ot[c*TQ + i] *= 1 / l[i] for c < d: the softmax's denominator, once per tile. */
-    private static void normalise(float[] ot, int d, float[] st) {
-        FloatVector one = FloatVector.broadcast(S, 1f);
-        FloatVector f0 = one.div(FloatVector.fromArray(S, st, SUM));
-        FloatVector f1 = one.div(FloatVector.fromArray(S, st, SUM + VL));
-        for (int c = 0; c < d; c++) {
-            FloatVector.fromArray(S, ot, c * TQ).mul(f0).intoArray(ot, c * TQ);
-            FloatVector.fromArray(S, ot, c * TQ + VL).mul(f1).intoArray(ot, c * TQ + VL);
+    /**
+     * The tile's output rows, divided by the softmax's sums: {@code qa[at + i*w + c] = o[i*dPad + c] / l[i]} (as
+     * o times 1 / l) for i < nq, c < d.
+     */
+    private static void finish(float[] o, int dPad, float[] st, int nq, int d, float[] qa, int at, int w) {
+        int bound = S.loopBound(d);
+        for (int i = 0; i < nq; i++) {
+            float inv = 1f / st[SUM + i];
+            int c = 0;
+            for (; c < bound; c += VL) {
+                FloatVector.fromArray(S, o, i * dPad + c).mul(inv).intoArray(qa, at + i * w + c);
+            }
+            for (; c < d; c++) {
+                qa[at + i * w + c] = o[i * dPad + c] * inv;
+            }
         }
     }
 

@@ -4,34 +4,36 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The register-blocked products of {@link AttentionKernel}, per head and query tile, computed transposed (keys
- * and head columns in rows, the tile's 2 * VL queries in the vector lanes), so that the softmax over the
- * keys reduces down the rows, lane by lane, with no horizontal sums:
+ * The register-blocked products of {@link AttentionKernel}, per head and query tile of TQ = 2 * VL queries:
  * <ul>
- *   <li>scores {@code S^T[j, i] = sum_c K[j, c] * Qt[c, i]}: {@link #scores}, an {@value #R} x 2-vector micro-kernel
- *       (R keys broadcast from K's rows, two vectors of queries);</li>
- *   <li>context {@code O^T[c, i] += sum_j V[j, c] * P^T[j, i]}: {@link #accumulatePV}, the same shape (R head
- *       columns broadcast from one V row, two vectors of probabilities).</li>
+ *   <li>scores, transposed (keys in rows, the tile's queries in the vector lanes, so that the softmax over the keys
+ *       reduces down the rows, lane by lane, with no horizontal sums): {@code S^T[j, i] = sum_c K[j, c] * Qt[c, i]},
+ *       {@link #scores}, an {@value #R} x 2-vector micro-kernel (R keys broadcast from K's rows, two vectors of
+ *       queries), the per-key mask and the column maxima in its epilogue;</li>
+ *   <li>context {@code O[i, c] += sum_j P^T[j, i] * V[j, c]}: {@link #accumulatePV}, the same shape (R queries'
+ *       probabilities broadcast from one row of P^T, two vectors of one V row).</li>
  * </ul>
- * Layouts (offsets in floats, TQ = 2 * VL queries per tile):
+ * Layouts (offsets in floats):
  * <ul>
  *   <li>Qt (the tile's scaled queries, transposed): {@code qt[c*TQ + i]} = Q[i, c], c < d; lanes past the tile are zero.</li>
  *   <li>K and V: their rows as read, {@code ka[kAt + j*w + c]} = K[j, c] (row stride w); no packing.</li>
  *   <li>Scores / probabilities: {@code sc[j*TQ + i]} (key j of the block, query i of the tile).</li>
- *   <li>Output accumulator: {@code ot[c*TQ + i]}, c < d rounded up to R.</li>
+ *   <li>Output accumulator: {@code o[i*dPad + c]}, dPad = d rounded up to NC = 2 * VL.</li>
  * </ul>
- * Each micro-kernel's loop has one induction variable, the broadcasts at constant displacements from one base
+ * Each micro-kernel's loop has one induction variable; the broadcasts are at constant displacements from one base
  * ({@link #accumulatePV}) or at loop-invariant ones (the R key rows of {@link #scores}). The scalar twin is
  * {@link AttentionKernel#reference} (the whole op, in double).
  */
 final class AttentionTiles {
-    /** Rows per micro-kernel: keys of S^T, head columns of O^T. */
+    /** Rows per micro-kernel: keys of S^T, queries of O. */
     static final int R = 8;
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     /** Queries per tile: two vectors of lanes. */
     static final int TQ = 2 * VL;
+    /** Head columns per P V micro-kernel: two vectors. */
+    static final int NC = 2 * VL;
 
     private AttentionTiles() {}
 
@@ -115,58 +117,61 @@ final class AttentionTiles {
     }
 
     /**
-     * {@code ot[c*TQ + i] += sum_{j<nk} V(vAt + j*w + c) * sc[j*TQ + i]} for c < dPad (a multiple of R; the
-     * columns past the head's d read whatever follows in va, into rows of ot that are not written out).
+     * {@code o[i*dPad + c] += sum_{j<nk} sc[j*TQ + i] * V(vAt + j*w + c)} for i < nq8 (a multiple of R) and
+     * c < dPad (a multiple of NC; the columns past the head's d read whatever follows in va, into columns of o
+     * that are not written out).
      */
-    static void accumulatePV(float[] sc, float[] va, int vAt, int w, float[] ot, int nk, int dPad) {
-        for (int c = 0; c < dPad; c += R) {
-            pv(sc, va, vAt + c, w, ot, c * TQ, nk);
+    static void accumulatePV(float[] sc, float[] va, int vAt, int w, float[] o, int nq8, int nk, int dPad) {
+        for (int i = 0; i < nq8; i += R) {
+            for (int c = 0; c < dPad; c += NC) {
+                pv(sc, i, va, vAt + c, w, o, i * dPad + c, nk, dPad);
+            }
         }
     }
 
     /**
-     * R head columns (va[vAt + j*w + r]) of V times the tile's probabilities: 16 accumulators loaded from and
-     * stored back to {@code ot}, keys ascending (fma); the loop's one index {@code j} gives both the P row and
-     * the V row.
+     * R queries' probabilities (broadcast from P^T's row j at constant displacements) times NC columns of V's row
+     * j: 16 accumulators loaded from and stored back to {@code o}, keys ascending (fma).
      */
-    private static void pv(float[] sc, float[] va, int vAt, int w, float[] ot, int o0, int nk) {
-        FloatVector a0 = FloatVector.fromArray(S, ot, o0), b0 = FloatVector.fromArray(S, ot, o0 + VL);
-        FloatVector a1 = FloatVector.fromArray(S, ot, o0 + TQ), b1 = FloatVector.fromArray(S, ot, o0 + TQ + VL);
-        FloatVector a2 = FloatVector.fromArray(S, ot, o0 + 2 * TQ), b2 = FloatVector.fromArray(S, ot, o0 + 2 * TQ + VL);
-        FloatVector a3 = FloatVector.fromArray(S, ot, o0 + 3 * TQ), b3 = FloatVector.fromArray(S, ot, o0 + 3 * TQ + VL);
-        FloatVector a4 = FloatVector.fromArray(S, ot, o0 + 4 * TQ), b4 = FloatVector.fromArray(S, ot, o0 + 4 * TQ + VL);
-        FloatVector a5 = FloatVector.fromArray(S, ot, o0 + 5 * TQ), b5 = FloatVector.fromArray(S, ot, o0 + 5 * TQ + VL);
-        FloatVector a6 = FloatVector.fromArray(S, ot, o0 + 6 * TQ), b6 = FloatVector.fromArray(S, ot, o0 + 6 * TQ + VL);
-        FloatVector a7 = FloatVector.fromArray(S, ot, o0 + 7 * TQ), b7 = FloatVector.fromArray(S, ot, o0 + 7 * TQ + VL);
-        FloatVector p0, p1, x;
+    private static void pv(float[] sc, int i0, float[] va, int vAt, int w, float[] o, int o0, int nk, int dPad) {
+        FloatVector a0 = FloatVector.fromArray(S, o, o0), b0 = FloatVector.fromArray(S, o, o0 + VL);
+        FloatVector a1 = FloatVector.fromArray(S, o, o0 + dPad), b1 = FloatVector.fromArray(S, o, o0 + dPad + VL);
+        FloatVector a2 = FloatVector.fromArray(S, o, o0 + 2 * dPad), b2 = FloatVector.fromArray(S, o, o0 + 2 * dPad + VL);
+        FloatVector a3 = FloatVector.fromArray(S, o, o0 + 3 * dPad), b3 = FloatVector.fromArray(S, o, o0 + 3 * dPad + VL);
+        FloatVector a4 = FloatVector.fromArray(S, o, o0 + 4 * dPad), b4 = FloatVector.fromArray(S, o, o0 + 4 * dPad + VL);
+        FloatVector a5 = FloatVector.fromArray(S, o, o0 + 5 * dPad), b5 = FloatVector.fromArray(S, o, o0 + 5 * dPad + VL);
+        FloatVector a6 = FloatVector.fromArray(S, o, o0 + 6 * dPad), b6 = FloatVector.fromArray(S, o, o0 + 6 * dPad + VL);
+        FloatVector a7 = FloatVector.fromArray(S, o, o0 + 7 * dPad), b7 = FloatVector.fromArray(S, o, o0 + 7 * dPad + VL);
+        FloatVector v0, v1, x;
         for (int j = 0; j < nk; j++) {
-            p0 = FloatVector.fromArray(S, sc, j * TQ);
-            p1 = FloatVector.fromArray(S, sc, j * TQ + VL);
             int v = vAt + j * w;
-            x = FloatVector.broadcast(S, va[v]);
-            a0 = x.fma(p0, a0); b0 = x.fma(p1, b0);
-            x = FloatVector.broadcast(S, va[v + 1]);
-            a1 = x.fma(p0, a1); b1 = x.fma(p1, b1);
-            x = FloatVector.broadcast(S, va[v + 2]);
-            a2 = x.fma(p0, a2); b2 = x.fma(p1, b2);
-            x = FloatVector.broadcast(S, va[v + 3]);
-            a3 = x.fma(p0, a3); b3 = x.fma(p1, b3);
-            x = FloatVector.broadcast(S, va[v + 4]);
-            a4 = x.fma(p0, a4); b4 = x.fma(p1, b4);
-            x = FloatVector.broadcast(S, va[v + 5]);
-            a5 = x.fma(p0, a5); b5 = x.fma(p1, b5);
-            x = FloatVector.broadcast(S, va[v + 6]);
-            a6 = x.fma(p0, a6); b6 = x.fma(p1, b6);
-            x = FloatVector.broadcast(S, va[v + 7]);
-            a7 = x.fma(p0, a7); b7 = x.fma(p1, b7);
+            int p = j * TQ + i0;
+            v0 = FloatVector.fromArray(S, va, v);
+            v1 = FloatVector.fromArray(S, va, v + VL);
+            x = FloatVector.broadcast(S, sc[p]);
+            a0 = x.fma(v0, a0); b0 = x.fma(v1, b0);
+            x = FloatVector.broadcast(S, sc[p + 1]);
+            a1 = x.fma(v0, a1); b1 = x.fma(v1, b1);
+            x = FloatVector.broadcast(S, sc[p + 2]);
+            a2 = x.fma(v0, a2); b2 = x.fma(v1, b2);
+            x = FloatVector.broadcast(S, sc[p + 3]);
+            a3 = x.fma(v0, a3); b3 = x.fma(v1, b3);
+            x = FloatVector.broadcast(S, sc[p + 4]);
+            a4 = x.fma(v0, a4); b4 = x.fma(v1, b4);
+            x = FloatVector.broadcast(S, sc[p + 5]);
+            a5 = x.fma(v0, a5); b5 = x.fma(v1, b5);
+            x = FloatVector.broadcast(S, sc[p + 6]);
+            a6 = x.fma(v0, a6); b6 = x.fma(v1, b6);
+            x = FloatVector.broadcast(S, sc[p + 7]);
+            a7 = x.fma(v0, a7); b7 = x.fma(v1, b7);
         }
-        a0.intoArray(ot, o0); b0.intoArray(ot, o0 + VL);
-        a1.intoArray(ot, o0 + TQ); b1.intoArray(ot, o0 + TQ + VL);
-        a2.intoArray(ot, o0 + 2 * TQ); b2.intoArray(ot, o0 + 2 * TQ + VL);
-        a3.intoArray(ot, o0 + 3 * TQ); b3.intoArray(ot, o0 + 3 * TQ + VL);
-        a4.intoArray(ot, o0 + 4 * TQ); b4.intoArray(ot, o0 + 4 * TQ + VL);
-        a5.intoArray(ot, o0 + 5 * TQ); b5.intoArray(ot, o0 + 5 * TQ + VL);
-        a6.intoArray(ot, o0 + 6 * TQ); b6.intoArray(ot, o0 + 6 * TQ + VL);
-        a7.intoArray(ot, o0 + 7 * TQ); b7.intoArray(ot, o0 + 7 * TQ + VL);
+        a0.intoArray(o, o0); b0.intoArray(o, o0 + VL);
+        a1.intoArray(o, o0 + dPad); b1.intoArray(o, o0 + dPad + VL);
+        a2.intoArray(o, o0 + 2 * dPad); b2.intoArray(o, o0 + 2 * dPad + VL);
+        a3.intoArray(o, o0 + 3 * dPad); b3.intoArray(o, o0 + 3 * dPad + VL);
+        a4.intoArray(o, o0 + 4 * dPad); b4.intoArray(o, o0 + 4 * dPad + VL);
+        a5.intoArray(o, o0 + 5 * dPad); b5.intoArray(o, o0 + 5 * dPad + VL);
+        a6.intoArray(o, o0 + 6 * dPad); b6.intoArray(o, o0 + 6 * dPad + VL);
+        a7.intoArray(o, o0 + 7 * dPad); b7.intoArray(o, o0 + 7 * dPad + VL);
     }
 }
