@@ -45,7 +45,7 @@ final class AttentionKernel {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[9][]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[10][]);
 
     private AttentionKernel() {}
 
@@ -218,6 +218,7 @@ final class AttentionKernel {
         float[] tr = scratch(s, 7, 2 * VL * VL);
         int skPad = AttentionTiles.roundUp(sk, r);
         float[] mrow = scratch(s, 8, skPad);
+        float[] part = scratch(s, 9, VL * TQ);
         java.util.Arrays.fill(ka, sk * w, skPad * w, 0f);
         long kvBase = (long) b * sk * hd + (long) h0 * d;
         for (int j = 0; j < sk; j++) {
@@ -260,6 +261,7 @@ final class AttentionKernel {
                     updateMax(sc, st);
                     expRows(sc, TK, TK + 1, st);
                     expRows(sc, 0, nk, st);
+                    blockSums(sc, nk, st, part);
                     updateSums(sc, st);
                     if (j0 > 0) {
                         scaleRows(o, nq8, dPad, sc, TK * TQ);
@@ -341,11 +343,44 @@ final class AttentionKernel {
         }
     }
 
-    /** Running sums: {@code l = l * corr + block sum}, corr in sc's row TK (see {@link #updateMax}). */
+    /**
+     * Running sums: {@code l = l * corr + block sum} (a product, then a sum: two roundings), corr in sc's row TK
+     * (see {@link #updateMax}).
+     */
     private static void updateSums(float[] sc, float[] st) {
         for (int l = 0; l < TQ; l += VL) {
             FloatVector corr = FloatVector.fromArray(S, sc, TK * TQ + l);
-            FloatVector.fromArray(S, st, SUM + l).fma(corr, FloatVector.fromArray(S, st, BLOCK_SUM + l)).intoArray(st, SUM + l);
+            FloatVector.fromArray(S, st, SUM + l).mul(corr).add(FloatVector.fromArray(S, st, BLOCK_SUM + l)).intoArray(st, SUM + l);
+        }
+    }
+
+    /**
+     * The block's sums per query lane, {@code st[BLOCK_SUM + i] = sum_{j<nk} sc[j*TQ + i]}, in a fixed order: the
+     * order of a row-major softmax that sums a row's vectors lane-wise (partial m takes the keys j = m mod VL,
+     * ascending, for j below nk rounded down to VL), folds the VL partials in halves
+     * ({@link dev.gatun.engine.cpu.VectorMath#sumLanes}'s tree: partial m += partial m + VL/2, then + VL/4, ...) and adds the tail keys
+     * one by one. The partials are rows of {@code part} (VL * TQ floats).
+     */
+    static void blockSums(float[] sc, int nk, float[] st, float[] part) {
+        int bound = nk / VL * VL;
+        for (int l = 0; l < TQ; l += VL) {
+            for (int m = 0; m < VL; m++) {
+                FloatVector acc = FloatVector.zero(S);
+                for (int j = m; j < bound; j += VL) {
+                    acc = acc.add(FloatVector.fromArray(S, sc, j * TQ + l));
+                }
+                acc.intoArray(part, m * TQ + l);
+            }
+            for (int half = VL / 2; half >= 1; half /= 2) {
+                for (int m = 0; m < half; m++) {
+                    FloatVector.fromArray(S, part, m * TQ + l).add(FloatVector.fromArray(S, part, (m + half) * TQ + l)).intoArray(part, m * TQ + l);
+                }
+            }
+            FloatVector sum = FloatVector.fromArray(S, part, l);
+            for (int j = bound; j < nk; j++) {
+                sum = sum.add(FloatVector.fromArray(S, sc, j * TQ + l));
+            }
+            sum.intoArray(st, BLOCK_SUM + l);
         }
     }
 
@@ -421,14 +456,12 @@ final class AttentionKernel {
     private static final float P5 = 5.0000001201e-1f;
 
     /**
-     * sc[j*TQ + i] = exp(sc[j*TQ + i] - st[SHIFT + i]) for from <= j < to (the polynomial above), and their sums
-     * per lane, j ascending, into st[BLOCK_SUM + i]: the softmax's sums reduce down the rows, lane by lane, in a
-     * fixed order whatever the JIT tier. One exp per loop body, one lane vector at a time.
+     * sc[j*TQ + i] = exp(sc[j*TQ + i] - st[SHIFT + i]) for from <= j < to (the polynomial above), one exp per
+     * loop body, one lane vector at a time.
      */
     static void expRows(float[] sc, int from, int to, float[] st) {
         for (int l = 0; l < TQ; l += VL) {
             FloatVector vs = FloatVector.fromArray(S, st, SHIFT + l);
-            FloatVector acc = FloatVector.zero(S);
             for (int j = from; j < to; j++) {
                 FloatVector x = FloatVector.fromArray(S, sc, j * TQ + l).sub(vs);
                 FloatVector xc = x.max(EXP_LO);
@@ -445,9 +478,7 @@ final class AttentionKernel {
                 FloatVector pow2 = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23).add(127 << 23).reinterpretAsFloats();
                 FloatVector e = y.mul(pow2).blend(0f, x.lt(EXP_LO));
                 e.intoArray(sc, j * TQ + l);
-                acc = acc.add(e);
             }
-            acc.intoArray(st, BLOCK_SUM + l);
         }
     }
 

@@ -139,7 +139,6 @@ class AttentionTest {
             AttentionKernel.expRows(got, 2, n + 2, st);
             for (int i = 0; i < tq; i++) {
                 float shift = st[AttentionKernel.SHIFT + i];
-                float want = 0f;
                 for (int j = 0; j < n + 3; j++) {
                     int at = j * tq + i;
                     if (j < 2 || j >= n + 2) {
@@ -150,9 +149,35 @@ class AttentionTest {
                     assertEquals(Float.floatToIntBits(e), Float.floatToIntBits(got[at]), "n=" + n + " x=" + (x[at] - shift));
                     double m = Math.exp(x[at] - shift);
                     assertTrue(Math.abs(e - m) <= 3e-7 * m + 1e-37, "exp(" + (x[at] - shift) + ") = " + e + ", Math.exp " + m);
-                    want += e;
                 }
-                // the lane's sum, keys in order: bit for bit
+            }
+        }
+    }
+
+    @Test
+    void blockSumsAddInTheRowMajorLaneOrder() {
+        // per query lane: VL partials over the keys j = m mod VL below the vector bound, VectorMath.sumLanes' tree,
+        // then the tail keys one by one (bit for bit)
+        Random rnd = new Random(15);
+        int tq = AttentionKernel.TQ;
+        int vl = tq / 2;
+        for (int n : new int[] {1, 5, 16, 31, 128}) {
+            float[] sc = new float[(AttentionKernel.TK + 1) * tq];
+            for (int j = 0; j < sc.length; j++) {
+                sc[j] = (float) Math.exp(-rnd.nextDouble() * 20);
+            }
+            float[] st = new float[AttentionKernel.STATE * tq];
+            AttentionKernel.blockSums(sc, n, st, new float[vl * tq]);
+            int bound = n / vl * vl;
+            for (int i = 0; i < tq; i++) {
+                float[] lanes = new float[vl];
+                for (int j = 0; j < bound; j++) {
+                    lanes[j % vl] += sc[j * tq + i];
+                }
+                float want = dev.gatun.engine.cpu.VectorMath.sumLanes(lanes, vl);
+                for (int j = bound; j < n; j++) {
+                    want += sc[j * tq + i];
+                }
                 assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(st[AttentionKernel.BLOCK_SUM + i]), "n=" + n + " lane " + i);
             }
         }
