@@ -320,8 +320,10 @@ final class AttentionKernel {
         FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         FloatVector m1 = m0;
         for (int j = 0; j < nk; j++) {
-            m0 = m0.max(FloatVector.fromArray(S, sc, j * TQ));
-            m1 = m1.max(FloatVector.fromArray(S, sc, j * TQ + VL));
+            FloatVector x0 = FloatVector.fromArray(S, sc, j * TQ);
+            FloatVector x1 = FloatVector.fromArray(S, sc, j * TQ + VL);
+            m0 = m0.blend(x0, m0.lt(x0));
+            m1 = m1.blend(x1, m1.lt(x1));
         }
         m0.intoArray(st, BLOCK_MAX);
         m1.intoArray(st, BLOCK_MAX + VL);
@@ -336,7 +338,8 @@ final class AttentionKernel {
     private static void updateMax(float[] sc, float[] st) {
         for (int l = 0; l < TQ; l += VL) {
             FloatVector old = FloatVector.fromArray(S, st, MAX + l);
-            FloatVector m = old.max(FloatVector.fromArray(S, st, BLOCK_MAX + l));
+            FloatVector bm = FloatVector.fromArray(S, st, BLOCK_MAX + l);
+            FloatVector m = old.blend(bm, old.lt(bm));
             m.intoArray(st, MAX + l);
             m.blend(0f, m.eq(Float.NEGATIVE_INFINITY)).intoArray(st, SHIFT + l);
             old.intoArray(sc, TK * TQ + l);
@@ -437,11 +440,13 @@ final class AttentionKernel {
     }
 
     /*
-     * exp for the softmax, inline (the lanewise EXP stub is a call per vector): Cephes' expf. With x clamped to
-     * [EXP_LO, +), n = round(x * log2 e) by the 1.5 * 2^23 trick (t = x * log2 e + MAGIC, n = t - MAGIC, and the
-     * low bits of t hold n), r = x - n * ln 2 in two parts (|r| <= ln2 / 2), exp(r) = 1 + r + r^2 * P(r) (degree 5,
-     * about 1 ulp), times 2^n built from n's bits; 0 below EXP_LO (where 2^n would leave the normal range).
-     * {@link #exp} is the scalar twin, the same operations (fused where the vector code fuses): bit-identical.
+     * exp for the softmax, inline (the lanewise EXP stub is a call per vector): Cephes' expf. n = round(x * log2 e)
+     * by the 1.5 * 2^23 trick (t = x * log2 e + MAGIC, n = t - MAGIC, and the low bits of t hold n), r = x - n * ln 2
+     * in two parts (|r| <= ln2 / 2), exp(r) = 1 + r + r^2 * P(r) (degree 5, about 1 ulp), times 2^n built from n's
+     * bits; 0 below EXP_LO (where 2^n would leave the normal range), chosen by a blend, so x is not clamped first
+     * (what the lanes below EXP_LO compute, -inf and NaN included, is discarded; a Java-semantics max is a sequence
+     * of several instructions per vector: a third of this exp's time). {@link #exp} is the scalar twin, the same
+     * operations (fused where the vector code fuses): bit-identical.
      */
     private static final float EXP_LO = -87.33654f;
     private static final float LOG2E = 1.44269504088896341f;
@@ -464,10 +469,9 @@ final class AttentionKernel {
             FloatVector vs = FloatVector.fromArray(S, st, SHIFT + l);
             for (int j = from; j < to; j++) {
                 FloatVector x = FloatVector.fromArray(S, sc, j * TQ + l).sub(vs);
-                FloatVector xc = x.max(EXP_LO);
-                FloatVector t = xc.fma(LOG2E, MAGIC);
+                FloatVector t = x.fma(LOG2E, MAGIC);
                 FloatVector nf = t.sub(MAGIC);
-                FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+                FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), x);
                 r = nf.fma(FloatVector.broadcast(S, -LN2_LO), r);
                 FloatVector p = r.fma(P0, P1);
                 p = p.fma(r, FloatVector.broadcast(S, P2));
@@ -484,10 +488,9 @@ final class AttentionKernel {
 
     /** The scalar twin of {@link #expRows}'s exp (for x <= 0; bit-identical to a vector lane). */
     static float exp(float x) {
-        float xc = Math.max(x, EXP_LO);
-        float t = Math.fma(xc, LOG2E, MAGIC);
+        float t = Math.fma(x, LOG2E, MAGIC);
         float nf = t - MAGIC;
-        float r = Math.fma(nf, -LN2_HI, xc);
+        float r = Math.fma(nf, -LN2_HI, x);
         r = Math.fma(nf, -LN2_LO, r);
         float p = Math.fma(r, P0, P1);
         p = Math.fma(p, r, P2);

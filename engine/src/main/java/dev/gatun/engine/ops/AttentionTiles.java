@@ -110,10 +110,18 @@ final class AttentionTiles {
         a5.intoArray(sc, s0 + 5 * TQ); b5.intoArray(sc, s0 + 5 * TQ + VL);
         a6.intoArray(sc, s0 + 6 * TQ); b6.intoArray(sc, s0 + 6 * TQ + VL);
         a7.intoArray(sc, s0 + 7 * TQ); b7.intoArray(sc, s0 + 7 * TQ + VL);
-        a0 = a0.max(a1).max(a2.max(a3)).max(a4.max(a5).max(a6.max(a7)));
-        b0 = b0.max(b1).max(b2.max(b3)).max(b4.max(b5).max(b6.max(b7)));
-        FloatVector.fromArray(S, st, mx).max(a0).intoArray(st, mx);
-        FloatVector.fromArray(S, st, mx + VL).max(b0).intoArray(st, mx + VL);
+        // maxima as compare + blend (a Java-semantics max() is several instructions a vector); NaN scores are
+        // not carried into the max, their exp is NaN all the same
+        a0 = a0.blend(a1, a0.lt(a1)); a2 = a2.blend(a3, a2.lt(a3)); a4 = a4.blend(a5, a4.lt(a5)); a6 = a6.blend(a7, a6.lt(a7));
+        b0 = b0.blend(b1, b0.lt(b1)); b2 = b2.blend(b3, b2.lt(b3)); b4 = b4.blend(b5, b4.lt(b5)); b6 = b6.blend(b7, b6.lt(b7));
+        a0 = a0.blend(a2, a0.lt(a2)); a4 = a4.blend(a6, a4.lt(a6));
+        b0 = b0.blend(b2, b0.lt(b2)); b4 = b4.blend(b6, b4.lt(b6));
+        a0 = a0.blend(a4, a0.lt(a4));
+        b0 = b0.blend(b4, b0.lt(b4));
+        a1 = FloatVector.fromArray(S, st, mx);
+        b1 = FloatVector.fromArray(S, st, mx + VL);
+        a1.blend(a0, a1.lt(a0)).intoArray(st, mx);
+        b1.blend(b0, b1.lt(b0)).intoArray(st, mx + VL);
     }
 
     /**
