@@ -366,14 +366,31 @@ final class AttentionKernel {
      */
     static void blockSums(float[] sc, int nk, float[] st, float[] part) {
         int bound = nk / VL * VL;
-        for (int l = 0; l < TQ; l += VL) {
-            for (int m = 0; m < VL; m++) {
-                FloatVector acc = FloatVector.zero(S);
-                for (int j = m; j < bound; j += VL) {
-                    acc = acc.add(FloatVector.fromArray(S, sc, j * TQ + l));
-                }
-                acc.intoArray(part, m * TQ + l);
+        // four partials of both lane vectors at once: eight independent chains of adds
+        for (int m = 0; m < VL; m += 4) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int j = m; j < bound; j += VL) {
+                int at = j * TQ;
+                a0 = a0.add(FloatVector.fromArray(S, sc, at));
+                b0 = b0.add(FloatVector.fromArray(S, sc, at + VL));
+                a1 = a1.add(FloatVector.fromArray(S, sc, at + TQ));
+                b1 = b1.add(FloatVector.fromArray(S, sc, at + TQ + VL));
+                a2 = a2.add(FloatVector.fromArray(S, sc, at + 2 * TQ));
+                b2 = b2.add(FloatVector.fromArray(S, sc, at + 2 * TQ + VL));
+                a3 = a3.add(FloatVector.fromArray(S, sc, at + 3 * TQ));
+                b3 = b3.add(FloatVector.fromArray(S, sc, at + 3 * TQ + VL));
             }
+            int at = m * TQ;
+            a0.intoArray(part, at);
+            b0.intoArray(part, at + VL);
+            a1.intoArray(part, at + TQ);
+            b1.intoArray(part, at + TQ + VL);
+            a2.intoArray(part, at + 2 * TQ);
+            b2.intoArray(part, at + 2 * TQ + VL);
+            a3.intoArray(part, at + 3 * TQ);
+            b3.intoArray(part, at + 3 * TQ + VL);
+        }
+        for (int l = 0; l < TQ; l += VL) {
             for (int half = VL / 2; half >= 1; half /= 2) {
                 for (int m = 0; m < half; m++) {
                     FloatVector.fromArray(S, part, m * TQ + l).add(FloatVector.fromArray(S, part, (m + half) * TQ + l)).intoArray(part, m * TQ + l);
