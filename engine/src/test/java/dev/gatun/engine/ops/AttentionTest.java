@@ -73,6 +73,8 @@ class AttentionTest {
                     check(arena, ctx, rnd, b, s, 2, 32, new long[] {b, 1, 1, s}, false);
                     check(arena, ctx, rnd, b, s, 3, 5, new long[] {b, 3, s, s}, true);
                     check(arena, ctx, rnd, b, s, 1, 16, new long[] {s}, true);
+                    // one mask row per head, the same for every query
+                    check(arena, ctx, rnd, b, s, 3, 8, new long[] {b, 3, 1, s}, false);
                 }
             }
             two.close();
@@ -88,6 +90,7 @@ class AttentionTest {
             check(arena, new ArenaContext(arena), rnd, 3, 300, 2, 8, null, false);
             // over AttentionKernel.CACHED_BYTES: heads packed in groups from whole row runs
             check(arena, two, rnd, 3, 300, 4, 33, new long[] {3, 1, 1, 300}, false);
+            check(arena, two, rnd, 3, 300, 4, 33, new long[] {3, 4, 1, 300}, false);
             check(arena, new ArenaContext(arena), rnd, 7, 160, 5, 17, null, true);
             two.close();
         }
