@@ -39,7 +39,7 @@ final class AttentionKernel {
     static final int TQ = AttentionTiles.TQ;
     /** Keys per block (a multiple of {@link AttentionTiles#NC}). */
     static final int TK = 128;
-    /** Q, K and V sizes up to which heads are packed one by one (they are in cache anyway). */
+    /** Q, K and V sizes up to which heads are read one by one (a group per head) (they are in cache anyway). */
     static final long CACHED_BYTES = 1L << 20;
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;

@@ -88,7 +88,7 @@ class AttentionTest {
             Workspace two = new Workspace(arena, Long.MAX_VALUE, 2);
             check(arena, two, rnd, 1, 512, 3, 17, new long[] {1, 1, 1, 512}, false);
             check(arena, new ArenaContext(arena), rnd, 3, 300, 2, 8, null, false);
-            // over AttentionKernel.CACHED_BYTES: heads packed in groups from whole row runs
+            // over AttentionKernel.CACHED_BYTES: heads read in groups from whole row runs
             check(arena, two, rnd, 3, 300, 4, 33, new long[] {3, 1, 1, 300}, false);
             check(arena, two, rnd, 3, 300, 4, 33, new long[] {3, 4, 1, 300}, false);
             check(arena, new ArenaContext(arena), rnd, 7, 160, 5, 17, null, true);
