@@ -6,14 +6,15 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * In-register transposes of VL x VL float squares (VL = the preferred vector length), for {@link Spmm}: A into its
- * K-major scratch and the column sums out into row-major C. log2(VL) stages of two-vector permutes
+ * In-register transposes of VL x VL float squares (VL = the preferred vector length), for {@link Spmm} (A into its
+ * K-major scratch and the column sums out into row-major C) and the attention kernel (query tiles in and out of
+ * their transposed layout). log2(VL) stages of two-vector permutes
  * ({@code selectFrom} with constant index vectors, one vpermt2ps each): stage s pairs rows d = VL >> (s+1) apart and
  * interleaves their d-float chunks. With 16 lanes the 16 rows stay in registers (64 permutes a square, about 28 ns
  * on the reference machine); other lengths go through a scratch array. Every vector stays inside the method that
  * loads it (a vector passed to a method the JIT does not inline is boxed).
  */
-final class SquareTranspose {
+public final class SquareTranspose {
     private static final VectorSpecies<Float> S = SgemmKernel.S;
     private static final int VL = SgemmKernel.VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -199,7 +200,7 @@ final class SquareTranspose {
      * two-vector permutes (stage s pairs rows d = VL >> (s+1) apart and interleaves their d-float chunks) through
      * {@code scratch} (2 * VL * VL floats).
      */
-    static void square(float[] src, int so, int ss, float[] dst, int dof, int ds, float[] scratch) {
+    public static void square(float[] src, int so, int ss, float[] dst, int dof, int ds, float[] scratch) {
         if (VL == 16) {
             square16(src, so, ss, dst, dof, ds);
             return;

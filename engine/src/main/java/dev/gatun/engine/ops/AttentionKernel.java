@@ -2,7 +2,7 @@ package dev.gatun.engine.ops;
 
 import static dev.gatun.engine.tensor.Tensor.F32;
 
-import dev.gatun.engine.cpu.VectorMath;
+import dev.gatun.engine.cpu.SquareTranspose;
 import dev.gatun.engine.tensor.DType;
 import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
@@ -23,26 +23,29 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Kernel: one task per (batch, group of heads) on the session's threads (the groups as wide as the thread
  * count allows; query tiles split too when there are fewer heads than two per thread). A task reads its group's
- * columns of the Q, K and V rows once, row by row (no transposes of the tensors), into per-head K and V panels
- * and scaled Q (layouts in {@link AttentionTiles}); then for each head and tile of {@value #TQ} query rows walks
- * the keys in blocks of {@value #TK}: scores = Q K^T by the 8 x 2-vector micro-kernel of {@link AttentionTiles},
- * mask added, and the online (streaming) softmax: the running row max m and sum l,
- * {@code l = l * exp(m_old - m) + sum exp(s - m)}, the output accumulator rescaled by {@code exp(m_old - m)}
- * before adding P V (the same micro-kernel shape). The S x S score matrix is never formed: memory per task is
- * O(TQ * TK + S * H * D). {@link #reference} is the scalar twin.
+ * columns of the Q, K and V rows once, row by row (no transposes of the tensors), into row-major copies (Q
+ * scaled); then for each head and tile of TQ = 2 * VL queries (transposed into the vector lanes by in-register
+ * squares) walks the keys in blocks of {@value #TK}: scores S^T = K Qt by the 8 x 2-vector micro-kernel of
+ * {@link AttentionTiles}, with the mask (when it is one value per key) and the block's column maxima in its
+ * epilogue, and the online (streaming) softmax per query lane, reduced down the rows (no horizontal sums): the
+ * running max m and sum l, {@code l = l * exp(m_old - m) + sum exp(s - m)}, the output accumulator rescaled by
+ * {@code exp(m_old - m)} before adding P V (the same micro-kernel shape). The S x S score matrix is never formed:
+ * memory per task is O(TQ * TK + S * H * D). Every loop of the tile lives in a small method of its own (the task's
+ * own method only calls them), so that none depends on when or how the JIT compiles one large method.
+ * {@link #reference} is the scalar twin.
  */
 final class AttentionKernel {
-    /** Query rows per task. */
-    static final int TQ = 32;
+    /** Query rows per tile (the vector lanes of the transposed tiles). */
+    static final int TQ = AttentionTiles.TQ;
     /** Keys per block (a multiple of {@link AttentionTiles#NC}). */
     static final int TK = 128;
-    /** Q, K and V sizes up to which heads are packed one by one (they are in cache anyway). */
+    /** Q, K and V sizes up to which heads are read one by one (a group per head) (they are in cache anyway). */
     static final long CACHED_BYTES = 1L << 20;
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[11][]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[10][]);
 
     private AttentionKernel() {}
 
@@ -184,9 +187,11 @@ final class AttentionKernel {
 
     /**
      * Queries [q0, q1) of heads [h0, h1) of batch b. The group's columns of the K, V and Q rows are read once, row
-     * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into the K and V
-     * panels of {@link AttentionTiles} per head and scaled Q rows; then each head's query tiles (packed as Q
-     * panels) stream over the key blocks, and the output rows are written back whole.
+     * by row (contiguous runs of (h1 - h0) * D floats, which the hardware prefetcher streams), into row-major
+     * copies (Q scaled); then each head's query tiles, transposed into Qt by in-register squares, stream over the
+     * key blocks (scores and mask, online softmax, P V: see {@link AttentionTiles}), and each tile's output rows,
+     * divided by the sums, go back into the Q copy's place (those Q values are consumed by then), whose rows are
+     * finally written out whole.
      */
     static void group(Geometry g, MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment mask, MemorySegment out,
                       int b, int h0, int h1, int q0, int q1, float scale) {
@@ -199,133 +204,231 @@ final class AttentionKernel {
         int nh = h1 - h0;
         int w = nh * d;
         int nrows = q1 - q0;
+        int r = AttentionTiles.R;
+        float[][] s = SCRATCH.get();
+        float[] ka = scratch(s, 0, AttentionTiles.roundUp(sk, r) * w);
         int nc = AttentionTiles.NC;
         int dPad = AttentionTiles.roundUp(d, nc);
-        int skPad = AttentionTiles.roundUp(sk, nc);
-        int kHead = skPad * d;
-        int vHead = dPad * sk;
-        float[][] s = SCRATCH.get();
-        float[] qp = scratch(s, 0, TQ * d);
-        float[] kp = scratch(s, 1, nh * kHead);
-        float[] vp = scratch(s, 2, nh * vHead);
-        float[] sc = scratch(s, 3, TQ * TK);
-        float[] o = scratch(s, 4, TQ * dPad);
-        float[] m = scratch(s, 5, TQ);
-        float[] l = scratch(s, 6, TQ);
-        float[] rowBuf = scratch(s, 7, w);
-        float[] qa = scratch(s, 8, nrows * w);
-        float[] oa = scratch(s, 9, nrows * w);
-        float[] lanes = scratch(s, 10, VL);
-        for (int hh = 0; hh < nh; hh++) {
-            java.util.Arrays.fill(kp, hh * kHead + (skPad - nc) * d, (hh + 1) * kHead, 0f);
-        }
+        float[] va = scratch(s, 1, sk * w + nc);
+        float[] qa = scratch(s, 2, nrows * w);
+        float[] qt = scratch(s, 3, d * TQ);
+        float[] sc = scratch(s, 4, (TK + 1) * TQ);
+        float[] o = scratch(s, 5, TQ * dPad);
+        float[] st = scratch(s, 6, STATE * TQ);
+        float[] tr = scratch(s, 7, 2 * VL * VL);
+        int skPad = AttentionTiles.roundUp(sk, r);
+        float[] mrow = scratch(s, 8, skPad);
+        float[] part = scratch(s, 9, VL * TQ);
+        java.util.Arrays.fill(ka, sk * w, skPad * w, 0f);
         long kvBase = (long) b * sk * hd + (long) h0 * d;
         for (int j = 0; j < sk; j++) {
-            long row = kvBase + (long) j * hd;
-            copyRow(k, row, rowBuf, 0, w, 1f);
-            int kAt = j / nc * d * nc + j % nc;
-            for (int hh = 0; hh < nh; hh++) {
-                int at = hh * kHead + kAt;
-                int from = hh * d;
-                for (int c = 0; c < d; c++) {
-                    kp[at + c * nc] = rowBuf[from + c];
-                }
-            }
-            copyRow(v, row, rowBuf, 0, w, 1f);
-            for (int hh = 0; hh < nh; hh++) {
-                for (int c = 0; c < dPad; c += nc) {
-                    int at = hh * vHead + (c / nc * sk + j) * nc;
-                    int n = Math.min(nc, d - c);
-                    System.arraycopy(rowBuf, hh * d + c, vp, at, n);
-                    java.util.Arrays.fill(vp, at + n, at + nc, 0f);
-                }
-            }
+            copyRow(k, kvBase + (long) j * hd, ka, j * w, w, 1f);
+            copyRow(v, kvBase + (long) j * hd, va, j * w, w, 1f);
         }
         long qBase = ((long) b * g.sq + q0) * hd + (long) h0 * d;
         for (int i = 0; i < nrows; i++) {
             copyRow(q, qBase + (long) i * hd, qa, i * w, w, scale);
         }
         long[] ms = g.maskStrides;
+        // The mask as one term per key when it does not vary over the queries (the BERT case, [B, 1, 1, S]):
+        // mrow, filled once per group (per head if it varies over the heads); otherwise zeros and addMask.
+        boolean keyMask = mask != null && ms[2] == 0;
+        java.util.Arrays.fill(mrow, 0, sk, 0f);
+        java.util.Arrays.fill(mrow, sk, skPad, Float.NEGATIVE_INFINITY);
         for (int hh = 0; hh < nh; hh++) {
             int h = h0 + hh;
+            if (keyMask && (hh == 0 || ms[1] != 0)) {
+                long mb = b * ms[0] + h * ms[1];
+                for (int j = 0; j < sk; j++) {
+                    mrow[j] = mask.getAtIndex(F32, mb + j * ms[3]);
+                }
+            }
             for (int i0 = 0; i0 < nrows; i0 += TQ) {
                 int nq = Math.min(TQ, nrows - i0);
-                int nqPad = AttentionTiles.roundUp(nq, AttentionTiles.R);
-                packQ(qa, i0, w, hh * d, d, nq, nqPad, qp);
-                for (int i = 0; i < nq; i++) {
-                    m[i] = Float.NEGATIVE_INFINITY;
-                    l[i] = 0f;
-                }
-                java.util.Arrays.fill(o, 0, nqPad * dPad, 0f);
+                int at = i0 * w + hh * d;
+                transposeIn(qa, at, w, nq, d, qt, tr);
+                java.util.Arrays.fill(st, 0, TQ, Float.NEGATIVE_INFINITY);
+                java.util.Arrays.fill(st, TQ, 2 * TQ, 0f);
+                int nq8 = AttentionTiles.roundUp(nq, r);
+                java.util.Arrays.fill(o, 0, nq8 * dPad, 0f);
                 for (int j0 = 0; j0 < sk; j0 += TK) {
                     int nk = Math.min(TK, sk - j0);
-                    int nkPad = AttentionTiles.roundUp(nk, nc);
-                    AttentionTiles.scores(qp, kp, hh * kHead, j0, sc, nqPad, d, nkPad);
-                    for (int i = 0; i < nq; i++) {
-                        int row = i * TK;
-                        if (mask != null) {
-                            long mb = b * ms[0] + h * ms[1] + (long) (q0 + i0 + i) * ms[2] + j0 * ms[3];
-                            addMask(sc, row, mask, mb, ms[3], nk);
-                        }
-                        float mOld = m[i];
-                        float mNew = Math.max(mOld, rowMax(sc, row, nk));
-                        if (mNew == Float.NEGATIVE_INFINITY) {
-                            java.util.Arrays.fill(sc, row, row + nk, 0f);
-                            continue;
-                        }
-                        float corr = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                        float sum = expInPlace(sc, row, nk, mNew, lanes);
-                        l[i] = l[i] * corr + sum;
-                        m[i] = mNew;
-                        if (j0 > 0 && corr != 1f) {
-                            scaleRow(o, i * dPad, dPad, corr);
-                        }
+                    AttentionTiles.scores(qt, ka, j0 * w + hh * d, w, d, sc, AttentionTiles.roundUp(nk, r), mrow, j0, st, BLOCK_MAX);
+                    if (mask != null && !keyMask) {
+                        addMask(sc, nk, nq, mask, b * ms[0] + h * ms[1] + (long) (q0 + i0) * ms[2] + j0 * ms[3], ms[2], ms[3]);
+                        columnMax(sc, nk, st);
                     }
-                    AttentionTiles.accumulatePV(sc, vp, hh * vHead, sk, j0, o, nqPad, nk, dPad);
+                    updateMax(sc, st);
+                    expRows(sc, TK, TK + 1, st);
+                    expRows(sc, 0, nk, st);
+                    blockSums(sc, nk, st, part);
+                    updateSums(sc, st);
+                    if (j0 > 0) {
+                        scaleRows(o, nq8, dPad, sc, TK * TQ);
+                    }
+                    AttentionTiles.accumulatePV(sc, va, j0 * w + hh * d, w, o, nq8, nk, dPad);
                 }
-                for (int i = 0; i < nq; i++) {
-                    float inv = 1f / l[i];
-                    int at = (i0 + i) * w + hh * d;
-                    int c = 0;
-                    for (int bound = S.loopBound(d); c < bound; c += VL) {
-                        FloatVector.fromArray(S, o, i * dPad + c).mul(inv).intoArray(oa, at + c);
-                    }
-                    for (; c < d; c++) {
-                        oa[at + c] = o[i * dPad + c] * inv;
-                    }
-                }
+                finish(o, dPad, st, nq, d, qa, at, w);
             }
         }
         for (int i = 0; i < nrows; i++) {
-            storeRow(oa, i * w, 1f, out, qBase + (long) i * hd, w);
+            storeRow(qa, i * w, 1f, out, qBase + (long) i * hd, w);
         }
     }
 
     /**
-     * Q panels of one tile: {@code qp[(i/R*d + c)*R + i%R] = qa[(i0 + i)*w + col + c]} for i < nq, zero for
-     * nq <= i < nqPad.
+     * Rows of the per-tile softmax state {@code st} (TQ floats each): running max, running sum, shift, block sums,
+     * block maxima.
      */
-    private static void packQ(float[] qa, int i0, int w, int col, int d, int nq, int nqPad, float[] qp) {
-        int r = AttentionTiles.R;
-        for (int i = 0; i < nqPad; i++) {
-            int at = i / r * d * r + i % r;
-            if (i < nq) {
-                int from = (i0 + i) * w + col;
-                for (int c = 0; c < d; c++) {
-                    qp[at + c * r] = qa[from + c];
-                }
-            } else {
-                for (int c = 0; c < d; c++) {
-                    qp[at + c * r] = 0f;
-                }
+    static final int STATE = 5;
+    static final int MAX = 0;
+    static final int SUM = TQ;
+    static final int SHIFT = 2 * TQ;
+    static final int BLOCK_SUM = 3 * TQ;
+    static final int BLOCK_MAX = 4 * TQ;
+
+    /**
+     * Qt of one tile: {@code qt[c*TQ + i] = qa[at + i*w + c]} for i < nq, c < d, zero for nq <= i < TQ; whole
+     * VL x VL squares in registers ({@link SquareTranspose}), the rest element by element.
+     */
+    static void transposeIn(float[] qa, int at, int w, int nq, int d, float[] qt, float[] tr) {
+        int dv = d / VL * VL;
+        int nv = nq / VL * VL;
+        for (int i = 0; i < nv; i += VL) {
+            for (int c = 0; c < dv; c += VL) {
+                SquareTranspose.square(qa, at + i * w + c, w, qt, c * TQ + i, TQ, tr);
+            }
+        }
+        for (int c = 0; c < d; c++) {
+            for (int i = c < dv ? nv : 0; i < TQ; i++) {
+                qt[c * TQ + i] = i < nq ? qa[at + i * w + c] : 0f;
             }
         }
     }
 
-    /** x[at + c] *= f for c < n (a multiple of the vector length). */
-    private static void scaleRow(float[] x, int at, int n, float f) {
-        for (int c = 0; c < n; c += VL) {
-            FloatVector.fromArray(S, x, at + c).mul(f).intoArray(x, at + c);
+    /** sc[j*TQ + i] += mask[mb + i*si + j*sj] for j < nk, i < nq: a mask that varies over the queries. */
+    private static void addMask(float[] sc, int nk, int nq, MemorySegment mask, long mb, long si, long sj) {
+        for (int j = 0; j < nk; j++) {
+            for (int i = 0; i < nq; i++) {
+                sc[j * TQ + i] += mask.getAtIndex(F32, mb + i * si + j * sj);
+            }
+        }
+    }
+
+    /** st[BLOCK_MAX + i] = max_{j<nk} sc[j*TQ + i]: the block's column maxima after {@link #addMask}. */
+    private static void columnMax(float[] sc, int nk, float[] st) {
+        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        FloatVector m1 = m0;
+        for (int j = 0; j < nk; j++) {
+            FloatVector x0 = FloatVector.fromArray(S, sc, j * TQ);
+            FloatVector x1 = FloatVector.fromArray(S, sc, j * TQ + VL);
+            m0 = m0.blend(x0, m0.lt(x0));
+            m1 = m1.blend(x1, m1.lt(x1));
+        }
+        m0.intoArray(st, BLOCK_MAX);
+        m1.intoArray(st, BLOCK_MAX + VL);
+    }
+
+    /**
+     * The online softmax's max step, per query lane: the new running max {@code m = max(m_old, block max)} into
+     * {@code st[MAX]}, the shift that exponentiates ({@code m}, or 0 where m is -inf: the lane's keys so far all
+     * masked, so that exp sees -inf, not NaN) into {@code st[SHIFT]}, and m_old into the extra row TK of sc, for
+     * {@link #expRows} to turn into the correction {@code exp(m_old - shift)}.
+     */
+    private static void updateMax(float[] sc, float[] st) {
+        for (int l = 0; l < TQ; l += VL) {
+            FloatVector old = FloatVector.fromArray(S, st, MAX + l);
+            FloatVector bm = FloatVector.fromArray(S, st, BLOCK_MAX + l);
+            FloatVector m = old.blend(bm, old.lt(bm));
+            m.intoArray(st, MAX + l);
+            m.blend(0f, m.eq(Float.NEGATIVE_INFINITY)).intoArray(st, SHIFT + l);
+            old.intoArray(sc, TK * TQ + l);
+        }
+    }
+
+    /**
+     * Running sums: {@code l = l * corr + block sum} (a product, then a sum: two roundings), corr in sc's row TK
+     * (see {@link #updateMax}).
+     */
+    private static void updateSums(float[] sc, float[] st) {
+        for (int l = 0; l < TQ; l += VL) {
+            FloatVector corr = FloatVector.fromArray(S, sc, TK * TQ + l);
+            FloatVector.fromArray(S, st, SUM + l).mul(corr).add(FloatVector.fromArray(S, st, BLOCK_SUM + l)).intoArray(st, SUM + l);
+        }
+    }
+
+    /**
+     * The block's sums per query lane, {@code st[BLOCK_SUM + i] = sum_{j<nk} sc[j*TQ + i]}, in a fixed order: the
+     * order of a row-major softmax that sums a row's vectors lane-wise (partial m takes the keys j = m mod VL,
+     * ascending, for j below nk rounded down to VL), folds the VL partials in halves
+     * ({@link dev.gatun.engine.cpu.VectorMath#sumLanes}'s tree: partial m += partial m + VL/2, then + VL/4, ...) and adds the tail keys
+     * one by one. The partials are rows of {@code part} (VL * TQ floats).
+     */
+    static void blockSums(float[] sc, int nk, float[] st, float[] part) {
+        int bound = nk / VL * VL;
+        // four partials of both lane vectors at once: eight independent chains of adds
+        for (int m = 0; m < VL; m += 4) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int j = m; j < bound; j += VL) {
+                int at = j * TQ;
+                a0 = a0.add(FloatVector.fromArray(S, sc, at));
+                b0 = b0.add(FloatVector.fromArray(S, sc, at + VL));
+                a1 = a1.add(FloatVector.fromArray(S, sc, at + TQ));
+                b1 = b1.add(FloatVector.fromArray(S, sc, at + TQ + VL));
+                a2 = a2.add(FloatVector.fromArray(S, sc, at + 2 * TQ));
+                b2 = b2.add(FloatVector.fromArray(S, sc, at + 2 * TQ + VL));
+                a3 = a3.add(FloatVector.fromArray(S, sc, at + 3 * TQ));
+                b3 = b3.add(FloatVector.fromArray(S, sc, at + 3 * TQ + VL));
+            }
+            int at = m * TQ;
+            a0.intoArray(part, at);
+            b0.intoArray(part, at + VL);
+            a1.intoArray(part, at + TQ);
+            b1.intoArray(part, at + TQ + VL);
+            a2.intoArray(part, at + 2 * TQ);
+            b2.intoArray(part, at + 2 * TQ + VL);
+            a3.intoArray(part, at + 3 * TQ);
+            b3.intoArray(part, at + 3 * TQ + VL);
+        }
+        for (int l = 0; l < TQ; l += VL) {
+            for (int half = VL / 2; half >= 1; half /= 2) {
+                for (int m = 0; m < half; m++) {
+                    FloatVector.fromArray(S, part, m * TQ + l).add(FloatVector.fromArray(S, part, (m + half) * TQ + l)).intoArray(part, m * TQ + l);
+                }
+            }
+            FloatVector sum = FloatVector.fromArray(S, part, l);
+            for (int j = bound; j < nk; j++) {
+                sum = sum.add(FloatVector.fromArray(S, sc, j * TQ + l));
+            }
+            sum.intoArray(st, BLOCK_SUM + l);
+        }
+    }
+
+    /** o[i*dPad + c] *= f[fAt + i] for i < rows: the output accumulator rescaled by the correction. */
+    private static void scaleRows(float[] o, int rows, int dPad, float[] f, int fAt) {
+        for (int i = 0; i < rows; i++) {
+            float fi = f[fAt + i];
+            for (int c = 0; c < dPad; c += VL) {
+                FloatVector.fromArray(S, o, i * dPad + c).mul(fi).intoArray(o, i * dPad + c);
+            }
+        }
+    }
+
+    /**
+     * The tile's output rows, divided by the softmax's sums: {@code qa[at + i*w + c] = o[i*dPad + c] / l[i]} (as
+     * o times 1 / l) for i < nq, c < d.
+     */
+    private static void finish(float[] o, int dPad, float[] st, int nq, int d, float[] qa, int at, int w) {
+        int bound = S.loopBound(d);
+        for (int i = 0; i < nq; i++) {
+            float inv = 1f / st[SUM + i];
+            int c = 0;
+            for (; c < bound; c += VL) {
+                FloatVector.fromArray(S, o, i * dPad + c).mul(inv).intoArray(qa, at + i * w + c);
+            }
+            for (; c < d; c++) {
+                qa[at + i * w + c] = o[i * dPad + c] * inv;
+            }
         }
     }
 
@@ -353,47 +456,14 @@ final class AttentionKernel {
         }
     }
 
-    /** sc[row + j] += mask[mb + j * stride] for j < n. */
-    private static void addMask(float[] sc, int row, MemorySegment mask, long mb, long stride, int n) {
-        if (stride == 1) {
-            int bound = S.loopBound(n);
-            int j = 0;
-            for (; j < bound; j += VL) {
-                FloatVector.fromArray(S, sc, row + j).add(FloatVector.fromMemorySegment(S, mask, (mb + j) * 4, ORDER)).intoArray(sc, row + j);
-            }
-            for (; j < n; j++) {
-                sc[row + j] += mask.getAtIndex(F32, mb + j);
-            }
-        } else {
-            for (int j = 0; j < n; j++) {
-                sc[row + j] += mask.getAtIndex(F32, mb + j * stride);
-            }
-        }
-    }
-
-    private static float rowMax(float[] sc, int row, int n) {
-        int bound = S.loopBound(n);
-        int j = 0;
-        float m = Float.NEGATIVE_INFINITY;
-        if (bound > 0) {
-            FloatVector acc = FloatVector.fromArray(S, sc, row);
-            for (j = VL; j < bound; j += VL) {
-                acc = acc.max(FloatVector.fromArray(S, sc, row + j));
-            }
-            m = acc.reduceLanes(VectorOperators.MAX);
-        }
-        for (; j < n; j++) {
-            m = Math.max(m, sc[row + j]);
-        }
-        return m;
-    }
-
     /*
-     * exp for the softmax, inline (the lanewise EXP stub is a call per vector): Cephes' expf. With x clamped to
-     * [EXP_LO, +), n = round(x * log2 e) by the 1.5 * 2^23 trick (t = x * log2 e + MAGIC, n = t - MAGIC, and the
-     * low bits of t hold n), r = x - n * ln 2 in two parts (|r| <= ln2 / 2), exp(r) = 1 + r + r^2 * P(r) (degree 5,
-     * about 1 ulp), times 2^n built from n's bits; 0 below EXP_LO (where 2^n would leave the normal range).
-     * {@link #exp} is the scalar twin, the same operations (fused where the vector code fuses): bit-identical.
+     * exp for the softmax, inline (the lanewise EXP stub is a call per vector): Cephes' expf. n = round(x * log2 e)
+     * by the 1.5 * 2^23 trick (t = x * log2 e + MAGIC, n = t - MAGIC, and the low bits of t hold n), r = x - n * ln 2
+     * in two parts (|r| <= ln2 / 2), exp(r) = 1 + r + r^2 * P(r) (degree 5, about 1 ulp), times 2^n built from n's
+     * bits; 0 below EXP_LO (where 2^n would leave the normal range), chosen by a blend, so x is not clamped first
+     * (what the lanes below EXP_LO compute, -inf and NaN included, is discarded; a Java-semantics max is a sequence
+     * of several instructions per vector: a third of this exp's time). {@link #exp} is the scalar twin, the same
+     * operations (fused where the vector code fuses): bit-identical.
      */
     private static final float EXP_LO = -87.33654f;
     private static final float LOG2E = 1.44269504088896341f;
@@ -408,50 +478,36 @@ final class AttentionKernel {
     private static final float P5 = 5.0000001201e-1f;
 
     /**
-     * sc[row + j] = exp(sc[row + j] - shift) for j < n (the polynomial above); returns their sum, the vector
-     * lanes' partial sums added in {@link VectorMath#sumLanes(float[], int)}'s fixed order through {@code lanes}
-     * (at least one vector long): in the JIT's large compiled attention loop the in-register fold of VectorMath
-     * was not compiled to permutes and allocated, and reduceLanes(ADD) changes its order with the JIT tier.
+     * sc[j*TQ + i] = exp(sc[j*TQ + i] - st[SHIFT + i]) for from <= j < to (the polynomial above), one exp per
+     * loop body, one lane vector at a time.
      */
-    static float expInPlace(float[] sc, int row, int n, float shift, float[] lanes) {
-        int bound = S.loopBound(n);
-        int j = 0;
-        FloatVector vs = FloatVector.broadcast(S, shift);
-        FloatVector acc = FloatVector.zero(S);
-        for (; j < bound; j += VL) {
-            FloatVector x = FloatVector.fromArray(S, sc, row + j).sub(vs);
-            FloatVector xc = x.max(EXP_LO);
-            FloatVector t = xc.fma(LOG2E, MAGIC);
-            FloatVector nf = t.sub(MAGIC);
-            FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), xc);
-            r = nf.fma(FloatVector.broadcast(S, -LN2_LO), r);
-            FloatVector p = r.fma(P0, P1);
-            p = p.fma(r, FloatVector.broadcast(S, P2));
-            p = p.fma(r, FloatVector.broadcast(S, P3));
-            p = p.fma(r, FloatVector.broadcast(S, P4));
-            p = p.fma(r, FloatVector.broadcast(S, P5));
-            FloatVector y = p.fma(r.mul(r), r.add(1f));
-            FloatVector pow2 = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23).add(127 << 23).reinterpretAsFloats();
-            FloatVector e = y.mul(pow2).blend(0f, x.lt(EXP_LO));
-            e.intoArray(sc, row + j);
-            acc = acc.add(e);
+    static void expRows(float[] sc, int from, int to, float[] st) {
+        for (int l = 0; l < TQ; l += VL) {
+            FloatVector vs = FloatVector.fromArray(S, st, SHIFT + l);
+            for (int j = from; j < to; j++) {
+                FloatVector x = FloatVector.fromArray(S, sc, j * TQ + l).sub(vs);
+                FloatVector t = x.fma(LOG2E, MAGIC);
+                FloatVector nf = t.sub(MAGIC);
+                FloatVector r = nf.fma(FloatVector.broadcast(S, -LN2_HI), x);
+                r = nf.fma(FloatVector.broadcast(S, -LN2_LO), r);
+                FloatVector p = r.fma(P0, P1);
+                p = p.fma(r, FloatVector.broadcast(S, P2));
+                p = p.fma(r, FloatVector.broadcast(S, P3));
+                p = p.fma(r, FloatVector.broadcast(S, P4));
+                p = p.fma(r, FloatVector.broadcast(S, P5));
+                FloatVector y = p.fma(r.mul(r), r.add(1f));
+                FloatVector pow2 = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23).add(127 << 23).reinterpretAsFloats();
+                FloatVector e = y.mul(pow2).blend(0f, x.lt(EXP_LO));
+                e.intoArray(sc, j * TQ + l);
+            }
         }
-        acc.intoArray(lanes, 0);
-        float sum = VectorMath.sumLanes(lanes, VL);
-        for (; j < n; j++) {
-            float e = exp(sc[row + j] - shift);
-            sc[row + j] = e;
-            sum += e;
-        }
-        return sum;
     }
 
-    /** The scalar twin of {@link #expInPlace}'s exp (for x <= 0; bit-identical to a vector lane). */
+    /** The scalar twin of {@link #expRows}'s exp (for x <= 0; bit-identical to a vector lane). */
     static float exp(float x) {
-        float xc = Math.max(x, EXP_LO);
-        float t = Math.fma(xc, LOG2E, MAGIC);
+        float t = Math.fma(x, LOG2E, MAGIC);
         float nf = t - MAGIC;
-        float r = Math.fma(nf, -LN2_HI, xc);
+        float r = Math.fma(nf, -LN2_HI, x);
         r = Math.fma(nf, -LN2_LO, r);
         float p = Math.fma(r, P0, P1);
         p = Math.fma(p, r, P2);

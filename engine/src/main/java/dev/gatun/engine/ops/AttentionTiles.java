@@ -4,33 +4,36 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The register-blocked products of {@link AttentionKernel}, per head: scores {@code S = Q K^T} and the context
- * update {@code O += P V}, each an {@value #R} x {@code 2*VL} micro-kernel (16 zmm accumulators on AVX-512) over
- * operands packed so that one int induction variable derives every index (C2 then removes the array bounds checks
- * from the loop and the broadcasts share one base register with constant displacements).
- *
- * <p>Layouts (offsets in floats, NC = 2*VL columns per panel, R = {@value #R} rows per panel):
+ * The register-blocked products of {@link AttentionKernel}, per head and query tile of TQ = 2 * VL queries:
  * <ul>
- *   <li>Q panel (R query rows, scaled): {@code qp[qAt + c*R + r]} = Q[r, c], c < d; rows past the tile are zero.</li>
- *   <li>K panels (NC keys each): {@code kp[kAt + (jp*d + c)*NC + l]} = K[jp*NC + l, c]; keys past Sk are zero.</li>
- *   <li>V panels (NC head columns each): {@code vp[vAt + (cp*sk + j)*NC + l]} = V[j, cp*NC + l]; columns past
- *       d are zero.</li>
- *   <li>Scores / probabilities: {@code sc[i*TK + j]} (row i of the query tile, key j of the block, TK constant).</li>
- *   <li>Output accumulator: {@code o[i*dPad + c]}, dPad = d rounded up to NC.</li>
+ *   <li>scores, transposed (keys in rows, the tile's queries in the vector lanes, so that the softmax over the keys
+ *       reduces down the rows, lane by lane, with no horizontal sums): {@code S^T[j, i] = sum_c K[j, c] * Qt[c, i]},
+ *       {@link #scores}, an {@value #R} x 2-vector micro-kernel (R keys broadcast from K's rows, two vectors of
+ *       queries), the per-key mask and the column maxima in its epilogue;</li>
+ *   <li>context {@code O[i, c] += sum_j P^T[j, i] * V[j, c]}: {@link #accumulatePV}, the same shape (R queries'
+ *       probabilities broadcast from one row of P^T, two vectors of one V row).</li>
  * </ul>
- * The scalar twin is {@link AttentionKernel#reference} (the whole op, in double).
+ * Layouts (offsets in floats):
+ * <ul>
+ *   <li>Qt (the tile's scaled queries, transposed): {@code qt[c*TQ + i]} = Q[i, c], c < d; lanes past the tile are zero.</li>
+ *   <li>K and V: their rows as read, {@code ka[kAt + j*w + c]} = K[j, c] (row stride w); no packing.</li>
+ *   <li>Scores / probabilities: {@code sc[j*TQ + i]} (key j of the block, query i of the tile).</li>
+ *   <li>Output accumulator: {@code o[i*dPad + c]}, dPad = d rounded up to NC = 2 * VL.</li>
+ * </ul>
+ * Each micro-kernel's loop has one induction variable; the broadcasts are at constant displacements from one base
+ * ({@link #accumulatePV}) or at loop-invariant ones (the R key rows of {@link #scores}). The scalar twin is
+ * {@link AttentionKernel#reference} (the whole op, in double).
  */
 final class AttentionTiles {
-    /** Rows per panel: query rows of Q for the scores, rows of P for P V. */
+    /** Rows per micro-kernel: keys of S^T, queries of O. */
     static final int R = 8;
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
-    /** Columns per panel: keys of K^T, head columns of V. */
+    /** Queries per tile: two vectors of lanes. */
+    static final int TQ = 2 * VL;
+    /** Head columns per P V micro-kernel: two vectors. */
     static final int NC = 2 * VL;
-    /** K floats per Q float in one step of {@link #qk8x2}: NC keys per R rows. */
-    private static final int KPQ = NC / R;
-    private static final int TK = AttentionKernel.TK;
 
     private AttentionTiles() {}
 
@@ -40,118 +43,105 @@ final class AttentionTiles {
     }
 
     /**
-     * Scores of one query tile against one key block: {@code sc[i*TK + j] = sum_c qp(i, c) * K(j0 + j, c)} for
-     * i < nqPad (a multiple of R: whole Q panels from {@code qp[0]}) and j < nkPad (a multiple of NC; j0 a
-     * multiple of NC). {@code kAt} is the head's first K panel.
+     * Scores of one query tile against keys [0, nk8) of a block (nk8 a multiple of R), plus a per-key term:
+     * {@code sc[j*TQ + i] = sum_{c<d} K(kAt + j*w + c) * qt[c*TQ + i] + mrow[mAt + j]} (the mask, when it does not
+     * vary over the queries, and -inf on the padding keys past the sequence), and the block's column maxima
+     * {@code max_j sc[j*TQ + i]} into {@code st[mx + i]}.
      */
-    static void scores(float[] qp, float[] kp, int kAt, int j0, float[] sc, int nqPad, int d, int nkPad) {
-        int panel = d * NC;
-        for (int i = 0; i < nqPad; i += R) {
-            for (int j = 0; j < nkPad; j += NC) {
-                qk8x2(qp, i * d, kp, kAt + (j0 + j) / NC * panel, d, sc, i * TK + j);
-            }
+    static void scores(float[] qt, float[] ka, int kAt, int w, int d, float[] sc, int nk8, float[] mrow, int mAt, float[] st, int mx) {
+        java.util.Arrays.fill(st, mx, mx + TQ, Float.NEGATIVE_INFINITY);
+        for (int j = 0; j < nk8; j += R) {
+            qk(qt, ka, kAt + j * w, w, d, sc, j * TQ, mrow, mAt + j, st, mx);
         }
     }
 
     /**
-     * One Q panel (R rows) times one K panel (NC keys): 16 accumulators; the loop runs one index {@code o} over
-     * the Q panel and reads K at {@code kBase + o*KPQ}; unrolled by two steps.
+     * R keys (rows kAt, kAt + w, ...) times the tile's two query vectors: 16 accumulators, c ascending (fma); then
+     * the keys' mask terms added, the rows stored and their maxima folded into {@code st[mx ..]}.
      */
-    private static void qk8x2(float[] qp, int qAt, float[] kp, int kAt, int d, float[] sc, int s0) {
+    private static void qk(float[] qt, float[] ka, int kAt, int w, int d, float[] sc, int s0, float[] mrow, int mAt, float[] st, int mx) {
         FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b1 = FloatVector.zero(S);
         FloatVector a2 = FloatVector.zero(S), b2 = FloatVector.zero(S), a3 = FloatVector.zero(S), b3 = FloatVector.zero(S);
         FloatVector a4 = FloatVector.zero(S), b4 = FloatVector.zero(S), a5 = FloatVector.zero(S), b5 = FloatVector.zero(S);
         FloatVector a6 = FloatVector.zero(S), b6 = FloatVector.zero(S), a7 = FloatVector.zero(S), b7 = FloatVector.zero(S);
-        FloatVector k0, k1, x;
-        int kBase = kAt - qAt * KPQ;
-        int end = qAt + R * d;
-        int o = qAt;
-        for (; o + R < end; o += 2 * R) {
-            k0 = FloatVector.fromArray(S, kp, kBase + o * KPQ);
-            k1 = FloatVector.fromArray(S, kp, kBase + o * KPQ + VL);
-            x = FloatVector.broadcast(S, qp[o]);
-            a0 = x.fma(k0, a0); b0 = x.fma(k1, b0);
-            x = FloatVector.broadcast(S, qp[o + 1]);
-            a1 = x.fma(k0, a1); b1 = x.fma(k1, b1);
-            x = FloatVector.broadcast(S, qp[o + 2]);
-            a2 = x.fma(k0, a2); b2 = x.fma(k1, b2);
-            x = FloatVector.broadcast(S, qp[o + 3]);
-            a3 = x.fma(k0, a3); b3 = x.fma(k1, b3);
-            x = FloatVector.broadcast(S, qp[o + 4]);
-            a4 = x.fma(k0, a4); b4 = x.fma(k1, b4);
-            x = FloatVector.broadcast(S, qp[o + 5]);
-            a5 = x.fma(k0, a5); b5 = x.fma(k1, b5);
-            x = FloatVector.broadcast(S, qp[o + 6]);
-            a6 = x.fma(k0, a6); b6 = x.fma(k1, b6);
-            x = FloatVector.broadcast(S, qp[o + 7]);
-            a7 = x.fma(k0, a7); b7 = x.fma(k1, b7);
-            k0 = FloatVector.fromArray(S, kp, kBase + o * KPQ + NC);
-            k1 = FloatVector.fromArray(S, kp, kBase + o * KPQ + NC + VL);
-            x = FloatVector.broadcast(S, qp[o + 8]);
-            a0 = x.fma(k0, a0); b0 = x.fma(k1, b0);
-            x = FloatVector.broadcast(S, qp[o + 9]);
-            a1 = x.fma(k0, a1); b1 = x.fma(k1, b1);
-            x = FloatVector.broadcast(S, qp[o + 10]);
-            a2 = x.fma(k0, a2); b2 = x.fma(k1, b2);
-            x = FloatVector.broadcast(S, qp[o + 11]);
-            a3 = x.fma(k0, a3); b3 = x.fma(k1, b3);
-            x = FloatVector.broadcast(S, qp[o + 12]);
-            a4 = x.fma(k0, a4); b4 = x.fma(k1, b4);
-            x = FloatVector.broadcast(S, qp[o + 13]);
-            a5 = x.fma(k0, a5); b5 = x.fma(k1, b5);
-            x = FloatVector.broadcast(S, qp[o + 14]);
-            a6 = x.fma(k0, a6); b6 = x.fma(k1, b6);
-            x = FloatVector.broadcast(S, qp[o + 15]);
-            a7 = x.fma(k0, a7); b7 = x.fma(k1, b7);
+        FloatVector q0, q1, x;
+        int k1 = kAt + w, k2 = kAt + 2 * w, k3 = kAt + 3 * w, k4 = kAt + 4 * w, k5 = kAt + 5 * w, k6 = kAt + 6 * w, k7 = kAt + 7 * w;
+        for (int c = 0; c < d; c++) {
+            q0 = FloatVector.fromArray(S, qt, c * TQ);
+            q1 = FloatVector.fromArray(S, qt, c * TQ + VL);
+            x = FloatVector.broadcast(S, ka[kAt + c]);
+            a0 = x.fma(q0, a0); b0 = x.fma(q1, b0);
+            x = FloatVector.broadcast(S, ka[k1 + c]);
+            a1 = x.fma(q0, a1); b1 = x.fma(q1, b1);
+            x = FloatVector.broadcast(S, ka[k2 + c]);
+            a2 = x.fma(q0, a2); b2 = x.fma(q1, b2);
+            x = FloatVector.broadcast(S, ka[k3 + c]);
+            a3 = x.fma(q0, a3); b3 = x.fma(q1, b3);
+            x = FloatVector.broadcast(S, ka[k4 + c]);
+            a4 = x.fma(q0, a4); b4 = x.fma(q1, b4);
+            x = FloatVector.broadcast(S, ka[k5 + c]);
+            a5 = x.fma(q0, a5); b5 = x.fma(q1, b5);
+            x = FloatVector.broadcast(S, ka[k6 + c]);
+            a6 = x.fma(q0, a6); b6 = x.fma(q1, b6);
+            x = FloatVector.broadcast(S, ka[k7 + c]);
+            a7 = x.fma(q0, a7); b7 = x.fma(q1, b7);
         }
-        for (; o < end; o += R) {
-            k0 = FloatVector.fromArray(S, kp, kBase + o * KPQ);
-            k1 = FloatVector.fromArray(S, kp, kBase + o * KPQ + VL);
-            x = FloatVector.broadcast(S, qp[o]);
-            a0 = x.fma(k0, a0); b0 = x.fma(k1, b0);
-            x = FloatVector.broadcast(S, qp[o + 1]);
-            a1 = x.fma(k0, a1); b1 = x.fma(k1, b1);
-            x = FloatVector.broadcast(S, qp[o + 2]);
-            a2 = x.fma(k0, a2); b2 = x.fma(k1, b2);
-            x = FloatVector.broadcast(S, qp[o + 3]);
-            a3 = x.fma(k0, a3); b3 = x.fma(k1, b3);
-            x = FloatVector.broadcast(S, qp[o + 4]);
-            a4 = x.fma(k0, a4); b4 = x.fma(k1, b4);
-            x = FloatVector.broadcast(S, qp[o + 5]);
-            a5 = x.fma(k0, a5); b5 = x.fma(k1, b5);
-            x = FloatVector.broadcast(S, qp[o + 6]);
-            a6 = x.fma(k0, a6); b6 = x.fma(k1, b6);
-            x = FloatVector.broadcast(S, qp[o + 7]);
-            a7 = x.fma(k0, a7); b7 = x.fma(k1, b7);
-        }
+        x = FloatVector.broadcast(S, mrow[mAt]);
+        a0 = a0.add(x); b0 = b0.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 1]);
+        a1 = a1.add(x); b1 = b1.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 2]);
+        a2 = a2.add(x); b2 = b2.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 3]);
+        a3 = a3.add(x); b3 = b3.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 4]);
+        a4 = a4.add(x); b4 = b4.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 5]);
+        a5 = a5.add(x); b5 = b5.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 6]);
+        a6 = a6.add(x); b6 = b6.add(x);
+        x = FloatVector.broadcast(S, mrow[mAt + 7]);
+        a7 = a7.add(x); b7 = b7.add(x);
         a0.intoArray(sc, s0); b0.intoArray(sc, s0 + VL);
-        a1.intoArray(sc, s0 + TK); b1.intoArray(sc, s0 + TK + VL);
-        a2.intoArray(sc, s0 + 2 * TK); b2.intoArray(sc, s0 + 2 * TK + VL);
-        a3.intoArray(sc, s0 + 3 * TK); b3.intoArray(sc, s0 + 3 * TK + VL);
-        a4.intoArray(sc, s0 + 4 * TK); b4.intoArray(sc, s0 + 4 * TK + VL);
-        a5.intoArray(sc, s0 + 5 * TK); b5.intoArray(sc, s0 + 5 * TK + VL);
-        a6.intoArray(sc, s0 + 6 * TK); b6.intoArray(sc, s0 + 6 * TK + VL);
-        a7.intoArray(sc, s0 + 7 * TK); b7.intoArray(sc, s0 + 7 * TK + VL);
+        a1.intoArray(sc, s0 + TQ); b1.intoArray(sc, s0 + TQ + VL);
+        a2.intoArray(sc, s0 + 2 * TQ); b2.intoArray(sc, s0 + 2 * TQ + VL);
+        a3.intoArray(sc, s0 + 3 * TQ); b3.intoArray(sc, s0 + 3 * TQ + VL);
+        a4.intoArray(sc, s0 + 4 * TQ); b4.intoArray(sc, s0 + 4 * TQ + VL);
+        a5.intoArray(sc, s0 + 5 * TQ); b5.intoArray(sc, s0 + 5 * TQ + VL);
+        a6.intoArray(sc, s0 + 6 * TQ); b6.intoArray(sc, s0 + 6 * TQ + VL);
+        a7.intoArray(sc, s0 + 7 * TQ); b7.intoArray(sc, s0 + 7 * TQ + VL);
+        // maxima as compare + blend (a Java-semantics max() is several instructions a vector); NaN scores are
+        // not carried into the max, their exp is NaN all the same
+        a0 = a0.blend(a1, a0.lt(a1)); a2 = a2.blend(a3, a2.lt(a3)); a4 = a4.blend(a5, a4.lt(a5)); a6 = a6.blend(a7, a6.lt(a7));
+        b0 = b0.blend(b1, b0.lt(b1)); b2 = b2.blend(b3, b2.lt(b3)); b4 = b4.blend(b5, b4.lt(b5)); b6 = b6.blend(b7, b6.lt(b7));
+        a0 = a0.blend(a2, a0.lt(a2)); a4 = a4.blend(a6, a4.lt(a6));
+        b0 = b0.blend(b2, b0.lt(b2)); b4 = b4.blend(b6, b4.lt(b6));
+        a0 = a0.blend(a4, a0.lt(a4));
+        b0 = b0.blend(b4, b0.lt(b4));
+        a1 = FloatVector.fromArray(S, st, mx);
+        b1 = FloatVector.fromArray(S, st, mx + VL);
+        a1.blend(a0, a1.lt(a0)).intoArray(st, mx);
+        b1.blend(b0, b1.lt(b0)).intoArray(st, mx + VL);
     }
 
     /**
-     * {@code o[i*dPad + c] += sum_{j < nk} sc[i*TK + j] * V(j0 + j, c)} for i < nqPad (whole P panels) and
-     * c < dPad; {@code vAt} is the head's first V panel, {@code sk} its key count.
+     * {@code o[i*dPad + c] += sum_{j<nk} sc[j*TQ + i] * V(vAt + j*w + c)} for i < nq8 (a multiple of R) and
+     * c < dPad (a multiple of NC; the columns past the head's d read whatever follows in va, into columns of o
+     * that are not written out).
      */
-    static void accumulatePV(float[] sc, float[] vp, int vAt, int sk, int j0, float[] o, int nqPad, int nk, int dPad) {
-        for (int i = 0; i < nqPad; i += R) {
+    static void accumulatePV(float[] sc, float[] va, int vAt, int w, float[] o, int nq8, int nk, int dPad) {
+        for (int i = 0; i < nq8; i += R) {
             for (int c = 0; c < dPad; c += NC) {
-                pv8x2(sc, i * TK, vp, vAt + (c / NC * sk + j0) * NC, o, i * dPad + c, nk, dPad);
+                pv(sc, i, va, vAt + c, w, o, i * dPad + c, nk, dPad);
             }
         }
     }
 
     /**
-     * R rows of P times one V panel (NC columns): 16 accumulators loaded from and stored back to {@code o}; the
-     * loop runs one index {@code p} over the P rows (the R broadcasts at constant displacements TK apart) and reads
-     * V at {@code vBase + p*NC}; unrolled by two keys.
+     * R queries' probabilities (broadcast from P^T's row j at constant displacements) times NC columns of V's row
+     * j: 16 accumulators loaded from and stored back to {@code o}, keys ascending (fma).
      */
-    private static void pv8x2(float[] sc, int p0, float[] vp, int vAt, float[] o, int o0, int nk, int dPad) {
+    private static void pv(float[] sc, int i0, float[] va, int vAt, int w, float[] o, int o0, int nk, int dPad) {
         FloatVector a0 = FloatVector.fromArray(S, o, o0), b0 = FloatVector.fromArray(S, o, o0 + VL);
         FloatVector a1 = FloatVector.fromArray(S, o, o0 + dPad), b1 = FloatVector.fromArray(S, o, o0 + dPad + VL);
         FloatVector a2 = FloatVector.fromArray(S, o, o0 + 2 * dPad), b2 = FloatVector.fromArray(S, o, o0 + 2 * dPad + VL);
@@ -161,65 +151,26 @@ final class AttentionTiles {
         FloatVector a6 = FloatVector.fromArray(S, o, o0 + 6 * dPad), b6 = FloatVector.fromArray(S, o, o0 + 6 * dPad + VL);
         FloatVector a7 = FloatVector.fromArray(S, o, o0 + 7 * dPad), b7 = FloatVector.fromArray(S, o, o0 + 7 * dPad + VL);
         FloatVector v0, v1, x;
-        int vBase = vAt - p0 * NC;
-        int end = p0 + nk;
-        int p = p0;
-        for (; p + 1 < end; p += 2) {
-            v0 = FloatVector.fromArray(S, vp, vBase + p * NC);
-            v1 = FloatVector.fromArray(S, vp, vBase + p * NC + VL);
+        for (int j = 0; j < nk; j++) {
+            int v = vAt + j * w;
+            int p = j * TQ + i0;
+            v0 = FloatVector.fromArray(S, va, v);
+            v1 = FloatVector.fromArray(S, va, v + VL);
             x = FloatVector.broadcast(S, sc[p]);
             a0 = x.fma(v0, a0); b0 = x.fma(v1, b0);
-            x = FloatVector.broadcast(S, sc[p + TK]);
-            a1 = x.fma(v0, a1); b1 = x.fma(v1, b1);
-            x = FloatVector.broadcast(S, sc[p + 2 * TK]);
-            a2 = x.fma(v0, a2); b2 = x.fma(v1, b2);
-            x = FloatVector.broadcast(S, sc[p + 3 * TK]);
-            a3 = x.fma(v0, a3); b3 = x.fma(v1, b3);
-            x = FloatVector.broadcast(S, sc[p + 4 * TK]);
-            a4 = x.fma(v0, a4); b4 = x.fma(v1, b4);
-            x = FloatVector.broadcast(S, sc[p + 5 * TK]);
-            a5 = x.fma(v0, a5); b5 = x.fma(v1, b5);
-            x = FloatVector.broadcast(S, sc[p + 6 * TK]);
-            a6 = x.fma(v0, a6); b6 = x.fma(v1, b6);
-            x = FloatVector.broadcast(S, sc[p + 7 * TK]);
-            a7 = x.fma(v0, a7); b7 = x.fma(v1, b7);
-            v0 = FloatVector.fromArray(S, vp, vBase + p * NC + NC);
-            v1 = FloatVector.fromArray(S, vp, vBase + p * NC + NC + VL);
             x = FloatVector.broadcast(S, sc[p + 1]);
-            a0 = x.fma(v0, a0); b0 = x.fma(v1, b0);
-            x = FloatVector.broadcast(S, sc[p + 1 + TK]);
             a1 = x.fma(v0, a1); b1 = x.fma(v1, b1);
-            x = FloatVector.broadcast(S, sc[p + 1 + 2 * TK]);
+            x = FloatVector.broadcast(S, sc[p + 2]);
             a2 = x.fma(v0, a2); b2 = x.fma(v1, b2);
-            x = FloatVector.broadcast(S, sc[p + 1 + 3 * TK]);
+            x = FloatVector.broadcast(S, sc[p + 3]);
             a3 = x.fma(v0, a3); b3 = x.fma(v1, b3);
-            x = FloatVector.broadcast(S, sc[p + 1 + 4 * TK]);
+            x = FloatVector.broadcast(S, sc[p + 4]);
             a4 = x.fma(v0, a4); b4 = x.fma(v1, b4);
-            x = FloatVector.broadcast(S, sc[p + 1 + 5 * TK]);
+            x = FloatVector.broadcast(S, sc[p + 5]);
             a5 = x.fma(v0, a5); b5 = x.fma(v1, b5);
-            x = FloatVector.broadcast(S, sc[p + 1 + 6 * TK]);
+            x = FloatVector.broadcast(S, sc[p + 6]);
             a6 = x.fma(v0, a6); b6 = x.fma(v1, b6);
-            x = FloatVector.broadcast(S, sc[p + 1 + 7 * TK]);
-            a7 = x.fma(v0, a7); b7 = x.fma(v1, b7);
-        }
-        for (; p < end; p++) {
-            v0 = FloatVector.fromArray(S, vp, vBase + p * NC);
-            v1 = FloatVector.fromArray(S, vp, vBase + p * NC + VL);
-            x = FloatVector.broadcast(S, sc[p]);
-            a0 = x.fma(v0, a0); b0 = x.fma(v1, b0);
-            x = FloatVector.broadcast(S, sc[p + TK]);
-            a1 = x.fma(v0, a1); b1 = x.fma(v1, b1);
-            x = FloatVector.broadcast(S, sc[p + 2 * TK]);
-            a2 = x.fma(v0, a2); b2 = x.fma(v1, b2);
-            x = FloatVector.broadcast(S, sc[p + 3 * TK]);
-            a3 = x.fma(v0, a3); b3 = x.fma(v1, b3);
-            x = FloatVector.broadcast(S, sc[p + 4 * TK]);
-            a4 = x.fma(v0, a4); b4 = x.fma(v1, b4);
-            x = FloatVector.broadcast(S, sc[p + 5 * TK]);
-            a5 = x.fma(v0, a5); b5 = x.fma(v1, b5);
-            x = FloatVector.broadcast(S, sc[p + 6 * TK]);
-            a6 = x.fma(v0, a6); b6 = x.fma(v1, b6);
-            x = FloatVector.broadcast(S, sc[p + 7 * TK]);
+            x = FloatVector.broadcast(S, sc[p + 7]);
             a7 = x.fma(v0, a7); b7 = x.fma(v1, b7);
         }
         a0.intoArray(o, o0); b0.intoArray(o, o0 + VL);

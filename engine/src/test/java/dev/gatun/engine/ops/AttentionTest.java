@@ -73,6 +73,8 @@ class AttentionTest {
                     check(arena, ctx, rnd, b, s, 2, 32, new long[] {b, 1, 1, s}, false);
                     check(arena, ctx, rnd, b, s, 3, 5, new long[] {b, 3, s, s}, true);
                     check(arena, ctx, rnd, b, s, 1, 16, new long[] {s}, true);
+                    // one mask row per head, the same for every query
+                    check(arena, ctx, rnd, b, s, 3, 8, new long[] {b, 3, 1, s}, false);
                 }
             }
             two.close();
@@ -86,8 +88,9 @@ class AttentionTest {
             Workspace two = new Workspace(arena, Long.MAX_VALUE, 2);
             check(arena, two, rnd, 1, 512, 3, 17, new long[] {1, 1, 1, 512}, false);
             check(arena, new ArenaContext(arena), rnd, 3, 300, 2, 8, null, false);
-            // over AttentionKernel.CACHED_BYTES: heads packed in groups from whole row runs
+            // over AttentionKernel.CACHED_BYTES: heads read in groups from whole row runs
             check(arena, two, rnd, 3, 300, 4, 33, new long[] {3, 1, 1, 300}, false);
+            check(arena, two, rnd, 3, 300, 4, 33, new long[] {3, 4, 1, 300}, false);
             check(arena, new ArenaContext(arena), rnd, 7, 160, 5, 17, null, true);
             two.close();
         }
@@ -119,8 +122,9 @@ class AttentionTest {
     @Test
     void softmaxExpMatchesItsScalarTwinAndMathExp() {
         Random rnd = new Random(14);
+        int tq = AttentionKernel.TQ;
         for (int n : new int[] {1, 5, 16, 31, 128, 133}) {
-            float[] x = new float[n + 3];
+            float[] x = new float[(n + 3) * tq];
             for (int j = 0; j < x.length; j++) {
                 x[j] = switch (rnd.nextInt(8)) {
                     case 0 -> Float.NEGATIVE_INFINITY;
@@ -130,22 +134,55 @@ class AttentionTest {
                     default -> (float) (-rnd.nextDouble() * 90);
                 };
             }
-            float shift = (float) rnd.nextGaussian();
-            float[] got = x.clone();
-            float sum = AttentionKernel.expInPlace(got, 2, n, shift, new float[64]);
-            double want = 0;
-            for (int j = 0; j < x.length; j++) {
-                if (j < 2 || j >= n + 2) {
-                    assertEquals(x[j], got[j], "outside the row: " + j);
-                    continue;
-                }
-                float e = AttentionKernel.exp(x[j] - shift);
-                assertEquals(Float.floatToIntBits(e), Float.floatToIntBits(got[j]), "n=" + n + " x=" + (x[j] - shift));
-                double m = Math.exp(x[j] - shift);
-                assertTrue(Math.abs(e - m) <= 3e-7 * m + 1e-37, "exp(" + (x[j] - shift) + ") = " + e + ", Math.exp " + m);
-                want += e;
+            float[] st = new float[AttentionKernel.STATE * tq];
+            for (int i = 0; i < tq; i++) {
+                st[AttentionKernel.SHIFT + i] = (float) rnd.nextGaussian();
             }
-            assertEquals(want, sum, 1e-5 * Math.max(1, want));
+            float[] got = x.clone();
+            AttentionKernel.expRows(got, 2, n + 2, st);
+            for (int i = 0; i < tq; i++) {
+                float shift = st[AttentionKernel.SHIFT + i];
+                for (int j = 0; j < n + 3; j++) {
+                    int at = j * tq + i;
+                    if (j < 2 || j >= n + 2) {
+                        assertEquals(x[at], got[at], "outside the rows: " + j);
+                        continue;
+                    }
+                    float e = AttentionKernel.exp(x[at] - shift);
+                    assertEquals(Float.floatToIntBits(e), Float.floatToIntBits(got[at]), "n=" + n + " x=" + (x[at] - shift));
+                    double m = Math.exp(x[at] - shift);
+                    assertTrue(Math.abs(e - m) <= 3e-7 * m + 1e-37, "exp(" + (x[at] - shift) + ") = " + e + ", Math.exp " + m);
+                }
+            }
+        }
+    }
+
+    @Test
+    void blockSumsAddInTheRowMajorLaneOrder() {
+        // per query lane: VL partials over the keys j = m mod VL below the vector bound, VectorMath.sumLanes' tree,
+        // then the tail keys one by one (bit for bit)
+        Random rnd = new Random(15);
+        int tq = AttentionKernel.TQ;
+        int vl = tq / 2;
+        for (int n : new int[] {1, 5, 16, 31, 128}) {
+            float[] sc = new float[(AttentionKernel.TK + 1) * tq];
+            for (int j = 0; j < sc.length; j++) {
+                sc[j] = (float) Math.exp(-rnd.nextDouble() * 20);
+            }
+            float[] st = new float[AttentionKernel.STATE * tq];
+            AttentionKernel.blockSums(sc, n, st, new float[vl * tq]);
+            int bound = n / vl * vl;
+            for (int i = 0; i < tq; i++) {
+                float[] lanes = new float[vl];
+                for (int j = 0; j < bound; j++) {
+                    lanes[j % vl] += sc[j * tq + i];
+                }
+                float want = dev.gatun.engine.cpu.VectorMath.sumLanes(lanes, vl);
+                for (int j = bound; j < n; j++) {
+                    want += sc[j * tq + i];
+                }
+                assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(st[AttentionKernel.BLOCK_SUM + i]), "n=" + n + " lane " + i);
+            }
         }
     }
 
