@@ -3,15 +3,11 @@ package dev.gatun.engine.cpu;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.gatun.engine.cpu.Epilogue.Activation;
-import dev.gatun.engine.ops.ArenaContext;
 import dev.gatun.engine.ops.KernelContext;
-import dev.gatun.engine.tensor.DType;
-import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
-import java.util.function.IntConsumer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
@@ -29,28 +25,9 @@ class SpmmChainTest {
         POOL.close();
     }
 
+    /** A context on the shared test arena with {@code threads} threads (more than one use the test pool). */
     private static KernelContext context(int threads) {
-        ArenaContext base = new ArenaContext(ARENA);
-        return new KernelContext() {
-            @Override
-            public Tensor allocate(DType dtype, Shape shape) {
-                return base.allocate(dtype, shape);
-            }
-
-            @Override
-            public int threads() {
-                return threads;
-            }
-
-            @Override
-            public void parallelFor(int tasks, IntConsumer body) {
-                if (threads == 1) {
-                    KernelContext.super.parallelFor(tasks, body);
-                } else {
-                    POOL.parallelFor(tasks, body);
-                }
-            }
-        };
+        return PoolContext.of(ARENA, POOL, threads);
     }
 
     private static MemorySegment random(Random rnd, long n) {

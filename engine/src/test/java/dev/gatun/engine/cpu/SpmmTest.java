@@ -3,16 +3,12 @@ package dev.gatun.engine.cpu;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.gatun.engine.cpu.Epilogue.Activation;
-import dev.gatun.engine.ops.ArenaContext;
 import dev.gatun.engine.ops.KernelContext;
-import dev.gatun.engine.tensor.DType;
-import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Random;
-import java.util.function.IntConsumer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -25,28 +21,9 @@ class SpmmTest {
     private static final Arena ARENA = Arena.ofShared();
     private static final IntraOpPool POOL = new IntraOpPool(3, "spmm-test");
 
+    /** A context on the shared test arena with {@code threads} threads (more than one use the test pool). */
     private static KernelContext context(int threads) {
-        ArenaContext base = new ArenaContext(ARENA);
-        return new KernelContext() {
-            @Override
-            public Tensor allocate(DType dtype, Shape shape) {
-                return base.allocate(dtype, shape);
-            }
-
-            @Override
-            public int threads() {
-                return threads;
-            }
-
-            @Override
-            public void parallelFor(int tasks, IntConsumer body) {
-                if (threads == 1) {
-                    KernelContext.super.parallelFor(tasks, body);
-                } else {
-                    POOL.parallelFor(tasks, body);
-                }
-            }
-        };
+        return PoolContext.of(ARENA, POOL, threads);
     }
 
     @BeforeAll
