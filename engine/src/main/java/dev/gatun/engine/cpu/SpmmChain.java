@@ -1,6 +1,7 @@
 package dev.gatun.engine.cpu;
 
 import dev.gatun.engine.ops.KernelContext;
+import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -128,7 +129,7 @@ public final class SpmmChain {
             for (int j = j0; j < j1; j++) {
                 int from = (j - j0) * mb;
                 long to = hAddr + (long) j * mb * 4;
-                float bias = biasAt == -1 ? 0f : ALL.get(dev.gatun.engine.tensor.Tensor.F32, biasAt + j * 4L);
+                float bias = biasAt == -1 ? 0f : ALL.get(Tensor.F32, biasAt + j * 4L);
                 for (int v = 0; v < mb; v += VL) {
                     FloatVector x = FloatVector.fromArray(S, sums, from + v);
                     if (biasAt != -1) {

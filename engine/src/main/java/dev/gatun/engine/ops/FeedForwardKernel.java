@@ -43,8 +43,7 @@ final class FeedForwardKernel {
         FusedOps.MatMulMemo chain1 = new FusedOps.MatMulMemo();
         FusedOps.MatMulMemo chain2 = new FusedOps.MatMulMemo();
         Memo<Tensor[]> outputs = new Memo<>();
-        Kernel add = node.hasInput(5) ? OpRegistry.plan(NodeSpec.of("Add", 14,
-                dev.gatun.engine.graph.Attributes.empty(), 1, DType.FLOAT, DType.FLOAT)).kernel() : null;
+        Kernel add = node.hasInput(5) ? FusedOps.addKernel() : null;
         return Planned.of((ctx, in) -> {
             Tensor a = in[0];
             Tensor bias1 = in.length > 2 ? in[2] : null;

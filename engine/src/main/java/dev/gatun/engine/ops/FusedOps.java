@@ -248,7 +248,7 @@ public final class FusedOps implements OpFamily {
     }
 
     /** ONNX's float32 Add (numpy broadcasting), for operands the fused kernels do not broadcast themselves. */
-    private static Kernel addKernel() {
+    static Kernel addKernel() {
         return OpRegistry.plan(NodeSpec.of("Add", 14, Attributes.empty(), 1, DType.FLOAT, DType.FLOAT)).kernel();
     }
 
