@@ -351,26 +351,105 @@ final class SparseGemv {
             }
             long xAt = xs.address();
             int slices = lay.slices();
-            Spmm.run(ctx, threads == 1 ? 1 : Math.min(slices, 4 * threads), slices, (u0, u1) -> {
-                int j0 = u0 * VL;
-                int nb = Math.min(n, u1 * VL) - j0;
-                int w = (u1 - u0) * VL;
-                float[] acc = SCRATCH.get().acc(m * w);
-                int r = 0;
-                for (; r + 4 <= m; r += 4) {
-                    dots4(lay, u0, u1, xAt + r * xsB, xsB, acc, r * w, w);
-                }
-                for (; r < m; r++) {
-                    dots(lay, u0, u1, xAt + r * xsB, acc, r * w);
-                }
-                SgemmKernel.store(acc, 0, w, m, nb, 1f, 0f, true, e, c, cOff + j0, ldc, 0, j0);
-            });
+            SlicedTask task = SLICED.get();
+            task.set(lay, m, n, xAt, xsB, e, c, cOff, ldc);
+            try {
+                Spmm.run(ctx, threads == 1 ? 1 : Math.min(slices, 4 * threads), slices, task);
+            } finally {
+                task.clear();
+            }
             return;
         }
         int chunks = (n + VL - 1) / VL;
         float[] x0 = SCRATCH.get().x(b.k());
         MemorySegment.copy(a, Tensor.F32, aOff * 4, x0, 0, b.k());
-        Spmm.run(ctx, threads == 1 ? 1 : Math.min(chunks, 4 * threads), chunks, (u0, u1) -> {
+        DotTask task = DOTS.get();
+        task.set(b, n, x0, e, c, cOff);
+        try {
+            Spmm.run(ctx, threads == 1 ? 1 : Math.min(chunks, 4 * threads), chunks, task);
+        } finally {
+            task.clear();
+        }
+    }
+
+    /**
+     * The sliced GEMV's region: slices [u0, u1) of every row, stored with the epilogue. A reused object per calling
+     * thread (fields set before the region and cleared after) instead of a capturing lambda, so that a steady-state
+     * run allocates nothing.
+     */
+    private static final class SlicedTask implements Spmm.RangeBody {
+        private Layout lay;
+        private int m;
+        private int n;
+        private long xAt;
+        private long xsB;
+        private Epilogue e;
+        private MemorySegment c;
+        private long cOff;
+        private int ldc;
+
+        void set(Layout lay, int m, int n, long xAt, long xsB, Epilogue e, MemorySegment c, long cOff, int ldc) {
+            this.lay = lay;
+            this.m = m;
+            this.n = n;
+            this.xAt = xAt;
+            this.xsB = xsB;
+            this.e = e;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+        }
+
+        void clear() {
+            lay = null;
+            e = null;
+            c = null;
+        }
+
+        @Override
+        public void run(int u0, int u1) {
+            int j0 = u0 * VL;
+            int nb = Math.min(n, u1 * VL) - j0;
+            int w = (u1 - u0) * VL;
+            float[] acc = SCRATCH.get().acc(m * w);
+            int r = 0;
+            for (; r + 4 <= m; r += 4) {
+                dots4(lay, u0, u1, xAt + r * xsB, xsB, acc, r * w, w);
+            }
+            for (; r < m; r++) {
+                dots(lay, u0, u1, xAt + r * xsB, acc, r * w);
+            }
+            SgemmKernel.store(acc, 0, w, m, nb, 1f, 0f, true, e, c, cOff + j0, ldc, 0, j0);
+        }
+    }
+
+    /** The one-row CSR/2:4 dot products' region: columns [16 u0, 16 u1), stored with the epilogue (as SlicedTask). */
+    private static final class DotTask implements Spmm.RangeBody {
+        private SparseB b;
+        private int n;
+        private float[] x0;
+        private Epilogue e;
+        private MemorySegment c;
+        private long cOff;
+
+        void set(SparseB b, int n, float[] x0, Epilogue e, MemorySegment c, long cOff) {
+            this.b = b;
+            this.n = n;
+            this.x0 = x0;
+            this.e = e;
+            this.c = c;
+            this.cOff = cOff;
+        }
+
+        void clear() {
+            b = null;
+            x0 = null;
+            e = null;
+            c = null;
+        }
+
+        @Override
+        public void run(int u0, int u1) {
             int j0 = u0 * VL;
             int nb = Math.min(n, u1 * VL) - j0;
             float[] acc = SCRATCH.get().acc(nb);
@@ -380,8 +459,11 @@ final class SparseGemv {
                 dotsTwoFour(b, j0, nb, x0, acc, 0);
             }
             SgemmKernel.store(acc, 0, nb, 1, nb, 1f, 0f, true, e, c, cOff + j0, 0, 0, j0);
-        });
+        }
     }
+
+    private static final ThreadLocal<SlicedTask> SLICED = ThreadLocal.withInitial(SlicedTask::new);
+    private static final ThreadLocal<DotTask> DOTS = ThreadLocal.withInitial(DotTask::new);
 
     /**
      * acc[to + q] = sum over column j+q's nonzeros of w * x[p], q < cols: eight chains per column over its nonzeros

@@ -477,14 +477,40 @@ public final class Spmm {
         }
     }
 
-    /** Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges. */
+    /**
+     * Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges, through the calling thread's reusable
+     * {@link Split} (no task object allocated per call).
+     */
     static void run(KernelContext ctx, int tasks, int units, RangeBody body) {
         if (tasks <= 1) {
             body.run(0, units);
             return;
         }
-        ctx.parallelFor(tasks, t -> body.run((int) ((long) units * t / tasks), (int) ((long) units * (t + 1) / tasks)));
+        Split split = SPLIT.get();
+        split.body = body;
+        split.tasks = tasks;
+        split.units = units;
+        try {
+            ctx.parallelFor(tasks, split);
+        } finally {
+            split.body = null;
+        }
     }
+
+    /** Task t of a {@link #run} region: units [units * t / tasks, units * (t + 1) / tasks). */
+    private static final class Split implements java.util.function.IntConsumer {
+        private RangeBody body;
+        private int tasks;
+        private int units;
+
+        @Override
+        public void accept(int t) {
+            body.run((int) ((long) units * t / tasks), (int) ((long) units * (t + 1) / tasks));
+        }
+    }
+
+    /** The calling thread's region split (a thread runs one region at a time; regions do not nest). */
+    private static final ThreadLocal<Split> SPLIT = ThreadLocal.withInitial(Split::new);
 
     @FunctionalInterface
     interface RangeBody {

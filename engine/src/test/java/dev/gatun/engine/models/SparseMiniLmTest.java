@@ -29,9 +29,9 @@ import org.junit.jupiter.api.Test;
  * magnitude), at batch 2 x 40 (SpMM; the feed-forward chain on one thread), 1 x 1 (the sparse GEMV), 1 x 7 and 2 x 9
  * (7 and 18 rows: row by row on the sliced layout), 3 x 300 (the chain on two threads too), on 1 and 2 threads.
  */
-class SparseMiniLmTest {
+public class SparseMiniLmTest {
     /** The model with each 2-D float initializer that is a MatMul's B pruned to {@code sparsity} (per tensor). */
-    static byte[] prunedMiniLm(double sparsity) throws Exception {
+    public static byte[] prunedMiniLm(double sparsity) throws Exception {
         Onnx.ModelProto model;
         try (InputStream in = SparseMiniLmTest.class.getResourceAsStream("/all-minilm-l6-v2.onnx")) {
             assertNotNull(in, "the all-minilm-l6-v2.onnx resource (langchain4j jar) is not on the test classpath");
