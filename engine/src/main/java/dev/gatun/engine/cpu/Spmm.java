@@ -257,42 +257,63 @@ public final class Spmm {
             SpmmTwoFour.multiply(ctx, threads, m, a, aOff, aAt, lda, b, c, cOff, cAt, ldc, e);
             return;
         }
-        if (threads == 1 || blocks >= 2 * threads) {
-            // one task per range of row blocks: each block transposed into the thread's own scratch, used while in L2
-            run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, (b0, b1) -> {
-                Scratch s = SCRATCH.get();
-                long atAddr = s.at((long) k * mb * 4);
-                int kc = kBlock(b, mb);
-                for (int blk = b0; blk < b1; blk++) {
-                    transpose(a, aOff, aAt, lda, m, blk * mb, mb, 0, k, atAddr);
-                    kBlocked(nv, b, m, blk * mb, mb, kc, atAddr, s, c, cOff, cAt, ldc, e);
-                    heavyPass(cAt, ldc, e, blk * mb, Math.min(mb, m - blk * mb), 0, n);
-                }
-            });
-            return;
+        Region r = Region.of(a, aOff, aAt, lda, m, b, c, cOff, cAt, ldc, e, nv);
+        try {
+            if (threads == 1 || blocks >= 2 * threads) {
+                // one task per range of row blocks: each block transposed into the thread's own scratch, used while in L2
+                run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, r, Spmm::rowBlocks);
+                return;
+            }
+            MemorySegment at = ctx.allocate(DType.FLOAT, r.atShape((long) blocks * k * mb)).data();
+            r.atAddr = checkedAddress(at, (long) blocks * k * mb * 4);
+            r.kChunks = (k + T_CHUNK - 1) / T_CHUNK;
+            r.nChunks = nChunks;
+            int tUnits = blocks * r.kChunks;
+            run(ctx, Math.min(tUnits, 4 * threads), tUnits, r, Spmm::transposeUnits);
+            int units = blocks * nChunks;
+            run(ctx, Math.min(units, 4 * threads), units, r, Spmm::columnUnits);
+        } finally {
+            r.clear();
         }
-        MemorySegment at = ctx.allocate(DType.FLOAT, Shape.of((long) blocks * k * mb)).data();
-        long atAddr = checkedAddress(at, (long) blocks * k * mb * 4);
-        int kChunks = (k + T_CHUNK - 1) / T_CHUNK;
-        int tUnits = blocks * kChunks;
-        run(ctx, Math.min(tUnits, 4 * threads), tUnits, (u0, u1) -> {
-            for (int u = u0; u < u1; u++) {
-                int blk = u / kChunks;
-                int p0 = (u % kChunks) * T_CHUNK;
-                transpose(a, aOff, aAt, lda, m, blk * mb, mb, p0, Math.min(k, p0 + T_CHUNK),
-                        atAddr + (long) blk * k * mb * 4);
-            }
-        });
-        int units = blocks * nChunks;
-        run(ctx, Math.min(units, 4 * threads), units, (u0, u1) -> {
-            Scratch s = SCRATCH.get();
-            for (int u = u0; u < u1; u++) {
-                int blk = u / nChunks;
-                int j0 = (u % nChunks) * NB;
-                columns(nv, b, m, blk * mb, mb, j0, atAddr + (long) blk * k * mb * 4, s, c, cOff, cAt, ldc, e);
-                heavyPass(cAt, ldc, e, blk * mb, Math.min(mb, m - blk * mb), j0, Math.min(NB, n - j0));
-            }
-        });
+    }
+
+    /** Row blocks [b0, b1) of the row-block path: each transposed into the thread's scratch, then its panels. */
+    private static void rowBlocks(Region r, int b0, int b1) {
+        Scratch s = SCRATCH.get();
+        int k = r.b.k();
+        long atAddr = s.at((long) k * r.mb * 4);
+        int kc = kBlock(r.b, r.mb);
+        for (int blk = b0; blk < b1; blk++) {
+            int m0 = blk * r.mb;
+            transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, r.mb, 0, k, atAddr);
+            kBlocked(r.nv, r.b, r.m, m0, r.mb, kc, atAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e);
+            heavyPass(r.cAt, r.ldc, r.e, m0, Math.min(r.mb, r.m - m0), 0, r.b.n());
+        }
+    }
+
+    /** Transpose units [u0, u1) of the shared-At path: (row block, K chunk of T_CHUNK rows). */
+    private static void transposeUnits(Region r, int u0, int u1) {
+        int k = r.b.k();
+        for (int u = u0; u < u1; u++) {
+            int blk = u / r.kChunks;
+            int p0 = (u % r.kChunks) * T_CHUNK;
+            transpose(r.a, r.aOff, r.aAt, r.lda, r.m, blk * r.mb, r.mb, p0, Math.min(k, p0 + T_CHUNK),
+                    r.atAddr + (long) blk * k * r.mb * 4);
+        }
+    }
+
+    /** Column units [u0, u1) of the shared-At path: (row block, NB columns). */
+    private static void columnUnits(Region r, int u0, int u1) {
+        Scratch s = SCRATCH.get();
+        int k = r.b.k();
+        int n = r.b.n();
+        for (int u = u0; u < u1; u++) {
+            int blk = u / r.nChunks;
+            int j0 = (u % r.nChunks) * NB;
+            columns(r.nv, r.b, r.m, blk * r.mb, r.mb, j0, r.atAddr + (long) blk * k * r.mb * 4, s, r.c, r.cOff, r.cAt,
+                    r.ldc, r.e);
+            heavyPass(r.cAt, r.ldc, r.e, blk * r.mb, Math.min(r.mb, r.m - blk * r.mb), j0, Math.min(NB, n - j0));
+        }
     }
 
     /**
@@ -494,6 +515,115 @@ public final class Spmm {
             ctx.parallelFor(tasks, split);
         } finally {
             split.body = null;
+        }
+    }
+
+    /**
+     * {@link #run} with the region's state in {@code r} (the calling thread's {@link Region}) and a non-capturing
+     * {@code body} (a static method): nothing allocated per call.
+     */
+    static void run(KernelContext ctx, int tasks, int units, Region r, RegionBody body) {
+        RegionTask task = REGION_TASK.get();
+        task.region = r;
+        task.body = body;
+        try {
+            run(ctx, tasks, units, task);
+        } finally {
+            task.region = null;
+        }
+    }
+
+    /** A region's work over units [from, to) given its state. */
+    @FunctionalInterface
+    interface RegionBody {
+        void run(Region r, int from, int to);
+    }
+
+    private static final class RegionTask implements RangeBody {
+        private Region region;
+        private RegionBody body;
+
+        @Override
+        public void run(int from, int to) {
+            body.run(region, from, to);
+        }
+    }
+
+    private static final ThreadLocal<RegionTask> REGION_TASK = ThreadLocal.withInitial(RegionTask::new);
+
+    /**
+     * The state of one SpMM parallel region (A, the weight, C, the epilogue, the blocking; {@link SpmmChain}'s and
+     * {@link SpmmTwoFour}'s extras): one reused object per calling thread, set before the region and cleared after,
+     * instead of a capturing lambda per call (the steady-state runs allocate nothing). Workers read it after the
+     * pool's hand-off.
+     */
+    static final class Region {
+        MemorySegment a;
+        long aOff;
+        long aAt;
+        int lda;
+        int m;
+        int nv;
+        int mb;
+        SparseB b;
+        MemorySegment c;
+        long cOff;
+        long cAt;
+        int ldc;
+        Epilogue e;
+        long atAddr;
+        int kChunks;
+        int nChunks;
+        /** SpmmChain: the second weight, the hidden epilogue and its bias' address (-1 when none). */
+        SparseB b2;
+        Epilogue h;
+        long biasAt;
+        /** SpmmTwoFour: the weight's sorted layout and its group and chunk counts. */
+        Object layout;
+        int groups;
+        int chunks;
+
+        /** The last shared transposed A's shape (a steady state asks for the same size run after run). */
+        private Shape atShape = Shape.of(0);
+
+        Shape atShape(long floats) {
+            if (atShape.dim(0) != floats) {
+                atShape = Shape.of(floats);
+            }
+            return atShape;
+        }
+
+        private static final ThreadLocal<Region> CURRENT = ThreadLocal.withInitial(Region::new);
+
+        /** The calling thread's region object, set for A, B, C and the epilogue (nv vectors per row block). */
+        static Region of(MemorySegment a, long aOff, long aAt, int lda, int m, SparseB b, MemorySegment c, long cOff,
+                         long cAt, int ldc, Epilogue e, int nv) {
+            Region r = CURRENT.get();
+            r.a = a;
+            r.aOff = aOff;
+            r.aAt = aAt;
+            r.lda = lda;
+            r.m = m;
+            r.b = b;
+            r.c = c;
+            r.cOff = cOff;
+            r.cAt = cAt;
+            r.ldc = ldc;
+            r.e = e;
+            r.nv = nv;
+            r.mb = nv * VL;
+            return r;
+        }
+
+        /** Drops the references (segments, weights) the region held. */
+        void clear() {
+            a = null;
+            b = null;
+            c = null;
+            e = null;
+            b2 = null;
+            h = null;
+            layout = null;
         }
     }
 

@@ -88,20 +88,33 @@ public final class SpmmChain {
         long cAt = Spmm.directC(c, cOff, ldc, m, n, e);
         long biasAt = h == null || h.bias() == null ? -1
                 : SgemmKernel.address(h.bias(), h.biasOffset() * 4, hidden * 4L, "bias");
-        Spmm.run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, (r0, r1) -> {
-            Spmm.Scratch s = Spmm.SCRATCH.get();
-            long atAddr = s.at((long) k * mb * 4);
-            long hAddr = s.hidden((long) hidden * mb * 4);
-            int kc1 = Spmm.kBlock(b1, mb);
-            int kc2 = Spmm.kBlock(b2, mb);
-            for (int blk = r0; blk < r1; blk++) {
-                int m0 = blk * mb;
-                Spmm.transpose(a, aOff, aAt, lda, m, m0, mb, 0, k, atAddr);
-                hidden(nv, b1, mb, kc1, atAddr, s, h, biasAt, hAddr);
-                Spmm.kBlocked(nv, b2, m, m0, mb, kc2, hAddr, s, c, cOff, cAt, ldc, e);
-                Spmm.heavyPass(cAt, ldc, e, m0, Math.min(mb, m - m0), 0, n);
-            }
-        });
+        Spmm.Region r = Spmm.Region.of(a, aOff, aAt, lda, m, b1, c, cOff, cAt, ldc, e, nv);
+        r.b2 = b2;
+        r.h = h;
+        r.biasAt = biasAt;
+        try {
+            Spmm.run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, r, SpmmChain::rowBlocks);
+        } finally {
+            r.clear();
+        }
+    }
+
+    /** Row blocks [r0, r1): A transposed, the hidden activations, then the second product into C. */
+    private static void rowBlocks(Spmm.Region r, int r0, int r1) {
+        Spmm.Scratch s = Spmm.SCRATCH.get();
+        int k = r.b.k();
+        int hidden = r.b.n();
+        long atAddr = s.at((long) k * r.mb * 4);
+        long hAddr = s.hidden((long) hidden * r.mb * 4);
+        int kc1 = Spmm.kBlock(r.b, r.mb);
+        int kc2 = Spmm.kBlock(r.b2, r.mb);
+        for (int blk = r0; blk < r1; blk++) {
+            int m0 = blk * r.mb;
+            Spmm.transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, r.mb, 0, k, atAddr);
+            hidden(r.nv, r.b, r.mb, kc1, atAddr, s, r.h, r.biasAt, hAddr);
+            Spmm.kBlocked(r.nv, r.b2, r.m, m0, r.mb, kc2, hAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e);
+            Spmm.heavyPass(r.cAt, r.ldc, r.e, m0, Math.min(r.mb, r.m - m0), 0, r.b2.n());
+        }
     }
 
     /**

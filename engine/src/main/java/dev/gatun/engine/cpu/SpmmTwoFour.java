@@ -117,42 +117,67 @@ final class SpmmTwoFour {
     static void multiply(KernelContext ctx, int threads, int m, MemorySegment a, long aOff, long aAt, int lda,
                          SparseB b, MemorySegment c, long cOff, long cAt, int ldc, Epilogue e) {
         Layout layout = b.twoFourLayout();
-        int k = b.k();
         int n = b.n();
         int groups = b.groups();
         int blocks = (m + MB - 1) / MB;
         int chunks = (n + NC - 1) / NC;
         int units = blocks * chunks;
-        Spmm.run(ctx, threads == 1 ? 1 : Math.min(units, 4 * threads), units, (u0, u1) -> {
-            Scratch s = SCRATCH.get();
-            Spmm.Scratch ss = Spmm.SCRATCH.get();
-            long atAddr = s.at(4L * groups * MB * 4);
-            long sums = s.sums.address();
-            int done = -1;
-            for (int u = u0; u < u1; u++) {
-                int blk = u / chunks;
-                int ch = u % chunks;
-                int m0 = blk * MB;
-                if (blk != done) {
-                    Spmm.transpose(a, aOff, aAt, lda, m, m0, MB, 0, k, atAddr);
-                    for (int p = k; p < 4 * groups; p++) {
-                        zero(atAddr + (long) p * MB * 4, MB);
-                    }
-                    done = blk;
+        Spmm.Region r = Spmm.Region.of(a, aOff, aAt, lda, m, b, c, cOff, cAt, ldc, e, MB / VL);
+        r.layout = layout;
+        r.groups = groups;
+        r.chunks = chunks;
+        try {
+            Spmm.run(ctx, threads == 1 ? 1 : Math.min(units, 4 * threads), units, r, SpmmTwoFour::units);
+        } finally {
+            r.clear();
+        }
+    }
+
+    /** Units [u0, u1) = (row block, chunk of NC columns), row block major: see {@link #multiply}. */
+    private static void units(Spmm.Region r, int u0, int u1) {
+        Layout layout = (Layout) r.layout;
+        MemorySegment a = r.a;
+        long aOff = r.aOff;
+        long aAt = r.aAt;
+        int lda = r.lda;
+        int m = r.m;
+        int k = r.b.k();
+        int n = r.b.n();
+        int groups = r.groups;
+        int chunks = r.chunks;
+        MemorySegment c = r.c;
+        long cOff = r.cOff;
+        long cAt = r.cAt;
+        int ldc = r.ldc;
+        Epilogue e = r.e;
+        Scratch s = SCRATCH.get();
+        Spmm.Scratch ss = Spmm.SCRATCH.get();
+        long atAddr = s.at(4L * groups * MB * 4);
+        long sums = s.sums.address();
+        int done = -1;
+        for (int u = u0; u < u1; u++) {
+            int blk = u / chunks;
+            int ch = u % chunks;
+            int m0 = blk * MB;
+            if (blk != done) {
+                Spmm.transpose(a, aOff, aAt, lda, m, m0, MB, 0, k, atAddr);
+                for (int p = k; p < 4 * groups; p++) {
+                    zero(atAddr + (long) p * MB * 4, MB);
                 }
-                int j0 = ch * NC;
-                int nc = Math.min(NC, n - j0);
-                zero(sums, nc * MB);
-                chunk(layout.bounds(), layout.offsets(), layout.weights(), ch * groups * 17, groups, atAddr, sums);
-                int rows = Math.min(MB, m - m0);
-                for (int q0 = 0; q0 < nc; q0 += Spmm.NB) {
-                    int nb = Math.min(Spmm.NB, nc - q0);
-                    copy(sums + (long) q0 * CS, ss.yt, nb * MB);
-                    Spmm.output(ss.yt, 0, MB, rows, nb, m0, j0 + q0, ss, c, cOff, cAt, ldc, e);
-                }
-                Spmm.heavyPass(cAt, ldc, e, m0, rows, j0, nc);
+                done = blk;
             }
-        });
+            int j0 = ch * NC;
+            int nc = Math.min(NC, n - j0);
+            zero(sums, nc * MB);
+            chunk(layout.bounds(), layout.offsets(), layout.weights(), ch * groups * 17, groups, atAddr, sums);
+            int rows = Math.min(MB, m - m0);
+            for (int q0 = 0; q0 < nc; q0 += Spmm.NB) {
+                int nb = Math.min(Spmm.NB, nc - q0);
+                copy(sums + (long) q0 * CS, ss.yt, nb * MB);
+                Spmm.output(ss.yt, 0, MB, rows, nb, m0, j0 + q0, ss, c, cOff, cAt, ldc, e);
+            }
+            Spmm.heavyPass(cAt, ldc, e, m0, rows, j0, nc);
+        }
     }
 
     /** Zeroes {@code count} floats (a multiple of VL) at the absolute address {@code at}. */
