@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.gatun.engine.EngineException;
 import dev.gatun.engine.ops.ArenaContext;
 import dev.gatun.engine.ops.KernelContext;
-import dev.gatun.engine.tensor.DType;
-import dev.gatun.engine.tensor.Shape;
 import dev.gatun.engine.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -14,7 +12,6 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.function.IntConsumer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -49,23 +46,7 @@ class IgemmTest {
 
     /** A context running parallelFor on a real intra-op pool. */
     private static KernelContext threaded(Arena arena, IntraOpPool pool) {
-        ArenaContext base = new ArenaContext(arena);
-        return new KernelContext() {
-            @Override
-            public Tensor allocate(DType dtype, Shape shape) {
-                return base.allocate(dtype, shape);
-            }
-
-            @Override
-            public int threads() {
-                return pool.threads();
-            }
-
-            @Override
-            public void parallelFor(int tasks, IntConsumer body) {
-                pool.parallelFor(tasks, body);
-            }
-        };
+        return PoolContext.of(arena, pool, pool.threads());
     }
 
     /** Fill mode: 0 random, 1 all max, 2 all min. */
