@@ -436,11 +436,6 @@ public final class Spmm {
         long at0 = cAt + ((long) m0 * ldc + j0) * 4;
         if (e == null && nb == VL) {
             for (int r0 = 0; r0 < rows; r0 += VL) {
-                if (VL == 16 && r0 + VL <= rows) {
-                    // a full square: transposed in registers straight into C
-                    SquareTranspose.square16ToC(yt, yOff + r0, mb, at0 + r0 * ldcB, ldcB);
-                    continue;
-                }
                 SquareTranspose.square(yt, yOff + r0, mb, sq, 0, VL, scratch);
                 long at = at0 + r0 * ldcB;
                 for (int r = 0; r < Math.min(VL, rows - r0); r++) {
@@ -462,18 +457,7 @@ public final class Spmm {
         boolean residual = e != null && e.residual() != null && act.light();
         long resStride = residual ? e.residualStride() * 4 : 0;
         long resAt = residual ? e.residual().address() + (e.residualOffset() + m0 * e.residualStride() + j0) * 4 : 0;
-        // full squares with a column bias (and a residual) and no activation: transposed in registers straight into C
-        boolean direct = VL == 16 && nb == VL && act == Epilogue.Activation.NONE && colBias;
         for (int r0 = 0; r0 < rows; r0 += VL) {
-            if (direct && r0 + VL <= rows) {
-                if (residual) {
-                    SquareTranspose.square16ToC(yt, yOff + r0, mb, at0 + r0 * ldcB, ldcB, bv, resAt + r0 * resStride,
-                            resStride);
-                } else {
-                    SquareTranspose.square16ToC(yt, yOff + r0, mb, at0 + r0 * ldcB, ldcB, bv);
-                }
-                continue;
-            }
             SquareTranspose.square(yt, yOff + r0, mb, sq, 0, VL, scratch);
             for (int r = r0; r < Math.min(r0 + VL, rows); r++) {
                 FloatVector x = FloatVector.fromArray(S, sq, (r - r0) * VL);
