@@ -436,6 +436,11 @@ public final class Spmm {
         long at0 = cAt + ((long) m0 * ldc + j0) * 4;
         if (e == null && nb == VL) {
             for (int r0 = 0; r0 < rows; r0 += VL) {
+                if (VL == 16 && r0 + VL <= rows) {
+                    // a full square: transposed in registers straight into C
+                    SquareTranspose.square16ToC(yt, yOff + r0, mb, at0 + r0 * ldcB, ldcB);
+                    continue;
+                }
                 SquareTranspose.square(yt, yOff + r0, mb, sq, 0, VL, scratch);
                 long at = at0 + r0 * ldcB;
                 for (int r = 0; r < Math.min(VL, rows - r0); r++) {
@@ -457,7 +462,14 @@ public final class Spmm {
         boolean residual = e != null && e.residual() != null && act.light();
         long resStride = residual ? e.residualStride() * 4 : 0;
         long resAt = residual ? e.residual().address() + (e.residualOffset() + m0 * e.residualStride() + j0) * 4 : 0;
+        // full squares with a column bias alone: transposed in registers straight into C
+        boolean direct = VL == 16 && nb == VL && act == Epilogue.Activation.NONE && colBias && !residual;
+        long biasAt = direct ? bias.address() + (e.biasOffset() + j0) * 4 : 0;
         for (int r0 = 0; r0 < rows; r0 += VL) {
+            if (direct && r0 + VL <= rows) {
+                SquareTranspose.square16ToC(yt, yOff + r0, mb, at0 + r0 * ldcB, ldcB, biasAt);
+                continue;
+            }
             SquareTranspose.square(yt, yOff + r0, mb, sq, 0, VL, scratch);
             for (int r = r0; r < Math.min(r0 + VL, rows); r++) {
                 FloatVector x = FloatVector.fromArray(S, sq, (r - r0) * VL);
