@@ -354,7 +354,7 @@ final class SparseGemv {
             SlicedTask task = SLICED.get();
             task.set(lay, m, n, xAt, xsB, e, c, cOff, ldc);
             try {
-                Spmm.run(ctx, threads == 1 ? 1 : Math.min(slices, 4 * threads), slices, task);
+                SpmmRegion.run(ctx, threads == 1 ? 1 : Math.min(slices, 4 * threads), slices, task);
             } finally {
                 task.clear();
             }
@@ -366,7 +366,7 @@ final class SparseGemv {
         DotTask task = DOTS.get();
         task.set(b, n, x0, e, c, cOff);
         try {
-            Spmm.run(ctx, threads == 1 ? 1 : Math.min(chunks, 4 * threads), chunks, task);
+            SpmmRegion.run(ctx, threads == 1 ? 1 : Math.min(chunks, 4 * threads), chunks, task);
         } finally {
             task.clear();
         }
@@ -377,7 +377,7 @@ final class SparseGemv {
      * thread (fields set before the region and cleared after) instead of a capturing lambda, so that a steady-state
      * run allocates nothing.
      */
-    private static final class SlicedTask implements Spmm.RangeBody {
+    private static final class SlicedTask implements SpmmRegion.RangeBody {
         private Layout lay;
         private int m;
         private int n;
@@ -424,7 +424,7 @@ final class SparseGemv {
     }
 
     /** The one-row CSR/2:4 dot products' region: columns [16 u0, 16 u1), stored with the epilogue (as SlicedTask). */
-    private static final class DotTask implements Spmm.RangeBody {
+    private static final class DotTask implements SpmmRegion.RangeBody {
         private SparseB b;
         private int n;
         private float[] x0;

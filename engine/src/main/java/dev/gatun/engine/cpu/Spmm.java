@@ -257,11 +257,11 @@ public final class Spmm {
             SpmmTwoFour.multiply(ctx, threads, m, a, aOff, aAt, lda, b, c, cOff, cAt, ldc, e);
             return;
         }
-        Region r = Region.of(a, aOff, aAt, lda, m, b, c, cOff, cAt, ldc, e, nv);
+        SpmmRegion r = SpmmRegion.of(a, aOff, aAt, lda, m, b, c, cOff, cAt, ldc, e, nv);
         try {
             if (threads == 1 || blocks >= 2 * threads) {
                 // one task per range of row blocks: each block transposed into the thread's own scratch, used while in L2
-                run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, r, Spmm::rowBlocks);
+                SpmmRegion.run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, r, Spmm::rowBlocks);
                 return;
             }
             MemorySegment at = ctx.allocate(DType.FLOAT, r.atShape((long) blocks * k * mb)).data();
@@ -269,16 +269,16 @@ public final class Spmm {
             r.kChunks = (k + T_CHUNK - 1) / T_CHUNK;
             r.nChunks = nChunks;
             int tUnits = blocks * r.kChunks;
-            run(ctx, Math.min(tUnits, 4 * threads), tUnits, r, Spmm::transposeUnits);
+            SpmmRegion.run(ctx, Math.min(tUnits, 4 * threads), tUnits, r, Spmm::transposeUnits);
             int units = blocks * nChunks;
-            run(ctx, Math.min(units, 4 * threads), units, r, Spmm::columnUnits);
+            SpmmRegion.run(ctx, Math.min(units, 4 * threads), units, r, Spmm::columnUnits);
         } finally {
             r.clear();
         }
     }
 
     /** Row blocks [b0, b1) of the row-block path: each transposed into the thread's scratch, then its panels. */
-    private static void rowBlocks(Region r, int b0, int b1) {
+    private static void rowBlocks(SpmmRegion r, int b0, int b1) {
         Scratch s = SCRATCH.get();
         int k = r.b.k();
         long atAddr = s.at((long) k * r.mb * 4);
@@ -292,7 +292,7 @@ public final class Spmm {
     }
 
     /** Transpose units [u0, u1) of the shared-At path: (row block, K chunk of T_CHUNK rows). */
-    private static void transposeUnits(Region r, int u0, int u1) {
+    private static void transposeUnits(SpmmRegion r, int u0, int u1) {
         int k = r.b.k();
         for (int u = u0; u < u1; u++) {
             int blk = u / r.kChunks;
@@ -303,7 +303,7 @@ public final class Spmm {
     }
 
     /** Column units [u0, u1) of the shared-At path: (row block, NB columns). */
-    private static void columnUnits(Region r, int u0, int u1) {
+    private static void columnUnits(SpmmRegion r, int u0, int u1) {
         Scratch s = SCRATCH.get();
         int k = r.b.k();
         int n = r.b.n();
@@ -508,155 +508,6 @@ public final class Spmm {
             VectorMath.apply(f, ALL, at, ALL, at, cols, res == null ? null : ALL,
                     res == null ? 0 : res.address() / 4 + e.residualOffset() + r * e.residualStride() + j0);
         }
-    }
-
-    /**
-     * Runs {@code body(from, to)} over [0, units) cut into {@code tasks} ranges, through the calling thread's reusable
-     * {@link Split} (no task object allocated per call).
-     */
-    static void run(KernelContext ctx, int tasks, int units, RangeBody body) {
-        if (tasks <= 1) {
-            body.run(0, units);
-            return;
-        }
-        Split split = SPLIT.get();
-        split.body = body;
-        split.tasks = tasks;
-        split.units = units;
-        try {
-            ctx.parallelFor(tasks, split);
-        } finally {
-            split.body = null;
-        }
-    }
-
-    /**
-     * {@link #run} with the region's state in {@code r} (the calling thread's {@link Region}) and a non-capturing
-     * {@code body} (a static method): nothing allocated per call.
-     */
-    static void run(KernelContext ctx, int tasks, int units, Region r, RegionBody body) {
-        RegionTask task = REGION_TASK.get();
-        task.region = r;
-        task.body = body;
-        try {
-            run(ctx, tasks, units, task);
-        } finally {
-            task.region = null;
-        }
-    }
-
-    /** A region's work over units [from, to) given its state. */
-    @FunctionalInterface
-    interface RegionBody {
-        void run(Region r, int from, int to);
-    }
-
-    private static final class RegionTask implements RangeBody {
-        private Region region;
-        private RegionBody body;
-
-        @Override
-        public void run(int from, int to) {
-            body.run(region, from, to);
-        }
-    }
-
-    private static final ThreadLocal<RegionTask> REGION_TASK = ThreadLocal.withInitial(RegionTask::new);
-
-    /**
-     * The state of one SpMM parallel region (A, the weight, C, the epilogue, the blocking; {@link SpmmChain}'s and
-     * {@link SpmmTwoFour}'s extras): one reused object per calling thread, set before the region and cleared after,
-     * instead of a capturing lambda per call (the steady-state runs allocate nothing). Workers read it after the
-     * pool's hand-off.
-     */
-    static final class Region {
-        MemorySegment a;
-        long aOff;
-        long aAt;
-        int lda;
-        int m;
-        int nv;
-        int mb;
-        SparseB b;
-        MemorySegment c;
-        long cOff;
-        long cAt;
-        int ldc;
-        Epilogue e;
-        long atAddr;
-        int kChunks;
-        int nChunks;
-        /** SpmmChain: the second weight, the hidden epilogue and its bias' address (-1 when none). */
-        SparseB b2;
-        Epilogue h;
-        long biasAt;
-        /** SpmmTwoFour: the weight's sorted layout and its group and chunk counts. */
-        Object layout;
-        int groups;
-        int chunks;
-
-        /** The last shared transposed A's shape (a steady state asks for the same size run after run). */
-        private Shape atShape = Shape.of(0);
-
-        Shape atShape(long floats) {
-            if (atShape.dim(0) != floats) {
-                atShape = Shape.of(floats);
-            }
-            return atShape;
-        }
-
-        private static final ThreadLocal<Region> CURRENT = ThreadLocal.withInitial(Region::new);
-
-        /** The calling thread's region object, set for A, B, C and the epilogue (nv vectors per row block). */
-        static Region of(MemorySegment a, long aOff, long aAt, int lda, int m, SparseB b, MemorySegment c, long cOff,
-                         long cAt, int ldc, Epilogue e, int nv) {
-            Region r = CURRENT.get();
-            r.a = a;
-            r.aOff = aOff;
-            r.aAt = aAt;
-            r.lda = lda;
-            r.m = m;
-            r.b = b;
-            r.c = c;
-            r.cOff = cOff;
-            r.cAt = cAt;
-            r.ldc = ldc;
-            r.e = e;
-            r.nv = nv;
-            r.mb = nv * VL;
-            return r;
-        }
-
-        /** Drops the references (segments, weights) the region held. */
-        void clear() {
-            a = null;
-            b = null;
-            c = null;
-            e = null;
-            b2 = null;
-            h = null;
-            layout = null;
-        }
-    }
-
-    /** Task t of a {@link #run} region: units [units * t / tasks, units * (t + 1) / tasks). */
-    private static final class Split implements java.util.function.IntConsumer {
-        private RangeBody body;
-        private int tasks;
-        private int units;
-
-        @Override
-        public void accept(int t) {
-            body.run((int) ((long) units * t / tasks), (int) ((long) units * (t + 1) / tasks));
-        }
-    }
-
-    /** The calling thread's region split (a thread runs one region at a time; regions do not nest). */
-    private static final ThreadLocal<Split> SPLIT = ThreadLocal.withInitial(Split::new);
-
-    @FunctionalInterface
-    interface RangeBody {
-        void run(int from, int to);
     }
 
     /**

@@ -88,19 +88,19 @@ public final class SpmmChain {
         long cAt = Spmm.directC(c, cOff, ldc, m, n, e);
         long biasAt = h == null || h.bias() == null ? -1
                 : SgemmKernel.address(h.bias(), h.biasOffset() * 4, hidden * 4L, "bias");
-        Spmm.Region r = Spmm.Region.of(a, aOff, aAt, lda, m, b1, c, cOff, cAt, ldc, e, nv);
+        SpmmRegion r = SpmmRegion.of(a, aOff, aAt, lda, m, b1, c, cOff, cAt, ldc, e, nv);
         r.b2 = b2;
         r.h = h;
         r.biasAt = biasAt;
         try {
-            Spmm.run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, r, SpmmChain::rowBlocks);
+            SpmmRegion.run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, r, SpmmChain::rowBlocks);
         } finally {
             r.clear();
         }
     }
 
     /** Row blocks [r0, r1): A transposed, the hidden activations, then the second product into C. */
-    private static void rowBlocks(Spmm.Region r, int r0, int r1) {
+    private static void rowBlocks(SpmmRegion r, int r0, int r1) {
         Spmm.Scratch s = Spmm.SCRATCH.get();
         int k = r.b.k();
         int hidden = r.b.n();

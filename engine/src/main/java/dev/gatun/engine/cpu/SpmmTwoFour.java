@@ -122,19 +122,19 @@ final class SpmmTwoFour {
         int blocks = (m + MB - 1) / MB;
         int chunks = (n + NC - 1) / NC;
         int units = blocks * chunks;
-        Spmm.Region r = Spmm.Region.of(a, aOff, aAt, lda, m, b, c, cOff, cAt, ldc, e, MB / VL);
+        SpmmRegion r = SpmmRegion.of(a, aOff, aAt, lda, m, b, c, cOff, cAt, ldc, e, MB / VL);
         r.layout = layout;
         r.groups = groups;
         r.chunks = chunks;
         try {
-            Spmm.run(ctx, threads == 1 ? 1 : Math.min(units, 4 * threads), units, r, SpmmTwoFour::units);
+            SpmmRegion.run(ctx, threads == 1 ? 1 : Math.min(units, 4 * threads), units, r, SpmmTwoFour::units);
         } finally {
             r.clear();
         }
     }
 
     /** Units [u0, u1) = (row block, chunk of NC columns), row block major: see {@link #multiply}. */
-    private static void units(Spmm.Region r, int u0, int u1) {
+    private static void units(SpmmRegion r, int u0, int u1) {
         Layout layout = (Layout) r.layout;
         MemorySegment a = r.a;
         long aOff = r.aOff;

@@ -103,20 +103,8 @@ final class FeedForwardKernel {
         if (rows < 2 || !first.sparse.gemm() || !second.sparse.gemm()) {
             return null;
         }
-        Shape ys = memo2.shape.get(as, null, null);
-        if (ys == null) {
-            long[] dims = as.dims();
-            dims[dims.length - 1] = n;
-            ys = Shape.of(dims);
-            memo2.shape.put(as, null, null, ys);
-        }
-        Shape hs = memo1.shape.get(as, null, null);
-        if (hs == null) {
-            long[] dims = as.dims();
-            dims[dims.length - 1] = hidden;
-            hs = Shape.of(dims);
-            memo1.shape.put(as, null, null, hs);
-        }
+        Shape ys = withLastDim(memo2, as, n);
+        Shape hs = withLastDim(memo1, as, hidden);
         Epilogue e1 = FusedOps.epilogue(memo1, hiddenAct, bias1, null, hs);
         if (!SpmmChain.fused(ctx, rows, first.sparse.sparse(), e1, second.sparse.sparse())) {
             return null;
@@ -126,5 +114,16 @@ final class FeedForwardKernel {
         SpmmChain.multiply(ctx, rows, a.data(), 0, k, first.sparse.sparse(), e1, second.sparse.sparse(), y.data(), 0,
                 n, e2);
         return y;
+    }
+
+    /** {@code as} with its last dim set to {@code n}, cached in {@code memo} by the identity of {@code as}. */
+    private static Shape withLastDim(FusedOps.MatMulMemo memo, Shape as, int n) {
+        Shape s = memo.shape.get(as, null, null);
+        if (s == null) {
+            long[] dims = as.dims();
+            dims[dims.length - 1] = n;
+            s = memo.shape.put(as, null, null, Shape.of(dims));
+        }
+        return s;
     }
 }
