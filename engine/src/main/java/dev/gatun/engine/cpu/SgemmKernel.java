@@ -55,6 +55,17 @@ final class SgemmKernel {
      * checks B's bounds against its real segment once per call.
      */
     static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+    /**
+     * An address into {@link #ALL} anded with this is unchanged (user-space addresses are below 2^47), but C2 then
+     * knows it lies in [0, 2^62) and drops the Vector API's bounds check of every access at that address plus a
+     * constant: one AND per address instead of a compare and branch per load or store. Only for addresses whose span
+     * was checked against their real segment beforehand, as every kernel here does. In the 2:4 entry loop (4 loads,
+     * 4 stores, 8 FMAs) and the CSR column loop (8 loads, 8 FMAs) these checks cost about 6-9%.
+     */
+    static final long ADDRESS_MASK = (1L << 62) - 1;
+    /** A byte stride anded with this is unchanged (strides here are below 2^40); with {@link #ADDRESS_MASK}, C2 then
+     * knows that base + k * stride stays below 2^63 for the small constant k of a 16 x 16 square. */
+    static final long STRIDE_MASK = (1L << 40) - 1;
     static final int VL = S.length();
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 

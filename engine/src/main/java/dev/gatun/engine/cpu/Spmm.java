@@ -62,6 +62,7 @@ public final class Spmm {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** All of memory: the transposed A is read and written through it at absolute addresses (see the class comment). */
     private static final MemorySegment ALL = SgemmKernel.ALL;
+    private static final long AM = SgemmKernel.ADDRESS_MASK;
     /** Output columns per tile. */
     static final int NB = VL;
     /** Rows of A transposed per task unit of the transpose: p chunk length. */
@@ -601,7 +602,7 @@ public final class Spmm {
         long vb = VL * 4L;
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
-            long o = base + rows[i] * stride;
+            long o = (base + rows[i] * stride) & AM;
             c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
             c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
@@ -628,7 +629,7 @@ public final class Spmm {
         long vb = VL * 4L;
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
-            long o = base + rows[i] * stride;
+            long o = (base + rows[i] * stride) & AM;
             c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
             c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
@@ -647,7 +648,7 @@ public final class Spmm {
         long vb = VL * 4L;
         for (int i = i0; i < i1; i++) {
             FloatVector w = FloatVector.broadcast(S, values[i]);
-            long o = base + rows[i] * stride;
+            long o = (base + rows[i] * stride) & AM;
             c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
         }
@@ -692,7 +693,7 @@ public final class Spmm {
         for (int g = g0; g < g1; g++, v += 2) {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
             for (int slot = 0; slot < 2; slot++) {
-                long o = base + (4L * g + ((nib >> (2 * slot)) & 3)) * stride;
+                long o = (base + (4L * g + ((nib >> (2 * slot)) & 3)) * stride) & AM;
                 FloatVector w = FloatVector.broadcast(S, values[v + slot]);
                 c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
                 c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
@@ -726,7 +727,7 @@ public final class Spmm {
         long vb = VL * 4L;
         for (int g = g0; g < g1; g++, v += 2) {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
-            long o = base + (4L * g + (nib & 3)) * stride;
+            long o = (base + (4L * g + (nib & 3)) * stride) & AM;
             FloatVector w = FloatVector.broadcast(S, values[v]);
             c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
@@ -757,7 +758,7 @@ public final class Spmm {
         long vb = VL * 4L;
         for (int g = g0; g < g1; g++, v += 2) {
             int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
-            long o = base + (4L * g + (nib & 3)) * stride;
+            long o = (base + (4L * g + (nib & 3)) * stride) & AM;
             FloatVector w = FloatVector.broadcast(S, values[v]);
             c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);

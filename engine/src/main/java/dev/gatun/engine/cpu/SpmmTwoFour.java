@@ -41,6 +41,7 @@ final class SpmmTwoFour {
     private static final int VL = SgemmKernel.VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final MemorySegment ALL = SgemmKernel.ALL;
+    private static final long AM = SgemmKernel.ADDRESS_MASK;
     /** Row vectors per block (four 16-float vectors: 64 rows). */
     static final int RV = 4;
     /** Rows per block. */
@@ -203,7 +204,7 @@ final class SpmmTwoFour {
         long vb = VL * 4L;
         long rowB = MB * 4L;
         for (int g = 0; g < groups; g++) {
-            long ab = atAddr + 4L * g * rowB;
+            long ab = (atAddr + 4L * g * rowB) & AM;
             FloatVector a00 = FloatVector.fromMemorySegment(S, ALL, ab, LE);
             FloatVector a01 = FloatVector.fromMemorySegment(S, ALL, ab + vb, LE);
             FloatVector a02 = FloatVector.fromMemorySegment(S, ALL, ab + 2 * vb, LE);
@@ -230,7 +231,7 @@ final class SpmmTwoFour {
                 switch (q) {
                     case 0 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a00, w0.fma(a00, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -241,7 +242,7 @@ final class SpmmTwoFour {
                     }
                     case 1 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a00, w0.fma(a10, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -252,7 +253,7 @@ final class SpmmTwoFour {
                     }
                     case 2 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a00, w0.fma(a20, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -263,7 +264,7 @@ final class SpmmTwoFour {
                     }
                     case 3 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a00, w0.fma(a30, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -274,7 +275,7 @@ final class SpmmTwoFour {
                     }
                     case 4 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a10, w0.fma(a00, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -285,7 +286,7 @@ final class SpmmTwoFour {
                     }
                     case 5 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a10, w0.fma(a10, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -296,7 +297,7 @@ final class SpmmTwoFour {
                     }
                     case 6 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a10, w0.fma(a20, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -307,7 +308,7 @@ final class SpmmTwoFour {
                     }
                     case 7 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a10, w0.fma(a30, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -318,7 +319,7 @@ final class SpmmTwoFour {
                     }
                     case 8 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a20, w0.fma(a00, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -329,7 +330,7 @@ final class SpmmTwoFour {
                     }
                     case 9 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a20, w0.fma(a10, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -340,7 +341,7 @@ final class SpmmTwoFour {
                     }
                     case 10 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a20, w0.fma(a20, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -351,7 +352,7 @@ final class SpmmTwoFour {
                     }
                     case 11 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a20, w0.fma(a30, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -362,7 +363,7 @@ final class SpmmTwoFour {
                     }
                     case 12 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a30, w0.fma(a00, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -373,7 +374,7 @@ final class SpmmTwoFour {
                     }
                     case 13 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a30, w0.fma(a10, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -384,7 +385,7 @@ final class SpmmTwoFour {
                     }
                     case 14 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a30, w0.fma(a20, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);
@@ -395,7 +396,7 @@ final class SpmmTwoFour {
                     }
                     case 15 -> {
                         for (int i = e0; i < e1; i++) {
-                            long o = sums + off[i];
+                            long o = (sums + off[i]) & AM;
                             FloatVector w0 = FloatVector.broadcast(S, wt[2 * i]);
                             FloatVector w1 = FloatVector.broadcast(S, wt[2 * i + 1]);
                             w1.fma(a30, w0.fma(a30, FloatVector.fromMemorySegment(S, ALL, o, LE))).intoMemorySegment(ALL, o, LE);

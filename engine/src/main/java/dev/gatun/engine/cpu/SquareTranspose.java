@@ -19,6 +19,8 @@ public final class SquareTranspose {
     private static final int VL = SgemmKernel.VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final MemorySegment ALL = SgemmKernel.ALL;
+    private static final long AM = SgemmKernel.ADDRESS_MASK;
+    private static final long SM = SgemmKernel.STRIDE_MASK;
 
     private SquareTranspose() {}
 
@@ -129,6 +131,8 @@ public final class SquareTranspose {
      * through a scratch array.
      */
     static void square16ToC(float[] src, int so, int ss, long dst, long ds) {
+        dst &= AM;
+        ds &= SM;
         FloatVector r0 = FloatVector.fromArray(S, src, so + 0 * ss);
         FloatVector r1 = FloatVector.fromArray(S, src, so + 1 * ss);
         FloatVector r2 = FloatVector.fromArray(S, src, so + 2 * ss);
@@ -202,6 +206,8 @@ public final class SquareTranspose {
      * runs then stayed on uncompiled Vector API code, the whole model 2x slower.
      */
     static void square16ToC(float[] src, int so, int ss, long dst, long ds, long biasAt) {
+        dst &= AM;
+        ds &= SM;
         FloatVector bias = FloatVector.fromMemorySegment(S, ALL, biasAt, LE);
         FloatVector r0 = FloatVector.fromArray(S, src, so + 0 * ss);
         FloatVector r1 = FloatVector.fromArray(S, src, so + 1 * ss);
@@ -274,6 +280,10 @@ public final class SquareTranspose {
      * rows written at {@code dst + l*ds}, both through {@link #ALL} (the SpMM's transpose of A: no copy through an array).
      */
     static void square16(long src, long ss, long dst, long ds) {
+        src &= AM;
+        ss &= SM;
+        dst &= AM;
+        ds &= SM;
         FloatVector r0 = FloatVector.fromMemorySegment(S, ALL, src + 0 * ss, LE);
         FloatVector r1 = FloatVector.fromMemorySegment(S, ALL, src + 1 * ss, LE);
         FloatVector r2 = FloatVector.fromMemorySegment(S, ALL, src + 2 * ss, LE);
