@@ -45,6 +45,8 @@ final class SparseGemv {
     private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, VL * 8)));
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final MemorySegment ALL = SgemmKernel.ALL;
+    private static final long AM = SgemmKernel.ADDRESS_MASK;
+    private static final long SM = SgemmKernel.STRIDE_MASK;
     /** Rows of x one slot's permute reads from: two vectors. */
     static final int WINDOW = 2 * VL;
     /** Whether this machine's vectors suit the layout (16 float lanes). */
@@ -172,12 +174,12 @@ final class SparseGemv {
             int e = start[s + 1];
             for (; t + 4 <= e; t += 4) {
                 int o = t * VL;
-                long p = xAt + window[t >> 1];
+                long p = (xAt + window[t >> 1]) & AM;
                 IntVector x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
                 IntVector x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
                 a = FloatVector.fromArray(S, values, o).fma(pick(rows, o, x0, x1), a);
                 b = FloatVector.fromArray(S, values, o + VL).fma(pick(rows, o + VL, x0, x1), b);
-                p = xAt + window[(t >> 1) + 1];
+                p = (xAt + window[(t >> 1) + 1]) & AM;
                 x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
                 x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
                 c = FloatVector.fromArray(S, values, o + 2 * VL).fma(pick(rows, o + 2 * VL, x0, x1), c);
@@ -185,7 +187,7 @@ final class SparseGemv {
             }
             if (t < e) {
                 int o = t * VL;
-                long p = xAt + window[t >> 1];
+                long p = (xAt + window[t >> 1]) & AM;
                 IntVector x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
                 IntVector x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
                 a = FloatVector.fromArray(S, values, o).fma(pick(rows, o, x0, x1), a);
@@ -201,6 +203,7 @@ final class SparseGemv {
      * it alone, bit for bit (the same four accumulators in the same order).
      */
     static void dots4(Layout lay, int s0, int s1, long xAt, long xs, float[] acc, int to, int stride) {
+        xs &= SM;
         int[] start = lay.start();
         int[] window = lay.window();
         float[] values = lay.values();
@@ -225,7 +228,7 @@ final class SparseGemv {
                 v1 = FloatVector.fromArray(S, values, o + VL);
                 i0 = (IntVector) ByteVector.fromArray(BS, rows, o).convertShape(VectorOperators.B2I, IS, 0);
                 i1 = (IntVector) ByteVector.fromArray(BS, rows, o + VL).convertShape(VectorOperators.B2I, IS, 0);
-                p = xAt + window[t >> 1];
+                p = (xAt + window[t >> 1]) & AM;
                 x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
                 x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
                 a0 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a0);
@@ -246,7 +249,7 @@ final class SparseGemv {
                 v1 = FloatVector.fromArray(S, values, o + 2 * VL + VL);
                 i0 = (IntVector) ByteVector.fromArray(BS, rows, o + 2 * VL).convertShape(VectorOperators.B2I, IS, 0);
                 i1 = (IntVector) ByteVector.fromArray(BS, rows, o + 2 * VL + VL).convertShape(VectorOperators.B2I, IS, 0);
-                p = xAt + window[(t >> 1) + 1];
+                p = (xAt + window[(t >> 1) + 1]) & AM;
                 x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
                 x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
                 c0 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), c0);
@@ -270,7 +273,7 @@ final class SparseGemv {
                 v1 = FloatVector.fromArray(S, values, o + VL);
                 i0 = (IntVector) ByteVector.fromArray(BS, rows, o).convertShape(VectorOperators.B2I, IS, 0);
                 i1 = (IntVector) ByteVector.fromArray(BS, rows, o + VL).convertShape(VectorOperators.B2I, IS, 0);
-                p = xAt + window[t >> 1];
+                p = (xAt + window[t >> 1]) & AM;
                 x0 = IntVector.fromMemorySegment(IS, ALL, p, LE);
                 x1 = IntVector.fromMemorySegment(IS, ALL, p + 4 * VL, LE);
                 a0 = v0.fma(i0.selectFrom(x0, x1).reinterpretAsFloats(), a0);
