@@ -46,7 +46,7 @@ public final class SparseCalibration {
     private SparseCalibration() {}
 
     public static void main(String[] args) throws ReflectiveOperationException {
-        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors", "maxGemvPadding", "parallelGemvWork", "maxSlicedBytes", "maxSlicedRows", "sortedTwoFourRows"}) {
+        for (String knob : new String[] {"kBlockBytes", "minWorkPerBlock", "maxVectors", "maxGemvPadding", "parallelGemvWork", "maxSlicedBytes", "maxSlicedRows", "sortedTwoFourRows", "twoFourKBlockBytes"}) {
             String v = System.getProperty("spmm." + knob);
             if (v != null) {
                 java.lang.reflect.Field f = Spmm.class.getDeclaredField(knob);

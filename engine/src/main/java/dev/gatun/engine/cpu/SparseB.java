@@ -66,6 +66,11 @@ public final class SparseB {
     private final float[] values;
     private final byte[] meta;
     private final int groups;
+    /**
+     * 2:4: the position nibbles again, 16 groups per long (group g of column j in bits {@code 4*(g%16)} of
+     * {@code positions[j*ceil(groups/16) + g/16]}): one load per 64 k rows in the SpMM's 2:4 columns.
+     */
+    private final long[] positions;
     /** CSR: kstart[j * (steps + 1) + s] = index of column j's first nonzero at row >= s * K_STEP (steps = ceil(K / K_STEP)). */
     private final int[] kstart;
     /** The one-row product's layout, built on first use ({@link #gemvLayout}). */
@@ -86,6 +91,47 @@ public final class SparseB {
         this.meta = meta;
         this.groups = (k + 3) / 4;
         this.kstart = start == null ? null : blockIndex(k, n, start, rows);
+        this.positions = meta == null ? null : positionWords();
+    }
+
+    /**
+     * 2:4: the slot values again, by blocks of 16 groups (64 k rows, a K block of the SpMM's row-block path):
+     * group g's slot s of column j at {@code [((g/16)*n + j)*32 + 2*(g%16) + s]}, built on first use.
+     */
+    private volatile float[] blockValues;
+
+    /** See the field: packed on the first call (as many bytes as the values) and kept. */
+    float[] blockValues() {
+        float[] bv = blockValues;
+        if (bv == null) {
+            synchronized (this) {
+                bv = blockValues;
+                if (bv == null) {
+                    int words = (groups + 15) / 16;
+                    bv = new float[words * n * 32];
+                    for (int j = 0; j < n; j++) {
+                        for (int g = 0; g < groups; g++) {
+                            int at = ((g / 16) * n + j) * 32 + 2 * (g % 16);
+                            bv[at] = values[2 * (j * groups + g)];
+                            bv[at + 1] = values[2 * (j * groups + g) + 1];
+                        }
+                    }
+                    blockValues = bv;
+                }
+            }
+        }
+        return bv;
+    }
+
+    private long[] positionWords() {
+        int words = (groups + 15) / 16;
+        long[] w = new long[n * words];
+        for (int j = 0; j < n; j++) {
+            for (int g = 0; g < groups; g++) {
+                w[j * words + g / 16] |= (long) nibble(j, g) << (4 * (g % 16));
+            }
+        }
+        return w;
     }
 
     private static int[] blockIndex(int k, int n, int[] start, short[] rows) {
@@ -234,7 +280,12 @@ public final class SparseB {
 
     /** Bytes of packed data, the sliced GEMV's and the sorted 2:4 SpMM's layouts included once built. */
     public long byteSize() {
-        long own = format == Format.CSR ? 4L * (n + 1) + 4L * kstart.length + 6L * nonzeros : 4L * values.length + meta.length;
+        long own = format == Format.CSR ? 4L * (n + 1) + 4L * kstart.length + 6L * nonzeros
+                : 4L * values.length + meta.length + 8L * positions.length;
+        float[] bv = blockValues;
+        if (bv != null) {
+            own += 4L * bv.length;
+        }
         SpmmTwoFour.Layout t = sorted;
         if (t != null) {
             own += 4L * t.bounds().length + 4L * t.offsets().length + 4L * t.weights().length;
@@ -257,6 +308,11 @@ public final class SparseB {
 
     byte[] meta() {
         return meta;
+    }
+
+    /** 2:4: the position nibbles, 16 groups per long (see the field). */
+    long[] positions() {
+        return positions;
     }
 
     /** Groups of 4 along K (2:4). */

@@ -327,12 +327,17 @@ class SpmmTest {
         check(rnd, 833, Weight.random(rnd, true, 77, 35, SparseB.Format.CSR, 0.8), SparseB.Format.CSR, Epilogue.of(Activation.RELU));
         check(rnd, 801, Weight.random(rnd, false, 45, 19, SparseB.Format.TWO_FOUR, 0.5), SparseB.Format.TWO_FOUR, Epilogue.NONE);
         int saved = Spmm.kBlockBytes;
+        int savedTwoFour = Spmm.twoFourKBlockBytes;
         int savedWork = Spmm.minWorkPerBlock;
         int savedSorted = Spmm.sortedTwoFourRows;
         try {
+            // 2:4 at the default K blocks (64 rows at 128-row blocks), 33 groups: the last block one group long
+            check(rnd, 130, Weight.random(rnd, false, 130, 37, SparseB.Format.TWO_FOUR, 0.5), SparseB.Format.TWO_FOUR,
+                    Epilogue.NONE);
             // K blocks of 64 rows (one thread: the row-block path), the partial sums carried through the panel's
             // sums; with 3 threads the same products run unblocked, and the bits must agree.
             Spmm.kBlockBytes = 4096;
+            Spmm.twoFourKBlockBytes = 4096;
             Spmm.minWorkPerBlock = 1;
             Spmm.sortedTwoFourRows = Integer.MAX_VALUE;
             check(rnd, 130, t, SparseB.Format.TWO_FOUR, Epilogue.NONE);
@@ -342,6 +347,7 @@ class SpmmTest {
                     Epilogue.of(Activation.GELU).withBias(random(rnd, 600), 0));
         } finally {
             Spmm.kBlockBytes = saved;
+            Spmm.twoFourKBlockBytes = savedTwoFour;
             Spmm.minWorkPerBlock = savedWork;
             Spmm.sortedTwoFourRows = savedSorted;
         }
