@@ -366,6 +366,11 @@ public final class Spmm {
             int j1 = Math.min(n, j0 + panel);
             for (int p0 = 0; p0 < k; p0 += kc) {
                 int p1 = Math.min(k, p0 + kc);
+                if (nv == 8 && b.format() == SparseB.Format.TWO_FOUR) {
+                    // the whole panel in one call (per column: 256 multiply-adds at 64 k rows)
+                    twoFour8(b, j0, j1, p0 / 4, Math.min(b.groups(), (p1 + 3) / 4), base, sums, 0, p0 == 0);
+                    continue;
+                }
                 for (int j = j0; j < j1; j++) {
                     column(nv, b, j, p0, p1, base, sums, (j - j0) * mb);
                 }
@@ -685,7 +690,7 @@ public final class Spmm {
         int g1 = Math.min(b.groups(), (p1 + 3) / 4);
         boolean first = p0 == 0;
         switch (nv) {
-            case 8 -> twoFour8(b, j, g0, g1, base, yt, to, first);
+            case 8 -> twoFour8(b, j, j + 1, g0, g1, base, yt, to, first);
             case 4 -> twoFour4(b, j, g0, g1, base, yt, to, first);
             case 2 -> twoFour2(b, j, g0, g1, base, yt, to, first);
             default -> twoFour1(b, j, g0, g1, base, yt, to, first);
@@ -693,48 +698,63 @@ public final class Spmm {
     }
 
     /**
-     * 2:4 column of an 8-vector row block over groups [g0, g1): the positions read 16 groups per long
-     * ({@link SparseB#positions}), each slot's transposed-A row at {@code base + (4g + position) * stride}.
+     * 2:4 columns [ja, jb) of an 8-vector row block over groups [g0, g1), column j's sums at
+     * {@code yt[toA + (j - ja)*8*VL ..)} (a K block's whole panel in one call: per column 8 accumulator loads and
+     * stores around 256 multiply-adds at 64 k rows, so a call per column cost about 8%): the positions read 16
+     * groups per long ({@link SparseB#positions}), the values by K block ({@link SparseB#blockValues}), each slot's
+     * transposed-A row at {@code base + (4g + position) * stride}.
      */
-    private static void twoFour8(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
+    private static void twoFour8(SparseB b, int ja, int jb, int g0, int g1, long base, float[] yt, int toA,
                                  boolean first) {
         float[] values = b.blockValues();
         long[] positions = b.positions();
         int n = b.n();
         int words = (b.groups() + 15) / 16;
-        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
-        FloatVector c4 = acc(first, yt, to + 4 * VL), c5 = acc(first, yt, to + 5 * VL), c6 = acc(first, yt, to + 6 * VL), c7 = acc(first, yt, to + 7 * VL);
-        long stride = 8L * VL * 4;
-        long vb = VL * 4L;
-        for (int g = g0; g < g1; ) {
-            int end = Math.min(g1, (g & ~15) + 16);
-            long bits = positions[j * words + (g >> 4)] >>> (4 * (g & 15));
-            long gb = base + 4L * g * stride;
-            int v = ((g >> 4) * n + j) * 32 + 2 * (g & 15);
-            int i1 = v + 2 * (end - g);
-            for (int i = v; i < i1; i++, bits >>>= 2) {
-                long o = (gb + (bits & 3) * stride) & AM;
-                gb += (i & 1) * 4 * stride;
-                FloatVector w = FloatVector.broadcast(S, values[i]);
-                c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
-                c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
-                c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
-                c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
-                c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
-                c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
-                c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
-                c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
+        for (int j = ja; j < jb; j++) {
+            int to = toA + (j - ja) * 8 * VL;
+            FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
+            FloatVector c4 = acc(first, yt, to + 4 * VL), c5 = acc(first, yt, to + 5 * VL), c6 = acc(first, yt, to + 6 * VL), c7 = acc(first, yt, to + 7 * VL);
+            long stride = 8L * VL * 4;
+            long vb = VL * 4L;
+            for (int g = g0; g < g1; ) {
+                int end = Math.min(g1, (g & ~15) + 16);
+                long bits = positions[j * words + (g >> 4)] >>> (4 * (g & 15));
+                long gb = base + 4L * g * stride;
+                int v = ((g >> 4) * n + j) * 32 + 2 * (g & 15);
+                int i1 = v + 2 * (end - g);
+                for (int i = v; i < i1; i += 2, bits >>>= 4, gb += 4 * stride) {
+                    long o = (gb + (bits & 3) * stride) & AM;
+                    FloatVector w = FloatVector.broadcast(S, values[i]);
+                    c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+                    c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+                    c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+                    c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
+                    c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
+                    c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
+                    c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
+                    c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
+                    o = (gb + ((bits >> 2) & 3) * stride) & AM;
+                    w = FloatVector.broadcast(S, values[i + 1]);
+                    c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
+                    c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
+                    c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
+                    c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
+                    c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
+                    c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
+                    c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
+                    c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
+                }
+                g = end;
             }
-            g = end;
+            c0.intoArray(yt, to);
+            c1.intoArray(yt, to + VL);
+            c2.intoArray(yt, to + 2 * VL);
+            c3.intoArray(yt, to + 3 * VL);
+            c4.intoArray(yt, to + 4 * VL);
+            c5.intoArray(yt, to + 5 * VL);
+            c6.intoArray(yt, to + 6 * VL);
+            c7.intoArray(yt, to + 7 * VL);
         }
-        c0.intoArray(yt, to);
-        c1.intoArray(yt, to + VL);
-        c2.intoArray(yt, to + 2 * VL);
-        c3.intoArray(yt, to + 3 * VL);
-        c4.intoArray(yt, to + 4 * VL);
-        c5.intoArray(yt, to + 5 * VL);
-        c6.intoArray(yt, to + 6 * VL);
-        c7.intoArray(yt, to + 7 * VL);
     }
 
     private static void twoFour4(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
