@@ -53,11 +53,12 @@ public final class SparsePlanner {
     /** SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows, its load mostly from L2). */
     static final double CSR_MAC = 0.029;
     /**
-     * SpMM 2:4, ns per row x slot ({@code cpu/SpmmTwoFour}, columns sorted by position pattern; M = 128 and 4096 on
-     * 384x1536, 1536x384 and 384x384 measured 0.0136-0.016 with the EDGE term: 4.6, 4.3 and 1.06 us per row at
-     * M = 128). The column kernel it replaced cost 0.030.
+     * SpMM 2:4, ns per row x slot (from 65 rows the 2:4 columns in 32 KB K blocks, {@code cpu/Spmm}: 384x1536 and
+     * 1536x384 at M = 128 3.3-3.5 us per row, 384x384 at M = 4096 0.91-0.93, 0.011-0.0117 with the EDGE term; up to
+     * 64 rows the pattern-sorted {@code cpu/SpmmTwoFour}, 0.0136-0.016). The nibble-decoding column kernel before
+     * both cost 0.030.
      */
-    static final double TWO_FOUR_MAC = 0.0148;
+    static final double TWO_FOUR_MAC = 0.012;
     /** SpMM transposes of A in and of the output squares out (with the stores), ns per row x (K + N). */
     static final double EDGE = 0.068;
     /** Dense GEMV, ns per K x N (weights from cache; from DRAM it is 2-3x slower, which favours sparse). */
