@@ -37,10 +37,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>2:4 weights from {@link #sortedTwoFourRows} rows run {@link SpmmTwoFour} instead (columns sorted by position
  * pattern per group of 4, the activations in registers and the sums in L1; bit-equal to the 2:4 columns here) when
- * their row blocks would be under 8 vectors (M <= 64) or the row-block path is not taken (one row block for two
- * threads); 128-row blocks run the 2:4 columns in K blocks of 64 rows ({@link #twoFourKBlockBytes}), their
- * positions read 16 groups per long and their values by K block ({@link SparseB#positions},
- * {@link SparseB#blockValues}): about 0.17 ns per useful 16-lane FMA against the sorted kernel's 0.21.
+ * their row blocks would be under 8 vectors (M <= 64); 128-row blocks run the 2:4 columns
+ * ({@link TwoFourColumns}) in K blocks of 64 rows ({@link #twoFourKBlockBytes}), about 0.17 ns per useful 16-lane
+ * FMA against the sorted kernel's 0.21, on the row-block path, or with fewer row blocks than two a thread each
+ * thread transposing the block and running a range of its columns ({@link #columnRanges}), never the shared At.
  *
  * <p>Speed: one 64-byte activation load per vector FMA (the dense GEMM reuses each loaded B vector over 8 rows),
  * so the SpMM runs at about 0.33-0.4 ns per 16-row FMA from L2 (0.25 from L1) against the dense kernel's 0.14: it
@@ -268,8 +268,8 @@ public final class Spmm {
         long aAt = a.isNative() && a.scope().isAlive() ? a.address() + aOff * 4 : -1;
         long cAt = directC(c, cOff, ldc, m, n, e);
         boolean rowBlocks = threads == 1 || blocks >= 2 * threads;
-        if (b.format() == SparseB.Format.TWO_FOUR && SpmmTwoFour.SUPPORTED && m >= sortedTwoFourRows
-                && (nv < 8 || !rowBlocks)) {
+        boolean twoFour = b.format() == SparseB.Format.TWO_FOUR;
+        if (twoFour && SpmmTwoFour.SUPPORTED && m >= sortedTwoFourRows && nv < 8) {
             SpmmTwoFour.multiply(ctx, threads, m, a, aOff, aAt, lda, b, c, cOff, cAt, ldc, e);
             return;
         }
@@ -278,6 +278,12 @@ public final class Spmm {
             if (rowBlocks) {
                 // one task per range of row blocks: each block transposed into the thread's own scratch, used while in L2
                 SpmmRegion.run(ctx, threads == 1 ? 1 : Math.min(blocks, 4 * threads), blocks, r, Spmm::rowBlocks);
+                return;
+            }
+            if (twoFour && nv == 8) {
+                // 2:4, too few row blocks: per block one column range a thread, each thread transposing the block
+                r.nChunks = threads;
+                SpmmRegion.run(ctx, blocks * threads, blocks * threads, r, Spmm::columnRanges);
                 return;
             }
             MemorySegment at = ctx.allocate(DType.FLOAT, r.atShape((long) blocks * k * mb)).data();
@@ -302,8 +308,38 @@ public final class Spmm {
         for (int blk = b0; blk < b1; blk++) {
             int m0 = blk * r.mb;
             transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, r.mb, 0, k, atAddr);
-            kBlocked(r.nv, r.b, r.m, m0, r.mb, kc, atAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e);
+            kBlocked(r.nv, r.b, r.m, m0, r.mb, kc, atAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e, 0, r.b.n());
             heavyPass(r.cAt, r.ldc, r.e, m0, Math.min(r.mb, r.m - m0), 0, r.b.n());
+        }
+    }
+
+    /**
+     * Units [u0, u1) = (row block, one of {@code r.nChunks} column ranges of NB multiples), row block major: the
+     * row-block path for fewer row blocks than threads (2:4), each unit's block transposed into the thread's own
+     * scratch when it changes (the transpose repeated once per thread).
+     */
+    private static void columnRanges(SpmmRegion r, int u0, int u1) {
+        Scratch s = SCRATCH.get();
+        int k = r.b.k();
+        int n = r.b.n();
+        long atAddr = s.at((long) k * r.mb * 4);
+        int kc = kBlock(r.b, r.mb);
+        int cols = ((n + r.nChunks - 1) / r.nChunks + NB - 1) / NB * NB;
+        int done = -1;
+        for (int u = u0; u < u1; u++) {
+            int blk = u / r.nChunks;
+            int j0 = (u % r.nChunks) * cols;
+            int j1 = Math.min(n, j0 + cols);
+            if (j0 >= j1) {
+                continue;
+            }
+            int m0 = blk * r.mb;
+            if (blk != done) {
+                transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, r.mb, 0, k, atAddr);
+                done = blk;
+            }
+            kBlocked(r.nv, r.b, r.m, m0, r.mb, kc, atAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e, j0, j1);
+            heavyPass(r.cAt, r.ldc, r.e, m0, Math.min(r.mb, r.m - m0), j0, j1 - j0);
         }
     }
 
@@ -347,8 +383,8 @@ public final class Spmm {
     }
 
     /**
-     * The row block at m0 (mb rows, its transposed A at {@code base}) with K cut into blocks of kc rows (kc = K: one
-     * block): per panel of columns (partial sums of {@link #PANEL_BYTES}), each K block runs every column of the panel
+     * Columns [jFrom, jTo) of the row block at m0 (mb rows, its transposed A at {@code base}) with K cut into blocks
+     * of kc rows (kc = K: one block): per panel of columns (partial sums of {@link #PANEL_BYTES}), each K block runs every column of the panel
      * over its nonzeros in the block, the block's transposed A staying in L1 and the sums carried in the thread's
      * panel array (the chains unchanged: one per output, in increasing k); then the panel's outputs are stored, 16
      * rows at a time across the panel's columns (each square as {@link #storeChunk} stores it), so that C is written
@@ -358,19 +394,18 @@ public final class Spmm {
      * vector FMA, L2's bandwidth the limit at 70-80% sparsity.
      */
     static void kBlocked(int nv, SparseB b, int m, int m0, int mb, int kc, long base, Scratch s,
-                                 MemorySegment c, long cOff, long cAt, int ldc, Epilogue e) {
+                                 MemorySegment c, long cOff, long cAt, int ldc, Epilogue e, int jFrom, int jTo) {
         int k = b.k();
-        int n = b.n();
         int panel = Math.max(NB, PANEL_BYTES / (mb * 4) / NB * NB);
         float[] sums = s.sums(panel * mb);
         int rows = Math.min(mb, m - m0);
-        for (int j0 = 0; j0 < n; j0 += panel) {
-            int j1 = Math.min(n, j0 + panel);
+        for (int j0 = jFrom; j0 < jTo; j0 += panel) {
+            int j1 = Math.min(jTo, j0 + panel);
             for (int p0 = 0; p0 < k; p0 += kc) {
                 int p1 = Math.min(k, p0 + kc);
                 if (nv == 8 && b.format() == SparseB.Format.TWO_FOUR) {
                     // the whole panel in one call (per column: 256 multiply-adds at 64 k rows)
-                    twoFour8(b, j0, j1, p0 / 4, Math.min(b.groups(), (p1 + 3) / 4), base, sums, 0, p0 == 0);
+                    TwoFourColumns.twoFour8(b, j0, j1, p0 / 4, Math.min(b.groups(), (p1 + 3) / 4), base, sums, 0, p0 == 0);
                     continue;
                 }
                 for (int j = j0; j < j1; j++) {
@@ -397,7 +432,7 @@ public final class Spmm {
         if (b.format() == SparseB.Format.CSR) {
             columnCsr(nv, b, j, p0, p1, base, yt, to);
         } else {
-            columnTwoFour(nv, b, j, p0, p1, base, yt, to);
+            TwoFourColumns.column(nv, b, j, p0, p1, base, yt, to);
         }
     }
 
@@ -592,13 +627,13 @@ public final class Spmm {
     // ---------------------------------------------------------------- SpMM columns
 
     /** The accumulator at yt[at ..]: zero on the first K block, else the partial sum the previous block left. */
-    private static FloatVector acc(boolean first, float[] yt, int at) {
+    static FloatVector acc(boolean first, float[] yt, int at) {
         return first ? FloatVector.zero(S) : FloatVector.fromArray(S, yt, at);
     }
 
     /**
      * yt[to .. + nv*VL) = column j of the row block whose transposed A starts at byte {@code base}, over the nonzeros
-     * in rows [p0, p1) (continuing the previous block's sums unless p0 is 0): CSR.
+     * in rows [p0, p1) (continuing the previous block's sums unless p0 is 0): CSR (2:4: {@link TwoFourColumns}).
      */
     private static void columnCsr(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
         short[] rows = b.rows();
@@ -682,154 +717,6 @@ public final class Spmm {
         long stride = VL * 4L;
         for (int i = i0; i < i1; i++) {
             c0 = FloatVector.broadcast(S, values[i]).fma(FloatVector.fromMemorySegment(S, ALL, base + rows[i] * stride, LE), c0);
-        }
-        c0.intoArray(yt, to);
-    }
-
-    /** As {@link #columnCsr} for a 2:4 weight: two slots per group of 4 rows. */
-    private static void columnTwoFour(int nv, SparseB b, int j, int p0, int p1, long base, float[] yt, int to) {
-        int g0 = p0 / 4;
-        int g1 = Math.min(b.groups(), (p1 + 3) / 4);
-        boolean first = p0 == 0;
-        switch (nv) {
-            case 8 -> twoFour8(b, j, j + 1, g0, g1, base, yt, to, first);
-            case 4 -> twoFour4(b, j, g0, g1, base, yt, to, first);
-            case 2 -> twoFour2(b, j, g0, g1, base, yt, to, first);
-            default -> twoFour1(b, j, g0, g1, base, yt, to, first);
-        }
-    }
-
-    /**
-     * 2:4 columns [ja, jb) of an 8-vector row block over groups [g0, g1), column j's sums at
-     * {@code yt[toA + (j - ja)*8*VL ..)} (a K block's whole panel in one call: per column 8 accumulator loads and
-     * stores around 256 multiply-adds at 64 k rows, so a call per column cost about 8%): the positions read 16
-     * groups per long ({@link SparseB#positions}), the values by K block ({@link SparseB#blockValues}), each slot's
-     * transposed-A row at {@code base + (4g + position) * stride}.
-     */
-    private static void twoFour8(SparseB b, int ja, int jb, int g0, int g1, long base, float[] yt, int toA,
-                                 boolean first) {
-        float[] values = b.blockValues();
-        long[] positions = b.positions();
-        int n = b.n();
-        int words = (b.groups() + 15) / 16;
-        for (int j = ja; j < jb; j++) {
-            int to = toA + (j - ja) * 8 * VL;
-            FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
-            FloatVector c4 = acc(first, yt, to + 4 * VL), c5 = acc(first, yt, to + 5 * VL), c6 = acc(first, yt, to + 6 * VL), c7 = acc(first, yt, to + 7 * VL);
-            long stride = 8L * VL * 4;
-            long vb = VL * 4L;
-            for (int g = g0; g < g1; ) {
-                int end = Math.min(g1, (g & ~15) + 16);
-                long bits = positions[j * words + (g >> 4)] >>> (4 * (g & 15));
-                long gb = base + 4L * g * stride;
-                int v = ((g >> 4) * n + j) * 32 + 2 * (g & 15);
-                int i1 = v + 2 * (end - g);
-                for (int i = v; i < i1; i += 2, bits >>>= 4, gb += 4 * stride) {
-                    long o = (gb + (bits & 3) * stride) & AM;
-                    FloatVector w = FloatVector.broadcast(S, values[i]);
-                    c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
-                    c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
-                    c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
-                    c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
-                    c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
-                    c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
-                    c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
-                    c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
-                    o = (gb + ((bits >> 2) & 3) * stride) & AM;
-                    w = FloatVector.broadcast(S, values[i + 1]);
-                    c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
-                    c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
-                    c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
-                    c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
-                    c4 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 4 * vb, LE), c4);
-                    c5 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 5 * vb, LE), c5);
-                    c6 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 6 * vb, LE), c6);
-                    c7 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 7 * vb, LE), c7);
-                }
-                g = end;
-            }
-            c0.intoArray(yt, to);
-            c1.intoArray(yt, to + VL);
-            c2.intoArray(yt, to + 2 * VL);
-            c3.intoArray(yt, to + 3 * VL);
-            c4.intoArray(yt, to + 4 * VL);
-            c5.intoArray(yt, to + 5 * VL);
-            c6.intoArray(yt, to + 6 * VL);
-            c7.intoArray(yt, to + 7 * VL);
-        }
-    }
-
-    private static void twoFour4(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
-                                 boolean first) {
-        float[] values = b.values();
-        byte[] meta = b.meta();
-        int groups = b.groups();
-        int v = 2 * (j * groups + g0);
-        int q = j * b.groupsPadded() / 2;
-        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL), c2 = acc(first, yt, to + 2 * VL), c3 = acc(first, yt, to + 3 * VL);
-        long stride = 4L * VL * 4;
-        long vb = VL * 4L;
-        for (int g = g0; g < g1; g++, v += 2) {
-            int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
-            long o = (base + (4L * g + (nib & 3)) * stride) & AM;
-            FloatVector w = FloatVector.broadcast(S, values[v]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
-            o = base + (4L * g + ((nib >> 2) & 3)) * stride;
-            w = FloatVector.broadcast(S, values[v + 1]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
-            c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
-            c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
-        }
-        c0.intoArray(yt, to);
-        c1.intoArray(yt, to + VL);
-        c2.intoArray(yt, to + 2 * VL);
-        c3.intoArray(yt, to + 3 * VL);
-    }
-
-    private static void twoFour2(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
-                                 boolean first) {
-        float[] values = b.values();
-        byte[] meta = b.meta();
-        int groups = b.groups();
-        int v = 2 * (j * groups + g0);
-        int q = j * b.groupsPadded() / 2;
-        FloatVector c0 = acc(first, yt, to), c1 = acc(first, yt, to + 1 * VL);
-        long stride = 2L * VL * 4;
-        long vb = VL * 4L;
-        for (int g = g0; g < g1; g++, v += 2) {
-            int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
-            long o = (base + (4L * g + (nib & 3)) * stride) & AM;
-            FloatVector w = FloatVector.broadcast(S, values[v]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
-            o = base + (4L * g + ((nib >> 2) & 3)) * stride;
-            w = FloatVector.broadcast(S, values[v + 1]);
-            c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
-            c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
-        }
-        c0.intoArray(yt, to);
-        c1.intoArray(yt, to + VL);
-    }
-
-    private static void twoFour1(SparseB b, int j, int g0, int g1, long base, float[] yt, int to,
-                                 boolean first) {
-        float[] values = b.values();
-        byte[] meta = b.meta();
-        int groups = b.groups();
-        int v = 2 * (j * groups + g0);
-        int q = j * b.groupsPadded() / 2;
-        FloatVector c0 = acc(first, yt, to);
-        long stride = VL * 4L;
-        for (int g = g0; g < g1; g++, v += 2) {
-            int nib = meta[q + (g >> 1)] >> ((g & 1) * 4);
-            long o0 = base + (4L * g + (nib & 3)) * stride;
-            long o1 = base + (4L * g + ((nib >> 2) & 3)) * stride;
-            c0 = FloatVector.broadcast(S, values[v]).fma(FloatVector.fromMemorySegment(S, ALL, o0, LE), c0);
-            c0 = FloatVector.broadcast(S, values[v + 1]).fma(FloatVector.fromMemorySegment(S, ALL, o1, LE), c0);
         }
         c0.intoArray(yt, to);
     }

@@ -112,7 +112,7 @@ public final class SpmmChain {
             int m0 = blk * r.mb;
             Spmm.transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, r.mb, 0, k, atAddr);
             hidden(r.nv, r.b, r.mb, kc1, atAddr, s, r.h, r.biasAt, hAddr);
-            Spmm.kBlocked(r.nv, r.b2, r.m, m0, r.mb, kc2, hAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e);
+            Spmm.kBlocked(r.nv, r.b2, r.m, m0, r.mb, kc2, hAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e, 0, r.b2.n());
             Spmm.heavyPass(r.cAt, r.ldc, r.e, m0, Math.min(r.mb, r.m - m0), 0, r.b2.n());
         }
     }
