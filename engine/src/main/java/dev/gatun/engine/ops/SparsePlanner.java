@@ -48,10 +48,18 @@ public final class SparsePlanner {
     // 15%), 384x384 at 70/80/90% 1.33/0.85/0.50, dense 5.6-6.2 and 1.45; 2:4 on the three 10.9/9.8/2.7 (about the
     // CSR cost per nonzero at 60%, which the linear CSR term underestimates); GEMV 4096x4096 and 384x1536 at 90%
     // 0.38-0.40 ns per nonzero (docs/PERFORMANCE-sparse.md has the sweep); 2:4 refitted after the sorted SpMM.
-    /** Dense GEMM, ns per row x K x N (Sgemm, packed weight: ~200 GFLOP/s on one core). */
-    static final double DENSE_MAC = 0.0098;
-    /** SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows, its load mostly from L2). */
-    static final double CSR_MAC = 0.029;
+    /**
+     * Dense GEMM, ns per row x K x N (Sgemm, packed weight, profile polluted: 384x1536 at M = 32 and 128 5.04-5.05 us
+     * per row, 0.0086; 0.0080 at M = 4096; it was 0.0098 before the later dense-kernel work).
+     */
+    static final double DENSE_MAC = 0.0085;
+    /**
+     * SpMM CSR, ns per row x nonzero (one 16-row vector FMA per nonzero and 16 rows). Refitted after the address
+     * masks (docs/PERFORMANCE-sparse.md, eighth pass): 384x1536 at 50-90%, with the EDGE term, 0.016-0.021 at
+     * M = 128 and 0.025-0.026 at M = 32 (two-vector row blocks); 0.022 sits between, so that a weight is run sparse
+     * from about 66% zeros (about 1.6x at M = 128 there, break-even at M = 32). It was 0.029.
+     */
+    static final double CSR_MAC = 0.022;
     /**
      * SpMM 2:4, ns per row x slot (from 65 rows the 2:4 columns in 32 KB K blocks, {@code cpu/Spmm}: 384x1536 and
      * 1536x384 at M = 128 3.3-3.5 us per row, 384x384 at M = 4096 0.91-0.93, 0.011-0.0117 with the EDGE term; up to
