@@ -48,7 +48,7 @@ final class TwoFourColumns {
      * transposed-A row at {@code base + (4g + position) * stride}.
      */
     static void twoFour8(SparseB b, int ja, int jb, int g0, int g1, long base, float[] yt, int toA,
-                                 boolean first) {
+                         boolean first) {
         float[] values = b.blockValues();
         long[] positions = b.positions();
         int n = b.n();
@@ -118,7 +118,7 @@ final class TwoFourColumns {
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
             c2 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 2 * vb, LE), c2);
             c3 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + 3 * vb, LE), c3);
-            o = base + (4L * g + ((nib >> 2) & 3)) * stride;
+            o = (base + (4L * g + ((nib >> 2) & 3)) * stride) & AM;
             w = FloatVector.broadcast(S, values[v + 1]);
             c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
@@ -147,7 +147,7 @@ final class TwoFourColumns {
             FloatVector w = FloatVector.broadcast(S, values[v]);
             c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
-            o = base + (4L * g + ((nib >> 2) & 3)) * stride;
+            o = (base + (4L * g + ((nib >> 2) & 3)) * stride) & AM;
             w = FloatVector.broadcast(S, values[v + 1]);
             c0 = w.fma(FloatVector.fromMemorySegment(S, ALL, o, LE), c0);
             c1 = w.fma(FloatVector.fromMemorySegment(S, ALL, o + vb, LE), c1);
