@@ -233,6 +233,11 @@ public final class Spmm {
         return (kc + SparseB.K_STEP - 1) / SparseB.K_STEP * SparseB.K_STEP;
     }
 
+    /** Rows per row block of an {@code m}-row product (its rows are padded up to a multiple of this). */
+    public static int blockRows(int m) {
+        return vectorsPerBlock(m) * VL;
+    }
+
     /** The vectors per row block the SpMM uses for {@code m} rows (1, 2, 4 or 8). */
     static int vectorsPerBlock(int m) {
         int nv = m > 4 * VL ? 8 : m > 2 * VL ? 4 : m > VL ? 2 : 1;

@@ -100,7 +100,7 @@ final class FeedForwardKernel {
             return null;
         }
         int rows = MatMulOps.toInt(node, as.sizeOf(0, as.rank() - 1));
-        if (rows < 2 || !first.sparse.gemm() || !second.sparse.gemm()) {
+        if (rows < 2 || !first.sparse.sparseAt(rows) || !second.sparse.sparseAt(rows)) {
             return null;
         }
         Shape ys = withLastDim(memo2, as, n);

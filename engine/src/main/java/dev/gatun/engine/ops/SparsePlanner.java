@@ -102,18 +102,82 @@ public final class SparsePlanner {
     }
 
     /**
-     * A weight planned sparse for some M: the packed sparse form, whether it runs one-row products ({@code gemv}) and
-     * many-row products ({@code gemm}), and the dense packed form for the other case (null when both are sparse).
+     * A 2:4 weight's many-row products run sparse up to this many rows (the sliced GEMV row by row: 384x1536 and
+     * 1536x384, thread CPU time, 1.14-1.18x over dense at 2 rows, 1.37-1.47x at 4, 0.72-0.77x at 8) ...
      */
-    public record Choice(SparseB sparse, boolean gemv, boolean gemm, PackedB dense, String description) {
+    static final int TWO_FOUR_ROWWISE_ROWS = 4;
+    /**
+     * ... and again from this many (the sorted kernel at 64: 1.22-1.33x; 16 to 48 rows 0.71-0.99x), when the row
+     * blocks are full enough ({@link Choice#sparseAt}: 96 rows in one 128-row block 1.13-1.16x, 160 in two
+     * 0.94-0.96x).
+     */
+    static final int TWO_FOUR_BLOCK_ROWS = 64;
+
+    /**
+     * A weight planned sparse for some M: the packed sparse form, whether it runs one-row products ({@code gemv}) and
+     * many-row products ({@code gemm}), the dense packed form for the other cases ({@link DenseWeight}, packed when
+     * first needed), the estimated gain over dense at full row blocks, and whether the choice was forced.
+     */
+    public record Choice(SparseB sparse, boolean gemv, boolean gemm, DenseWeight dense, double gemmGain,
+                         boolean forced, String description) {
+        /**
+         * Whether a product of {@code m} rows runs sparse: {@code gemv} at one row, else {@code gemm}, except that a
+         * 2:4 weight (not forced) runs dense from {@link #TWO_FOUR_ROWWISE_ROWS} + 1 to {@link #TWO_FOUR_BLOCK_ROWS}
+         * - 1 rows, and beyond when its padded row blocks would eat the estimated gain (the 2:4 kernels' rows come
+         * in blocks of 16 to 128; the CSR kernels keep a margin of 1.3x or more there and always run sparse).
+         */
+        public boolean sparseAt(int m) {
+            if (m == 1) {
+                return gemv;
+            }
+            if (!gemm || forced || sparse.format() != SparseB.Format.TWO_FOUR || m <= TWO_FOUR_ROWWISE_ROWS) {
+                return gemm;
+            }
+            if (m < TWO_FOUR_BLOCK_ROWS) {
+                return false;
+            }
+            int mb = Spmm.blockRows(m);
+            long padded = (long) (m + mb - 1) / mb * mb;
+            return gemmGain * m / padded >= 1.0;
+        }
+
         /** {@code C = epi(A x op(B))} for {@code m} rows on the path chosen for that M. */
         public void multiply(KernelContext ctx, int m, MemorySegment a, long aOff, int lda, MemorySegment c, long cOff,
                              int ldc, Epilogue epi) {
-            if (m == 1 ? gemv : gemm) {
+            if (sparseAt(m)) {
                 Spmm.multiply(ctx, m, a, aOff, lda, sparse, c, cOff, ldc, epi);
             } else {
-                Sgemm.sgemm(ctx, false, m, 1f, a, aOff, lda, dense, 0f, c, cOff, ldc, epi);
+                Sgemm.sgemm(ctx, false, m, 1f, a, aOff, lda, dense.get(), 0f, c, cOff, ldc, epi);
             }
+        }
+    }
+
+    /**
+     * The dense packed form of a weight planned sparse, built on first use and kept: at plan time when some M is
+     * planned dense, else on the first product that runs dense (a 2:4 weight at 5-63 rows), so that a model only
+     * ever run at large M never holds both forms.
+     */
+    public static final class DenseWeight {
+        private final Supplier<PackedB> build;
+        private volatile PackedB packed;
+
+        DenseWeight(Supplier<PackedB> build) {
+            this.build = build;
+        }
+
+        /** The packed weight (built now if not yet). */
+        public PackedB get() {
+            PackedB p = packed;
+            if (p == null) {
+                synchronized (this) {
+                    p = packed;
+                    if (p == null) {
+                        p = build.get();
+                        packed = p;
+                    }
+                }
+            }
+            return p;
         }
     }
 
@@ -146,7 +210,7 @@ public final class SparsePlanner {
         double tfRow = st.twoFour() ? TWO_FOUR_MAC * slots + EDGE * (k + n) : Double.POSITIVE_INFINITY;
         // 2:4 when within 10% of CSR: a third less memory (4.25 bytes per slot pair against 12 for two CSR nonzeros)
         SparseB.Format format = tfRow <= 1.1 * csrRow ? SparseB.Format.TWO_FOUR : SparseB.Format.CSR;
-        double gemmGain = denseRow / Math.min(csrRow, tfRow);
+        double gemmGain = denseRow / (format == SparseB.Format.TWO_FOUR ? tfRow : csrRow);
         long work = format == SparseB.Format.CSR ? st.nonzeros() : slots;
         double padding = Spmm.slicedGemvPadding(format, k, n, work);
         double gemvGain = DENSE_GEMV * k * n / (padding > 0 ? SLICED_GEMV * padding * work
@@ -161,8 +225,15 @@ public final class SparsePlanner {
         SparseB sparse = node.prepack().get("sparse-" + format.label(), w, (transB ? "T" : "N") + k + "x" + n,
                 arena -> SparseB.pack(format, transB, k, n, w.data(), 0, ld));
         String where = gemm && gemv ? "" : gemm ? ", dense at M=1" : ", dense at M>1";
+        if (gemm && format == SparseB.Format.TWO_FOUR && mode != Mode.FORCE) {
+            where += ", dense at M=" + (TWO_FOUR_ROWWISE_ROWS + 1) + ".." + (TWO_FOUR_BLOCK_ROWS - 1) + " and where row blocks pad";
+        }
         String description = "sparse " + format.label() + " " + pct + " (" + est + where + (mode == Mode.FORCE ? ", forced" : "") + ")";
         node.noteKernel(description);
-        return new Choice(sparse, gemv, gemm, gemm && gemv ? null : dense.get(), description);
+        DenseWeight denseWeight = new DenseWeight(dense);
+        if (!gemm || !gemv) {
+            denseWeight.get();
+        }
+        return new Choice(sparse, gemv, gemm, denseWeight, gemmGain, mode == Mode.FORCE, description);
     }
 }

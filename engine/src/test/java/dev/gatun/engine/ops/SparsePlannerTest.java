@@ -96,6 +96,54 @@ class SparsePlannerTest {
         assertTrue(n.startsWith("sparse 2:4 50.0%"), n);
     }
 
+    /** A weight pruned 2:4 along K: per column and group of 4 rows, the two at (p + j) % 4 and (p + j + 1) % 4 kept. */
+    private static Tensor twoFour(Random rnd, int k, int n) {
+        float[] v = new float[k * n];
+        for (int p = 0; p < k; p++) {
+            for (int j = 0; j < n; j++) {
+                v[p * n + j] = (p % 4 == j % 4 || (p + 1) % 4 == j % 4) ? rnd.nextFloat() + 0.1f : 0f;
+            }
+        }
+        return Tensor.ofFloats(ARENA, v, k, n);
+    }
+
+    @Test
+    void twoFourRunsDenseWhereItsKernelsLoseAndPacksDenseOnlyThen() {
+        Random rnd = new Random(4);
+        Tensor w = twoFour(rnd, 384, 384);
+        NodeSpec spec = new NodeSpec("m", "MatMul", "", 13, Attributes.empty(), new DType[] {DType.FLOAT, DType.FLOAT}, null,
+                new Tensor[] {null, w}, 1);
+        int[] packs = {0};
+        SparsePlanner.Choice c = SparsePlanner.plan(spec, w, false, () -> {
+            packs[0]++;
+            return dev.gatun.engine.cpu.PackedB.pack(ARENA, false, 384, 384, w.data(), 0, 384);
+        });
+        assertNotNull(c);
+        assertTrue(c.gemm(), spec.kernelNote());
+        assertTrue(spec.kernelNote().contains("dense at M=5..63"), spec.kernelNote());
+        assertEquals(c.gemv() ? 0 : 1, packs[0], "packed dense at plan time only when M = 1 runs dense");
+        for (int m : new int[] {2, 4, 64, 96, 128, 4096}) {
+            assertTrue(c.sparseAt(m), "rows " + m);
+        }
+        for (int m : new int[] {5, 8, 32, 63, 160}) {
+            assertFalse(c.sparseAt(m), "rows " + m);
+        }
+        int before = packs[0];
+        Tensor a = random(rnd, 32, 384);
+        Tensor y = Tensor.allocate(ARENA, DType.FLOAT, Shape.of(32, 384));
+        c.multiply(new ArenaContext(ARENA), 32, a.data(), 0, 384, y.data(), 0, 384, dev.gatun.engine.cpu.Epilogue.NONE);
+        c.multiply(new ArenaContext(ARENA), 32, a.data(), 0, 384, y.data(), 0, 384, dev.gatun.engine.cpu.Epilogue.NONE);
+        assertEquals(1, packs[0], "dense packed once: at plan time or on the first dense product (before: " + before + ")");
+        System.setProperty(SparsePlanner.PROPERTY, "off");
+        float[] want = (float[]) planAndRun("", "MatMul", Attributes.empty(), a, w, null)[1];
+        assertClose(want, y.toFloatArray(), "2:4 at 32 rows (dense path)");
+        System.setProperty(SparsePlanner.PROPERTY, "force");
+        SparsePlanner.Choice forced = SparsePlanner.plan(spec, w, false, () -> {
+            throw new AssertionError("forced: never dense");
+        });
+        assertTrue(forced.sparseAt(32) && forced.sparseAt(160));
+    }
+
     @Test
     void sparseProductsEqualDense() {
         Random rnd = new Random(3);
