@@ -304,7 +304,11 @@ public final class Spmm {
         }
     }
 
-    /** Row blocks [b0, b1) of the row-block path: each transposed into the thread's scratch, then its panels. */
+    /**
+     * Row blocks [b0, b1) of the row-block path: each transposed into the thread's scratch, then its panels. A last
+     * block of fewer rows runs as narrow a block as holds them (e.g. 160 rows: 128 + 32, not 2 x 128); every output
+     * is still one chain over its column's nonzeros, so the bits do not change.
+     */
     private static void rowBlocks(SpmmRegion r, int b0, int b1) {
         Scratch s = SCRATCH.get();
         int k = r.b.k();
@@ -312,9 +316,13 @@ public final class Spmm {
         int kc = kBlock(r.b, r.mb);
         for (int blk = b0; blk < b1; blk++) {
             int m0 = blk * r.mb;
-            transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, r.mb, 0, k, atAddr);
-            kBlocked(r.nv, r.b, r.m, m0, r.mb, kc, atAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e, 0, r.b.n());
-            heavyPass(r.cAt, r.ldc, r.e, m0, Math.min(r.mb, r.m - m0), 0, r.b.n());
+            int rows = Math.min(r.mb, r.m - m0);
+            int nv = Math.min(r.nv, vectorsPerBlock(rows));
+            int mb = nv * VL;
+            transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, mb, 0, k, atAddr);
+            kBlocked(nv, r.b, r.m, m0, mb, nv == r.nv ? kc : kBlock(r.b, mb), atAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e,
+                    0, r.b.n());
+            heavyPass(r.cAt, r.ldc, r.e, m0, rows, 0, r.b.n());
         }
     }
 

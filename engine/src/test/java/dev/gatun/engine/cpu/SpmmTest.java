@@ -152,7 +152,7 @@ class SpmmTest {
     @Test
     void csrMatchesReferenceAndDenseOnOddShapes() {
         Random rnd = new Random(5);
-        int[] ms = {1, 2, 5, 16, 17, 33, 64, 100, 129};
+        int[] ms = {1, 2, 5, 16, 17, 33, 64, 100, 129, 150};
         int[] ks = {1, 3, 7, 37, 130};
         int[] ns = {1, 5, 17, 40};
         for (int m : ms) {
@@ -169,7 +169,7 @@ class SpmmTest {
     @Test
     void twoFourMatchesReferenceAndDenseOnOddShapes() {
         Random rnd = new Random(6);
-        int[] ms = {1, 2, 15, 31, 47, 65};
+        int[] ms = {1, 2, 15, 31, 47, 65, 150};
         int[] ks = {1, 4, 6, 37, 129};
         int[] ns = {1, 7, 17, 33};
         for (int m : ms) {
