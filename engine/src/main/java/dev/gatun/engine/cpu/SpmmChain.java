@@ -109,11 +109,20 @@ public final class SpmmChain {
         int kc1 = Spmm.kBlock(r.b, r.mb);
         int kc2 = Spmm.kBlock(r.b2, r.mb);
         for (int blk = r0; blk < r1; blk++) {
-            int m0 = blk * r.mb;
-            Spmm.transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, r.mb, 0, k, atAddr);
-            hidden(r.nv, r.b, r.mb, kc1, atAddr, s, r.h, r.biasAt, hAddr);
-            Spmm.kBlocked(r.nv, r.b2, r.m, m0, r.mb, kc2, hAddr, s, r.c, r.cOff, r.cAt, r.ldc, r.e, 0, r.b2.n());
-            Spmm.heavyPass(r.cAt, r.ldc, r.e, m0, Math.min(r.mb, r.m - m0), 0, r.b2.n());
+            int end = Math.min(r.m, (blk + 1) * r.mb);
+            for (int m0 = blk * r.mb; m0 < end; ) {
+                // a last block of fewer rows cut into narrower ones, as Spmm's row blocks are (the chains unchanged)
+                int nv = Math.min(r.nv, Spmm.tailVectors(end - m0, SparseB.Format.CSR));
+                int mb = nv * VL;
+                int rows = Math.min(mb, end - m0);
+                boolean full = nv == r.nv;
+                Spmm.transpose(r.a, r.aOff, r.aAt, r.lda, r.m, m0, mb, 0, k, atAddr);
+                hidden(nv, r.b, mb, full ? kc1 : Spmm.kBlock(r.b, mb), atAddr, s, r.h, r.biasAt, hAddr);
+                Spmm.kBlocked(nv, r.b2, r.m, m0, mb, full ? kc2 : Spmm.kBlock(r.b2, mb), hAddr, s, r.c, r.cOff, r.cAt,
+                        r.ldc, r.e, 0, r.b2.n());
+                Spmm.heavyPass(r.cAt, r.ldc, r.e, m0, rows, 0, r.b2.n());
+                m0 += rows;
+            }
         }
     }
 

@@ -152,7 +152,7 @@ class SpmmTest {
     @Test
     void csrMatchesReferenceAndDenseOnOddShapes() {
         Random rnd = new Random(5);
-        int[] ms = {1, 2, 5, 16, 17, 33, 64, 100, 129, 150};
+        int[] ms = {1, 2, 5, 16, 17, 33, 64, 100, 129, 150, 200};
         int[] ks = {1, 3, 7, 37, 130};
         int[] ns = {1, 5, 17, 40};
         for (int m : ms) {
