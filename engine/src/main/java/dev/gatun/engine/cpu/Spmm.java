@@ -233,7 +233,10 @@ public final class Spmm {
         return (kc + SparseB.K_STEP - 1) / SparseB.K_STEP * SparseB.K_STEP;
     }
 
-    /** Rows per full row block of an {@code m}-row product (a last partial block may run narrower: {@link #tailVectors}). */
+    /**
+     * Rows per full row block of an {@code m}-row product (a last partial block may run narrower:
+     * {@link #tailVectors}).
+     */
     public static int blockRows(int m) {
         return vectorsPerBlock(m) * VL;
     }
