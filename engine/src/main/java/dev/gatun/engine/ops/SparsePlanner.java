@@ -24,6 +24,7 @@ import java.util.function.Supplier;
  *       {@code TWO_FOUR_MAC * slots + EDGE * (K + N)} (2:4, slots = K/2 * N), the EDGE term being the transposes
  *       of A and of the output tiles;</li>
  *   <li>M = 1: dense GEMV {@code DENSE_GEMV * K * N}; sparse, the sliced GEMV {@code SLICED_GEMV * padding * nnz}
+ *       ({@code SLICED_GEMV_TWO_FOUR * slots} for 2:4)
  *       where {@code Spmm} takes it ({@link Spmm#slicedGemvPadding}), else {@code SPARSE_GEMV * nnz} (CSR) or
  *       {@code SPARSE_GEMV_TWO_FOUR * slots}.</li>
  * </ul>
@@ -76,11 +77,15 @@ public final class SparsePlanner {
     static final double SPARSE_GEMV_TWO_FOUR = 1.3;
     /**
      * The sliced sparse GEMV (Spmm's choice by padding and size), ns per estimated slot lane
-     * ({@code Spmm.slicedGemvPadding} x nonzeros): 384x1536, one thread, in one run with the dense GEMV at 41.8 us
-     * (0.071 ns per K x N, where DENSE_GEMV's quiet fit is 0.049): 80/90/95% 10.0/6.4/4.6 us, 0.046-0.053 ns per
-     * lane, scaled 0.032-0.037; 2:4 18.5 us (0.043 scaled).
+     * ({@code Spmm.slicedGemvPadding} x nonzeros), kept in proportion to {@link #DENSE_GEMV}: JMH
+     * ({@code SparseBench -p m=1}, 384x1536 and 1536x384, one thread, weights in cache) measured the dense GEMV at
+     * 21.1-21.7 us (0.036 ns per K x N) and the sliced CSR GEMV at 50/80/90/95% at 0.036-0.043 ns per lane
+     * (18.4-18.9, 7.8-8.1, 4.8-5.2, 3.3-3.5 us), so 0.039 x 0.049 / 0.036. It was 0.035, fitted when the dense
+     * one-row path was slower, which made `gatun inspect` promise 3.8x where 2.6-2.8x was measured.
      */
-    static final double SLICED_GEMV = 0.035;
+    static final double SLICED_GEMV = 0.053;
+    /** The sliced GEMV for a 2:4 weight, ns per slot, scaled as {@link #SLICED_GEMV}: 16.4-16.6 us, 0.056. */
+    static final double SLICED_GEMV_TWO_FOUR = 0.076;
     /** How much faster than dense an estimate must be for auto to choose it. */
     static final double MARGIN = 1.1;
     /** Weights below this sparsity are not examined further (auto). */
@@ -213,7 +218,8 @@ public final class SparsePlanner {
         double gemmGain = denseRow / (format == SparseB.Format.TWO_FOUR ? tfRow : csrRow);
         long work = format == SparseB.Format.CSR ? st.nonzeros() : slots;
         double padding = Spmm.slicedGemvPadding(format, k, n, work);
-        double gemvGain = DENSE_GEMV * k * n / (padding > 0 ? SLICED_GEMV * padding * work
+        double sliced = format == SparseB.Format.CSR ? SLICED_GEMV : SLICED_GEMV_TWO_FOUR;
+        double gemvGain = DENSE_GEMV * k * n / (padding > 0 ? sliced * padding * work
                 : format == SparseB.Format.CSR ? SPARSE_GEMV * work : SPARSE_GEMV_TWO_FOUR * work);
         boolean gemm = mode == Mode.FORCE || gemmGain >= MARGIN;
         boolean gemv = mode == Mode.FORCE || gemvGain >= MARGIN;
