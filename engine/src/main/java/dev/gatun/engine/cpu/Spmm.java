@@ -109,7 +109,7 @@ public final class Spmm {
 
     /**
      * From this many rows a 2:4 product runs {@link SpmmTwoFour} (the pattern-sorted layout; tests raise it) while
-     * its row blocks would be under 8 vectors (M <= 64) or the row-block path is not taken: past the row-by-row
+     * its row blocks would be under 8 vectors (M <= 64): past the row-by-row
      * limit ({@link #maxSlicedRows}) it beats the 2:4 columns there (384x1536, CPU time: M = 32 261 / 304 us, 64
      * 264 / 387); from 65 rows the columns in K blocks win (M = 80 426-438 / 507-528, 128 423-445 / 542-555,
      * 4096 14.5-14.7 / 17.6-18.5 ms).

@@ -8,10 +8,10 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The 2:4 SpMM for 25 to 64 rows (and for one 128-row block on several threads), {@code C[M, N] = epi(A[M, K] x
- * op(B))} with B a {@link SparseB.Format#TWO_FOUR} weight: the activations in registers, the accumulators in L1,
- * and each group's 2-of-4 selection a constant. From 65 rows on one thread (or two row blocks a thread) {@link Spmm}'s
- * 2:4 columns in 32 KB K blocks are faster (384x1536, M = 128: 423-445 us against 542-555 here).
+ * The 2:4 SpMM for 25 to 64 rows, {@code C[M, N] = epi(A[M, K] x op(B))} with B a {@link SparseB.Format#TWO_FOUR}
+ * weight: the activations in registers, the accumulators in L1, and each group's 2-of-4 selection a constant. From
+ * 65 rows {@link Spmm}'s 2:4 columns in 32 KB K blocks are faster (384x1536, M = 128: 423-445 us against 542-555
+ * here), on any number of threads.
  *
  * <p>Layout ({@link Layout}, built once per weight): the columns are cut into chunks of {@link #NC}; for chunk c and
  * group g (k = 4g..4g+3) the chunk's columns are sorted by their position nibble q (slot 0's position in bits 0-1,
